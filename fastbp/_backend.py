@@ -1,0 +1,59 @@
+"""Choose between the compiled core and the reference backend.
+
+The environment variable FASTBP_BACKEND ("compiled" or "reference") sets the
+default backend of this process; an explicit ``backend=`` argument to
+``fastbp.Network`` still wins.  Where the extension cannot be imported and
+nothing was forced, fastbp warns once, at import, and uses the reference.
+"""
+
+import os
+import warnings
+
+from . import reference
+
+try:
+    from . import _core as compiled
+    EXTENSION_ERROR = None
+except ImportError as exc:  # not built, or built for another Python
+    compiled = None
+    EXTENSION_ERROR = exc
+
+BACKENDS = ("compiled", "reference")
+
+_forced = os.environ.get("FASTBP_BACKEND", "").strip().lower()
+if _forced not in ("",) + BACKENDS:
+    raise ImportError(
+        f"FASTBP_BACKEND must be 'compiled' or 'reference', got {_forced!r}"
+    )
+if _forced == "compiled" and compiled is None:
+    raise ImportError(
+        "FASTBP_BACKEND=compiled, but the compiled core fastbp._core cannot be "
+        f"imported: {EXTENSION_ERROR}"
+    ) from EXTENSION_ERROR
+
+BACKEND = _forced or ("compiled" if compiled is not None else "reference")
+
+if compiled is None and not _forced:
+    warnings.warn(
+        "fastbp's compiled core fastbp._core is not available "
+        f"({EXTENSION_ERROR}); using the pure-Python reference backend, which is "
+        "much slower. Reinstall with a working C compiler to get the fast one.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
+def get(name):
+    """The backend module called ``name`` (None: this process's default)."""
+    if name is None:
+        name = BACKEND
+    if name not in BACKENDS:
+        raise ValueError(f"backend must be None, 'compiled' or 'reference', got {name!r}")
+    if name == "reference":
+        return reference
+    if compiled is None:
+        raise ImportError(
+            f"backend='compiled' was asked for, but fastbp._core cannot be imported: "
+            f"{EXTENSION_ERROR}"
+        ) from EXTENSION_ERROR
+    return compiled

@@ -1,0 +1,426 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+# cython: cdivision=True, initializedcheck=False
+"""Compiled backend: backpropagation on one contiguous weight buffer.
+
+Notation is the seed's (Abu-Mostafa, "Learning From Data", lecture 10):
+layers l = 0..L with d[l] nodes, weights w_ij^(l) from node i of layer l-1
+to node j of layer l, signals s^(l), outputs x^(l) = g(s^(l)), sensitivities
+delta^(l) = de/ds^(l).  Layer l's weights are the row-major block
+(d[l-1]+1, d[l]) of ``flat`` that starts at w_off[l]; row 0 holds the bias
+weights w_0j.
+
+Every function takes the same description of the network:
+``layers`` (intp, d[0..L]), ``acts`` (intc, acts[l] is the activation code of
+layer l; acts[0] is unused) and, where an error is needed, ``loss`` (a loss
+code).  Codes are indices into ACTIVATIONS and LOSSES.  The Python layer
+(fastbp.network) validates every argument: nothing here checks bounds.
+
+Scratch (outputs with their bias slot x_0 = 1, signals, deltas) is allocated
+once per call and reused for every example, never per example.
+"""
+
+from cython cimport floating
+from libc.math cimport exp, log, log1p, tanh, isfinite
+from libc.stdlib cimport malloc, free
+
+ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu", "leaky_relu", "softmax")
+LOSSES = ("squared", "cross_entropy")
+
+cdef enum:
+    IDENTITY = 0
+    TANH = 1
+    SIGMOID = 2
+    RELU = 3
+    LEAKY_RELU = 4
+    SOFTMAX = 5
+
+cdef enum:
+    SQUARED = 0
+    CROSS_ENTROPY = 1
+
+cdef double LEAKY_SLOPE = 0.01
+
+
+cdef struct Layout:
+    Py_ssize_t L
+    const Py_ssize_t* d     # d[0..L]
+    const int* act          # act[1..L]
+    int loss
+    Py_ssize_t* w_off       # start of block l in flat, l = 1..L
+    Py_ssize_t* x_off       # start of x^(l) = (1, x_1..x_d) in the x scratch, l = 0..L
+    Py_ssize_t* s_off       # start of s^(l) and delta^(l) in their scratch, l = 1..L
+    Py_ssize_t n_x          # length of the x scratch
+    Py_ssize_t n_s          # length of the s (and delta) scratch
+
+
+cdef int layout_init(Layout* lay, const Py_ssize_t[::1] layers,
+                     const int[::1] acts, int loss) except -1:
+    cdef Py_ssize_t l, L = layers.shape[0] - 1
+    lay.L = L
+    lay.d = &layers[0]
+    lay.act = &acts[0]
+    lay.loss = loss
+    lay.w_off = <Py_ssize_t*> malloc(3 * (L + 1) * sizeof(Py_ssize_t))
+    if lay.w_off == NULL:
+        raise MemoryError()
+    lay.x_off = lay.w_off + (L + 1)
+    lay.s_off = lay.x_off + (L + 1)
+    lay.w_off[0] = 0
+    lay.s_off[0] = 0
+    lay.x_off[0] = 0
+    lay.n_x = layers[0] + 1
+    lay.n_s = 0
+    for l in range(1, L + 1):
+        lay.w_off[l] = lay.w_off[l - 1] + (0 if l == 1 else (layers[l - 2] + 1) * layers[l - 1])
+        lay.x_off[l] = lay.n_x
+        lay.n_x += layers[l] + 1
+        lay.s_off[l] = lay.n_s
+        lay.n_s += layers[l]
+    return 0
+
+
+cdef floating* scratch_alloc(const Layout* lay, floating* xs_dtype) except NULL:
+    """One block for x (with bias slots set to 1), s and delta scratch.
+
+    ``xs_dtype`` only selects the fused type."""
+    cdef Py_ssize_t l
+    cdef floating* xs = <floating*> malloc((lay.n_x + 2 * lay.n_s) * sizeof(floating))
+    if xs == NULL:
+        raise MemoryError()
+    for l in range(lay.L + 1):
+        xs[lay.x_off[l]] = 1   # x_0^(l) = 1, the bias node
+    return xs
+
+
+cdef inline void load_input(const Layout* lay, floating* xs,
+                            const floating* x) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(lay.d[0]):
+        xs[i + 1] = x[i]
+
+
+cdef inline floating gprime(int act, floating x) noexcept nogil:
+    """g'(s) from x = g(s), for the elementwise activations."""
+    if act == TANH:
+        return 1 - x * x
+    if act == SIGMOID:
+        return x * (1 - x)
+    if act == RELU:
+        return 1 if x > 0 else 0
+    if act == LEAKY_RELU:
+        return 1 if x > 0 else <floating> LEAKY_SLOPE
+    return 1
+
+
+cdef void activate(int act, const floating* s, floating* x, Py_ssize_t n) noexcept nogil:
+    """x_j = g(s_j) for one layer."""
+    cdef Py_ssize_t j
+    cdef double top, total
+    if act == IDENTITY:
+        for j in range(n):
+            x[j] = s[j]
+    elif act == TANH:
+        for j in range(n):
+            x[j] = tanh(s[j])
+    elif act == SIGMOID:
+        for j in range(n):
+            x[j] = 1 / (1 + exp(-s[j]))
+    elif act == RELU:
+        for j in range(n):
+            x[j] = s[j] if s[j] > 0 else 0
+    elif act == LEAKY_RELU:
+        for j in range(n):
+            x[j] = s[j] if s[j] > 0 else <floating> LEAKY_SLOPE * s[j]
+    else:  # SOFTMAX, shifted by the largest signal so exp cannot overflow
+        top = s[0]
+        for j in range(1, n):
+            if s[j] > top:
+                top = s[j]
+        total = 0
+        for j in range(n):
+            x[j] = exp(s[j] - top)
+            total += x[j]
+        for j in range(n):
+            x[j] = x[j] / total
+
+
+cdef void forward_one(const Layout* lay, const floating* w,
+                      floating* xs, floating* ss) noexcept nogil:
+    """s_j^(l) = sum_i w_ij^(l) x_i^(l-1), x_j^(l) = g(s_j^(l)) for l = 1..L.
+
+    x^(0) must already be in the x scratch.  Each row i of W^(l) is
+    contiguous, so the sum is built row by row: s += x_i * W[i, :]."""
+    cdef Py_ssize_t l, i, j, n_in, n_out
+    cdef const floating* W
+    cdef const floating* row
+    cdef const floating* x_prev
+    cdef floating* s
+    cdef floating x_i
+    for l in range(1, lay.L + 1):
+        n_in = lay.d[l - 1]
+        n_out = lay.d[l]
+        W = w + lay.w_off[l]
+        x_prev = xs + lay.x_off[l - 1]
+        s = ss + lay.s_off[l]
+        for j in range(n_out):
+            s[j] = W[j]                     # i = 0: w_0j * x_0, x_0 = 1
+        for i in range(1, n_in + 1):
+            x_i = x_prev[i]
+            row = W + i * n_out
+            for j in range(n_out):
+                s[j] += x_i * row[j]
+        activate(lay.act[l], s, xs + lay.x_off[l] + 1, n_out)
+
+
+cdef double output_delta(const Layout* lay, const floating* xs, const floating* ss,
+                         const floating* y, floating* ds) noexcept nogil:
+    """Base step: delta^(L) = de/ds^(L) into the delta scratch; returns e."""
+    cdef Py_ssize_t k, n = lay.d[lay.L]
+    cdef int act = lay.act[lay.L]
+    cdef const floating* x = xs + lay.x_off[lay.L] + 1
+    cdef const floating* s = ss + lay.s_off[lay.L]
+    cdef floating* delta = ds + lay.s_off[lay.L]
+    cdef double e = 0, diff, top, total
+    if lay.loss == SQUARED:
+        # e = 1/2 sum_k (x_k - y_k)^2, delta_k = (x_k - y_k) g'(s_k)   (1)
+        for k in range(n):
+            diff = x[k] - y[k]
+            e += 0.5 * diff * diff
+            delta[k] = <floating> diff * gprime(act, x[k])
+        return e
+    # cross-entropy with a sigmoid or softmax output: delta_k = x_k - y_k
+    for k in range(n):
+        delta[k] = x[k] - y[k]
+    if act == SIGMOID:
+        # -[y log x + (1-y) log(1-x)] = softplus(s) - y s, in a form that cannot overflow
+        for k in range(n):
+            if s[k] > 0:
+                e += s[k] + log1p(exp(-s[k])) - y[k] * s[k]
+            else:
+                e += log1p(exp(s[k])) - y[k] * s[k]
+        return e
+    # softmax: -sum_k y_k log x_k = sum_k y_k (logsumexp(s) - s_k)
+    top = s[0]
+    for k in range(1, n):
+        if s[k] > top:
+            top = s[k]
+    total = 0
+    for k in range(n):
+        total += exp(s[k] - top)
+    top += log(total)
+    for k in range(n):
+        e += y[k] * (top - s[k])
+    return e
+
+
+cdef void backward(const Layout* lay, const floating* w, floating* target, floating scale,
+                   const floating* xs, floating* ds) noexcept nogil:
+    """Induction step fused with the use of each gradient, one pass per block.
+
+    For l = L..1 and every row i of W^(l):
+        target_ij += scale * x_i^(l-1) * delta_j^(l)
+        delta_i^(l-1) = g'(s_i^(l-1)) * sum_j w_ij^(l) delta_j^(l)      (2)
+    With target = w and scale = -lr this is the SGD update, done in place:
+    each row's sum is taken before that row is written, so delta^(l-1) uses
+    the weights from before the update.  With target a gradient buffer it
+    accumulates de/dw_ij^(l) = x_i^(l-1) delta_j^(l).
+    """
+    cdef Py_ssize_t l, i, j, n_in, n_out
+    cdef const floating* W
+    cdef const floating* row
+    cdef floating* T
+    cdef floating* t_row
+    cdef const floating* x_prev
+    cdef const floating* delta
+    cdef floating* delta_prev
+    cdef floating a, acc
+    cdef int act_prev
+    for l in range(lay.L, 0, -1):
+        n_in = lay.d[l - 1]
+        n_out = lay.d[l]
+        W = w + lay.w_off[l]
+        T = target + lay.w_off[l]
+        x_prev = xs + lay.x_off[l - 1]
+        delta = ds + lay.s_off[l]
+        for j in range(n_out):
+            T[j] += scale * delta[j]         # row 0: x_0 = 1
+        if l == 1:                           # delta^(0) is not needed
+            for i in range(1, n_in + 1):
+                a = scale * x_prev[i]
+                t_row = T + i * n_out
+                for j in range(n_out):
+                    t_row[j] += a * delta[j]
+            continue
+        delta_prev = ds + lay.s_off[l - 1]
+        act_prev = lay.act[l - 1]
+        for i in range(1, n_in + 1):
+            a = scale * x_prev[i]
+            row = W + i * n_out
+            t_row = T + i * n_out
+            acc = 0
+            for j in range(n_out):
+                acc += row[j] * delta[j]
+                t_row[j] += a * delta[j]
+            delta_prev[i - 1] = gprime(act_prev, x_prev[i]) * acc
+
+
+def forward(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] acts,
+            const floating[:, ::1] X, floating[:, ::1] out):
+    """out[n] = x^(L) for every row n of X."""
+    cdef Layout lay
+    cdef floating* xs
+    cdef Py_ssize_t r, k, n_out = out.shape[1]
+    layout_init(&lay, layers, acts, 0)
+    try:
+        xs = scratch_alloc(&lay, <floating*> NULL)
+        try:
+            with nogil:
+                for r in range(X.shape[0]):
+                    load_input(&lay, xs, &X[r, 0])
+                    forward_one(&lay, &flat[0], xs, xs + lay.n_x)
+                    for k in range(n_out):
+                        out[r, k] = xs[lay.x_off[lay.L] + 1 + k]
+        finally:
+            free(xs)
+    finally:
+        free(lay.w_off)
+
+
+def loss(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] acts,
+         int loss, const floating[:, ::1] X, const floating[:, ::1] Y):
+    """Sum over the rows of X of the error e(h(x_n), y_n)."""
+    cdef Layout lay
+    cdef floating* xs
+    cdef floating* ss
+    cdef Py_ssize_t r
+    cdef double total = 0
+    layout_init(&lay, layers, acts, loss)
+    try:
+        xs = scratch_alloc(&lay, <floating*> NULL)
+        ss = xs + lay.n_x
+        try:
+            with nogil:
+                for r in range(X.shape[0]):
+                    load_input(&lay, xs, &X[r, 0])
+                    forward_one(&lay, &flat[0], xs, ss)
+                    total += output_delta(&lay, xs, ss, &Y[r, 0], ss + lay.n_s)
+        finally:
+            free(xs)
+    finally:
+        free(lay.w_off)
+    return total
+
+
+def gradient(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] acts,
+             int loss, const floating[:, ::1] X, const floating[:, ::1] Y,
+             floating[::1] grad):
+    """Add the mean over the rows of X of de/dw to ``grad``; return the error sum."""
+    cdef Layout lay
+    cdef floating* xs
+    cdef floating* ss
+    cdef floating* ds
+    cdef Py_ssize_t r, n = X.shape[0]
+    cdef floating scale = 1.0 / n
+    cdef double total = 0
+    layout_init(&lay, layers, acts, loss)
+    try:
+        xs = scratch_alloc(&lay, <floating*> NULL)
+        ss = xs + lay.n_x
+        ds = ss + lay.n_s
+        try:
+            with nogil:
+                for r in range(n):
+                    load_input(&lay, xs, &X[r, 0])
+                    forward_one(&lay, &flat[0], xs, ss)
+                    total += output_delta(&lay, xs, ss, &Y[r, 0], ds)
+                    backward(&lay, &flat[0], &grad[0], scale, xs, ds)
+        finally:
+            free(xs)
+    finally:
+        free(lay.w_off)
+    return total
+
+
+def backprop(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] acts,
+             int loss, const floating[::1] x, const floating[::1] y,
+             floating[::1] signals, floating[::1] outputs, floating[::1] deltas,
+             floating[::1] grad):
+    """Backpropagation of one example; returns e.
+
+    Writes s^(1..L) to ``signals`` and delta^(1..L) to ``deltas`` (layer after
+    layer), x^(0..L) without the bias nodes to ``outputs``, and adds
+    de/dw^(1..L) to ``grad`` (laid out like ``flat``)."""
+    cdef Layout lay
+    cdef floating* xs
+    cdef floating* ss
+    cdef floating* ds
+    cdef Py_ssize_t l, j, o
+    cdef double e
+    layout_init(&lay, layers, acts, loss)
+    try:
+        xs = scratch_alloc(&lay, <floating*> NULL)
+        ss = xs + lay.n_x
+        ds = ss + lay.n_s
+        try:
+            load_input(&lay, xs, &x[0])
+            forward_one(&lay, &flat[0], xs, ss)
+            e = output_delta(&lay, xs, ss, &y[0], ds)
+            backward(&lay, &flat[0], &grad[0], 1, xs, ds)
+            for j in range(lay.n_s):
+                signals[j] = ss[j]
+                deltas[j] = ds[j]
+            o = 0
+            for l in range(lay.L + 1):
+                for j in range(lay.d[l]):
+                    outputs[o] = xs[lay.x_off[l] + 1 + j]
+                    o += 1
+        finally:
+            free(xs)
+    finally:
+        free(lay.w_off)
+    return e
+
+
+def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] acts,
+                int loss, const floating[:, ::1] X, const floating[:, ::1] Y,
+                const Py_ssize_t[::1] order, double lr):
+    """Per-example SGD over the rows ``order`` of X, in place on ``flat``.
+
+    For each example: forward pass, delta^(L), then the fused backward/update
+    pass w_ij^(l) <- w_ij^(l) - lr x_i^(l-1) delta_j^(l).  The whole pass runs
+    without the GIL.  A non-finite error stops the pass before that example
+    changes any weight.
+
+    Returns (sum of the errors before each update, number of examples done);
+    fewer done than ``len(order)`` means the pass stopped on a non-finite
+    error at example ``order[done]``.
+    """
+    cdef Layout lay
+    cdef floating* xs
+    cdef floating* ss
+    cdef floating* ds
+    cdef Py_ssize_t k, r, done = 0
+    cdef double e, total = 0
+    cdef floating step = -lr
+    layout_init(&lay, layers, acts, loss)
+    try:
+        xs = scratch_alloc(&lay, <floating*> NULL)
+        ss = xs + lay.n_x
+        ds = ss + lay.n_s
+        try:
+            with nogil:
+                for k in range(order.shape[0]):
+                    r = order[k]
+                    load_input(&lay, xs, &X[r, 0])
+                    forward_one(&lay, &flat[0], xs, ss)
+                    e = output_delta(&lay, xs, ss, &Y[r, 0], ds)
+                    if not isfinite(e):
+                        break
+                    backward(&lay, &flat[0], &flat[0], step, xs, ds)
+                    total += e
+                    done += 1
+        finally:
+            free(xs)
+    finally:
+        free(lay.w_off)
+    return total, done

@@ -1,0 +1,126 @@
+"""Argument checks of the Python layer.
+
+The compiled core runs without bounds checks, so everything it will read is
+checked here first: types, shapes, dtypes, contiguity and finiteness.  Every
+error names the argument and says what was expected.
+"""
+
+import numbers
+
+import numpy as np
+
+DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+
+
+def choice(value, name, options):
+    """``value`` if it is one of the strings ``options``."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, one of {list(options)}; "
+                        f"got {type(value).__name__}")
+    if value not in options:
+        raise ValueError(f"{name} must be one of {list(options)}, got {value!r}")
+    return value
+
+
+def integer(value, name, minimum):
+    """``value`` as an int if it is an integer >= ``minimum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def positive_real(value, name):
+    """``value`` as a float if it is a finite real number > 0."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    return value
+
+
+def boolean(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
+    return bool(value)
+
+
+def seed(value, name="seed"):
+    """None, or a non-negative integer."""
+    return None if value is None else integer(value, name, 0)
+
+
+def dtype(value):
+    """The numpy dtype float64 or float32."""
+    try:
+        result = np.dtype(value)
+    except TypeError:
+        raise TypeError(f"dtype must be 'float64' or 'float32', got {value!r}") from None
+    if result not in DTYPES:
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {value!r}")
+    return result
+
+
+def layers(value):
+    """d[0..L] as a tuple of positive ints, L >= 1."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise TypeError(f"layers must be a sequence of layer sizes such as [2, 8, 1], "
+                        f"got {type(value).__name__}")
+    sizes = tuple(integer(size, f"layers[{l}]", 1) for l, size in enumerate(value))
+    if len(sizes) < 2:
+        raise ValueError(f"layers needs at least an input and an output size, got {list(sizes)}")
+    return sizes
+
+
+def _asarray(value, name):
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} must be an array of numbers: {exc}") from None
+
+
+def array(value, name, dtype, ndims, width):
+    """``value`` as a C-contiguous finite array of ``dtype``.
+
+    ``ndims`` are the allowed numbers of dimensions; the last axis must have
+    length ``width`` (for ndim >= 1) and the first at least one row (ndim 2).
+    Converted once, here: the core never converts.
+    """
+    result = _asarray(value, name)
+    if result.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {result.dtype}")
+    if result.ndim not in ndims:
+        raise ValueError(f"{name} must have {' or '.join(map(str, ndims))} dimensions, "
+                         f"got shape {result.shape}")
+    if result.ndim >= 1 and result.shape[-1] != width:
+        raise ValueError(f"{name} must have {width} columns (the layer size), "
+                         f"got shape {result.shape}")
+    if result.ndim == 2 and result.shape[0] == 0:
+        raise ValueError(f"{name} has no rows")
+    result = np.ascontiguousarray(result, dtype=dtype)
+    if not np.isfinite(result).all():
+        raise ValueError(f"{name} contains NaN or infinity"
+                         + (f" after conversion to {dtype}" if dtype == np.float32 else ""))
+    return result
+
+
+def targets(value, name, dtype, width, n_rows, cross_entropy):
+    """Targets as a C-contiguous array of ``width`` columns.
+
+    ``n_rows`` None means one example: shape (width,), or a scalar where
+    width == 1.  Otherwise shape (n_rows, width), or (n_rows,) where
+    width == 1; the result is then 2-D.  Cross-entropy targets must lie in
+    [0, 1].
+    """
+    Y = _asarray(value, name)
+    if n_rows is None:
+        Y = array(Y.reshape(1) if width == 1 and Y.ndim == 0 else Y, name, dtype, (1,), width)
+    else:
+        Y = array(Y.reshape(-1, 1) if width == 1 and Y.ndim == 1 else Y, name, dtype, (2,), width)
+        if Y.shape[0] != n_rows:
+            raise ValueError(f"{name} has {Y.shape[0]} rows but X has {n_rows}")
+    if cross_entropy and ((Y < 0).any() or (Y > 1).any()):
+        raise ValueError(f"{name} must lie in [0, 1] for the cross_entropy loss")
+    return Y

@@ -1,0 +1,487 @@
+"""The Network class: validation, weights, and dispatch to a backend."""
+
+import collections
+import json
+import time
+
+import numpy as np
+
+from . import _backend
+from . import _validation as check
+from ._names import ACTIVATIONS, CROSS_ENTROPY_OUTPUTS, HIDDEN_ACTIVATIONS, LOSSES
+
+__all__ = ["Network", "History", "Backprop", "DivergenceError", "load"]
+
+FORMAT_VERSION = 1
+
+
+class DivergenceError(FloatingPointError):
+    """Training produced a non-finite error or non-finite weights."""
+
+
+Backprop = collections.namedtuple("Backprop", "signals outputs deltas gradients error")
+Backprop.__doc__ = """Everything backpropagation computes for one example.
+
+signals : list of L arrays, ``signals[l-1]`` is s^(l)
+outputs : list of L+1 arrays, ``outputs[l]`` is x^(l) without the bias node
+deltas : list of L arrays, ``deltas[l-1]`` is delta^(l) = de/ds^(l)
+gradients : list of L arrays shaped like ``Network.weights``, de/dw_ij^(l)
+error : float, e(h(x), y)
+"""
+
+
+class History:
+    """What ``fit`` measured, one entry per epoch in each list.
+
+    Attributes
+    ----------
+    loss : list of float
+        Mean training error over the epoch, each example's error taken just
+        before its update (as scikit-learn's ``loss_curve_``).
+    val_loss : list of float
+        Mean validation error after each epoch (empty without validation data).
+    lr : list of float
+        Learning rate used in each epoch.
+    seconds : list of float
+        Wall-clock time of each epoch's training pass.
+    examples_per_second : list of float
+        Training examples per second of each epoch.
+    """
+
+    def __init__(self):
+        self.loss, self.val_loss, self.lr = [], [], []
+        self.seconds, self.examples_per_second = [], []
+
+    @property
+    def epochs(self):
+        """Number of epochs recorded."""
+        return len(self.loss)
+
+    def __repr__(self):
+        last = f", last loss {self.loss[-1]:.6g}" if self.loss else ""
+        return f"<History: {self.epochs} epochs{last}>"
+
+
+class Network:
+    """A fully connected network trained by backpropagation and per-example SGD.
+
+    Notation follows Abu-Mostafa's "Learning From Data", lecture 10: layers
+    l = 0..L with d[l] nodes, weights w_ij^(l) from node i of layer l-1 to
+    node j of layer l, with a bias node x_0 = 1 in every layer but the last.
+
+    Parameters
+    ----------
+    layers : sequence of int
+        d[0..L]: input size, hidden layer sizes, output size.
+    hidden : str or sequence of str, default "tanh"
+        Activation of the hidden layers: one name for all, or one per hidden
+        layer. One of "identity", "tanh", "sigmoid", "relu", "leaky_relu".
+    output : str, default "identity"
+        Activation of the output layer: a hidden activation or "softmax".
+    loss : {"squared", "cross_entropy"}, default "squared"
+        Error of one example. Squared: e = 1/2 sum_k (x_k - y_k)^2.
+        Cross-entropy needs a "sigmoid" or "softmax" output.
+    dtype : {"float64", "float32"}, default "float64"
+        Floating type of the weights and of all computation.
+    seed : int or None, default 0
+        Seed of the initial weights (Xavier/Glorot uniform, He normal before
+        relu and leaky_relu; biases 0) and of the default shuffling in
+        ``fit``. None draws a fresh seed, kept in ``Network.seed``.
+    backend : {None, "compiled", "reference"}, default None
+        None uses ``fastbp.BACKEND``. "compiled" raises ImportError where
+        the extension is missing.
+    weights : sequence of array_like, optional
+        Initial weights instead of the seeded ones: L arrays of shapes
+        (d[l-1]+1, d[l]), row 0 the bias weights.
+
+    Attributes
+    ----------
+    flat : ndarray
+        All weights in one contiguous 1-D buffer.
+    weights : list of ndarray
+        Writable views of ``flat``; ``weights[l-1]`` is W^(l).
+    """
+
+    def __init__(self, layers, hidden="tanh", output="identity", loss="squared",
+                 dtype="float64", seed=0, backend=None, weights=None):
+        self._layers = check.layers(layers)
+        n_hidden = len(self._layers) - 2
+        if isinstance(hidden, str):
+            hidden = [hidden] * n_hidden
+        elif not hasattr(hidden, "__len__") or len(hidden) != n_hidden:
+            raise ValueError(f"hidden must be one activation name or a list of "
+                             f"{n_hidden} (one per hidden layer), got {hidden!r}")
+        self._hidden = tuple(check.choice(name, "hidden", HIDDEN_ACTIVATIONS)
+                             for name in hidden)
+        self._output = check.choice(output, "output", ACTIVATIONS)
+        self._loss = check.choice(loss, "loss", LOSSES)
+        if loss == "cross_entropy" and output not in CROSS_ENTROPY_OUTPUTS:
+            raise ValueError(f"loss='cross_entropy' needs output='sigmoid' or "
+                             f"'softmax', got output={output!r}")
+        if loss == "squared" and output == "softmax":
+            raise ValueError("output='softmax' needs loss='cross_entropy' "
+                             "(softmax with the squared loss is not supported)")
+        self._dtype = check.dtype(dtype)
+        self._seed = check.seed(seed)
+        if self._seed is None:
+            self._seed = int(np.random.SeedSequence().entropy % 2**63)
+        self._requested_backend = backend
+        self._backend = _backend.get(backend)
+        self._backend_name = backend or _backend.BACKEND
+
+        # What the backends are handed: d[0..L], and acts[l] for l = 1..L.
+        self._d = np.array(self._layers, dtype=np.intp)
+        names = ("identity",) + self._hidden + (self._output,)
+        self._acts = np.array([ACTIVATIONS.index(n) for n in names], dtype=np.intc)
+        self._loss_code = LOSSES.index(self._loss)
+
+        self._shapes = [(d_in + 1, d_out) for d_in, d_out in zip(self._layers, self._layers[1:])]
+        self._flat = np.zeros(sum(a * b for a, b in self._shapes), dtype=self._dtype)
+        self._weights = _blocks(self._flat, self._shapes)
+        if weights is None:
+            self._initialise()
+        else:
+            self._set_weights(weights)
+        self._passes = 0   # training passes done: the default shuffle seed moves on
+
+    # ------------------------------------------------------------ properties
+
+    @property
+    def layers(self):
+        """d[0..L] as a tuple."""
+        return self._layers
+
+    @property
+    def flat(self):
+        """All weights in one contiguous 1-D array (writable, never replaced)."""
+        return self._flat
+
+    @property
+    def weights(self):
+        """List of L writable views of ``flat``; ``weights[l-1]`` is W^(l),
+        shape (d[l-1]+1, d[l]), row 0 the bias weights w_0j^(l)."""
+        return list(self._weights)
+
+    @property
+    def backend(self):
+        """"compiled" or "reference"."""
+        return self._backend_name
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    @property
+    def hidden(self):
+        """Activation of each hidden layer, as a tuple."""
+        return self._hidden
+
+    @property
+    def output(self):
+        return self._output
+
+    @property
+    def loss_name(self):
+        """"squared" or "cross_entropy" (``loss`` is the method)."""
+        return self._loss
+
+    @property
+    def seed(self):
+        return self._seed
+
+    def __repr__(self):
+        hidden = self._hidden[0] if len(set(self._hidden)) == 1 else list(self._hidden)
+        return (f"Network({list(self._layers)}, hidden={hidden!r}, output={self._output!r}, "
+                f"loss={self._loss!r}, dtype={self._dtype.name!r}, backend={self.backend!r})")
+
+    # ------------------------------------------------------------ weights
+
+    def _initialise(self):
+        """Xavier/Glorot uniform weights, He normal before relu; zero biases.
+
+        Drawn in float64 and rounded, so float32 and float64 networks of one
+        seed start from the same weights up to rounding."""
+        rng = np.random.default_rng(self._seed)
+        for l, W in enumerate(self._weights, start=1):
+            fan_in, fan_out = self._layers[l - 1], self._layers[l]
+            if ACTIVATIONS[self._acts[l]] in ("relu", "leaky_relu"):
+                values = rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_in, fan_out))
+            else:
+                limit = np.sqrt(6.0 / (fan_in + fan_out))
+                values = rng.uniform(-limit, limit, size=(fan_in, fan_out))
+            W[0] = 0
+            W[1:] = values
+
+    def _set_weights(self, weights):
+        if isinstance(weights, (str, bytes)) or not hasattr(weights, "__len__") \
+                or len(weights) != len(self._weights):
+            raise ValueError(f"weights must be a list of {len(self._weights)} arrays "
+                             f"(one per layer l = 1..L)")
+        for l, (W, given) in enumerate(zip(self._weights, weights), start=1):
+            name = f"weights[{l - 1}]"
+            given = check.array(given, name, self._dtype, (2,), W.shape[1])
+            if given.shape != W.shape:
+                raise ValueError(f"{name} must have shape {W.shape}, got {given.shape}")
+            W[...] = given
+
+    # ------------------------------------------------------------ input checks
+
+    def _inputs(self, X, ndims=(1, 2)):
+        return check.array(X, "X", self._dtype, ndims, self._layers[0])
+
+    def _targets(self, Y, n_rows):
+        return check.targets(Y, "Y" if n_rows else "y", self._dtype, self._layers[-1],
+                             n_rows, self._loss == "cross_entropy")
+
+    def _example(self, x, y):
+        x = check.array(x, "x", self._dtype, (1,), self._layers[0])
+        return x, self._targets(y, None)
+
+    def _dataset(self, X, Y):
+        X = self._inputs(X, (2,))
+        return X, self._targets(Y, X.shape[0])
+
+    # ------------------------------------------------------------ computation
+
+    def predict(self, X):
+        """Outputs x^(L) of the network.
+
+        Parameters
+        ----------
+        X : array_like, shape (n, d[0]) or (d[0],)
+
+        Returns
+        -------
+        ndarray of shape (n, d[L]) for 2-D X, (d[L],) for one 1-D example.
+        """
+        X = self._inputs(X)
+        X2 = X.reshape(-1, self._layers[0])
+        out = np.empty((X2.shape[0], self._layers[-1]), dtype=self._dtype)
+        self._backend.forward(self._flat, self._d, self._acts, X2, out)
+        return out if X.ndim == 2 else out[0]
+
+    def loss(self, X, Y):
+        """Mean error e(h(x_n), y_n) over the examples (rows of X).
+
+        Y has shape (n, d[L]), or (n,) where d[L] == 1.
+        """
+        X, Y = self._dataset(X, Y)
+        total = self._backend.loss(self._flat, self._d, self._acts, self._loss_code, X, Y)
+        return total / X.shape[0]
+
+    def backprop(self, x, y):
+        """Backpropagation of one example, leaving the weights unchanged.
+
+        Parameters
+        ----------
+        x : array_like, shape (d[0],)
+        y : array_like, shape (d[L],), or a number where d[L] == 1
+
+        Returns
+        -------
+        Backprop
+            Named tuple (signals, outputs, deltas, gradients, error):
+            ``signals[l-1]`` is s^(l), ``outputs[l]`` is x^(l) (no bias
+            node), ``deltas[l-1]`` is delta^(l), ``gradients[l-1]`` is
+            de/dW^(l) = x^(l-1) delta^(l)T, ``error`` is e.
+        """
+        x, y = self._example(x, y)
+        n_s = sum(self._layers[1:])
+        signals = np.empty(n_s, dtype=self._dtype)
+        deltas = np.empty(n_s, dtype=self._dtype)
+        outputs = np.empty(sum(self._layers), dtype=self._dtype)
+        grad = np.zeros_like(self._flat)
+        error = self._backend.backprop(self._flat, self._d, self._acts, self._loss_code,
+                                       x, y, signals, outputs, deltas, grad)
+        return Backprop(_split(signals, self._layers[1:]), _split(outputs, self._layers),
+                        _split(deltas, self._layers[1:]), self._like_weights(grad),
+                        float(error))
+
+    def gradient(self, X, Y):
+        """de/dW^(l) for every layer: for 2-D X the mean over the examples.
+
+        Returns
+        -------
+        list of L arrays shaped like ``weights``.
+        """
+        X = self._inputs(X)
+        if X.ndim == 1:
+            X, Y = X.reshape(1, -1), self._targets(Y, None).reshape(1, -1)
+        else:
+            Y = self._targets(Y, X.shape[0])
+        grad = np.zeros_like(self._flat)
+        self._backend.gradient(self._flat, self._d, self._acts, self._loss_code, X, Y, grad)
+        return self._like_weights(grad)
+
+    def _like_weights(self, buffer):
+        """Views of a buffer laid out like ``flat``, one per layer."""
+        return _blocks(buffer, self._shapes)
+
+    # ------------------------------------------------------------ training
+
+    def sgd_step(self, x, y, lr):
+        """One in-place SGD update on one example.
+
+        w_ij^(l) <- w_ij^(l) - lr * x_i^(l-1) * delta_j^(l)
+
+        Returns
+        -------
+        float
+            The error e on the example before the update.
+
+        Raises
+        ------
+        DivergenceError
+            If the error or the updated weights are not finite; the weights
+            are then left as they were.
+        """
+        x, y = self._example(x, y)
+        lr = check.positive_real(lr, "lr")
+        return self._pass(x.reshape(1, -1), y.reshape(1, -1), np.zeros(1, dtype=np.intp), lr, "sgd_step")
+
+    def fit(self, X, Y, epochs=10, lr=0.01, shuffle=True, seed=None, verbose=False):
+        """Train by per-example stochastic gradient descent, in place.
+
+        Every epoch visits each example once and updates the weights after
+        each one: w_ij^(l) <- w_ij^(l) - lr * x_i^(l-1) * delta_j^(l).
+
+        Parameters
+        ----------
+        X : array_like, shape (n, d[0])
+        Y : array_like, shape (n, d[L]), or (n,) where d[L] == 1
+        epochs : int, default 10
+        lr : float, default 0.01
+            Learning rate, > 0.
+        shuffle : bool, default True
+            Visit the examples in a fresh seeded random order every epoch;
+            False visits them in order.
+        seed : int or None
+            Seed of the shuffling. None derives it from the network's seed
+            and the number of passes it has trained, so a run is
+            reproducible from the network's seed alone.
+        verbose : bool, default False
+            Print one line per epoch.
+
+        Returns
+        -------
+        History
+
+        Raises
+        ------
+        DivergenceError
+            If the error becomes non-finite; the network then holds the
+            weights from the end of the last finished epoch (or from before
+            ``fit`` if none finished).
+        """
+        X, Y = self._dataset(X, Y)
+        epochs = check.integer(epochs, "epochs", 1)
+        lr = check.positive_real(lr, "lr")
+        shuffle = check.boolean(shuffle, "shuffle")
+        seed = check.seed(seed)
+        verbose = check.boolean(verbose, "verbose")
+
+        n = X.shape[0]
+        rng = np.random.default_rng(seed if seed is not None else (self._seed, self._passes))
+        history = History()
+        for epoch in range(1, epochs + 1):
+            order = rng.permutation(n) if shuffle else np.arange(n)
+            start = time.perf_counter()
+            total = self._pass(X, Y, order.astype(np.intp, copy=False), lr, f"epoch {epoch}")
+            seconds = time.perf_counter() - start
+            history.loss.append(total / n)
+            history.lr.append(lr)
+            history.seconds.append(seconds)
+            history.examples_per_second.append(n / seconds if seconds > 0 else float("inf"))
+            if verbose:
+                print(f"epoch {epoch}/{epochs}  loss {total / n:.6g}  "
+                      f"{history.examples_per_second[-1]:.3g} examples/s", flush=True)
+        return history
+
+    def partial_fit(self, X, Y, lr=0.01, shuffle=True, seed=None):
+        """One training pass over the examples, continuing the training state.
+
+        Same arguments as ``fit`` without ``epochs``; returns a one-epoch
+        History.
+        """
+        return self.fit(X, Y, epochs=1, lr=lr, shuffle=shuffle, seed=seed)
+
+    def _pass(self, X, Y, order, lr, where):
+        """Run the backend's training pass; on divergence restore and raise."""
+        before = self._flat.copy()
+        total, done = self._backend.train_epoch(self._flat, self._d, self._acts,
+                                                self._loss_code, X, Y, order, lr)
+        self._passes += 1
+        if done < len(order) or not np.isfinite(self._flat).all():
+            self._flat[...] = before
+            at = f" at example {order[done]}" if done < len(order) else ""
+            raise DivergenceError(
+                f"training diverged in {where}{at}: the error or the weights became "
+                f"non-finite (lr={lr}). The weights are those from before {where}. "
+                "Try a smaller lr, or scale the inputs and targets.")
+        return total
+
+    # ------------------------------------------------------------ persistence
+
+    def _config(self):
+        return {"layers": list(self._layers), "hidden": list(self._hidden),
+                "output": self._output, "loss": self._loss, "dtype": self._dtype.name,
+                "seed": self._seed, "backend": self._requested_backend}
+
+    def __getstate__(self):
+        return {"config": self._config(), "flat": self._flat.copy(), "passes": self._passes}
+
+    def __setstate__(self, state):
+        self.__init__(**state["config"], weights=None)
+        self._flat[...] = state["flat"]
+        self._passes = state["passes"]
+
+    def save(self, path):
+        """Save to ``path`` (.npz): the weights bit for bit, and JSON metadata.
+
+        Load with ``fastbp.load``; nothing is pickled.
+        """
+        meta = {"format": "fastbp.Network", "format_version": FORMAT_VERSION,
+                "config": self._config(), "passes": self._passes}
+        np.savez(path, flat=self._flat, meta=np.array(json.dumps(meta)))
+
+
+def load(path, backend=None):
+    """Load a network saved by ``Network.save``.
+
+    Parameters
+    ----------
+    path : str, path-like or file
+    backend : {None, "compiled", "reference"}
+        Backend of the loaded network; None keeps the saved choice.
+    """
+    with np.load(path, allow_pickle=False) as data:
+        if "meta" not in data or "flat" not in data:
+            raise ValueError(f"{path!r} is not a fastbp network file (no 'meta'/'flat')")
+        meta = json.loads(str(data["meta"]))
+        flat = data["flat"]
+    if meta.get("format") != "fastbp.Network":
+        raise ValueError(f"{path!r} is not a fastbp network file")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path!r} has format version {meta.get('format_version')}; "
+                         f"this fastbp reads version {FORMAT_VERSION}")
+    config = meta["config"]
+    if backend is not None:
+        config["backend"] = backend
+    net = Network(**config)
+    if flat.dtype != net.dtype or flat.shape != net.flat.shape:
+        raise ValueError(f"{path!r} is damaged: weights of dtype {flat.dtype} and shape "
+                         f"{flat.shape}, expected {net.dtype} {net.flat.shape}")
+    net.flat[...] = flat
+    net._passes = meta["passes"]
+    return net
+
+
+def _split(buffer, sizes):
+    """Consecutive pieces of ``buffer`` of the given sizes (views)."""
+    return np.split(buffer, np.cumsum(sizes)[:-1])
+
+
+def _blocks(buffer, shapes):
+    """Consecutive views of ``buffer`` with the given 2-D shapes."""
+    return [piece.reshape(shape) for piece, shape
+            in zip(_split(buffer, [a * b for a, b in shapes]), shapes)]

@@ -1,0 +1,193 @@
+"""Reference backend: backpropagation in plain Python and numpy.
+
+This module is the oracle the compiled core (``fastbp/_core.pyx``) is tested
+against and the fallback where the core is not built.  It favours clarity
+over speed: one statement per equation of the seed (Abu-Mostafa, "Learning
+From Data", lecture 10), written to be read beside it.
+
+Notation: layers l = 0..L with d[l] nodes; x_0^(l) = 1 is the bias node of
+every layer but the last; w_ij^(l) is the weight from node i of layer l-1 to
+node j of layer l, and layer l's weights are the block W^(l) of shape
+(d[l-1]+1, d[l]) of the one flat buffer, row 0 holding the bias weights.
+
+The functions take the same arguments as the compiled core's: ``flat`` (all
+weights), ``layers`` (d[0..L]), ``acts`` (acts[l] is the activation code of
+layer l, an index into ``ACTIVATIONS``; acts[0] is unused) and ``loss`` (an
+index into ``LOSSES``).
+"""
+
+import numpy as np
+
+from ._names import ACTIVATIONS, LEAKY_SLOPE, LOSSES
+
+__all__ = ["forward", "loss", "gradient", "backprop", "train_epoch"]
+
+
+# ---------------------------------------------------------------- pieces
+
+def _blocks(flat, layers):
+    """The weight matrices W^(1..L) as views of ``flat``."""
+    blocks, start = [], 0
+    for l in range(1, len(layers)):
+        size = (layers[l - 1] + 1) * layers[l]
+        blocks.append(flat[start:start + size].reshape(layers[l - 1] + 1, layers[l]))
+        start += size
+    return blocks
+
+
+def _with_bias(x):
+    """(x_0, x_1, ..., x_d) with the bias node x_0 = 1 (last axis)."""
+    ones = np.ones(x.shape[:-1] + (1,), dtype=x.dtype)
+    return np.concatenate([ones, x], axis=-1)
+
+
+def _g(name, s):
+    """x = g(s)."""
+    if name == "identity":
+        return s.copy()
+    if name == "tanh":
+        return np.tanh(s)
+    if name == "sigmoid":
+        with np.errstate(over="ignore"):    # exp(-s) = inf gives x = 0, as it should
+            return 1 / (1 + np.exp(-s))
+    if name == "relu":
+        return np.where(s > 0, s, 0).astype(s.dtype)
+    if name == "leaky_relu":
+        return np.where(s > 0, s, LEAKY_SLOPE * s).astype(s.dtype)
+    # softmax over the last axis, shifted so that exp cannot overflow
+    z = np.exp(s - s.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+def _g_prime(name, x):
+    """g'(s), written with x = g(s): tanh' = 1 - x^2, sigmoid' = x (1 - x)."""
+    if name == "tanh":
+        return 1 - x * x
+    if name == "sigmoid":
+        return x * (1 - x)
+    if name == "relu":
+        return (x > 0).astype(x.dtype)
+    if name == "leaky_relu":
+        return np.where(x > 0, 1, LEAKY_SLOPE).astype(x.dtype)
+    return np.ones_like(x)
+
+
+def _forward(W, names, x0):
+    """Signals s^(1..L) and outputs x^(0..L) (bias nodes left out).
+
+    x_j^(l) = g(s_j^(l)),  s_j^(l) = sum_{i=0..d[l-1]} w_ij^(l) x_i^(l-1).
+    ``x0`` is one example (1-D) or a batch (2-D, one example per row).
+    """
+    s, x = [], [x0]
+    for l in range(1, len(W) + 1):
+        s.append(_with_bias(x[l - 1]) @ W[l - 1])     # s^(l) = W^(l)T x^(l-1)
+        x.append(_g(names[l], s[l - 1]))               # x^(l) = g(s^(l))
+    return s, x
+
+
+def _error_and_delta(output, loss_name, s_L, x_L, y):
+    """Base step: the error e and delta^(L) = de/ds^(L) of one example."""
+    if loss_name == "squared":
+        e = 0.5 * np.sum((x_L - y) ** 2)               # e = 1/2 sum_k (x_k - y_k)^2
+        delta = (x_L - y) * _g_prime(output, x_L)      # (1): (x - y) g'(s^(L))
+        return float(e), delta
+    delta = x_L - y                                    # cross-entropy: x^(L) - y
+    if output == "sigmoid":
+        # e = -sum_k [y_k log x_k + (1-y_k) log(1-x_k)] = sum_k softplus(s_k) - y_k s_k
+        e = np.sum(np.logaddexp(0, s_L) - y * s_L)
+    else:
+        # softmax: e = -sum_k y_k log x_k = sum_k y_k (logsumexp(s) - s_k)
+        top = np.max(s_L)
+        e = np.sum(y * (top + np.log(np.sum(np.exp(s_L - top))) - s_L))
+    return float(e), delta
+
+
+def _backprop(W, names, loss_name, x0, y):
+    """Signals, outputs, deltas and the error of one example, weights unchanged."""
+    s, x = _forward(W, names, x0)
+    L = len(W)
+    e, delta_L = _error_and_delta(names[L], loss_name, s[L - 1], x[L], y)
+    delta = [None] * L
+    delta[L - 1] = delta_L
+    for l in range(L, 1, -1):
+        # (2): delta_i^(l-1) = g'(s_i^(l-1)) sum_j w_ij^(l) delta_j^(l), i >= 1
+        delta[l - 2] = _g_prime(names[l - 1], x[l - 1]) * (W[l - 1][1:] @ delta[l - 1])
+    return s, x, delta, e
+
+
+def _gradients(x, delta):
+    """de/dw_ij^(l) = x_i^(l-1) delta_j^(l), for l = 1..L."""
+    return [np.outer(_with_bias(x[l]), delta[l]) for l in range(len(delta))]
+
+
+def _names(acts):
+    return [ACTIVATIONS[code] for code in acts]
+
+
+# ---------------------------------------------------------------- backend API
+
+def forward(flat, layers, acts, X, out):
+    """out[n] = x^(L) for every row n of X."""
+    _, x = _forward(_blocks(flat, layers), _names(acts), X)
+    out[...] = x[-1]
+
+
+def loss(flat, layers, acts, loss, X, Y):
+    """Sum over the rows of X of the error e(h(x_n), y_n)."""
+    W, names = _blocks(flat, layers), _names(acts)
+    total = 0.0
+    for x0, y in zip(X, Y):
+        s, x = _forward(W, names, x0)
+        total += _error_and_delta(names[-1], LOSSES[loss], s[-1], x[-1], y)[0]
+    return total
+
+
+def gradient(flat, layers, acts, loss, X, Y, grad):
+    """Add the mean over the rows of X of de/dw to ``grad``; return the error sum."""
+    W, names = _blocks(flat, layers), _names(acts)
+    G = _blocks(grad, layers)
+    total = 0.0
+    for x0, y in zip(X, Y):
+        _, x, delta, e = _backprop(W, names, LOSSES[loss], x0, y)
+        for G_l, dW_l in zip(G, _gradients(x, delta)):
+            G_l += dW_l / len(X)
+        total += e
+    return total
+
+
+def backprop(flat, layers, acts, loss, x, y, signals, outputs, deltas, grad):
+    """Backpropagation of one example; returns e.
+
+    Writes s^(1..L) to ``signals`` and delta^(1..L) to ``deltas`` (layer after
+    layer), x^(0..L) to ``outputs``, and adds de/dw^(1..L) to ``grad``.
+    """
+    W = _blocks(flat, layers)
+    s, x, delta, e = _backprop(W, _names(acts), LOSSES[loss], x, y)
+    signals[...] = np.concatenate(s)
+    outputs[...] = np.concatenate(x)
+    deltas[...] = np.concatenate(delta)
+    for G_l, dW_l in zip(_blocks(grad, layers), _gradients(x, delta)):
+        G_l += dW_l
+    return e
+
+
+def train_epoch(flat, layers, acts, loss, X, Y, order, lr):
+    """Per-example SGD over the rows ``order`` of X, in place on ``flat``.
+
+    For each example: backpropagation with the current weights, then
+    w_ij^(l) <- w_ij^(l) - lr x_i^(l-1) delta_j^(l).  A non-finite error stops
+    the pass before that example changes any weight.
+
+    Returns (sum of the errors before each update, number of examples done).
+    """
+    W, names = _blocks(flat, layers), _names(acts)
+    total, done = 0.0, 0
+    for r in order:
+        _, x, delta, e = _backprop(W, names, LOSSES[loss], X[r], Y[r])
+        if not np.isfinite(e):
+            break
+        for W_l, dW_l in zip(W, _gradients(x, delta)):
+            W_l -= lr * dW_l                           # w <- w - lr x_i delta_j
+        total += e
+        done += 1
+    return total, done

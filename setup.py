@@ -1,0 +1,63 @@
+"""Build the optional compiled core ``fastbp._core``.
+
+If the C compiler fails, fastbp is installed without the extension and runs
+on its pure-Python reference backend (it warns at import).  Set
+FASTBP_REQUIRE_EXTENSION=1 to make a failed compile fail the install
+(wheel builds, CI).
+"""
+
+import os
+import sys
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+try:  # setuptools >= 59 vendors distutils' errors here
+    from setuptools.errors import CCompilerError, ExecError, PlatformError
+except ImportError:  # pragma: no cover
+    from distutils.errors import CCompilerError
+    from distutils.errors import DistutilsExecError as ExecError
+    from distutils.errors import DistutilsPlatformError as PlatformError
+
+BUILD_ERRORS = (CCompilerError, ExecError, PlatformError, OSError)
+
+
+class optional_build_ext(build_ext):
+    """build_ext that installs without the extension when compiling fails."""
+
+    def run(self):
+        try:
+            super().run()
+        except BUILD_ERRORS as exc:
+            self._give_up(exc)
+
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except BUILD_ERRORS as exc:
+            self._give_up(exc)
+
+    def _give_up(self, exc):
+        if os.environ.get("FASTBP_REQUIRE_EXTENSION", "") not in ("", "0"):
+            raise exc
+        bar = "*" * 75
+        sys.stderr.write(
+            f"\n{bar}\nWARNING: the compiled core fastbp._core could not be built:\n"
+            f"  {exc}\nfastbp is installed without it and will run on the slow "
+            f"pure-Python reference backend.\n{bar}\n\n"
+        )
+
+
+extensions = cythonize(
+    [Extension("fastbp._core", ["fastbp/_core.pyx"], extra_compile_args=["-O3"])],
+    compiler_directives={
+        "language_level": 3,
+        "boundscheck": False,
+        "wraparound": False,
+        "cdivision": True,
+        "initializedcheck": False,
+    },
+)
+
+setup(ext_modules=extensions, cmdclass={"build_ext": optional_build_ext})
