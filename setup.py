@@ -50,7 +50,7 @@ class optional_build_ext(build_ext):
 
 
 extensions = cythonize(
-    [Extension("fastbp._core", ["fastbp/_core.pyx"], extra_compile_args=["-O3"])],
+    [Extension("fastbp._core", ["fastbp/_core.pyx"], extra_compile_args=["-O3", "-fopenmp-simd"])],
     compiler_directives={
         "language_level": 3,
         "boundscheck": False,

@@ -23,6 +23,40 @@ from cython cimport floating
 from libc.math cimport exp, log, log1p, tanh, isfinite
 from libc.stdlib cimport malloc, free
 
+cdef extern from "_kernels.h" nogil:
+    void fbp_axpy_d(Py_ssize_t n, double a, const double* x, double* y)
+    void fbp_axpy_f(Py_ssize_t n, float a, const float* x, float* y)
+    double fbp_dot_axpy_d(Py_ssize_t n, double a, const double* delta, const double* w, double* t)
+    float fbp_dot_axpy_f(Py_ssize_t n, float a, const float* delta, const float* w, float* t)
+    void fbp_signals_d(Py_ssize_t n_in, Py_ssize_t n, const double* W, const double* x, double* s)
+    void fbp_signals_f(Py_ssize_t n_in, Py_ssize_t n, const float* W, const float* x, float* s)
+
+
+cdef inline void axpy(Py_ssize_t n, floating a, const floating* x, floating* y) noexcept nogil:
+    """y[j] += a * x[j]"""
+    if floating is double:
+        fbp_axpy_d(n, a, x, y)
+    else:
+        fbp_axpy_f(n, a, x, y)
+
+
+cdef inline void signals(Py_ssize_t n_in, Py_ssize_t n, const floating* W,
+                         const floating* x, floating* s) noexcept nogil:
+    """s_j = sum_{i=0..n_in} W[i, j] x_i for one layer (x_0 = 1)."""
+    if floating is double:
+        fbp_signals_d(n_in, n, W, x, s)
+    else:
+        fbp_signals_f(n_in, n, W, x, s)
+
+
+cdef inline floating dot_axpy(Py_ssize_t n, floating a, const floating* delta,
+                              const floating* w, floating* t) noexcept nogil:
+    """sum_j w[j] delta[j] (w before the update), and t[j] += a delta[j]; t may be w."""
+    if floating is double:
+        return fbp_dot_axpy_d(n, a, delta, w, t)
+    else:
+        return fbp_dot_axpy_f(n, a, delta, w, t)
+
 ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu", "leaky_relu", "softmax")
 LOSSES = ("squared", "cross_entropy")
 
@@ -148,28 +182,13 @@ cdef void forward_one(const Layout* lay, const floating* w,
                       floating* xs, floating* ss) noexcept nogil:
     """s_j^(l) = sum_i w_ij^(l) x_i^(l-1), x_j^(l) = g(s_j^(l)) for l = 1..L.
 
-    x^(0) must already be in the x scratch.  Each row i of W^(l) is
-    contiguous, so the sum is built row by row: s += x_i * W[i, :]."""
-    cdef Py_ssize_t l, i, j, n_in, n_out
-    cdef const floating* W
-    cdef const floating* row
-    cdef const floating* x_prev
+    x^(0) must already be in the x scratch."""
+    cdef Py_ssize_t l
     cdef floating* s
-    cdef floating x_i
     for l in range(1, lay.L + 1):
-        n_in = lay.d[l - 1]
-        n_out = lay.d[l]
-        W = w + lay.w_off[l]
-        x_prev = xs + lay.x_off[l - 1]
         s = ss + lay.s_off[l]
-        for j in range(n_out):
-            s[j] = W[j]                     # i = 0: w_0j * x_0, x_0 = 1
-        for i in range(1, n_in + 1):
-            x_i = x_prev[i]
-            row = W + i * n_out
-            for j in range(n_out):
-                s[j] += x_i * row[j]
-        activate(lay.act[l], s, xs + lay.x_off[l] + 1, n_out)
+        signals(lay.d[l - 1], lay.d[l], w + lay.w_off[l], xs + lay.x_off[l - 1], s)
+        activate(lay.act[l], s, xs + lay.x_off[l] + 1, lay.d[l])
 
 
 cdef double output_delta(const Layout* lay, const floating* xs, const floating* ss,
@@ -242,25 +261,15 @@ cdef void backward(const Layout* lay, const floating* w, floating* target, float
         T = target + lay.w_off[l]
         x_prev = xs + lay.x_off[l - 1]
         delta = ds + lay.s_off[l]
-        for j in range(n_out):
-            T[j] += scale * delta[j]         # row 0: x_0 = 1
-        if l == 1:                           # delta^(0) is not needed
+        axpy(n_out, scale, delta, T)          # row 0: x_0 = 1
+        if l == 1:                            # delta^(0) is not needed
             for i in range(1, n_in + 1):
-                a = scale * x_prev[i]
-                t_row = T + i * n_out
-                for j in range(n_out):
-                    t_row[j] += a * delta[j]
+                axpy(n_out, scale * x_prev[i], delta, T + i * n_out)
             continue
         delta_prev = ds + lay.s_off[l - 1]
         act_prev = lay.act[l - 1]
         for i in range(1, n_in + 1):
-            a = scale * x_prev[i]
-            row = W + i * n_out
-            t_row = T + i * n_out
-            acc = 0
-            for j in range(n_out):
-                acc += row[j] * delta[j]
-                t_row[j] += a * delta[j]
+            acc = dot_axpy(n_out, scale * x_prev[i], delta, W + i * n_out, T + i * n_out)
             delta_prev[i - 1] = gprime(act_prev, x_prev[i]) * acc
 
 
