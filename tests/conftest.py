@@ -1,0 +1,46 @@
+"""Every test that takes ``backend`` runs once per backend.
+
+The compiled case carries the ``compiled`` marker: on a build without the
+extension, deselect it with ``-m "not compiled"``; it is never skipped
+silently.
+"""
+
+import numpy as np
+import pytest
+
+import fastbp
+
+BACKENDS = [pytest.param("compiled", marks=pytest.mark.compiled, id="compiled"),
+            pytest.param("reference", id="reference")]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    """Name of the backend under test."""
+    return request.param
+
+
+def relative_error(actual, expected):
+    """Largest difference, relative to the largest magnitude of ``expected``."""
+    actual, expected = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    return float(np.max(np.abs(actual - expected)) / max(np.max(np.abs(expected)), 1e-300))
+
+
+def data(layers, n, seed=0, loss="squared", output="identity"):
+    """Inputs X ~ N(0, 1) and targets fitting the loss: (n, d[0]), (n, d[L])."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, layers[0]))
+    if loss == "squared":
+        Y = 0.5 * rng.normal(size=(n, layers[-1]))
+    elif output == "softmax":
+        Y = np.eye(layers[-1])[rng.integers(layers[-1], size=n)]
+    else:
+        Y = (rng.random(size=(n, layers[-1])) < 0.5).astype(float)
+    return X, Y
+
+
+def twin(net, backend=None, dtype=None):
+    """A network with ``net``'s architecture and weights on another backend/dtype."""
+    return fastbp.Network(net.layers, hidden=list(net.hidden), output=net.output,
+                          loss=net.loss_name, dtype=dtype or net.dtype,
+                          backend=backend or net.backend, weights=net.weights)
