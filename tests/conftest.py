@@ -14,7 +14,7 @@ BACKENDS = [pytest.param("compiled", marks=pytest.mark.compiled, id="compiled"),
             pytest.param("reference", id="reference")]
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=BACKENDS, scope="session")
 def backend(request):
     """Name of the backend under test."""
     return request.param

@@ -1,0 +1,124 @@
+"""The backend under test against the float64 reference backend.
+
+float64 must agree to about 1e-12 relative, float32 to about 1e-5 of the
+float64 reference.  Layer widths cover every column block of the compiled
+kernels (32, 16, 8, 4 and single columns).
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fastbp
+from fastbp._names import HIDDEN_ACTIVATIONS
+
+from conftest import data, relative_error, twin
+
+CASES = {
+    "tanh-identity-squared": ([4, 6, 3], "tanh", "identity", "squared"),
+    "relu-sigmoid-ce": ([3, 7, 5, 2], ["relu", "sigmoid"], "sigmoid", "cross_entropy"),
+    "leaky-softmax-ce": ([5, 8, 4], "leaky_relu", "softmax", "cross_entropy"),
+    "identity-tanh-squared": ([2, 3, 1], "identity", "tanh", "squared"),
+    "wide-blocks": ([40, 61, 29, 10], "tanh", "identity", "squared"),
+    "no-hidden": ([6, 37], [], "sigmoid", "squared"),
+}
+TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
+
+
+@pytest.fixture(params=list(CASES), ids=list(CASES))
+def case(request):
+    layers, hidden, output, loss = CASES[request.param]
+    oracle = fastbp.Network(layers, hidden=hidden, output=output, loss=loss, seed=5,
+                            backend="reference")
+    X, Y = data(layers, 40, seed=6, loss=loss, output=output)
+    return oracle, X, Y
+
+
+@pytest.fixture(params=["float64", "float32"])
+def dtype(request):
+    return request.param
+
+
+def test_forward(backend, dtype, case):
+    oracle, X, Y = case
+    net = twin(oracle, backend, dtype)
+    assert net.predict(X).dtype == dtype
+    assert relative_error(net.predict(X), oracle.predict(X)) < TOLERANCE[dtype]
+    assert relative_error(net.predict(X[3]), oracle.predict(X[3])) < TOLERANCE[dtype]
+    assert net.loss(X, Y) == pytest.approx(oracle.loss(X, Y), rel=TOLERANCE[dtype])
+
+
+def test_backprop(backend, dtype, case):
+    oracle, X, Y = case
+    expected = oracle.backprop(X[1], Y[1])
+    result = twin(oracle, backend, dtype).backprop(X[1], Y[1])
+    for field in ("signals", "outputs", "deltas", "gradients"):
+        for l, (a, b) in enumerate(zip(getattr(result, field), getattr(expected, field))):
+            assert a.dtype == dtype
+            assert relative_error(a, b) < TOLERANCE[dtype], f"{field}[{l}]"
+    assert result.error == pytest.approx(expected.error, rel=TOLERANCE[dtype])
+
+
+def test_mean_gradient(backend, dtype, case):
+    oracle, X, Y = case
+    expected = oracle.gradient(X, Y)
+    for a, b in zip(twin(oracle, backend, dtype).gradient(X, Y), expected):
+        assert relative_error(a, b) < TOLERANCE[dtype]
+
+
+def test_sgd_step(backend, dtype, case):
+    oracle, X, Y = case
+    net = twin(oracle, backend, dtype)
+    for r in range(3):
+        e = net.sgd_step(X[r], Y[r], 0.05)
+        assert e == pytest.approx(oracle.sgd_step(X[r], Y[r], 0.05), rel=TOLERANCE[dtype])
+    assert relative_error(net.flat, oracle.flat) < TOLERANCE[dtype]
+
+
+@pytest.mark.parametrize("shuffle", [False, True], ids=["in-order", "shuffled"])
+def test_one_epoch(backend, dtype, case, shuffle):
+    oracle, X, Y = case
+    net = twin(oracle, backend, dtype)
+    history = net.fit(X, Y, epochs=1, lr=0.05, shuffle=shuffle, seed=11)
+    expected = oracle.fit(X, Y, epochs=1, lr=0.05, shuffle=shuffle, seed=11)
+    assert relative_error(net.flat, oracle.flat) < TOLERANCE[dtype]
+    assert history.loss[0] == pytest.approx(expected.loss[0], rel=TOLERANCE[dtype])
+
+
+def test_shuffling_changes_the_result_and_the_seed_fixes_it(backend, case):
+    oracle, X, Y = case
+    runs = {}
+    for name, shuffle, seed in [("in order", False, None), ("seed 1", True, 1),
+                                ("seed 1 again", True, 1), ("seed 2", True, 2)]:
+        net = twin(oracle, backend)
+        net.fit(X, Y, epochs=1, lr=0.05, shuffle=shuffle, seed=seed)
+        runs[name] = net.flat.copy()
+    assert np.array_equal(runs["seed 1"], runs["seed 1 again"])
+    assert not np.array_equal(runs["seed 1"], runs["seed 2"])
+    assert not np.array_equal(runs["seed 1"], runs["in order"])
+
+
+OUTPUTS = st.sampled_from([("identity", "squared"), ("tanh", "squared"),
+                           ("sigmoid", "squared"), ("relu", "squared"),
+                           ("leaky_relu", "squared"), ("sigmoid", "cross_entropy"),
+                           ("softmax", "cross_entropy")])
+
+
+@settings(max_examples=40, deadline=None)
+@given(sizes=st.lists(st.integers(1, 40), min_size=2, max_size=5),
+       hidden=st.data(), output=OUTPUTS, dtype=st.sampled_from(["float64", "float32"]),
+       seed=st.integers(0, 2**32 - 1))
+def test_random_networks_agree_with_the_reference(backend, sizes, hidden, output, dtype, seed):
+    hidden = hidden.draw(st.lists(st.sampled_from(HIDDEN_ACTIVATIONS),
+                                  min_size=len(sizes) - 2, max_size=len(sizes) - 2))
+    output, loss = output
+    oracle = fastbp.Network(sizes, hidden=hidden, output=output, loss=loss, seed=seed,
+                            backend="reference")
+    X, Y = data(sizes, 6, seed=seed, loss=loss, output=output)
+    net = twin(oracle, backend, dtype)
+    assert relative_error(net.predict(X), oracle.predict(X)) < TOLERANCE[dtype]
+    lr = 0.1 / max(sizes)    # small enough that training is stable, not chaotic
+    net.fit(X, Y, epochs=2, lr=lr, seed=seed)
+    oracle.fit(X, Y, epochs=2, lr=lr, seed=seed)
+    assert relative_error(net.flat, oracle.flat) < 10 * TOLERANCE[dtype]

@@ -1,0 +1,55 @@
+"""Backpropagation against central finite differences, float64."""
+
+import numpy as np
+import pytest
+
+import fastbp
+from fastbp._names import HIDDEN_ACTIVATIONS
+
+from conftest import data, relative_error
+
+OUTPUT_AND_LOSS = [("identity", "squared"), ("tanh", "squared"), ("sigmoid", "squared"),
+                   ("relu", "squared"), ("leaky_relu", "squared"),
+                   ("sigmoid", "cross_entropy"), ("softmax", "cross_entropy")]
+
+
+def finite_differences(net, X, Y, eps=1e-6):
+    """d loss / dw for every weight, by central differences of ``net.loss``."""
+    result = []
+    for W in net.weights:
+        numeric = np.empty_like(W)
+        for index in np.ndindex(W.shape):
+            kept = W[index]
+            W[index] = kept + eps
+            up = net.loss(X, Y)
+            W[index] = kept - eps
+            down = net.loss(X, Y)
+            W[index] = kept
+            numeric[index] = (up - down) / (2 * eps)
+        result.append(numeric)
+    return result
+
+
+@pytest.mark.parametrize("output,loss", OUTPUT_AND_LOSS)
+@pytest.mark.parametrize("hidden", HIDDEN_ACTIVATIONS)
+def test_gradient_matches_finite_differences(backend, hidden, output, loss):
+    layers = [3, 5, 4, 3]
+    net = fastbp.Network(layers, hidden=hidden, output=output, loss=loss, seed=1,
+                         backend=backend)
+    X, Y = data(layers, 4, seed=2, loss=loss, output=output)
+    analytic = net.gradient(X, Y)
+    numeric = finite_differences(net, X, Y)
+    for l, (a, n) in enumerate(zip(analytic, numeric), start=1):
+        assert relative_error(a, n) < 1e-6, f"layer {l}"
+
+
+@pytest.mark.parametrize("output,loss", [("identity", "squared"), ("softmax", "cross_entropy")])
+def test_backprop_gradients_of_one_example_match_finite_differences(backend, output, loss):
+    layers = [4, 6, 3]
+    net = fastbp.Network(layers, hidden=["sigmoid"], output=output, loss=loss, seed=3,
+                         backend=backend)
+    X, Y = data(layers, 1, seed=4, loss=loss, output=output)
+    result = net.backprop(X[0], Y[0])
+    assert result.error == pytest.approx(net.loss(X, Y), rel=1e-14)
+    for a, n in zip(result.gradients, finite_differences(net, X, Y)):
+        assert relative_error(a, n) < 1e-6
