@@ -2,6 +2,7 @@
 
 import collections
 import json
+import os
 import time
 
 import numpy as np
@@ -356,9 +357,10 @@ class Network:
             Visit the examples in a fresh seeded random order every epoch;
             False visits them in order.
         seed : int or None
-            Seed of the shuffling. None derives it from the network's seed
-            and the number of passes it has trained, so a run is
-            reproducible from the network's seed alone.
+            Seed of the shuffling: the epochs of one call draw successive
+            permutations from it. None derives each epoch's order from the
+            network's seed and the number of passes it has trained, so a
+            run is reproducible from the network's seed alone.
         verbose : bool, default False
             Print one line per epoch.
 
@@ -381,12 +383,12 @@ class Network:
         verbose = check.boolean(verbose, "verbose")
 
         n = X.shape[0]
-        rng = np.random.default_rng(seed if seed is not None else (self._seed, self._passes))
+        rng = None if seed is None else np.random.default_rng(seed)
         history = History()
         for epoch in range(1, epochs + 1):
-            order = rng.permutation(n) if shuffle else np.arange(n)
+            order = self._order(n, shuffle, rng)
             start = time.perf_counter()
-            total = self._pass(X, Y, order.astype(np.intp, copy=False), lr, f"epoch {epoch}")
+            total = self._pass(X, Y, order, lr, f"epoch {epoch}")
             seconds = time.perf_counter() - start
             history.loss.append(total / n)
             history.lr.append(lr)
@@ -404,6 +406,17 @@ class Network:
         History.
         """
         return self.fit(X, Y, epochs=1, lr=lr, shuffle=shuffle, seed=seed)
+
+    def _order(self, n, shuffle, rng):
+        """The order of one epoch's examples: 0..n-1, or a permutation drawn
+        from ``rng``, or, where that is None, from a generator seeded by the
+        network's seed and its count of passes (so ``fit(epochs=2)`` and
+        two ``partial_fit`` calls visit the same orders)."""
+        if not shuffle:
+            return np.arange(n, dtype=np.intp)
+        if rng is None:
+            rng = np.random.default_rng((self._seed, self._passes))
+        return rng.permutation(n).astype(np.intp, copy=False)
 
     def _pass(self, X, Y, order, lr, where):
         """Run the backend's training pass; on divergence restore and raise."""
@@ -436,13 +449,22 @@ class Network:
         self._passes = state["passes"]
 
     def save(self, path):
-        """Save to ``path`` (.npz): the weights bit for bit, and JSON metadata.
+        """Save to ``path``, an .npz archive: the weights bit for bit and JSON
+        metadata with a format version.  Nothing is pickled.
 
-        Load with ``fastbp.load``; nothing is pickled.
+        Parameters
+        ----------
+        path : str, path-like or writable binary file
+            Written as given (no ".npz" is appended).  Load with ``fastbp.load``.
         """
         meta = {"format": "fastbp.Network", "format_version": FORMAT_VERSION,
                 "config": self._config(), "passes": self._passes}
-        np.savez(path, flat=self._flat, meta=np.array(json.dumps(meta)))
+        arrays = {"flat": self._flat, "meta": np.array(json.dumps(meta))}
+        if isinstance(path, (str, os.PathLike)):
+            with open(path, "wb") as file:      # np.savez would append ".npz"
+                np.savez(file, **arrays)
+        else:
+            np.savez(path, **arrays)
 
 
 def load(path, backend=None):

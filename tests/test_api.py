@@ -1,0 +1,362 @@
+"""The public API: names, input checks, divergence, persistence, backend choice."""
+
+import io
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastbp
+
+from conftest import data
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def test_public_names_of_the_design():
+    for name in ("Network", "load", "History", "DivergenceError", "BACKEND"):
+        assert hasattr(fastbp, name)
+    assert issubclass(fastbp.DivergenceError, FloatingPointError)
+    assert fastbp.BACKEND in ("compiled", "reference")
+    net = fastbp.Network([2, 8, 1])
+    for name in ("layers", "flat", "weights", "backend", "dtype", "predict", "loss",
+                 "backprop", "gradient", "sgd_step", "fit", "partial_fit", "save"):
+        assert hasattr(net, name), name
+
+
+def test_compiled_core_names_its_codes_as_the_python_layer_does():
+    from fastbp import _core, _names
+    assert _core.ACTIVATIONS == _names.ACTIVATIONS
+    assert _core.LOSSES == _names.LOSSES
+
+
+def test_layout_of_the_weights(backend):
+    net = fastbp.Network([3, 5, 2], backend=backend, dtype="float32")
+    assert net.layers == (3, 5, 2)
+    assert net.backend == backend
+    assert net.dtype == np.float32
+    assert net.flat.shape == (4 * 5 + 6 * 2,) and net.flat.flags.c_contiguous
+    assert [W.shape for W in net.weights] == [(4, 5), (6, 2)]
+    net.weights[1][0, 1] = 7.0                      # the views write through to flat
+    assert net.flat[4 * 5 + 1] == 7.0
+    assert all(np.shares_memory(W, net.flat) for W in net.weights)
+
+
+def test_initialisation_is_seeded_and_scaled(backend):
+    a = fastbp.Network([50, 40, 30], backend=backend, seed=3)
+    b = fastbp.Network([50, 40, 30], backend=backend, seed=3)
+    c = fastbp.Network([50, 40, 30], backend=backend, seed=4)
+    assert np.array_equal(a.flat, b.flat) and not np.array_equal(a.flat, c.flat)
+    assert np.all(a.weights[0][0] == 0)              # biases start at 0
+    glorot = np.sqrt(6 / (50 + 40))                  # uniform(-limit, limit) for tanh
+    assert np.abs(a.weights[0][1:]).max() <= glorot
+    assert np.std(a.weights[0][1:]) == pytest.approx(glorot / np.sqrt(3), rel=0.1)
+    he = fastbp.Network([50, 40, 30], hidden="relu", output="relu", seed=3, backend=backend)
+    assert np.std(he.weights[0][1:]) == pytest.approx(np.sqrt(2 / 50), rel=0.1)
+    fresh = fastbp.Network([2, 2], seed=None, backend=backend)
+    assert isinstance(fresh.seed, int)
+
+
+def test_predict_shapes(backend):
+    net = fastbp.Network([3, 4, 2], backend=backend)
+    X = np.arange(12.0).reshape(4, 3) / 10
+    assert net.predict(X).shape == (4, 2)
+    assert net.predict(X[0]).shape == (2,)
+    np.testing.assert_allclose(net.predict(X[2]), net.predict(X)[2], rtol=1e-14)
+    # lists, integers, Fortran order and strided views are converted once
+    np.testing.assert_array_equal(net.predict(np.asfortranarray(X)), net.predict(X))
+    np.testing.assert_array_equal(net.predict(X.tolist()), net.predict(X))
+    wide = np.zeros((4, 6))
+    wide[:, ::2] = X
+    np.testing.assert_array_equal(net.predict(wide[:, ::2]), net.predict(X))
+
+
+def test_one_dimensional_targets_where_the_output_has_one_node(backend):
+    net = fastbp.Network([2, 3, 1], backend=backend)
+    X, Y = data([2, 3, 1], 10)
+    assert net.loss(X, Y[:, 0]) == net.loss(X, Y)
+    assert net.backprop(X[0], Y[0, 0]).error == net.backprop(X[0], Y[0]).error
+
+
+def bad_constructor_arguments():
+    return [
+        (dict(layers=[2]), ValueError, "layers"),
+        (dict(layers=[]), ValueError, "layers"),
+        (dict(layers=[2, 0, 1]), ValueError, r"layers\[1\]"),
+        (dict(layers=[2, 2.5, 1]), TypeError, r"layers\[1\]"),
+        (dict(layers="21"), TypeError, "layers"),
+        (dict(layers=5), TypeError, "layers"),
+        (dict(layers=[2, 3, 1], hidden="softmax"), ValueError, "hidden"),
+        (dict(layers=[2, 3, 1], hidden="swish"), ValueError, "hidden"),
+        (dict(layers=[2, 3, 3, 1], hidden=["tanh"]), ValueError, "hidden"),
+        (dict(layers=[2, 3, 1], hidden=3), ValueError, "hidden"),
+        (dict(layers=[2, 1], output="linear"), ValueError, "output"),
+        (dict(layers=[2, 1], output=None), TypeError, "output"),
+        (dict(layers=[2, 1], loss="hinge"), ValueError, "loss"),
+        (dict(layers=[2, 1], loss="cross_entropy"), ValueError, "cross_entropy"),
+        (dict(layers=[2, 3], output="softmax"), ValueError, "softmax"),
+        (dict(layers=[2, 1], dtype="int32"), ValueError, "dtype"),
+        (dict(layers=[2, 1], dtype="float16"), ValueError, "dtype"),
+        (dict(layers=[2, 1], dtype="double precision"), TypeError, "dtype"),
+        (dict(layers=[2, 1], seed=-1), ValueError, "seed"),
+        (dict(layers=[2, 1], seed=1.5), TypeError, "seed"),
+        (dict(layers=[2, 1], backend="gpu"), ValueError, "backend"),
+        (dict(layers=[2, 1], weights=[np.zeros((3, 2))]), ValueError, r"weights\[0\]"),
+        (dict(layers=[2, 1], weights=[np.zeros((2, 1))]), ValueError, r"weights\[0\]"),
+        (dict(layers=[2, 1], weights=[np.full((3, 1), np.nan)]), ValueError, r"weights\[0\]"),
+        (dict(layers=[2, 3, 1], weights=[np.zeros((3, 3))]), ValueError, "weights"),
+    ]
+
+
+@pytest.mark.parametrize("kwargs,error,name", bad_constructor_arguments())
+def test_bad_constructor_arguments_name_the_argument(backend, kwargs, error, name):
+    with pytest.raises(error, match=name):
+        fastbp.Network(**{"backend": backend, **kwargs})
+
+
+def bad_data():
+    X, Y = data([3, 2], 5)
+    nan_X = X.copy()
+    nan_X[2, 1] = np.nan
+    inf_Y = Y.copy()
+    inf_Y[0, 0] = np.inf
+    return [
+        (dict(X=X[:, :2]), ValueError, "X must have 3 columns"),
+        (dict(X=X[None]), ValueError, "X must have 2 dimensions"),
+        (dict(X=X[:0]), ValueError, "X has no rows"),
+        (dict(X=nan_X), ValueError, "X contains NaN"),
+        (dict(X=np.full((5, 3), 1e300)), ValueError, "X contains NaN or infinity after"),
+        (dict(X=X.astype(str)), TypeError, "X must hold real numbers"),
+        (dict(X=X.astype(complex)), TypeError, "X must hold real numbers"),
+        (dict(X=[[1, 2, 3], [4, 5]]), ValueError, "X must be an array"),
+        (dict(Y=Y[:4]), ValueError, "Y has 4 rows but X has 5"),
+        (dict(Y=Y[:, :1]), ValueError, "Y must have 2 columns"),
+        (dict(Y=inf_Y), ValueError, "Y contains NaN"),
+        (dict(Y=Y[:, 0]), ValueError, "Y must have 2 dimensions"),
+        (dict(epochs=0), ValueError, "epochs"),
+        (dict(epochs=2.0), TypeError, "epochs"),
+        (dict(lr=0), ValueError, "lr"),
+        (dict(lr=-0.1), ValueError, "lr"),
+        (dict(lr=np.nan), ValueError, "lr"),
+        (dict(lr="fast"), TypeError, "lr"),
+        (dict(shuffle="yes"), TypeError, "shuffle"),
+        (dict(seed="x"), TypeError, "seed"),
+        (dict(verbose=1), TypeError, "verbose"),
+    ]
+
+
+@pytest.mark.parametrize("change,error,message", bad_data())
+def test_bad_fit_arguments_name_the_argument(backend, change, error, message):
+    net = fastbp.Network([3, 2], dtype="float32", backend=backend)
+    X, Y = data([3, 2], 5)
+    arguments = dict(X=X, Y=Y, epochs=1, lr=0.1, shuffle=True, seed=0, verbose=False)
+    arguments.update(change)
+    before = net.flat.copy()
+    with pytest.raises(error, match=message):
+        net.fit(**arguments)
+    np.testing.assert_array_equal(net.flat, before)
+
+
+def test_bad_single_examples_and_cross_entropy_targets(backend):
+    net = fastbp.Network([3, 2], output="sigmoid", loss="cross_entropy", backend=backend)
+    with pytest.raises(ValueError, match="x must have 3 columns"):
+        net.backprop([1.0, 2.0], [0, 1])
+    with pytest.raises(ValueError, match="x must have 1 dimensions"):
+        net.sgd_step(np.zeros((1, 3)), [0, 1], 0.1)
+    with pytest.raises(ValueError, match="y must have 2 columns"):
+        net.sgd_step(np.zeros(3), [0, 1, 1], 0.1)
+    with pytest.raises(ValueError, match=r"Y must lie in \[0, 1\]"):
+        net.loss(np.zeros((2, 3)), [[0, 1], [2, 0]])
+    with pytest.raises(ValueError, match="lr"):
+        net.sgd_step(np.zeros(3), [0, 1], 0)
+
+
+def exploding_network(backend):
+    """[1, 1] identity: with lr = 1.5 and x = 1, y = 0 every step doubles |s|.
+
+    The error overflows after about 510 examples: in the second epoch of 300.
+    """
+    net = fastbp.Network([1, 1], hidden=[], backend=backend, weights=[[[0.5], [0.5]]])
+    return net, np.ones((300, 1)), np.zeros(300)
+
+
+def test_divergence_raises_and_keeps_the_last_finished_epoch(backend):
+    net, X, Y = exploding_network(backend)
+    after_one, _, _ = exploding_network(backend)
+    after_one.fit(X, Y, epochs=1, lr=1.5, shuffle=False)
+    with pytest.raises(fastbp.DivergenceError, match="epoch 2"):
+        net.fit(X, Y, epochs=5, lr=1.5, shuffle=False)
+    np.testing.assert_array_equal(net.flat, after_one.flat)
+    assert np.isfinite(net.flat).all()
+
+
+def test_divergence_in_the_first_epoch_keeps_the_weights_from_before_fit(backend):
+    net, X, Y = exploding_network(backend)
+    before = net.flat.copy()
+    with pytest.raises(fastbp.DivergenceError):
+        net.fit(np.ones((1000, 1)), np.zeros(1000), epochs=1, lr=1.5, shuffle=False)
+    np.testing.assert_array_equal(net.flat, before)
+
+
+def test_divergence_of_one_step_leaves_the_weights(backend):
+    net = fastbp.Network([1, 1], hidden=[], backend=backend, weights=[[[1e200], [1e200]]])
+    before = net.flat.copy()
+    with pytest.raises(FloatingPointError, match="sgd_step"):
+        net.sgd_step([1.0], 0.0, 0.1)
+    np.testing.assert_array_equal(net.flat, before)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_save_and_load_are_exact(backend, dtype, tmp_path):
+    net = fastbp.Network([3, 4, 5, 2], hidden=["relu", "sigmoid"], output="softmax",
+                         loss="cross_entropy", dtype=dtype, seed=9, backend=backend)
+    X, Y = data([3, 4, 5, 2], 20, loss="cross_entropy", output="softmax")
+    net.fit(X, Y, epochs=2, lr=0.1)
+    path = tmp_path / "model.npz"
+    net.save(path)
+    loaded = fastbp.load(path)
+    assert repr(loaded) == repr(net)
+    assert loaded.flat.dtype == net.flat.dtype
+    assert loaded.flat.tobytes() == net.flat.tobytes()
+    np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
+    # the training state travels too: the next epoch is the same on both
+    net.fit(X, Y, epochs=1, lr=0.1)
+    loaded.fit(X, Y, epochs=1, lr=0.1)
+    assert loaded.flat.tobytes() == net.flat.tobytes()
+    with np.load(path, allow_pickle=False) as stored:     # nothing pickled inside
+        assert set(stored.files) == {"flat", "meta"}
+
+
+def test_save_writes_exactly_the_path_given_and_to_files(backend, tmp_path):
+    net = fastbp.Network([2, 1], backend=backend)
+    net.save(tmp_path / "model.bin")
+    assert os.listdir(tmp_path) == ["model.bin"]
+    buffer = io.BytesIO()
+    net.save(buffer)
+    buffer.seek(0)
+    assert fastbp.load(buffer).flat.tobytes() == net.flat.tobytes()
+
+
+def test_load_refuses_other_files(tmp_path):
+    np.savez(tmp_path / "other.npz", a=np.zeros(3))
+    with pytest.raises(ValueError, match="not a fastbp network"):
+        fastbp.load(tmp_path / "other.npz")
+    net = fastbp.Network([2, 1])
+    net.save(tmp_path / "model.npz")
+    with np.load(tmp_path / "model.npz") as stored:
+        meta = str(stored["meta"]).replace('"format_version": 1', '"format_version": 99')
+        np.savez(tmp_path / "future.npz", flat=stored["flat"], meta=np.array(meta))
+    with pytest.raises(ValueError, match="format version 99"):
+        fastbp.load(tmp_path / "future.npz")
+
+
+def test_pickle_is_exact_and_keeps_training_state(backend):
+    net = fastbp.Network([3, 6, 2], dtype="float32", seed=2, backend=backend)
+    X, Y = data([3, 6, 2], 30)
+    net.fit(X, Y, epochs=1)
+    copy = pickle.loads(pickle.dumps(net))
+    assert copy.flat.tobytes() == net.flat.tobytes() and copy.backend == net.backend
+    net.fit(X, Y, epochs=1)
+    copy.fit(X, Y, epochs=1)
+    assert copy.flat.tobytes() == net.flat.tobytes()
+
+
+def test_history_and_partial_fit(backend):
+    net = fastbp.Network([2, 8, 1], backend=backend)
+    X, _ = data([2, 8, 1], 50)
+    Y = np.tanh(X[:, 0] - 2 * X[:, 1])
+    history = net.fit(X, Y, epochs=3, lr=0.05)
+    assert history.epochs == 3
+    for values in (history.loss, history.lr, history.seconds, history.examples_per_second):
+        assert len(values) == 3
+    assert history.val_loss == []
+    assert history.loss[-1] < history.loss[0]
+    one = net.partial_fit(X, Y, lr=0.05)
+    assert one.epochs == 1 and one.loss[0] < history.loss[0]
+
+
+def test_default_shuffle_is_reproducible_and_differs_between_passes(backend):
+    X, Y = data([2, 3, 1], 40)
+    a, b = fastbp.Network([2, 3, 1], backend=backend), fastbp.Network([2, 3, 1], backend=backend)
+    a.fit(X, Y, epochs=2)
+    b.partial_fit(X, Y)
+    b.partial_fit(X, Y)
+    assert a.flat.tobytes() == b.flat.tobytes()
+    c = fastbp.Network([2, 3, 1], backend=backend)
+    c.partial_fit(X, Y)
+    c.partial_fit(X, Y, seed=int(0))
+    assert c.flat.tobytes() != a.flat.tobytes()
+
+
+def test_verbose_prints_one_line_per_epoch(backend, capsys):
+    X, Y = data([2, 3, 1], 20)
+    fastbp.Network([2, 3, 1], backend=backend).fit(X, Y, epochs=3, verbose=True)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and lines[-1].startswith("epoch 3/3  loss ")
+
+
+def test_xor_is_learned(backend):
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+    Y = np.array([0, 1, 1, 0], dtype=float)
+    net = fastbp.Network([2, 4, 1], hidden="tanh", output="sigmoid", loss="cross_entropy",
+                         seed=0, backend=backend)
+    net.fit(X, Y, epochs=1000, lr=0.5)
+    np.testing.assert_array_equal(net.predict(X)[:, 0] > 0.5, Y > 0.5)
+    assert net.loss(X, Y) < 0.05
+
+
+def run_python(code, **environment):
+    env = dict(os.environ, **environment)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.dirname(HERE), env.get("PYTHONPATH")]))
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
+@pytest.mark.parametrize("forced", ["reference", "compiled"])
+def test_environment_variable_sets_the_default_backend(backend, forced):
+    # ``backend`` here is the backend the forced process is asked for explicitly
+    result = run_python(
+        "import fastbp; print(fastbp.BACKEND, fastbp.Network([2, 1]).backend, "
+        f"fastbp.Network([2, 1], backend={backend!r}).backend)",
+        FASTBP_BACKEND=forced)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [forced, forced, backend]
+
+
+def test_environment_variable_with_a_bad_value_fails_clearly():
+    result = run_python("import fastbp", FASTBP_BACKEND="gpu")
+    assert result.returncode != 0
+    assert "FASTBP_BACKEND must be 'compiled' or 'reference'" in result.stderr
+
+
+MISSING_EXTENSION = """
+import sys, warnings
+sys.modules["fastbp._core"] = None          # makes `from . import _core` fail
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    import fastbp
+    import importlib; importlib.reload(fastbp)   # a second import does not warn again
+print(len(caught), caught[0].category.__name__, fastbp.BACKEND, fastbp.Network([2, 1]).backend)
+try:
+    fastbp.Network([2, 1], backend="compiled")
+except ImportError as exc:
+    print("ImportError:", exc)
+"""
+
+
+def test_missing_extension_warns_once_and_falls_back():
+    result = run_python(MISSING_EXTENSION, FASTBP_BACKEND="")
+    assert result.returncode == 0, result.stderr
+    first, second = result.stdout.strip().splitlines()
+    assert first == "1 RuntimeWarning reference reference"
+    assert second.startswith("ImportError: backend='compiled' was asked for")
+
+
+def test_missing_extension_with_compiled_forced_fails_at_import():
+    code = 'import sys; sys.modules["fastbp._core"] = None; import fastbp'
+    result = run_python(code, FASTBP_BACKEND="compiled")
+    assert result.returncode != 0
+    assert "FASTBP_BACKEND=compiled" in result.stderr
