@@ -1,0 +1,93 @@
+"""Examples per second of one training epoch: compiled against reference.
+
+    python benchmarks/bench_sgd.py [--repeats 5] [--json FILE]
+
+tanh hidden layers, identity output, squared error, lr 0.01, one epoch in
+fixed order; X ~ N(0, 1), Y ~ 0.5 N(0, 1).  Each backend trains on enough
+examples for an epoch of roughly half a second to a second (the reference
+on far fewer), and reports the median rate of ``--repeats`` epochs, each
+from the same initial weights.  Only the training pass is timed (what
+``History.seconds`` measures).  Compare ratios from one run: the machine is
+shared, and absolute rates drift between runs.
+"""
+
+import argparse
+import json
+import platform
+import time
+
+import numpy as np
+
+import fastbp
+
+ARCHITECTURES = {"xor": [2, 4, 1], "digits": [64, 32, 10], "mnist": [784, 128, 10]}
+DTYPES = ["float64", "float32"]
+SECONDS = 0.7           # aimed length of one timed epoch
+
+
+def make_data(layers, n, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, layers[0])).astype(dtype)
+    Y = (0.5 * rng.normal(size=(n, layers[-1]))).astype(dtype)
+    return X, Y
+
+
+def epoch_rate(layers, dtype, backend, repeats):
+    """Median examples/s of one epoch, with the epoch sized to about SECONDS."""
+    net = fastbp.Network(layers, dtype=dtype, backend=backend, seed=0)
+    start = net.flat.copy()
+    X, Y = make_data(layers, 200, dtype)
+    guess = net.fit(X, Y, epochs=1, lr=0.01, shuffle=False).examples_per_second[0]
+    X, Y = make_data(layers, max(200, int(guess * SECONDS)), dtype)
+    rates = []
+    for _ in range(repeats):
+        net.flat[...] = start
+        rates.append(net.fit(X, Y, epochs=1, lr=0.01, shuffle=False).examples_per_second[0])
+    return float(np.median(rates)), len(X)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+
+    rows = []
+    for name, layers in ARCHITECTURES.items():
+        for dtype in DTYPES:
+            compiled, n_compiled = epoch_rate(layers, dtype, "compiled", args.repeats)
+            reference, n_reference = epoch_rate(layers, dtype, "reference", args.repeats)
+            rows.append({"architecture": name, "layers": layers, "dtype": dtype,
+                         "compiled": compiled, "reference": reference,
+                         "ratio": compiled / reference,
+                         "examples": {"compiled": n_compiled, "reference": n_reference}})
+            print(f"{name:7s} {dtype}: compiled {compiled:10.4g}/s  reference "
+                  f"{reference:10.4g}/s  ratio {compiled / reference:7.1f}", flush=True)
+
+    when = time.strftime("%Y-%m-%d")
+    machine = f"{platform.processor() or platform.machine()}, {cpu_name()}"
+    print(f"\n{when}, {machine}, fastbp {fastbp.__version__}, median of {args.repeats} epochs\n")
+    print("| architecture | layers | dtype | compiled (examples/s) | reference (examples/s) | ratio |")
+    print("|---|---|---|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['architecture']} | {r['layers']} | {r['dtype']} | {r['compiled']:.3g} "
+              f"| {r['reference']:.3g} | {r['ratio']:.0f}x |")
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump({"date": when, "machine": machine, "repeats": args.repeats,
+                       "results": rows}, file, indent=2)
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as file:
+            for line in file:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+if __name__ == "__main__":
+    main()
