@@ -72,8 +72,8 @@ def accepts_flag(flag):
         with open(source, "w") as f:
             f.write("int main(void) { return 0; }\n")
         try:
-            result = subprocess.run(compiler + [flag, "-c", source, "-o", os.path.join(tmp, "empty.o")],
-                                    capture_output=True)
+            command = compiler + [flag, "-c", source, "-o", os.path.join(tmp, "empty.o")]
+            result = subprocess.run(command, capture_output=True)
         except OSError:
             return False
     return result.returncode == 0

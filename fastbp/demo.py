@@ -1,6 +1,5 @@
 """The demo: a network learns two interleaved spirals, which no linear model can separate."""
 
-import time
 
 import numpy as np
 

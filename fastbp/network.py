@@ -338,7 +338,8 @@ class Network:
         """
         x, y = self._example(x, y)
         lr = check.positive_real(lr, "lr")
-        return self._pass(x.reshape(1, -1), y.reshape(1, -1), np.zeros(1, dtype=np.intp), lr, "sgd_step")
+        first = np.zeros(1, dtype=np.intp)
+        return self._pass(x.reshape(1, -1), y.reshape(1, -1), first, lr, "sgd_step")
 
     def fit(self, X, Y, epochs=10, lr=0.01, shuffle=True, seed=None, verbose=False):
         """Train by per-example stochastic gradient descent, in place.

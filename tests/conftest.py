@@ -5,6 +5,8 @@ extension, deselect it with ``-m "not compiled"``; it is never skipped
 silently.
 """
 
+import os
+
 import numpy as np
 import pytest
 
@@ -44,3 +46,12 @@ def twin(net, backend=None, dtype=None):
     return fastbp.Network(net.layers, hidden=list(net.hidden), output=net.output,
                           loss=net.loss_name, dtype=dtype or net.dtype,
                           backend=backend or net.backend, weights=net.weights)
+
+
+def subprocess_env(**environment):
+    """os.environ plus ``environment``, where a child Python imports the same
+    fastbp as this process (installed, or in place in the source tree)."""
+    home = os.path.dirname(os.path.dirname(os.path.abspath(fastbp.__file__)))
+    env = dict(os.environ, **environment)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [home, env.get("PYTHONPATH")]))
+    return env

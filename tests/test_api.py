@@ -11,9 +11,7 @@ import pytest
 
 import fastbp
 
-from conftest import data
-
-HERE = os.path.dirname(os.path.abspath(__file__))
+from conftest import data, subprocess_env
 
 
 def test_public_names_of_the_design():
@@ -309,10 +307,8 @@ def test_xor_is_learned(backend):
 
 
 def run_python(code, **environment):
-    env = dict(os.environ, **environment)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.dirname(HERE), env.get("PYTHONPATH")]))
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=env, timeout=120)
+                          env=subprocess_env(**environment), timeout=120)
 
 
 @pytest.mark.parametrize("forced", ["reference", "compiled"])

@@ -1,6 +1,5 @@
 """The demo and the command line."""
 
-import os
 import subprocess
 import sys
 
@@ -9,7 +8,7 @@ import pytest
 
 from fastbp import demo
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import subprocess_env
 
 
 def test_spirals_are_two_balanced_standardised_classes():
@@ -39,9 +38,8 @@ def test_demo_learns_the_spirals(backend):
 
 
 def run_command(*args):
-    env = dict(os.environ, PYTHONPATH=ROOT)
     return subprocess.run([sys.executable, "-m", "fastbp", *args], capture_output=True,
-                          text=True, env=env, timeout=300)
+                          text=True, env=subprocess_env(), timeout=300)
 
 
 def test_command_line_demo(backend):
