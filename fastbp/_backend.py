@@ -34,10 +34,15 @@ if _forced == "compiled" and compiled is None:
 BACKEND = _forced or ("compiled" if compiled is not None else "reference")
 
 if compiled is None and not _forced:
+    _in_source_tree = os.path.exists(os.path.join(os.path.dirname(__file__), "_core.pyx"))
     warnings.warn(
         "fastbp's compiled core fastbp._core is not available "
         f"({EXTENSION_ERROR}); using the pure-Python reference backend, which is "
-        "much slower. Reinstall with a working C compiler to get the fast one.",
+        "much slower. "
+        + ("This fastbp is a source tree without the built extension: build it in "
+           "place with `pip install -e .`, or import the installed fastbp from "
+           "another directory." if _in_source_tree else
+           "Reinstall with a working C compiler to get the fast one."),
         RuntimeWarning,
         stacklevel=3,
     )
