@@ -6,6 +6,8 @@ silently.
 """
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -48,10 +50,13 @@ def twin(net, backend=None, dtype=None):
                           backend=backend or net.backend, weights=net.weights)
 
 
-def subprocess_env(**environment):
-    """os.environ plus ``environment``, where a child Python imports the same
-    fastbp as this process (installed, or in place in the source tree)."""
+def run_python(*args, **environment):
+    """Run ``python *args`` with os.environ plus ``environment``.
+
+    The child imports the same fastbp as this process (installed, or built
+    in place): it runs in the directory that holds that package, since the
+    directory a child starts in comes first on its sys.path.
+    """
     home = os.path.dirname(os.path.dirname(os.path.abspath(fastbp.__file__)))
-    env = dict(os.environ, **environment)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [home, env.get("PYTHONPATH")]))
-    return env
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True,
+                          cwd=home, env=dict(os.environ, **environment), timeout=300)

@@ -3,15 +3,13 @@
 import io
 import os
 import pickle
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import fastbp
 
-from conftest import data, subprocess_env
+from conftest import data, run_python
 
 
 def test_public_names_of_the_design():
@@ -306,16 +304,11 @@ def test_xor_is_learned(backend):
     assert net.loss(X, Y) < 0.05
 
 
-def run_python(code, **environment):
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=subprocess_env(**environment), timeout=120)
-
-
 @pytest.mark.parametrize("forced", ["reference", "compiled"])
 def test_environment_variable_sets_the_default_backend(backend, forced):
     # ``backend`` here is the backend the forced process is asked for explicitly
     result = run_python(
-        "import fastbp; print(fastbp.BACKEND, fastbp.Network([2, 1]).backend, "
+        "-c", "import fastbp; print(fastbp.BACKEND, fastbp.Network([2, 1]).backend, "
         f"fastbp.Network([2, 1], backend={backend!r}).backend)",
         FASTBP_BACKEND=forced)
     assert result.returncode == 0, result.stderr
@@ -323,7 +316,7 @@ def test_environment_variable_sets_the_default_backend(backend, forced):
 
 
 def test_environment_variable_with_a_bad_value_fails_clearly():
-    result = run_python("import fastbp", FASTBP_BACKEND="gpu")
+    result = run_python("-c", "import fastbp", FASTBP_BACKEND="gpu")
     assert result.returncode != 0
     assert "FASTBP_BACKEND must be 'compiled' or 'reference'" in result.stderr
 
@@ -344,7 +337,7 @@ except ImportError as exc:
 
 
 def test_missing_extension_warns_once_and_falls_back():
-    result = run_python(MISSING_EXTENSION, FASTBP_BACKEND="")
+    result = run_python("-c", MISSING_EXTENSION, FASTBP_BACKEND="")
     assert result.returncode == 0, result.stderr
     first, second = result.stdout.strip().splitlines()
     assert first == "1 RuntimeWarning reference reference"
@@ -353,6 +346,6 @@ def test_missing_extension_warns_once_and_falls_back():
 
 def test_missing_extension_with_compiled_forced_fails_at_import():
     code = 'import sys; sys.modules["fastbp._core"] = None; import fastbp'
-    result = run_python(code, FASTBP_BACKEND="compiled")
+    result = run_python("-c", code, FASTBP_BACKEND="compiled")
     assert result.returncode != 0
     assert "FASTBP_BACKEND=compiled" in result.stderr

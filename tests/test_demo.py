@@ -1,14 +1,11 @@
 """The demo and the command line."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
 from fastbp import demo
 
-from conftest import subprocess_env
+from conftest import run_python
 
 
 def test_spirals_are_two_balanced_standardised_classes():
@@ -38,8 +35,7 @@ def test_demo_learns_the_spirals(backend):
 
 
 def run_command(*args):
-    return subprocess.run([sys.executable, "-m", "fastbp", *args], capture_output=True,
-                          text=True, env=subprocess_env(), timeout=300)
+    return run_python("-m", "fastbp", *args)
 
 
 def test_command_line_demo(backend):
