@@ -182,12 +182,13 @@ def train_epoch(flat, layers, acts, loss, X, Y, order, lr):
     """
     W, names = _blocks(flat, layers), _names(acts)
     total, done = 0.0, 0
-    for r in order:
-        _, x, delta, e = _backprop(W, names, LOSSES[loss], X[r], Y[r])
-        if not np.isfinite(e):
-            break
-        for W_l, dW_l in zip(W, _gradients(x, delta)):
-            W_l -= lr * dW_l                           # w <- w - lr x_i delta_j
-        total += e
-        done += 1
+    with np.errstate(over="ignore", invalid="ignore"):    # the caller reports divergence
+        for r in order:
+            _, x, delta, e = _backprop(W, names, LOSSES[loss], X[r], Y[r])
+            if not np.isfinite(e):
+                break
+            for W_l, dW_l in zip(W, _gradients(x, delta)):
+                W_l -= lr * dW_l                       # w <- w - lr x_i delta_j
+            total += e
+            done += 1
     return total, done
