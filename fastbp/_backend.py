@@ -6,13 +6,14 @@ default backend of this process; an explicit ``backend=`` argument to
 nothing was forced, fastbp warns once, at import, and uses the reference.
 """
 
+import importlib
 import os
 import warnings
 
 from . import reference
 
 try:
-    from . import _core as compiled
+    compiled = importlib.import_module(__package__ + "._core")
     EXTENSION_ERROR = None
 except ImportError as exc:  # not built, or built for another Python
     compiled = None
