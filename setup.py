@@ -50,11 +50,13 @@ class optional_build_ext(build_ext):
 
 
 def compile_args():
-    """-O3; -fopenmp-simd for the `omp simd` loops of _kernels.h; and
-    -march=native (AVX2 and FMA where the CPU has them, measured about 15%
-    faster) unless FASTBP_PORTABLE=1, which a wheel meant for other
-    machines needs."""
-    args = ["-O3", "-fopenmp-simd"]
+    """-O3; -fopenmp-simd for the `omp simd` loops of _kernels.h;
+    -fno-trapping-math so that selects between two computed values can be
+    vector blends (nothing in fastbp reads floating-point exception flags,
+    and results do not change); and -march=native (AVX2 and FMA where the
+    CPU has them, measured about 15% faster) unless FASTBP_PORTABLE=1, which
+    a wheel meant for other machines needs."""
+    args = ["-O3", "-fopenmp-simd", "-fno-trapping-math"]
     if os.environ.get("FASTBP_PORTABLE", "") in ("", "0") and accepts_flag("-march=native"):
         args.append("-march=native")
     return args
@@ -80,7 +82,8 @@ def accepts_flag(flag):
 
 
 extensions = cythonize(
-    [Extension("fastbp._core", ["fastbp/_core.pyx"], extra_compile_args=compile_args())],
+    [Extension("fastbp._core", ["fastbp/_core.pyx"], extra_compile_args=compile_args(),
+               depends=["fastbp/_kernels.h", "fastbp/_kernels_body.h"])],
     compiler_directives={
         "language_level": 3,
         "boundscheck": False,

@@ -20,14 +20,18 @@ once per call and reused for every example, never per example.
 """
 
 from cython cimport floating
-from libc.math cimport copysign, exp, fabs, log, log1p, tanh, isfinite
+from libc.math cimport exp, log, log1p, isfinite
 from libc.stdlib cimport malloc, free
 
 cdef extern from "_kernels.h" nogil:
     void fbp_axpy_d(Py_ssize_t n, double a, const double* x, double* y)
     void fbp_axpy_f(Py_ssize_t n, float a, const float* x, float* y)
-    double fbp_dot_axpy_d(Py_ssize_t n, double a, const double* delta, const double* w, double* t)
-    float fbp_dot_axpy_f(Py_ssize_t n, float a, const float* delta, const float* w, float* t)
+    void fbp_dot_rank1_d(Py_ssize_t n_in, Py_ssize_t n, double scale, const double* x,
+                         const double* delta, const double* W, double* T, double* dots)
+    void fbp_dot_rank1_f(Py_ssize_t n_in, Py_ssize_t n, float scale, const float* x,
+                         const float* delta, const float* W, float* T, float* dots)
+    void fbp_tanh_d(Py_ssize_t n, const double* s, double* x)
+    void fbp_tanh_f(Py_ssize_t n, const float* s, float* x)
     void fbp_signals_d(Py_ssize_t n_in, Py_ssize_t n, const double* W, const double* x, double* s)
     void fbp_signals_f(Py_ssize_t n_in, Py_ssize_t n, const float* W, const float* x, float* s)
     void fbp_rank1_d(Py_ssize_t n_in, Py_ssize_t n, double scale, const double* x,
@@ -62,13 +66,16 @@ cdef inline void rank1(Py_ssize_t n_in, Py_ssize_t n, floating scale, const floa
         fbp_rank1_f(n_in, n, scale, x, delta, T)
 
 
-cdef inline floating dot_axpy(Py_ssize_t n, floating a, const floating* delta,
-                              const floating* w, floating* t) noexcept nogil:
-    """sum_j w[j] delta[j] (w before the update), and t[j] += a delta[j]; t may be w."""
+cdef inline void dot_rank1(Py_ssize_t n_in, Py_ssize_t n, floating scale, const floating* x,
+                           const floating* delta, const floating* W, floating* T,
+                           floating* dots) noexcept nogil:
+    """dots[i-1] = sum_j W[i, j] delta_j (W before the update) and
+    T[i, j] += scale * x_i * delta_j, for i = 1..n_in; T may be W."""
     if floating is double:
-        return fbp_dot_axpy_d(n, a, delta, w, t)
+        fbp_dot_rank1_d(n_in, n, scale, x, delta, W, T, dots)
     else:
-        return fbp_dot_axpy_f(n, a, delta, w, t)
+        fbp_dot_rank1_f(n_in, n, scale, x, delta, W, T, dots)
+
 
 ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu", "leaky_relu", "softmax")
 LOSSES = ("squared", "cross_entropy")
@@ -159,29 +166,22 @@ cdef inline floating gprime(int act, floating x) noexcept nogil:
     return 1
 
 
-# tanh(s) = s + s^3 P(s^2) / Q(s^2) for |s| < 0.625 (Cephes' rational
-# approximation, within 1 ulp there in float64).
-cdef double TANH_P0 = -9.64399179425052238628e-1
-cdef double TANH_P1 = -9.92877231001918586564e1
-cdef double TANH_P2 = -1.61468768441708447952e3
-cdef double TANH_Q0 = 1.12811678491632931402e2
-cdef double TANH_Q1 = 2.23548839060100448583e3
-cdef double TANH_Q2 = 4.84406305325125486048e3
-
-
-cdef inline floating fast_tanh(floating s) noexcept nogil:
-    """tanh(s), computed in double, within 1-2 ulp of float64's tanh.
-
-    libm's tanh goes through expm1 everywhere and was the largest single
-    cost of a tanh network's epoch; this needs a rational function near 0
-    and one exp elsewhere, where 1 - 2 / (exp(2|s|) + 1) loses no digits."""
-    cdef double z = s, a = fabs(z), q, e
-    if a < 0.625:
-        q = z * z
-        return <floating> (z + z * q * (((TANH_P0 * q + TANH_P1) * q + TANH_P2)
-                                        / (((q + TANH_Q0) * q + TANH_Q1) * q + TANH_Q2)))
-    e = exp(2 * a)
-    return <floating> copysign(1 - 2 / (e + 1), z)
+cdef void times_gprime(int act, const floating* x, floating* d, Py_ssize_t n) noexcept nogil:
+    """d_i *= g'(s_i) for one layer, from x_i = g(s_i); one loop per activation
+    so that the compiler can vectorise each."""
+    cdef Py_ssize_t i
+    if act == TANH:
+        for i in range(n):
+            d[i] *= 1 - x[i] * x[i]
+    elif act == SIGMOID:
+        for i in range(n):
+            d[i] *= x[i] * (1 - x[i])
+    elif act == RELU:
+        for i in range(n):
+            d[i] = d[i] if x[i] > 0 else 0
+    elif act == LEAKY_RELU:
+        for i in range(n):
+            d[i] = d[i] if x[i] > 0 else <floating> LEAKY_SLOPE * d[i]
 
 
 cdef void activate(int act, const floating* s, floating* x, Py_ssize_t n) noexcept nogil:
@@ -191,9 +191,11 @@ cdef void activate(int act, const floating* s, floating* x, Py_ssize_t n) noexce
     if act == IDENTITY:
         for j in range(n):
             x[j] = s[j]
-    elif act == TANH:
-        for j in range(n):
-            x[j] = fast_tanh(s[j])
+    elif act == TANH:      # vectorised, in _kernels.h: libm's tanh cost more than the sums
+        if floating is double:
+            fbp_tanh_d(n, s, x)
+        else:
+            fbp_tanh_f(n, s, x)
     elif act == SIGMOID:
         for j in range(n):
             x[j] = 1 / (1 + exp(-s[j]))
@@ -282,20 +284,14 @@ cdef void backward(const Layout* lay, const floating* w, floating* target, float
     the weights from before the update.  With target a gradient buffer it
     accumulates de/dw_ij^(l) = x_i^(l-1) delta_j^(l).
     """
-    cdef Py_ssize_t l, i, j, n_in, n_out
-    cdef const floating* W
-    cdef const floating* row
+    cdef Py_ssize_t l, n_in, n_out
     cdef floating* T
-    cdef floating* t_row
     cdef const floating* x_prev
     cdef const floating* delta
     cdef floating* delta_prev
-    cdef floating a, acc
-    cdef int act_prev
     for l in range(lay.L, 0, -1):
         n_in = lay.d[l - 1]
         n_out = lay.d[l]
-        W = w + lay.w_off[l]
         T = target + lay.w_off[l]
         x_prev = xs + lay.x_off[l - 1]
         delta = ds + lay.s_off[l]
@@ -304,10 +300,8 @@ cdef void backward(const Layout* lay, const floating* w, floating* target, float
             rank1(n_in, n_out, scale, x_prev, delta, T)
             continue
         delta_prev = ds + lay.s_off[l - 1]
-        act_prev = lay.act[l - 1]
-        for i in range(1, n_in + 1):
-            acc = dot_axpy(n_out, scale * x_prev[i], delta, W + i * n_out, T + i * n_out)
-            delta_prev[i - 1] = gprime(act_prev, x_prev[i]) * acc
+        dot_rank1(n_in, n_out, scale, x_prev, delta, w + lay.w_off[l], T, delta_prev)
+        times_gprime(lay.act[l - 1], x_prev + 1, delta_prev, n_in)
 
 
 def forward(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] acts,

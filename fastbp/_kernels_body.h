@@ -1,0 +1,90 @@
+/* The kernels of _kernels.h for one floating type: included once with
+ * FBP_T double and once with FBP_T float; FBP_FN(name) appends the suffix
+ * (_d or _f).  No include guard, on purpose. */
+
+/* x[j] = tanh(s[j]) */
+static inline void FBP_FN(fbp_tanh)(Py_ssize_t n, const FBP_T *s, FBP_T *x)
+{
+    #pragma omp simd
+    for (Py_ssize_t j = 0; j < n; j++)
+        x[j] = (FBP_T) fbp_tanh1(s[j]);
+}
+
+/* s[j] = sum_{i=0..n_in} W[i][j] x[i], with x[0] = 1: a layer's signals. */
+static inline void FBP_FN(fbp_signals)(Py_ssize_t n_in, Py_ssize_t n,
+                                        const FBP_T *W, const FBP_T *x, FBP_T *s)
+{
+    Py_ssize_t j0 = 0;
+    FBP_SIGNALS_BLOCKS(32)
+    FBP_SIGNALS_BLOCKS(16)
+    FBP_SIGNALS_BLOCKS(8)
+    FBP_SIGNALS_BLOCKS(4)
+    FBP_SIGNALS_BLOCKS(1)
+}
+
+/* Tm[i][j] += scale x[i] delta[j] for i = 1..n_in: the rank-1 SGD update of a
+ * layer whose delta^(l-1) is not needed (row 0 is left to the caller). */
+static inline void FBP_FN(fbp_rank1)(Py_ssize_t n_in, Py_ssize_t n, FBP_T scale,
+                                      const FBP_T *x, const FBP_T *delta, FBP_T *Tm)
+{
+    Py_ssize_t j0 = 0;
+    FBP_RANK1_BLOCKS(32)
+    FBP_RANK1_BLOCKS(16)
+    FBP_RANK1_BLOCKS(8)
+    FBP_RANK1_BLOCKS(4)
+    FBP_RANK1_BLOCKS(1)
+}
+
+/* y[j] += a x[j] */
+static inline void FBP_FN(fbp_axpy)(Py_ssize_t n, FBP_T a, const FBP_T *x, FBP_T *y)
+{
+    #pragma omp simd
+    for (Py_ssize_t j = 0; j < n; j++)
+        y[j] += a * x[j];
+}
+
+/* dots[i-1] = sum_j W[i][j] delta[j] with W as it was, and
+ * Tm[i][j] += scale x[i] delta[j], for rows i = 1..n_in.  Tm may be W itself
+ * (the in-place SGD update): each W[i][j] is read before Tm[i][j] is written.
+ * Four rows at a time share each load of delta and each loop overhead. */
+static inline void FBP_FN(fbp_dot_rank1)(Py_ssize_t n_in, Py_ssize_t n,
+                                          FBP_T scale, const FBP_T *x, const FBP_T *delta,
+                                          const FBP_T *W, FBP_T *Tm, FBP_T *dots)
+{
+    Py_ssize_t i = 1;
+    for (; i + 3 <= n_in; i += 4) {
+        const FBP_T *w0 = W + i * n, *w1 = w0 + n, *w2 = w1 + n, *w3 = w2 + n;
+        FBP_T *t0 = Tm + i * n, *t1 = t0 + n, *t2 = t1 + n, *t3 = t2 + n;
+        const FBP_T a0 = scale * x[i], a1 = scale * x[i + 1],
+                a2 = scale * x[i + 2], a3 = scale * x[i + 3];
+        FBP_T acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
+        #pragma omp simd reduction(+:acc0, acc1, acc2, acc3)
+        for (Py_ssize_t j = 0; j < n; j++) {
+            const FBP_T d = delta[j];
+            acc0 += w0[j] * d;
+            acc1 += w1[j] * d;
+            acc2 += w2[j] * d;
+            acc3 += w3[j] * d;
+            t0[j] += a0 * d;
+            t1[j] += a1 * d;
+            t2[j] += a2 * d;
+            t3[j] += a3 * d;
+        }
+        dots[i - 1] = acc0;
+        dots[i] = acc1;
+        dots[i + 1] = acc2;
+        dots[i + 2] = acc3;
+    }
+    for (; i <= n_in; i++) {
+        const FBP_T *w0 = W + i * n;
+        FBP_T *t0 = Tm + i * n;
+        const FBP_T a0 = scale * x[i];
+        FBP_T acc0 = 0;
+        #pragma omp simd reduction(+:acc0)
+        for (Py_ssize_t j = 0; j < n; j++) {
+            acc0 += w0[j] * delta[j];
+            t0[j] += a0 * delta[j];
+        }
+        dots[i - 1] = acc0;
+    }
+}
