@@ -40,6 +40,38 @@ cdef extern from "_kernels.h" nogil:
                      const float* delta, float* T)
 
 
+ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu", "leaky_relu", "softmax")
+LOSSES = ("squared", "cross_entropy")
+
+cdef enum:
+    IDENTITY = 0
+    TANH = 1
+    SIGMOID = 2
+    RELU = 3
+    LEAKY_RELU = 4
+    SOFTMAX = 5
+
+cdef enum:
+    SQUARED = 0
+    CROSS_ENTROPY = 1
+
+cdef double LEAKY_SLOPE = 0.01
+
+
+cdef struct Layout:
+    Py_ssize_t L
+    const Py_ssize_t* d     # d[0..L]
+    const int* act          # act[1..L]
+    int loss
+    Py_ssize_t* w_off       # start of block l in flat, l = 1..L
+    Py_ssize_t* x_off       # start of x^(l) = (1, x_1..x_d) in the x scratch, l = 0..L
+    Py_ssize_t* s_off       # start of s^(l) and delta^(l) in their scratch, l = 1..L
+    Py_ssize_t n_x          # length of the x scratch
+    Py_ssize_t n_s          # length of the s (and delta) scratch
+
+
+# The row kernels of _kernels.h, one name for both floating types.
+
 cdef inline void axpy(Py_ssize_t n, floating a, const floating* x, floating* y) noexcept nogil:
     """y[j] += a * x[j]"""
     if floating is double:
@@ -75,36 +107,6 @@ cdef inline void dot_rank1(Py_ssize_t n_in, Py_ssize_t n, floating scale, const 
         fbp_dot_rank1_d(n_in, n, scale, x, delta, W, T, dots)
     else:
         fbp_dot_rank1_f(n_in, n, scale, x, delta, W, T, dots)
-
-
-ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu", "leaky_relu", "softmax")
-LOSSES = ("squared", "cross_entropy")
-
-cdef enum:
-    IDENTITY = 0
-    TANH = 1
-    SIGMOID = 2
-    RELU = 3
-    LEAKY_RELU = 4
-    SOFTMAX = 5
-
-cdef enum:
-    SQUARED = 0
-    CROSS_ENTROPY = 1
-
-cdef double LEAKY_SLOPE = 0.01
-
-
-cdef struct Layout:
-    Py_ssize_t L
-    const Py_ssize_t* d     # d[0..L]
-    const int* act          # act[1..L]
-    int loss
-    Py_ssize_t* w_off       # start of block l in flat, l = 1..L
-    Py_ssize_t* x_off       # start of x^(l) = (1, x_1..x_d) in the x scratch, l = 0..L
-    Py_ssize_t* s_off       # start of s^(l) and delta^(l) in their scratch, l = 1..L
-    Py_ssize_t n_x          # length of the x scratch
-    Py_ssize_t n_s          # length of the s (and delta) scratch
 
 
 cdef int layout_init(Layout* lay, const Py_ssize_t[::1] layers,
@@ -151,19 +153,6 @@ cdef inline void load_input(const Layout* lay, floating* xs,
     cdef Py_ssize_t i
     for i in range(lay.d[0]):
         xs[i + 1] = x[i]
-
-
-cdef inline floating gprime(int act, floating x) noexcept nogil:
-    """g'(s) from x = g(s), for the elementwise activations."""
-    if act == TANH:
-        return 1 - x * x
-    if act == SIGMOID:
-        return x * (1 - x)
-    if act == RELU:
-        return 1 if x > 0 else 0
-    if act == LEAKY_RELU:
-        return 1 if x > 0 else <floating> LEAKY_SLOPE
-    return 1
 
 
 cdef void times_gprime(int act, const floating* x, floating* d, Py_ssize_t n) noexcept nogil:
@@ -245,7 +234,8 @@ cdef double output_delta(const Layout* lay, const floating* xs, const floating* 
         for k in range(n):
             diff = x[k] - y[k]
             e += 0.5 * diff * diff
-            delta[k] = <floating> diff * gprime(act, x[k])
+            delta[k] = <floating> diff
+        times_gprime(act, x, delta, n)
         return e
     # cross-entropy with a sigmoid or softmax output: delta_k = x_k - y_k
     for k in range(n):
