@@ -16,7 +16,7 @@ code).  Codes are indices into ACTIVATIONS and LOSSES.  The Python layer
 (fastbp.network) validates every argument: nothing here checks bounds.
 
 Scratch (outputs with their bias slot x_0 = 1, signals, deltas) is allocated
-once per call and reused for every example, never per example.
+once per call, with the layer offsets, and reused for every example.
 """
 
 from cython cimport floating
@@ -109,41 +109,30 @@ cdef inline void dot_rank1(Py_ssize_t n_in, Py_ssize_t n, floating scale, const 
         fbp_dot_rank1_f(n_in, n, scale, x, delta, W, T, dots)
 
 
-cdef int layout_init(Layout* lay, const Py_ssize_t[::1] layers,
-                     const int[::1] acts, int loss) except -1:
-    cdef Py_ssize_t l, L = layers.shape[0] - 1
-    lay.L = L
-    lay.d = &layers[0]
-    lay.act = &acts[0]
-    lay.loss = loss
-    lay.w_off = <Py_ssize_t*> malloc(3 * (L + 1) * sizeof(Py_ssize_t))
+cdef floating* layout_init(Layout* lay, const Py_ssize_t[::1] layers, const int[::1] acts,
+                          int loss, floating* kind) except NULL:
+    """Fill ``lay`` and return the call's scratch: x (bias slots set to 1),
+    then s, then delta.  Offsets and scratch are one allocation: free it with
+    free(lay.w_off).  ``kind`` only selects the floating type."""
+    cdef Py_ssize_t l, L = layers.shape[0] - 1, n_x = 0, n_s = 0
+    cdef floating* xs
+    for l in range(L + 1):
+        n_x += layers[l] + 1
+        n_s += layers[l] if l > 0 else 0
+    lay.w_off = <Py_ssize_t*> malloc(3 * (L + 1) * sizeof(Py_ssize_t)
+                                     + (n_x + 2 * n_s) * sizeof(floating))
     if lay.w_off == NULL:
         raise MemoryError()
     lay.x_off = lay.w_off + (L + 1)
     lay.s_off = lay.x_off + (L + 1)
-    lay.w_off[0] = 0
-    lay.s_off[0] = 0
-    lay.x_off[0] = 0
-    lay.n_x = layers[0] + 1
-    lay.n_s = 0
+    xs = <floating*> (lay.s_off + (L + 1))
+    lay.L, lay.d, lay.act, lay.loss, lay.n_x, lay.n_s = L, &layers[0], &acts[0], loss, n_x, n_s
+    lay.w_off[0] = lay.s_off[0] = lay.x_off[0] = 0
     for l in range(1, L + 1):
         lay.w_off[l] = lay.w_off[l - 1] + (0 if l == 1 else (layers[l - 2] + 1) * layers[l - 1])
-        lay.x_off[l] = lay.n_x
-        lay.n_x += layers[l] + 1
-        lay.s_off[l] = lay.n_s
-        lay.n_s += layers[l]
-    return 0
-
-
-cdef floating* scratch_alloc(const Layout* lay, floating* xs_dtype) except NULL:
-    """One block for x (with bias slots set to 1), s and delta scratch.
-
-    ``xs_dtype`` only selects the fused type."""
-    cdef Py_ssize_t l
-    cdef floating* xs = <floating*> malloc((lay.n_x + 2 * lay.n_s) * sizeof(floating))
-    if xs == NULL:
-        raise MemoryError()
-    for l in range(lay.L + 1):
+        lay.x_off[l] = lay.x_off[l - 1] + layers[l - 1] + 1
+        lay.s_off[l] = lay.s_off[l - 1] + (0 if l == 1 else layers[l - 1])
+    for l in range(L + 1):
         xs[lay.x_off[l]] = 1   # x_0^(l) = 1, the bias node
     return xs
 
@@ -300,18 +289,14 @@ def forward(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[::
     cdef Layout lay
     cdef floating* xs
     cdef Py_ssize_t r, k, n_out = out.shape[1]
-    layout_init(&lay, layers, acts, 0)
+    xs = layout_init(&lay, layers, acts, 0, <floating*> NULL)
     try:
-        xs = scratch_alloc(&lay, <floating*> NULL)
-        try:
-            with nogil:
-                for r in range(X.shape[0]):
-                    load_input(&lay, xs, &X[r, 0])
-                    forward_one(&lay, &flat[0], xs, xs + lay.n_x)
-                    for k in range(n_out):
-                        out[r, k] = xs[lay.x_off[lay.L] + 1 + k]
-        finally:
-            free(xs)
+        with nogil:
+            for r in range(X.shape[0]):
+                load_input(&lay, xs, &X[r, 0])
+                forward_one(&lay, &flat[0], xs, xs + lay.n_x)
+                for k in range(n_out):
+                    out[r, k] = xs[lay.x_off[lay.L] + 1 + k]
     finally:
         free(lay.w_off)
 
@@ -324,18 +309,14 @@ def loss(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     cdef floating* ss
     cdef Py_ssize_t r
     cdef double total = 0
-    layout_init(&lay, layers, acts, loss)
+    xs = layout_init(&lay, layers, acts, loss, <floating*> NULL)
+    ss = xs + lay.n_x
     try:
-        xs = scratch_alloc(&lay, <floating*> NULL)
-        ss = xs + lay.n_x
-        try:
-            with nogil:
-                for r in range(X.shape[0]):
-                    load_input(&lay, xs, &X[r, 0])
-                    forward_one(&lay, &flat[0], xs, ss)
-                    total += output_delta(&lay, xs, ss, &Y[r, 0], ss + lay.n_s)
-        finally:
-            free(xs)
+        with nogil:
+            for r in range(X.shape[0]):
+                load_input(&lay, xs, &X[r, 0])
+                forward_one(&lay, &flat[0], xs, ss)
+                total += output_delta(&lay, xs, ss, &Y[r, 0], ss + lay.n_s)
     finally:
         free(lay.w_off)
     return total
@@ -352,20 +333,16 @@ def gradient(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[:
     cdef Py_ssize_t r, n = X.shape[0]
     cdef floating scale = 1.0 / n
     cdef double total = 0
-    layout_init(&lay, layers, acts, loss)
+    xs = layout_init(&lay, layers, acts, loss, <floating*> NULL)
+    ss = xs + lay.n_x
+    ds = ss + lay.n_s
     try:
-        xs = scratch_alloc(&lay, <floating*> NULL)
-        ss = xs + lay.n_x
-        ds = ss + lay.n_s
-        try:
-            with nogil:
-                for r in range(n):
-                    load_input(&lay, xs, &X[r, 0])
-                    forward_one(&lay, &flat[0], xs, ss)
-                    total += output_delta(&lay, xs, ss, &Y[r, 0], ds)
-                    backward(&lay, &flat[0], &grad[0], scale, xs, ds)
-        finally:
-            free(xs)
+        with nogil:
+            for r in range(n):
+                load_input(&lay, xs, &X[r, 0])
+                forward_one(&lay, &flat[0], xs, ss)
+                total += output_delta(&lay, xs, ss, &Y[r, 0], ds)
+                backward(&lay, &flat[0], &grad[0], scale, xs, ds)
     finally:
         free(lay.w_off)
     return total
@@ -386,26 +363,22 @@ def backprop(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[:
     cdef floating* ds
     cdef Py_ssize_t l, j, o
     cdef double e
-    layout_init(&lay, layers, acts, loss)
+    xs = layout_init(&lay, layers, acts, loss, <floating*> NULL)
+    ss = xs + lay.n_x
+    ds = ss + lay.n_s
     try:
-        xs = scratch_alloc(&lay, <floating*> NULL)
-        ss = xs + lay.n_x
-        ds = ss + lay.n_s
-        try:
-            load_input(&lay, xs, &x[0])
-            forward_one(&lay, &flat[0], xs, ss)
-            e = output_delta(&lay, xs, ss, &y[0], ds)
-            backward(&lay, &flat[0], &grad[0], 1, xs, ds)
-            for j in range(lay.n_s):
-                signals[j] = ss[j]
-                deltas[j] = ds[j]
-            o = 0
-            for l in range(lay.L + 1):
-                for j in range(lay.d[l]):
-                    outputs[o] = xs[lay.x_off[l] + 1 + j]
-                    o += 1
-        finally:
-            free(xs)
+        load_input(&lay, xs, &x[0])
+        forward_one(&lay, &flat[0], xs, ss)
+        e = output_delta(&lay, xs, ss, &y[0], ds)
+        backward(&lay, &flat[0], &grad[0], 1, xs, ds)
+        for j in range(lay.n_s):
+            signals[j] = ss[j]
+            deltas[j] = ds[j]
+        o = 0
+        for l in range(lay.L + 1):
+            for j in range(lay.d[l]):
+                outputs[o] = xs[lay.x_off[l] + 1 + j]
+                o += 1
     finally:
         free(lay.w_off)
     return e
@@ -432,25 +405,21 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     cdef Py_ssize_t k, r, done = 0
     cdef double e, total = 0
     cdef floating step = -lr
-    layout_init(&lay, layers, acts, loss)
+    xs = layout_init(&lay, layers, acts, loss, <floating*> NULL)
+    ss = xs + lay.n_x
+    ds = ss + lay.n_s
     try:
-        xs = scratch_alloc(&lay, <floating*> NULL)
-        ss = xs + lay.n_x
-        ds = ss + lay.n_s
-        try:
-            with nogil:
-                for k in range(order.shape[0]):
-                    r = order[k]
-                    load_input(&lay, xs, &X[r, 0])
-                    forward_one(&lay, &flat[0], xs, ss)
-                    e = output_delta(&lay, xs, ss, &Y[r, 0], ds)
-                    if not isfinite(e):
-                        break
-                    backward(&lay, &flat[0], &flat[0], step, xs, ds)
-                    total += e
-                    done += 1
-        finally:
-            free(xs)
+        with nogil:
+            for k in range(order.shape[0]):
+                r = order[k]
+                load_input(&lay, xs, &X[r, 0])
+                forward_one(&lay, &flat[0], xs, ss)
+                e = output_delta(&lay, xs, ss, &Y[r, 0], ds)
+                if not isfinite(e):
+                    break
+                backward(&lay, &flat[0], &flat[0], step, xs, ds)
+                total += e
+                done += 1
     finally:
         free(lay.w_off)
     return total, done
