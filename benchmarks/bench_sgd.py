@@ -11,14 +11,21 @@ from the same initial weights.  Only the training pass is timed (what
 shared, and absolute rates drift between runs.
 """
 
-import argparse
-import json
-import platform
-import time
+import os
 
-import numpy as np
+# One thread for numpy's BLAS too (set before numpy loads): fastbp's rates
+# are single-thread rates, and the BLAS figure below calibrates the machine.
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
 
-import fastbp
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import fastbp  # noqa: E402
 
 ARCHITECTURES = {"xor": [2, 4, 1], "digits": [64, 32, 10], "mnist": [784, 128, 10]}
 DTYPES = ["float64", "float32"]
@@ -46,12 +53,28 @@ def epoch_rate(layers, dtype, backend, repeats):
     return float(np.median(rates)), len(X)
 
 
+def blas_gflops(repeats=5):
+    """Best float64 GFLOP/s of numpy's matrix product on one thread: how fast
+    this machine is right now (it is shared, and its speed drifts)."""
+    a = np.random.default_rng(0).random((1000, 1000))
+    best = min(_seconds(lambda: a @ a) for _ in range(repeats))
+    return 2e9 / best / 1e9
+
+
+def _seconds(work):
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
 
+    blas = blas_gflops()
+    print(f"numpy float64 matrix product, one thread: {blas:.1f} GFLOP/s", flush=True)
     rows = []
     for name, layers in ARCHITECTURES.items():
         for dtype in DTYPES:
@@ -66,7 +89,8 @@ def main():
 
     when = time.strftime("%Y-%m-%d")
     machine = f"{platform.processor() or platform.machine()}, {cpu_name()}"
-    print(f"\n{when}, {machine}, fastbp {fastbp.__version__}, median of {args.repeats} epochs\n")
+    print(f"\n{when}, {machine}, fastbp {fastbp.__version__}, median of {args.repeats} epochs; "
+          f"numpy's float64 matrix product ran at {blas:.1f} GFLOP/s on one thread\n")
     print("| architecture | layers | dtype | compiled (examples/s) | reference (examples/s) | ratio |")
     print("|---|---|---|---:|---:|---:|")
     for r in rows:
@@ -75,7 +99,7 @@ def main():
     if args.json:
         with open(args.json, "w") as file:
             json.dump({"date": when, "machine": machine, "repeats": args.repeats,
-                       "results": rows}, file, indent=2)
+                       "blas_gflops": blas, "results": rows}, file, indent=2)
 
 
 def cpu_name():
