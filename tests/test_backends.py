@@ -122,3 +122,23 @@ def test_random_networks_agree_with_the_reference(backend, sizes, hidden, output
     net.fit(X, Y, epochs=2, lr=lr, seed=seed)
     oracle.fit(X, Y, epochs=2, lr=lr, seed=seed)
     assert relative_error(net.flat, oracle.flat) < 10 * TOLERANCE[dtype]
+
+
+def test_activations_over_their_whole_range(backend, dtype):
+    """Each activation of one node, x = g(s), from tiny to huge |s|, against
+    numpy in float64: within a few ulp (the compiled tanh is its own code)."""
+    s = np.concatenate([np.linspace(-25, 25, 20001), np.geomspace(1e-300, 1e3, 3000)])
+    s = np.concatenate([s, -s, [0.0]])
+    if dtype == "float32":
+        s = s.astype(np.float32).astype(np.float64)
+    expected = {"tanh": np.tanh(s), "sigmoid": 1 / (1 + np.exp(-s)), "identity": s,
+                "relu": np.maximum(s, 0), "leaky_relu": np.where(s > 0, s, 0.01 * s)}
+    ulp, tiny = np.finfo(dtype).eps, np.finfo(dtype).tiny
+    for name, values in expected.items():
+        net = fastbp.Network([1, 1], hidden=[], output=name, dtype=dtype, backend=backend,
+                             weights=[[[0.0], [1.0]]])
+        x = net.predict(s[:, None])[:, 0].astype(np.float64)
+        error = np.abs(x - values)
+        # a few ulp, or below the smallest normal number (subnormal results)
+        bad = (error > 4 * ulp * np.abs(values)) & (error > tiny)
+        assert not bad.any(), (name, s[bad][:3])
