@@ -24,6 +24,7 @@ from libc.math cimport exp, log, log1p, isfinite
 from libc.stdlib cimport malloc, free
 
 cdef extern from "_kernels.h" nogil:
+    void fbp_prefetch(const void* p, Py_ssize_t n)
     void fbp_axpy_d(Py_ssize_t n, double a, const double* x, double* y)
     void fbp_axpy_f(Py_ssize_t n, float a, const float* x, float* y)
     void fbp_dot_rank1_d(Py_ssize_t n_in, Py_ssize_t n, double scale, const double* x,
@@ -402,15 +403,21 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     cdef floating* xs
     cdef floating* ss
     cdef floating* ds
-    cdef Py_ssize_t k, r, done = 0
+    cdef Py_ssize_t k, r, done = 0, n = order.shape[0]
     cdef double e, total = 0
     cdef floating step = -lr
+    # Prefetch the example this many ahead: about 2 KiB of inputs in flight.
+    cdef Py_ssize_t x_bytes = X.shape[1] * sizeof(floating), y_bytes = Y.shape[1] * sizeof(floating)
+    cdef Py_ssize_t ahead = max(1, min(16, 2048 // x_bytes))
     xs = layout_init(&lay, layers, acts, loss, <floating*> NULL)
     ss = xs + lay.n_x
     ds = ss + lay.n_s
     try:
         with nogil:
-            for k in range(order.shape[0]):
+            for k in range(n):
+                if k + ahead < n:
+                    fbp_prefetch(&X[order[k + ahead], 0], x_bytes)
+                    fbp_prefetch(&Y[order[k + ahead], 0], y_bytes)
                 r = order[k]
                 load_input(&lay, xs, &X[r, 0])
                 forward_one(&lay, &flat[0], xs, ss)

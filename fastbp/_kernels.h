@@ -60,6 +60,22 @@ static inline double fbp_tanh1(double s)
     return s < 0 ? -t : t;
 }
 
+/* Ask for the cache lines of the n bytes at p, ahead of their use: the next
+ * examples of a shuffled epoch are random rows that no hardware prefetcher
+ * can guess. */
+static inline void fbp_prefetch(const void *p, Py_ssize_t n)
+{
+#if defined(__GNUC__)
+    const char *c = (const char *)p;
+    for (Py_ssize_t offset = 0; offset < n; offset += 64)
+        __builtin_prefetch(c + offset);
+    __builtin_prefetch(c + n - 1);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 /* Column blocks of WIDTH from column j0 on, for fbp_signals and fbp_rank1:
  * the block's sums (acc) or deltas (d) stay in registers while the rows go
  * by.  Each leaves j0 at the first column it did not do. */
