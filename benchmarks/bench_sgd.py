@@ -1,9 +1,10 @@
 """Examples per second of one training epoch: compiled against reference.
 
-    python benchmarks/bench_sgd.py [--repeats 5] [--json FILE]
+    python benchmarks/bench_sgd.py [--repeats 5] [--shuffle] [--json FILE]
 
 tanh hidden layers, identity output, squared error, lr 0.01, one epoch in
-fixed order; X ~ N(0, 1), Y ~ 0.5 N(0, 1).  Each backend trains on enough
+fixed order (with --shuffle, in a seeded random order); X ~ N(0, 1),
+Y ~ 0.5 N(0, 1).  Each backend trains on enough
 examples for an epoch of roughly half a second to a second (the reference
 on far fewer), and reports the median rate of ``--repeats`` epochs, each
 from the same initial weights.  Only the training pass is timed (what
@@ -29,6 +30,7 @@ import fastbp  # noqa: E402
 
 ARCHITECTURES = {"xor": [2, 4, 1], "digits": [64, 32, 10], "mnist": [784, 128, 10]}
 DTYPES = ["float64", "float32"]
+BACKENDS = ["compiled", "reference"]
 SECONDS = 0.7           # aimed length of one timed epoch
 
 
@@ -39,18 +41,24 @@ def make_data(layers, n, dtype, seed=0):
     return X, Y
 
 
-def epoch_rate(layers, dtype, backend, repeats):
-    """Median examples/s of one epoch, with the epoch sized to about SECONDS."""
-    net = fastbp.Network(layers, dtype=dtype, backend=backend, seed=0)
-    start = net.flat.copy()
-    X, Y = make_data(layers, 200, dtype)
-    guess = net.fit(X, Y, epochs=1, lr=0.01, shuffle=False).examples_per_second[0]
-    X, Y = make_data(layers, max(200, int(guess * SECONDS)), dtype)
-    rates = []
+def epoch_rates(layers, dtype, repeats, shuffle):
+    """Median examples/s of one epoch of each backend, the two timed in turn
+    (so that both see the same phases of a noisy machine), each epoch sized
+    to about SECONDS."""
+    rates, sizes, runs = {}, {}, {}
+    for backend in BACKENDS:
+        net = fastbp.Network(layers, dtype=dtype, backend=backend, seed=0)
+        X, Y = make_data(layers, 200, dtype)
+        guess = net.fit(X, Y, epochs=1, lr=0.01, shuffle=False).examples_per_second[0]
+        X, Y = make_data(layers, max(200, int(guess * SECONDS)), dtype)
+        runs[backend] = (net, net.flat.copy(), X, Y)
+        rates[backend], sizes[backend] = [], len(X)
     for _ in range(repeats):
-        net.flat[...] = start
-        rates.append(net.fit(X, Y, epochs=1, lr=0.01, shuffle=False).examples_per_second[0])
-    return float(np.median(rates)), len(X)
+        for backend, (net, start, X, Y) in runs.items():
+            net.flat[...] = start
+            history = net.fit(X, Y, epochs=1, lr=0.01, shuffle=shuffle, seed=0)
+            rates[backend].append(history.examples_per_second[0])
+    return {backend: float(np.median(r)) for backend, r in rates.items()}, sizes
 
 
 def blas_gflops(repeats=5):
@@ -70,6 +78,7 @@ def _seconds(work):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--shuffle", action="store_true", help="time shuffled epochs")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
 
@@ -78,27 +87,29 @@ def main():
     rows = []
     for name, layers in ARCHITECTURES.items():
         for dtype in DTYPES:
-            compiled, n_compiled = epoch_rate(layers, dtype, "compiled", args.repeats)
-            reference, n_reference = epoch_rate(layers, dtype, "reference", args.repeats)
+            rates, sizes = epoch_rates(layers, dtype, args.repeats, args.shuffle)
+            compiled, reference = rates["compiled"], rates["reference"]
             rows.append({"architecture": name, "layers": layers, "dtype": dtype,
                          "compiled": compiled, "reference": reference,
-                         "ratio": compiled / reference,
-                         "examples": {"compiled": n_compiled, "reference": n_reference}})
+                         "ratio": compiled / reference, "examples": sizes})
             print(f"{name:7s} {dtype}: compiled {compiled:10.4g}/s  reference "
                   f"{reference:10.4g}/s  ratio {compiled / reference:7.1f}", flush=True)
 
     when = time.strftime("%Y-%m-%d")
     machine = f"{platform.processor() or platform.machine()}, {cpu_name()}"
-    print(f"\n{when}, {machine}, fastbp {fastbp.__version__}, median of {args.repeats} epochs; "
+    order = "shuffled" if args.shuffle else "in order"
+    print(f"\n{when}, {machine}, fastbp {fastbp.__version__}, median of {args.repeats} epochs "
+          f"{order}; "
           f"numpy's float64 matrix product ran at {blas:.1f} GFLOP/s on one thread\n")
-    print("| architecture | layers | dtype | compiled (examples/s) | reference (examples/s) | ratio |")
+    print("| architecture | layers | dtype | compiled (examples/s) | reference (examples/s) "
+          "| ratio |")
     print("|---|---|---|---:|---:|---:|")
     for r in rows:
         print(f"| {r['architecture']} | {r['layers']} | {r['dtype']} | {r['compiled']:.3g} "
               f"| {r['reference']:.3g} | {r['ratio']:.0f}x |")
     if args.json:
         with open(args.json, "w") as file:
-            json.dump({"date": when, "machine": machine, "repeats": args.repeats,
+            json.dump({"date": when, "machine": machine, "repeats": args.repeats, "order": order,
                        "blas_gflops": blas, "results": rows}, file, indent=2)
 
 
