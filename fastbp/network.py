@@ -14,6 +14,10 @@ from ._names import ACTIVATIONS, CROSS_ENTROPY_OUTPUTS, HIDDEN_ACTIVATIONS, LOSS
 __all__ = ["Network", "History", "Backprop", "DivergenceError", "load"]
 
 FORMAT_VERSION = 1
+# The core trains in chunks of about this many seconds, giving Python the GIL
+# (and Ctrl-C) back between them; the first chunk has FIRST_CHUNK examples.
+CHUNK_SECONDS = 0.05
+FIRST_CHUNK = 1024
 
 
 class DivergenceError(FloatingPointError):
@@ -420,18 +424,36 @@ class Network:
         return rng.permutation(n).astype(np.intp, copy=False)
 
     def _pass(self, X, Y, order, lr, where):
-        """Run the backend's training pass; on divergence restore and raise."""
+        """Run the backend's training pass over ``order`` in chunks of about
+        CHUNK_SECONDS each, so that Python gets the GIL back between them
+        (Ctrl-C, progress).  Ctrl-C leaves the weights of the last finished
+        chunk; divergence restores the weights from before the pass and
+        raises DivergenceError."""
         before = self._flat.copy()
-        total, done = self._backend.train_epoch(self._flat, self._d, self._acts,
-                                                self._loss_code, X, Y, order, lr)
+        chunk_start = self._flat.copy()
+        total, start, size = 0.0, 0, FIRST_CHUNK
+        try:
+            while start < len(order):
+                np.copyto(chunk_start, self._flat)
+                stop = min(start + size, len(order))
+                began = time.perf_counter()
+                part, done = self._backend.train_epoch(self._flat, self._d, self._acts,
+                                                       self._loss_code, X, Y,
+                                                       order[start:stop], lr)
+                if done < stop - start or not np.isfinite(self._flat).all():
+                    self._flat[...] = before
+                    at = f" at example {order[start + done]}" if done < stop - start else ""
+                    raise DivergenceError(
+                        f"training diverged in {where}{at}: the error or the weights became "
+                        f"non-finite (lr={lr}). The weights are those from before {where}. "
+                        "Try a smaller lr, or scale the inputs and targets.")
+                total += part
+                start = stop
+                size = _next_chunk(size, time.perf_counter() - began)
+        except KeyboardInterrupt:
+            self._flat[...] = chunk_start       # an unfinished chunk may be half applied
+            raise
         self._passes += 1
-        if done < len(order) or not np.isfinite(self._flat).all():
-            self._flat[...] = before
-            at = f" at example {order[done]}" if done < len(order) else ""
-            raise DivergenceError(
-                f"training diverged in {where}{at}: the error or the weights became "
-                f"non-finite (lr={lr}). The weights are those from before {where}. "
-                "Try a smaller lr, or scale the inputs and targets.")
         return total
 
     # ------------------------------------------------------------ persistence
@@ -497,6 +519,12 @@ def load(path, backend=None):
     net.flat[...] = flat
     net._passes = meta["passes"]
     return net
+
+
+def _next_chunk(size, seconds):
+    """Examples in the next chunk: aimed at CHUNK_SECONDS, at most 4x more."""
+    aimed = size * CHUNK_SECONDS / seconds if seconds > 0 else 4 * size
+    return int(max(1, min(4 * size, aimed)))
 
 
 def _split(buffer, sizes):

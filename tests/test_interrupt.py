@@ -1,0 +1,42 @@
+"""Ctrl-C during fit: a quick stop, KeyboardInterrupt, consistent weights."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import fastbp
+
+TRAIN_UNTIL_INTERRUPTED = """
+import sys
+import numpy as np
+import fastbp
+net = fastbp.Network([784, 256, 256, 10], backend=sys.argv[1])
+rng = np.random.default_rng(0)
+X, Y = rng.normal(size=(20000, 784)), rng.normal(size=(20000, 10))
+print("training", flush=True)
+try:
+    net.fit(X, Y, epochs=1000, lr=1e-4)
+except KeyboardInterrupt:
+    print("interrupted", bool(np.isfinite(net.flat).all()), flush=True)
+"""
+
+
+def test_ctrl_c_stops_fit_quickly_with_consistent_weights(backend):
+    home = os.path.dirname(os.path.dirname(os.path.abspath(fastbp.__file__)))
+    child = subprocess.Popen([sys.executable, "-c", TRAIN_UNTIL_INTERRUPTED, backend],
+                             cwd=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout.readline().strip() == "training"
+        time.sleep(1.0)                        # well into the first epoch
+        sent = time.perf_counter()
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=30)
+        took = time.perf_counter() - sent
+    finally:
+        child.kill()
+    assert child.returncode == 0, err
+    assert out.strip() == "interrupted True"
+    assert took < 1.0, took
