@@ -35,10 +35,43 @@ cdef extern from "_kernels.h" nogil:
     void fbp_tanh_f(Py_ssize_t n, const float* s, float* x)
     void fbp_signals_d(Py_ssize_t n_in, Py_ssize_t n, const double* W, const double* x, double* s)
     void fbp_signals_f(Py_ssize_t n_in, Py_ssize_t n, const float* W, const float* x, float* s)
+    double fbp_momentum_row_d(Py_ssize_t n, double a, double wd, double lr, double mu,
+                              int nesterov, const double* delta, double* w, double* v)
+    float fbp_momentum_row_f(Py_ssize_t n, float a, float wd, float lr, float mu,
+                             int nesterov, const float* delta, float* w, float* v)
+    void fbp_momentum_rows_d(Py_ssize_t n_in, Py_ssize_t n, double wd, double lr, double mu,
+                             int nesterov, const double* x, const double* delta, double* W,
+                             double* V, double* dots)
+    void fbp_momentum_rows_f(Py_ssize_t n_in, Py_ssize_t n, float wd, float lr, float mu,
+                             int nesterov, const float* x, const float* delta, float* W,
+                             float* V, float* dots)
     void fbp_rank1_d(Py_ssize_t n_in, Py_ssize_t n, double scale, const double* x,
                      const double* delta, double* T)
     void fbp_rank1_f(Py_ssize_t n_in, Py_ssize_t n, float scale, const float* x,
                      const float* delta, float* T)
+
+
+cdef inline floating momentum_row(Py_ssize_t n, floating a, floating wd, floating lr,
+                                 floating mu, int nesterov, const floating* delta,
+                                 floating* w, floating* v) noexcept nogil:
+    """One row of the momentum / weight-decay update; returns sum_j w_j delta_j
+    with the weights from before it."""
+    if floating is double:
+        return fbp_momentum_row_d(n, a, wd, lr, mu, nesterov, delta, w, v)
+    else:
+        return fbp_momentum_row_f(n, a, wd, lr, mu, nesterov, delta, w, v)
+
+
+cdef inline void momentum_rows(Py_ssize_t n_in, Py_ssize_t n, floating wd, floating lr,
+                               floating mu, int nesterov, const floating* x,
+                               const floating* delta, floating* W, floating* V,
+                               floating* dots) noexcept nogil:
+    """Rows 1..n_in of the momentum / weight-decay update; dots[i-1] gets
+    sum_j w_ij delta_j with the weights from before it (dots may be NULL)."""
+    if floating is double:
+        fbp_momentum_rows_d(n_in, n, wd, lr, mu, nesterov, x, delta, W, V, dots)
+    else:
+        fbp_momentum_rows_f(n_in, n, wd, lr, mu, nesterov, x, delta, W, V, dots)
 
 
 ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu", "leaky_relu", "softmax")
@@ -284,6 +317,39 @@ cdef void backward(const Layout* lay, const floating* w, floating* target, float
         times_gprime(lay.act[l - 1], x_prev + 1, delta_prev, n_in)
 
 
+cdef void backward_momentum(const Layout* lay, floating* w, floating* v, floating lr,
+                            floating mu, int nesterov, floating wd,
+                            const floating* xs, floating* ds) noexcept nogil:
+    """The backward pass fused with an update with momentum and weight decay.
+
+    For l = L..1 and every row i of W^(l), with g_ij = x_i^(l-1) delta_j^(l)
+    + wd w_ij^(l) (no wd on the bias row i = 0):
+        v_ij <- mu v_ij - lr g_ij,   w_ij <- w_ij + v_ij
+        (Nesterov: w_ij <- w_ij + mu v_ij - lr g_ij, with the new v_ij)
+        delta_i^(l-1) = g'(s_i^(l-1)) * sum_j w_ij^(l) delta_j^(l)   (2)
+    each row's sum taken with its weights from before the update.
+    """
+    cdef Py_ssize_t l, n_in, n_out
+    cdef floating* W
+    cdef floating* V
+    cdef const floating* x_prev
+    cdef const floating* delta
+    cdef floating* delta_prev
+    for l in range(lay.L, 0, -1):
+        n_in = lay.d[l - 1]
+        n_out = lay.d[l]
+        W = w + lay.w_off[l]
+        V = v + lay.w_off[l]
+        x_prev = xs + lay.x_off[l - 1]
+        delta = ds + lay.s_off[l]
+        delta_prev = ds + lay.s_off[l - 1]
+        momentum_row(n_out, 1, 0, lr, mu, nesterov, delta, W, V)     # row 0: x_0 = 1
+        momentum_rows(n_in, n_out, wd, lr, mu, nesterov, x_prev, delta, W, V,
+                      delta_prev if l > 1 else NULL)
+        if l > 1:
+            times_gprime(lay.act[l - 1], x_prev + 1, delta_prev, n_in)
+
+
 def forward(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] acts,
             const floating[:, ::1] X, floating[:, ::1] out):
     """out[n] = x^(L) for every row n of X."""
@@ -387,12 +453,15 @@ def backprop(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[:
 
 def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] acts,
                 int loss, const floating[:, ::1] X, const floating[:, ::1] Y,
-                const Py_ssize_t[::1] order, double lr):
+                const Py_ssize_t[::1] order, double lr, floating[::1] velocity,
+                double momentum, bint nesterov, double weight_decay):
     """Per-example SGD over the rows ``order`` of X, in place on ``flat``.
 
     For each example: forward pass, delta^(L), then the fused backward/update
-    pass w_ij^(l) <- w_ij^(l) - lr x_i^(l-1) delta_j^(l).  The whole pass runs
-    without the GIL.  A non-finite error stops the pass before that example
+    pass w_ij^(l) <- w_ij^(l) - lr x_i^(l-1) delta_j^(l); or, where momentum
+    or weight_decay is not 0, the update of ``backward_momentum`` with the
+    velocity buffer ``velocity`` (laid out like ``flat``; not read otherwise,
+    and then it may be empty).  The whole pass runs without the GIL.  A non-finite error stops the pass before that example
     changes any weight.
 
     Returns (sum of the errors before each update, number of examples done);
@@ -406,6 +475,7 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     cdef Py_ssize_t k, r, done = 0, n = order.shape[0]
     cdef double e, total = 0
     cdef floating step = -lr
+    cdef bint plain = momentum == 0 and weight_decay == 0
     # Prefetch the example this many ahead: about 2 KiB of inputs in flight.
     cdef Py_ssize_t x_bytes = X.shape[1] * sizeof(floating), y_bytes = Y.shape[1] * sizeof(floating)
     cdef Py_ssize_t ahead = max(1, min(16, 2048 // x_bytes))
@@ -424,7 +494,11 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
                 e = output_delta(&lay, xs, ss, &Y[r, 0], ds)
                 if not isfinite(e):
                     break
-                backward(&lay, &flat[0], &flat[0], step, xs, ds)
+                if plain:
+                    backward(&lay, &flat[0], &flat[0], step, xs, ds)
+                else:
+                    backward_momentum(&lay, &flat[0], &velocity[0], lr, momentum, nesterov,
+                                      weight_decay, xs, ds)
                 total += e
                 done += 1
     finally:

@@ -88,3 +88,76 @@ static inline void FBP_FN(fbp_dot_rank1)(Py_ssize_t n_in, Py_ssize_t n,
         dots[i - 1] = acc0;
     }
 }
+
+/* One row of the update with momentum and weight decay (the general path).
+ * Returns sum_j w[j] delta[j] with w as it was, and for every j:
+ *   g = a delta[j] + wd w[j]        (a = x_i^(l-1); wd = 0 on the bias row)
+ *   v[j] <- mu v[j] - lr g
+ *   w[j] <- w[j] + v[j]             or, Nesterov, w[j] + mu v[j] - lr g
+ * written w[j] + c v[j] - e g with (c, e) = (1, 0) or (mu, lr): no select in
+ * the loop (for (1, 0) the result is exactly w[j] + v[j]). */
+static inline FBP_T FBP_FN(fbp_momentum_row)(Py_ssize_t n, FBP_T a, FBP_T wd, FBP_T lr,
+                                             FBP_T mu, int nesterov, const FBP_T *delta,
+                                             FBP_T *w, FBP_T *v)
+{
+    const FBP_T c = nesterov ? mu : 1, e = nesterov ? lr : 0;
+    FBP_T acc = 0;
+    #pragma omp simd reduction(+:acc)
+    for (Py_ssize_t j = 0; j < n; j++) {
+        const FBP_T old = w[j], g = a * delta[j] + wd * old, step = mu * v[j] - lr * g;
+        acc += old * delta[j];
+        v[j] = step;
+        w[j] = old + c * step - e * g;
+    }
+    return acc;
+}
+
+/* The momentum / weight-decay update of rows i = 1..n_in (a = x[i]), four
+ * rows at a time so that their four sums run side by side (one row's sum is
+ * a chain of dependent additions); dots[i-1] gets row i's sum, unless dots
+ * is NULL (the first layer, whose delta^(0) is not needed). */
+#define FBP_MOMENTUM_STEP(r)                                                  \
+    {                                                                         \
+        const FBP_T old = w##r[j], g = a##r * d + wd * old;                   \
+        const FBP_T step = mu * v##r[j] - lr * g;                             \
+        acc##r += old * d;                                                    \
+        v##r[j] = step;                                                       \
+        w##r[j] = old + c * step - e * g;                                     \
+    }
+
+static inline void FBP_FN(fbp_momentum_rows)(Py_ssize_t n_in, Py_ssize_t n, FBP_T wd,
+                                             FBP_T lr, FBP_T mu, int nesterov,
+                                             const FBP_T *x, const FBP_T *delta,
+                                             FBP_T *W, FBP_T *V, FBP_T *dots)
+{
+    const FBP_T c = nesterov ? mu : 1, e = nesterov ? lr : 0;   /* as in fbp_momentum_row */
+    Py_ssize_t i = 1;
+    for (; i + 3 <= n_in; i += 4) {
+        FBP_T *w0 = W + i * n, *w1 = w0 + n, *w2 = w1 + n, *w3 = w2 + n;
+        FBP_T *v0 = V + i * n, *v1 = v0 + n, *v2 = v1 + n, *v3 = v2 + n;
+        const FBP_T a0 = x[i], a1 = x[i + 1], a2 = x[i + 2], a3 = x[i + 3];
+        FBP_T acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
+        #pragma omp simd reduction(+:acc0, acc1, acc2, acc3)
+        for (Py_ssize_t j = 0; j < n; j++) {
+            const FBP_T d = delta[j];
+            FBP_MOMENTUM_STEP(0)
+            FBP_MOMENTUM_STEP(1)
+            FBP_MOMENTUM_STEP(2)
+            FBP_MOMENTUM_STEP(3)
+        }
+        if (dots) {
+            dots[i - 1] = acc0;
+            dots[i] = acc1;
+            dots[i + 1] = acc2;
+            dots[i + 2] = acc3;
+        }
+    }
+    for (; i <= n_in; i++) {
+        const FBP_T acc = FBP_FN(fbp_momentum_row)(n, x[i], wd, lr, mu, nesterov, delta,
+                                                   W + i * n, V + i * n);
+        if (dots)
+            dots[i - 1] = acc;
+    }
+}
+
+#undef FBP_MOMENTUM_STEP

@@ -41,6 +41,18 @@ def positive_real(value, name):
     return value
 
 
+def real_in(value, name, low, high):
+    """``value`` as a float if it is a finite real number with
+    low <= value < high (high None: no upper bound)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not (np.isfinite(value) and value >= low and (high is None or value < high)):
+        bound = f"in [{low}, {high})" if high is not None else f"finite and >= {low}"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    return value
+
+
 def boolean(value, name):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {type(value).__name__}")

@@ -67,6 +67,25 @@ class History:
         return f"<History: {self.epochs} epochs{last}>"
 
 
+class _Options:
+    """The update rule of one training call, checked."""
+
+    def __init__(self, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+        self.lr, self.momentum = lr, momentum
+        self.nesterov, self.weight_decay = nesterov, weight_decay
+        self.needs_velocity = momentum > 0 or weight_decay > 0
+
+    @classmethod
+    def check(cls, lr, momentum, nesterov, weight_decay):
+        lr = check.positive_real(lr, "lr")
+        momentum = check.real_in(momentum, "momentum", 0.0, 1.0)
+        nesterov = check.boolean(nesterov, "nesterov")
+        if nesterov and momentum == 0:
+            raise ValueError("nesterov=True needs momentum > 0")
+        weight_decay = check.real_in(weight_decay, "weight_decay", 0.0, None)
+        return cls(lr, momentum, nesterov, weight_decay)
+
+
 class Network:
     """A fully connected network trained by backpropagation and per-example SGD.
 
@@ -147,7 +166,9 @@ class Network:
             self._initialise()
         else:
             self._set_weights(weights)
-        self._passes = 0   # training passes done: the default shuffle seed moves on
+        # Training state, which partial_fit continues and fit starts afresh:
+        self._passes = 0         # passes of this training run (they seed the shuffles)
+        self._velocity = None    # momentum's v, laid out like flat, once needed
 
     # ------------------------------------------------------------ properties
 
@@ -325,7 +346,7 @@ class Network:
     # ------------------------------------------------------------ training
 
     def sgd_step(self, x, y, lr):
-        """One in-place SGD update on one example.
+        """One in-place SGD update on one example (plain: no momentum, no decay).
 
         w_ij^(l) <- w_ij^(l) - lr * x_i^(l-1) * delta_j^(l)
 
@@ -341,15 +362,21 @@ class Network:
             are then left as they were.
         """
         x, y = self._example(x, y)
-        lr = check.positive_real(lr, "lr")
+        options = _Options(lr=check.positive_real(lr, "lr"))
         first = np.zeros(1, dtype=np.intp)
-        return self._pass(x.reshape(1, -1), y.reshape(1, -1), first, lr, "sgd_step")
+        return self._pass(x.reshape(1, -1), y.reshape(1, -1), first, options, "sgd_step")
 
-    def fit(self, X, Y, epochs=10, lr=0.01, shuffle=True, seed=None, verbose=False):
+    def fit(self, X, Y, epochs=10, lr=0.01, shuffle=True, seed=None, verbose=False, *,
+            momentum=0.0, nesterov=False, weight_decay=0.0):
         """Train by per-example stochastic gradient descent, in place.
 
         Every epoch visits each example once and updates the weights after
-        each one: w_ij^(l) <- w_ij^(l) - lr * x_i^(l-1) * delta_j^(l).
+        each one: w_ij^(l) <- w_ij^(l) - lr * g_ij^(l), with the gradient
+        g_ij^(l) = x_i^(l-1) * delta_j^(l), plus ``weight_decay`` * w_ij^(l)
+        on the non-bias rows (i >= 1).
+
+        ``fit`` starts a fresh training state (velocity, count of passes);
+        ``partial_fit`` continues it.
 
         Parameters
         ----------
@@ -359,15 +386,23 @@ class Network:
         lr : float, default 0.01
             Learning rate, > 0.
         shuffle : bool, default True
-            Visit the examples in a fresh seeded random order every epoch;
-            False visits them in order.
+            Visit the examples in a fresh random order every epoch; False
+            visits them in order.
         seed : int or None
-            Seed of the shuffling: the epochs of one call draw successive
-            permutations from it. None derives each epoch's order from the
-            network's seed and the number of passes it has trained, so a
-            run is reproducible from the network's seed alone.
+            Seed of the shuffling; None uses the network's seed. The order of
+            the p-th pass of a training run is drawn from (seed, p), so
+            ``fit(epochs=2)`` and two ``partial_fit`` calls see the same orders.
         verbose : bool, default False
             Print one line per epoch.
+        momentum : float in [0, 1), default 0
+            Classical momentum, per example: v <- momentum * v - lr * g,
+            then w <- w + v.
+        nesterov : bool, default False
+            Nesterov's momentum (needs momentum > 0): w <- w + momentum * v
+            - lr * g with the new v, as scikit-learn and torch.optim.SGD do.
+        weight_decay : float >= 0, default 0
+            L2 penalty: g += weight_decay * w on the non-bias rows (biases
+            are not decayed, as in scikit-learn).
 
         Returns
         -------
@@ -377,26 +412,46 @@ class Network:
         ------
         DivergenceError
             If the error becomes non-finite; the network then holds the
-            weights from the end of the last finished epoch (or from before
-            ``fit`` if none finished).
+            weights (and velocity) from the end of the last finished epoch,
+            or from before ``fit`` if none finished.
+        KeyboardInterrupt
+            On Ctrl-C, within about 0.05 s; the network holds the weights of
+            the last finished chunk of examples.
         """
         X, Y = self._dataset(X, Y)
         epochs = check.integer(epochs, "epochs", 1)
-        lr = check.positive_real(lr, "lr")
+        options = _Options.check(lr, momentum, nesterov, weight_decay)
         shuffle = check.boolean(shuffle, "shuffle")
         seed = check.seed(seed)
         verbose = check.boolean(verbose, "verbose")
+        self._passes, self._velocity = 0, None          # a fresh training state
+        return self._train(X, Y, epochs, options, shuffle, seed, verbose)
 
+    def partial_fit(self, X, Y, lr=0.01, shuffle=True, seed=None, *,
+                    momentum=0.0, nesterov=False, weight_decay=0.0):
+        """One training pass over the examples, continuing the training state
+        (velocity, count of passes) of earlier ``fit``/``partial_fit`` calls.
+
+        Same arguments as ``fit`` without ``epochs`` and ``verbose``; returns a
+        one-epoch History.
+        """
+        X, Y = self._dataset(X, Y)
+        options = _Options.check(lr, momentum, nesterov, weight_decay)
+        shuffle = check.boolean(shuffle, "shuffle")
+        seed = check.seed(seed)
+        return self._train(X, Y, 1, options, shuffle, seed, False)
+
+    def _train(self, X, Y, epochs, options, shuffle, seed, verbose):
         n = X.shape[0]
-        rng = None if seed is None else np.random.default_rng(seed)
         history = History()
         for epoch in range(1, epochs + 1):
-            order = self._order(n, shuffle, rng)
+            order = self._order(n, shuffle, self._seed if seed is None else seed)
             start = time.perf_counter()
-            total = self._pass(X, Y, order, lr, f"epoch {epoch}")
+            total = self._pass(X, Y, order, options, f"epoch {epoch}")
             seconds = time.perf_counter() - start
+            self._passes += 1
             history.loss.append(total / n)
-            history.lr.append(lr)
+            history.lr.append(options.lr)
             history.seconds.append(seconds)
             history.examples_per_second.append(n / seconds if seconds > 0 else float("inf"))
             if verbose:
@@ -404,56 +459,51 @@ class Network:
                       f"{history.examples_per_second[-1]:.3g} examples/s", flush=True)
         return history
 
-    def partial_fit(self, X, Y, lr=0.01, shuffle=True, seed=None):
-        """One training pass over the examples, continuing the training state.
-
-        Same arguments as ``fit`` without ``epochs``; returns a one-epoch
-        History.
-        """
-        return self.fit(X, Y, epochs=1, lr=lr, shuffle=shuffle, seed=seed)
-
-    def _order(self, n, shuffle, rng):
-        """The order of one epoch's examples: 0..n-1, or a permutation drawn
-        from ``rng``, or, where that is None, from a generator seeded by the
-        network's seed and its count of passes (so ``fit(epochs=2)`` and
-        two ``partial_fit`` calls visit the same orders)."""
+    def _order(self, n, shuffle, seed):
+        """The order of the next pass: 0..n-1, or a permutation drawn from
+        (seed, number of passes in this training run)."""
         if not shuffle:
             return np.arange(n, dtype=np.intp)
-        if rng is None:
-            rng = np.random.default_rng((self._seed, self._passes))
-        return rng.permutation(n).astype(np.intp, copy=False)
+        return np.random.default_rng((seed, self._passes)).permutation(n).astype(np.intp)
 
-    def _pass(self, X, Y, order, lr, where):
+    def _pass(self, X, Y, order, options, where):
         """Run the backend's training pass over ``order`` in chunks of about
         CHUNK_SECONDS each, so that Python gets the GIL back between them
-        (Ctrl-C, progress).  Ctrl-C leaves the weights of the last finished
-        chunk; divergence restores the weights from before the pass and
-        raises DivergenceError."""
-        before = self._flat.copy()
-        chunk_start = self._flat.copy()
+        (Ctrl-C, progress).  Ctrl-C leaves the state of the last finished
+        chunk; divergence restores the state from before the pass and raises
+        DivergenceError."""
+        if options.needs_velocity and self._velocity is None:
+            self._velocity = np.zeros_like(self._flat)
+        velocity = self._velocity if options.needs_velocity else self._flat[:0]
+        state = [self._flat] + ([velocity] if options.needs_velocity else [])
+        before = [a.copy() for a in state]
+        chunk_start = [a.copy() for a in state]
         total, start, size = 0.0, 0, FIRST_CHUNK
         try:
             while start < len(order):
-                np.copyto(chunk_start, self._flat)
+                for kept, now in zip(chunk_start, state):
+                    np.copyto(kept, now)
                 stop = min(start + size, len(order))
                 began = time.perf_counter()
-                part, done = self._backend.train_epoch(self._flat, self._d, self._acts,
-                                                       self._loss_code, X, Y,
-                                                       order[start:stop], lr)
-                if done < stop - start or not np.isfinite(self._flat).all():
-                    self._flat[...] = before
+                part, done = self._backend.train_epoch(
+                    self._flat, self._d, self._acts, self._loss_code, X, Y,
+                    order[start:stop], options.lr, velocity, options.momentum,
+                    options.nesterov, options.weight_decay)
+                if done < stop - start or not all(np.isfinite(a).all() for a in state):
+                    for kept, now in zip(before, state):
+                        np.copyto(now, kept)
                     at = f" at example {order[start + done]}" if done < stop - start else ""
                     raise DivergenceError(
                         f"training diverged in {where}{at}: the error or the weights became "
-                        f"non-finite (lr={lr}). The weights are those from before {where}. "
-                        "Try a smaller lr, or scale the inputs and targets.")
+                        f"non-finite (lr={options.lr}). The weights are those from before "
+                        f"{where}. Try a smaller lr, or scale the inputs and targets.")
                 total += part
                 start = stop
                 size = _next_chunk(size, time.perf_counter() - began)
         except KeyboardInterrupt:
-            self._flat[...] = chunk_start       # an unfinished chunk may be half applied
+            for kept, now in zip(chunk_start, state):   # an unfinished chunk may be half applied
+                np.copyto(now, kept)
             raise
-        self._passes += 1
         return total
 
     # ------------------------------------------------------------ persistence
@@ -464,16 +514,19 @@ class Network:
                 "seed": self._seed, "backend": self._requested_backend}
 
     def __getstate__(self):
-        return {"config": self._config(), "flat": self._flat.copy(), "passes": self._passes}
+        return {"config": self._config(), "flat": self._flat.copy(), "passes": self._passes,
+                "velocity": None if self._velocity is None else self._velocity.copy()}
 
     def __setstate__(self, state):
         self.__init__(**state["config"], weights=None)
         self._flat[...] = state["flat"]
-        self._passes = state["passes"]
+        self._passes, self._velocity = state["passes"], state["velocity"]
 
     def save(self, path):
-        """Save to ``path``, an .npz archive: the weights bit for bit and JSON
-        metadata with a format version.  Nothing is pickled.
+        """Save to ``path``, an .npz archive: the weights bit for bit, the
+        training state (momentum's velocity, count of passes) that
+        ``partial_fit`` continues, and JSON metadata with a format version.
+        Nothing is pickled.
 
         Parameters
         ----------
@@ -483,6 +536,8 @@ class Network:
         meta = {"format": "fastbp.Network", "format_version": FORMAT_VERSION,
                 "config": self._config(), "passes": self._passes}
         arrays = {"flat": self._flat, "meta": np.array(json.dumps(meta))}
+        if self._velocity is not None:
+            arrays["velocity"] = self._velocity
         if isinstance(path, (str, os.PathLike)):
             with open(path, "wb") as file:      # np.savez would append ".npz"
                 np.savez(file, **arrays)
@@ -504,6 +559,7 @@ def load(path, backend=None):
             raise ValueError(f"{path!r} is not a fastbp network file (no 'meta'/'flat')")
         meta = json.loads(str(data["meta"]))
         flat = data["flat"]
+        velocity = data["velocity"] if "velocity" in data else None
     if meta.get("format") != "fastbp.Network":
         raise ValueError(f"{path!r} is not a fastbp network file")
     if meta.get("format_version") != FORMAT_VERSION:
@@ -517,6 +573,10 @@ def load(path, backend=None):
         raise ValueError(f"{path!r} is damaged: weights of dtype {flat.dtype} and shape "
                          f"{flat.shape}, expected {net.dtype} {net.flat.shape}")
     net.flat[...] = flat
+    if velocity is not None:
+        if velocity.dtype != net.dtype or velocity.shape != net.flat.shape:
+            raise ValueError(f"{path!r} is damaged: its velocity does not match its weights")
+        net._velocity = velocity.copy()
     net._passes = meta["passes"]
     return net
 

@@ -171,24 +171,36 @@ def backprop(flat, layers, acts, loss, x, y, signals, outputs, deltas, grad):
     return e
 
 
-def train_epoch(flat, layers, acts, loss, X, Y, order, lr):
+def train_epoch(flat, layers, acts, loss, X, Y, order, lr, velocity, momentum, nesterov,
+                weight_decay):
     """Per-example SGD over the rows ``order`` of X, in place on ``flat``.
 
     For each example: backpropagation with the current weights, then
-    w_ij^(l) <- w_ij^(l) - lr x_i^(l-1) delta_j^(l).  A non-finite error stops
-    the pass before that example changes any weight.
+    w_ij^(l) <- w_ij^(l) - lr x_i^(l-1) delta_j^(l); or, where momentum or
+    weight_decay is not 0, with g = de/dw + weight_decay w (not on the bias
+    rows) and the velocity v (laid out like ``flat``):
+    v <- momentum v - lr g, then w <- w + v (Nesterov: w <- w + momentum v - lr g).
+    A non-finite error stops the pass before that example changes any weight.
 
     Returns (sum of the errors before each update, number of examples done).
     """
     W, names = _blocks(flat, layers), _names(acts)
+    V = _blocks(velocity, layers) if momentum or weight_decay else None
     total, done = 0.0, 0
     with np.errstate(over="ignore", invalid="ignore"):    # the caller reports divergence
         for r in order:
             _, x, delta, e = _backprop(W, names, LOSSES[loss], X[r], Y[r])
             if not np.isfinite(e):
                 break
-            for W_l, dW_l in zip(W, _gradients(x, delta)):
-                W_l -= lr * dW_l                       # w <- w - lr x_i delta_j
+            for l, dW_l in enumerate(_gradients(x, delta)):
+                if V is None:
+                    W[l] -= lr * dW_l                  # w <- w - lr x_i delta_j
+                    continue
+                g = dW_l
+                g[1:] += weight_decay * W[l][1:]       # L2 penalty, bias row excluded
+                V[l] *= momentum
+                V[l] -= lr * g                         # v <- momentum v - lr g
+                W[l] += momentum * V[l] - lr * g if nesterov else V[l]
             total += e
             done += 1
     return total, done

@@ -218,9 +218,9 @@ def test_save_and_load_are_exact(backend, dtype, tmp_path):
     assert loaded.flat.dtype == net.flat.dtype
     assert loaded.flat.tobytes() == net.flat.tobytes()
     np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
-    # the training state travels too: the next epoch is the same on both
-    net.fit(X, Y, epochs=1, lr=0.1)
-    loaded.fit(X, Y, epochs=1, lr=0.1)
+    # the training state travels too: the next pass is the same on both
+    net.partial_fit(X, Y, lr=0.1)
+    loaded.partial_fit(X, Y, lr=0.1)
     assert loaded.flat.tobytes() == net.flat.tobytes()
     with np.load(path, allow_pickle=False) as stored:     # nothing pickled inside
         assert set(stored.files) == {"flat", "meta"}
@@ -255,8 +255,8 @@ def test_pickle_is_exact_and_keeps_training_state(backend):
     net.fit(X, Y, epochs=1)
     copy = pickle.loads(pickle.dumps(net))
     assert copy.flat.tobytes() == net.flat.tobytes() and copy.backend == net.backend
-    net.fit(X, Y, epochs=1)
-    copy.fit(X, Y, epochs=1)
+    net.partial_fit(X, Y)
+    copy.partial_fit(X, Y)
     assert copy.flat.tobytes() == net.flat.tobytes()
 
 
@@ -274,7 +274,7 @@ def test_history_and_partial_fit(backend):
     assert one.epochs == 1 and one.loss[0] < history.loss[0]
 
 
-def test_default_shuffle_is_reproducible_and_differs_between_passes(backend):
+def test_shuffles_follow_the_seed_and_the_pass(backend):
     X, Y = data([2, 3, 1], 40)
     a, b = fastbp.Network([2, 3, 1], backend=backend), fastbp.Network([2, 3, 1], backend=backend)
     a.fit(X, Y, epochs=2)
@@ -283,8 +283,18 @@ def test_default_shuffle_is_reproducible_and_differs_between_passes(backend):
     assert a.flat.tobytes() == b.flat.tobytes()
     c = fastbp.Network([2, 3, 1], backend=backend)
     c.partial_fit(X, Y)
-    c.partial_fit(X, Y, seed=int(0))
+    c.partial_fit(X, Y, seed=1)                 # the network's seed is 0
     assert c.flat.tobytes() != a.flat.tobytes()
+    d = fastbp.Network([2, 3, 1], backend=backend)
+    d.partial_fit(X, Y)
+    d.partial_fit(X, Y)                         # a second pass: another order
+    d.fit(X, Y, epochs=2, seed=0)               # fit starts a new run: passes 0 and 1
+    e = fastbp.Network([2, 3, 1], backend=backend)
+    e.partial_fit(X, Y)
+    e.partial_fit(X, Y)
+    e.partial_fit(X, Y)
+    e.partial_fit(X, Y)
+    assert d.flat.tobytes() != e.flat.tobytes()
 
 
 def test_verbose_prints_one_line_per_epoch(backend, capsys):
