@@ -86,6 +86,37 @@ class _Options:
         return cls(lr, momentum, nesterov, weight_decay)
 
 
+class _EarlyStopping:
+    """Watches the validation loss; keeps the state of the best epoch."""
+
+    def __init__(self, patience, tol, restore_best):
+        self.patience, self.tol, self.restore_best = patience, tol, restore_best
+        self.best, self.best_state, self.waited = np.inf, None, 0
+
+    def update(self, network, val_loss):
+        """Record one epoch; True when training should stop."""
+        if val_loss < self.best - self.tol or self.best_state is None:
+            self.best, self.waited = val_loss, 0
+            self.best_state = network._state() if self.restore_best else ()
+            return False
+        self.waited += 1
+        return self.waited >= self.patience
+
+    def finish(self, network):
+        if self.restore_best and self.best_state:
+            network._set_state(self.best_state)
+
+
+def _callables(callbacks):
+    if callable(callbacks) or not hasattr(callbacks, "__iter__"):
+        raise TypeError("callbacks must be a sequence of callables")
+    callbacks = list(callbacks)
+    for i, callback in enumerate(callbacks):
+        if not callable(callback):
+            raise TypeError(f"callbacks[{i}] must be callable, got {type(callback).__name__}")
+    return callbacks
+
+
 class Network:
     """A fully connected network trained by backpropagation and per-example SGD.
 
@@ -367,7 +398,9 @@ class Network:
         return self._pass(x.reshape(1, -1), y.reshape(1, -1), first, options, "sgd_step")
 
     def fit(self, X, Y, epochs=10, lr=0.01, shuffle=True, seed=None, verbose=False, *,
-            momentum=0.0, nesterov=False, weight_decay=0.0):
+            momentum=0.0, nesterov=False, weight_decay=0.0, validation_data=None,
+            validation_fraction=None, early_stopping=False, patience=5, tol=1e-4,
+            restore_best=True, callbacks=()):
         """Train by per-example stochastic gradient descent, in place.
 
         Every epoch visits each example once and updates the weights after
@@ -403,6 +436,25 @@ class Network:
         weight_decay : float >= 0, default 0
             L2 penalty: g += weight_decay * w on the non-bias rows (biases
             are not decayed, as in scikit-learn).
+        validation_data : (Xv, Yv), optional
+            Examples to compute ``History.val_loss`` on after every epoch.
+        validation_fraction : float in (0, 1), optional
+            Instead of ``validation_data``: hold out this fraction of (X, Y),
+            drawn at random from the seed, and train on the rest (in its
+            original order). ``early_stopping`` without either holds out 0.1.
+        early_stopping : bool, default False
+            Stop when the validation loss has not improved by at least
+            ``tol`` for ``patience`` epochs in a row.
+        patience : int >= 1, default 5
+        tol : float >= 0, default 1e-4
+        restore_best : bool, default True
+            With ``early_stopping``: end with the weights (and training
+            state) of the epoch of the best validation loss.
+        callbacks : sequence of callables
+            Each is called after every epoch as ``callback(network, epoch,
+            logs)``, ``logs`` a dict with "loss", "lr" and, with validation
+            data, "val_loss"; a callback returning False stops training
+            after that epoch.
 
         Returns
         -------
@@ -422,42 +474,101 @@ class Network:
         epochs = check.integer(epochs, "epochs", 1)
         options = _Options.check(lr, momentum, nesterov, weight_decay)
         shuffle = check.boolean(shuffle, "shuffle")
-        seed = check.seed(seed)
+        seed = self._seed if check.seed(seed) is None else seed
         verbose = check.boolean(verbose, "verbose")
+        if check.boolean(early_stopping, "early_stopping"):
+            stopping = _EarlyStopping(check.integer(patience, "patience", 1),
+                                      check.real_in(tol, "tol", 0.0, None),
+                                      check.boolean(restore_best, "restore_best"))
+            if validation_data is None and validation_fraction is None:
+                validation_fraction = 0.1
+        else:
+            stopping = None
+        X, Y, validation = self._validation(X, Y, validation_data, validation_fraction, seed)
+        callbacks = _callables(callbacks)
         self._passes, self._velocity = 0, None          # a fresh training state
-        return self._train(X, Y, epochs, options, shuffle, seed, verbose)
+        return self._train(X, Y, epochs, options, shuffle, seed, verbose, validation,
+                           stopping, callbacks)
 
     def partial_fit(self, X, Y, lr=0.01, shuffle=True, seed=None, *,
-                    momentum=0.0, nesterov=False, weight_decay=0.0):
+                    momentum=0.0, nesterov=False, weight_decay=0.0, validation_data=None,
+                    callbacks=()):
         """One training pass over the examples, continuing the training state
         (velocity, count of passes) of earlier ``fit``/``partial_fit`` calls.
 
-        Same arguments as ``fit`` without ``epochs`` and ``verbose``; returns a
-        one-epoch History.
+        Same arguments as ``fit`` without ``epochs``, ``verbose`` and the
+        early-stopping ones; returns a one-epoch History.
         """
         X, Y = self._dataset(X, Y)
         options = _Options.check(lr, momentum, nesterov, weight_decay)
         shuffle = check.boolean(shuffle, "shuffle")
-        seed = check.seed(seed)
-        return self._train(X, Y, 1, options, shuffle, seed, False)
+        seed = self._seed if check.seed(seed) is None else seed
+        X, Y, validation = self._validation(X, Y, validation_data, None, seed)
+        return self._train(X, Y, 1, options, shuffle, seed, False, validation, None,
+                           _callables(callbacks))
 
-    def _train(self, X, Y, epochs, options, shuffle, seed, verbose):
+    def _validation(self, X, Y, data, fraction, seed):
+        """(X, Y, (Xv, Yv) or None): the training and the validation examples."""
+        if data is not None and fraction is not None:
+            raise ValueError("give validation_data or validation_fraction, not both")
+        if data is not None:
+            if not isinstance(data, (tuple, list)) or len(data) != 2:
+                raise TypeError("validation_data must be a pair (Xv, Yv)")
+            Xv = check.array(data[0], "validation_data[0]", self._dtype, (2,), self._layers[0])
+            Yv = check.targets(data[1], "validation_data[1]", self._dtype, self._layers[-1],
+                               Xv.shape[0], self._loss == "cross_entropy")
+            return X, Y, (Xv, Yv)
+        if fraction is None:
+            return X, Y, None
+        fraction = check.real_in(fraction, "validation_fraction", 0.0, 1.0)
+        n_held = int(round(fraction * X.shape[0]))
+        if not 0 < n_held < X.shape[0]:
+            raise ValueError(f"validation_fraction={fraction} of {X.shape[0]} examples leaves "
+                             "no validation or no training example")
+        held = np.zeros(X.shape[0], dtype=bool)
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
+        held[rng.choice(X.shape[0], n_held, replace=False)] = True
+        return X[~held], Y[~held], (X[held], Y[held])
+
+    def _train(self, X, Y, epochs, options, shuffle, seed, verbose, validation, stopping,
+               callbacks):
         n = X.shape[0]
         history = History()
         for epoch in range(1, epochs + 1):
-            order = self._order(n, shuffle, self._seed if seed is None else seed)
+            order = self._order(n, shuffle, seed)
             start = time.perf_counter()
             total = self._pass(X, Y, order, options, f"epoch {epoch}")
             seconds = time.perf_counter() - start
             self._passes += 1
+            logs = {"loss": total / n, "lr": options.lr}
             history.loss.append(total / n)
             history.lr.append(options.lr)
             history.seconds.append(seconds)
             history.examples_per_second.append(n / seconds if seconds > 0 else float("inf"))
+            if validation is not None:
+                logs["val_loss"] = self.loss(*validation)
+                history.val_loss.append(logs["val_loss"])
             if verbose:
-                print(f"epoch {epoch}/{epochs}  loss {total / n:.6g}  "
+                shown = "  ".join(f"{key} {value:.6g}" for key, value in logs.items())
+                print(f"epoch {epoch}/{epochs}  {shown}  "
                       f"{history.examples_per_second[-1]:.3g} examples/s", flush=True)
+            stop = stopping is not None and stopping.update(self, logs["val_loss"])
+            answers = [callback(self, epoch, logs) for callback in callbacks]   # all of them run
+            if stop or any(answer is False for answer in answers):
+                break
+        if stopping is not None:
+            stopping.finish(self)
         return history
+
+    def _state(self):
+        """Copies of the weights and the training state."""
+        return (self._flat.copy(), None if self._velocity is None else self._velocity.copy(),
+                self._passes)
+
+    def _set_state(self, state):
+        flat, velocity, self._passes = state
+        self._flat[...] = flat
+        self._velocity = None if velocity is None else velocity.copy()
 
     def _order(self, n, shuffle, seed):
         """The order of the next pass: 0..n-1, or a permutation drawn from

@@ -117,3 +117,78 @@ def test_bad_options_name_the_argument(backend, options, error, message):
         net.fit(X, Y, **options)
     with pytest.raises(error, match=message):
         net.partial_fit(X, Y, **options)
+
+
+def overfitting_problem():
+    """Few noisy examples and a wide network: the validation loss soon rises."""
+    rng = np.random.default_rng(5)
+    X, Xv = rng.normal(size=(20, 3)), rng.normal(size=(200, 3))
+    Y = np.sin(X.sum(axis=1)) + 0.5 * rng.normal(size=20)
+    Yv = np.sin(Xv.sum(axis=1))
+    return X, Y, Xv, Yv
+
+
+def test_validation_loss_is_recorded_every_epoch(backend):
+    X, Y, Xv, Yv = overfitting_problem()
+    net = fastbp.Network([3, 16, 1], backend=backend)
+    history = net.fit(X, Y, epochs=4, lr=0.05, validation_data=(Xv, Yv))
+    assert len(history.val_loss) == 4
+    assert history.val_loss[-1] == net.loss(Xv, Yv)
+
+
+def test_early_stopping_restores_the_best_epoch(backend):
+    X, Y, Xv, Yv = overfitting_problem()
+    net = fastbp.Network([3, 32, 1], backend=backend)
+    seen = []
+    history = net.fit(X, Y, epochs=500, lr=0.05, validation_data=(Xv, Yv),
+                      early_stopping=True, patience=4, tol=0.0,
+                      callbacks=[lambda network, epoch, logs: seen.append(network.flat.copy())])
+    best = int(np.argmin(history.val_loss))
+    assert len(history.val_loss) == best + 1 + 4 < 500        # stopped 4 epochs after the best
+    np.testing.assert_array_equal(net.flat, seen[best])
+
+
+def test_early_stopping_holds_out_a_seeded_fraction(backend):
+    X, Y, _, _ = overfitting_problem()
+    runs = []
+    for seed in (1, 1, 2):
+        net = fastbp.Network([3, 8, 1], backend=backend)
+        history = net.fit(X, Y, epochs=3, early_stopping=True, seed=seed,
+                          validation_fraction=0.25)
+        runs.append((history.val_loss, net.flat.copy()))
+    assert runs[0][0] == runs[1][0] and np.array_equal(runs[0][1], runs[1][1])
+    assert runs[0][0] != runs[2][0]
+
+
+def test_a_callback_returning_false_stops_after_its_epoch(backend):
+    X, Y, _, _ = overfitting_problem()
+    calls = []
+
+    def stop_at_three(network, epoch, logs):
+        calls.append((epoch, sorted(logs)))
+        return False if epoch == 3 else None
+
+    history = fastbp.Network([3, 4, 1], backend=backend).fit(
+        X, Y, epochs=10, callbacks=[stop_at_three, lambda n, e, logs: 0])
+    assert history.epochs == 3
+    assert calls == [(e, ["loss", "lr"]) for e in (1, 2, 3)]
+
+
+@pytest.mark.parametrize("options,error,message", [
+    (dict(validation_data=np.zeros((3, 3))), TypeError, "validation_data"),
+    (dict(validation_data=(np.zeros((3, 2)), np.zeros(3))), ValueError, r"validation_data\[0\]"),
+    (dict(validation_data=(np.zeros((3, 3)), np.zeros(4))), ValueError, r"validation_data\[1\]"),
+    (dict(validation_fraction=0.0), ValueError, "validation_fraction"),
+    (dict(validation_fraction=1.0), ValueError, "validation_fraction"),
+    (dict(validation_fraction=0.001), ValueError, "validation_fraction"),
+    (dict(validation_fraction=0.2, validation_data=(np.zeros((3, 3)), np.zeros(3))),
+     ValueError, "not both"),
+    (dict(early_stopping=True, patience=0), ValueError, "patience"),
+    (dict(early_stopping=True, tol=-1.0), ValueError, "tol"),
+    (dict(callbacks=print), TypeError, "callbacks"),
+    (dict(callbacks=[print, 3]), TypeError, r"callbacks\[1\]"),
+])
+def test_bad_validation_and_callback_arguments(backend, options, error, message):
+    X, Y, _, _ = overfitting_problem()
+    with pytest.raises(error, match=message):
+        fastbp.Network([3, 1], backend=backend).fit(X, Y, **options)
