@@ -454,34 +454,41 @@ def backprop(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[:
 def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] acts,
                 int loss, const floating[:, ::1] X, const floating[:, ::1] Y,
                 const Py_ssize_t[::1] order, double lr, floating[::1] velocity,
-                double momentum, bint nesterov, double weight_decay):
+                double momentum, bint nesterov, double weight_decay,
+                const floating[::1] sample_weight, double clip):
     """Per-example SGD over the rows ``order`` of X, in place on ``flat``.
 
-    For each example: forward pass, delta^(L), then the fused backward/update
-    pass w_ij^(l) <- w_ij^(l) - lr x_i^(l-1) delta_j^(l); or, where momentum
-    or weight_decay is not 0, the update of ``backward_momentum`` with the
-    velocity buffer ``velocity`` (laid out like ``flat``; not read otherwise,
-    and then it may be empty).  The whole pass runs without the GIL.  A non-finite error stops the pass before that example
-    changes any weight.
+    For each example: forward pass, delta^(L) (each component clipped to
+    [-clip, clip] where clip > 0, then times the example's weight where
+    ``sample_weight`` is not empty), then the fused backward/update pass
+    w_ij^(l) <- w_ij^(l) - lr x_i^(l-1) delta_j^(l); or, where momentum or
+    weight_decay is not 0, the update of ``backward_momentum`` with the
+    velocity buffer ``velocity`` (laid out like ``flat``; not read
+    otherwise, and then it may be empty).  The whole pass runs without the
+    GIL.  A non-finite error stops the pass before that example changes any
+    weight.
 
-    Returns (sum of the errors before each update, number of examples done);
-    fewer done than ``len(order)`` means the pass stopped on a non-finite
-    error at example ``order[done]``.
+    Returns (sum of the errors before each update, each times its example's
+    weight; number of examples done).  Fewer done than ``len(order)`` means
+    the pass stopped on a non-finite error at example ``order[done]``.
     """
     cdef Layout lay
     cdef floating* xs
     cdef floating* ss
     cdef floating* ds
-    cdef Py_ssize_t k, r, done = 0, n = order.shape[0]
+    cdef Py_ssize_t k, r, j, done = 0, n = order.shape[0]
     cdef double e, total = 0
-    cdef floating step = -lr
+    cdef floating step = -lr, weight = 1
+    cdef floating* delta_L
     cdef bint plain = momentum == 0 and weight_decay == 0
+    cdef bint weighted = sample_weight.shape[0] > 0
     # Prefetch the example this many ahead: about 2 KiB of inputs in flight.
     cdef Py_ssize_t x_bytes = X.shape[1] * sizeof(floating), y_bytes = Y.shape[1] * sizeof(floating)
     cdef Py_ssize_t ahead = max(1, min(16, 2048 // x_bytes))
     xs = layout_init(&lay, layers, acts, loss, <floating*> NULL)
     ss = xs + lay.n_x
     ds = ss + lay.n_s
+    delta_L = ds + lay.s_off[lay.L]
     try:
         with nogil:
             for k in range(n):
@@ -494,12 +501,19 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
                 e = output_delta(&lay, xs, ss, &Y[r, 0], ds)
                 if not isfinite(e):
                     break
+                if clip > 0:
+                    for j in range(layers[lay.L]):
+                        delta_L[j] = min(max(delta_L[j], -clip), clip)
+                if weighted:
+                    weight = sample_weight[r]
+                    for j in range(layers[lay.L]):
+                        delta_L[j] *= weight
                 if plain:
                     backward(&lay, &flat[0], &flat[0], step, xs, ds)
                 else:
                     backward_momentum(&lay, &flat[0], &velocity[0], lr, momentum, nesterov,
                                       weight_decay, xs, ds)
-                total += e
+                total += weight * e
                 done += 1
     finally:
         free(lay.w_off)

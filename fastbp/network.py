@@ -70,20 +70,22 @@ class History:
 class _Options:
     """The update rule of one training call, checked."""
 
-    def __init__(self, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+    def __init__(self, lr, momentum=0.0, nesterov=False, weight_decay=0.0, clip=0.0):
         self.lr, self.momentum = lr, momentum
         self.nesterov, self.weight_decay = nesterov, weight_decay
+        self.clip = clip                      # 0: no clipping
         self.needs_velocity = momentum > 0 or weight_decay > 0
 
     @classmethod
-    def check(cls, lr, momentum, nesterov, weight_decay):
+    def check(cls, lr, momentum, nesterov, weight_decay, clip):
         lr = check.positive_real(lr, "lr")
         momentum = check.real_in(momentum, "momentum", 0.0, 1.0)
         nesterov = check.boolean(nesterov, "nesterov")
         if nesterov and momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0")
         weight_decay = check.real_in(weight_decay, "weight_decay", 0.0, None)
-        return cls(lr, momentum, nesterov, weight_decay)
+        clip = 0.0 if clip is None else check.positive_real(clip, "clip")
+        return cls(lr, momentum, nesterov, weight_decay, clip)
 
 
 class _EarlyStopping:
@@ -394,13 +396,14 @@ class Network:
         """
         x, y = self._example(x, y)
         options = _Options(lr=check.positive_real(lr, "lr"))
-        first = np.zeros(1, dtype=np.intp)
-        return self._pass(x.reshape(1, -1), y.reshape(1, -1), first, options, "sgd_step")
+        first, unweighted = np.zeros(1, dtype=np.intp), self._flat[:0]
+        return self._pass(x.reshape(1, -1), y.reshape(1, -1), unweighted, first, options,
+                          "sgd_step")
 
     def fit(self, X, Y, epochs=10, lr=0.01, shuffle=True, seed=None, verbose=False, *,
-            momentum=0.0, nesterov=False, weight_decay=0.0, validation_data=None,
-            validation_fraction=None, early_stopping=False, patience=5, tol=1e-4,
-            restore_best=True, callbacks=()):
+            momentum=0.0, nesterov=False, weight_decay=0.0, sample_weight=None, clip=None,
+            validation_data=None, validation_fraction=None, early_stopping=False,
+            patience=5, tol=1e-4, restore_best=True, callbacks=()):
         """Train by per-example stochastic gradient descent, in place.
 
         Every epoch visits each example once and updates the weights after
@@ -436,6 +439,14 @@ class Network:
         weight_decay : float >= 0, default 0
             L2 penalty: g += weight_decay * w on the non-bias rows (biases
             are not decayed, as in scikit-learn).
+        sample_weight : array_like of shape (n,), optional
+            Weights >= 0 of the examples: each scales its example's update
+            (delta^(L)) and its error in ``History.loss`` (a weighted sum
+            over n).
+        clip : float > 0, optional
+            Clip each component of delta^(L) to [-clip, clip] before the
+            induction step (a guard against exploding updates; off by
+            default). Clipping comes before the sample weight.
         validation_data : (Xv, Yv), optional
             Examples to compute ``History.val_loss`` on after every epoch.
         validation_fraction : float in (0, 1), optional
@@ -472,7 +483,8 @@ class Network:
         """
         X, Y = self._dataset(X, Y)
         epochs = check.integer(epochs, "epochs", 1)
-        options = _Options.check(lr, momentum, nesterov, weight_decay)
+        options = _Options.check(lr, momentum, nesterov, weight_decay, clip)
+        weights = self._sample_weight(sample_weight, X.shape[0])
         shuffle = check.boolean(shuffle, "shuffle")
         seed = self._seed if check.seed(seed) is None else seed
         verbose = check.boolean(verbose, "verbose")
@@ -484,15 +496,16 @@ class Network:
                 validation_fraction = 0.1
         else:
             stopping = None
-        X, Y, validation = self._validation(X, Y, validation_data, validation_fraction, seed)
+        X, Y, weights, validation = self._validation(X, Y, weights, validation_data,
+                                                     validation_fraction, seed)
         callbacks = _callables(callbacks)
         self._passes, self._velocity = 0, None          # a fresh training state
-        return self._train(X, Y, epochs, options, shuffle, seed, verbose, validation,
+        return self._train(X, Y, weights, epochs, options, shuffle, seed, verbose, validation,
                            stopping, callbacks)
 
     def partial_fit(self, X, Y, lr=0.01, shuffle=True, seed=None, *,
-                    momentum=0.0, nesterov=False, weight_decay=0.0, validation_data=None,
-                    callbacks=()):
+                    momentum=0.0, nesterov=False, weight_decay=0.0, sample_weight=None,
+                    clip=None, validation_data=None, callbacks=()):
         """One training pass over the examples, continuing the training state
         (velocity, count of passes) of earlier ``fit``/``partial_fit`` calls.
 
@@ -500,15 +513,27 @@ class Network:
         early-stopping ones; returns a one-epoch History.
         """
         X, Y = self._dataset(X, Y)
-        options = _Options.check(lr, momentum, nesterov, weight_decay)
+        options = _Options.check(lr, momentum, nesterov, weight_decay, clip)
+        weights = self._sample_weight(sample_weight, X.shape[0])
         shuffle = check.boolean(shuffle, "shuffle")
         seed = self._seed if check.seed(seed) is None else seed
-        X, Y, validation = self._validation(X, Y, validation_data, None, seed)
-        return self._train(X, Y, 1, options, shuffle, seed, False, validation, None,
+        X, Y, weights, validation = self._validation(X, Y, weights, validation_data, None, seed)
+        return self._train(X, Y, weights, 1, options, shuffle, seed, False, validation, None,
                            _callables(callbacks))
 
-    def _validation(self, X, Y, data, fraction, seed):
-        """(X, Y, (Xv, Yv) or None): the training and the validation examples."""
+    def _sample_weight(self, value, n_rows):
+        """The weights as an (n_rows,) array of the network's dtype, or an
+        empty one for None (all examples weigh 1)."""
+        if value is None:
+            return np.empty(0, dtype=self._dtype)
+        weights = check.array(value, "sample_weight", self._dtype, (1,), n_rows)
+        if (weights < 0).any():
+            raise ValueError("sample_weight must be >= 0")
+        return weights
+
+    def _validation(self, X, Y, weights, data, fraction, seed):
+        """(X, Y, sample weights, (Xv, Yv) or None): the training and the
+        validation examples."""
         if data is not None and fraction is not None:
             raise ValueError("give validation_data or validation_fraction, not both")
         if data is not None:
@@ -517,9 +542,9 @@ class Network:
             Xv = check.array(data[0], "validation_data[0]", self._dtype, (2,), self._layers[0])
             Yv = check.targets(data[1], "validation_data[1]", self._dtype, self._layers[-1],
                                Xv.shape[0], self._loss == "cross_entropy")
-            return X, Y, (Xv, Yv)
+            return X, Y, weights, (Xv, Yv)
         if fraction is None:
-            return X, Y, None
+            return X, Y, weights, None
         fraction = check.real_in(fraction, "validation_fraction", 0.0, 1.0)
         n_held = int(round(fraction * X.shape[0]))
         if not 0 < n_held < X.shape[0]:
@@ -528,16 +553,17 @@ class Network:
         held = np.zeros(X.shape[0], dtype=bool)
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
         held[rng.choice(X.shape[0], n_held, replace=False)] = True
-        return X[~held], Y[~held], (X[held], Y[held])
+        kept = weights[~held] if len(weights) else weights
+        return X[~held], Y[~held], kept, (X[held], Y[held])
 
-    def _train(self, X, Y, epochs, options, shuffle, seed, verbose, validation, stopping,
-               callbacks):
+    def _train(self, X, Y, weights, epochs, options, shuffle, seed, verbose, validation,
+               stopping, callbacks):
         n = X.shape[0]
         history = History()
         for epoch in range(1, epochs + 1):
             order = self._order(n, shuffle, seed)
             start = time.perf_counter()
-            total = self._pass(X, Y, order, options, f"epoch {epoch}")
+            total = self._pass(X, Y, weights, order, options, f"epoch {epoch}")
             seconds = time.perf_counter() - start
             self._passes += 1
             logs = {"loss": total / n, "lr": options.lr}
@@ -577,7 +603,7 @@ class Network:
             return np.arange(n, dtype=np.intp)
         return np.random.default_rng((seed, self._passes)).permutation(n).astype(np.intp)
 
-    def _pass(self, X, Y, order, options, where):
+    def _pass(self, X, Y, weights, order, options, where):
         """Run the backend's training pass over ``order`` in chunks of about
         CHUNK_SECONDS each, so that Python gets the GIL back between them
         (Ctrl-C, progress).  Ctrl-C leaves the state of the last finished
@@ -599,7 +625,7 @@ class Network:
                 part, done = self._backend.train_epoch(
                     self._flat, self._d, self._acts, self._loss_code, X, Y,
                     order[start:stop], options.lr, velocity, options.momentum,
-                    options.nesterov, options.weight_decay)
+                    options.nesterov, options.weight_decay, weights, options.clip)
                 if done < stop - start or not all(np.isfinite(a).all() for a in state):
                     for kept, now in zip(before, state):
                         np.copyto(now, kept)

@@ -102,11 +102,17 @@ def _error_and_delta(output, loss_name, s_L, x_L, y):
     return float(e), delta
 
 
-def _backprop(W, names, loss_name, x0, y):
-    """Signals, outputs, deltas and the error of one example, weights unchanged."""
+def _backprop(W, names, loss_name, x0, y, clip=0.0, weight=1.0):
+    """Signals, outputs, deltas and the error of one example, weights unchanged.
+
+    Training may clip each component of delta^(L) to [-clip, clip] (clip > 0)
+    and then scale it by the example's weight, before the induction step."""
     s, x = _forward(W, names, x0)
     L = len(W)
     e, delta_L = _error_and_delta(names[L], loss_name, s[L - 1], x[L], y)
+    if clip > 0:
+        delta_L = np.clip(delta_L, -clip, clip)
+    delta_L = delta_L * weight
     delta = [None] * L
     delta[L - 1] = delta_L
     for l in range(L, 1, -1):
@@ -172,24 +178,28 @@ def backprop(flat, layers, acts, loss, x, y, signals, outputs, deltas, grad):
 
 
 def train_epoch(flat, layers, acts, loss, X, Y, order, lr, velocity, momentum, nesterov,
-                weight_decay):
+                weight_decay, sample_weight, clip):
     """Per-example SGD over the rows ``order`` of X, in place on ``flat``.
 
-    For each example: backpropagation with the current weights, then
+    For each example: backpropagation with the current weights, delta^(L)
+    clipped to [-clip, clip] where clip > 0 and scaled by the example's
+    weight where ``sample_weight`` is not empty, then
     w_ij^(l) <- w_ij^(l) - lr x_i^(l-1) delta_j^(l); or, where momentum or
     weight_decay is not 0, with g = de/dw + weight_decay w (not on the bias
     rows) and the velocity v (laid out like ``flat``):
     v <- momentum v - lr g, then w <- w + v (Nesterov: w <- w + momentum v - lr g).
     A non-finite error stops the pass before that example changes any weight.
 
-    Returns (sum of the errors before each update, number of examples done).
+    Returns (sum of the errors before each update, each times its example's
+    weight; number of examples done).
     """
     W, names = _blocks(flat, layers), _names(acts)
     V = _blocks(velocity, layers) if momentum or weight_decay else None
     total, done = 0.0, 0
     with np.errstate(over="ignore", invalid="ignore"):    # the caller reports divergence
         for r in order:
-            _, x, delta, e = _backprop(W, names, LOSSES[loss], X[r], Y[r])
+            weight = sample_weight[r] if len(sample_weight) else 1.0
+            _, x, delta, e = _backprop(W, names, LOSSES[loss], X[r], Y[r], clip, weight)
             if not np.isfinite(e):
                 break
             for l, dW_l in enumerate(_gradients(x, delta)):
@@ -201,6 +211,6 @@ def train_epoch(flat, layers, acts, loss, X, Y, order, lr, velocity, momentum, n
                 V[l] *= momentum
                 V[l] -= lr * g                         # v <- momentum v - lr g
                 W[l] += momentum * V[l] - lr * g if nesterov else V[l]
-            total += e
+            total += weight * e
             done += 1
     return total, done

@@ -192,3 +192,63 @@ def test_bad_validation_and_callback_arguments(backend, options, error, message)
     X, Y, _, _ = overfitting_problem()
     with pytest.raises(error, match=message):
         fastbp.Network([3, 1], backend=backend).fit(X, Y, **options)
+
+
+def oracle_weighted_clipped_epoch(net, X, Y, lr, weights, clip):
+    """One in-order epoch of plain SGD on a tanh network, delta^(L) clipped
+    and weighted, with the induction step written out in numpy."""
+    W = [w.copy() for w in net.weights]
+    probe = twin(net, "reference")
+    for x, y, weight in zip(X, Y, weights):
+        for w_probe, w in zip(probe.weights, W):
+            w_probe[...] = w
+        outputs = probe.backprop(x, y).outputs                  # x^(0..L)
+        deltas = [np.clip(outputs[-1] - y, -clip, clip) * weight]   # identity output
+        for l in range(len(W) - 1, 0, -1):                     # tanh' = 1 - x^2
+            deltas.insert(0, (1 - outputs[l] ** 2) * (W[l][1:] @ deltas[0]))
+        for l, w in enumerate(W):
+            w -= lr * np.outer(np.concatenate([[1.0], outputs[l]]), deltas[l])
+    return np.concatenate([w.ravel() for w in W])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_sample_weight_and_clip_match_the_numpy_oracle(backend, dtype):
+    layers = [4, 6, 5, 2]
+    start = fastbp.Network(layers, hidden="tanh", seed=8, backend="reference")
+    X, Y = data(layers, 30, seed=9)
+    Y *= 4                                                       # errors large enough to clip
+    weights = np.random.default_rng(10).uniform(0, 2, size=30)
+    expected = oracle_weighted_clipped_epoch(start, X, Y, 0.02, weights, 0.3)
+    net = twin(start, backend, dtype)
+    net.fit(X, Y, epochs=1, lr=0.02, shuffle=False, sample_weight=weights, clip=0.3)
+    assert relative_error(net.flat, expected) < TOLERANCE[dtype]
+
+
+def test_unit_sample_weights_change_nothing_and_weight_the_loss(backend):
+    X, Y = data([3, 4, 2], 20)
+    a, b, c = (fastbp.Network([3, 4, 2], backend=backend) for _ in range(3))
+    history = a.fit(X, Y, epochs=1)
+    b.fit(X, Y, epochs=1, sample_weight=np.ones(20))
+    assert a.flat.tobytes() == b.flat.tobytes()
+    # with a negligible lr the errors are those of the starting weights
+    weighted = c.fit(X, Y, epochs=1, lr=1e-12, sample_weight=np.full(20, 2.0))
+    assert weighted.loss[0] == pytest.approx(2 * c.loss(X, Y), rel=1e-9)
+    assert history.loss[0] != weighted.loss[0]
+    zero = fastbp.Network([3, 4, 2], backend=backend)
+    before = zero.flat.copy()
+    zero.fit(X, Y, epochs=1, sample_weight=np.zeros(20))
+    np.testing.assert_array_equal(zero.flat, before)              # weight 0: no update
+
+
+@pytest.mark.parametrize("options,error,message", [
+    (dict(sample_weight=np.ones(4)), ValueError, "sample_weight"),
+    (dict(sample_weight=-np.ones(5)), ValueError, "sample_weight must be >= 0"),
+    (dict(sample_weight=np.full(5, np.nan)), ValueError, "sample_weight"),
+    (dict(clip=0.0), ValueError, "clip"),
+    (dict(clip=-1.0), ValueError, "clip"),
+    (dict(clip="big"), TypeError, "clip"),
+])
+def test_bad_sample_weight_and_clip(backend, options, error, message):
+    X, Y = data([3, 1], 5)
+    with pytest.raises(error, match=message):
+        fastbp.Network([3, 1], backend=backend).fit(X, Y, **options)
