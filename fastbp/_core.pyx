@@ -20,7 +20,7 @@ once per call, with the layer offsets, and reused for every example.
 """
 
 from cython cimport floating
-from libc.math cimport exp, log, log1p, isfinite
+from libc.math cimport exp, log, log1p, isfinite, pow
 from libc.stdlib cimport malloc, free
 
 cdef extern from "_kernels.h" nogil:
@@ -88,6 +88,13 @@ cdef enum:
 cdef enum:
     SQUARED = 0
     CROSS_ENTROPY = 1
+
+SCHEDULES = ("constant", "invscaling", "optimal")
+
+cdef enum:
+    CONSTANT = 0
+    INVSCALING = 1
+    OPTIMAL = 2
 
 cdef double LEAKY_SLOPE = 0.01
 
@@ -169,6 +176,17 @@ cdef floating* layout_init(Layout* lay, const Py_ssize_t[::1] layers, const int[
     for l in range(L + 1):
         xs[lay.x_off[l]] = 1   # x_0^(l) = 1, the bias node
     return xs
+
+
+cdef inline double scheduled_lr(int schedule, double lr, double t, double power_t,
+                                double alpha) noexcept nogil:
+    """The learning rate of update number t = 1, 2, ...: lr; lr / t^power_t
+    (invscaling); or lr / (1 + lr alpha (t - 1)) (optimal, Bottou's)."""
+    if schedule == INVSCALING:
+        return lr / pow(t, power_t)
+    if schedule == OPTIMAL:
+        return lr / (1 + lr * alpha * (t - 1))
+    return lr
 
 
 cdef inline void load_input(const Layout* lay, floating* xs,
@@ -455,8 +473,12 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
                 int loss, const floating[:, ::1] X, const floating[:, ::1] Y,
                 const Py_ssize_t[::1] order, double lr, floating[::1] velocity,
                 double momentum, bint nesterov, double weight_decay,
-                const floating[::1] sample_weight, double clip):
+                const floating[::1] sample_weight, double clip, int schedule=CONSTANT,
+                double power_t=0.25, double t_done=0):
     """Per-example SGD over the rows ``order`` of X, in place on ``flat``.
+
+    The learning rate of the k-th example of the pass (k = 1, 2, ...) is
+    ``scheduled_lr`` of update number t = t_done + k.
 
     For each example: forward pass, delta^(L) (each component clipped to
     [-clip, clip] where clip > 0, then times the example's weight where
@@ -478,7 +500,7 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     cdef floating* ds
     cdef Py_ssize_t k, r, j, done = 0, n = order.shape[0]
     cdef double e, total = 0
-    cdef floating step = -lr, weight = 1
+    cdef floating rate = lr, step = -lr, weight = 1
     cdef floating* delta_L
     cdef bint plain = momentum == 0 and weight_decay == 0
     cdef bint weighted = sample_weight.shape[0] > 0
@@ -508,10 +530,13 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
                     weight = sample_weight[r]
                     for j in range(layers[lay.L]):
                         delta_L[j] *= weight
+                if schedule != CONSTANT:
+                    rate = scheduled_lr(schedule, lr, t_done + done + 1, power_t, weight_decay)
+                    step = -rate
                 if plain:
                     backward(&lay, &flat[0], &flat[0], step, xs, ds)
                 else:
-                    backward_momentum(&lay, &flat[0], &velocity[0], lr, momentum, nesterov,
+                    backward_momentum(&lay, &flat[0], &velocity[0], rate, momentum, nesterov,
                                       weight_decay, xs, ds)
                 total += weight * e
                 done += 1

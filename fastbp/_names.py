@@ -10,3 +10,5 @@ LOSSES = ("squared", "cross_entropy")
 # Output activations that cross-entropy accepts (its delta^(L) is x^(L) - y).
 CROSS_ENTROPY_OUTPUTS = ("sigmoid", "softmax")
 LEAKY_SLOPE = 0.01
+# Learning-rate schedules the cores apply per update; "adaptive" works per epoch.
+SCHEDULES = ("constant", "invscaling", "optimal")

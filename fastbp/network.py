@@ -7,13 +7,18 @@ import time
 
 import numpy as np
 
-from . import _backend
+from . import _backend, reference
 from . import _validation as check
-from ._names import ACTIVATIONS, CROSS_ENTROPY_OUTPUTS, HIDDEN_ACTIVATIONS, LOSSES
+from ._names import ACTIVATIONS, CROSS_ENTROPY_OUTPUTS, HIDDEN_ACTIVATIONS, LOSSES, SCHEDULES
 
 __all__ = ["Network", "History", "Backprop", "DivergenceError", "load"]
 
 FORMAT_VERSION = 1
+# The training state besides the velocity: passes of this training run (they
+# seed the shuffles), updates (the t of the lr schedules), and the adaptive
+# schedule's current lr, best loss and epochs without improvement.
+FRESH_PROGRESS = {"passes": 0, "updates": 0, "adaptive_lr": None, "best_loss": None,
+                  "waited": 0}
 # The core trains in chunks of about this many seconds, giving Python the GIL
 # (and Ctrl-C) back between them; the first chunk has FIRST_CHUNK examples.
 CHUNK_SECONDS = 0.05
@@ -70,14 +75,20 @@ class History:
 class _Options:
     """The update rule of one training call, checked."""
 
-    def __init__(self, lr, momentum=0.0, nesterov=False, weight_decay=0.0, clip=0.0):
+    def __init__(self, lr, momentum=0.0, nesterov=False, weight_decay=0.0, clip=0.0,
+                 lr_schedule="constant", power_t=0.25, patience=5, tol=1e-4):
         self.lr, self.momentum = lr, momentum
+        self.patience, self.tol = patience, tol
         self.nesterov, self.weight_decay = nesterov, weight_decay
         self.clip = clip                      # 0: no clipping
+        self.lr_schedule, self.power_t = lr_schedule, power_t
+        # the core's per-update schedules; "adaptive" changes lr between epochs
+        self.schedule_code = SCHEDULES.index(lr_schedule) if lr_schedule in SCHEDULES else 0
         self.needs_velocity = momentum > 0 or weight_decay > 0
 
     @classmethod
-    def check(cls, lr, momentum, nesterov, weight_decay, clip):
+    def check(cls, lr, momentum, nesterov, weight_decay, clip, lr_schedule, power_t,
+              patience, tol):
         lr = check.positive_real(lr, "lr")
         momentum = check.real_in(momentum, "momentum", 0.0, 1.0)
         nesterov = check.boolean(nesterov, "nesterov")
@@ -85,7 +96,19 @@ class _Options:
             raise ValueError("nesterov=True needs momentum > 0")
         weight_decay = check.real_in(weight_decay, "weight_decay", 0.0, None)
         clip = 0.0 if clip is None else check.positive_real(clip, "clip")
-        return cls(lr, momentum, nesterov, weight_decay, clip)
+        lr_schedule = check.choice(lr_schedule, "lr_schedule", SCHEDULES + ("adaptive",))
+        if lr_schedule == "optimal" and weight_decay == 0:
+            raise ValueError("lr_schedule='optimal' needs weight_decay > 0 (its alpha)")
+        power_t = check.real_in(power_t, "power_t", 0.0, None)
+        patience = check.integer(patience, "patience", 1)
+        tol = check.real_in(tol, "tol", 0.0, None)
+        return cls(lr, momentum, nesterov, weight_decay, clip, lr_schedule, power_t,
+                   patience, tol)
+
+    def lr_of_update(self, t):
+        """The learning rate of update number t (1, 2, ...) of the core's schedules."""
+        return reference.scheduled_lr(self.schedule_code, self.lr, max(t, 1), self.power_t,
+                                      self.weight_decay)
 
 
 class _EarlyStopping:
@@ -200,8 +223,9 @@ class Network:
         else:
             self._set_weights(weights)
         # Training state, which partial_fit continues and fit starts afresh:
-        self._passes = 0         # passes of this training run (they seed the shuffles)
-        self._velocity = None    # momentum's v, laid out like flat, once needed
+        # momentum's v (laid out like flat, once needed) and the counters.
+        self._velocity = None
+        self._progress = dict(FRESH_PROGRESS)
 
     # ------------------------------------------------------------ properties
 
@@ -401,9 +425,10 @@ class Network:
                           "sgd_step")
 
     def fit(self, X, Y, epochs=10, lr=0.01, shuffle=True, seed=None, verbose=False, *,
-            momentum=0.0, nesterov=False, weight_decay=0.0, sample_weight=None, clip=None,
-            validation_data=None, validation_fraction=None, early_stopping=False,
-            patience=5, tol=1e-4, restore_best=True, callbacks=()):
+            momentum=0.0, nesterov=False, weight_decay=0.0, lr_schedule="constant",
+            power_t=0.25, sample_weight=None, clip=None, validation_data=None,
+            validation_fraction=None, early_stopping=False, patience=5, tol=1e-4,
+            restore_best=True, callbacks=()):
         """Train by per-example stochastic gradient descent, in place.
 
         Every epoch visits each example once and updates the weights after
@@ -439,6 +464,17 @@ class Network:
         weight_decay : float >= 0, default 0
             L2 penalty: g += weight_decay * w on the non-bias rows (biases
             are not decayed, as in scikit-learn).
+        lr_schedule : str, default "constant"
+            The learning rate of update number t = 1, 2, ... (t counts the
+            updates of a training run, across ``partial_fit`` calls):
+            "constant": lr; "invscaling": lr / t**power_t; "optimal":
+            lr / (1 + lr * weight_decay * (t - 1)), Bottou's 1 / (alpha
+            (t0 + t)) schedule with alpha = weight_decay (> 0) and t0 chosen
+            so that the first update uses lr; "adaptive": lr, divided by 5
+            whenever the validation loss (without validation data, the
+            training loss) has not improved by ``tol`` for ``patience`` epochs.
+        power_t : float >= 0, default 0.25
+            The exponent of "invscaling".
         sample_weight : array_like of shape (n,), optional
             Weights >= 0 of the examples: each scales its example's update
             (delta^(L)) and its error in ``History.loss`` (a weighted sum
@@ -457,7 +493,10 @@ class Network:
             Stop when the validation loss has not improved by at least
             ``tol`` for ``patience`` epochs in a row.
         patience : int >= 1, default 5
+            Epochs without improvement before early stopping, or before the
+            "adaptive" schedule divides lr by 5.
         tol : float >= 0, default 1e-4
+            The least decrease of the loss that counts as an improvement.
         restore_best : bool, default True
             With ``early_stopping``: end with the weights (and training
             state) of the epoch of the best validation loss.
@@ -483,14 +522,14 @@ class Network:
         """
         X, Y = self._dataset(X, Y)
         epochs = check.integer(epochs, "epochs", 1)
-        options = _Options.check(lr, momentum, nesterov, weight_decay, clip)
+        options = _Options.check(lr, momentum, nesterov, weight_decay, clip, lr_schedule,
+                                 power_t, patience, tol)
         weights = self._sample_weight(sample_weight, X.shape[0])
         shuffle = check.boolean(shuffle, "shuffle")
         seed = self._seed if check.seed(seed) is None else seed
         verbose = check.boolean(verbose, "verbose")
         if check.boolean(early_stopping, "early_stopping"):
-            stopping = _EarlyStopping(check.integer(patience, "patience", 1),
-                                      check.real_in(tol, "tol", 0.0, None),
+            stopping = _EarlyStopping(options.patience, options.tol,
                                       check.boolean(restore_best, "restore_best"))
             if validation_data is None and validation_fraction is None:
                 validation_fraction = 0.1
@@ -499,21 +538,24 @@ class Network:
         X, Y, weights, validation = self._validation(X, Y, weights, validation_data,
                                                      validation_fraction, seed)
         callbacks = _callables(callbacks)
-        self._passes, self._velocity = 0, None          # a fresh training state
+        self._velocity, self._progress = None, dict(FRESH_PROGRESS)    # a fresh training state
         return self._train(X, Y, weights, epochs, options, shuffle, seed, verbose, validation,
                            stopping, callbacks)
 
     def partial_fit(self, X, Y, lr=0.01, shuffle=True, seed=None, *,
-                    momentum=0.0, nesterov=False, weight_decay=0.0, sample_weight=None,
-                    clip=None, validation_data=None, callbacks=()):
+                    momentum=0.0, nesterov=False, weight_decay=0.0, lr_schedule="constant",
+                    power_t=0.25, sample_weight=None, clip=None, validation_data=None,
+                    patience=5, tol=1e-4, callbacks=()):
         """One training pass over the examples, continuing the training state
-        (velocity, count of passes) of earlier ``fit``/``partial_fit`` calls.
+        (velocity, count of passes and updates, the adaptive schedule's lr)
+        of earlier ``fit``/``partial_fit`` calls.
 
         Same arguments as ``fit`` without ``epochs``, ``verbose`` and the
         early-stopping ones; returns a one-epoch History.
         """
         X, Y = self._dataset(X, Y)
-        options = _Options.check(lr, momentum, nesterov, weight_decay, clip)
+        options = _Options.check(lr, momentum, nesterov, weight_decay, clip, lr_schedule,
+                                 power_t, patience, tol)
         weights = self._sample_weight(sample_weight, X.shape[0])
         shuffle = check.boolean(shuffle, "shuffle")
         seed = self._seed if check.seed(seed) is None else seed
@@ -560,15 +602,19 @@ class Network:
                stopping, callbacks):
         n = X.shape[0]
         history = History()
+        progress = self._progress
         for epoch in range(1, epochs + 1):
             order = self._order(n, shuffle, seed)
+            if options.lr_schedule == "adaptive":
+                progress["adaptive_lr"] = progress["adaptive_lr"] or options.lr
+                options.lr = progress["adaptive_lr"]
             start = time.perf_counter()
             total = self._pass(X, Y, weights, order, options, f"epoch {epoch}")
             seconds = time.perf_counter() - start
-            self._passes += 1
-            logs = {"loss": total / n, "lr": options.lr}
+            progress["passes"] += 1
+            logs = {"loss": total / n, "lr": options.lr_of_update(progress["updates"])}
             history.loss.append(total / n)
-            history.lr.append(options.lr)
+            history.lr.append(logs["lr"])
             history.seconds.append(seconds)
             history.examples_per_second.append(n / seconds if seconds > 0 else float("inf"))
             if validation is not None:
@@ -578,6 +624,8 @@ class Network:
                 shown = "  ".join(f"{key} {value:.6g}" for key, value in logs.items())
                 print(f"epoch {epoch}/{epochs}  {shown}  "
                       f"{history.examples_per_second[-1]:.3g} examples/s", flush=True)
+            if options.lr_schedule == "adaptive":
+                self._adapt_lr(logs.get("val_loss", logs["loss"]), options)
             stop = stopping is not None and stopping.update(self, logs["val_loss"])
             answers = [callback(self, epoch, logs) for callback in callbacks]   # all of them run
             if stop or any(answer is False for answer in answers):
@@ -586,22 +634,36 @@ class Network:
             stopping.finish(self)
         return history
 
+    def _adapt_lr(self, loss, options):
+        """The "adaptive" schedule after an epoch: lr / 5 after ``patience``
+        epochs without an improvement of the loss by ``tol``."""
+        progress = self._progress
+        if progress["best_loss"] is None or loss < progress["best_loss"] - options.tol:
+            progress["best_loss"], progress["waited"] = loss, 0
+            return
+        progress["waited"] += 1
+        if progress["waited"] >= options.patience:
+            progress["adaptive_lr"] /= 5
+            progress["waited"] = 0
+
     def _state(self):
         """Copies of the weights and the training state."""
         return (self._flat.copy(), None if self._velocity is None else self._velocity.copy(),
-                self._passes)
+                dict(self._progress))
 
     def _set_state(self, state):
-        flat, velocity, self._passes = state
+        flat, velocity, progress = state
         self._flat[...] = flat
         self._velocity = None if velocity is None else velocity.copy()
+        self._progress = dict(progress)
 
     def _order(self, n, shuffle, seed):
         """The order of the next pass: 0..n-1, or a permutation drawn from
         (seed, number of passes in this training run)."""
         if not shuffle:
             return np.arange(n, dtype=np.intp)
-        return np.random.default_rng((seed, self._passes)).permutation(n).astype(np.intp)
+        rng = np.random.default_rng((seed, self._progress["passes"]))
+        return rng.permutation(n).astype(np.intp)
 
     def _pass(self, X, Y, weights, order, options, where):
         """Run the backend's training pass over ``order`` in chunks of about
@@ -615,20 +677,25 @@ class Network:
         state = [self._flat] + ([velocity] if options.needs_velocity else [])
         before = [a.copy() for a in state]
         chunk_start = [a.copy() for a in state]
+        updates_before = updates_at_chunk = self._progress["updates"]
         total, start, size = 0.0, 0, FIRST_CHUNK
         try:
             while start < len(order):
                 for kept, now in zip(chunk_start, state):
                     np.copyto(kept, now)
+                updates_at_chunk = self._progress["updates"]
                 stop = min(start + size, len(order))
                 began = time.perf_counter()
                 part, done = self._backend.train_epoch(
                     self._flat, self._d, self._acts, self._loss_code, X, Y,
                     order[start:stop], options.lr, velocity, options.momentum,
-                    options.nesterov, options.weight_decay, weights, options.clip)
+                    options.nesterov, options.weight_decay, weights, options.clip,
+                    options.schedule_code, options.power_t, updates_at_chunk)
+                self._progress["updates"] = updates_at_chunk + done
                 if done < stop - start or not all(np.isfinite(a).all() for a in state):
                     for kept, now in zip(before, state):
                         np.copyto(now, kept)
+                    self._progress["updates"] = updates_before
                     at = f" at example {order[start + done]}" if done < stop - start else ""
                     raise DivergenceError(
                         f"training diverged in {where}{at}: the error or the weights became "
@@ -640,6 +707,7 @@ class Network:
         except KeyboardInterrupt:
             for kept, now in zip(chunk_start, state):   # an unfinished chunk may be half applied
                 np.copyto(now, kept)
+            self._progress["updates"] = updates_at_chunk
             raise
         return total
 
@@ -651,13 +719,14 @@ class Network:
                 "seed": self._seed, "backend": self._requested_backend}
 
     def __getstate__(self):
-        return {"config": self._config(), "flat": self._flat.copy(), "passes": self._passes,
+        return {"config": self._config(), "flat": self._flat.copy(),
+                "progress": dict(self._progress),
                 "velocity": None if self._velocity is None else self._velocity.copy()}
 
     def __setstate__(self, state):
         self.__init__(**state["config"], weights=None)
         self._flat[...] = state["flat"]
-        self._passes, self._velocity = state["passes"], state["velocity"]
+        self._progress, self._velocity = dict(state["progress"]), state["velocity"]
 
     def save(self, path):
         """Save to ``path``, an .npz archive: the weights bit for bit, the
@@ -671,7 +740,7 @@ class Network:
             Written as given (no ".npz" is appended).  Load with ``fastbp.load``.
         """
         meta = {"format": "fastbp.Network", "format_version": FORMAT_VERSION,
-                "config": self._config(), "passes": self._passes}
+                "config": self._config(), "progress": self._progress}
         arrays = {"flat": self._flat, "meta": np.array(json.dumps(meta))}
         if self._velocity is not None:
             arrays["velocity"] = self._velocity
@@ -714,7 +783,7 @@ def load(path, backend=None):
         if velocity.dtype != net.dtype or velocity.shape != net.flat.shape:
             raise ValueError(f"{path!r} is damaged: its velocity does not match its weights")
         net._velocity = velocity.copy()
-    net._passes = meta["passes"]
+    net._progress = dict(FRESH_PROGRESS, **meta["progress"])
     return net
 
 

@@ -18,7 +18,7 @@ index into ``LOSSES``).
 
 import numpy as np
 
-from ._names import ACTIVATIONS, LEAKY_SLOPE, LOSSES
+from ._names import ACTIVATIONS, LEAKY_SLOPE, LOSSES, SCHEDULES
 
 __all__ = ["forward", "loss", "gradient", "backprop", "train_epoch"]
 
@@ -177,8 +177,18 @@ def backprop(flat, layers, acts, loss, x, y, signals, outputs, deltas, grad):
     return e
 
 
+def scheduled_lr(schedule, lr, t, power_t, alpha):
+    """The learning rate of update number t = 1, 2, ...: lr; lr / t^power_t
+    (invscaling); or lr / (1 + lr alpha (t - 1)) (optimal, Bottou's)."""
+    if SCHEDULES[schedule] == "invscaling":
+        return lr / t ** power_t
+    if SCHEDULES[schedule] == "optimal":
+        return lr / (1 + lr * alpha * (t - 1))
+    return lr
+
+
 def train_epoch(flat, layers, acts, loss, X, Y, order, lr, velocity, momentum, nesterov,
-                weight_decay, sample_weight, clip):
+                weight_decay, sample_weight, clip, schedule=0, power_t=0.25, t_done=0):
     """Per-example SGD over the rows ``order`` of X, in place on ``flat``.
 
     For each example: backpropagation with the current weights, delta^(L)
@@ -190,9 +200,13 @@ def train_epoch(flat, layers, acts, loss, X, Y, order, lr, velocity, momentum, n
     v <- momentum v - lr g, then w <- w + v (Nesterov: w <- w + momentum v - lr g).
     A non-finite error stops the pass before that example changes any weight.
 
+    The k-th example of the pass (k = 1, 2, ...) uses the learning rate
+    ``scheduled_lr`` of update number t = t_done + k.
+
     Returns (sum of the errors before each update, each times its example's
     weight; number of examples done).
     """
+    base_lr = lr
     W, names = _blocks(flat, layers), _names(acts)
     V = _blocks(velocity, layers) if momentum or weight_decay else None
     total, done = 0.0, 0
@@ -202,6 +216,7 @@ def train_epoch(flat, layers, acts, loss, X, Y, order, lr, velocity, momentum, n
             _, x, delta, e = _backprop(W, names, LOSSES[loss], X[r], Y[r], clip, weight)
             if not np.isfinite(e):
                 break
+            lr = scheduled_lr(schedule, base_lr, t_done + done + 1, power_t, weight_decay)
             for l, dW_l in enumerate(_gradients(x, delta)):
                 if V is None:
                     W[l] -= lr * dW_l                  # w <- w - lr x_i delta_j

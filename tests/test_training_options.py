@@ -19,19 +19,24 @@ OPTIONS = {
 TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
 
 
-def oracle_epochs(net, X, Y, epochs, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
-    """The update rule in a few lines of numpy, on gradients from backprop."""
+def oracle_epochs(net, X, Y, epochs, lr, momentum=0.0, nesterov=False, weight_decay=0.0,
+                  lr_of=None):
+    """The update rule in a few lines of numpy, on gradients from backprop;
+    ``lr_of(t)`` gives the learning rate of update t = 1, 2, ..."""
     W = [w.copy() for w in net.weights]
     V = [np.zeros_like(w) for w in W]
     probe = twin(net, "reference")
+    t = 0
     for _ in range(epochs):
         for x, y in zip(X, Y):
+            t += 1
+            rate = lr if lr_of is None else lr_of(t)
             for w_probe, w in zip(probe.weights, W):
                 w_probe[...] = w
             for w, v, g in zip(W, V, probe.backprop(x, y).gradients):
                 g[1:] += weight_decay * w[1:]             # no decay on the bias row
-                v[...] = momentum * v - lr * g
-                w += momentum * v - lr * g if nesterov else v
+                v[...] = momentum * v - rate * g
+                w += momentum * v - rate * g if nesterov else v
     return np.concatenate([w.ravel() for w in W])
 
 
@@ -249,6 +254,68 @@ def test_unit_sample_weights_change_nothing_and_weight_the_loss(backend):
     (dict(clip="big"), TypeError, "clip"),
 ])
 def test_bad_sample_weight_and_clip(backend, options, error, message):
+    X, Y = data([3, 1], 5)
+    with pytest.raises(error, match=message):
+        fastbp.Network([3, 1], backend=backend).fit(X, Y, **options)
+
+
+SCHEDULES = {
+    "invscaling": (dict(lr_schedule="invscaling", power_t=0.5), lambda t: 0.2 / t ** 0.5),
+    "optimal": (dict(lr_schedule="optimal", weight_decay=0.5),
+                lambda t: 1 / (0.5 * (1 / (0.2 * 0.5) + t - 1))),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", list(SCHEDULES))
+def test_schedules_match_the_numpy_oracle(backend, dtype, name):
+    options, lr_of = SCHEDULES[name]
+    layers = [3, 6, 2]
+    start = fastbp.Network(layers, seed=6, backend="reference")
+    X, Y = data(layers, 25, seed=7)
+    expected = oracle_epochs(start, X, Y, 2, 0.2, weight_decay=options.get("weight_decay", 0),
+                             lr_of=lr_of)
+    net = twin(start, backend, dtype)
+    history = net.fit(X, Y, epochs=2, lr=0.2, shuffle=False, **options)
+    assert relative_error(net.flat, expected) < TOLERANCE[dtype]
+    assert history.lr == pytest.approx([lr_of(25), lr_of(50)], rel=1e-12)
+
+
+@pytest.mark.parametrize("options", [SCHEDULES["invscaling"][0], SCHEDULES["optimal"][0],
+                                     dict(lr_schedule="adaptive", tol=1e9, patience=1)],
+                         ids=["invscaling", "optimal", "adaptive"])
+def test_schedules_resume_across_partial_fit_save_and_pickle(backend, options, tmp_path):
+    X, Y = data([3, 5, 1], 30)
+    a = fastbp.Network([3, 5, 1], backend=backend)
+    b = fastbp.Network([3, 5, 1], backend=backend)
+    a.fit(X, Y, epochs=3, lr=0.1, seed=4, **options)
+    b.partial_fit(X, Y, lr=0.1, seed=4, **options)
+    b.save(tmp_path / "b.npz")
+    b = fastbp.load(tmp_path / "b.npz")
+    b.partial_fit(X, Y, lr=0.1, seed=4, **options)
+    b = pickle.loads(pickle.dumps(b))
+    b.partial_fit(X, Y, lr=0.1, seed=4, **options)
+    assert a.flat.tobytes() == b.flat.tobytes()
+
+
+def test_adaptive_divides_lr_by_five_after_patience_epochs_without_progress(backend):
+    X, Y = data([3, 5, 1], 30)
+    net = fastbp.Network([3, 5, 1], backend=backend)
+    # tol 1e9: no epoch ever counts as an improvement on the first
+    history = net.fit(X, Y, epochs=7, lr=0.1, lr_schedule="adaptive", tol=1e9, patience=2)
+    assert history.lr == pytest.approx([0.1, 0.1, 0.1, 0.02, 0.02, 0.004, 0.004])
+    steady = fastbp.Network([3, 5, 1], backend=backend).fit(
+        X, Y, epochs=4, lr=0.1, lr_schedule="adaptive", tol=0.0, patience=50)
+    assert steady.lr == [0.1] * 4
+
+
+@pytest.mark.parametrize("options,error,message", [
+    (dict(lr_schedule="cosine"), ValueError, "lr_schedule"),
+    (dict(lr_schedule="optimal"), ValueError, "weight_decay > 0"),
+    (dict(lr_schedule="invscaling", power_t=-1.0), ValueError, "power_t"),
+    (dict(lr_schedule=None), TypeError, "lr_schedule"),
+])
+def test_bad_schedules(backend, options, error, message):
     X, Y = data([3, 1], 5)
     with pytest.raises(error, match=message):
         fastbp.Network([3, 1], backend=backend).fit(X, Y, **options)
