@@ -23,6 +23,8 @@ FRESH_PROGRESS = {"passes": 0, "updates": 0, "adaptive_lr": None, "best_loss": N
 # (and Ctrl-C) back between them; the first chunk has FIRST_CHUNK examples.
 CHUNK_SECONDS = 0.05
 FIRST_CHUNK = 1024
+# verbose=True shows a bar within epochs of at least this many examples.
+LONG_EPOCH = 100_000
 
 
 class DivergenceError(FloatingPointError):
@@ -454,7 +456,9 @@ class Network:
             the p-th pass of a training run is drawn from (seed, p), so
             ``fit(epochs=2)`` and two ``partial_fit`` calls see the same orders.
         verbose : bool, default False
-            Print one line per epoch.
+            Show a progress bar (tqdm, on stderr) over the epochs with the
+            latest losses and lr, and one within each epoch of at least
+            ``LONG_EPOCH`` examples.
         momentum : float in [0, 1), default 0
             Classical momentum, per example: v <- momentum * v - lr * g,
             then w <- w + v.
@@ -603,13 +607,20 @@ class Network:
         n = X.shape[0]
         history = History()
         progress = self._progress
+        bar = _bar(epochs, "epochs", leave=True) if verbose else None
         for epoch in range(1, epochs + 1):
             order = self._order(n, shuffle, seed)
             if options.lr_schedule == "adaptive":
                 progress["adaptive_lr"] = progress["adaptive_lr"] or options.lr
                 options.lr = progress["adaptive_lr"]
             start = time.perf_counter()
-            total = self._pass(X, Y, weights, order, options, f"epoch {epoch}")
+            inner = _bar(n, f"epoch {epoch}", leave=False) if bar and n >= LONG_EPOCH else None
+            try:
+                total = self._pass(X, Y, weights, order, options, f"epoch {epoch}",
+                                   inner.update if inner else None)
+            finally:
+                if inner:
+                    inner.close()
             seconds = time.perf_counter() - start
             progress["passes"] += 1
             logs = {"loss": total / n, "lr": options.lr_of_update(progress["updates"])}
@@ -620,16 +631,18 @@ class Network:
             if validation is not None:
                 logs["val_loss"] = self.loss(*validation)
                 history.val_loss.append(logs["val_loss"])
-            if verbose:
-                shown = "  ".join(f"{key} {value:.6g}" for key, value in logs.items())
-                print(f"epoch {epoch}/{epochs}  {shown}  "
-                      f"{history.examples_per_second[-1]:.3g} examples/s", flush=True)
+            if bar:
+                bar.set_postfix({key: f"{value:.4g}" for key, value in logs.items()},
+                                refresh=False)
+                bar.update(1)
             if options.lr_schedule == "adaptive":
                 self._adapt_lr(logs.get("val_loss", logs["loss"]), options)
             stop = stopping is not None and stopping.update(self, logs["val_loss"])
             answers = [callback(self, epoch, logs) for callback in callbacks]   # all of them run
             if stop or any(answer is False for answer in answers):
                 break
+        if bar:
+            bar.close()
         if stopping is not None:
             stopping.finish(self)
         return history
@@ -665,12 +678,12 @@ class Network:
         rng = np.random.default_rng((seed, self._progress["passes"]))
         return rng.permutation(n).astype(np.intp)
 
-    def _pass(self, X, Y, weights, order, options, where):
+    def _pass(self, X, Y, weights, order, options, where, on_chunk=None):
         """Run the backend's training pass over ``order`` in chunks of about
         CHUNK_SECONDS each, so that Python gets the GIL back between them
-        (Ctrl-C, progress).  Ctrl-C leaves the state of the last finished
-        chunk; divergence restores the state from before the pass and raises
-        DivergenceError."""
+        (Ctrl-C, and ``on_chunk(examples done)`` for progress).  Ctrl-C leaves
+        the state of the last finished chunk; divergence restores the state
+        from before the pass and raises DivergenceError."""
         if options.needs_velocity and self._velocity is None:
             self._velocity = np.zeros_like(self._flat)
         velocity = self._velocity if options.needs_velocity else self._flat[:0]
@@ -704,6 +717,8 @@ class Network:
                 total += part
                 start = stop
                 size = _next_chunk(size, time.perf_counter() - began)
+                if on_chunk:
+                    on_chunk(done)
         except KeyboardInterrupt:
             for kept, now in zip(chunk_start, state):   # an unfinished chunk may be half applied
                 np.copyto(now, kept)
@@ -785,6 +800,14 @@ def load(path, backend=None):
         net._velocity = velocity.copy()
     net._progress = dict(FRESH_PROGRESS, **meta["progress"])
     return net
+
+
+def _bar(total, description, leave):
+    """A tqdm progress bar on stderr (tqdm is imported only when wanted)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=description, leave=leave, unit="epoch" if leave else "ex",
+                unit_scale=not leave, dynamic_ncols=True)
 
 
 def _next_chunk(size, seconds):

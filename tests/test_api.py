@@ -297,11 +297,17 @@ def test_shuffles_follow_the_seed_and_the_pass(backend):
     assert d.flat.tobytes() != e.flat.tobytes()
 
 
-def test_verbose_prints_one_line_per_epoch(backend, capsys):
+def test_verbose_shows_progress_bars(backend, capsys, monkeypatch):
+    monkeypatch.setattr(fastbp.network, "LONG_EPOCH", 10)     # a bar within epochs too
     X, Y = data([2, 3, 1], 20)
-    fastbp.Network([2, 3, 1], backend=backend).fit(X, Y, epochs=3, verbose=True)
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 3 and lines[-1].startswith("epoch 3/3  loss ")
+    fastbp.Network([2, 3, 1], backend=backend).fit(X, Y, epochs=3, verbose=True,
+                                                   validation_data=(X, Y))
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "3/3" in captured.err and "val_loss=" in captured.err and "lr=" in captured.err
+    assert "epoch 3" in captured.err                         # the bar within the third epoch
+    fastbp.Network([2, 3, 1], backend=backend).fit(X, Y, epochs=2)
+    assert capsys.readouterr().err == ""
 
 
 def test_xor_is_learned(backend):
