@@ -45,6 +45,8 @@ cdef extern from "_kernels.h" nogil:
     void fbp_momentum_rows_f(Py_ssize_t n_in, Py_ssize_t n, float wd, float lr, float mu,
                              int nesterov, const float* x, const float* delta, float* W,
                              float* V, float* dots)
+    void fbp_running_mean_d(Py_ssize_t n, double inv_k, const double* w, double* avg)
+    void fbp_running_mean_f(Py_ssize_t n, float inv_k, const float* w, float* avg)
     void fbp_rank1_d(Py_ssize_t n_in, Py_ssize_t n, double scale, const double* x,
                      const double* delta, double* T)
     void fbp_rank1_f(Py_ssize_t n_in, Py_ssize_t n, float scale, const float* x,
@@ -72,6 +74,15 @@ cdef inline void momentum_rows(Py_ssize_t n_in, Py_ssize_t n, floating wd, float
         fbp_momentum_rows_d(n_in, n, wd, lr, mu, nesterov, x, delta, W, V, dots)
     else:
         fbp_momentum_rows_f(n_in, n, wd, lr, mu, nesterov, x, delta, W, V, dots)
+
+
+cdef inline void running_mean(Py_ssize_t n, floating inv_k, const floating* w,
+                              floating* avg) noexcept nogil:
+    """avg += (w - avg) / k, with inv_k = 1 / k."""
+    if floating is double:
+        fbp_running_mean_d(n, inv_k, w, avg)
+    else:
+        fbp_running_mean_f(n, inv_k, w, avg)
 
 
 ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu", "leaky_relu", "softmax")
@@ -474,11 +485,14 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
                 const Py_ssize_t[::1] order, double lr, floating[::1] velocity,
                 double momentum, bint nesterov, double weight_decay,
                 const floating[::1] sample_weight, double clip, int schedule=CONSTANT,
-                double power_t=0.25, double t_done=0):
+                double power_t=0.25, double t_done=0, floating[::1] average=None,
+                double average_from=0):
     """Per-example SGD over the rows ``order`` of X, in place on ``flat``.
 
     The learning rate of the k-th example of the pass (k = 1, 2, ...) is
-    ``scheduled_lr`` of update number t = t_done + k.
+    ``scheduled_lr`` of update number t = t_done + k.  Where average_from >= 1,
+    ``average`` (laid out like ``flat``) keeps the running mean of the
+    weights after updates average_from, average_from + 1, ... (averaged SGD).
 
     For each example: forward pass, delta^(L) (each component clipped to
     [-clip, clip] where clip > 0, then times the example's weight where
@@ -499,7 +513,7 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     cdef floating* ss
     cdef floating* ds
     cdef Py_ssize_t k, r, j, done = 0, n = order.shape[0]
-    cdef double e, total = 0
+    cdef double e, t, total = 0
     cdef floating rate = lr, step = -lr, weight = 1
     cdef floating* delta_L
     cdef bint plain = momentum == 0 and weight_decay == 0
@@ -538,6 +552,10 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
                 else:
                     backward_momentum(&lay, &flat[0], &velocity[0], rate, momentum, nesterov,
                                       weight_decay, xs, ds)
+                t = t_done + done + 1
+                if average_from >= 1 and t >= average_from:
+                    running_mean(flat.shape[0], 1 / (t - average_from + 1), &flat[0],
+                                 &average[0])
                 total += weight * e
                 done += 1
     finally:

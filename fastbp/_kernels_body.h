@@ -161,3 +161,13 @@ static inline void FBP_FN(fbp_momentum_rows)(Py_ssize_t n_in, Py_ssize_t n, FBP_
 }
 
 #undef FBP_MOMENTUM_STEP
+
+/* Averaged SGD: avg[j] += (w[j] - avg[j]) * inv_k, the running mean of the
+ * iterates with inv_k = 1 / (number of iterates averaged, this one included). */
+static inline void FBP_FN(fbp_running_mean)(Py_ssize_t n, FBP_T inv_k, const FBP_T *w,
+                                            FBP_T *avg)
+{
+    #pragma omp simd
+    for (Py_ssize_t j = 0; j < n; j++)
+        avg[j] += (w[j] - avg[j]) * inv_k;
+}

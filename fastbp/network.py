@@ -17,6 +17,8 @@ FORMAT_VERSION = 1
 # The training state besides the velocity: passes of this training run (they
 # seed the shuffles), updates (the t of the lr schedules), and the adaptive
 # schedule's current lr, best loss and epochs without improvement.
+# The arrays of the training state, as Network attributes with a leading "_".
+TRAINING_ARRAYS = ("velocity", "average", "iterate")
 FRESH_PROGRESS = {"passes": 0, "updates": 0, "adaptive_lr": None, "best_loss": None,
                   "waited": 0}
 # The core trains in chunks of about this many seconds, giving Python the GIL
@@ -78,8 +80,9 @@ class _Options:
     """The update rule of one training call, checked."""
 
     def __init__(self, lr, momentum=0.0, nesterov=False, weight_decay=0.0, clip=0.0,
-                 lr_schedule="constant", power_t=0.25, patience=5, tol=1e-4):
+                 lr_schedule="constant", power_t=0.25, patience=5, tol=1e-4, average=0):
         self.lr, self.momentum = lr, momentum
+        self.average = average                # the update averaging starts at; 0: off
         self.patience, self.tol = patience, tol
         self.nesterov, self.weight_decay = nesterov, weight_decay
         self.clip = clip                      # 0: no clipping
@@ -90,7 +93,7 @@ class _Options:
 
     @classmethod
     def check(cls, lr, momentum, nesterov, weight_decay, clip, lr_schedule, power_t,
-              patience, tol):
+              patience, tol, average):
         lr = check.positive_real(lr, "lr")
         momentum = check.real_in(momentum, "momentum", 0.0, 1.0)
         nesterov = check.boolean(nesterov, "nesterov")
@@ -104,8 +107,12 @@ class _Options:
         power_t = check.real_in(power_t, "power_t", 0.0, None)
         patience = check.integer(patience, "patience", 1)
         tol = check.real_in(tol, "tol", 0.0, None)
+        if isinstance(average, (bool, np.bool_)):
+            average = int(average)            # True: from the first update
+        else:
+            average = check.integer(average, "average", 1)
         return cls(lr, momentum, nesterov, weight_decay, clip, lr_schedule, power_t,
-                   patience, tol)
+                   patience, tol, average)
 
     def lr_of_update(self, t):
         """The learning rate of update number t (1, 2, ...) of the core's schedules."""
@@ -224,10 +231,7 @@ class Network:
             self._initialise()
         else:
             self._set_weights(weights)
-        # Training state, which partial_fit continues and fit starts afresh:
-        # momentum's v (laid out like flat, once needed) and the counters.
-        self._velocity = None
-        self._progress = dict(FRESH_PROGRESS)
+        self._fresh_training_state()
 
     # ------------------------------------------------------------ properties
 
@@ -422,15 +426,16 @@ class Network:
         """
         x, y = self._example(x, y)
         options = _Options(lr=check.positive_real(lr, "lr"))
+        self._iterate = None            # the step starts from the weights predict uses
         first, unweighted = np.zeros(1, dtype=np.intp), self._flat[:0]
         return self._pass(x.reshape(1, -1), y.reshape(1, -1), unweighted, first, options,
                           "sgd_step")
 
     def fit(self, X, Y, epochs=10, lr=0.01, shuffle=True, seed=None, verbose=False, *,
             momentum=0.0, nesterov=False, weight_decay=0.0, lr_schedule="constant",
-            power_t=0.25, sample_weight=None, clip=None, validation_data=None,
-            validation_fraction=None, early_stopping=False, patience=5, tol=1e-4,
-            restore_best=True, callbacks=()):
+            power_t=0.25, average=False, sample_weight=None, clip=None,
+            validation_data=None, validation_fraction=None, early_stopping=False,
+            patience=5, tol=1e-4, restore_best=True, callbacks=()):
         """Train by per-example stochastic gradient descent, in place.
 
         Every epoch visits each example once and updates the weights after
@@ -479,6 +484,13 @@ class Network:
             training loss) has not improved by ``tol`` for ``patience`` epochs.
         power_t : float >= 0, default 0.25
             The exponent of "invscaling".
+        average : bool or int, default False
+            Averaged SGD (Polyak-Ruppert): keep the mean of the weights after
+            every update, from the first (True) or from update number
+            ``average`` of the training run on. After training the network
+            holds the averaged weights, which ``predict`` uses and
+            ``val_loss`` reports; the last iterate is kept in the training
+            state, and ``partial_fit`` continues from it.
         sample_weight : array_like of shape (n,), optional
             Weights >= 0 of the examples: each scales its example's update
             (delta^(L)) and its error in ``History.loss`` (a weighted sum
@@ -527,7 +539,7 @@ class Network:
         X, Y = self._dataset(X, Y)
         epochs = check.integer(epochs, "epochs", 1)
         options = _Options.check(lr, momentum, nesterov, weight_decay, clip, lr_schedule,
-                                 power_t, patience, tol)
+                                 power_t, patience, tol, average)
         weights = self._sample_weight(sample_weight, X.shape[0])
         shuffle = check.boolean(shuffle, "shuffle")
         seed = self._seed if check.seed(seed) is None else seed
@@ -542,24 +554,25 @@ class Network:
         X, Y, weights, validation = self._validation(X, Y, weights, validation_data,
                                                      validation_fraction, seed)
         callbacks = _callables(callbacks)
-        self._velocity, self._progress = None, dict(FRESH_PROGRESS)    # a fresh training state
+        self._fresh_training_state()
         return self._train(X, Y, weights, epochs, options, shuffle, seed, verbose, validation,
                            stopping, callbacks)
 
     def partial_fit(self, X, Y, lr=0.01, shuffle=True, seed=None, *,
                     momentum=0.0, nesterov=False, weight_decay=0.0, lr_schedule="constant",
-                    power_t=0.25, sample_weight=None, clip=None, validation_data=None,
-                    patience=5, tol=1e-4, callbacks=()):
+                    power_t=0.25, average=False, sample_weight=None, clip=None,
+                    validation_data=None, patience=5, tol=1e-4, callbacks=()):
         """One training pass over the examples, continuing the training state
-        (velocity, count of passes and updates, the adaptive schedule's lr)
-        of earlier ``fit``/``partial_fit`` calls.
+        (velocity, count of passes and updates, the adaptive schedule's lr,
+        the last iterate and the average of averaged SGD) of earlier
+        ``fit``/``partial_fit`` calls.
 
         Same arguments as ``fit`` without ``epochs``, ``verbose`` and the
         early-stopping ones; returns a one-epoch History.
         """
         X, Y = self._dataset(X, Y)
         options = _Options.check(lr, momentum, nesterov, weight_decay, clip, lr_schedule,
-                                 power_t, patience, tol)
+                                 power_t, patience, tol, average)
         weights = self._sample_weight(sample_weight, X.shape[0])
         shuffle = check.boolean(shuffle, "shuffle")
         seed = self._seed if check.seed(seed) is None else seed
@@ -607,6 +620,13 @@ class Network:
         n = X.shape[0]
         history = History()
         progress = self._progress
+        if self._iterate is not None:            # continue from the last iterate
+            self._flat[...] = self._iterate
+            self._iterate = None
+        if not options.average:
+            self._average = None
+        elif self._average is None:
+            self._average = np.zeros_like(self._flat)
         bar = _bar(epochs, "epochs", leave=True) if verbose else None
         for epoch in range(1, epochs + 1):
             order = self._order(n, shuffle, seed)
@@ -629,7 +649,7 @@ class Network:
             history.seconds.append(seconds)
             history.examples_per_second.append(n / seconds if seconds > 0 else float("inf"))
             if validation is not None:
-                logs["val_loss"] = self.loss(*validation)
+                logs["val_loss"] = self._loss_of(self._predicting_weights(options), *validation)
                 history.val_loss.append(logs["val_loss"])
             if bar:
                 bar.set_postfix({key: f"{value:.4g}" for key, value in logs.items()},
@@ -645,7 +665,27 @@ class Network:
             bar.close()
         if stopping is not None:
             stopping.finish(self)
+        if self._predicting_weights(options) is self._average:
+            self._iterate = self._flat.copy()       # predict uses the average from now on
+            self._flat[...] = self._average
         return history
+
+    def _predicting_weights(self, options):
+        """The averaged weights once averaging has begun, else flat."""
+        started = options.average and self._progress["updates"] >= options.average
+        return self._average if started else self._flat
+
+    def _loss_of(self, flat, X, Y):
+        """Mean error of the weights ``flat`` on checked (X, Y)."""
+        return self._backend.loss(flat, self._d, self._acts, self._loss_code, X, Y) / len(X)
+
+    def _fresh_training_state(self):
+        """The training state, which partial_fit continues and fit starts
+        afresh: momentum's v and averaged SGD's mean of the weights (laid
+        out like flat, once needed), the last iterate while flat holds that
+        mean, and the counters of FRESH_PROGRESS."""
+        self._velocity = self._average = self._iterate = None
+        self._progress = dict(FRESH_PROGRESS)
 
     def _adapt_lr(self, loss, options):
         """The "adaptive" schedule after an epoch: lr / 5 after ``patience``
@@ -661,14 +701,15 @@ class Network:
 
     def _state(self):
         """Copies of the weights and the training state."""
-        return (self._flat.copy(), None if self._velocity is None else self._velocity.copy(),
-                dict(self._progress))
+        copy = _copy_or_none
+        return (self._flat.copy(), copy(self._velocity), copy(self._average),
+                copy(self._iterate), dict(self._progress))
 
     def _set_state(self, state):
-        flat, velocity, progress = state
+        flat, velocity, average, iterate, progress = state
         self._flat[...] = flat
-        self._velocity = None if velocity is None else velocity.copy()
-        self._progress = dict(progress)
+        self._velocity, self._average = _copy_or_none(velocity), _copy_or_none(average)
+        self._iterate, self._progress = _copy_or_none(iterate), dict(progress)
 
     def _order(self, n, shuffle, seed):
         """The order of the next pass: 0..n-1, or a permutation drawn from
@@ -687,7 +728,7 @@ class Network:
         if options.needs_velocity and self._velocity is None:
             self._velocity = np.zeros_like(self._flat)
         velocity = self._velocity if options.needs_velocity else self._flat[:0]
-        state = [self._flat] + ([velocity] if options.needs_velocity else [])
+        state = [a for a in (self._flat, self._velocity, self._average) if a is not None]
         before = [a.copy() for a in state]
         chunk_start = [a.copy() for a in state]
         updates_before = updates_at_chunk = self._progress["updates"]
@@ -703,7 +744,8 @@ class Network:
                     self._flat, self._d, self._acts, self._loss_code, X, Y,
                     order[start:stop], options.lr, velocity, options.momentum,
                     options.nesterov, options.weight_decay, weights, options.clip,
-                    options.schedule_code, options.power_t, updates_at_chunk)
+                    options.schedule_code, options.power_t, updates_at_chunk,
+                    self._average, options.average)
                 self._progress["updates"] = updates_at_chunk + done
                 if done < stop - start or not all(np.isfinite(a).all() for a in state):
                     for kept, now in zip(before, state):
@@ -734,14 +776,14 @@ class Network:
                 "seed": self._seed, "backend": self._requested_backend}
 
     def __getstate__(self):
-        return {"config": self._config(), "flat": self._flat.copy(),
-                "progress": dict(self._progress),
-                "velocity": None if self._velocity is None else self._velocity.copy()}
+        flat, velocity, average, iterate, progress = self._state()
+        return {"config": self._config(), "flat": flat, "velocity": velocity,
+                "average": average, "iterate": iterate, "progress": progress}
 
     def __setstate__(self, state):
         self.__init__(**state["config"], weights=None)
-        self._flat[...] = state["flat"]
-        self._progress, self._velocity = dict(state["progress"]), state["velocity"]
+        self._set_state((state["flat"], state["velocity"], state["average"],
+                         state["iterate"], state["progress"]))
 
     def save(self, path):
         """Save to ``path``, an .npz archive: the weights bit for bit, the
@@ -757,8 +799,9 @@ class Network:
         meta = {"format": "fastbp.Network", "format_version": FORMAT_VERSION,
                 "config": self._config(), "progress": self._progress}
         arrays = {"flat": self._flat, "meta": np.array(json.dumps(meta))}
-        if self._velocity is not None:
-            arrays["velocity"] = self._velocity
+        for name in TRAINING_ARRAYS:
+            if getattr(self, "_" + name) is not None:
+                arrays[name] = getattr(self, "_" + name)
         if isinstance(path, (str, os.PathLike)):
             with open(path, "wb") as file:      # np.savez would append ".npz"
                 np.savez(file, **arrays)
@@ -780,7 +823,7 @@ def load(path, backend=None):
             raise ValueError(f"{path!r} is not a fastbp network file (no 'meta'/'flat')")
         meta = json.loads(str(data["meta"]))
         flat = data["flat"]
-        velocity = data["velocity"] if "velocity" in data else None
+        training = {name: data[name] for name in TRAINING_ARRAYS if name in data}
     if meta.get("format") != "fastbp.Network":
         raise ValueError(f"{path!r} is not a fastbp network file")
     if meta.get("format_version") != FORMAT_VERSION:
@@ -794,12 +837,16 @@ def load(path, backend=None):
         raise ValueError(f"{path!r} is damaged: weights of dtype {flat.dtype} and shape "
                          f"{flat.shape}, expected {net.dtype} {net.flat.shape}")
     net.flat[...] = flat
-    if velocity is not None:
-        if velocity.dtype != net.dtype or velocity.shape != net.flat.shape:
-            raise ValueError(f"{path!r} is damaged: its velocity does not match its weights")
-        net._velocity = velocity.copy()
+    for name, array in training.items():
+        if array.dtype != net.dtype or array.shape != net.flat.shape:
+            raise ValueError(f"{path!r} is damaged: its {name} does not match its weights")
+        setattr(net, "_" + name, array.copy())
     net._progress = dict(FRESH_PROGRESS, **meta["progress"])
     return net
+
+
+def _copy_or_none(array):
+    return None if array is None else array.copy()
 
 
 def _bar(total, description, leave):

@@ -188,7 +188,8 @@ def scheduled_lr(schedule, lr, t, power_t, alpha):
 
 
 def train_epoch(flat, layers, acts, loss, X, Y, order, lr, velocity, momentum, nesterov,
-                weight_decay, sample_weight, clip, schedule=0, power_t=0.25, t_done=0):
+                weight_decay, sample_weight, clip, schedule=0, power_t=0.25, t_done=0,
+                average=None, average_from=0):
     """Per-example SGD over the rows ``order`` of X, in place on ``flat``.
 
     For each example: backpropagation with the current weights, delta^(L)
@@ -201,7 +202,9 @@ def train_epoch(flat, layers, acts, loss, X, Y, order, lr, velocity, momentum, n
     A non-finite error stops the pass before that example changes any weight.
 
     The k-th example of the pass (k = 1, 2, ...) uses the learning rate
-    ``scheduled_lr`` of update number t = t_done + k.
+    ``scheduled_lr`` of update number t = t_done + k.  Where average_from >= 1,
+    ``average`` keeps the running mean of the weights after updates
+    average_from, average_from + 1, ... (averaged SGD).
 
     Returns (sum of the errors before each update, each times its example's
     weight; number of examples done).
@@ -226,6 +229,9 @@ def train_epoch(flat, layers, acts, loss, X, Y, order, lr, velocity, momentum, n
                 V[l] *= momentum
                 V[l] -= lr * g                         # v <- momentum v - lr g
                 W[l] += momentum * V[l] - lr * g if nesterov else V[l]
+            t = t_done + done + 1
+            if average_from >= 1 and t >= average_from:
+                average += (flat - average) / (t - average_from + 1)    # running mean
             total += weight * e
             done += 1
     return total, done

@@ -319,3 +319,53 @@ def test_bad_schedules(backend, options, error, message):
     X, Y = data([3, 1], 5)
     with pytest.raises(error, match=message):
         fastbp.Network([3, 1], backend=backend).fit(X, Y, **options)
+
+
+def oracle_average(net, X, Y, epochs, lr, start):
+    """Plain SGD in order, and the mean of the weights after updates start, ..."""
+    probe = twin(net, "reference")
+    mean, count = np.zeros_like(probe.flat), 0
+    for t in range(1, epochs * len(X) + 1):
+        probe.sgd_step(X[(t - 1) % len(X)], Y[(t - 1) % len(X)], lr)
+        if t >= start:
+            count += 1
+            mean += (probe.flat - mean) / count
+    return probe.flat.copy(), mean
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("average,start", [(True, 1), (45, 45)], ids=["from-1", "from-45"])
+def test_averaged_sgd_matches_the_numpy_oracle(backend, dtype, average, start):
+    layers = [3, 6, 2]
+    begin = fastbp.Network(layers, seed=11, backend="reference")
+    X, Y = data(layers, 30, seed=12)
+    last, mean = oracle_average(begin, X, Y, 2, 0.1, start)
+    net = twin(begin, backend, dtype)
+    net.fit(X, Y, epochs=2, lr=0.1, shuffle=False, average=average)
+    assert relative_error(net.flat, mean) < TOLERANCE[dtype]         # what predict uses
+    assert relative_error(net._iterate, last) < TOLERANCE[dtype]     # kept for continuing
+    np.testing.assert_allclose(net.predict(X), twin(net, "reference", "float64").predict(X),
+                               rtol=1e-4)
+
+
+def test_averaged_sgd_resumes_across_partial_fit_save_and_pickle(backend, tmp_path):
+    X, Y = data([3, 5, 1], 30)
+    a = fastbp.Network([3, 5, 1], backend=backend)
+    b = fastbp.Network([3, 5, 1], backend=backend)
+    a.fit(X, Y, epochs=3, lr=0.05, seed=2, average=40)
+    b.partial_fit(X, Y, lr=0.05, seed=2, average=40)
+    b.save(tmp_path / "b.npz")
+    b = fastbp.load(tmp_path / "b.npz")
+    b.partial_fit(X, Y, lr=0.05, seed=2, average=40)
+    b = pickle.loads(pickle.dumps(b))
+    b.partial_fit(X, Y, lr=0.05, seed=2, average=40)
+    assert a.flat.tobytes() == b.flat.tobytes()
+    assert a._iterate.tobytes() == b._iterate.tobytes()
+
+
+@pytest.mark.parametrize("average,error", [(0, ValueError), (-3, ValueError),
+                                           (1.5, TypeError), ("yes", TypeError)])
+def test_bad_average(backend, average, error):
+    X, Y = data([3, 1], 5)
+    with pytest.raises(error, match="average"):
+        fastbp.Network([3, 1], backend=backend).fit(X, Y, average=average)
