@@ -21,7 +21,7 @@ once per call, with the layer offsets, and reused for every example.
 
 from cython cimport floating
 from libc.math cimport exp, log, log1p, isfinite, pow
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport calloc, malloc, free
 
 cdef extern from "_kernels.h" nogil:
     void fbp_prefetch(const void* p, Py_ssize_t n)
@@ -47,6 +47,10 @@ cdef extern from "_kernels.h" nogil:
                              float* V, float* dots)
     void fbp_running_mean_d(Py_ssize_t n, double inv_k, const double* w, double* avg)
     void fbp_running_mean_f(Py_ssize_t n, float inv_k, const float* w, float* avg)
+    void fbp_apply_row_d(Py_ssize_t n, double inv_m, double wd, double lr, double mu,
+                         int nesterov, double* grad, double* w, double* v)
+    void fbp_apply_row_f(Py_ssize_t n, float inv_m, float wd, float lr, float mu,
+                         int nesterov, float* grad, float* w, float* v)
     void fbp_rank1_d(Py_ssize_t n_in, Py_ssize_t n, double scale, const double* x,
                      const double* delta, double* T)
     void fbp_rank1_f(Py_ssize_t n_in, Py_ssize_t n, float scale, const float* x,
@@ -83,6 +87,16 @@ cdef inline void running_mean(Py_ssize_t n, floating inv_k, const floating* w,
         fbp_running_mean_d(n, inv_k, w, avg)
     else:
         fbp_running_mean_f(n, inv_k, w, avg)
+
+
+cdef inline void apply_row(Py_ssize_t n, floating inv_m, floating wd, floating lr, floating mu,
+                           int nesterov, floating* grad, floating* w,
+                           floating* v) noexcept nogil:
+    """One row of a mini-batch's update from its summed gradient."""
+    if floating is double:
+        fbp_apply_row_d(n, inv_m, wd, lr, mu, nesterov, grad, w, v)
+    else:
+        fbp_apply_row_f(n, inv_m, wd, lr, mu, nesterov, grad, w, v)
 
 
 ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu", "leaky_relu", "softmax")
@@ -379,6 +393,21 @@ cdef void backward_momentum(const Layout* lay, floating* w, floating* v, floatin
             times_gprime(lay.act[l - 1], x_prev + 1, delta_prev, n_in)
 
 
+cdef void apply_batch(const Layout* lay, floating* w, floating* v, floating* grad,
+                      floating inv_m, floating lr, floating mu, int nesterov,
+                      floating wd) noexcept nogil:
+    """The update of a mini-batch of m examples from the sum of their
+    gradients: g = grad / m + wd w (no wd on the bias rows), then
+    v <- mu v - lr g, w <- w + v (Nesterov: w + mu v - lr g); grad is cleared."""
+    cdef Py_ssize_t l, i, n_out, at
+    for l in range(1, lay.L + 1):
+        n_out = lay.d[l]
+        for i in range(lay.d[l - 1] + 1):
+            at = lay.w_off[l] + i * n_out
+            apply_row(n_out, inv_m, 0 if i == 0 else wd, lr, mu, nesterov, grad + at, w + at,
+                      v + at)
+
+
 def forward(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] acts,
             const floating[:, ::1] X, floating[:, ::1] out):
     """out[n] = x^(L) for every row n of X."""
@@ -486,13 +515,17 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
                 double momentum, bint nesterov, double weight_decay,
                 const floating[::1] sample_weight, double clip, int schedule=CONSTANT,
                 double power_t=0.25, double t_done=0, floating[::1] average=None,
-                double average_from=0):
+                double average_from=0, Py_ssize_t batch=1):
     """Per-example SGD over the rows ``order`` of X, in place on ``flat``.
 
     The learning rate of the k-th example of the pass (k = 1, 2, ...) is
     ``scheduled_lr`` of update number t = t_done + k.  Where average_from >= 1,
     ``average`` (laid out like ``flat``) keeps the running mean of the
     weights after updates average_from, average_from + 1, ... (averaged SGD).
+
+    With batch > 1, one update follows every ``batch`` consecutive examples
+    of ``order`` (and the last, maybe fewer), from the mean of their
+    gradients, through ``apply_batch`` (which needs ``velocity``).
 
     For each example: forward pass, delta^(L) (each component clipped to
     [-clip, clip] where clip > 0, then times the example's weight where
@@ -512,7 +545,8 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     cdef floating* xs
     cdef floating* ss
     cdef floating* ds
-    cdef Py_ssize_t k, r, j, done = 0, n = order.shape[0]
+    cdef Py_ssize_t k, r, j, done = 0, n = order.shape[0], updates = 0, in_batch = 0
+    cdef floating* grad = NULL
     cdef double e, t, total = 0
     cdef floating rate = lr, step = -lr, weight = 1
     cdef floating* delta_L
@@ -525,6 +559,11 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     ss = xs + lay.n_x
     ds = ss + lay.n_s
     delta_L = ds + lay.s_off[lay.L]
+    if batch > 1:
+        grad = <floating*> calloc(flat.shape[0], sizeof(floating))
+        if grad == NULL:
+            free(lay.w_off)
+            raise MemoryError()
     try:
         with nogil:
             for k in range(n):
@@ -544,20 +583,31 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
                     weight = sample_weight[r]
                     for j in range(layers[lay.L]):
                         delta_L[j] *= weight
+                total += weight * e
+                done += 1
+                if batch > 1:                    # sum the gradient; update at the batch's end
+                    backward(&lay, &flat[0], grad, 1, xs, ds)
+                    in_batch += 1
+                    if in_batch < batch and k < n - 1:
+                        continue
+                t = t_done + updates + 1         # the number of this update
+                updates += 1
                 if schedule != CONSTANT:
-                    rate = scheduled_lr(schedule, lr, t_done + done + 1, power_t, weight_decay)
+                    rate = scheduled_lr(schedule, lr, t, power_t, weight_decay)
                     step = -rate
-                if plain:
+                if batch > 1:
+                    apply_batch(&lay, &flat[0], &velocity[0], grad, 1.0 / in_batch, rate,
+                                momentum, nesterov, weight_decay)
+                    in_batch = 0
+                elif plain:
                     backward(&lay, &flat[0], &flat[0], step, xs, ds)
                 else:
                     backward_momentum(&lay, &flat[0], &velocity[0], rate, momentum, nesterov,
                                       weight_decay, xs, ds)
-                t = t_done + done + 1
                 if average_from >= 1 and t >= average_from:
                     running_mean(flat.shape[0], 1 / (t - average_from + 1), &flat[0],
                                  &average[0])
-                total += weight * e
-                done += 1
     finally:
+        free(grad)
         free(lay.w_off)
     return total, done

@@ -80,8 +80,10 @@ class _Options:
     """The update rule of one training call, checked."""
 
     def __init__(self, lr, momentum=0.0, nesterov=False, weight_decay=0.0, clip=0.0,
-                 lr_schedule="constant", power_t=0.25, patience=5, tol=1e-4, average=0):
+                 lr_schedule="constant", power_t=0.25, patience=5, tol=1e-4, average=0,
+                 batch_size=1):
         self.lr, self.momentum = lr, momentum
+        self.batch_size = batch_size
         self.average = average                # the update averaging starts at; 0: off
         self.patience, self.tol = patience, tol
         self.nesterov, self.weight_decay = nesterov, weight_decay
@@ -89,11 +91,12 @@ class _Options:
         self.lr_schedule, self.power_t = lr_schedule, power_t
         # the core's per-update schedules; "adaptive" changes lr between epochs
         self.schedule_code = SCHEDULES.index(lr_schedule) if lr_schedule in SCHEDULES else 0
-        self.needs_velocity = momentum > 0 or weight_decay > 0
+        # (the cores' mini-batch update always goes through the velocity)
+        self.needs_velocity = momentum > 0 or weight_decay > 0 or batch_size > 1
 
     @classmethod
     def check(cls, lr, momentum, nesterov, weight_decay, clip, lr_schedule, power_t,
-              patience, tol, average):
+              patience, tol, average, batch_size):
         lr = check.positive_real(lr, "lr")
         momentum = check.real_in(momentum, "momentum", 0.0, 1.0)
         nesterov = check.boolean(nesterov, "nesterov")
@@ -111,8 +114,9 @@ class _Options:
             average = int(average)            # True: from the first update
         else:
             average = check.integer(average, "average", 1)
+        batch_size = check.integer(batch_size, "batch_size", 1)
         return cls(lr, momentum, nesterov, weight_decay, clip, lr_schedule, power_t,
-                   patience, tol, average)
+                   patience, tol, average, batch_size)
 
     def lr_of_update(self, t):
         """The learning rate of update number t (1, 2, ...) of the core's schedules."""
@@ -433,7 +437,7 @@ class Network:
 
     def fit(self, X, Y, epochs=10, lr=0.01, shuffle=True, seed=None, verbose=False, *,
             momentum=0.0, nesterov=False, weight_decay=0.0, lr_schedule="constant",
-            power_t=0.25, average=False, sample_weight=None, clip=None,
+            power_t=0.25, average=False, batch_size=1, sample_weight=None, clip=None,
             validation_data=None, validation_fraction=None, early_stopping=False,
             patience=5, tol=1e-4, restore_best=True, callbacks=()):
         """Train by per-example stochastic gradient descent, in place.
@@ -491,6 +495,10 @@ class Network:
             holds the averaged weights, which ``predict`` uses and
             ``val_loss`` reports; the last iterate is kept in the training
             state, and ``partial_fit`` continues from it.
+        batch_size : int >= 1, default 1
+            1 is per-example SGD. b > 1 updates once per b consecutive
+            examples of the (shuffled) order, with the mean of their
+            gradients; t of the schedules and averaging counts updates.
         sample_weight : array_like of shape (n,), optional
             Weights >= 0 of the examples: each scales its example's update
             (delta^(L)) and its error in ``History.loss`` (a weighted sum
@@ -539,7 +547,7 @@ class Network:
         X, Y = self._dataset(X, Y)
         epochs = check.integer(epochs, "epochs", 1)
         options = _Options.check(lr, momentum, nesterov, weight_decay, clip, lr_schedule,
-                                 power_t, patience, tol, average)
+                                 power_t, patience, tol, average, batch_size)
         weights = self._sample_weight(sample_weight, X.shape[0])
         shuffle = check.boolean(shuffle, "shuffle")
         seed = self._seed if check.seed(seed) is None else seed
@@ -560,7 +568,7 @@ class Network:
 
     def partial_fit(self, X, Y, lr=0.01, shuffle=True, seed=None, *,
                     momentum=0.0, nesterov=False, weight_decay=0.0, lr_schedule="constant",
-                    power_t=0.25, average=False, sample_weight=None, clip=None,
+                    power_t=0.25, average=False, batch_size=1, sample_weight=None, clip=None,
                     validation_data=None, patience=5, tol=1e-4, callbacks=()):
         """One training pass over the examples, continuing the training state
         (velocity, count of passes and updates, the adaptive schedule's lr,
@@ -572,7 +580,7 @@ class Network:
         """
         X, Y = self._dataset(X, Y)
         options = _Options.check(lr, momentum, nesterov, weight_decay, clip, lr_schedule,
-                                 power_t, patience, tol, average)
+                                 power_t, patience, tol, average, batch_size)
         weights = self._sample_weight(sample_weight, X.shape[0])
         shuffle = check.boolean(shuffle, "shuffle")
         seed = self._seed if check.seed(seed) is None else seed
@@ -738,15 +746,15 @@ class Network:
                 for kept, now in zip(chunk_start, state):
                     np.copyto(kept, now)
                 updates_at_chunk = self._progress["updates"]
-                stop = min(start + size, len(order))
+                stop = min(start + _whole_batches(size, options.batch_size), len(order))
                 began = time.perf_counter()
                 part, done = self._backend.train_epoch(
                     self._flat, self._d, self._acts, self._loss_code, X, Y,
                     order[start:stop], options.lr, velocity, options.momentum,
                     options.nesterov, options.weight_decay, weights, options.clip,
                     options.schedule_code, options.power_t, updates_at_chunk,
-                    self._average, options.average)
-                self._progress["updates"] = updates_at_chunk + done
+                    self._average, options.average, options.batch_size)
+                self._progress["updates"] = updates_at_chunk - (-done // options.batch_size)
                 if done < stop - start or not all(np.isfinite(a).all() for a in state):
                     for kept, now in zip(before, state):
                         np.copyto(now, kept)
@@ -855,6 +863,11 @@ def _bar(total, description, leave):
 
     return tqdm(total=total, desc=description, leave=leave, unit="epoch" if leave else "ex",
                 unit_scale=not leave, dynamic_ncols=True)
+
+
+def _whole_batches(size, batch_size):
+    """``size`` rounded up to whole mini-batches: a chunk never splits one."""
+    return -(-size // batch_size) * batch_size
 
 
 def _next_chunk(size, seconds):

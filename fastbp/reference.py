@@ -189,7 +189,7 @@ def scheduled_lr(schedule, lr, t, power_t, alpha):
 
 def train_epoch(flat, layers, acts, loss, X, Y, order, lr, velocity, momentum, nesterov,
                 weight_decay, sample_weight, clip, schedule=0, power_t=0.25, t_done=0,
-                average=None, average_from=0):
+                average=None, average_from=0, batch=1):
     """Per-example SGD over the rows ``order`` of X, in place on ``flat``.
 
     For each example: backpropagation with the current weights, delta^(L)
@@ -204,34 +204,50 @@ def train_epoch(flat, layers, acts, loss, X, Y, order, lr, velocity, momentum, n
     The k-th example of the pass (k = 1, 2, ...) uses the learning rate
     ``scheduled_lr`` of update number t = t_done + k.  Where average_from >= 1,
     ``average`` keeps the running mean of the weights after updates
-    average_from, average_from + 1, ... (averaged SGD).
+    average_from, average_from + 1, ... (averaged SGD).  With batch > 1, one
+    update follows every ``batch`` consecutive examples of ``order`` (and the
+    last, maybe fewer), from the mean g of their gradients (plus the weight
+    decay), with the velocity: v <- momentum v - lr g, w <- w + v (Nesterov:
+    w <- w + momentum v - lr g).
 
     Returns (sum of the errors before each update, each times its example's
     weight; number of examples done).
     """
     base_lr = lr
     W, names = _blocks(flat, layers), _names(acts)
-    V = _blocks(velocity, layers) if momentum or weight_decay else None
-    total, done = 0.0, 0
+    V = _blocks(velocity, layers) if momentum or weight_decay or batch > 1 else None
+    G = [np.zeros_like(w) for w in W]        # a mini-batch's summed gradient
+    total, done, updates, in_batch = 0.0, 0, 0, 0
     with np.errstate(over="ignore", invalid="ignore"):    # the caller reports divergence
-        for r in order:
+        for k, r in enumerate(order):
             weight = sample_weight[r] if len(sample_weight) else 1.0
             _, x, delta, e = _backprop(W, names, LOSSES[loss], X[r], Y[r], clip, weight)
             if not np.isfinite(e):
                 break
-            lr = scheduled_lr(schedule, base_lr, t_done + done + 1, power_t, weight_decay)
-            for l, dW_l in enumerate(_gradients(x, delta)):
-                if V is None:
-                    W[l] -= lr * dW_l                  # w <- w - lr x_i delta_j
+            total += weight * e
+            done += 1
+            gradients = _gradients(x, delta)
+            if batch > 1:
+                for G_l, dW_l in zip(G, gradients):
+                    G_l += dW_l
+                in_batch += 1
+                if in_batch < batch and k < len(order) - 1:
                     continue
-                g = dW_l
+                gradients = [G_l / in_batch for G_l in G]
+                for G_l in G:
+                    G_l[...] = 0
+                in_batch = 0
+            updates += 1
+            t = t_done + updates                       # the number of this update
+            lr = scheduled_lr(schedule, base_lr, t, power_t, weight_decay)
+            for l, g in enumerate(gradients):
+                if V is None:
+                    W[l] -= lr * g                     # w <- w - lr x_i delta_j
+                    continue
                 g[1:] += weight_decay * W[l][1:]       # L2 penalty, bias row excluded
                 V[l] *= momentum
                 V[l] -= lr * g                         # v <- momentum v - lr g
                 W[l] += momentum * V[l] - lr * g if nesterov else V[l]
-            t = t_done + done + 1
             if average_from >= 1 and t >= average_from:
                 average += (flat - average) / (t - average_from + 1)    # running mean
-            total += weight * e
-            done += 1
     return total, done

@@ -369,3 +369,61 @@ def test_bad_average(backend, average, error):
     X, Y = data([3, 1], 5)
     with pytest.raises(error, match="average"):
         fastbp.Network([3, 1], backend=backend).fit(X, Y, average=average)
+
+
+def oracle_minibatch(net, X, Y, epochs, lr, batch, momentum=0.0, weight_decay=0.0):
+    """Mini-batch SGD in order, on mean gradients from the reference backend."""
+    probe = twin(net, "reference")
+    V = [np.zeros_like(w) for w in probe.weights]
+    for _ in range(epochs):
+        for first in range(0, len(X), batch):
+            gradients = probe.gradient(X[first:first + batch], Y[first:first + batch])
+            for w, v, g in zip(probe.weights, V, gradients):
+                g[1:] += weight_decay * w[1:]
+                v[...] = momentum * v - lr * g
+                w += v
+    return probe.flat.copy()
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("options", [dict(), dict(momentum=0.7, weight_decay=0.01)],
+                         ids=["plain", "momentum-decay"])
+def test_mini_batches_match_the_numpy_oracle(backend, dtype, options):
+    layers = [4, 7, 3]
+    start = fastbp.Network(layers, seed=13, backend="reference")
+    X, Y = data(layers, 30, seed=14)                  # 7 batches of 4, then one of 2
+    expected = oracle_minibatch(start, X, Y, 2, 0.1, 4, **options)
+    net = twin(start, backend, dtype)
+    net.fit(X, Y, epochs=2, lr=0.1, shuffle=False, batch_size=4, **options)
+    assert relative_error(net.flat, expected) < TOLERANCE[dtype]
+    assert net._progress["updates"] == 16
+
+
+def test_batch_of_one_is_per_example_sgd_and_a_full_batch_is_gradient_descent(backend):
+    X, Y = data([3, 5, 2], 20)
+    a, b, c = (fastbp.Network([3, 5, 2], backend=backend) for _ in range(3))
+    a.fit(X, Y, epochs=2)
+    b.fit(X, Y, epochs=2, batch_size=1)
+    assert a.flat.tobytes() == b.flat.tobytes()
+    expected = [w - 0.1 * g for w, g in zip(c.weights, c.gradient(X, Y))]
+    c.fit(X, Y, epochs=1, lr=0.1, batch_size=50)
+    for w, e in zip(c.weights, expected):
+        np.testing.assert_allclose(w, e, rtol=1e-12, atol=1e-15)
+
+
+def test_mini_batches_resume_across_partial_fit(backend):
+    X, Y = data([3, 5, 1], 30)
+    a = fastbp.Network([3, 5, 1], backend=backend)
+    b = fastbp.Network([3, 5, 1], backend=backend)
+    options = dict(lr=0.05, batch_size=8, momentum=0.5, lr_schedule="invscaling", seed=3)
+    a.fit(X, Y, epochs=2, **options)
+    b.partial_fit(X, Y, **options)
+    b.partial_fit(X, Y, **options)
+    assert a.flat.tobytes() == b.flat.tobytes()
+
+
+@pytest.mark.parametrize("batch_size,error", [(0, ValueError), (2.0, TypeError)])
+def test_bad_batch_size(backend, batch_size, error):
+    X, Y = data([3, 1], 5)
+    with pytest.raises(error, match="batch_size"):
+        fastbp.Network([3, 1], backend=backend).fit(X, Y, batch_size=batch_size)
