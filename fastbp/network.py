@@ -14,11 +14,11 @@ from ._names import ACTIVATIONS, CROSS_ENTROPY_OUTPUTS, HIDDEN_ACTIVATIONS, LOSS
 __all__ = ["Network", "History", "Backprop", "DivergenceError", "load"]
 
 FORMAT_VERSION = 1
-# The training state besides the velocity: passes of this training run (they
-# seed the shuffles), updates (the t of the lr schedules), and the adaptive
-# schedule's current lr, best loss and epochs without improvement.
 # The arrays of the training state, as Network attributes with a leading "_".
 TRAINING_ARRAYS = ("velocity", "average", "iterate")
+# The rest of the training state: passes of this training run (they seed the
+# shuffles), updates (the t of the lr schedules and of averaging), and the
+# adaptive schedule's current lr, best loss and epochs without improvement.
 FRESH_PROGRESS = {"passes": 0, "updates": 0, "adaptive_lr": None, "best_loss": None,
                   "waited": 0}
 # The core trains in chunks of about this many seconds, giving Python the GIL
@@ -443,12 +443,14 @@ class Network:
         """Train by per-example stochastic gradient descent, in place.
 
         Every epoch visits each example once and updates the weights after
-        each one: w_ij^(l) <- w_ij^(l) - lr * g_ij^(l), with the gradient
+        each one (after each mini-batch where ``batch_size`` > 1):
+        w_ij^(l) <- w_ij^(l) - lr * g_ij^(l), with the gradient
         g_ij^(l) = x_i^(l-1) * delta_j^(l), plus ``weight_decay`` * w_ij^(l)
         on the non-bias rows (i >= 1).
 
-        ``fit`` starts a fresh training state (velocity, count of passes);
-        ``partial_fit`` continues it.
+        ``fit`` starts a fresh training state (velocity, counts of passes
+        and updates, averages, the adaptive lr); ``partial_fit`` continues
+        it, and ``save``, ``load`` and pickle keep it.
 
         Parameters
         ----------
