@@ -126,13 +126,18 @@ static inline FBP_T FBP_FN(fbp_momentum_row)(Py_ssize_t n, FBP_T a, FBP_T wd, FB
     }
 
 /* Classical momentum without weight decay, the common case, in fewer
- * operations: v <- mu v - (lr a) delta, w <- w + v. */
+ * operations: v <- mu v - (lr a) delta, w <- w + v; the sum of w delta only
+ * where delta^(l-1) is wanted (dots not NULL). */
+#define FBP_CLASSICAL_UPDATE(r)                                               \
+    {                                                                         \
+        const FBP_T step = mu * v##r[j] - la##r * d;                          \
+        v##r[j] = step;                                                       \
+        w##r[j] += step;                                                      \
+    }
 #define FBP_CLASSICAL_STEP(r)                                                 \
     {                                                                         \
-        const FBP_T old = w##r[j], step = mu * v##r[j] - la##r * d;           \
-        acc##r += old * d;                                                    \
-        v##r[j] = step;                                                       \
-        w##r[j] = old + step;                                                 \
+        acc##r += w##r[j] * d;                                                \
+        FBP_CLASSICAL_UPDATE(r)                                               \
     }
 
 static inline void FBP_FN(fbp_momentum_rows)(Py_ssize_t n_in, Py_ssize_t n, FBP_T wd,
@@ -149,6 +154,17 @@ static inline void FBP_FN(fbp_momentum_rows)(Py_ssize_t n_in, Py_ssize_t n, FBP_
         const FBP_T la0 = lr * x[i], la1 = lr * x[i + 1], la2 = lr * x[i + 2],
                     la3 = lr * x[i + 3];
         FBP_T acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
+        if (!dots) {
+            #pragma omp simd
+            for (Py_ssize_t j = 0; j < n; j++) {
+                const FBP_T d = delta[j];
+                FBP_CLASSICAL_UPDATE(0)
+                FBP_CLASSICAL_UPDATE(1)
+                FBP_CLASSICAL_UPDATE(2)
+                FBP_CLASSICAL_UPDATE(3)
+            }
+            continue;
+        }
         #pragma omp simd reduction(+:acc0, acc1, acc2, acc3)
         for (Py_ssize_t j = 0; j < n; j++) {
             const FBP_T d = delta[j];
@@ -157,12 +173,10 @@ static inline void FBP_FN(fbp_momentum_rows)(Py_ssize_t n_in, Py_ssize_t n, FBP_
             FBP_CLASSICAL_STEP(2)
             FBP_CLASSICAL_STEP(3)
         }
-        if (dots) {
-            dots[i - 1] = acc0;
-            dots[i] = acc1;
-            dots[i + 1] = acc2;
-            dots[i + 2] = acc3;
-        }
+        dots[i - 1] = acc0;
+        dots[i] = acc1;
+        dots[i + 1] = acc2;
+        dots[i + 2] = acc3;
     }
     for (; i + 3 <= n_in; i += 4) {
         FBP_T *w0 = W + i * n, *w1 = w0 + n, *w2 = w1 + n, *w3 = w2 + n;
@@ -194,6 +208,7 @@ static inline void FBP_FN(fbp_momentum_rows)(Py_ssize_t n_in, Py_ssize_t n, FBP_
 
 #undef FBP_MOMENTUM_STEP
 #undef FBP_CLASSICAL_STEP
+#undef FBP_CLASSICAL_UPDATE
 
 /* Averaged SGD: avg[j] += (w[j] - avg[j]) * inv_k, the running mean of the
  * iterates with inv_k = 1 / (number of iterates averaged, this one included). */
