@@ -55,7 +55,8 @@ class History:
     val_loss : list of float
         Mean validation error after each epoch (empty without validation data).
     lr : list of float
-        Learning rate used in each epoch.
+        Learning rate of each epoch's last update (with a per-update
+        schedule it falls within the epoch).
     seconds : list of float
         Wall-clock time of each epoch's training pass.
     examples_per_second : list of float

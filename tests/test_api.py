@@ -27,6 +27,7 @@ def test_compiled_core_names_its_codes_as_the_python_layer_does():
     from fastbp import _core, _names
     assert _core.ACTIVATIONS == _names.ACTIVATIONS
     assert _core.LOSSES == _names.LOSSES
+    assert _core.SCHEDULES == _names.SCHEDULES
 
 
 def test_layout_of_the_weights(backend):
