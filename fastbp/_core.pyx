@@ -22,6 +22,7 @@ once per call, with the layer offsets, and reused for every example.
 from cython cimport floating
 from libc.math cimport exp, log, log1p, isfinite, pow
 from libc.stdlib cimport calloc, malloc, free
+from libc.string cimport memset
 
 cdef extern from "_kernels.h" nogil:
     void fbp_prefetch(const void* p, Py_ssize_t n)
@@ -47,56 +48,10 @@ cdef extern from "_kernels.h" nogil:
                              float* V, float* dots)
     void fbp_running_mean_d(Py_ssize_t n, double inv_k, const double* w, double* avg)
     void fbp_running_mean_f(Py_ssize_t n, float inv_k, const float* w, float* avg)
-    void fbp_apply_row_d(Py_ssize_t n, double inv_m, double wd, double lr, double mu,
-                         int nesterov, double* grad, double* w, double* v)
-    void fbp_apply_row_f(Py_ssize_t n, float inv_m, float wd, float lr, float mu,
-                         int nesterov, float* grad, float* w, float* v)
     void fbp_rank1_d(Py_ssize_t n_in, Py_ssize_t n, double scale, const double* x,
                      const double* delta, double* T)
     void fbp_rank1_f(Py_ssize_t n_in, Py_ssize_t n, float scale, const float* x,
                      const float* delta, float* T)
-
-
-cdef inline floating momentum_row(Py_ssize_t n, floating a, floating wd, floating lr,
-                                 floating mu, int nesterov, const floating* delta,
-                                 floating* w, floating* v) noexcept nogil:
-    """One row of the momentum / weight-decay update; returns sum_j w_j delta_j
-    with the weights from before it."""
-    if floating is double:
-        return fbp_momentum_row_d(n, a, wd, lr, mu, nesterov, delta, w, v)
-    else:
-        return fbp_momentum_row_f(n, a, wd, lr, mu, nesterov, delta, w, v)
-
-
-cdef inline void momentum_rows(Py_ssize_t n_in, Py_ssize_t n, floating wd, floating lr,
-                               floating mu, int nesterov, const floating* x,
-                               const floating* delta, floating* W, floating* V,
-                               floating* dots) noexcept nogil:
-    """Rows 1..n_in of the momentum / weight-decay update; dots[i-1] gets
-    sum_j w_ij delta_j with the weights from before it (dots may be NULL)."""
-    if floating is double:
-        fbp_momentum_rows_d(n_in, n, wd, lr, mu, nesterov, x, delta, W, V, dots)
-    else:
-        fbp_momentum_rows_f(n_in, n, wd, lr, mu, nesterov, x, delta, W, V, dots)
-
-
-cdef inline void running_mean(Py_ssize_t n, floating inv_k, const floating* w,
-                              floating* avg) noexcept nogil:
-    """avg += (w - avg) / k, with inv_k = 1 / k."""
-    if floating is double:
-        fbp_running_mean_d(n, inv_k, w, avg)
-    else:
-        fbp_running_mean_f(n, inv_k, w, avg)
-
-
-cdef inline void apply_row(Py_ssize_t n, floating inv_m, floating wd, floating lr, floating mu,
-                           int nesterov, floating* grad, floating* w,
-                           floating* v) noexcept nogil:
-    """One row of a mini-batch's update from its summed gradient."""
-    if floating is double:
-        fbp_apply_row_d(n, inv_m, wd, lr, mu, nesterov, grad, w, v)
-    else:
-        fbp_apply_row_f(n, inv_m, wd, lr, mu, nesterov, grad, w, v)
 
 
 ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu", "leaky_relu", "softmax")
@@ -173,6 +128,38 @@ cdef inline void dot_rank1(Py_ssize_t n_in, Py_ssize_t n, floating scale, const 
         fbp_dot_rank1_d(n_in, n, scale, x, delta, W, T, dots)
     else:
         fbp_dot_rank1_f(n_in, n, scale, x, delta, W, T, dots)
+
+
+cdef inline floating momentum_row(Py_ssize_t n, floating a, floating wd, floating lr,
+                                 floating mu, int nesterov, const floating* delta,
+                                 floating* w, floating* v) noexcept nogil:
+    """One row of the momentum / weight-decay update; returns sum_j w_j delta_j
+    with the weights from before it."""
+    if floating is double:
+        return fbp_momentum_row_d(n, a, wd, lr, mu, nesterov, delta, w, v)
+    else:
+        return fbp_momentum_row_f(n, a, wd, lr, mu, nesterov, delta, w, v)
+
+
+cdef inline void momentum_rows(Py_ssize_t n_in, Py_ssize_t n, floating wd, floating lr,
+                               floating mu, int nesterov, const floating* x,
+                               const floating* delta, floating* W, floating* V,
+                               floating* dots) noexcept nogil:
+    """Rows 1..n_in of the momentum / weight-decay update; dots[i-1] gets
+    sum_j w_ij delta_j with the weights from before it (dots may be NULL)."""
+    if floating is double:
+        fbp_momentum_rows_d(n_in, n, wd, lr, mu, nesterov, x, delta, W, V, dots)
+    else:
+        fbp_momentum_rows_f(n_in, n, wd, lr, mu, nesterov, x, delta, W, V, dots)
+
+
+cdef inline void running_mean(Py_ssize_t n, floating inv_k, const floating* w,
+                              floating* avg) noexcept nogil:
+    """avg += (w - avg) / k, with inv_k = 1 / k."""
+    if floating is double:
+        fbp_running_mean_d(n, inv_k, w, avg)
+    else:
+        fbp_running_mean_f(n, inv_k, w, avg)
 
 
 cdef floating* layout_init(Layout* lay, const Py_ssize_t[::1] layers, const int[::1] acts,
@@ -394,18 +381,22 @@ cdef void backward_momentum(const Layout* lay, floating* w, floating* v, floatin
 
 
 cdef void apply_batch(const Layout* lay, floating* w, floating* v, floating* grad,
-                      floating inv_m, floating lr, floating mu, int nesterov,
-                      floating wd) noexcept nogil:
+                      Py_ssize_t n_weights, floating inv_m, floating lr, floating mu,
+                      int nesterov, floating wd) noexcept nogil:
     """The update of a mini-batch of m examples from the sum of their
     gradients: g = grad / m + wd w (no wd on the bias rows), then
-    v <- mu v - lr g, w <- w + v (Nesterov: w + mu v - lr g); grad is cleared."""
+    v <- mu v - lr g, w <- w + v (Nesterov: w + mu v - lr g); grad is cleared.
+
+    The rows go through the per-example momentum kernel, with the summed
+    gradient row in place of delta and 1 / m in place of x_i."""
     cdef Py_ssize_t l, i, n_out, at
     for l in range(1, lay.L + 1):
         n_out = lay.d[l]
         for i in range(lay.d[l - 1] + 1):
             at = lay.w_off[l] + i * n_out
-            apply_row(n_out, inv_m, 0 if i == 0 else wd, lr, mu, nesterov, grad + at, w + at,
-                      v + at)
+            momentum_row(n_out, inv_m, 0 if i == 0 else wd, lr, mu, nesterov, grad + at,
+                         w + at, v + at)
+    memset(grad, 0, n_weights * sizeof(floating))
 
 
 def forward(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] acts,
@@ -518,24 +509,24 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
                 double average_from=0, Py_ssize_t batch=1):
     """Per-example SGD over the rows ``order`` of X, in place on ``flat``.
 
-    The learning rate of the k-th example of the pass (k = 1, 2, ...) is
-    ``scheduled_lr`` of update number t = t_done + k.  Where average_from >= 1,
-    ``average`` (laid out like ``flat``) keeps the running mean of the
-    weights after updates average_from, average_from + 1, ... (averaged SGD).
-
-    With batch > 1, one update follows every ``batch`` consecutive examples
-    of ``order`` (and the last, maybe fewer), from the mean of their
-    gradients, through ``apply_batch`` (which needs ``velocity``).
-
     For each example: forward pass, delta^(L) (each component clipped to
     [-clip, clip] where clip > 0, then times the example's weight where
     ``sample_weight`` is not empty), then the fused backward/update pass
     w_ij^(l) <- w_ij^(l) - lr x_i^(l-1) delta_j^(l); or, where momentum or
     weight_decay is not 0, the update of ``backward_momentum`` with the
     velocity buffer ``velocity`` (laid out like ``flat``; not read
-    otherwise, and then it may be empty).  The whole pass runs without the
-    GIL.  A non-finite error stops the pass before that example changes any
-    weight.
+    otherwise, and then it may be empty).  With batch > 1, one update
+    follows every ``batch`` consecutive examples of ``order`` (and the last,
+    maybe fewer), from the mean of their gradients, through ``apply_batch``
+    (which needs ``velocity``).
+
+    Update number t = t_done + 1, t_done + 2, ... uses the learning rate
+    ``scheduled_lr`` gives it.  Where average_from >= 1, ``average`` (laid
+    out like ``flat``) keeps the running mean of the weights after updates
+    average_from, average_from + 1, ... (averaged SGD).
+
+    The whole pass runs without the GIL.  A non-finite error stops the pass
+    before that example changes any weight.
 
     Returns (sum of the errors before each update, each times its example's
     weight; number of examples done).  Fewer done than ``len(order)`` means
@@ -596,8 +587,8 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
                     rate = scheduled_lr(schedule, lr, t, power_t, weight_decay)
                     step = -rate
                 if batch > 1:
-                    apply_batch(&lay, &flat[0], &velocity[0], grad, 1.0 / in_batch, rate,
-                                momentum, nesterov, weight_decay)
+                    apply_batch(&lay, &flat[0], &velocity[0], grad, flat.shape[0],
+                                1.0 / in_batch, rate, momentum, nesterov, weight_decay)
                     in_batch = 0
                 elif plain:
                     backward(&lay, &flat[0], &flat[0], step, xs, ds)

@@ -219,21 +219,3 @@ static inline void FBP_FN(fbp_running_mean)(Py_ssize_t n, FBP_T inv_k, const FBP
     for (Py_ssize_t j = 0; j < n; j++)
         avg[j] += (w[j] - avg[j]) * inv_k;
 }
-
-/* A mini-batch's update of one row from its summed gradient grad (which is
- * then cleared for the next batch): g = inv_m grad[j] + wd w[j],
- * v[j] <- mu v[j] - lr g, w[j] <- w[j] + c v[j] - e g with (c, e) as in
- * fbp_momentum_row; mu = 0 gives plain SGD, w[j] - lr g. */
-static inline void FBP_FN(fbp_apply_row)(Py_ssize_t n, FBP_T inv_m, FBP_T wd, FBP_T lr,
-                                         FBP_T mu, int nesterov, FBP_T *grad, FBP_T *w,
-                                         FBP_T *v)
-{
-    const FBP_T c = nesterov ? mu : 1, e = nesterov ? lr : 0;
-    #pragma omp simd
-    for (Py_ssize_t j = 0; j < n; j++) {
-        const FBP_T g = inv_m * grad[j] + wd * w[j], step = mu * v[j] - lr * g;
-        v[j] = step;
-        w[j] += c * step - e * g;
-        grad[j] = 0;
-    }
-}

@@ -125,24 +125,35 @@ class _Options:
                                       self.weight_decay)
 
 
+def _improved(record, loss, tol):
+    """Record an epoch's loss in ``record`` (keys "best_loss", "waited"):
+    True if it beats the best by more than ``tol``, else one more epoch
+    without improvement is counted in "waited"."""
+    if record["best_loss"] is None or loss < record["best_loss"] - tol:
+        record["best_loss"], record["waited"] = loss, 0
+        return True
+    record["waited"] += 1
+    return False
+
+
 class _EarlyStopping:
     """Watches the validation loss; keeps the state of the best epoch."""
 
     def __init__(self, patience, tol, restore_best):
         self.patience, self.tol, self.restore_best = patience, tol, restore_best
-        self.best, self.best_state, self.waited = np.inf, None, 0
+        self.record = {"best_loss": None, "waited": 0}
+        self.best_state = None
 
     def update(self, network, val_loss):
         """Record one epoch; True when training should stop."""
-        if val_loss < self.best - self.tol or self.best_state is None:
-            self.best, self.waited = val_loss, 0
-            self.best_state = network._state() if self.restore_best else ()
+        if _improved(self.record, val_loss, self.tol):
+            if self.restore_best:
+                self.best_state = network._state()
             return False
-        self.waited += 1
-        return self.waited >= self.patience
+        return self.record["waited"] >= self.patience
 
     def finish(self, network):
-        if self.restore_best and self.best_state:
+        if self.best_state is not None:
             network._set_state(self.best_state)
 
 
@@ -359,9 +370,7 @@ class Network:
 
         Y has shape (n, d[L]), or (n,) where d[L] == 1.
         """
-        X, Y = self._dataset(X, Y)
-        total = self._backend.loss(self._flat, self._d, self._acts, self._loss_code, X, Y)
-        return total / X.shape[0]
+        return self._loss_of(self._flat, *self._dataset(X, Y))
 
     def backprop(self, x, y):
         """Backpropagation of one example, leaving the weights unchanged.
@@ -702,11 +711,7 @@ class Network:
         """The "adaptive" schedule after an epoch: lr / 5 after ``patience``
         epochs without an improvement of the loss by ``tol``."""
         progress = self._progress
-        if progress["best_loss"] is None or loss < progress["best_loss"] - options.tol:
-            progress["best_loss"], progress["waited"] = loss, 0
-            return
-        progress["waited"] += 1
-        if progress["waited"] >= options.patience:
+        if not _improved(progress, loss, options.tol) and progress["waited"] >= options.patience:
             progress["adaptive_lr"] /= 5
             progress["waited"] = 0
 

@@ -73,7 +73,7 @@ def test_fit_starts_a_fresh_velocity_and_partial_fit_keeps_it(backend):
     a.partial_fit(X, Y, momentum=0.9, shuffle=False)      # continues the velocity
     start = b.flat.copy()
     b.fit(X, Y, epochs=1, momentum=0.9, shuffle=False)    # starts from v = 0
-    c = fastbp.Network([3, 4, 1], backend=backend, weights=b.weights)
+    c = fastbp.Network([3, 4, 1], backend=backend)
     c.flat[...] = start
     c.fit(X, Y, epochs=1, momentum=0.9, shuffle=False)
     assert b.flat.tobytes() == c.flat.tobytes()
