@@ -7,7 +7,7 @@ kernels (32, 16, 8, 4 and single columns).
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import fastbp
@@ -118,9 +118,13 @@ def test_random_networks_agree_with_the_reference(backend, sizes, hidden, output
     X, Y = data(sizes, 6, seed=seed, loss=loss, output=output)
     net = twin(oracle, backend, dtype)
     assert relative_error(net.predict(X), oracle.predict(X)) < TOLERANCE[dtype]
-    lr = 0.1 / max(sizes)    # small enough that training is stable, not chaotic
+    lr = 0.02 / max(sizes)   # small, so that training is stable rather than chaotic
+    try:
+        oracle.fit(X, Y, epochs=2, lr=lr, seed=seed)
+    except fastbp.DivergenceError:
+        # deep stacks of identity layers can still blow up: not a case to compare
+        assume(False)
     net.fit(X, Y, epochs=2, lr=lr, seed=seed)
-    oracle.fit(X, Y, epochs=2, lr=lr, seed=seed)
     assert relative_error(net.flat, oracle.flat) < 10 * TOLERANCE[dtype]
 
 
