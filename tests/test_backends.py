@@ -105,7 +105,7 @@ OUTPUTS = st.sampled_from([("identity", "squared"), ("tanh", "squared"),
                            ("softmax", "cross_entropy")])
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True)   # CI must not flake
 @given(sizes=st.lists(st.integers(1, 40), min_size=2, max_size=5),
        hidden=st.data(), output=OUTPUTS, dtype=st.sampled_from(["float64", "float32"]),
        seed=st.integers(0, 2**32 - 1))
