@@ -76,9 +76,9 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
 #endif
 }
 
-/* Column blocks of WIDTH from column j0 on, for fbp_signals and fbp_rank1:
- * the block's sums (acc) or deltas (d) stay in registers while the rows go
- * by.  Each leaves j0 at the first column it did not do. */
+/* Column blocks of WIDTH from column j0 on, for fbp_signals and the rank-1
+ * updates: the block's sums (acc) or deltas (d) stay in registers while the
+ * rows go by.  Each leaves j0 at the first column it did not do. */
 #define FBP_SIGNALS_BLOCKS(WIDTH)                                   \
     for (; j0 + WIDTH <= n; j0 += WIDTH) {                          \
         FBP_T acc[WIDTH];                                           \
@@ -96,7 +96,9 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
             s[j0 + b] = acc[b];                                     \
     }
 
-#define FBP_RANK1_BLOCKS(WIDTH)                                     \
+/* Rank-1 updates a = scale x[i], then UPDATE(k, dk) of element k = i n + j
+ * with dk = delta[j], for rows i = 1..n_in (row 0 is left to the caller). */
+#define FBP_UPDATE_BLOCKS(WIDTH, UPDATE)                            \
     for (; j0 + WIDTH <= n; j0 += WIDTH) {                          \
         FBP_T d[WIDTH];                                             \
         _Pragma("omp simd")                                         \
@@ -104,10 +106,10 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
             d[b] = delta[j0 + b];                                   \
         for (Py_ssize_t i = 1; i <= n_in; i++) {                    \
             const FBP_T a = scale * x[i];                           \
-            FBP_T *row = Tm + i * n + j0;                           \
+            const Py_ssize_t at = i * n + j0;                       \
             _Pragma("omp simd")                                     \
             for (int b = 0; b < WIDTH; b++)                         \
-                row[b] += a * d[b];                                 \
+                UPDATE(at + b, d[b]);                               \
         }                                                           \
     }
 

@@ -24,16 +24,39 @@ static inline void FBP_FN(fbp_signals)(Py_ssize_t n_in, Py_ssize_t n,
 
 /* Tm[i][j] += scale x[i] delta[j] for i = 1..n_in: the rank-1 SGD update of a
  * layer whose delta^(l-1) is not needed (row 0 is left to the caller). */
+#define FBP_RANK1_UPDATE(k, dk) Tm[k] += a * (dk)
 static inline void FBP_FN(fbp_rank1)(Py_ssize_t n_in, Py_ssize_t n, FBP_T scale,
                                       const FBP_T *x, const FBP_T *delta, FBP_T *Tm)
 {
     Py_ssize_t j0 = 0;
-    FBP_RANK1_BLOCKS(32)
-    FBP_RANK1_BLOCKS(16)
-    FBP_RANK1_BLOCKS(8)
-    FBP_RANK1_BLOCKS(4)
-    FBP_RANK1_BLOCKS(1)
+    FBP_UPDATE_BLOCKS(32, FBP_RANK1_UPDATE)
+    FBP_UPDATE_BLOCKS(16, FBP_RANK1_UPDATE)
+    FBP_UPDATE_BLOCKS(8, FBP_RANK1_UPDATE)
+    FBP_UPDATE_BLOCKS(4, FBP_RANK1_UPDATE)
+    FBP_UPDATE_BLOCKS(1, FBP_RANK1_UPDATE)
 }
+#undef FBP_RANK1_UPDATE
+
+/* The same rows with classical momentum and no weight decay:
+ * v[i][j] <- mu v[i][j] - lr x[i] delta[j], w[i][j] <- w[i][j] + v[i][j]. */
+#define FBP_CLASSICAL_RANK1_UPDATE(k, dk)                           \
+    {                                                               \
+        const FBP_T step = mu * V[k] - a * (dk);                    \
+        V[k] = step;                                                \
+        W[k] += step;                                               \
+    }
+static inline void FBP_FN(fbp_classical_rank1)(Py_ssize_t n_in, Py_ssize_t n, FBP_T scale,
+                                                FBP_T mu, const FBP_T *x, const FBP_T *delta,
+                                                FBP_T *W, FBP_T *V)
+{
+    Py_ssize_t j0 = 0;
+    FBP_UPDATE_BLOCKS(32, FBP_CLASSICAL_RANK1_UPDATE)
+    FBP_UPDATE_BLOCKS(16, FBP_CLASSICAL_RANK1_UPDATE)
+    FBP_UPDATE_BLOCKS(8, FBP_CLASSICAL_RANK1_UPDATE)
+    FBP_UPDATE_BLOCKS(4, FBP_CLASSICAL_RANK1_UPDATE)
+    FBP_UPDATE_BLOCKS(1, FBP_CLASSICAL_RANK1_UPDATE)
+}
+#undef FBP_CLASSICAL_RANK1_UPDATE
 
 /* y[j] += a x[j] */
 static inline void FBP_FN(fbp_axpy)(Py_ssize_t n, FBP_T a, const FBP_T *x, FBP_T *y)
@@ -126,18 +149,14 @@ static inline FBP_T FBP_FN(fbp_momentum_row)(Py_ssize_t n, FBP_T a, FBP_T wd, FB
     }
 
 /* Classical momentum without weight decay, the common case, in fewer
- * operations: v <- mu v - (lr a) delta, w <- w + v; the sum of w delta only
- * where delta^(l-1) is wanted (dots not NULL). */
-#define FBP_CLASSICAL_UPDATE(r)                                               \
-    {                                                                         \
-        const FBP_T step = mu * v##r[j] - la##r * d;                          \
-        v##r[j] = step;                                                       \
-        w##r[j] += step;                                                      \
-    }
+ * operations: v <- mu v - (lr a) delta, w <- w + v, and the sum of w delta
+ * (layers without that sum go through fbp_classical_rank1). */
 #define FBP_CLASSICAL_STEP(r)                                                 \
     {                                                                         \
+        const FBP_T step = mu * v##r[j] - la##r * d;                          \
         acc##r += w##r[j] * d;                                                \
-        FBP_CLASSICAL_UPDATE(r)                                               \
+        v##r[j] = step;                                                       \
+        w##r[j] += step;                                                      \
     }
 
 static inline void FBP_FN(fbp_momentum_rows)(Py_ssize_t n_in, Py_ssize_t n, FBP_T wd,
@@ -147,6 +166,10 @@ static inline void FBP_FN(fbp_momentum_rows)(Py_ssize_t n_in, Py_ssize_t n, FBP_
 {
     const FBP_T c = nesterov ? mu : 1, e = nesterov ? lr : 0;   /* as in fbp_momentum_row */
     const int classical = !nesterov && wd == 0;
+    if (classical && !dots) {
+        FBP_FN(fbp_classical_rank1)(n_in, n, lr, mu, x, delta, W, V);
+        return;
+    }
     Py_ssize_t i = 1;
     for (; classical && i + 3 <= n_in; i += 4) {
         FBP_T *w0 = W + i * n, *w1 = w0 + n, *w2 = w1 + n, *w3 = w2 + n;
@@ -154,17 +177,6 @@ static inline void FBP_FN(fbp_momentum_rows)(Py_ssize_t n_in, Py_ssize_t n, FBP_
         const FBP_T la0 = lr * x[i], la1 = lr * x[i + 1], la2 = lr * x[i + 2],
                     la3 = lr * x[i + 3];
         FBP_T acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
-        if (!dots) {
-            #pragma omp simd
-            for (Py_ssize_t j = 0; j < n; j++) {
-                const FBP_T d = delta[j];
-                FBP_CLASSICAL_UPDATE(0)
-                FBP_CLASSICAL_UPDATE(1)
-                FBP_CLASSICAL_UPDATE(2)
-                FBP_CLASSICAL_UPDATE(3)
-            }
-            continue;
-        }
         #pragma omp simd reduction(+:acc0, acc1, acc2, acc3)
         for (Py_ssize_t j = 0; j < n; j++) {
             const FBP_T d = delta[j];
@@ -208,7 +220,6 @@ static inline void FBP_FN(fbp_momentum_rows)(Py_ssize_t n_in, Py_ssize_t n, FBP_
 
 #undef FBP_MOMENTUM_STEP
 #undef FBP_CLASSICAL_STEP
-#undef FBP_CLASSICAL_UPDATE
 
 /* Averaged SGD: avg[j] += (w[j] - avg[j]) * inv_k, the running mean of the
  * iterates with inv_k = 1 / (number of iterates averaged, this one included). */
