@@ -49,9 +49,15 @@ cdef extern from "_kernels.h" nogil:
     void fbp_running_mean_d(Py_ssize_t n, double inv_k, const double* w, double* avg)
     void fbp_running_mean_f(Py_ssize_t n, float inv_k, const float* w, float* avg)
     void fbp_rank1_d(Py_ssize_t n_in, Py_ssize_t n, double scale, const double* x,
-                     const double* delta, double* T)
+                     const double* delta, double* T, const double* xn, double* s)
     void fbp_rank1_f(Py_ssize_t n_in, Py_ssize_t n, float scale, const float* x,
-                     const float* delta, float* T)
+                     const float* delta, float* T, const float* xn, float* s)
+    void fbp_classical_rank1_d(Py_ssize_t n_in, Py_ssize_t n, double scale, double mu,
+                               const double* x, const double* delta, double* W, double* V,
+                               const double* xn, double* s)
+    void fbp_classical_rank1_f(Py_ssize_t n_in, Py_ssize_t n, float scale, float mu,
+                               const float* x, const float* delta, float* W, float* V,
+                               const float* xn, float* s)
 
 
 ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu", "leaky_relu", "softmax")
@@ -111,12 +117,26 @@ cdef inline void signals(Py_ssize_t n_in, Py_ssize_t n, const floating* W,
 
 
 cdef inline void rank1(Py_ssize_t n_in, Py_ssize_t n, floating scale, const floating* x,
-                       const floating* delta, floating* T) noexcept nogil:
-    """T[i, j] += scale * x_i * delta_j for i = 1..n_in."""
+                       const floating* delta, floating* T, const floating* xn,
+                       floating* s) noexcept nogil:
+    """T[i, j] += scale * x_i * delta_j for i = 1..n_in (row 0 done before);
+    where xn is not NULL, also s_j = sum_i T[i, j] xn_i after the update (the
+    next example's signals, exactly as signals() would give them)."""
     if floating is double:
-        fbp_rank1_d(n_in, n, scale, x, delta, T)
+        fbp_rank1_d(n_in, n, scale, x, delta, T, xn, s)
     else:
-        fbp_rank1_f(n_in, n, scale, x, delta, T)
+        fbp_rank1_f(n_in, n, scale, x, delta, T, xn, s)
+
+
+cdef inline void classical_rank1(Py_ssize_t n_in, Py_ssize_t n, floating lr, floating mu,
+                                 const floating* x, const floating* delta, floating* W,
+                                 floating* V, const floating* xn, floating* s) noexcept nogil:
+    """v_ij <- mu v_ij - lr x_i delta_j, w_ij <- w_ij + v_ij for i = 1..n_in,
+    with xn and s as in rank1()."""
+    if floating is double:
+        fbp_classical_rank1_d(n_in, n, lr, mu, x, delta, W, V, xn, s)
+    else:
+        fbp_classical_rank1_f(n_in, n, lr, mu, x, delta, W, V, xn, s)
 
 
 cdef inline void dot_rank1(Py_ssize_t n_in, Py_ssize_t n, floating scale, const floating* x,
@@ -260,16 +280,18 @@ cdef void activate(int act, const floating* s, floating* x, Py_ssize_t n) noexce
             x[j] = x[j] / total
 
 
-cdef void forward_one(const Layout* lay, const floating* w,
-                      floating* xs, floating* ss) noexcept nogil:
+cdef void forward_one(const Layout* lay, const floating* w, floating* xs, floating* ss,
+                      bint have_s1=False) noexcept nogil:
     """s_j^(l) = sum_i w_ij^(l) x_i^(l-1), x_j^(l) = g(s_j^(l)) for l = 1..L.
 
-    x^(0) must already be in the x scratch."""
+    x^(0) must already be in the x scratch, and s^(1) too where have_s1 (the
+    previous example's update computed it)."""
     cdef Py_ssize_t l
     cdef floating* s
     for l in range(1, lay.L + 1):
         s = ss + lay.s_off[l]
-        signals(lay.d[l - 1], lay.d[l], w + lay.w_off[l], xs + lay.x_off[l - 1], s)
+        if l > 1 or not have_s1:
+            signals(lay.d[l - 1], lay.d[l], w + lay.w_off[l], xs + lay.x_off[l - 1], s)
         activate(lay.act[l], s, xs + lay.x_off[l] + 1, lay.d[l])
 
 
@@ -316,7 +338,8 @@ cdef double output_delta(const Layout* lay, const floating* xs, const floating* 
 
 
 cdef void backward(const Layout* lay, const floating* w, floating* target, floating scale,
-                   const floating* xs, floating* ds) noexcept nogil:
+                   const floating* xs, floating* ds, const floating* xn=NULL,
+                   floating* s1=NULL) noexcept nogil:
     """Induction step fused with the use of each gradient, one pass per block.
 
     For l = L..1 and every row i of W^(l):
@@ -325,7 +348,9 @@ cdef void backward(const Layout* lay, const floating* w, floating* target, float
     With target = w and scale = -lr this is the SGD update, done in place:
     each row's sum is taken before that row is written, so delta^(l-1) uses
     the weights from before the update.  With target a gradient buffer it
-    accumulates de/dw_ij^(l) = x_i^(l-1) delta_j^(l).
+    accumulates de/dw_ij^(l) = x_i^(l-1) delta_j^(l).  Where xn (the next
+    example's x^(0)) is not NULL, the pass over W^(1) also leaves that
+    example's s^(1) in s1, from the updated weights (target must be w).
     """
     cdef Py_ssize_t l, n_in, n_out
     cdef floating* T
@@ -340,7 +365,7 @@ cdef void backward(const Layout* lay, const floating* w, floating* target, float
         delta = ds + lay.s_off[l]
         axpy(n_out, scale, delta, T)          # row 0: x_0 = 1
         if l == 1:                            # delta^(0) is not needed
-            rank1(n_in, n_out, scale, x_prev, delta, T)
+            rank1(n_in, n_out, scale, x_prev, delta, T, xn, s1)
             continue
         delta_prev = ds + lay.s_off[l - 1]
         dot_rank1(n_in, n_out, scale, x_prev, delta, w + lay.w_off[l], T, delta_prev)
@@ -349,7 +374,8 @@ cdef void backward(const Layout* lay, const floating* w, floating* target, float
 
 cdef void backward_momentum(const Layout* lay, floating* w, floating* v, floating lr,
                             floating mu, int nesterov, floating wd,
-                            const floating* xs, floating* ds) noexcept nogil:
+                            const floating* xs, floating* ds, const floating* xn=NULL,
+                            floating* s1=NULL) noexcept nogil:
     """The backward pass fused with an update with momentum and weight decay.
 
     For l = L..1 and every row i of W^(l), with g_ij = x_i^(l-1) delta_j^(l)
@@ -357,7 +383,8 @@ cdef void backward_momentum(const Layout* lay, floating* w, floating* v, floatin
         v_ij <- mu v_ij - lr g_ij,   w_ij <- w_ij + v_ij
         (Nesterov: w_ij <- w_ij + mu v_ij - lr g_ij, with the new v_ij)
         delta_i^(l-1) = g'(s_i^(l-1)) * sum_j w_ij^(l) delta_j^(l)   (2)
-    each row's sum taken with its weights from before the update.
+    each row's sum taken with its weights from before the update.  xn and s1
+    as in backward(), for classical momentum without weight decay only.
     """
     cdef Py_ssize_t l, n_in, n_out
     cdef floating* W
@@ -374,6 +401,9 @@ cdef void backward_momentum(const Layout* lay, floating* w, floating* v, floatin
         delta = ds + lay.s_off[l]
         delta_prev = ds + lay.s_off[l - 1]
         momentum_row(n_out, 1, 0, lr, mu, nesterov, delta, W, V)     # row 0: x_0 = 1
+        if l == 1 and xn != NULL:
+            classical_rank1(n_in, n_out, lr, mu, x_prev, delta, W, V, xn, s1)
+            continue
         momentum_rows(n_in, n_out, wd, lr, mu, nesterov, x_prev, delta, W, V,
                       delta_prev if l > 1 else NULL)
         if l > 1:
@@ -542,6 +572,11 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     cdef floating rate = lr, step = -lr, weight = 1
     cdef floating* delta_L
     cdef bint plain = momentum == 0 and weight_decay == 0
+    # Per-example plain SGD and classical momentum take the next example's
+    # s^(1) in their pass over W^(1), saving the forward pass that read.
+    cdef bint fuse = batch == 1 and (plain or (not nesterov and weight_decay == 0))
+    cdef bint have_s1 = False
+    cdef floating* x_next = NULL         # the next example's x^(0)
     cdef bint weighted = sample_weight.shape[0] > 0
     # Prefetch the example this many ahead: about 2 KiB of inputs in flight.
     cdef Py_ssize_t x_bytes = X.shape[1] * sizeof(floating), y_bytes = Y.shape[1] * sizeof(floating)
@@ -552,9 +587,11 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     delta_L = ds + lay.s_off[lay.L]
     if batch > 1:
         grad = <floating*> calloc(flat.shape[0], sizeof(floating))
-        if grad == NULL:
-            free(lay.w_off)
-            raise MemoryError()
+    else:
+        x_next = <floating*> calloc(layers[0] + 1, sizeof(floating))
+    if grad == NULL and x_next == NULL:
+        free(lay.w_off)
+        raise MemoryError()
     try:
         with nogil:
             for k in range(n):
@@ -563,10 +600,13 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
                     fbp_prefetch(&Y[order[k + ahead], 0], y_bytes)
                 r = order[k]
                 load_input(&lay, xs, &X[r, 0])
-                forward_one(&lay, &flat[0], xs, ss)
+                forward_one(&lay, &flat[0], xs, ss, have_s1)
                 e = output_delta(&lay, xs, ss, &Y[r, 0], ds)
                 if not isfinite(e):
                     break
+                have_s1 = fuse and k + 1 < n
+                if have_s1:
+                    load_input(&lay, x_next, &X[order[k + 1], 0])
                 if clip > 0:
                     for j in range(layers[lay.L]):
                         delta_L[j] = min(max(delta_L[j], -clip), clip)
@@ -591,14 +631,16 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
                                 1.0 / in_batch, rate, momentum, nesterov, weight_decay)
                     in_batch = 0
                 elif plain:
-                    backward(&lay, &flat[0], &flat[0], step, xs, ds)
+                    backward(&lay, &flat[0], &flat[0], step, xs, ds,
+                             x_next if have_s1 else NULL, ss)
                 else:
                     backward_momentum(&lay, &flat[0], &velocity[0], rate, momentum, nesterov,
-                                      weight_decay, xs, ds)
+                                      weight_decay, xs, ds, x_next if have_s1 else NULL, ss)
                 if average_from >= 1 and t >= average_from:
                     running_mean(flat.shape[0], 1 / (t - average_from + 1), &flat[0],
                                  &average[0])
     finally:
         free(grad)
+        free(x_next)
         free(lay.w_off)
     return total, done

@@ -17,6 +17,7 @@
 #ifndef FASTBP_KERNELS_H
 #define FASTBP_KERNELS_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -76,6 +77,18 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
 #endif
 }
 
+/* FBP_MADD(a, b, c) = a b + c, rounded once where the target has a fused
+ * multiply-add.  Written out where two kernels must round alike (the
+ * signals of FBP_SIGNALS_BLOCKS and of FBP_UPDATE_BLOCKS): left to the
+ * compiler, a multiply-add may be fused in one kernel and not the other. */
+#ifdef __FMA__
+#define FBP_MADD_D(a, b, c) fma(a, b, c)
+#define FBP_MADD_F(a, b, c) fmaf(a, b, c)
+#else
+#define FBP_MADD_D(a, b, c) ((a) * (b) + (c))
+#define FBP_MADD_F(a, b, c) ((a) * (b) + (c))
+#endif
+
 /* Column blocks of WIDTH from column j0 on, for fbp_signals and the rank-1
  * updates: the block's sums (acc) or deltas (d) stay in registers while the
  * rows go by.  Each leaves j0 at the first column it did not do. */
@@ -89,7 +102,7 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
             const FBP_T x_i = x[i], *row = W + i * n + j0;          \
             _Pragma("omp simd")                                     \
             for (int b = 0; b < WIDTH; b++)                         \
-                acc[b] += x_i * row[b];                             \
+                acc[b] = FBP_MADD(x_i, row[b], acc[b]);             \
         }                                                           \
         _Pragma("omp simd")                                         \
         for (int b = 0; b < WIDTH; b++)                             \
@@ -97,33 +110,92 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
     }
 
 /* Rank-1 updates a = scale x[i], then UPDATE(k, dk) of element k = i n + j
- * with dk = delta[j], for rows i = 1..n_in (row 0 is left to the caller). */
-#define FBP_UPDATE_BLOCKS(WIDTH, UPDATE)                            \
+ * with dk = delta[j], for rows i = 1..n_in (row 0 is left to the caller,
+ * and must be done first when NEXT).  With NEXT (a constant 1) the same
+ * pass also takes the next example's signals from the updated weights:
+ * s[j] = sum_{i=0..n_in} UPDATED[i][j] xn[i], with xn[0] = 1, summed in
+ * the order and with the operations of FBP_SIGNALS_BLOCKS, so that s is
+ * exactly what the next forward pass would compute. */
+#define FBP_UPDATE_BLOCKS(WIDTH, UPDATE, UPDATED, NEXT)             \
     for (; j0 + WIDTH <= n; j0 += WIDTH) {                          \
-        FBP_T d[WIDTH];                                             \
+        FBP_T d[WIDTH], acc[WIDTH];                                 \
         _Pragma("omp simd")                                         \
-        for (int b = 0; b < WIDTH; b++)                             \
+        for (int b = 0; b < WIDTH; b++) {                           \
             d[b] = delta[j0 + b];                                   \
+            if (NEXT)                                               \
+                acc[b] = UPDATED[j0 + b];                           \
+        }                                                           \
         for (Py_ssize_t i = 1; i <= n_in; i++) {                    \
-            const FBP_T a = scale * x[i];                           \
+            const FBP_T a = scale * x[i], x_i = NEXT ? xn[i] : 0;   \
             const Py_ssize_t at = i * n + j0;                       \
             _Pragma("omp simd")                                     \
-            for (int b = 0; b < WIDTH; b++)                         \
+            for (int b = 0; b < WIDTH; b++) {                       \
                 UPDATE(at + b, d[b]);                               \
+                if (NEXT)                                           \
+                    acc[b] = FBP_MADD(x_i, UPDATED[at + b], acc[b]);\
+            }                                                       \
         }                                                           \
+        if (NEXT) {                                                 \
+            _Pragma("omp simd")                                     \
+            for (int b = 0; b < WIDTH; b++)                         \
+                s[j0 + b] = acc[b];                                 \
+        }                                                           \
+    }
+
+/* With NEXT on a wide layer (n > FBP_STREAM_N): whole rows one after the
+ * other, the sums in s itself.  Column blocks would walk W with a stride of
+ * a row, which the cache and the prefetcher serve badly once W is large;
+ * each column is still summed over i in order, so s is the same. */
+#define FBP_STREAM_N 128
+#define FBP_UPDATE_ROWS(UPDATE, UPDATED)                            \
+    {                                                               \
+        _Pragma("omp simd")                                         \
+        for (Py_ssize_t j = 0; j < n; j++)                          \
+            s[j] = UPDATED[j];                                      \
+        for (Py_ssize_t i = 1; i <= n_in; i++) {                    \
+            const FBP_T a = scale * x[i], x_i = xn[i];              \
+            const Py_ssize_t at = i * n;                            \
+            _Pragma("omp simd")                                     \
+            for (Py_ssize_t j = 0; j < n; j++) {                    \
+                UPDATE(at + j, delta[j]);                           \
+                s[j] = FBP_MADD(x_i, UPDATED[at + j], s[j]);        \
+            }                                                       \
+        }                                                           \
+    }
+
+/* All the column blocks, widest first, with or without the next signals. */
+#define FBP_UPDATE_ALL_BLOCKS(UPDATE, UPDATED)                      \
+    Py_ssize_t j0 = 0;                                              \
+    if (xn && n > FBP_STREAM_N) {                                   \
+        FBP_UPDATE_ROWS(UPDATE, UPDATED)                            \
+    } else if (xn) {  /* narrower: d and acc both stay in registers */ \
+        FBP_UPDATE_BLOCKS(16, UPDATE, UPDATED, 1)                   \
+        FBP_UPDATE_BLOCKS(8, UPDATE, UPDATED, 1)                    \
+        FBP_UPDATE_BLOCKS(4, UPDATE, UPDATED, 1)                    \
+        FBP_UPDATE_BLOCKS(1, UPDATE, UPDATED, 1)                    \
+    } else {                                                        \
+        FBP_UPDATE_BLOCKS(32, UPDATE, UPDATED, 0)                   \
+        FBP_UPDATE_BLOCKS(16, UPDATE, UPDATED, 0)                   \
+        FBP_UPDATE_BLOCKS(8, UPDATE, UPDATED, 0)                    \
+        FBP_UPDATE_BLOCKS(4, UPDATE, UPDATED, 0)                    \
+        FBP_UPDATE_BLOCKS(1, UPDATE, UPDATED, 0)                    \
     }
 
 /* The kernels themselves, once per floating type. */
 #define FBP_T double
 #define FBP_FN(name) name##_d
+#define FBP_MADD FBP_MADD_D
 #include "_kernels_body.h"
 #undef FBP_T
 #undef FBP_FN
+#undef FBP_MADD
 
 #define FBP_T float
 #define FBP_FN(name) name##_f
+#define FBP_MADD FBP_MADD_F
 #include "_kernels_body.h"
 #undef FBP_T
 #undef FBP_FN
+#undef FBP_MADD
 
 #endif

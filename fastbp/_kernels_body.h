@@ -14,6 +14,18 @@ static inline void FBP_FN(fbp_tanh)(Py_ssize_t n, const FBP_T *s, FBP_T *x)
 static inline void FBP_FN(fbp_signals)(Py_ssize_t n_in, Py_ssize_t n,
                                         const FBP_T *W, const FBP_T *x, FBP_T *s)
 {
+    if (n > FBP_STREAM_N) {     /* whole rows, as in FBP_UPDATE_ROWS */
+        #pragma omp simd
+        for (Py_ssize_t j = 0; j < n; j++)
+            s[j] = W[j];
+        for (Py_ssize_t i = 1; i <= n_in; i++) {
+            const FBP_T x_i = x[i], *row = W + i * n;
+            #pragma omp simd
+            for (Py_ssize_t j = 0; j < n; j++)
+                s[j] = FBP_MADD(x_i, row[j], s[j]);
+        }
+        return;
+    }
     Py_ssize_t j0 = 0;
     FBP_SIGNALS_BLOCKS(32)
     FBP_SIGNALS_BLOCKS(16)
@@ -23,38 +35,32 @@ static inline void FBP_FN(fbp_signals)(Py_ssize_t n_in, Py_ssize_t n,
 }
 
 /* Tm[i][j] += scale x[i] delta[j] for i = 1..n_in: the rank-1 SGD update of a
- * layer whose delta^(l-1) is not needed (row 0 is left to the caller). */
-#define FBP_RANK1_UPDATE(k, dk) Tm[k] += a * (dk)
+ * layer whose delta^(l-1) is not needed (row 0 is left to the caller, first).
+ * Where xn is not NULL, also s[j] = sum_i Tm[i][j] xn[i] with the updated
+ * weights: the next example's signals (see FBP_UPDATE_BLOCKS). */
+#define FBP_RANK1_UPDATE(k, dk) Tm[k] = FBP_MADD(a, dk, Tm[k])
 static inline void FBP_FN(fbp_rank1)(Py_ssize_t n_in, Py_ssize_t n, FBP_T scale,
-                                      const FBP_T *x, const FBP_T *delta, FBP_T *Tm)
+                                      const FBP_T *x, const FBP_T *delta, FBP_T *Tm,
+                                      const FBP_T *xn, FBP_T *s)
 {
-    Py_ssize_t j0 = 0;
-    FBP_UPDATE_BLOCKS(32, FBP_RANK1_UPDATE)
-    FBP_UPDATE_BLOCKS(16, FBP_RANK1_UPDATE)
-    FBP_UPDATE_BLOCKS(8, FBP_RANK1_UPDATE)
-    FBP_UPDATE_BLOCKS(4, FBP_RANK1_UPDATE)
-    FBP_UPDATE_BLOCKS(1, FBP_RANK1_UPDATE)
+    FBP_UPDATE_ALL_BLOCKS(FBP_RANK1_UPDATE, Tm)
 }
 #undef FBP_RANK1_UPDATE
 
 /* The same rows with classical momentum and no weight decay:
- * v[i][j] <- mu v[i][j] - lr x[i] delta[j], w[i][j] <- w[i][j] + v[i][j]. */
+ * v[i][j] <- mu v[i][j] - scale x[i] delta[j], w[i][j] <- w[i][j] + v[i][j];
+ * xn and s as in fbp_rank1. */
 #define FBP_CLASSICAL_RANK1_UPDATE(k, dk)                           \
     {                                                               \
-        const FBP_T step = mu * V[k] - a * (dk);                    \
+        const FBP_T step = FBP_MADD(-a, dk, mu * V[k]);             \
         V[k] = step;                                                \
         W[k] += step;                                               \
     }
 static inline void FBP_FN(fbp_classical_rank1)(Py_ssize_t n_in, Py_ssize_t n, FBP_T scale,
                                                 FBP_T mu, const FBP_T *x, const FBP_T *delta,
-                                                FBP_T *W, FBP_T *V)
+                                                FBP_T *W, FBP_T *V, const FBP_T *xn, FBP_T *s)
 {
-    Py_ssize_t j0 = 0;
-    FBP_UPDATE_BLOCKS(32, FBP_CLASSICAL_RANK1_UPDATE)
-    FBP_UPDATE_BLOCKS(16, FBP_CLASSICAL_RANK1_UPDATE)
-    FBP_UPDATE_BLOCKS(8, FBP_CLASSICAL_RANK1_UPDATE)
-    FBP_UPDATE_BLOCKS(4, FBP_CLASSICAL_RANK1_UPDATE)
-    FBP_UPDATE_BLOCKS(1, FBP_CLASSICAL_RANK1_UPDATE)
+    FBP_UPDATE_ALL_BLOCKS(FBP_CLASSICAL_RANK1_UPDATE, W)
 }
 #undef FBP_CLASSICAL_RANK1_UPDATE
 
@@ -167,7 +173,7 @@ static inline void FBP_FN(fbp_momentum_rows)(Py_ssize_t n_in, Py_ssize_t n, FBP_
     const FBP_T c = nesterov ? mu : 1, e = nesterov ? lr : 0;   /* as in fbp_momentum_row */
     const int classical = !nesterov && wd == 0;
     if (classical && !dots) {
-        FBP_FN(fbp_classical_rank1)(n_in, n, lr, mu, x, delta, W, V);
+        FBP_FN(fbp_classical_rank1)(n_in, n, lr, mu, x, delta, W, V, NULL, NULL);
         return;
     }
     Py_ssize_t i = 1;

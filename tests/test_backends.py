@@ -2,7 +2,8 @@
 
 float64 must agree to about 1e-12 relative, float32 to about 1e-5 of the
 float64 reference.  Layer widths cover every column block of the compiled
-kernels (32, 16, 8, 4 and single columns).
+kernels (32, 16, 8, 4 and single columns) and the layers wider than 128,
+which they take a whole row at a time.
 """
 
 import numpy as np
@@ -22,6 +23,7 @@ CASES = {
     "identity-tanh-squared": ([2, 3, 1], "identity", "tanh", "squared"),
     "wide-blocks": ([40, 61, 29, 10], "tanh", "identity", "squared"),
     "no-hidden": ([6, 37], [], "sigmoid", "squared"),
+    "wide-rows": ([3, 130, 129, 2], "tanh", "identity", "squared"),   # layers of whole rows
 }
 TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
 
@@ -84,6 +86,19 @@ def test_one_epoch(backend, dtype, case, shuffle):
     expected = oracle.fit(X, Y, epochs=1, lr=0.05, shuffle=shuffle, seed=11)
     assert relative_error(net.flat, oracle.flat) < TOLERANCE[dtype]
     assert history.loss[0] == pytest.approx(expected.loss[0], rel=TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9], ids=["plain", "momentum"])
+def test_an_epoch_equals_its_examples_one_at_a_time(backend, dtype, case, momentum):
+    """Bit for bit: within an epoch the compiled core takes each example's
+    first-layer signals in the previous example's update, and must get
+    exactly what a fresh forward pass gets."""
+    oracle, X, Y = case
+    net, one_by_one = twin(oracle, backend, dtype), twin(oracle, backend, dtype)
+    net.fit(X, Y, epochs=1, lr=0.05, momentum=momentum, shuffle=False)
+    for r in range(len(X)):
+        one_by_one.partial_fit(X[r:r + 1], Y[r:r + 1], lr=0.05, momentum=momentum)
+    assert np.array_equal(net.flat, one_by_one.flat)
 
 
 def test_shuffling_changes_the_result_and_the_seed_fixes_it(backend, case):
