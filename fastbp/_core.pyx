@@ -20,6 +20,7 @@ once per call, with the layer offsets, and reused for every example.
 """
 
 from cython cimport floating
+import numpy as np
 from libc.math cimport exp, log, log1p, isfinite, pow
 from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memset
@@ -429,12 +430,22 @@ cdef void apply_batch(const Layout* lay, floating* w, floating* v, floating* gra
     memset(grad, 0, n_weights * sizeof(floating))
 
 
+# A batch of at least BATCH_ROWS rows of a network of at least BATCH_WEIGHTS
+# weights goes through numpy's matrix product (BLAS), which beats the
+# per-example loop there (benchmarks/run.py, the predict table).
+BATCH_ROWS = 32
+BATCH_WEIGHTS = 8192
+
+
 def forward(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] acts,
             const floating[:, ::1] X, floating[:, ::1] out):
     """out[n] = x^(L) for every row n of X."""
     cdef Layout lay
     cdef floating* xs
     cdef Py_ssize_t r, k, n_out = out.shape[1]
+    if X.shape[0] >= BATCH_ROWS and flat.shape[0] >= BATCH_WEIGHTS:
+        forward_batch(flat, layers, acts, X, out)
+        return
     xs = layout_init(&lay, layers, acts, 0, <floating*> NULL)
     try:
         with nogil:
@@ -445,6 +456,32 @@ def forward(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[::
                     out[r, k] = xs[lay.x_off[lay.L] + 1 + k]
     finally:
         free(lay.w_off)
+
+
+def forward_batch(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] acts,
+                  const floating[:, ::1] X, floating[:, ::1] out):
+    """out = x^(L) for the rows of X, a layer at a time for the whole batch:
+    S^(l) = X^(l-1) W^(l)[1:] + W^(l)[0] by numpy's matrix product, then
+    X^(l) = g(S^(l)) in place."""
+    cdef Py_ssize_t l, start = 0, size
+    weights = np.asarray(flat)
+    x = np.asarray(X)
+    for l in range(1, layers.shape[0]):
+        size = (layers[l - 1] + 1) * layers[l]
+        W = weights[start:start + size].reshape(layers[l - 1] + 1, layers[l])
+        start += size
+        x = x @ W[1:]
+        x += W[0]
+        activate_rows(acts[l], x)
+    np.asarray(out)[...] = x
+
+
+def activate_rows(int act, floating[:, ::1] S):
+    """S[r] = g(S[r]) for every row r, in place."""
+    cdef Py_ssize_t r
+    with nogil:
+        for r in range(S.shape[0]):
+            activate(act, &S[r, 0], &S[r, 0], S.shape[1])
 
 
 def loss(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] acts,

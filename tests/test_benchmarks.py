@@ -1,0 +1,75 @@
+"""Smoke test of the benchmark suite: every implementation that is installed
+runs on a few hundred examples and passes its check against fastbp's float64
+result.  Nothing here looks at a time."""
+
+import importlib.util
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import run_python
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SUITE = os.path.join(HERE, os.pardir, "benchmarks", "run.py")
+
+pytestmark = pytest.mark.compiled
+
+
+def load_suite():
+    spec = importlib.util.spec_from_file_location("benchmark_suite", SUITE)
+    suite = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(suite)
+    return suite
+
+
+def test_quick_run_checks_every_installed_implementation(tmp_path):
+    out = tmp_path / "results.json"
+    result = run_python(os.path.abspath(SUITE), "--quick", "--architectures", "xor", "digits",
+                        "deep", "--json", str(out), "--markdown", str(tmp_path / "table.md"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(out.read_text())
+    suite = load_suite()
+    expected = [name for name, available in suite.AVAILABLE.items() if available]
+    assert report["implementations"] == expected
+    assert len(report["training"]) == 6            # 3 architectures x 2 dtypes
+    for row in report["training"]:
+        assert set(row["results"]) == set(expected)
+        for name, outcome in row["results"].items():
+            assert outcome["checked"], (row["architecture"], row["dtype"], name)
+            assert outcome["examples_per_second"] > 0
+    assert len(report["predict"]) == 6
+    table = (tmp_path / "table.md").read_text()
+    assert "| xor [2, 4, 1] | float64 |" in table
+
+
+def test_a_wrong_implementation_fails_its_check():
+    suite = load_suite()
+    layers = suite.ARCHITECTURES["digits"]
+    blocks = suite.initial_weights(layers)
+    X, Y = suite.make_data(layers, 300)
+    oracle = suite.Oracle(blocks, X, Y, 0.01)
+    train = suite.IMPLEMENTATIONS["numpy loop"][0]
+
+    def off_by_one_example(blocks, X, Y, lr):      # skips the last example
+        return train(blocks, X[:-1], Y[:-1], lr)
+
+    suite.IMPLEMENTATIONS["wrong"] = (off_by_one_example, None, True)
+    try:
+        right = suite.time_implementation("numpy loop", blocks, X, Y, oracle, "float64",
+                                          0.1, 1, quick=True)
+        wrong = suite.time_implementation("wrong", blocks, X, Y, oracle, "float64",
+                                          0.1, 1, quick=True)
+    finally:
+        del suite.IMPLEMENTATIONS["wrong"]
+    assert right["checked"] and right["difference"] < 1e-12
+    assert not wrong["checked"] and wrong["difference"] > 1e-9
+
+
+def test_relative_difference():
+    suite = load_suite()
+    a = [np.array([[1.0, -4.0]]), np.array([[2.0]])]
+    b = [np.array([[1.0, -4.0]]), np.array([[2.5]])]
+    assert suite.relative_difference(a, a) == 0
+    assert suite.relative_difference(b, a) == pytest.approx(0.5 / 4)
