@@ -33,6 +33,10 @@ cdef extern from "_kernels.h" nogil:
                          const double* delta, const double* W, double* T, double* dots)
     void fbp_dot_rank1_f(Py_ssize_t n_in, Py_ssize_t n, float scale, const float* x,
                          const float* delta, const float* W, float* T, float* dots)
+    void fbp_dot_update_d(Py_ssize_t n_in, Py_ssize_t n, double scale, const double* x,
+                          const double* delta, double* W, double* dots)
+    void fbp_dot_update_f(Py_ssize_t n_in, Py_ssize_t n, float scale, const float* x,
+                          const float* delta, float* W, float* dots)
     void fbp_tanh_d(Py_ssize_t n, const double* s, double* x)
     void fbp_tanh_f(Py_ssize_t n, const float* s, float* x)
     void fbp_signals_d(Py_ssize_t n_in, Py_ssize_t n, const double* W, const double* x, double* s)
@@ -149,6 +153,15 @@ cdef inline void dot_rank1(Py_ssize_t n_in, Py_ssize_t n, floating scale, const 
         fbp_dot_rank1_d(n_in, n, scale, x, delta, W, T, dots)
     else:
         fbp_dot_rank1_f(n_in, n, scale, x, delta, W, T, dots)
+
+
+cdef inline void dot_update(Py_ssize_t n_in, Py_ssize_t n, floating scale, const floating* x,
+                            const floating* delta, floating* W, floating* dots) noexcept nogil:
+    """dot_rank1 with T = W, each weight loaded once."""
+    if floating is double:
+        fbp_dot_update_d(n_in, n, scale, x, delta, W, dots)
+    else:
+        fbp_dot_update_f(n_in, n, scale, x, delta, W, dots)
 
 
 cdef inline floating momentum_row(Py_ssize_t n, floating a, floating wd, floating lr,
@@ -369,7 +382,10 @@ cdef void backward(const Layout* lay, const floating* w, floating* target, float
             rank1(n_in, n_out, scale, x_prev, delta, T, xn, s1)
             continue
         delta_prev = ds + lay.s_off[l - 1]
-        dot_rank1(n_in, n_out, scale, x_prev, delta, w + lay.w_off[l], T, delta_prev)
+        if T == w + lay.w_off[l]:             # the SGD update, in place
+            dot_update(n_in, n_out, scale, x_prev, delta, T, delta_prev)
+        else:
+            dot_rank1(n_in, n_out, scale, x_prev, delta, w + lay.w_off[l], T, delta_prev)
         times_gprime(lay.act[l - 1], x_prev + 1, delta_prev, n_in)
 
 

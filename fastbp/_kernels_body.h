@@ -118,6 +118,48 @@ static inline void FBP_FN(fbp_dot_rank1)(Py_ssize_t n_in, Py_ssize_t n,
     }
 }
 
+/* The in-place SGD update with the sums of dot_rank1: dots[i-1] = sum_j
+ * W[i][j] delta[j] with W as it was, then W[i][j] += scale x[i] delta[j],
+ * for rows i = 1..n_in.  In column blocks, delta's block in registers and
+ * each weight loaded once; rows wider than FBP_STREAM_N go whole, four at a
+ * time, through fbp_dot_rank1. */
+#define FBP_DOT_UPDATE_BLOCKS(WIDTH)                                \
+    for (; j0 + WIDTH <= n; j0 += WIDTH) {                          \
+        FBP_T d[WIDTH];                                             \
+        _Pragma("omp simd")                                         \
+        for (int b = 0; b < WIDTH; b++)                             \
+            d[b] = delta[j0 + b];                                   \
+        for (Py_ssize_t i = 1; i <= n_in; i++) {                    \
+            const FBP_T a = scale * x[i];                           \
+            FBP_T *row = W + i * n + j0, acc = 0;                   \
+            _Pragma("omp simd reduction(+:acc)")                    \
+            for (int b = 0; b < WIDTH; b++) {                       \
+                const FBP_T old = row[b];                           \
+                acc += old * d[b];                                  \
+                row[b] = FBP_MADD(a, d[b], old);                    \
+            }                                                       \
+            dots[i - 1] += acc;                                     \
+        }                                                           \
+    }
+
+static inline void FBP_FN(fbp_dot_update)(Py_ssize_t n_in, Py_ssize_t n, FBP_T scale,
+                                           const FBP_T *x, const FBP_T *delta, FBP_T *W,
+                                           FBP_T *dots)
+{
+    if (n > FBP_STREAM_N) {
+        FBP_FN(fbp_dot_rank1)(n_in, n, scale, x, delta, W, W, dots);
+        return;
+    }
+    memset(dots, 0, n_in * sizeof(FBP_T));
+    Py_ssize_t j0 = 0;
+    FBP_DOT_UPDATE_BLOCKS(32)
+    FBP_DOT_UPDATE_BLOCKS(16)
+    FBP_DOT_UPDATE_BLOCKS(8)
+    FBP_DOT_UPDATE_BLOCKS(4)
+    FBP_DOT_UPDATE_BLOCKS(1)
+}
+#undef FBP_DOT_UPDATE_BLOCKS
+
 /* One row of the update with momentum and weight decay (the general path).
  * Returns sum_j w[j] delta[j] with w as it was, and for every j:
  *   g = a delta[j] + wd w[j]        (a = x_i^(l-1); wd = 0 on the bias row)
