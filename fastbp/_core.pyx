@@ -242,7 +242,7 @@ cdef inline void load_input(const Layout* lay, floating* xs,
         xs[i + 1] = x[i]
 
 
-cdef void times_gprime(int act, const floating* x, floating* d, Py_ssize_t n) noexcept nogil:
+cdef inline void times_gprime(int act, const floating* x, floating* d, Py_ssize_t n) noexcept nogil:
     """d_i *= g'(s_i) for one layer, from x_i = g(s_i); one loop per activation
     so that the compiler can vectorise each."""
     cdef Py_ssize_t i
@@ -260,7 +260,7 @@ cdef void times_gprime(int act, const floating* x, floating* d, Py_ssize_t n) no
             d[i] = d[i] if x[i] > 0 else <floating> LEAKY_SLOPE * d[i]
 
 
-cdef void activate(int act, const floating* s, floating* x, Py_ssize_t n) noexcept nogil:
+cdef inline void activate(int act, const floating* s, floating* x, Py_ssize_t n) noexcept nogil:
     """x_j = g(s_j) for one layer."""
     cdef Py_ssize_t j
     cdef double top, total
@@ -294,7 +294,7 @@ cdef void activate(int act, const floating* s, floating* x, Py_ssize_t n) noexce
             x[j] = x[j] / total
 
 
-cdef void forward_one(const Layout* lay, const floating* w, floating* xs, floating* ss,
+cdef inline void forward_one(const Layout* lay, const floating* w, floating* xs, floating* ss,
                       bint have_s1=False) noexcept nogil:
     """s_j^(l) = sum_i w_ij^(l) x_i^(l-1), x_j^(l) = g(s_j^(l)) for l = 1..L.
 
@@ -309,7 +309,7 @@ cdef void forward_one(const Layout* lay, const floating* w, floating* xs, floati
         activate(lay.act[l], s, xs + lay.x_off[l] + 1, lay.d[l])
 
 
-cdef double output_delta(const Layout* lay, const floating* xs, const floating* ss,
+cdef inline double output_delta(const Layout* lay, const floating* xs, const floating* ss,
                          const floating* y, floating* ds) noexcept nogil:
     """Base step: delta^(L) = de/ds^(L) into the delta scratch; returns e."""
     cdef Py_ssize_t k, n = lay.d[lay.L]
@@ -351,7 +351,7 @@ cdef double output_delta(const Layout* lay, const floating* xs, const floating* 
     return e
 
 
-cdef void backward(const Layout* lay, const floating* w, floating* target, floating scale,
+cdef inline void backward(const Layout* lay, const floating* w, floating* target, floating scale,
                    const floating* xs, floating* ds, const floating* xn=NULL,
                    floating* s1=NULL) noexcept nogil:
     """Induction step fused with the use of each gradient, one pass per block.
