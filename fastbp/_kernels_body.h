@@ -150,6 +150,16 @@ static inline void FBP_FN(fbp_dot_update)(Py_ssize_t n_in, Py_ssize_t n, FBP_T s
         FBP_FN(fbp_dot_rank1)(n_in, n, scale, x, delta, W, W, dots);
         return;
     }
+    if (n == 1) {               /* one column: contiguous down the rows */
+        const FBP_T d = delta[0];
+        #pragma omp simd
+        for (Py_ssize_t i = 1; i <= n_in; i++) {
+            const FBP_T old = W[i];
+            dots[i - 1] = old * d;
+            W[i] = FBP_MADD(scale * x[i], d, old);
+        }
+        return;
+    }
     memset(dots, 0, n_in * sizeof(FBP_T));
     Py_ssize_t j0 = 0;
     FBP_DOT_UPDATE_BLOCKS(32)
