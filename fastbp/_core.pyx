@@ -37,6 +37,12 @@ cdef extern from "_kernels.h" nogil:
                           const double* delta, double* W, double* dots)
     void fbp_dot_update_f(Py_ssize_t n_in, Py_ssize_t n, float scale, const float* x,
                           const float* delta, float* W, float* dots)
+    void fbp_classical_dot_update_d(Py_ssize_t n_in, Py_ssize_t n, double scale, double mu,
+                                    const double* x, const double* delta, double* W,
+                                    double* V, double* dots)
+    void fbp_classical_dot_update_f(Py_ssize_t n_in, Py_ssize_t n, float scale, float mu,
+                                    const float* x, const float* delta, float* W, float* V,
+                                    float* dots)
     void fbp_tanh_d(Py_ssize_t n, const double* s, double* x)
     void fbp_tanh_f(Py_ssize_t n, const float* s, float* x)
     void fbp_signals_d(Py_ssize_t n_in, Py_ssize_t n, const double* W, const double* x, double* s)
@@ -162,6 +168,17 @@ cdef inline void dot_update(Py_ssize_t n_in, Py_ssize_t n, floating scale, const
         fbp_dot_update_d(n_in, n, scale, x, delta, W, dots)
     else:
         fbp_dot_update_f(n_in, n, scale, x, delta, W, dots)
+
+
+cdef inline void classical_dot_update(Py_ssize_t n_in, Py_ssize_t n, floating lr, floating mu,
+                                      const floating* x, const floating* delta, floating* W,
+                                      floating* V, floating* dots) noexcept nogil:
+    """dot_update with classical momentum: v_ij <- mu v_ij - lr x_i delta_j,
+    w_ij <- w_ij + v_ij; dots[i-1] with the weights from before."""
+    if floating is double:
+        fbp_classical_dot_update_d(n_in, n, lr, mu, x, delta, W, V, dots)
+    else:
+        fbp_classical_dot_update_f(n_in, n, lr, mu, x, delta, W, V, dots)
 
 
 cdef inline floating momentum_row(Py_ssize_t n, floating a, floating wd, floating lr,
@@ -409,6 +426,7 @@ cdef void backward_momentum(const Layout* lay, floating* w, floating* v, floatin
     cdef const floating* x_prev
     cdef const floating* delta
     cdef floating* delta_prev
+    cdef bint classical = not nesterov and wd == 0
     for l in range(lay.L, 0, -1):
         n_in = lay.d[l - 1]
         n_out = lay.d[l]
@@ -418,12 +436,16 @@ cdef void backward_momentum(const Layout* lay, floating* w, floating* v, floatin
         delta = ds + lay.s_off[l]
         delta_prev = ds + lay.s_off[l - 1]
         momentum_row(n_out, 1, 0, lr, mu, nesterov, delta, W, V)     # row 0: x_0 = 1
-        if l == 1 and xn != NULL:
+        if l == 1 and classical:
             classical_rank1(n_in, n_out, lr, mu, x_prev, delta, W, V, xn, s1)
-            continue
-        momentum_rows(n_in, n_out, wd, lr, mu, nesterov, x_prev, delta, W, V,
-                      delta_prev if l > 1 else NULL)
-        if l > 1:
+        elif l == 1:
+            momentum_rows(n_in, n_out, wd, lr, mu, nesterov, x_prev, delta, W, V, NULL)
+        else:
+            if classical:
+                classical_dot_update(n_in, n_out, lr, mu, x_prev, delta, W, V, delta_prev)
+            else:
+                momentum_rows(n_in, n_out, wd, lr, mu, nesterov, x_prev, delta, W, V,
+                              delta_prev)
             times_gprime(lay.act[l - 1], x_prev + 1, delta_prev, n_in)
 
 

@@ -118,12 +118,12 @@ static inline void FBP_FN(fbp_dot_rank1)(Py_ssize_t n_in, Py_ssize_t n,
     }
 }
 
-/* The in-place SGD update with the sums of dot_rank1: dots[i-1] = sum_j
- * W[i][j] delta[j] with W as it was, then W[i][j] += scale x[i] delta[j],
+/* The in-place updates of a hidden layer with the sums of dot_rank1:
+ * dots[i-1] = sum_j W[i][j] delta[j] with W as it was, and UPDATE(k, dk, old)
+ * of element k = i n + j (dk = delta[j], old = W[k]) with a = scale x[i],
  * for rows i = 1..n_in.  In column blocks, delta's block in registers and
- * each weight loaded once; rows wider than FBP_STREAM_N go whole, four at a
- * time, through fbp_dot_rank1. */
-#define FBP_DOT_UPDATE_BLOCKS(WIDTH)                                \
+ * each weight loaded once; a single column goes straight down its rows. */
+#define FBP_DOT_UPDATE_BLOCKS(WIDTH, UPDATE)                        \
     for (; j0 + WIDTH <= n; j0 += WIDTH) {                          \
         FBP_T d[WIDTH];                                             \
         _Pragma("omp simd")                                         \
@@ -131,17 +131,39 @@ static inline void FBP_FN(fbp_dot_rank1)(Py_ssize_t n_in, Py_ssize_t n,
             d[b] = delta[j0 + b];                                   \
         for (Py_ssize_t i = 1; i <= n_in; i++) {                    \
             const FBP_T a = scale * x[i];                           \
-            FBP_T *row = W + i * n + j0, acc = 0;                   \
+            const Py_ssize_t at = i * n + j0;                       \
+            FBP_T acc = 0;                                          \
             _Pragma("omp simd reduction(+:acc)")                    \
             for (int b = 0; b < WIDTH; b++) {                       \
-                const FBP_T old = row[b];                           \
+                const FBP_T old = W[at + b];                        \
                 acc += old * d[b];                                  \
-                row[b] = FBP_MADD(a, d[b], old);                    \
+                UPDATE(at + b, d[b], old);                          \
             }                                                       \
             dots[i - 1] += acc;                                     \
         }                                                           \
     }
+#define FBP_DOT_UPDATE_ALL(UPDATE)                                  \
+    if (n == 1) {                                                   \
+        const FBP_T dk = delta[0];                                  \
+        _Pragma("omp simd")                                         \
+        for (Py_ssize_t i = 1; i <= n_in; i++) {                    \
+            const FBP_T a = scale * x[i], old = W[i];               \
+            dots[i - 1] = old * dk;                                 \
+            UPDATE(i, dk, old);                                     \
+        }                                                           \
+        return;                                                     \
+    }                                                               \
+    memset(dots, 0, n_in * sizeof(FBP_T));                          \
+    Py_ssize_t j0 = 0;                                              \
+    FBP_DOT_UPDATE_BLOCKS(32, UPDATE)                               \
+    FBP_DOT_UPDATE_BLOCKS(16, UPDATE)                               \
+    FBP_DOT_UPDATE_BLOCKS(8, UPDATE)                                \
+    FBP_DOT_UPDATE_BLOCKS(4, UPDATE)                                \
+    FBP_DOT_UPDATE_BLOCKS(1, UPDATE)
 
+/* Plain SGD: W[i][j] += scale x[i] delta[j].  Rows wider than FBP_STREAM_N
+ * go whole, four at a time, through fbp_dot_rank1. */
+#define FBP_SGD_UPDATE(k, dk, old) W[k] = FBP_MADD(a, dk, old)
 static inline void FBP_FN(fbp_dot_update)(Py_ssize_t n_in, Py_ssize_t n, FBP_T scale,
                                            const FBP_T *x, const FBP_T *delta, FBP_T *W,
                                            FBP_T *dots)
@@ -150,24 +172,36 @@ static inline void FBP_FN(fbp_dot_update)(Py_ssize_t n_in, Py_ssize_t n, FBP_T s
         FBP_FN(fbp_dot_rank1)(n_in, n, scale, x, delta, W, W, dots);
         return;
     }
-    if (n == 1) {               /* one column: contiguous down the rows */
-        const FBP_T d = delta[0];
-        #pragma omp simd
-        for (Py_ssize_t i = 1; i <= n_in; i++) {
-            const FBP_T old = W[i];
-            dots[i - 1] = old * d;
-            W[i] = FBP_MADD(scale * x[i], d, old);
-        }
+    FBP_DOT_UPDATE_ALL(FBP_SGD_UPDATE)
+}
+#undef FBP_SGD_UPDATE
+
+/* Classical momentum without weight decay (scale = lr):
+ * V[i][j] <- mu V[i][j] - lr x[i] delta[j], W[i][j] <- W[i][j] + V[i][j].
+ * Rows wider than FBP_STREAM_N go through fbp_momentum_rows. */
+#define FBP_CLASSICAL_UPDATE(k, dk, old)                            \
+    {                                                               \
+        const FBP_T step = FBP_MADD(-a, dk, mu * V[k]);             \
+        V[k] = step;                                                \
+        W[k] = old + step;                                          \
+    }
+static inline void FBP_FN(fbp_momentum_rows)(Py_ssize_t n_in, Py_ssize_t n, FBP_T wd,
+                                             FBP_T lr, FBP_T mu, int nesterov,
+                                             const FBP_T *x, const FBP_T *delta,
+                                             FBP_T *W, FBP_T *V, FBP_T *dots);
+static inline void FBP_FN(fbp_classical_dot_update)(Py_ssize_t n_in, Py_ssize_t n,
+                                                     FBP_T scale, FBP_T mu, const FBP_T *x,
+                                                     const FBP_T *delta, FBP_T *W, FBP_T *V,
+                                                     FBP_T *dots)
+{
+    if (n > FBP_STREAM_N) {
+        FBP_FN(fbp_momentum_rows)(n_in, n, 0, scale, mu, 0, x, delta, W, V, dots);
         return;
     }
-    memset(dots, 0, n_in * sizeof(FBP_T));
-    Py_ssize_t j0 = 0;
-    FBP_DOT_UPDATE_BLOCKS(32)
-    FBP_DOT_UPDATE_BLOCKS(16)
-    FBP_DOT_UPDATE_BLOCKS(8)
-    FBP_DOT_UPDATE_BLOCKS(4)
-    FBP_DOT_UPDATE_BLOCKS(1)
+    FBP_DOT_UPDATE_ALL(FBP_CLASSICAL_UPDATE)
 }
+#undef FBP_CLASSICAL_UPDATE
+#undef FBP_DOT_UPDATE_ALL
 #undef FBP_DOT_UPDATE_BLOCKS
 
 /* One row of the update with momentum and weight decay (the general path).
@@ -206,9 +240,10 @@ static inline FBP_T FBP_FN(fbp_momentum_row)(Py_ssize_t n, FBP_T a, FBP_T wd, FB
         w##r[j] = old + c * step - e * g;                                     \
     }
 
-/* Classical momentum without weight decay, the common case, in fewer
- * operations: v <- mu v - (lr a) delta, w <- w + v, and the sum of w delta
- * (layers without that sum go through fbp_classical_rank1). */
+/* Classical momentum without weight decay, in fewer operations: v <- mu v -
+ * (lr a) delta, w <- w + v, and the sum of w delta (reached by layers wider
+ * than FBP_STREAM_N; the others go through fbp_classical_dot_update, and a
+ * first layer through fbp_classical_rank1). */
 #define FBP_CLASSICAL_STEP(r)                                                 \
     {                                                                         \
         const FBP_T step = mu * v##r[j] - la##r * d;                          \
@@ -223,11 +258,7 @@ static inline void FBP_FN(fbp_momentum_rows)(Py_ssize_t n_in, Py_ssize_t n, FBP_
                                              FBP_T *W, FBP_T *V, FBP_T *dots)
 {
     const FBP_T c = nesterov ? mu : 1, e = nesterov ? lr : 0;   /* as in fbp_momentum_row */
-    const int classical = !nesterov && wd == 0;
-    if (classical && !dots) {
-        FBP_FN(fbp_classical_rank1)(n_in, n, lr, mu, x, delta, W, V, NULL, NULL);
-        return;
-    }
+    const int classical = !nesterov && wd == 0 && dots;
     Py_ssize_t i = 1;
     for (; classical && i + 3 <= n_in; i += 4) {
         FBP_T *w0 = W + i * n, *w1 = w0 + n, *w2 = w1 + n, *w3 = w2 + n;
