@@ -175,12 +175,13 @@ def sklearn_mlp(blocks, X, Y, lr):
     model = MLPRegressor(hidden_layer_sizes=layers[1:-1], activation="tanh", solver="sgd",
                          batch_size=1, learning_rate="constant", learning_rate_init=lr,
                          momentum=0.0, alpha=0.0, shuffle=False, random_state=0)
-    model.partial_fit(X[:1], Y[:1])                          # creates the weights
-    for l, W in enumerate(blocks):
-        model.coefs_[l][...] = W[1:]
-        model.intercepts_[l][...] = W[0]
+    Y = Y.ravel() if Y.shape[1] == 1 else Y                  # what sklearn expects
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore")          # no convergence warnings after one epoch
+        model.partial_fit(X[:1], Y[:1])                      # creates the weights
+        for l, W in enumerate(blocks):
+            model.coefs_[l][...] = W[1:]
+            model.intercepts_[l][...] = W[0]
         start = time.perf_counter()
         model.partial_fit(X, Y)
         seconds = time.perf_counter() - start
