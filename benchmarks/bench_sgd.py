@@ -28,6 +28,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 import fastbp  # noqa: E402
+from run import blas_gflops, cpu_name  # noqa: E402  (benchmarks/run.py, the suite)
 
 ARCHITECTURES = {"xor": [2, 4, 1], "digits": [64, 32, 10], "mnist": [784, 128, 10]}
 DTYPES = ["float64", "float32"]
@@ -70,20 +71,6 @@ def epoch_rates(layers, dtype, repeats, shuffle):
     return {name: float(np.median(r)) for name, r in rates.items()}, cost, sizes
 
 
-def blas_gflops(repeats=5):
-    """Best float64 GFLOP/s of numpy's matrix product on one thread: how fast
-    this machine is right now (it is shared, and its speed drifts)."""
-    a = np.random.default_rng(0).random((1000, 1000))
-    best = min(_seconds(lambda: a @ a) for _ in range(repeats))
-    return 2e9 / best / 1e9
-
-
-def _seconds(work):
-    start = time.perf_counter()
-    work()
-    return time.perf_counter() - start
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -123,17 +110,6 @@ def main():
         with open(args.json, "w") as file:
             json.dump({"date": when, "machine": machine, "repeats": args.repeats, "order": order,
                        "blas_gflops": blas, "results": rows}, file, indent=2)
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as file:
-            for line in file:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 if __name__ == "__main__":
