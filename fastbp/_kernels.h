@@ -168,7 +168,9 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
     Py_ssize_t j0 = 0;                                              \
     if (xn && n > FBP_STREAM_N) {                                   \
         FBP_UPDATE_ROWS(UPDATE, UPDATED)                            \
-    } else if (xn) {  /* narrower: d and acc both stay in registers */ \
+    } else if (xn) {  /* d and acc both in registers: 32 floats, 16 doubles */ \
+        if (sizeof(FBP_T) == 4)                                     \
+            FBP_UPDATE_BLOCKS(32, UPDATE, UPDATED, 1)               \
         FBP_UPDATE_BLOCKS(16, UPDATE, UPDATED, 1)                   \
         FBP_UPDATE_BLOCKS(8, UPDATE, UPDATED, 1)                    \
         FBP_UPDATE_BLOCKS(4, UPDATE, UPDATED, 1)                    \
