@@ -468,11 +468,11 @@ cdef void apply_batch(const Layout* lay, floating* w, floating* v, floating* gra
     memset(grad, 0, n_weights * sizeof(floating))
 
 
-# A batch of at least BATCH_ROWS rows goes through numpy's matrix product
-# (BLAS) in float32, and in float64 where the network has at least
-# BATCH_WEIGHTS weights: there it beats the per-example loop (measured on
-# the architectures of benchmarks/run.py).
-BATCH_ROWS = 32
+# A batch goes through numpy's matrix product (BLAS) where rows x weights
+# is at least BATCH_WORK (enough to pay for the calls into numpy) and, in
+# float64, the network has at least BATCH_WEIGHTS weights: there it beats the
+# per-example loop (measured on the architectures of benchmarks/run.py).
+BATCH_WORK = 1 << 20
 BATCH_WEIGHTS = 8192
 
 
@@ -482,7 +482,8 @@ def forward(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[::
     cdef Layout lay
     cdef floating* xs
     cdef Py_ssize_t r, k, n_out = out.shape[1]
-    if X.shape[0] >= BATCH_ROWS and (floating is float or flat.shape[0] >= BATCH_WEIGHTS):
+    if (X.shape[0] * flat.shape[0] >= BATCH_WORK
+            and (floating is float or flat.shape[0] >= BATCH_WEIGHTS)):
         forward_batch(flat, layers, acts, X, out)
         return
     xs = layout_init(&lay, layers, acts, 0, <floating*> NULL)

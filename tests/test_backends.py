@@ -175,8 +175,8 @@ def test_the_batch_forward_pass_matches_the_per_example_one(dtype, output):
     loss = "cross_entropy" if output == "softmax" else "squared"
     net = fastbp.Network([60, 80, 50, 6], hidden=["relu", "sigmoid"], output=output,
                          loss=loss, dtype=dtype, backend="compiled", seed=3)
-    X = data(net.layers, 100, seed=4)[0].astype(dtype)
-    assert net.flat.size >= core.BATCH_WEIGHTS and len(X) >= core.BATCH_ROWS
+    X = data(net.layers, 150, seed=4)[0].astype(dtype)
+    assert net.flat.size >= core.BATCH_WEIGHTS and len(X) * net.flat.size >= core.BATCH_WORK
     batch = net.predict(X)                                  # the batch path
     one_by_one = np.vstack([net.predict(X[r:r + 1]) for r in range(len(X))])
     assert relative_error(batch, one_by_one) < TOLERANCE[dtype]
