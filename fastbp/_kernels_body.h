@@ -31,6 +31,7 @@ static inline void FBP_FN(fbp_signals)(Py_ssize_t n_in, Py_ssize_t n,
     FBP_SIGNALS_BLOCKS(16)
     FBP_SIGNALS_BLOCKS(8)
     FBP_SIGNALS_BLOCKS(4)
+    FBP_SIGNALS_BLOCKS(2)
     FBP_SIGNALS_BLOCKS(1)
 }
 
@@ -159,6 +160,7 @@ static inline void FBP_FN(fbp_dot_rank1)(Py_ssize_t n_in, Py_ssize_t n,
     FBP_DOT_UPDATE_BLOCKS(16, UPDATE)                               \
     FBP_DOT_UPDATE_BLOCKS(8, UPDATE)                                \
     FBP_DOT_UPDATE_BLOCKS(4, UPDATE)                                \
+    FBP_DOT_UPDATE_BLOCKS(2, UPDATE)                                \
     FBP_DOT_UPDATE_BLOCKS(1, UPDATE)
 
 /* Plain SGD: W[i][j] += scale x[i] delta[j].  Rows wider than FBP_STREAM_N
