@@ -7,9 +7,10 @@
  * do on its own without -ffast-math.
  *
  * A layer's weights W are row-major (n_in+1, n), row 0 the bias weights.
- * The two kernels that sweep a whole layer (signals, rank1) work on column
- * blocks of WIDTH = 32, 16, 8, 4, then 1: a block's sums, or its deltas,
- * stay in registers while the rows go by, so each weight is loaded once.
+ * The kernels that sweep a whole layer (signals, the updates) work on column
+ * blocks, widest first (32, 16, 8, 4, 2 or 1 columns): a block's sums, or
+ * its deltas, stay in registers while the rows go by, so each weight is
+ * loaded once.  Layers wider than FBP_STREAM_N go a whole row at a time.
  *
  * Each kernel is written once, in _kernels_body.h, for a type FBP_T, and
  * included below for double (names ending _d) and float (_f).

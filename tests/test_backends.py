@@ -2,7 +2,7 @@
 
 float64 must agree to about 1e-12 relative, float32 to about 1e-5 of the
 float64 reference.  Layer widths cover every column block of the compiled
-kernels (32, 16, 8, 4 and single columns) and the layers wider than 128,
+kernels (32, 16, 8, 4, 2 and single columns) and the layers wider than 128,
 which they take a whole row at a time.
 """
 
