@@ -478,7 +478,8 @@ BATCH_WEIGHTS = 8192
 
 def forward(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] acts,
             const floating[:, ::1] X, floating[:, ::1] out):
-    """out[n] = x^(L) for every row n of X."""
+    """out[n] = x^(L) for every row n of X: one example at a time, or, for a
+    batch large enough (BATCH_WORK, BATCH_WEIGHTS), through forward_batch."""
     cdef Layout lay
     cdef floating* xs
     cdef Py_ssize_t r, k, n_out = out.shape[1]
