@@ -110,8 +110,8 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
             s[j0 + b] = acc[b];                                     \
     }
 
-/* Rank-1 updates a = scale x[i], then UPDATE(k, dk) of element k = i n + j
- * with dk = delta[j], for rows i = 1..n_in (row 0 is left to the caller,
+/* Rank-1 updates a = scale x[i], then UPDATE(k, dk, old) of element
+ * k = i n + j with dk = delta[j] and old = UPDATED[k], for rows i = 1..n_in (row 0 is left to the caller,
  * and must be done first when NEXT).  With NEXT (a constant 1) the same
  * pass also takes the next example's signals from the updated weights:
  * s[j] = sum_{i=0..n_in} UPDATED[i][j] xn[i], with xn[0] = 1, summed in
@@ -131,7 +131,7 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
             const Py_ssize_t at = i * n + j0;                       \
             _Pragma("omp simd")                                     \
             for (int b = 0; b < WIDTH; b++) {                       \
-                UPDATE(at + b, d[b]);                               \
+                UPDATE(at + b, d[b], UPDATED[at + b]);              \
                 if (NEXT)                                           \
                     acc[b] = FBP_MADD(x_i, UPDATED[at + b], acc[b]);\
             }                                                       \
@@ -158,7 +158,7 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
             const Py_ssize_t at = i * n;                            \
             _Pragma("omp simd")                                     \
             for (Py_ssize_t j = 0; j < n; j++) {                    \
-                UPDATE(at + j, delta[j]);                           \
+                UPDATE(at + j, delta[j], UPDATED[at + j]);          \
                 s[j] = FBP_MADD(x_i, UPDATED[at + j], s[j]);        \
             }                                                       \
         }                                                           \

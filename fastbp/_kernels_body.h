@@ -35,35 +35,38 @@ static inline void FBP_FN(fbp_signals)(Py_ssize_t n_in, Py_ssize_t n,
     FBP_SIGNALS_BLOCKS(1)
 }
 
-/* Tm[i][j] += scale x[i] delta[j] for i = 1..n_in: the rank-1 SGD update of a
- * layer whose delta^(l-1) is not needed (row 0 is left to the caller, first).
- * Where xn is not NULL, also s[j] = sum_i Tm[i][j] xn[i] with the updated
- * weights: the next example's signals (see FBP_UPDATE_BLOCKS). */
-#define FBP_RANK1_UPDATE(k, dk) Tm[k] = FBP_MADD(a, dk, Tm[k])
-static inline void FBP_FN(fbp_rank1)(Py_ssize_t n_in, Py_ssize_t n, FBP_T scale,
-                                      const FBP_T *x, const FBP_T *delta, FBP_T *Tm,
-                                      const FBP_T *xn, FBP_T *s)
-{
-    FBP_UPDATE_ALL_BLOCKS(FBP_RANK1_UPDATE, Tm)
-}
-#undef FBP_RANK1_UPDATE
-
-/* The same rows with classical momentum and no weight decay:
- * v[i][j] <- mu v[i][j] - scale x[i] delta[j], w[i][j] <- w[i][j] + v[i][j];
- * xn and s as in fbp_rank1. */
-#define FBP_CLASSICAL_RANK1_UPDATE(k, dk)                           \
+/* The two update rules of the in-place kernels below, for element k of a
+ * row with a = scale x[i], dk = delta[j] and old = W[k] (the weight before):
+ * plain SGD, W[i][j] += scale x[i] delta[j]; and classical momentum without
+ * weight decay (scale = lr), V[i][j] <- mu V[i][j] - lr x[i] delta[j],
+ * W[i][j] <- W[i][j] + V[i][j]. */
+#define FBP_SGD_UPDATE(k, dk, old) W[k] = FBP_MADD(a, dk, old)
+#define FBP_CLASSICAL_UPDATE(k, dk, old)                            \
     {                                                               \
         const FBP_T step = FBP_MADD(-a, dk, mu * V[k]);             \
         V[k] = step;                                                \
-        W[k] += step;                                               \
+        W[k] = old + step;                                          \
     }
+
+/* W[i][j] += scale x[i] delta[j] for i = 1..n_in: the rank-1 SGD update of a
+ * layer whose delta^(l-1) is not needed (row 0 is left to the caller, first);
+ * W may also be a gradient buffer to add to.  Where xn is not NULL, also
+ * s[j] = sum_i W[i][j] xn[i] with the updated weights: the next example's
+ * signals (see FBP_UPDATE_BLOCKS). */
+static inline void FBP_FN(fbp_rank1)(Py_ssize_t n_in, Py_ssize_t n, FBP_T scale,
+                                      const FBP_T *x, const FBP_T *delta, FBP_T *W,
+                                      const FBP_T *xn, FBP_T *s)
+{
+    FBP_UPDATE_ALL_BLOCKS(FBP_SGD_UPDATE, W)
+}
+
+/* The same rows with classical momentum; xn and s as in fbp_rank1. */
 static inline void FBP_FN(fbp_classical_rank1)(Py_ssize_t n_in, Py_ssize_t n, FBP_T scale,
                                                 FBP_T mu, const FBP_T *x, const FBP_T *delta,
                                                 FBP_T *W, FBP_T *V, const FBP_T *xn, FBP_T *s)
 {
-    FBP_UPDATE_ALL_BLOCKS(FBP_CLASSICAL_RANK1_UPDATE, W)
+    FBP_UPDATE_ALL_BLOCKS(FBP_CLASSICAL_UPDATE, W)
 }
-#undef FBP_CLASSICAL_RANK1_UPDATE
 
 /* y[j] += a x[j] */
 static inline void FBP_FN(fbp_axpy)(Py_ssize_t n, FBP_T a, const FBP_T *x, FBP_T *y)
@@ -119,6 +122,97 @@ static inline void FBP_FN(fbp_dot_rank1)(Py_ssize_t n_in, Py_ssize_t n,
     }
 }
 
+/* One row of the update with momentum and weight decay (the general path).
+ * Returns sum_j w[j] delta[j] with w as it was, and for every j:
+ *   g = a delta[j] + wd w[j]        (a = x_i^(l-1); wd = 0 on the bias row)
+ *   v[j] <- mu v[j] - lr g
+ *   w[j] <- w[j] + v[j]             or, Nesterov, w[j] + mu v[j] - lr g
+ * written w[j] + c v[j] - e g with (c, e) = (1, 0) or (mu, lr): no select in
+ * the loop (for (1, 0) the result is exactly w[j] + v[j]). */
+static inline FBP_T FBP_FN(fbp_momentum_row)(Py_ssize_t n, FBP_T a, FBP_T wd, FBP_T lr,
+                                             FBP_T mu, int nesterov, const FBP_T *delta,
+                                             FBP_T *w, FBP_T *v)
+{
+    const FBP_T c = nesterov ? mu : 1, e = nesterov ? lr : 0;
+    FBP_T acc = 0;
+    #pragma omp simd reduction(+:acc)
+    for (Py_ssize_t j = 0; j < n; j++) {
+        const FBP_T old = w[j], g = a * delta[j] + wd * old, step = mu * v[j] - lr * g;
+        acc += old * delta[j];
+        v[j] = step;
+        w[j] = old + c * step - e * g;
+    }
+    return acc;
+}
+
+/* The momentum / weight-decay update of rows i = 1..n_in, four rows at a
+ * time so that their four sums run side by side (one row's sum is a chain of
+ * dependent additions); dots[i-1] gets row i's sum, unless dots is NULL (the
+ * first layer, whose delta^(0) is not needed).  STEP(r) updates element j
+ * of row i + r with a##r = A x[i + r] and d = delta[j]. */
+#define FBP_FOUR_ROWS(A, STEP)                                                \
+    for (; i + 3 <= n_in; i += 4) {                                           \
+        FBP_T *w0 = W + i * n, *w1 = w0 + n, *w2 = w1 + n, *w3 = w2 + n;      \
+        FBP_T *v0 = V + i * n, *v1 = v0 + n, *v2 = v1 + n, *v3 = v2 + n;      \
+        const FBP_T a0 = (A) * x[i], a1 = (A) * x[i + 1], a2 = (A) * x[i + 2],\
+                    a3 = (A) * x[i + 3];                                      \
+        FBP_T acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;                         \
+        _Pragma("omp simd reduction(+:acc0, acc1, acc2, acc3)")               \
+        for (Py_ssize_t j = 0; j < n; j++) {                                  \
+            const FBP_T d = delta[j];                                         \
+            STEP(0) STEP(1) STEP(2) STEP(3)                                   \
+        }                                                                     \
+        if (dots) {                                                           \
+            dots[i - 1] = acc0;                                               \
+            dots[i] = acc1;                                                   \
+            dots[i + 1] = acc2;                                               \
+            dots[i + 2] = acc3;                                               \
+        }                                                                     \
+    }
+
+/* The general step (A = 1): as in fbp_momentum_row. */
+#define FBP_MOMENTUM_STEP(r)                                                  \
+    {                                                                         \
+        const FBP_T old = w##r[j], g = a##r * d + wd * old;                   \
+        const FBP_T step = mu * v##r[j] - lr * g;                             \
+        acc##r += old * d;                                                    \
+        v##r[j] = step;                                                       \
+        w##r[j] = old + c * step - e * g;                                     \
+    }
+
+/* Classical momentum without weight decay in fewer operations (A = lr):
+ * v <- mu v - (lr x_i) delta, w <- w + v. */
+#define FBP_CLASSICAL_STEP(r)                                                 \
+    {                                                                         \
+        const FBP_T step = mu * v##r[j] - a##r * d;                           \
+        acc##r += w##r[j] * d;                                                \
+        v##r[j] = step;                                                       \
+        w##r[j] += step;                                                      \
+    }
+
+static inline void FBP_FN(fbp_momentum_rows)(Py_ssize_t n_in, Py_ssize_t n, FBP_T wd,
+                                             FBP_T lr, FBP_T mu, int nesterov,
+                                             const FBP_T *x, const FBP_T *delta,
+                                             FBP_T *W, FBP_T *V, FBP_T *dots)
+{
+    const FBP_T c = nesterov ? mu : 1, e = nesterov ? lr : 0;   /* as in fbp_momentum_row */
+    Py_ssize_t i = 1;
+    if (!nesterov && wd == 0)
+        FBP_FOUR_ROWS(lr, FBP_CLASSICAL_STEP)
+    else
+        FBP_FOUR_ROWS(1, FBP_MOMENTUM_STEP)
+    for (; i <= n_in; i++) {
+        const FBP_T acc = FBP_FN(fbp_momentum_row)(n, x[i], wd, lr, mu, nesterov, delta,
+                                                   W + i * n, V + i * n);
+        if (dots)
+            dots[i - 1] = acc;
+    }
+}
+
+#undef FBP_FOUR_ROWS
+#undef FBP_MOMENTUM_STEP
+#undef FBP_CLASSICAL_STEP
+
 /* The in-place updates of a hidden layer with the sums of dot_rank1:
  * dots[i-1] = sum_j W[i][j] delta[j] with W as it was, and UPDATE(k, dk, old)
  * of element k = i n + j (dk = delta[j], old = W[k]) with a = scale x[i],
@@ -163,9 +257,8 @@ static inline void FBP_FN(fbp_dot_rank1)(Py_ssize_t n_in, Py_ssize_t n,
     FBP_DOT_UPDATE_BLOCKS(2, UPDATE)                                \
     FBP_DOT_UPDATE_BLOCKS(1, UPDATE)
 
-/* Plain SGD: W[i][j] += scale x[i] delta[j].  Rows wider than FBP_STREAM_N
- * go whole, four at a time, through fbp_dot_rank1. */
-#define FBP_SGD_UPDATE(k, dk, old) W[k] = FBP_MADD(a, dk, old)
+/* Plain SGD.  Rows wider than FBP_STREAM_N go whole, four at a time,
+ * through fbp_dot_rank1. */
 static inline void FBP_FN(fbp_dot_update)(Py_ssize_t n_in, Py_ssize_t n, FBP_T scale,
                                            const FBP_T *x, const FBP_T *delta, FBP_T *W,
                                            FBP_T *dots)
@@ -176,21 +269,10 @@ static inline void FBP_FN(fbp_dot_update)(Py_ssize_t n_in, Py_ssize_t n, FBP_T s
     }
     FBP_DOT_UPDATE_ALL(FBP_SGD_UPDATE)
 }
-#undef FBP_SGD_UPDATE
 
-/* Classical momentum without weight decay (scale = lr):
- * V[i][j] <- mu V[i][j] - lr x[i] delta[j], W[i][j] <- W[i][j] + V[i][j].
- * Rows wider than FBP_STREAM_N go through fbp_momentum_rows. */
-#define FBP_CLASSICAL_UPDATE(k, dk, old)                            \
-    {                                                               \
-        const FBP_T step = FBP_MADD(-a, dk, mu * V[k]);             \
-        V[k] = step;                                                \
-        W[k] = old + step;                                          \
-    }
-static inline void FBP_FN(fbp_momentum_rows)(Py_ssize_t n_in, Py_ssize_t n, FBP_T wd,
-                                             FBP_T lr, FBP_T mu, int nesterov,
-                                             const FBP_T *x, const FBP_T *delta,
-                                             FBP_T *W, FBP_T *V, FBP_T *dots);
+/* Classical momentum without weight decay (scale = lr).
+ * Rows wider than FBP_STREAM_N go whole, four at a time, through
+ * fbp_momentum_rows. */
 static inline void FBP_FN(fbp_classical_dot_update)(Py_ssize_t n_in, Py_ssize_t n,
                                                      FBP_T scale, FBP_T mu, const FBP_T *x,
                                                      const FBP_T *delta, FBP_T *W, FBP_T *V,
@@ -202,115 +284,11 @@ static inline void FBP_FN(fbp_classical_dot_update)(Py_ssize_t n_in, Py_ssize_t 
     }
     FBP_DOT_UPDATE_ALL(FBP_CLASSICAL_UPDATE)
 }
+#undef FBP_SGD_UPDATE
 #undef FBP_CLASSICAL_UPDATE
 #undef FBP_DOT_UPDATE_ALL
 #undef FBP_DOT_UPDATE_BLOCKS
 
-/* One row of the update with momentum and weight decay (the general path).
- * Returns sum_j w[j] delta[j] with w as it was, and for every j:
- *   g = a delta[j] + wd w[j]        (a = x_i^(l-1); wd = 0 on the bias row)
- *   v[j] <- mu v[j] - lr g
- *   w[j] <- w[j] + v[j]             or, Nesterov, w[j] + mu v[j] - lr g
- * written w[j] + c v[j] - e g with (c, e) = (1, 0) or (mu, lr): no select in
- * the loop (for (1, 0) the result is exactly w[j] + v[j]). */
-static inline FBP_T FBP_FN(fbp_momentum_row)(Py_ssize_t n, FBP_T a, FBP_T wd, FBP_T lr,
-                                             FBP_T mu, int nesterov, const FBP_T *delta,
-                                             FBP_T *w, FBP_T *v)
-{
-    const FBP_T c = nesterov ? mu : 1, e = nesterov ? lr : 0;
-    FBP_T acc = 0;
-    #pragma omp simd reduction(+:acc)
-    for (Py_ssize_t j = 0; j < n; j++) {
-        const FBP_T old = w[j], g = a * delta[j] + wd * old, step = mu * v[j] - lr * g;
-        acc += old * delta[j];
-        v[j] = step;
-        w[j] = old + c * step - e * g;
-    }
-    return acc;
-}
-
-/* The momentum / weight-decay update of rows i = 1..n_in (a = x[i]), four
- * rows at a time so that their four sums run side by side (one row's sum is
- * a chain of dependent additions); dots[i-1] gets row i's sum, unless dots
- * is NULL (the first layer, whose delta^(0) is not needed). */
-#define FBP_MOMENTUM_STEP(r)                                                  \
-    {                                                                         \
-        const FBP_T old = w##r[j], g = a##r * d + wd * old;                   \
-        const FBP_T step = mu * v##r[j] - lr * g;                             \
-        acc##r += old * d;                                                    \
-        v##r[j] = step;                                                       \
-        w##r[j] = old + c * step - e * g;                                     \
-    }
-
-/* Classical momentum without weight decay, in fewer operations: v <- mu v -
- * (lr a) delta, w <- w + v, and the sum of w delta (reached by layers wider
- * than FBP_STREAM_N; the others go through fbp_classical_dot_update, and a
- * first layer through fbp_classical_rank1). */
-#define FBP_CLASSICAL_STEP(r)                                                 \
-    {                                                                         \
-        const FBP_T step = mu * v##r[j] - la##r * d;                          \
-        acc##r += w##r[j] * d;                                                \
-        v##r[j] = step;                                                       \
-        w##r[j] += step;                                                      \
-    }
-
-static inline void FBP_FN(fbp_momentum_rows)(Py_ssize_t n_in, Py_ssize_t n, FBP_T wd,
-                                             FBP_T lr, FBP_T mu, int nesterov,
-                                             const FBP_T *x, const FBP_T *delta,
-                                             FBP_T *W, FBP_T *V, FBP_T *dots)
-{
-    const FBP_T c = nesterov ? mu : 1, e = nesterov ? lr : 0;   /* as in fbp_momentum_row */
-    const int classical = !nesterov && wd == 0 && dots;
-    Py_ssize_t i = 1;
-    for (; classical && i + 3 <= n_in; i += 4) {
-        FBP_T *w0 = W + i * n, *w1 = w0 + n, *w2 = w1 + n, *w3 = w2 + n;
-        FBP_T *v0 = V + i * n, *v1 = v0 + n, *v2 = v1 + n, *v3 = v2 + n;
-        const FBP_T la0 = lr * x[i], la1 = lr * x[i + 1], la2 = lr * x[i + 2],
-                    la3 = lr * x[i + 3];
-        FBP_T acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
-        #pragma omp simd reduction(+:acc0, acc1, acc2, acc3)
-        for (Py_ssize_t j = 0; j < n; j++) {
-            const FBP_T d = delta[j];
-            FBP_CLASSICAL_STEP(0)
-            FBP_CLASSICAL_STEP(1)
-            FBP_CLASSICAL_STEP(2)
-            FBP_CLASSICAL_STEP(3)
-        }
-        dots[i - 1] = acc0;
-        dots[i] = acc1;
-        dots[i + 1] = acc2;
-        dots[i + 2] = acc3;
-    }
-    for (; i + 3 <= n_in; i += 4) {
-        FBP_T *w0 = W + i * n, *w1 = w0 + n, *w2 = w1 + n, *w3 = w2 + n;
-        FBP_T *v0 = V + i * n, *v1 = v0 + n, *v2 = v1 + n, *v3 = v2 + n;
-        const FBP_T a0 = x[i], a1 = x[i + 1], a2 = x[i + 2], a3 = x[i + 3];
-        FBP_T acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
-        #pragma omp simd reduction(+:acc0, acc1, acc2, acc3)
-        for (Py_ssize_t j = 0; j < n; j++) {
-            const FBP_T d = delta[j];
-            FBP_MOMENTUM_STEP(0)
-            FBP_MOMENTUM_STEP(1)
-            FBP_MOMENTUM_STEP(2)
-            FBP_MOMENTUM_STEP(3)
-        }
-        if (dots) {
-            dots[i - 1] = acc0;
-            dots[i] = acc1;
-            dots[i + 1] = acc2;
-            dots[i + 2] = acc3;
-        }
-    }
-    for (; i <= n_in; i++) {
-        const FBP_T acc = FBP_FN(fbp_momentum_row)(n, x[i], wd, lr, mu, nesterov, delta,
-                                                   W + i * n, V + i * n);
-        if (dots)
-            dots[i - 1] = acc;
-    }
-}
-
-#undef FBP_MOMENTUM_STEP
-#undef FBP_CLASSICAL_STEP
 
 /* Averaged SGD: avg[j] += (w[j] - avg[j]) * inv_k, the running mean of the
  * iterates with inv_k = 1 / (number of iterates averaged, this one included). */
