@@ -131,8 +131,9 @@ cdef inline void rank1(Py_ssize_t n_in, Py_ssize_t n, floating scale, const floa
                        const floating* delta, floating* T, const floating* xn,
                        floating* s) noexcept nogil:
     """T[i, j] += scale * x_i * delta_j for i = 1..n_in (row 0 done before);
-    where xn is not NULL, also s_j = sum_i T[i, j] xn_i after the update (the
-    next example's signals, exactly as signals() would give them)."""
+    where xn (the next example's inputs) is not NULL, also
+    s_j = T[0, j] + sum_i T[i, j] xn_(i-1) after the update (the next
+    example's signals, exactly as signals() would give them)."""
     if floating is double:
         fbp_rank1_d(n_in, n, scale, x, delta, T, xn, s)
     else:
@@ -380,7 +381,7 @@ cdef inline void backward(const Layout* lay, const floating* w, floating* target
     each row's sum is taken before that row is written, so delta^(l-1) uses
     the weights from before the update.  With target a gradient buffer it
     accumulates de/dw_ij^(l) = x_i^(l-1) delta_j^(l).  Where xn (the next
-    example's x^(0)) is not NULL, the pass over W^(1) also leaves that
+    example's inputs, x_1..x_d of x^(0)) is not NULL, the pass over W^(1) also leaves that
     example's s^(1) in s1, from the updated weights (target must be w).
     """
     cdef Py_ssize_t l, n_in, n_out
@@ -650,11 +651,12 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     cdef floating rate = lr, step = -lr, weight = 1
     cdef floating* delta_L
     cdef bint plain = momentum == 0 and weight_decay == 0
-    # Per-example plain SGD and classical momentum take the next example's
-    # s^(1) in their pass over W^(1), saving the forward pass that read.
-    cdef bint fuse = batch == 1 and (plain or (not nesterov and weight_decay == 0))
+    # Per-example plain SGD and classical momentum (no weight decay) take
+    # the next example's s^(1) in their pass over W^(1), saving the forward
+    # pass that read.
+    cdef bint fuse = batch == 1 and weight_decay == 0 and not nesterov
     cdef bint have_s1 = False
-    cdef floating* x_next = NULL         # the next example's x^(0)
+    cdef const floating* x_next = NULL   # the next example's inputs, when fused
     cdef bint weighted = sample_weight.shape[0] > 0
     # Prefetch the example this many ahead: about 2 KiB of inputs in flight.
     cdef Py_ssize_t x_bytes = X.shape[1] * sizeof(floating), y_bytes = Y.shape[1] * sizeof(floating)
@@ -665,11 +667,9 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     delta_L = ds + lay.s_off[lay.L]
     if batch > 1:
         grad = <floating*> calloc(flat.shape[0], sizeof(floating))
-    else:
-        x_next = <floating*> calloc(layers[0] + 1, sizeof(floating))
-    if grad == NULL and x_next == NULL:
-        free(lay.w_off)
-        raise MemoryError()
+        if grad == NULL:
+            free(lay.w_off)
+            raise MemoryError()
     try:
         with nogil:
             for k in range(n):
@@ -683,8 +683,7 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
                 if not isfinite(e):
                     break
                 have_s1 = fuse and k + 1 < n
-                if have_s1:
-                    load_input(&lay, x_next, &X[order[k + 1], 0])
+                x_next = &X[order[k + 1], 0] if have_s1 else NULL
                 if clip > 0:
                     for j in range(layers[lay.L]):
                         delta_L[j] = min(max(delta_L[j], -clip), clip)
@@ -709,16 +708,14 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
                                 1.0 / in_batch, rate, momentum, nesterov, weight_decay)
                     in_batch = 0
                 elif plain:
-                    backward(&lay, &flat[0], &flat[0], step, xs, ds,
-                             x_next if have_s1 else NULL, ss)
+                    backward(&lay, &flat[0], &flat[0], step, xs, ds, x_next, ss)
                 else:
                     backward_momentum(&lay, &flat[0], &velocity[0], rate, momentum, nesterov,
-                                      weight_decay, xs, ds, x_next if have_s1 else NULL, ss)
+                                      weight_decay, xs, ds, x_next, ss)
                 if average_from >= 1 and t >= average_from:
                     running_mean(flat.shape[0], 1 / (t - average_from + 1), &flat[0],
                                  &average[0])
     finally:
         free(grad)
-        free(x_next)
         free(lay.w_off)
     return total, done

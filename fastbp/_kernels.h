@@ -114,9 +114,10 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
  * k = i n + j with dk = delta[j] and old = UPDATED[k], for rows i = 1..n_in (row 0 is left to the caller,
  * and must be done first when NEXT).  With NEXT (a constant 1) the same
  * pass also takes the next example's signals from the updated weights:
- * s[j] = sum_{i=0..n_in} UPDATED[i][j] xn[i], with xn[0] = 1, summed in
- * the order and with the operations of FBP_SIGNALS_BLOCKS, so that s is
- * exactly what the next forward pass would compute. */
+ * s[j] = UPDATED[0][j] + sum_{i=1..n_in} UPDATED[i][j] xn[i-1], xn being
+ * the next example's inputs (no bias node), summed in the order and with the
+ * operations of FBP_SIGNALS_BLOCKS, so that s is exactly what the next
+ * forward pass would compute. */
 #define FBP_UPDATE_BLOCKS(WIDTH, UPDATE, UPDATED, NEXT)             \
     for (; j0 + WIDTH <= n; j0 += WIDTH) {                          \
         FBP_T d[WIDTH], acc[WIDTH];                                 \
@@ -127,7 +128,7 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
                 acc[b] = UPDATED[j0 + b];                           \
         }                                                           \
         for (Py_ssize_t i = 1; i <= n_in; i++) {                    \
-            const FBP_T a = scale * x[i], x_i = NEXT ? xn[i] : 0;   \
+            const FBP_T a = scale * x[i], x_i = NEXT ? xn[i - 1] : 0; \
             const Py_ssize_t at = i * n + j0;                       \
             _Pragma("omp simd")                                     \
             for (int b = 0; b < WIDTH; b++) {                       \
@@ -154,7 +155,7 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
         for (Py_ssize_t j = 0; j < n; j++)                          \
             s[j] = UPDATED[j];                                      \
         for (Py_ssize_t i = 1; i <= n_in; i++) {                    \
-            const FBP_T a = scale * x[i], x_i = xn[i];              \
+            const FBP_T a = scale * x[i], x_i = xn[i - 1];          \
             const Py_ssize_t at = i * n;                            \
             _Pragma("omp simd")                                     \
             for (Py_ssize_t j = 0; j < n; j++) {                    \
