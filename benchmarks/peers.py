@@ -68,7 +68,7 @@ def numpy_loop(blocks, X, Y, lr):
 
 # ----------------------------------------------------------------- PyTorch
 
-def _torch_setup(blocks, dtype):
+def _torch_setup(dtype):
     import torch
     torch.set_num_threads(1)
     kind = torch.float64 if dtype == np.float64 else torch.float32
@@ -77,7 +77,7 @@ def _torch_setup(blocks, dtype):
 
 def torch_eager(blocks, X, Y, lr):
     """nn.Sequential, loss.backward() and torch.optim.SGD, one example a step."""
-    torch, kind = _torch_setup(blocks, X.dtype)
+    torch, kind = _torch_setup(X.dtype)
     modules = []
     for l, W in enumerate(blocks):
         linear = torch.nn.Linear(W.shape[0] - 1, W.shape[1], dtype=kind)
@@ -104,7 +104,7 @@ def torch_eager(blocks, X, Y, lr):
 
 def torch_manual(blocks, X, Y, lr):
     """The same loop by hand with torch tensors, no autograd."""
-    torch, kind = _torch_setup(blocks, X.dtype)
+    torch, kind = _torch_setup(X.dtype)
     Ws = [torch.from_numpy(W[1:].copy()).to(kind) for W in blocks]
     bs = [torch.from_numpy(W[0].copy()).to(kind) for W in blocks]
     Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)

@@ -634,6 +634,10 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     out like ``flat``) keeps the running mean of the weights after updates
     average_from, average_from + 1, ... (averaged SGD).
 
+    Per example without weight decay or Nesterov (batch 1), the update of
+    W^(1) also computes the next example's s^(1) (see backward), bit for bit
+    what its forward pass would.
+
     The whole pass runs without the GIL.  A non-finite error stops the pass
     before that example changes any weight.
 
