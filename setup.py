@@ -57,25 +57,39 @@ def compile_args():
     CPU has them, measured about 15% faster) unless FASTBP_PORTABLE=1, which
     a wheel meant for other machines needs."""
     args = ["-O3", "-fopenmp-simd", "-fno-trapping-math"]
-    if os.environ.get("FASTBP_PORTABLE", "") in ("", "0") and accepts_flag("-march=native"):
+    if os.environ.get("FASTBP_PORTABLE", "") in ("", "0") and compiles("-march=native"):
         args.append("-march=native")
-    return args
+    return args + openmp_args()
 
 
-def accepts_flag(flag):
-    """Whether the C compiler compiles an empty file with ``flag``."""
+def openmp_args():
+    """-fopenmp where the compiler builds and links an OpenMP program (the
+    parallel training pass, ``fit(n_threads=...)``), unless FASTBP_OPENMP=0;
+    without it the core is built serial and fastbp warns when more than one
+    thread is asked for."""
+    if os.environ.get("FASTBP_OPENMP", "") == "0" or not compiles("-fopenmp", link=True):
+        return []
+    return ["-fopenmp"]
+
+
+def compiles(flag, link=False):
+    """Whether the C compiler compiles (and, with ``link``, links) a small
+    OpenMP-aware program with ``flag``."""
     import subprocess
     import sysconfig
     import tempfile
 
     compiler = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()
     with tempfile.TemporaryDirectory() as tmp:
-        source = os.path.join(tmp, "empty.c")
+        source = os.path.join(tmp, "probe.c")
         with open(source, "w") as f:
-            f.write("int main(void) { return 0; }\n")
+            f.write("#ifdef _OPENMP\n#include <omp.h>\n#endif\n"
+                    "int main(void) {\n#ifdef _OPENMP\n  return omp_get_max_threads() < 1;\n"
+                    "#endif\n  return 0;\n}\n")
+        output = ["-o", os.path.join(tmp, "probe")] if link else ["-c", "-o",
+                                                                   os.path.join(tmp, "probe.o")]
         try:
-            command = compiler + [flag, "-c", source, "-o", os.path.join(tmp, "empty.o")]
-            result = subprocess.run(command, capture_output=True)
+            result = subprocess.run(compiler + [flag, source] + output, capture_output=True)
         except OSError:
             return False
     return result.returncode == 0
@@ -83,6 +97,7 @@ def accepts_flag(flag):
 
 extensions = cythonize(
     [Extension("fastbp._core", ["fastbp/_core.pyx"], extra_compile_args=compile_args(),
+               extra_link_args=openmp_args(),
                depends=["fastbp/_kernels.h", "fastbp/_kernels_body.h"])],
     compiler_directives={
         "language_level": 3,

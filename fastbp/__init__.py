@@ -6,9 +6,9 @@ the same computation in plain numpy, the fallback and the test oracle.
 """
 
 from ._backend import BACKEND
-from .network import Backprop, DivergenceError, History, Network, load
+from .network import Backprop, DivergenceError, History, Network, fit_stream, load
 
 __version__ = "0.1.0"
 
-__all__ = ["BACKEND", "Backprop", "DivergenceError", "History", "Network", "load",
-           "__version__"]
+__all__ = ["BACKEND", "Backprop", "DivergenceError", "History", "Network", "fit_stream",
+           "load", "__version__"]

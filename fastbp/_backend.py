@@ -63,3 +63,41 @@ def get(name):
             f"{EXTENSION_ERROR}"
         ) from EXTENSION_ERROR
     return compiled
+
+
+# OpenMP (GNU libgomp) cannot be used in a child forked after a parallel
+# region ran in its parent: the child's next parallel region waits forever
+# for threads that were not forked.  So a process remembers whether it ran
+# one, and its forked children train on one thread.
+_ran_parallel = False
+_forked_after_parallel = False
+
+
+def _after_fork_in_child():
+    global _forked_after_parallel
+    _forked_after_parallel = _forked_after_parallel or _ran_parallel
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def threads(backend, requested):
+    """The threads a training pass on ``backend`` runs on, for the
+    ``n_threads`` asked for (None: OpenMP's limit, which OMP_NUM_THREADS and
+    threadpoolctl set).  One where the backend cannot run in parallel (the
+    reference, a build without OpenMP, a child forked after a parallel pass);
+    then asking for more warns."""
+    global _ran_parallel
+    if backend is reference or not backend.PARALLEL or _forked_after_parallel:
+        if requested is not None and requested > 1:
+            why = ("the reference backend runs serially" if backend is reference else
+                   "fastbp's compiled core was built without OpenMP" if not backend.PARALLEL
+                   else "this process was forked after a parallel pass, and OpenMP "
+                   "cannot start threads in it (use the 'spawn' or 'forkserver' start "
+                   "method of multiprocessing)")
+            warnings.warn(f"n_threads={requested} trains on one thread: {why}.",
+                          RuntimeWarning, stacklevel=4)
+        return 1
+    count = backend.max_threads() if requested is None else requested
+    _ran_parallel = _ran_parallel or count > 1
+    return count

@@ -23,9 +23,12 @@ from cython cimport floating
 import numpy as np
 from libc.math cimport exp, log, log1p, isfinite, pow
 from libc.stdlib cimport calloc, malloc, free
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
+from cython.parallel cimport prange
 
 cdef extern from "_kernels.h" nogil:
+    int FBP_OPENMP
+    int fbp_max_threads()
     void fbp_prefetch(const void* p, Py_ssize_t n)
     void fbp_axpy_d(Py_ssize_t n, double a, const double* x, double* y)
     void fbp_axpy_f(Py_ssize_t n, float a, const float* x, float* y)
@@ -609,13 +612,181 @@ def backprop(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[:
     return e
 
 
+cdef struct Step:           # how a training pass updates the weights: train_epoch's options
+    double lr, momentum, weight_decay, clip, power_t, t_done, average_from
+    int schedule
+    bint nesterov
+    Py_ssize_t batch
+    Py_ssize_t t_stride     # update numbers go up by this much (the number of threads)
+
+
+cdef void train_share(const Layout* lay, floating* w, floating* v, floating* avg,
+                      Py_ssize_t n_weights, const floating* X, const floating* Y,
+                      const floating* sample_weight, const Py_ssize_t* order, Py_ssize_t n,
+                      const Step* o, Py_ssize_t t_first, floating* xs, floating* grad,
+                      double* total_out, Py_ssize_t* done_out) noexcept nogil:
+    """Per-example SGD over the n rows ``order`` of X, the loop of train_epoch
+    on one thread: xs is its scratch (x, s, delta), grad its gradient buffer
+    (batch > 1).  Its u-th update (u = 0, 1, ...) is update number
+    t_done + t_first + u * t_stride + 1 of the schedules and the average."""
+    cdef Py_ssize_t d_in = lay.d[0], d_out = lay.d[lay.L]
+    cdef floating* ss = xs + lay.n_x
+    cdef floating* ds = ss + lay.n_s
+    cdef floating* delta_L = ds + lay.s_off[lay.L]
+    cdef Py_ssize_t k, r, j, done = 0, updates = 0, in_batch = 0
+    cdef double e, t, total = 0
+    cdef floating rate = o.lr, step = -o.lr, weight = 1
+    cdef bint plain = o.momentum == 0 and o.weight_decay == 0
+    # Per-example plain SGD and classical momentum (no weight decay) take
+    # the next example's s^(1) in their pass over W^(1), saving the forward
+    # pass that read.
+    cdef bint fuse = o.batch == 1 and o.weight_decay == 0 and not o.nesterov
+    cdef bint have_s1 = False
+    cdef const floating* x_next = NULL   # the next example's inputs, when fused
+    # Prefetch the example this many ahead: about 2 KiB of inputs in flight.
+    cdef Py_ssize_t x_bytes = d_in * sizeof(floating), y_bytes = d_out * sizeof(floating)
+    cdef Py_ssize_t ahead = max(1, min(16, 2048 // x_bytes))
+    for k in range(n):
+        if k + ahead < n:
+            fbp_prefetch(X + order[k + ahead] * d_in, x_bytes)
+            fbp_prefetch(Y + order[k + ahead] * d_out, y_bytes)
+        r = order[k]
+        load_input(lay, xs, X + r * d_in)
+        forward_one(lay, w, xs, ss, have_s1)
+        e = output_delta(lay, xs, ss, Y + r * d_out, ds)
+        if not isfinite(e):
+            break
+        have_s1 = fuse and k + 1 < n
+        x_next = X + order[k + 1] * d_in if have_s1 else NULL
+        if o.clip > 0:
+            for j in range(d_out):
+                delta_L[j] = min(max(delta_L[j], -o.clip), o.clip)
+        if sample_weight != NULL:
+            weight = sample_weight[r]
+            for j in range(d_out):
+                delta_L[j] *= weight
+        total += weight * e
+        done += 1
+        if o.batch > 1:                  # sum the gradient; update at the batch's end
+            backward(lay, w, grad, 1, xs, ds)
+            in_batch += 1
+            if in_batch < o.batch and k < n - 1:
+                continue
+        t = o.t_done + t_first + updates * o.t_stride + 1    # the number of this update
+        updates += 1
+        if o.schedule != CONSTANT:
+            rate = scheduled_lr(o.schedule, o.lr, t, o.power_t, o.weight_decay)
+            step = -rate
+        if o.batch > 1:
+            apply_batch(lay, w, v, grad, n_weights, 1.0 / in_batch, rate, o.momentum,
+                        o.nesterov, o.weight_decay)
+            in_batch = 0
+        elif plain:
+            backward(lay, w, w, step, xs, ds, x_next, ss)
+        else:
+            backward_momentum(lay, w, v, rate, o.momentum, o.nesterov, o.weight_decay,
+                              xs, ds, x_next, ss)
+        if o.average_from >= 1 and t >= o.average_from:
+            running_mean(n_weights, 1 / (t - o.average_from + 1), w, avg)
+    total_out[0] = total
+    done_out[0] = done
+
+
+cdef inline void combine(Py_ssize_t start, Py_ssize_t stop, floating* w,
+                         const floating* copies, Py_ssize_t width,
+                         int n_copies) noexcept nogil:
+    """w[j] <- w[j] + sum_t (copies[t * width + j] - w[j]) for start <= j < stop:
+    every copy's change since it was taken from w."""
+    cdef Py_ssize_t j, t
+    cdef floating change
+    for j in range(start, stop):
+        change = 0
+        for t in range(n_copies):
+            change = change + (copies[t * width + j] - w[j])
+        w[j] = w[j] + change
+
+
+cdef void train_copies(const Layout* lay, floating* w, floating* v, Py_ssize_t n_weights,
+                       const floating* X, const floating* Y, const floating* sample_weight,
+                       const Py_ssize_t* order, Py_ssize_t n, Step* o, int n_threads,
+                       Py_ssize_t sync_every, floating* scratch,
+                       Py_ssize_t per_thread, double* totals, Py_ssize_t* dones) noexcept nogil:
+    """The parallel pass on copies: thread t trains its own copy of w (and v)
+    on its share of ``order``, sync_every examples at a time; after each
+    round the changes of all copies are added to w (and v), and the copies
+    start the next round from the sum.  So every example's update counts
+    once, as serially, but reaches the other threads up to a round late.
+    Leaves dones[0] = -1 if out of memory."""
+    cdef Py_ssize_t n_batches = (n + o.batch - 1) // o.batch, t, first, last, start
+    cdef Py_ssize_t block = 4096, width = 2 * n_weights    # a copy: w, then v
+    cdef floating* copies = <floating*> malloc(n_threads * width * sizeof(floating))
+    cdef Py_ssize_t* pos = <Py_ssize_t*> malloc(4 * n_threads * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* end = pos + n_threads
+    cdef Py_ssize_t* updates = end + n_threads
+    cdef Py_ssize_t* short = updates + n_threads   # 1: the share stopped on a non-finite error
+    cdef double part
+    cdef Py_ssize_t did
+    cdef bint going = True
+    if copies == NULL or pos == NULL:
+        free(copies)
+        free(pos)
+        dones[0] = -1
+        return
+    for t in range(n_threads):
+        pos[t] = min(n, t * n_batches // n_threads * o.batch)
+        end[t] = min(n, (t + 1) * n_batches // n_threads * o.batch)
+        updates[t] = totals[t] = dones[t] = short[t] = 0
+    while going:
+        for t in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
+            memcpy(copies + t * width, w, n_weights * sizeof(floating))
+            if v != NULL:
+                memcpy(copies + t * width + n_weights, v, n_weights * sizeof(floating))
+            first = pos[t]
+            last = min(end[t], first + sync_every)
+            train_share(lay, copies + t * width,
+                        copies + t * width + n_weights if v != NULL else NULL, NULL,
+                        n_weights, X, Y, sample_weight, order + first, last - first, o,
+                        t + updates[t] * n_threads, scratch + t * per_thread,
+                        scratch + t * per_thread + lay.n_x + 2 * lay.n_s, &part, &did)
+            totals[t] += part
+            dones[t] += did
+            updates[t] += (did + o.batch - 1) // o.batch
+            short[t] = did < last - first
+            pos[t] = last
+        going = False
+        for t in range(n_threads):
+            if short[t]:
+                break
+            going = going or pos[t] < end[t]
+        else:
+            for start in prange(0, n_weights, block, num_threads=n_threads, schedule="static"):
+                combine(start, min(start + block, n_weights), w, copies, width, n_threads)
+                if v != NULL:
+                    combine(start, min(start + block, n_weights), v, copies + n_weights,
+                            width, n_threads)
+            continue
+        going = False
+    free(copies)
+    free(pos)
+
+
+def max_threads():
+    """The threads a parallel pass may use: OpenMP's limit (OMP_NUM_THREADS,
+    or what threadpoolctl set), or 1 in a build without OpenMP."""
+    return fbp_max_threads()
+
+
+PARALLEL = bool(FBP_OPENMP)   # built with OpenMP: n_threads > 1 runs in parallel
+
+
 def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] acts,
                 int loss, const floating[:, ::1] X, const floating[:, ::1] Y,
                 const Py_ssize_t[::1] order, double lr, floating[::1] velocity,
                 double momentum, bint nesterov, double weight_decay,
                 const floating[::1] sample_weight, double clip, int schedule=CONSTANT,
                 double power_t=0.25, double t_done=0, floating[::1] average=None,
-                double average_from=0, Py_ssize_t batch=1):
+                double average_from=0, Py_ssize_t batch=1, int n_threads=1,
+                Py_ssize_t sync_every=0):
     """Per-example SGD over the rows ``order`` of X, in place on ``flat``.
 
     For each example: forward pass, delta^(L) (each component clipped to
@@ -638,88 +809,86 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     W^(1) also computes the next example's s^(1) (see backward), bit for bit
     what its forward pass would.
 
-    The whole pass runs without the GIL.  A non-finite error stops the pass
-    before that example changes any weight.
+    With n_threads > 1 (and an OpenMP build), ``order`` is cut into
+    n_threads consecutive shares of whole batches, one per thread, each with
+    its own scratch.  With sync_every = 0 all threads update flat (and
+    velocity, average) without locks: Hogwild!.  With sync_every > 0 (a
+    multiple of batch) each trains a copy, and every sync_every examples the
+    copies' changes are added to flat: ``train_copies`` (no ``average``
+    then).  Thread t numbers its updates t_done + t + 1, then n_threads
+    further each time, so the schedules see about the serial count.
+    n_threads = 1 is the serial pass.
+
+    The whole pass runs without the GIL.  A non-finite error stops a
+    thread's share before that example changes any weight.
 
     Returns (sum of the errors before each update, each times its example's
     weight; number of examples done).  Fewer done than ``len(order)`` means
-    the pass stopped on a non-finite error at example ``order[done]``.
+    a share stopped on a non-finite error (serially: at example
+    ``order[done]``).
     """
     cdef Layout lay
-    cdef floating* xs
-    cdef floating* ss
-    cdef floating* ds
-    cdef Py_ssize_t k, r, j, done = 0, n = order.shape[0], updates = 0, in_batch = 0
-    cdef floating* grad = NULL
-    cdef double e, t, total = 0
-    cdef floating rate = lr, step = -lr, weight = 1
-    cdef floating* delta_L
-    cdef bint plain = momentum == 0 and weight_decay == 0
-    # Per-example plain SGD and classical momentum (no weight decay) take
-    # the next example's s^(1) in their pass over W^(1), saving the forward
-    # pass that read.
-    cdef bint fuse = batch == 1 and weight_decay == 0 and not nesterov
-    cdef bint have_s1 = False
-    cdef const floating* x_next = NULL   # the next example's inputs, when fused
-    cdef bint weighted = sample_weight.shape[0] > 0
-    # Prefetch the example this many ahead: about 2 KiB of inputs in flight.
-    cdef Py_ssize_t x_bytes = X.shape[1] * sizeof(floating), y_bytes = Y.shape[1] * sizeof(floating)
-    cdef Py_ssize_t ahead = max(1, min(16, 2048 // x_bytes))
-    xs = layout_init(&lay, layers, acts, loss, <floating*> NULL)
-    ss = xs + lay.n_x
-    ds = ss + lay.n_s
-    delta_L = ds + lay.s_off[lay.L]
-    if batch > 1:
-        grad = <floating*> calloc(flat.shape[0], sizeof(floating))
-        if grad == NULL:
-            free(lay.w_off)
-            raise MemoryError()
+    cdef Step o
+    cdef Py_ssize_t n = order.shape[0], n_weights = flat.shape[0], n_batches, t, first, last
+    cdef Py_ssize_t per_thread, l, i, done = 0
+    cdef double total = 0
+    cdef floating* scratch
+    cdef floating* v = &velocity[0] if velocity.shape[0] > 0 else NULL
+    cdef floating* avg = &average[0] if average is not None and average.shape[0] > 0 else NULL
+    cdef const floating* weights = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef double* totals
+    cdef Py_ssize_t* dones
+    if n == 0:
+        return 0.0, 0
+    o.lr, o.momentum, o.weight_decay, o.clip = lr, momentum, weight_decay, clip
+    o.power_t, o.t_done, o.average_from = power_t, t_done, average_from
+    o.schedule, o.nesterov, o.batch = schedule, nesterov, batch
+    n_batches = (n + batch - 1) // batch
+    n_threads = max(1, min(n_threads, n_batches))
+    o.t_stride = n_threads
+    layout_init(&lay, layers, acts, loss, <floating*> NULL)
+    # Each thread's scratch (x, s, delta, then a gradient buffer for
+    # batches) starts on its own cache lines.
+    per_thread = lay.n_x + 2 * lay.n_s + (n_weights if batch > 1 else 0)
+    per_thread = (per_thread + 31) // 32 * 32
+    scratch = <floating*> calloc(n_threads * per_thread + 32, sizeof(floating))
+    totals = <double*> malloc(n_threads * (sizeof(double) + sizeof(Py_ssize_t)))
+    dones = <Py_ssize_t*> (totals + n_threads)
+    if scratch == NULL or totals == NULL:
+        free(scratch)
+        free(totals)
+        free(lay.w_off)
+        raise MemoryError()
     try:
         with nogil:
-            for k in range(n):
-                if k + ahead < n:
-                    fbp_prefetch(&X[order[k + ahead], 0], x_bytes)
-                    fbp_prefetch(&Y[order[k + ahead], 0], y_bytes)
-                r = order[k]
-                load_input(&lay, xs, &X[r, 0])
-                forward_one(&lay, &flat[0], xs, ss, have_s1)
-                e = output_delta(&lay, xs, ss, &Y[r, 0], ds)
-                if not isfinite(e):
-                    break
-                have_s1 = fuse and k + 1 < n
-                x_next = &X[order[k + 1], 0] if have_s1 else NULL
-                if clip > 0:
-                    for j in range(layers[lay.L]):
-                        delta_L[j] = min(max(delta_L[j], -clip), clip)
-                if weighted:
-                    weight = sample_weight[r]
-                    for j in range(layers[lay.L]):
-                        delta_L[j] *= weight
-                total += weight * e
-                done += 1
-                if batch > 1:                    # sum the gradient; update at the batch's end
-                    backward(&lay, &flat[0], grad, 1, xs, ds)
-                    in_batch += 1
-                    if in_batch < batch and k < n - 1:
-                        continue
-                t = t_done + updates + 1         # the number of this update
-                updates += 1
-                if schedule != CONSTANT:
-                    rate = scheduled_lr(schedule, lr, t, power_t, weight_decay)
-                    step = -rate
-                if batch > 1:
-                    apply_batch(&lay, &flat[0], &velocity[0], grad, flat.shape[0],
-                                1.0 / in_batch, rate, momentum, nesterov, weight_decay)
-                    in_batch = 0
-                elif plain:
-                    backward(&lay, &flat[0], &flat[0], step, xs, ds, x_next, ss)
-                else:
-                    backward_momentum(&lay, &flat[0], &velocity[0], rate, momentum, nesterov,
-                                      weight_decay, xs, ds, x_next, ss)
-                if average_from >= 1 and t >= average_from:
-                    running_mean(flat.shape[0], 1 / (t - average_from + 1), &flat[0],
-                                 &average[0])
+            for i in range(n_threads):
+                for l in range(lay.L + 1):              # the bias slots x_0 = 1
+                    scratch[i * per_thread + lay.x_off[l]] = 1
+            if n_threads == 1:
+                train_share(&lay, &flat[0], v, avg, n_weights, &X[0, 0], &Y[0, 0], weights,
+                            &order[0], n, &o, 0, scratch, scratch + lay.n_x + 2 * lay.n_s,
+                            totals, dones)
+            elif sync_every == 0:
+                for t in prange(n_threads, num_threads=n_threads, schedule="static",
+                                chunksize=1):
+                    first = min(n, t * n_batches // n_threads * batch)
+                    last = min(n, (t + 1) * n_batches // n_threads * batch)
+                    train_share(&lay, &flat[0], v, avg, n_weights, &X[0, 0], &Y[0, 0],
+                                weights, &order[first], last - first, &o, t,
+                                scratch + t * per_thread,
+                                scratch + t * per_thread + lay.n_x + 2 * lay.n_s,
+                                totals + t, dones + t)
+            else:
+                train_copies(&lay, &flat[0], v, n_weights, &X[0, 0], &Y[0, 0], weights,
+                             &order[0], n, &o, n_threads, sync_every,
+                             scratch, per_thread, totals, dones)
+            for i in range(n_threads):
+                total += totals[i]
+                done += dones[i]
     finally:
-        free(grad)
+        free(scratch)
+        free(totals)
         free(lay.w_off)
+    if done < 0:
+        raise MemoryError()
     return total, done

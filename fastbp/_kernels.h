@@ -23,6 +23,17 @@
 #include <stdint.h>
 #include <string.h>
 
+/* The threads of a parallel training pass: built with -fopenmp, OpenMP's
+ * limit; otherwise one (FBP_OPENMP 0, and prange runs serially). */
+#ifdef _OPENMP
+#include <omp.h>
+#define FBP_OPENMP 1
+static inline int fbp_max_threads(void) { return omp_get_max_threads(); }
+#else
+#define FBP_OPENMP 0
+static inline int fbp_max_threads(void) { return 1; }
+#endif
+
 /* tanh(s) for the vectorised layer loop: no libm call, no branch, one
  * division, and a short dependency chain (the loop is latency-bound).
  *

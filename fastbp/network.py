@@ -7,11 +7,11 @@ import time
 
 import numpy as np
 
-from . import _backend, reference
+from . import _backend, _data, reference
 from . import _validation as check
 from ._names import ACTIVATIONS, CROSS_ENTROPY_OUTPUTS, HIDDEN_ACTIVATIONS, LOSSES, SCHEDULES
 
-__all__ = ["Network", "History", "Backprop", "DivergenceError", "load"]
+__all__ = ["Network", "History", "Backprop", "DivergenceError", "load", "fit_stream"]
 
 FORMAT_VERSION = 1
 # The arrays of the training state, as Network attributes with a leading "_".
@@ -25,6 +25,15 @@ FRESH_PROGRESS = {"passes": 0, "updates": 0, "adaptive_lr": None, "best_loss": N
 # (and Ctrl-C) back between them; the first chunk has FIRST_CHUNK examples.
 CHUNK_SECONDS = 0.05
 FIRST_CHUNK = 1024
+PARALLEL_MODES = ("copies", "hogwild")
+# With parallel="copies", the threads add up their copies' changes after
+# about SYNC_WORK weight updates each (sync_every examples): a few
+# milliseconds of training, so that the sums cost a few percent
+# (benchmarks/bench_threads.py); at least SYNC_LEAST examples, and at most
+# SYNC_MOST, as a round's updates reach the other threads only at its end
+# (1024 made a small network overshoot at lr 0.01 where 256 did not).
+SYNC_WORK = 1 << 25
+SYNC_LEAST, SYNC_MOST = 16, 256
 # verbose=True shows a bar within epochs of at least this many examples.
 LONG_EPOCH = 100_000
 
@@ -82,8 +91,10 @@ class _Options:
 
     def __init__(self, lr, momentum=0.0, nesterov=False, weight_decay=0.0, clip=0.0,
                  lr_schedule="constant", power_t=0.25, patience=5, tol=1e-4, average=0,
-                 batch_size=1):
+                 batch_size=1, n_threads=1, parallel="copies"):
         self.lr, self.momentum = lr, momentum
+        self.n_threads, self.parallel = n_threads, parallel   # None: OpenMP's limit
+        self.threads, self.sync_every = 1, 0                  # what the core runs: _parallel
         self.batch_size = batch_size
         self.average = average                # the update averaging starts at; 0: off
         self.patience, self.tol = patience, tol
@@ -97,7 +108,7 @@ class _Options:
 
     @classmethod
     def check(cls, lr, momentum, nesterov, weight_decay, clip, lr_schedule, power_t,
-              patience, tol, average, batch_size):
+              patience, tol, average, batch_size, n_threads, parallel):
         lr = check.positive_real(lr, "lr")
         momentum = check.real_in(momentum, "momentum", 0.0, 1.0)
         nesterov = check.boolean(nesterov, "nesterov")
@@ -116,8 +127,14 @@ class _Options:
         else:
             average = check.integer(average, "average", 1)
         batch_size = check.integer(batch_size, "batch_size", 1)
+        if n_threads is not None:
+            n_threads = check.integer(n_threads, "n_threads", 1)
+            if average and n_threads > 1:
+                raise ValueError("average needs n_threads=1: the running mean of the weights "
+                                 "is kept per update, serially")
+        parallel = check.choice(parallel, "parallel", PARALLEL_MODES)
         return cls(lr, momentum, nesterov, weight_decay, clip, lr_schedule, power_t,
-                   patience, tol, average, batch_size)
+                   patience, tol, average, batch_size, n_threads, parallel)
 
     def lr_of_update(self, t):
         """The learning rate of update number t (1, 2, ...) of the core's schedules."""
@@ -441,15 +458,16 @@ class Network:
         x, y = self._example(x, y)
         options = _Options(lr=check.positive_real(lr, "lr"))
         self._iterate = None            # the step starts from the weights predict uses
-        first, unweighted = np.zeros(1, dtype=np.intp), self._flat[:0]
-        return self._pass(x.reshape(1, -1), y.reshape(1, -1), unweighted, first, options,
-                          "sgd_step")
+        block = (x.reshape(1, -1), y.reshape(1, -1), self._flat[:0], np.zeros(1, dtype=np.intp),
+                 0)
+        return self._pass([block], options, "sgd_step")[0]
 
     def fit(self, X, Y, epochs=10, lr=0.01, shuffle=True, seed=None, verbose=False, *,
             momentum=0.0, nesterov=False, weight_decay=0.0, lr_schedule="constant",
             power_t=0.25, average=False, batch_size=1, sample_weight=None, clip=None,
             validation_data=None, validation_fraction=None, early_stopping=False,
-            patience=5, tol=1e-4, restore_best=True, callbacks=()):
+            patience=5, tol=1e-4, restore_best=True, callbacks=(), n_threads=None,
+            parallel="copies"):
         """Train by per-example stochastic gradient descent, in place.
 
         Every epoch visits each example once and updates the weights after
@@ -465,7 +483,14 @@ class Network:
         Parameters
         ----------
         X : array_like, shape (n, d[0])
+            In memory (converted to the network's dtype once), or out of
+            core: an ``np.memmap`` or an array-like with ``shape``, ``dtype``
+            and row slicing (h5py, zarr), read, converted and trained on
+            ``fastbp._data.CHUNK_BYTES`` (16 MiB) of rows at a time, and
+            then shuffled in two levels: a seeded permutation of the chunks,
+            then of the rows within each chunk.
         Y : array_like, shape (n, d[L]), or (n,) where d[L] == 1
+            Sliced alike where X is out of core.
         epochs : int, default 10
         lr : float, default 0.01
             Learning rate, > 0.
@@ -541,6 +566,27 @@ class Network:
             logs)``, ``logs`` a dict with "loss", "lr" and, with validation
             data, "val_loss"; a callback returning False stops training
             after that epoch.
+        n_threads : int or None, default None
+            Threads of the compiled core that train at once, each on its
+            share of every chunk of the (shuffled) order, all on the same
+            weights. None: OpenMP's limit (``OMP_NUM_THREADS``, or what
+            threadpoolctl sets; all cores by default). 1 is serial and
+            deterministic. With several threads the result is not
+            reproducible bit for bit: when each thread's updates reach the
+            others depends on timing. Serial where the backend is the
+            reference, the core was built without OpenMP (both warn if more
+            were asked for), ``average`` is on (which then needs 1), or the
+            process was forked after a parallel pass (OpenMP cannot start
+            threads there; use multiprocessing's "spawn" or "forkserver").
+        parallel : {"copies", "hogwild"}, default "copies"
+            How several threads share the weights. "copies": each trains its
+            own copy, and every few hundred examples (about 2**25 weight
+            updates per thread) the copies' changes are added to the shared
+            weights, so each example's update counts once, as serially.
+            "hogwild": all update the shared weights at once without locks
+            (Hogwild!, Niu et al. 2011), which on dense layers is slower than
+            one thread, the cores fighting over every cache line (see
+            benchmarks/bench_threads.py).
 
         Returns
         -------
@@ -556,11 +602,11 @@ class Network:
             On Ctrl-C, within about 0.05 s; the network holds the weights of
             the last finished chunk of examples.
         """
-        X, Y = self._dataset(X, Y)
+        source = self._source(X, Y, sample_weight)
         epochs = check.integer(epochs, "epochs", 1)
         options = _Options.check(lr, momentum, nesterov, weight_decay, clip, lr_schedule,
-                                 power_t, patience, tol, average, batch_size)
-        weights = self._sample_weight(sample_weight, X.shape[0])
+                                 power_t, patience, tol, average, batch_size, n_threads,
+                                 parallel)
         shuffle = check.boolean(shuffle, "shuffle")
         seed = self._seed if check.seed(seed) is None else seed
         verbose = check.boolean(verbose, "verbose")
@@ -571,17 +617,19 @@ class Network:
                 validation_fraction = 0.1
         else:
             stopping = None
-        X, Y, weights, validation = self._validation(X, Y, weights, validation_data,
-                                                     validation_fraction, seed)
+        source, validation = self._validation(source, validation_data, validation_fraction,
+                                              seed)
         callbacks = _callables(callbacks)
+        self._parallel(options)
         self._fresh_training_state()
-        return self._train(X, Y, weights, epochs, options, shuffle, seed, verbose, validation,
+        return self._train(source, epochs, options, shuffle, seed, verbose, validation,
                            stopping, callbacks)
 
     def partial_fit(self, X, Y, lr=0.01, shuffle=True, seed=None, *,
                     momentum=0.0, nesterov=False, weight_decay=0.0, lr_schedule="constant",
                     power_t=0.25, average=False, batch_size=1, sample_weight=None, clip=None,
-                    validation_data=None, patience=5, tol=1e-4, callbacks=()):
+                    validation_data=None, patience=5, tol=1e-4, callbacks=(), n_threads=None,
+                    parallel="copies"):
         """One training pass over the examples, continuing the training state
         (velocity, count of passes and updates, the adaptive schedule's lr,
         the last iterate and the average of averaged SGD) of earlier
@@ -590,15 +638,55 @@ class Network:
         Same arguments as ``fit`` without ``epochs``, ``verbose`` and the
         early-stopping ones; returns a one-epoch History.
         """
-        X, Y = self._dataset(X, Y)
+        source = self._source(X, Y, sample_weight)
         options = _Options.check(lr, momentum, nesterov, weight_decay, clip, lr_schedule,
-                                 power_t, patience, tol, average, batch_size)
-        weights = self._sample_weight(sample_weight, X.shape[0])
+                                 power_t, patience, tol, average, batch_size, n_threads,
+                                 parallel)
         shuffle = check.boolean(shuffle, "shuffle")
         seed = self._seed if check.seed(seed) is None else seed
-        X, Y, weights, validation = self._validation(X, Y, weights, validation_data, None, seed)
-        return self._train(X, Y, weights, 1, options, shuffle, seed, False, validation, None,
+        source, validation = self._validation(source, validation_data, None, seed)
+        self._parallel(options)
+        return self._train(source, 1, options, shuffle, seed, False, validation, None,
                            _callables(callbacks))
+
+    def _source(self, X, Y, sample_weight):
+        """Where training reads (X, Y) and the sample weights from: in memory,
+        checked now; an out-of-core array-like, checked chunk by chunk; or a
+        fit_stream's chunks."""
+        if isinstance(X, _data.Stream):
+            if sample_weight is not None:
+                raise TypeError("fit_stream takes sample weights in the chunks, as "
+                                "(X, Y, sample_weight) triples")
+            return X
+        if not _data.out_of_core(X):
+            X, Y = self._dataset(X, Y)
+            return _data.InMemory(X, Y, self._sample_weight(sample_weight, X.shape[0]))
+        shape = tuple(getattr(X, "shape", ()))
+        if len(shape) != 2 or shape[1] != self._layers[0] or shape[0] == 0:
+            raise ValueError(f"X must have shape (n, {self._layers[0]}) with n >= 1, "
+                             f"got shape {shape}")
+        if not hasattr(Y, "__getitem__") or not hasattr(Y, "__len__") or len(Y) != shape[0]:
+            raise ValueError(f"Y must have as many rows as X ({shape[0]}) and slice like it")
+        rows = max(1, _data.CHUNK_BYTES // (shape[1] * self._dtype.itemsize))
+        return _data.Chunked(X, Y, self._sample_weight(sample_weight, shape[0]), rows,
+                             self._checked_block)
+
+    def _checked_block(self, X, Y, where):
+        """A block of rows of an out-of-core source or a stream, checked."""
+        X = check.array(X, "X" + where, self._dtype, (2,), self._layers[0])
+        return X, check.targets(Y, "Y" + where, self._dtype, self._layers[-1], X.shape[0],
+                                self._loss == "cross_entropy")
+
+    def _parallel(self, options):
+        """Set the threads a pass runs on and, for parallel="copies", the
+        examples between their sums."""
+        options.threads = _backend.threads(self._backend,
+                                           1 if options.average else options.n_threads)
+        if options.threads == 1 or options.parallel == "hogwild":
+            options.sync_every = 0
+        else:
+            every = max(SYNC_LEAST, min(SYNC_MOST, SYNC_WORK // len(self._flat)))
+            options.sync_every = _whole_batches(every, options.batch_size)
 
     def _sample_weight(self, value, n_rows):
         """The weights as an (n_rows,) array of the network's dtype, or an
@@ -610,8 +698,8 @@ class Network:
             raise ValueError("sample_weight must be >= 0")
         return weights
 
-    def _validation(self, X, Y, weights, data, fraction, seed):
-        """(X, Y, sample weights, (Xv, Yv) or None): the training and the
+    def _validation(self, source, data, fraction, seed):
+        """(training source, (Xv, Yv) or None): the training and the
         validation examples."""
         if data is not None and fraction is not None:
             raise ValueError("give validation_data or validation_fraction, not both")
@@ -621,9 +709,13 @@ class Network:
             Xv = check.array(data[0], "validation_data[0]", self._dtype, (2,), self._layers[0])
             Yv = check.targets(data[1], "validation_data[1]", self._dtype, self._layers[-1],
                                Xv.shape[0], self._loss == "cross_entropy")
-            return X, Y, weights, (Xv, Yv)
+            return source, (Xv, Yv)
         if fraction is None:
-            return X, Y, weights, None
+            return source, None
+        if not isinstance(source, _data.InMemory):
+            raise ValueError("validation_fraction (and early_stopping without validation_data) "
+                             "needs X in memory; give validation_data instead")
+        X, Y, weights = source.X, source.Y, source.weights
         fraction = check.real_in(fraction, "validation_fraction", 0.0, 1.0)
         n_held = int(round(fraction * X.shape[0]))
         if not 0 < n_held < X.shape[0]:
@@ -633,11 +725,10 @@ class Network:
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
         held[rng.choice(X.shape[0], n_held, replace=False)] = True
         kept = weights[~held] if len(weights) else weights
-        return X[~held], Y[~held], kept, (X[held], Y[held])
+        return _data.InMemory(X[~held], Y[~held], kept), (X[held], Y[held])
 
-    def _train(self, X, Y, weights, epochs, options, shuffle, seed, verbose, validation,
-               stopping, callbacks):
-        n = X.shape[0]
+    def _train(self, source, epochs, options, shuffle, seed, verbose, validation, stopping,
+               callbacks):
         history = History()
         progress = self._progress
         if self._iterate is not None:            # continue from the last iterate
@@ -649,19 +740,23 @@ class Network:
             self._average = np.zeros_like(self._flat)
         bar = _bar(epochs, "epochs", leave=True) if verbose else None
         for epoch in range(1, epochs + 1):
-            order = self._order(n, shuffle, seed)
+            # the order of the p-th pass of a training run is drawn from (seed, p)
+            rng = np.random.default_rng((seed, self._progress["passes"])) if shuffle else None
             if options.lr_schedule == "adaptive":
                 progress["adaptive_lr"] = progress["adaptive_lr"] or options.lr
                 options.lr = progress["adaptive_lr"]
             start = time.perf_counter()
+            n = getattr(source, "n", 0)
             inner = _bar(n, f"epoch {epoch}", leave=False) if bar and n >= LONG_EPOCH else None
             try:
-                total = self._pass(X, Y, weights, order, options, f"epoch {epoch}",
-                                   inner.update if inner else None)
+                total, n = self._pass(source.blocks(rng), options, f"epoch {epoch}",
+                                      inner.update if inner else None)
             finally:
                 if inner:
                     inner.close()
             seconds = time.perf_counter() - start
+            if n == 0:
+                raise ValueError("chunks held no examples")
             progress["passes"] += 1
             logs = {"loss": total / n, "lr": options.lr_of_update(progress["updates"])}
             history.loss.append(total / n)
@@ -727,20 +822,15 @@ class Network:
         self._velocity, self._average = _copy_or_none(velocity), _copy_or_none(average)
         self._iterate, self._progress = _copy_or_none(iterate), dict(progress)
 
-    def _order(self, n, shuffle, seed):
-        """The order of the next pass: 0..n-1, or a permutation drawn from
-        (seed, number of passes in this training run)."""
-        if not shuffle:
-            return np.arange(n, dtype=np.intp)
-        rng = np.random.default_rng((seed, self._progress["passes"]))
-        return rng.permutation(n).astype(np.intp)
+    def _pass(self, blocks, options, where, on_chunk=None):
+        """Run the backend's training pass over ``blocks`` ((X, Y, sample
+        weights, order, number of the block's first row) each), each in chunks of about CHUNK_SECONDS, so that
+        Python gets the GIL back between them (Ctrl-C, and ``on_chunk(examples
+        done)`` for progress).  Returns (sum of the errors, examples).
 
-    def _pass(self, X, Y, weights, order, options, where, on_chunk=None):
-        """Run the backend's training pass over ``order`` in chunks of about
-        CHUNK_SECONDS each, so that Python gets the GIL back between them
-        (Ctrl-C, and ``on_chunk(examples done)`` for progress).  Ctrl-C leaves
-        the state of the last finished chunk; divergence restores the state
-        from before the pass and raises DivergenceError."""
+        Ctrl-C leaves the state of the last finished chunk; divergence, or an
+        error in a block (bad data further on in a file), restores the state
+        from before the pass and raises."""
         if options.needs_velocity and self._velocity is None:
             self._velocity = np.zeros_like(self._flat)
         velocity = self._velocity if options.needs_velocity else self._flat[:0]
@@ -748,41 +838,48 @@ class Network:
         before = [a.copy() for a in state]
         chunk_start = [a.copy() for a in state]
         updates_before = updates_at_chunk = self._progress["updates"]
-        total, start, size = 0.0, 0, FIRST_CHUNK
+        total, examples, size = 0.0, 0, FIRST_CHUNK
         try:
-            while start < len(order):
-                for kept, now in zip(chunk_start, state):
-                    np.copyto(kept, now)
-                updates_at_chunk = self._progress["updates"]
-                stop = min(start + _whole_batches(size, options.batch_size), len(order))
-                began = time.perf_counter()
-                part, done = self._backend.train_epoch(
-                    self._flat, self._d, self._acts, self._loss_code, X, Y,
-                    order[start:stop], options.lr, velocity, options.momentum,
-                    options.nesterov, options.weight_decay, weights, options.clip,
-                    options.schedule_code, options.power_t, updates_at_chunk,
-                    self._average, options.average, options.batch_size)
-                self._progress["updates"] = updates_at_chunk - (-done // options.batch_size)
-                if done < stop - start or not all(np.isfinite(a).all() for a in state):
-                    for kept, now in zip(before, state):
-                        np.copyto(now, kept)
-                    self._progress["updates"] = updates_before
-                    at = f" at example {order[start + done]}" if done < stop - start else ""
-                    raise DivergenceError(
-                        f"training diverged in {where}{at}: the error or the weights became "
-                        f"non-finite (lr={options.lr}). The weights are those from before "
-                        f"{where}. Try a smaller lr, or scale the inputs and targets.")
-                total += part
-                start = stop
-                size = _next_chunk(size, time.perf_counter() - began)
-                if on_chunk:
-                    on_chunk(done)
+            for X, Y, weights, order, first in blocks:
+                start = 0
+                while start < len(order):
+                    for kept, now in zip(chunk_start, state):
+                        np.copyto(kept, now)
+                    updates_at_chunk = self._progress["updates"]
+                    stop = min(start + _whole_batches(size, options.batch_size), len(order))
+                    began = time.perf_counter()
+                    part, done = self._backend.train_epoch(
+                        self._flat, self._d, self._acts, self._loss_code, X, Y,
+                        order[start:stop], options.lr, velocity, options.momentum,
+                        options.nesterov, options.weight_decay, weights, options.clip,
+                        options.schedule_code, options.power_t, updates_at_chunk,
+                        self._average, options.average, options.batch_size, options.threads,
+                        options.sync_every)
+                    self._progress["updates"] = updates_at_chunk - (-done // options.batch_size)
+                    if done < stop - start or not all(np.isfinite(a).all() for a in state):
+                        at = (f" at example {first + order[start + done]}"
+                              if done < stop - start and options.threads == 1 else "")
+                        raise DivergenceError(
+                            f"training diverged in {where}{at}: the error or the weights "
+                            f"became non-finite (lr={options.lr}). The weights are those from "
+                            f"before {where}. Try a smaller lr, or scale the inputs and targets.")
+                    total += part
+                    start = stop
+                    size = _next_chunk(size, time.perf_counter() - began)
+                    if on_chunk:
+                        on_chunk(done)
+                examples += len(order)
         except KeyboardInterrupt:
             for kept, now in zip(chunk_start, state):   # an unfinished chunk may be half applied
                 np.copyto(now, kept)
             self._progress["updates"] = updates_at_chunk
             raise
-        return total
+        except BaseException:
+            for kept, now in zip(before, state):
+                np.copyto(now, kept)
+            self._progress["updates"] = updates_before
+            raise
+        return total, examples
 
     # ------------------------------------------------------------ persistence
 
@@ -859,6 +956,39 @@ def load(path, backend=None):
         setattr(net, "_" + name, array.copy())
     net._progress = dict(FRESH_PROGRESS, **meta["progress"])
     return net
+
+
+def fit_stream(network, chunks, lr=0.01, shuffle=True, seed=None, **options):
+    """Train ``network`` on one pass over ``chunks``, in place.
+
+    For data that comes in pieces: files read one by one, a database cursor,
+    a generator. Only one chunk is in memory at a time (besides what the
+    iterable itself keeps). Like ``Network.partial_fit``, it continues the
+    training state, so calling it again on the same data is another epoch.
+
+    Parameters
+    ----------
+    network : Network
+    chunks : iterable
+        Of (X, Y) pairs, or (X, Y, sample_weight) triples, each as
+        ``partial_fit`` takes them.
+    lr, shuffle, seed
+        As for ``partial_fit``. ``shuffle`` permutes the rows within each
+        chunk (the order of the chunks is the iterable's), with a
+        permutation drawn from (seed, number of the pass, chunk).
+    **options
+        The keyword arguments of ``partial_fit`` (momentum, n_threads,
+        validation_data, callbacks, ...), except sample_weight.
+
+    Returns
+    -------
+    History
+        One epoch; ``loss`` is the mean error over all the chunks' examples.
+    """
+    if not isinstance(network, Network):
+        raise TypeError(f"network must be a fastbp.Network, got {type(network).__name__}")
+    stream = _data.Stream(chunks, network._checked_block, network._sample_weight)
+    return network.partial_fit(stream, None, lr, shuffle, seed, **options)
 
 
 def _copy_or_none(array):

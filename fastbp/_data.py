@@ -1,0 +1,109 @@
+"""Where a training pass reads its examples from: an array in memory, an
+array-like read a chunk of rows at a time (np.memmap, h5py, zarr), or an
+iterable of (X, Y) chunks.
+
+Each source yields blocks (X, Y, sample weights, order, first) already
+checked by the network (converted to its dtype, C-contiguous, finite), with
+``order`` the rows of the block in the order to train on them and ``first``
+the number of the block's first row in the whole data (for messages).  Only one block of an
+out-of-core source is in memory at a time.
+"""
+
+import mmap
+
+import numpy as np
+
+# Rows of an out-of-core array read, converted and trained on at a time:
+# about this many bytes of inputs after conversion.
+CHUNK_BYTES = 16 << 20
+
+
+def out_of_core(X):
+    """Whether ``X`` is read chunk by chunk: an np.memmap, or an array-like
+    (not an ndarray, list or tuple) with a shape, a dtype and slicing."""
+    if isinstance(X, np.memmap):
+        return True
+    if isinstance(X, (np.ndarray, list, tuple)):
+        return False
+    return all(hasattr(X, name) for name in ("shape", "dtype", "__getitem__"))
+
+
+class InMemory:
+    """Checked arrays in memory: one block, all rows."""
+
+    def __init__(self, X, Y, weights):
+        self.X, self.Y, self.weights = X, Y, weights
+        self.n = X.shape[0]
+
+    def blocks(self, rng):
+        """The block, its rows permuted by ``rng`` (None: in order)."""
+        order = np.arange(self.n) if rng is None else rng.permutation(self.n)
+        yield self.X, self.Y, self.weights, order.astype(np.intp), 0
+
+
+class Chunked:
+    """An array-like of rows read ``rows`` at a time; Y and the sample
+    weights (an array, maybe empty) are sliced alike."""
+
+    def __init__(self, X, Y, weights, rows, check):
+        self.X, self.Y, self.weights, self.rows, self.check = X, Y, weights, rows, check
+        self.n = X.shape[0]
+
+    def blocks(self, rng):
+        """Two-level shuffle: the chunks in an order drawn from ``rng``, then
+        the rows of each chunk (None: all in order)."""
+        starts = np.arange(0, self.n, self.rows)
+        if rng is not None:
+            starts = rng.permutation(starts)
+        for start in starts.tolist():
+            stop = min(start + self.rows, self.n)
+            where = f"[{start}:{stop}]"
+            X, Y = self.check(self.X[start:stop], self.Y[start:stop], where)
+            _release(self.X, start, stop)
+            _release(self.Y, start, stop)
+            weights = self.weights[start:stop] if len(self.weights) else self.weights
+            order = np.arange(stop - start) if rng is None else rng.permutation(stop - start)
+            yield X, Y, weights, order.astype(np.intp), start
+
+
+class Stream:
+    """An iterable of (X, Y) or (X, Y, sample_weight) chunks, read once."""
+
+    def __init__(self, chunks, check, check_weights):
+        try:
+            self.chunks = iter(chunks)
+        except TypeError:
+            raise TypeError(f"chunks must be an iterable of (X, Y) pairs, got "
+                            f"{type(chunks).__name__}") from None
+        self.check, self.check_weights = check, check_weights
+
+    def blocks(self, rng):
+        """The chunks in their order, the rows of each permuted by ``rng``
+        (None: in order)."""
+        first = 0
+        for number, chunk in enumerate(self.chunks):
+            if not isinstance(chunk, (tuple, list)) or len(chunk) not in (2, 3):
+                raise TypeError(f"chunk {number} of chunks must be a pair (X, Y) or a triple "
+                                f"(X, Y, sample_weight), got {type(chunk).__name__}")
+            X, Y = self.check(chunk[0], chunk[1], f" of chunk {number}")
+            weights = self.check_weights(chunk[2] if len(chunk) == 3 else None, X.shape[0])
+            n = X.shape[0]
+            order = np.arange(n) if rng is None else rng.permutation(n)
+            yield X, Y, weights, order.astype(np.intp), first
+            first += n
+
+
+def _release(array, start, stop):
+    """Unmap rows start:stop of a read-only or shared np.memmap from this
+    process (they stay in the page cache), so that a pass over a file larger
+    than memory keeps a small resident set."""
+    buffer = getattr(array, "_mmap", None)
+    if (not isinstance(array, np.memmap) or buffer is None or array.mode == "c"
+            or not array.flags.c_contiguous or not hasattr(buffer, "madvise")):
+        return
+    row = array.strides[0] if array.ndim else array.itemsize
+    first = array.ctypes.data - np.frombuffer(buffer, np.uint8).ctypes.data + start * row
+    low = first // mmap.PAGESIZE * mmap.PAGESIZE
+    high = min(first + (stop - start) * row, len(buffer))
+    if high > low:
+        buffer.madvise(mmap.MADV_DONTNEED, low, high - low)
