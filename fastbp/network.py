@@ -602,11 +602,11 @@ class Network:
             On Ctrl-C, within about 0.05 s; the network holds the weights of
             the last finished chunk of examples.
         """
-        source = self._source(X, Y, sample_weight)
         epochs = check.integer(epochs, "epochs", 1)
         options = _Options.check(lr, momentum, nesterov, weight_decay, clip, lr_schedule,
                                  power_t, patience, tol, average, batch_size, n_threads,
                                  parallel)
+        source = self._source(X, Y, sample_weight, options.batch_size)
         shuffle = check.boolean(shuffle, "shuffle")
         seed = self._seed if check.seed(seed) is None else seed
         verbose = check.boolean(verbose, "verbose")
@@ -638,10 +638,10 @@ class Network:
         Same arguments as ``fit`` without ``epochs``, ``verbose`` and the
         early-stopping ones; returns a one-epoch History.
         """
-        source = self._source(X, Y, sample_weight)
         options = _Options.check(lr, momentum, nesterov, weight_decay, clip, lr_schedule,
                                  power_t, patience, tol, average, batch_size, n_threads,
                                  parallel)
+        source = self._source(X, Y, sample_weight, options.batch_size)
         shuffle = check.boolean(shuffle, "shuffle")
         seed = self._seed if check.seed(seed) is None else seed
         source, validation = self._validation(source, validation_data, None, seed)
@@ -649,10 +649,10 @@ class Network:
         return self._train(source, 1, options, shuffle, seed, False, validation, None,
                            _callables(callbacks))
 
-    def _source(self, X, Y, sample_weight):
+    def _source(self, X, Y, sample_weight, batch_size):
         """Where training reads (X, Y) and the sample weights from: in memory,
-        checked now; an out-of-core array-like, checked chunk by chunk; or a
-        fit_stream's chunks."""
+        checked now; an out-of-core array-like, checked chunk by chunk (of
+        whole mini-batches); or a fit_stream's chunks."""
         if isinstance(X, _data.Stream):
             if sample_weight is not None:
                 raise TypeError("fit_stream takes sample weights in the chunks, as "
@@ -667,7 +667,8 @@ class Network:
                              f"got shape {shape}")
         if not hasattr(Y, "__getitem__") or not hasattr(Y, "__len__") or len(Y) != shape[0]:
             raise ValueError(f"Y must have as many rows as X ({shape[0]}) and slice like it")
-        rows = max(1, _data.CHUNK_BYTES // (shape[1] * self._dtype.itemsize))
+        rows = _whole_batches(max(1, _data.CHUNK_BYTES // (shape[1] * self._dtype.itemsize)),
+                              batch_size)
         return _data.Chunked(X, Y, self._sample_weight(sample_weight, shape[0]), rows,
                              self._checked_block)
 
@@ -971,7 +972,8 @@ def fit_stream(network, chunks, lr=0.01, shuffle=True, seed=None, **options):
     network : Network
     chunks : iterable
         Of (X, Y) pairs, or (X, Y, sample_weight) triples, each as
-        ``partial_fit`` takes them.
+        ``partial_fit`` takes them. With ``batch_size`` > 1, a chunk's last
+        mini-batch is cut short where the chunk's size is not a multiple.
     lr, shuffle, seed
         As for ``partial_fit``. ``shuffle`` permutes the rows within each
         chunk (the order of the chunks is the iterable's), with a
