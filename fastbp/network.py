@@ -825,9 +825,10 @@ class Network:
 
     def _pass(self, blocks, options, where, on_chunk=None):
         """Run the backend's training pass over ``blocks`` ((X, Y, sample
-        weights, order, number of the block's first row) each), each in chunks of about CHUNK_SECONDS, so that
-        Python gets the GIL back between them (Ctrl-C, and ``on_chunk(examples
-        done)`` for progress).  Returns (sum of the errors, examples).
+        weights, order, number of the block's first row) each), each in
+        chunks of about CHUNK_SECONDS, so that Python gets the GIL back
+        between them (Ctrl-C, and ``on_chunk(examples done)`` for progress).
+        Returns (sum of the errors, examples).
 
         Ctrl-C leaves the state of the last finished chunk; divergence, or an
         error in a block (bad data further on in a file), restores the state
