@@ -693,10 +693,9 @@ cdef void train_share(const Layout* lay, floating* w, floating* v, floating* avg
 
 
 cdef inline void combine(Py_ssize_t start, Py_ssize_t stop, floating* w,
-                         const floating* copies, Py_ssize_t width,
-                         int n_copies) noexcept nogil:
+                         floating* copies, Py_ssize_t width, int n_copies) noexcept nogil:
     """w[j] <- w[j] + sum_t (copies[t * width + j] - w[j]) for start <= j < stop:
-    every copy's change since it was taken from w."""
+    every copy's change since it was taken from w; then every copy <- w."""
     cdef Py_ssize_t j, t
     cdef floating change
     for j in range(start, stop):
@@ -704,6 +703,8 @@ cdef inline void combine(Py_ssize_t start, Py_ssize_t stop, floating* w,
         for t in range(n_copies):
             change = change + (copies[t * width + j] - w[j])
         w[j] = w[j] + change
+        for t in range(n_copies):
+            copies[t * width + j] = w[j]
 
 
 cdef void train_copies(const Layout* lay, floating* w, floating* v, Py_ssize_t n_weights,
@@ -714,7 +715,7 @@ cdef void train_copies(const Layout* lay, floating* w, floating* v, Py_ssize_t n
     """The parallel pass on copies: thread t trains its own copy of w (and v)
     on its share of ``order``, sync_every examples at a time; after each
     round the changes of all copies are added to w (and v), and the copies
-    start the next round from the sum.  So every example's update counts
+    start the next round from the sum (written to them in the same pass).  So every example's update counts
     once, as serially, but reaches the other threads up to a round late.
     Leaves dones[0] = -1 if out of memory."""
     cdef Py_ssize_t n_batches = (n + o.batch - 1) // o.batch, t, first, last, start
@@ -736,11 +737,11 @@ cdef void train_copies(const Layout* lay, floating* w, floating* v, Py_ssize_t n
         pos[t] = min(n, t * n_batches // n_threads * o.batch)
         end[t] = min(n, (t + 1) * n_batches // n_threads * o.batch)
         updates[t] = totals[t] = dones[t] = short[t] = 0
+        memcpy(copies + t * width, w, n_weights * sizeof(floating))
+        if v != NULL:
+            memcpy(copies + t * width + n_weights, v, n_weights * sizeof(floating))
     while going:
         for t in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
-            memcpy(copies + t * width, w, n_weights * sizeof(floating))
-            if v != NULL:
-                memcpy(copies + t * width + n_weights, v, n_weights * sizeof(floating))
             first = pos[t]
             last = min(end[t], first + sync_every)
             train_share(lay, copies + t * width,

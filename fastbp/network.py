@@ -32,7 +32,7 @@ PARALLEL_MODES = ("copies", "hogwild")
 # (benchmarks/bench_threads.py); at least SYNC_LEAST examples, and at most
 # SYNC_MOST, as a round's updates reach the other threads only at its end
 # (1024 made a small network overshoot at lr 0.01 where 256 did not).
-SYNC_WORK = 1 << 25
+SYNC_WORK = 1 << 26
 SYNC_LEAST, SYNC_MOST = 16, 256
 # verbose=True shows a bar within epochs of at least this many examples.
 LONG_EPOCH = 100_000
