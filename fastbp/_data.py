@@ -9,6 +9,7 @@ the number of the block's first row in the whole data (for messages).  Only one 
 out-of-core source is in memory at a time.
 """
 
+import concurrent.futures
 import mmap
 
 import numpy as np
@@ -51,19 +52,32 @@ class Chunked:
 
     def blocks(self, rng):
         """Two-level shuffle: the chunks in an order drawn from ``rng``, then
-        the rows of each chunk (None: all in order)."""
+        the rows of each chunk (None: all in order).  A reader thread reads
+        and checks the next chunk while the core trains on this one."""
         starts = np.arange(0, self.n, self.rows)
         if rng is not None:
             starts = rng.permutation(starts)
-        for start in starts.tolist():
-            stop = min(start + self.rows, self.n)
-            where = f"[{start}:{stop}]"
-            X, Y = self.check(self.X[start:stop], self.Y[start:stop], where)
-            _release(self.X, start, stop)
-            _release(self.Y, start, stop)
-            weights = self.weights[start:stop] if len(self.weights) else self.weights
-            order = np.arange(stop - start) if rng is None else rng.permutation(stop - start)
-            yield X, Y, weights, order.astype(np.intp), start
+        with concurrent.futures.ThreadPoolExecutor(1, "fastbp-reader") as reader:
+            coming = [reader.submit(self._read, start) for start in starts[:1].tolist()]
+            for following in starts[1:].tolist() + [None]:
+                start, X, Y, weights = coming.pop().result()
+                if following is not None:
+                    coming.append(reader.submit(self._read, following))
+                order = np.arange(len(X)) if rng is None else rng.permutation(len(X))
+                yield X, Y, weights, order.astype(np.intp), start
+
+    def _read(self, start):
+        """Rows start:start + rows, checked, as (start, X, Y, weights)."""
+        stop = min(start + self.rows, self.n)
+        X, Y = self.check(self.X[start:stop], self.Y[start:stop], f"[{start}:{stop}]")
+        # a chunk already of the right dtype is a view of a memmap: copy it
+        # out, so that its pages can be unmapped now
+        X, Y = (np.array(a) if isinstance(source, np.ndarray) and np.may_share_memory(a, source)
+                else a for a, source in ((X, self.X), (Y, self.Y)))
+        _release(self.X, start, stop)
+        _release(self.Y, start, stop)
+        weights = self.weights[start:stop] if len(self.weights) else self.weights
+        return start, X, Y, weights
 
 
 class Stream:
