@@ -1,4 +1,4 @@
-"""The API tour of README.md runs as written."""
+"""The code of README.md runs as written."""
 
 import os
 import re
@@ -10,7 +10,7 @@ README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 
 def test_api_tour_runs(backend, tmp_path):
     with open(README) as file:
-        tour = re.search(r"```python\n(.*?)```", file.read(), re.S).group(1)
+        tour = "\n".join(re.findall(r"```python\n(.*?)```", file.read(), re.S))
     code = f"import os; os.chdir({str(tmp_path)!r})\n" + tour + "\nprint(net.backend, same.backend)"
     result = run_python("-c", code, FASTBP_BACKEND=backend)
     assert result.returncode == 0, result.stderr
