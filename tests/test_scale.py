@@ -292,3 +292,17 @@ def test_bad_streams_are_errors_that_say_which_chunk(backend):
     with pytest.raises(TypeError, match="network must be a fastbp.Network"):
         fastbp.fit_stream("net", [(X, Y)])
     assert np.array_equal(net.flat, before)
+
+
+@compiled
+def test_a_build_without_openmp_warns_and_trains_serially(monkeypatch):
+    """What a build without OpenMP (FASTBP_OPENMP=0, or a compiler without
+    it) does: its PARALLEL is False."""
+    from fastbp import _core
+    monkeypatch.setattr(_core, "PARALLEL", False)
+    X, Y = data([3, 4, 1], 50)
+    net, serial = fastbp.Network([3, 4, 1]), fastbp.Network([3, 4, 1])
+    with pytest.warns(RuntimeWarning, match="built without OpenMP"):
+        net.fit(X, Y, epochs=1, n_threads=2)
+    serial.fit(X, Y, epochs=1, n_threads=1)
+    assert np.array_equal(net.flat, serial.flat)
