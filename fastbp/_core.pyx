@@ -731,6 +731,8 @@ cdef void train_copies(const Layout* lay, floating* w, floating* v, Py_ssize_t n
     if copies == NULL or pos == NULL:
         free(copies)
         free(pos)
+        for t in range(n_threads):
+            totals[t] = dones[t] = 0
         dones[0] = -1
         return
     for t in range(n_threads):
