@@ -59,7 +59,7 @@ def compile_args():
     args = ["-O3", "-fopenmp-simd", "-fno-trapping-math"]
     if os.environ.get("FASTBP_PORTABLE", "") in ("", "0") and compiles("-march=native"):
         args.append("-march=native")
-    return args + openmp_args()
+    return args + OPENMP_ARGS
 
 
 def openmp_args():
@@ -95,9 +95,11 @@ def compiles(flag, link=False):
     return result.returncode == 0
 
 
+OPENMP_ARGS = openmp_args()   # the compiler probe runs once: compile and link args
+
 extensions = cythonize(
     [Extension("fastbp._core", ["fastbp/_core.pyx"], extra_compile_args=compile_args(),
-               extra_link_args=openmp_args(),
+               extra_link_args=OPENMP_ARGS,
                depends=["fastbp/_kernels.h", "fastbp/_kernels_body.h"])],
     compiler_directives={
         "language_level": 3,

@@ -623,15 +623,16 @@ cdef struct Step:           # how a training pass updates the weights: train_epo
 cdef void train_share(const Layout* lay, floating* w, floating* v, floating* avg,
                       Py_ssize_t n_weights, const floating* X, const floating* Y,
                       const floating* sample_weight, const Py_ssize_t* order, Py_ssize_t n,
-                      const Step* o, Py_ssize_t t_first, floating* xs, floating* grad,
+                      const Step* o, Py_ssize_t t_first, floating* xs,
                       double* total_out, Py_ssize_t* done_out) noexcept nogil:
     """Per-example SGD over the n rows ``order`` of X, the loop of train_epoch
-    on one thread: xs is its scratch (x, s, delta), grad its gradient buffer
-    (batch > 1).  Its u-th update (u = 0, 1, ...) is update number
+    on one thread.  xs is its scratch: x, s, delta, then (batch > 1) the
+    gradient buffer.  Its u-th update (u = 0, 1, ...) is update number
     t_done + t_first + u * t_stride + 1 of the schedules and the average."""
     cdef Py_ssize_t d_in = lay.d[0], d_out = lay.d[lay.L]
     cdef floating* ss = xs + lay.n_x
     cdef floating* ds = ss + lay.n_s
+    cdef floating* grad = ds + lay.n_s
     cdef floating* delta_L = ds + lay.s_off[lay.L]
     cdef Py_ssize_t k, r, j, done = 0, updates = 0, in_batch = 0
     cdef double e, t, total = 0
@@ -707,68 +708,69 @@ cdef inline void combine(Py_ssize_t start, Py_ssize_t stop, floating* w,
             copies[t * width + j] = w[j]
 
 
+cdef inline Py_ssize_t share_start(Py_ssize_t t, Py_ssize_t n, Py_ssize_t batch,
+                                  int n_threads) noexcept nogil:
+    """Where thread t's share of n examples begins: shares of whole batches."""
+    return min(n, t * ((n + batch - 1) // batch) // n_threads * batch)
+
+
 cdef void train_copies(const Layout* lay, floating* w, floating* v, Py_ssize_t n_weights,
                        const floating* X, const floating* Y, const floating* sample_weight,
-                       const Py_ssize_t* order, Py_ssize_t n, Step* o, int n_threads,
-                       Py_ssize_t sync_every, floating* scratch,
-                       Py_ssize_t per_thread, double* totals, Py_ssize_t* dones) noexcept nogil:
+                       const Py_ssize_t* order, Py_ssize_t n, const Step* o, int n_threads,
+                       Py_ssize_t sync_every, floating* scratch, Py_ssize_t per_thread,
+                       double* totals, Py_ssize_t* dones) noexcept nogil:
     """The parallel pass on copies: thread t trains its own copy of w (and v)
-    on its share of ``order``, sync_every examples at a time; after each
-    round the changes of all copies are added to w (and v), and the copies
-    start the next round from the sum (written to them in the same pass).  So every example's update counts
-    once, as serially, but reaches the other threads up to a round late.
-    Leaves dones[0] = -1 if out of memory."""
-    cdef Py_ssize_t n_batches = (n + o.batch - 1) // o.batch, t, first, last, start
-    cdef Py_ssize_t block = 4096, width = 2 * n_weights    # a copy: w, then v
+    on its share of ``order``, sync_every examples at a time.  After each
+    round the changes of all copies are added to w (and v) and the sum is
+    written back to the copies, which start the next round from it.  So
+    every example's update counts once, as serially, but reaches the other
+    threads up to a round late.  Leaves dones[0] = -1 if out of memory."""
+    cdef Py_ssize_t t, first, last, start, block = 4096
+    cdef Py_ssize_t width = 2 * n_weights           # a copy: w, then v
     cdef floating* copies = <floating*> malloc(n_threads * width * sizeof(floating))
-    cdef Py_ssize_t* pos = <Py_ssize_t*> malloc(4 * n_threads * sizeof(Py_ssize_t))
-    cdef Py_ssize_t* end = pos + n_threads
-    cdef Py_ssize_t* updates = end + n_threads
-    cdef Py_ssize_t* short = updates + n_threads   # 1: the share stopped on a non-finite error
+    cdef Py_ssize_t* pos = <Py_ssize_t*> malloc(3 * n_threads * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* updates = pos + n_threads
+    cdef Py_ssize_t* short = updates + n_threads    # the round stopped on a non-finite error
     cdef double part
     cdef Py_ssize_t did
-    cdef bint going = True
+    cdef bint stopped, more = True
+    for t in range(n_threads):
+        totals[t] = dones[t] = 0
     if copies == NULL or pos == NULL:
         free(copies)
         free(pos)
-        for t in range(n_threads):
-            totals[t] = dones[t] = 0
         dones[0] = -1
         return
     for t in range(n_threads):
-        pos[t] = min(n, t * n_batches // n_threads * o.batch)
-        end[t] = min(n, (t + 1) * n_batches // n_threads * o.batch)
-        updates[t] = totals[t] = dones[t] = short[t] = 0
+        pos[t] = share_start(t, n, o.batch, n_threads)
+        updates[t] = 0
         memcpy(copies + t * width, w, n_weights * sizeof(floating))
         if v != NULL:
             memcpy(copies + t * width + n_weights, v, n_weights * sizeof(floating))
-    while going:
+    while more:
         for t in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
             first = pos[t]
-            last = min(end[t], first + sync_every)
+            last = min(share_start(t + 1, n, o.batch, n_threads), first + sync_every)
             train_share(lay, copies + t * width,
                         copies + t * width + n_weights if v != NULL else NULL, NULL,
                         n_weights, X, Y, sample_weight, order + first, last - first, o,
-                        t + updates[t] * n_threads, scratch + t * per_thread,
-                        scratch + t * per_thread + lay.n_x + 2 * lay.n_s, &part, &did)
+                        t + updates[t] * n_threads, scratch + t * per_thread, &part, &did)
             totals[t] += part
             dones[t] += did
             updates[t] += (did + o.batch - 1) // o.batch
             short[t] = did < last - first
             pos[t] = last
-        going = False
+        stopped = more = False
         for t in range(n_threads):
-            if short[t]:
-                break
-            going = going or pos[t] < end[t]
-        else:
-            for start in prange(0, n_weights, block, num_threads=n_threads, schedule="static"):
-                combine(start, min(start + block, n_weights), w, copies, width, n_threads)
-                if v != NULL:
-                    combine(start, min(start + block, n_weights), v, copies + n_weights,
-                            width, n_threads)
-            continue
-        going = False
+            stopped = stopped or short[t]
+            more = more or pos[t] < share_start(t + 1, n, o.batch, n_threads)
+        if stopped:
+            break
+        for start in prange(0, n_weights, block, num_threads=n_threads, schedule="static"):
+            combine(start, min(start + block, n_weights), w, copies, width, n_threads)
+            if v != NULL:
+                combine(start, min(start + block, n_weights), v, copies + n_weights, width,
+                        n_threads)
     free(copies)
     free(pos)
 
@@ -832,7 +834,7 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     """
     cdef Layout lay
     cdef Step o
-    cdef Py_ssize_t n = order.shape[0], n_weights = flat.shape[0], n_batches, t, first, last
+    cdef Py_ssize_t n = order.shape[0], n_weights = flat.shape[0], t, first
     cdef Py_ssize_t per_thread, l, i, done = 0
     cdef double total = 0
     cdef floating* scratch
@@ -846,8 +848,7 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     o.lr, o.momentum, o.weight_decay, o.clip = lr, momentum, weight_decay, clip
     o.power_t, o.t_done, o.average_from = power_t, t_done, average_from
     o.schedule, o.nesterov, o.batch = schedule, nesterov, batch
-    n_batches = (n + batch - 1) // batch
-    n_threads = max(1, min(n_threads, n_batches))
+    n_threads = max(1, min(n_threads, (n + batch - 1) // batch))
     o.t_stride = n_threads
     layout_init(&lay, layers, acts, loss, <floating*> NULL)
     # Each thread's scratch (x, s, delta, then a gradient buffer for
@@ -869,18 +870,15 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
                     scratch[i * per_thread + lay.x_off[l]] = 1
             if n_threads == 1:
                 train_share(&lay, &flat[0], v, avg, n_weights, &X[0, 0], &Y[0, 0], weights,
-                            &order[0], n, &o, 0, scratch, scratch + lay.n_x + 2 * lay.n_s,
-                            totals, dones)
+                            &order[0], n, &o, 0, scratch, totals, dones)
             elif sync_every == 0:
                 for t in prange(n_threads, num_threads=n_threads, schedule="static",
                                 chunksize=1):
-                    first = min(n, t * n_batches // n_threads * batch)
-                    last = min(n, (t + 1) * n_batches // n_threads * batch)
+                    first = share_start(t, n, batch, n_threads)
                     train_share(&lay, &flat[0], v, avg, n_weights, &X[0, 0], &Y[0, 0],
-                                weights, &order[first], last - first, &o, t,
-                                scratch + t * per_thread,
-                                scratch + t * per_thread + lay.n_x + 2 * lay.n_s,
-                                totals + t, dones + t)
+                                weights, &order[first],
+                                share_start(t + 1, n, batch, n_threads) - first, &o, t,
+                                scratch + t * per_thread, totals + t, dones + t)
             else:
                 train_copies(&lay, &flat[0], v, n_weights, &X[0, 0], &Y[0, 0], weights,
                              &order[0], n, &o, n_threads, sync_every,

@@ -580,9 +580,9 @@ class Network:
             threads there; use multiprocessing's "spawn" or "forkserver").
         parallel : {"copies", "hogwild"}, default "copies"
             How several threads share the weights. "copies": each trains its
-            own copy, and every few hundred examples (about 2**25 weight
-            updates per thread) the copies' changes are added to the shared
-            weights, so each example's update counts once, as serially.
+            own copy, and every 16 to 256 examples (about SYNC_WORK = 2**26
+            weight updates per thread) the copies' changes are added to the
+            shared weights, so each example's update counts once, as serially.
             "hogwild": all update the shared weights at once without locks
             (Hogwild!, Niu et al. 2011), which on dense layers is slower than
             one thread, the cores fighting over every cache line (see

@@ -116,7 +116,8 @@ def test_the_reference_backend_warns_that_it_runs_serially():
 
 @compiled
 def test_n_threads_none_follows_omp_num_threads():
-    code = "from fastbp import _core; print(_core.max_threads())"
+    """What fit runs for n_threads=None: OpenMP's limit."""
+    code = "from fastbp import _backend; print(_backend.threads(_backend.compiled, None))"
     for count in ("1", "2", "3"):
         result = run_python("-c", code, OMP_NUM_THREADS=count)
         assert result.stdout.strip() == count, result.stderr
