@@ -620,22 +620,25 @@ cdef struct Step:           # how a training pass updates the weights: train_epo
     Py_ssize_t t_stride     # update numbers go up by this much (the number of threads)
 
 
-cdef void train_share(const Layout* lay, floating* w, floating* v, floating* avg,
-                      Py_ssize_t n_weights, const floating* X, const floating* Y,
-                      const floating* sample_weight, const Py_ssize_t* order, Py_ssize_t n,
-                      const Step* o, Py_ssize_t t_first, floating* xs,
-                      double* total_out, Py_ssize_t* done_out) noexcept nogil:
+cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floating* avg,
+                            Py_ssize_t n_weights, const floating* X, const floating* Y,
+                            const floating* sample_weight, const Py_ssize_t* order,
+                            Py_ssize_t n, const Step* o, Py_ssize_t t_first, floating* xs,
+                            double* total) noexcept nogil:
     """Per-example SGD over the n rows ``order`` of X, the loop of train_epoch
-    on one thread.  xs is its scratch: x, s, delta, then (batch > 1) the
-    gradient buffer.  Its u-th update (u = 0, 1, ...) is update number
-    t_done + t_first + u * t_stride + 1 of the schedules and the average."""
+    on one thread; adds the errors to ``total`` and returns the examples done.
+    xs is its scratch: x, s, delta, then (batch > 1) the gradient buffer.
+    Its u-th update (u = 0, 1, ...) is update number t_done + t_first +
+    u * t_stride + 1 of the schedules and the average.  (Returned, not
+    written through a pointer, so that a prange's variable taking it is
+    private to its thread.)"""
     cdef Py_ssize_t d_in = lay.d[0], d_out = lay.d[lay.L]
     cdef floating* ss = xs + lay.n_x
     cdef floating* ds = ss + lay.n_s
     cdef floating* grad = ds + lay.n_s
     cdef floating* delta_L = ds + lay.s_off[lay.L]
     cdef Py_ssize_t k, r, j, done = 0, updates = 0, in_batch = 0
-    cdef double e, t, total = 0
+    cdef double e, t, errors = 0
     cdef floating rate = o.lr, step = -o.lr, weight = 1
     cdef bint plain = o.momentum == 0 and o.weight_decay == 0
     # Per-example plain SGD and classical momentum (no weight decay) take
@@ -666,7 +669,7 @@ cdef void train_share(const Layout* lay, floating* w, floating* v, floating* avg
             weight = sample_weight[r]
             for j in range(d_out):
                 delta_L[j] *= weight
-        total += weight * e
+        errors += weight * e
         done += 1
         if o.batch > 1:                  # sum the gradient; update at the batch's end
             backward(lay, w, grad, 1, xs, ds)
@@ -689,8 +692,8 @@ cdef void train_share(const Layout* lay, floating* w, floating* v, floating* avg
                               xs, ds, x_next, ss)
         if o.average_from >= 1 and t >= o.average_from:
             running_mean(n_weights, 1 / (t - o.average_from + 1), w, avg)
-    total_out[0] = total
-    done_out[0] = done
+    total[0] += errors
+    return done
 
 
 cdef inline void combine(Py_ssize_t start, Py_ssize_t stop, floating* w,
@@ -731,7 +734,6 @@ cdef void train_copies(const Layout* lay, floating* w, floating* v, Py_ssize_t n
     cdef Py_ssize_t* pos = <Py_ssize_t*> malloc(3 * n_threads * sizeof(Py_ssize_t))
     cdef Py_ssize_t* updates = pos + n_threads
     cdef Py_ssize_t* short = updates + n_threads    # the round stopped on a non-finite error
-    cdef double part
     cdef Py_ssize_t did
     cdef bint stopped, more = True
     for t in range(n_threads):
@@ -751,11 +753,10 @@ cdef void train_copies(const Layout* lay, floating* w, floating* v, Py_ssize_t n
         for t in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
             first = pos[t]
             last = min(share_start(t + 1, n, o.batch, n_threads), first + sync_every)
-            train_share(lay, copies + t * width,
-                        copies + t * width + n_weights if v != NULL else NULL, NULL,
-                        n_weights, X, Y, sample_weight, order + first, last - first, o,
-                        t + updates[t] * n_threads, scratch + t * per_thread, &part, &did)
-            totals[t] += part
+            did = train_share(lay, copies + t * width,
+                              copies + t * width + n_weights if v != NULL else NULL, NULL,
+                              n_weights, X, Y, sample_weight, order + first, last - first, o,
+                              t + updates[t] * n_threads, scratch + t * per_thread, totals + t)
             dones[t] += did
             updates[t] += (did + o.batch - 1) // o.batch
             short[t] = did < last - first
@@ -868,17 +869,19 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
             for i in range(n_threads):
                 for l in range(lay.L + 1):              # the bias slots x_0 = 1
                     scratch[i * per_thread + lay.x_off[l]] = 1
+            for i in range(n_threads):
+                totals[i] = 0
             if n_threads == 1:
-                train_share(&lay, &flat[0], v, avg, n_weights, &X[0, 0], &Y[0, 0], weights,
-                            &order[0], n, &o, 0, scratch, totals, dones)
+                dones[0] = train_share(&lay, &flat[0], v, avg, n_weights, &X[0, 0], &Y[0, 0],
+                                       weights, &order[0], n, &o, 0, scratch, totals)
             elif sync_every == 0:
                 for t in prange(n_threads, num_threads=n_threads, schedule="static",
                                 chunksize=1):
                     first = share_start(t, n, batch, n_threads)
-                    train_share(&lay, &flat[0], v, avg, n_weights, &X[0, 0], &Y[0, 0],
-                                weights, &order[first],
-                                share_start(t + 1, n, batch, n_threads) - first, &o, t,
-                                scratch + t * per_thread, totals + t, dones + t)
+                    dones[t] = train_share(&lay, &flat[0], v, avg, n_weights, &X[0, 0],
+                                           &Y[0, 0], weights, &order[first],
+                                           share_start(t + 1, n, batch, n_threads) - first,
+                                           &o, t, scratch + t * per_thread, totals + t)
             else:
                 train_copies(&lay, &flat[0], v, n_weights, &X[0, 0], &Y[0, 0], weights,
                              &order[0], n, &o, n_threads, sync_every,

@@ -81,6 +81,20 @@ def test_two_threads_train_every_example_and_differ_from_one(parallel):
     assert two.loss[0] == pytest.approx(one.loss[0], rel=0.1)  # every example's error counted
 
 
+@pytest.mark.parametrize("parallel", THREADED)
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_two_threads_add_up_every_examples_error(parallel, batch_size):
+    """With an lr so small that no weight moves, the epoch's loss on two
+    threads is the mean error of the untrained network over all examples:
+    each thread's errors counted once, none lost."""
+    X, Y = teacher_problem(5000)
+    net = classifier()
+    expected = net.loss(X, Y)
+    history = net.fit(X, Y, epochs=2, lr=1e-200, n_threads=2, parallel=parallel,
+                      batch_size=batch_size)
+    assert history.loss == pytest.approx([expected, expected], rel=1e-12)
+
+
 @compiled
 def test_divergence_on_two_threads_restores_the_weights():
     X, Y = data([3, 8, 1], 2000)
