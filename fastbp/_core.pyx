@@ -29,6 +29,7 @@ from cython.parallel cimport prange
 cdef extern from "_kernels.h" nogil:
     int FBP_OPENMP
     int fbp_max_threads()
+    Py_ssize_t fbp_claim(Py_ssize_t* next, Py_ssize_t count)
     void fbp_prefetch(const void* p, Py_ssize_t n)
     void fbp_axpy_d(Py_ssize_t n, double a, const double* x, double* y)
     void fbp_axpy_f(Py_ssize_t n, float a, const float* x, float* y)
@@ -696,19 +697,16 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
     return done
 
 
-cdef inline void combine(Py_ssize_t start, Py_ssize_t stop, floating* w,
-                         floating* copies, Py_ssize_t width, int n_copies) noexcept nogil:
-    """w[j] <- w[j] + sum_t (copies[t * width + j] - w[j]) for start <= j < stop:
-    every copy's change since it was taken from w; then every copy <- w."""
-    cdef Py_ssize_t j, t
-    cdef floating change
+cdef inline void add_change(Py_ssize_t start, Py_ssize_t stop, floating* w, floating* copy,
+                            floating* base) noexcept nogil:
+    """w <- w + (copy - base), then copy = base = w, for start <= j < stop: a
+    copy's change since its base was taken from w goes into w, and the copy
+    starts again from w."""
+    cdef Py_ssize_t j
     for j in range(start, stop):
-        change = 0
-        for t in range(n_copies):
-            change = change + (copies[t * width + j] - w[j])
-        w[j] = w[j] + change
-        for t in range(n_copies):
-            copies[t * width + j] = w[j]
+        w[j] = w[j] + (copy[j] - base[j])
+        copy[j] = w[j]
+        base[j] = w[j]
 
 
 cdef inline Py_ssize_t share_start(Py_ssize_t t, Py_ssize_t n, Py_ssize_t batch,
@@ -717,63 +715,51 @@ cdef inline Py_ssize_t share_start(Py_ssize_t t, Py_ssize_t n, Py_ssize_t batch,
     return min(n, t * ((n + batch - 1) // batch) // n_threads * batch)
 
 
-cdef void train_copies(const Layout* lay, floating* w, floating* v, Py_ssize_t n_weights,
-                       const floating* X, const floating* Y, const floating* sample_weight,
-                       const Py_ssize_t* order, Py_ssize_t n, const Step* o, int n_threads,
-                       Py_ssize_t sync_every, floating* scratch, Py_ssize_t per_thread,
-                       double* totals, Py_ssize_t* dones) noexcept nogil:
-    """The parallel pass on copies: thread t trains its own copy of w (and v)
-    on its share of ``order``, sync_every examples at a time.  After each
-    round the changes of all copies are added to w (and v) and the sum is
-    written back to the copies, which start the next round from it.  So
-    every example's update counts once, as serially, but reaches the other
-    threads up to a round late.  Leaves dones[0] = -1 if out of memory."""
-    cdef Py_ssize_t t, first, last, start, block = 4096
-    cdef Py_ssize_t width = 2 * n_weights           # a copy: w, then v
-    cdef floating* copies = <floating*> malloc(n_threads * width * sizeof(floating))
-    cdef Py_ssize_t* pos = <Py_ssize_t*> malloc(3 * n_threads * sizeof(Py_ssize_t))
-    cdef Py_ssize_t* updates = pos + n_threads
-    cdef Py_ssize_t* short = updates + n_threads    # the round stopped on a non-finite error
-    cdef Py_ssize_t did
-    cdef bint stopped, more = True
-    for t in range(n_threads):
-        totals[t] = dones[t] = 0
-    if copies == NULL or pos == NULL:
-        free(copies)
-        free(pos)
-        dones[0] = -1
-        return
-    for t in range(n_threads):
-        pos[t] = share_start(t, n, o.batch, n_threads)
-        updates[t] = 0
-        memcpy(copies + t * width, w, n_weights * sizeof(floating))
+cdef void train_copy(const Layout* lay, floating* w, floating* v, Py_ssize_t n_weights,
+                     const floating* X, const floating* Y, const floating* sample_weight,
+                     const Py_ssize_t* order, Py_ssize_t n, const Step* o,
+                     Py_ssize_t sync_every, Py_ssize_t turn, floating* mine,
+                     floating* scratch, Py_ssize_t* claimed, double* total,
+                     Py_ssize_t* done) noexcept nogil:
+    """One thread of the parallel pass on copies.  ``mine`` holds its copy
+    of w, of v, and their bases (what w and v were when it last took them).
+    It claims the next sync_every examples of ``order`` (``claimed`` counts
+    the examples claimed by all threads), trains its copy on them, adds the
+    copy's change to w (and v) and takes them back, until none are left.
+    No thread waits for another.  A non-finite error claims all that is
+    left, so that every thread stops.
+
+    Two threads adding at once could both read w[j] before either writes
+    it, and one change would be lost; their rounds end about together, so
+    each begins its pass over w at its own ``turn`` (thread t at t / n_threads
+    of the way) and they pass over different weights."""
+    cdef floating* copy_w = mine
+    cdef floating* copy_v = mine + n_weights if v != NULL else NULL
+    cdef floating* base_w = mine + 2 * n_weights
+    cdef floating* base_v = mine + 3 * n_weights
+    cdef Py_ssize_t start, size, did
+    memcpy(copy_w, w, n_weights * sizeof(floating))
+    memcpy(base_w, w, n_weights * sizeof(floating))
+    if v != NULL:
+        memcpy(copy_v, v, n_weights * sizeof(floating))
+        memcpy(base_v, v, n_weights * sizeof(floating))
+    while True:
+        start = fbp_claim(claimed, sync_every)
+        if start >= n:
+            return
+        size = min(sync_every, n - start)
+        # update numbers as serially: these examples' place in the order
+        did = train_share(lay, copy_w, copy_v, NULL, n_weights, X, Y, sample_weight,
+                          order + start, size, o, start // o.batch, scratch, total)
+        done[0] += did
+        if did < size:
+            fbp_claim(claimed, n)
+            return
+        add_change(turn, n_weights, w, copy_w, base_w)
+        add_change(0, turn, w, copy_w, base_w)
         if v != NULL:
-            memcpy(copies + t * width + n_weights, v, n_weights * sizeof(floating))
-    while more:
-        for t in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
-            first = pos[t]
-            last = min(share_start(t + 1, n, o.batch, n_threads), first + sync_every)
-            did = train_share(lay, copies + t * width,
-                              copies + t * width + n_weights if v != NULL else NULL, NULL,
-                              n_weights, X, Y, sample_weight, order + first, last - first, o,
-                              t + updates[t] * n_threads, scratch + t * per_thread, totals + t)
-            dones[t] += did
-            updates[t] += (did + o.batch - 1) // o.batch
-            short[t] = did < last - first
-            pos[t] = last
-        stopped = more = False
-        for t in range(n_threads):
-            stopped = stopped or short[t]
-            more = more or pos[t] < share_start(t + 1, n, o.batch, n_threads)
-        if stopped:
-            break
-        for start in prange(0, n_weights, block, num_threads=n_threads, schedule="static"):
-            combine(start, min(start + block, n_weights), w, copies, width, n_threads)
-            if v != NULL:
-                combine(start, min(start + block, n_weights), v, copies + n_weights, width,
-                        n_threads)
-    free(copies)
-    free(pos)
+            add_change(turn, n_weights, v, copy_v, base_v)
+            add_change(0, turn, v, copy_v, base_v)
 
 
 def max_threads():
@@ -815,15 +801,15 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     W^(1) also computes the next example's s^(1) (see backward), bit for bit
     what its forward pass would.
 
-    With n_threads > 1 (and an OpenMP build), ``order`` is cut into
-    n_threads consecutive shares of whole batches, one per thread, each with
-    its own scratch.  With sync_every = 0 all threads update flat (and
-    velocity, average) without locks: Hogwild!.  With sync_every > 0 (a
-    multiple of batch) each trains a copy, and every sync_every examples the
-    copies' changes are added to flat: ``train_copies`` (no ``average``
-    then).  Thread t numbers its updates t_done + t + 1, then n_threads
-    further each time, so the schedules see about the serial count.
-    n_threads = 1 is the serial pass.
+    With n_threads > 1 (and an OpenMP build), n_threads threads train,
+    each with its own scratch.  With sync_every = 0 each takes a consecutive share of
+    whole batches and all update flat (and velocity, average) without locks:
+    Hogwild!; thread t numbers its updates t_done + t + 1, then n_threads
+    further each time, so the schedules see about the serial count.  With
+    sync_every > 0 (a multiple of batch) each trains a copy on sync_every
+    examples at a time, claimed in turn from ``order``, and adds its change
+    to flat: ``train_copy`` (no ``average`` then).  n_threads = 1 is the
+    serial pass.
 
     The whole pass runs without the GIL.  A non-finite error stops a
     thread's share before that example changes any weight.
@@ -844,24 +830,29 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     cdef const floating* weights = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
     cdef double* totals
     cdef Py_ssize_t* dones
+    cdef floating* copies = NULL            # parallel="copies": 4 buffers per thread
+    cdef Py_ssize_t claimed = 0             # examples of order claimed by the threads
     if n == 0:
         return 0.0, 0
     o.lr, o.momentum, o.weight_decay, o.clip = lr, momentum, weight_decay, clip
     o.power_t, o.t_done, o.average_from = power_t, t_done, average_from
     o.schedule, o.nesterov, o.batch = schedule, nesterov, batch
     n_threads = max(1, min(n_threads, (n + batch - 1) // batch))
-    o.t_stride = n_threads
+    o.t_stride = n_threads if n_threads > 1 and sync_every == 0 else 1
     layout_init(&lay, layers, acts, loss, <floating*> NULL)
     # Each thread's scratch (x, s, delta, then a gradient buffer for
     # batches) starts on its own cache lines.
     per_thread = lay.n_x + 2 * lay.n_s + (n_weights if batch > 1 else 0)
     per_thread = (per_thread + 31) // 32 * 32
     scratch = <floating*> calloc(n_threads * per_thread + 32, sizeof(floating))
-    totals = <double*> malloc(n_threads * (sizeof(double) + sizeof(Py_ssize_t)))
+    totals = <double*> calloc(n_threads, sizeof(double) + sizeof(Py_ssize_t))
     dones = <Py_ssize_t*> (totals + n_threads)
-    if scratch == NULL or totals == NULL:
+    if n_threads > 1 and sync_every > 0:
+        copies = <floating*> malloc(n_threads * 4 * n_weights * sizeof(floating))
+    if scratch == NULL or totals == NULL or (n_threads > 1 and sync_every > 0 and copies == NULL):
         free(scratch)
         free(totals)
+        free(copies)
         free(lay.w_off)
         raise MemoryError()
     try:
@@ -869,8 +860,6 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
             for i in range(n_threads):
                 for l in range(lay.L + 1):              # the bias slots x_0 = 1
                     scratch[i * per_thread + lay.x_off[l]] = 1
-            for i in range(n_threads):
-                totals[i] = 0
             if n_threads == 1:
                 dones[0] = train_share(&lay, &flat[0], v, avg, n_weights, &X[0, 0], &Y[0, 0],
                                        weights, &order[0], n, &o, 0, scratch, totals)
@@ -883,16 +872,18 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
                                            share_start(t + 1, n, batch, n_threads) - first,
                                            &o, t, scratch + t * per_thread, totals + t)
             else:
-                train_copies(&lay, &flat[0], v, n_weights, &X[0, 0], &Y[0, 0], weights,
-                             &order[0], n, &o, n_threads, sync_every,
-                             scratch, per_thread, totals, dones)
+                for t in prange(n_threads, num_threads=n_threads, schedule="static",
+                                chunksize=1):
+                    train_copy(&lay, &flat[0], v, n_weights, &X[0, 0], &Y[0, 0], weights,
+                               &order[0], n, &o, sync_every, t * n_weights // n_threads,
+                               copies + t * 4 * n_weights,
+                               scratch + t * per_thread, &claimed, totals + t, dones + t)
             for i in range(n_threads):
                 total += totals[i]
                 done += dones[i]
     finally:
         free(scratch)
         free(totals)
+        free(copies)
         free(lay.w_off)
-    if done < 0:
-        raise MemoryError()
     return total, done

@@ -34,6 +34,18 @@ static inline int fbp_max_threads(void) { return omp_get_max_threads(); }
 static inline int fbp_max_threads(void) { return 1; }
 #endif
 
+/* Claim the next `count` items of a shared counter: returns where they
+ * begin (atomic where OpenMP runs threads). */
+static inline ptrdiff_t fbp_claim(ptrdiff_t *next, ptrdiff_t count)
+{
+    ptrdiff_t first;
+#ifdef _OPENMP
+#pragma omp atomic capture
+#endif
+    { first = *next; *next += count; }
+    return first;
+}
+
 /* tanh(s) for the vectorised layer loop: no libm call, no branch, one
  * division, and a short dependency chain (the loop is latency-bound).
  *

@@ -26,14 +26,13 @@ FRESH_PROGRESS = {"passes": 0, "updates": 0, "adaptive_lr": None, "best_loss": N
 CHUNK_SECONDS = 0.05
 FIRST_CHUNK = 1024
 PARALLEL_MODES = ("copies", "hogwild")
-# With parallel="copies", the threads add up their copies' changes after
-# about SYNC_WORK weight updates each (sync_every examples): a few
-# milliseconds of training, so that the sums cost a few percent
-# (benchmarks/bench_threads.py); at least SYNC_LEAST examples, and at most
-# SYNC_MOST, as a round's updates reach the other threads only at its end
-# (1024 made a small network overshoot at lr 0.01 where 256 did not).
-SYNC_WORK = 1 << 26
-SYNC_LEAST, SYNC_MOST = 16, 256
+# With parallel="copies", each thread adds its copy's change to the shared
+# weights after every SYNC_EVERY examples (rounded up to whole batches).
+# The additions move about 2 / SYNC_EVERY of the bytes the training does
+# (a few percent); a round's updates reach the other threads only after up
+# to two rounds, and 64 keeps the loss within about 1% of one thread's
+# where 256 cost 3% (tests/test_scale.py's problem, benchmarks/bench_threads.py).
+SYNC_EVERY = 64
 # verbose=True shows a bar within epochs of at least this many examples.
 LONG_EPOCH = 100_000
 
@@ -580,9 +579,11 @@ class Network:
             threads there; use multiprocessing's "spawn" or "forkserver").
         parallel : {"copies", "hogwild"}, default "copies"
             How several threads share the weights. "copies": each trains its
-            own copy, and every 16 to 256 examples (about SYNC_WORK = 2**26
-            weight updates per thread) the copies' changes are added to the
-            shared weights, so each example's update counts once, as serially.
+            own copy on 64 examples at a time (SYNC_EVERY, in whole
+            mini-batches), claimed in turn from the order, then adds the
+            copy's change to the shared weights and takes them back, without
+            waiting for the others; so each example's update counts once, as
+            serially, and reaches the other threads a round or two late.
             "hogwild": all update the shared weights at once without locks
             (Hogwild!, Niu et al. 2011), which on dense layers is slower than
             one thread, the cores fighting over every cache line (see
@@ -680,14 +681,13 @@ class Network:
 
     def _parallel(self, options):
         """Set the threads a pass runs on and, for parallel="copies", the
-        examples between their sums."""
+        examples a thread trains its copy on between additions."""
         options.threads = _backend.threads(self._backend,
                                            1 if options.average else options.n_threads)
         if options.threads == 1 or options.parallel == "hogwild":
             options.sync_every = 0
         else:
-            every = max(SYNC_LEAST, min(SYNC_MOST, SYNC_WORK // len(self._flat)))
-            options.sync_every = _whole_batches(every, options.batch_size)
+            options.sync_every = _whole_batches(SYNC_EVERY, options.batch_size)
 
     def _sample_weight(self, value, n_rows):
         """The weights as an (n_rows,) array of the network's dtype, or an
