@@ -802,10 +802,11 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     what its forward pass would.
 
     With n_threads > 1 (and an OpenMP build), n_threads threads train,
-    each with its own scratch.  With sync_every = 0 each takes a consecutive share of
-    whole batches and all update flat (and velocity, average) without locks:
-    Hogwild!; thread t numbers its updates t_done + t + 1, then n_threads
-    further each time, so the schedules see about the serial count.  With
+    each with its own scratch.  With sync_every = 0 each takes a consecutive
+    share of whole batches and all update flat (and velocity, average)
+    without locks: Hogwild!; thread t numbers its updates t_done + t + 1,
+    then n_threads further each time, so the schedules see about the serial
+    count.  With
     sync_every > 0 (a multiple of batch) each trains a copy on sync_every
     examples at a time, claimed in turn from ``order``, and adds its change
     to flat: ``train_copy`` (no ``average`` then).  n_threads = 1 is the
