@@ -778,7 +778,7 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
                 const floating[::1] sample_weight, double clip, int schedule=CONSTANT,
                 double power_t=0.25, double t_done=0, floating[::1] average=None,
                 double average_from=0, Py_ssize_t batch=1, int n_threads=1,
-                Py_ssize_t sync_every=0):
+                Py_ssize_t sync_every=0, floating[::1] room=None):
     """Per-example SGD over the rows ``order`` of X, in place on ``flat``.
 
     For each example: forward pass, delta^(L) (each component clipped to
@@ -809,8 +809,11 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     count.  With
     sync_every > 0 (a multiple of batch) each trains a copy on sync_every
     examples at a time, claimed in turn from ``order``, and adds its change
-    to flat: ``train_copy`` (no ``average`` then).  n_threads = 1 is the
-    serial pass.
+    to flat: ``train_copy`` (no ``average`` then).  Their copies go in
+    ``room`` where it holds 4 * n_threads * len(flat) numbers (a caller
+    that calls again and again passes the same room, and the pages are not
+    mapped afresh each call), else in memory of the call's own.
+    n_threads = 1 is the serial pass.
 
     The whole pass runs without the GIL.  A non-finite error stops a
     thread's share before that example changes any weight.
@@ -832,6 +835,7 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     cdef double* totals
     cdef Py_ssize_t* dones
     cdef floating* copies = NULL            # parallel="copies": 4 buffers per thread
+    cdef floating* own_copies = NULL
     cdef Py_ssize_t claimed = 0             # examples of order claimed by the threads
     if n == 0:
         return 0.0, 0
@@ -849,11 +853,14 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     totals = <double*> calloc(n_threads, sizeof(double) + sizeof(Py_ssize_t))
     dones = <Py_ssize_t*> (totals + n_threads)
     if n_threads > 1 and sync_every > 0:
-        copies = <floating*> malloc(n_threads * 4 * n_weights * sizeof(floating))
+        if room is not None and room.shape[0] >= n_threads * 4 * n_weights:
+            copies = &room[0]
+        else:
+            copies = own_copies = <floating*> malloc(n_threads * 4 * n_weights
+                                                     * sizeof(floating))
     if scratch == NULL or totals == NULL or (n_threads > 1 and sync_every > 0 and copies == NULL):
         free(scratch)
         free(totals)
-        free(copies)
         free(lay.w_off)
         raise MemoryError()
     try:
@@ -885,6 +892,6 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     finally:
         free(scratch)
         free(totals)
-        free(copies)
+        free(own_copies)
         free(lay.w_off)
     return total, done

@@ -841,6 +841,9 @@ class Network:
         chunk_start = [a.copy() for a in state]
         updates_before = updates_at_chunk = self._progress["updates"]
         total, examples, size = 0.0, 0, FIRST_CHUNK
+        # the threads' copies, for all the chunks of the pass
+        room = (np.empty(4 * options.threads * len(self._flat), self._dtype)
+                if options.sync_every else None)
         try:
             for X, Y, weights, order, first in blocks:
                 start = 0
@@ -856,7 +859,7 @@ class Network:
                         options.nesterov, options.weight_decay, weights, options.clip,
                         options.schedule_code, options.power_t, updates_at_chunk,
                         self._average, options.average, options.batch_size, options.threads,
-                        options.sync_every)
+                        options.sync_every, room)
                     self._progress["updates"] = updates_at_chunk - (-done // options.batch_size)
                     if done < stop - start or not all(np.isfinite(a).all() for a in state):
                         at = (f" at example {first + order[start + done]}"

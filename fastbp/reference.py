@@ -189,11 +189,11 @@ def scheduled_lr(schedule, lr, t, power_t, alpha):
 
 def train_epoch(flat, layers, acts, loss, X, Y, order, lr, velocity, momentum, nesterov,
                 weight_decay, sample_weight, clip, schedule=0, power_t=0.25, t_done=0,
-                average=None, average_from=0, batch=1, n_threads=1, sync_every=0):
+                average=None, average_from=0, batch=1, n_threads=1, sync_every=0, room=None):
     """Per-example SGD over the rows ``order`` of X, in place on ``flat``.
 
-    Always serial: ``n_threads`` and ``sync_every`` (the compiled core's
-    parallel pass) are accepted and not used.
+    Always serial: ``n_threads``, ``sync_every`` and ``room`` (the compiled
+    core's parallel pass) are accepted and not used.
 
     For each example: backpropagation with the current weights, delta^(L)
     clipped to [-clip, clip] where clip > 0 and scaled by the example's
