@@ -321,3 +321,18 @@ def test_a_build_without_openmp_warns_and_trains_serially(monkeypatch):
         net.fit(X, Y, epochs=1, n_threads=2)
     serial.fit(X, Y, epochs=1, n_threads=1)
     assert np.array_equal(net.flat, serial.flat)
+
+
+@compiled
+def test_the_core_takes_its_own_room_for_the_copies_when_not_given_one():
+    from fastbp import _core
+    X, Y = teacher_problem(3000)
+    net = classifier()
+    order = np.arange(len(X), dtype=np.intp)
+    expected = net.loss(X, Y) * len(X)
+    for room in (None, np.empty(3, dtype=np.float64)):          # none, or too small
+        flat = net.flat.copy()
+        total, done = _core.train_epoch(flat, net._d, net._acts, net._loss_code, X, Y, order,
+                                        1e-200, flat[:0], 0.0, False, 0.0, flat[:0], 0.0,
+                                        n_threads=2, sync_every=64, room=room)
+        assert done == len(X) and total == pytest.approx(expected, rel=1e-12)
