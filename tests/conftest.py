@@ -7,6 +7,9 @@ silently.
 fit's n_threads=None follows OpenMP's limit; the tests compare results bit
 for bit and to 1e-12, so they run it serially (OMP_NUM_THREADS=1, set before
 the core loads OpenMP) and ask for threads by name where they test them.
+
+SCIPY_ARRAY_API=1 (before scipy loads) lets scikit-learn's estimator checks
+run check_array_api_input on fastbp.sklearn instead of skipping it.
 """
 
 import os
@@ -14,6 +17,7 @@ import subprocess
 import sys
 
 os.environ["OMP_NUM_THREADS"] = "1"
+os.environ["SCIPY_ARRAY_API"] = "1"
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
