@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from . import _backend, _data, reference
+from . import _backend, _data, _torch, reference
 from . import _validation as check
 from ._names import ACTIVATIONS, CROSS_ENTROPY_OUTPUTS, HIDDEN_ACTIVATIONS, LOSSES, SCHEDULES
 
@@ -902,6 +902,36 @@ class Network:
         self.__init__(**state["config"], weights=None)
         self._set_state((state["flat"], state["velocity"], state["average"],
                          state["iterate"], state["progress"]))
+
+    def to_torch(self):
+        """The network as a PyTorch ``torch.nn.Sequential`` (needs torch).
+
+        Layer l becomes ``nn.Linear(d[l-1], d[l])`` with ``weight`` =
+        W^(l)[1:].T and ``bias`` = W^(l)[0] (copies, in the network's
+        dtype), then its activation: ``nn.Tanh``, ``nn.Sigmoid``,
+        ``nn.ReLU``, ``nn.LeakyReLU(0.01)``, ``nn.Softmax(dim=-1)``, or
+        nothing for "identity". The loss is not part of it.
+        """
+        return _torch.to_sequential(self)
+
+    @classmethod
+    def from_torch(cls, module, loss=None, dtype=None, **kwargs):
+        """A Network with the layers and weights of a ``torch.nn.Sequential``.
+
+        Parameters
+        ----------
+        module : torch.nn.Sequential
+            ``nn.Linear`` layers, each followed by at most one activation
+            module of those ``to_torch`` writes (or ``nn.Identity``); a
+            Linear without bias gets biases 0.
+        loss : {None, "squared", "cross_entropy"}
+            None: "cross_entropy" after a Softmax, else "squared".
+        dtype : {None, "float64", "float32"}
+            None: float64 for float64 parameters, else float32.
+        **kwargs
+            Further arguments of ``Network`` (seed, backend).
+        """
+        return _torch.from_sequential(cls, module, loss, dtype, **kwargs)
 
     def save(self, path):
         """Save to ``path``, an .npz archive: the weights bit for bit, the
