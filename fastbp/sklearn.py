@@ -276,6 +276,35 @@ class _BaseMLP(BaseEstimator):
         weight_train, weight_val = (None, None) if sample_weight is None else parts[4:]
         return (parts[0], parts[2], weight_train, parts[1], self._labels(parts[3]), weight_val)
 
+    # ------------------------------------------------------------ fastbp.dask
+
+    def _start_distributed(self, X, y, sample_weight, options):
+        """For ``fastbp.dask.fit``: a fresh network for Dask arrays X, y; the
+        network's targets and sample weights as Dask arrays; the options of
+        the local epochs; the seed of the shuffling."""
+        sizes = self._check_params()
+        if self.learning_rate != "constant":
+            raise ValueError(f"fastbp.dask.fit needs learning_rate='constant' (the local "
+                             f"training restarts every round), got {self.learning_rate!r}")
+        if self.early_stopping:
+            raise ValueError("fastbp.dask.fit does not support early_stopping=True")
+        Y, sample_weight = self._distributed_targets(y, sample_weight)
+        for name in ("feature_names_in_", "validation_scores_", "best_validation_score_"):
+            if hasattr(self, name):
+                delattr(self, name)
+        self.n_features_in_ = X.shape[1]
+        self._start(X.shape[1], sizes, Y.shape[1])
+        options = {**self._options(), "lr": self.learning_rate_init, "shuffle": self.shuffle,
+                   **options}
+        return self.network_, Y, sample_weight, options, self._shuffle_seed
+
+    def _finish_distributed(self, losses, epochs, n_examples):
+        self.loss_curve_ = [loss * self._loss_scale() for loss in losses]
+        self.loss_ = self.loss_curve_[-1]
+        self.best_loss_ = min(self.loss_curve_)
+        self.n_iter_ = epochs
+        self.t_ = epochs * n_examples
+
     # ------------------------------------------------------------ predicting
 
     def _outputs(self, X):
@@ -429,6 +458,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         weights = None if sample_weight is None else _check_sample_weight(sample_weight, X)
         return Y, weights
 
+    def _distributed_targets(self, y, sample_weight):
+        return (y[:, None] if y.ndim == 1 else y).astype(np.float64), sample_weight
+
     def _output_and_loss(self, n_outputs):
         output = "identity" if self.output_activation is None else self.output_activation
         return _fastbp_name(output, "output_activation"), "squared"
@@ -577,14 +609,40 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             raise ValueError(f"y has labels {unseen!r} not in classes_ {self.classes_!r}"
                              + (" (warm_start needs the same classes as the first fit)"
                                 if self.warm_start and not incremental else ""))
-        Y = self._label_binarizer.transform(y)
-        if self._two_softmax_outputs():
-            Y = np.hstack([1 - Y, Y])
+        Y = _binarized(y, self._label_binarizer, self._two_softmax_outputs())
         weights = None if sample_weight is None else _check_sample_weight(sample_weight, X)
         if self.class_weight is not None:
             by_class = compute_sample_weight(self.class_weight, y)
             weights = by_class if weights is None else weights * by_class
         return Y, weights
+
+    def _distributed_targets(self, y, sample_weight):
+        """Labels found on the cluster (only they travel), and the targets
+        and class weights computed block by block there."""
+        import dask
+        import dask.array as da
+        self._label_binarizer = LabelBinarizer()
+        if y.ndim == 2:                                  # a multilabel indicator matrix
+            self._label_binarizer.fit(np.eye(max(y.shape[1], 2), dtype=int)[:, :y.shape[1]])
+            self.classes_ = self._label_binarizer.classes_
+            if self.class_weight is not None:
+                raise ValueError("fastbp.dask.fit takes class_weight for one-label "
+                                 "targets only")
+            return y.astype(np.float64), sample_weight
+        labels, counts = dask.compute(*da.unique(y, return_counts=True))
+        check_classification_targets(labels)
+        self._label_binarizer.fit(labels)
+        self.classes_ = self._label_binarizer.classes_
+        n_outputs = 2 if self._two_softmax_outputs() else len(labels) if len(labels) > 2 else 1
+        Y = y.map_blocks(_binarized, self._label_binarizer, self._two_softmax_outputs(),
+                         dtype=np.float64, new_axis=1, chunks=(y.chunks[0], (n_outputs,)))
+        if self.class_weight is not None:
+            by_class = self.class_weight
+            if isinstance(by_class, str) and by_class == "balanced":   # from all of y
+                by_class = dict(zip(labels, counts.sum() / (len(labels) * counts)))
+            weights = y.map_blocks(_class_weighted, by_class, dtype=np.float64)
+            sample_weight = weights if sample_weight is None else weights * sample_weight
+        return Y, sample_weight
 
     def _two_softmax_outputs(self):
         return (self.output_activation == "softmax"
@@ -630,3 +688,16 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                              f"{self.output_activation!r} for {kind} targets")
         from sklearn.neural_network import MLPClassifier as SklearnMLPClassifier
         return SklearnMLPClassifier
+
+
+def _binarized(labels, binarizer, two_outputs):
+    """The network's targets for labels: the binarizer's, or for a binary
+    softmax two columns (1 - y, y)."""
+    Y = binarizer.transform(labels).astype(np.float64)
+    return np.hstack([1 - Y, Y]) if two_outputs else Y
+
+
+
+def _class_weighted(labels, by_class):
+    """compute_sample_weight for a block of labels (the block comes first)."""
+    return compute_sample_weight(by_class, labels)
