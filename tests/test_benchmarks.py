@@ -73,3 +73,19 @@ def test_relative_difference():
     b = [np.array([[1.0, -4.0]]), np.array([[2.5]])]
     assert suite.relative_difference(a, a) == 0
     assert suite.relative_difference(b, a) == pytest.approx(0.5 / 4)
+
+
+def test_sklearn_comparison_runs(tmp_path):
+    """benchmarks/bench_sklearn.py for one epoch: every model fits exactly
+    that epoch and the report holds a time and an accuracy for each."""
+    out = tmp_path / "sklearn.json"
+    script = os.path.join(HERE, os.pardir, "benchmarks", "bench_sklearn.py")
+    result = run_python(os.path.abspath(script), "--epochs", "1", "--repeats", "1",
+                        "--json", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(out.read_text())
+    assert len(report["results"]) == 3
+    for row in report["results"].values():
+        assert row["median_fit_seconds"] > 0 and 0 <= row["median_test_accuracy"] <= 1
+    # one per-example epoch on digits already classifies most test images
+    assert report["results"]["fastbp MLPClassifier, batch_size=1"]["median_test_accuracy"] > 0.8
