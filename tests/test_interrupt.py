@@ -9,9 +9,13 @@ import time
 import fastbp
 
 TRAIN_UNTIL_INTERRUPTED = """
+import signal
 import sys
 import numpy as np
 import fastbp
+# Python's own handler even where this child inherits SIGINT ignored (as a
+# background job of a non-interactive shell, such as a CI script's, does)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 net = fastbp.Network([784, 256, 256, 10], backend=sys.argv[1])
 rng = np.random.default_rng(0)
 X, Y = rng.normal(size=(20000, 784)), rng.normal(size=(20000, 10))
