@@ -7,8 +7,9 @@ the same computation in plain numpy, the fallback and the test oracle.
 
 from ._backend import BACKEND
 from .network import Backprop, DivergenceError, History, Network, fit_stream, load
+from .tools import check_gradient, verify
 
 __version__ = "0.1.0"
 
-__all__ = ["BACKEND", "Backprop", "DivergenceError", "History", "Network", "fit_stream",
-           "load", "__version__"]
+__all__ = ["BACKEND", "Backprop", "DivergenceError", "History", "Network", "check_gradient",
+           "fit_stream", "load", "verify", "__version__"]

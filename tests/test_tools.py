@@ -1,0 +1,72 @@
+"""fastbp.check_gradient and fastbp.verify."""
+
+import numpy as np
+import pytest
+
+import fastbp
+
+from conftest import data
+
+
+@pytest.mark.parametrize("hidden, output, loss", [
+    ("tanh", "identity", "squared"), ("relu", "softmax", "cross_entropy"),
+    ("sigmoid", "sigmoid", "cross_entropy"), ("leaky_relu", "tanh", "squared")])
+def test_check_gradient_passes_and_restores_the_weights(backend, hidden, output, loss):
+    layers = [3, 5, 4, 2]
+    net = fastbp.Network(layers, hidden=hidden, output=output, loss=loss, seed=1,
+                         backend=backend)
+    X, Y = data(layers, 5, seed=2, loss=loss, output=output)
+    before = net.flat.copy()
+    result = fastbp.check_gradient(net, X, Y)
+    assert result.passed and len(result.errors) == 3
+    assert max(result.errors) < 1e-6 and result.tolerance == 1e-6
+    np.testing.assert_array_equal(net.flat, before)
+    assert str(result).splitlines()[-1].startswith("PASS")
+
+
+def test_check_gradient_fails_a_wrong_gradient():
+    layers = [2, 3, 1]
+    net = fastbp.Network(layers, seed=0)
+    X, Y = data(layers, 4)
+    right = net.gradient
+    net.gradient = lambda X, Y: [g * 1.001 for g in right(X, Y)]   # 0.1% off
+    result = fastbp.check_gradient(net, X, Y)
+    assert not result.passed
+    assert all(1e-4 < error < 1e-2 for error in result.errors)
+    assert "FAIL" in str(result) and "FAILED" in repr(result)
+
+
+def test_check_gradient_in_float32():
+    layers = [3, 4, 2]
+    net = fastbp.Network(layers, dtype="float32", seed=3)
+    X, Y = data(layers, 3)
+    result = fastbp.check_gradient(net, X, Y)
+    assert result.passed and result.tolerance == 2e-2
+    assert result.eps == pytest.approx(np.finfo(np.float32).eps ** (1 / 3))
+
+
+def test_check_gradient_arguments():
+    net = fastbp.Network([2, 1])
+    X, Y = data([2, 1], 2)
+    with pytest.raises(TypeError, match="net must be"):
+        fastbp.check_gradient("net", X, Y)
+    with pytest.raises(ValueError, match="eps"):
+        fastbp.check_gradient(net, X, Y, eps=0)
+    with pytest.raises(ValueError, match="X"):
+        fastbp.check_gradient(net, X[:, :1], Y)
+
+
+@pytest.mark.compiled
+def test_verify_compares_the_backends_epoch_by_epoch():
+    layers = [4, 6, 3]
+    net = fastbp.Network(layers, hidden="tanh", output="softmax", loss="cross_entropy",
+                         seed=5)
+    X, Y = data(layers, 50, seed=1, loss="cross_entropy", output="softmax")
+    before = net.flat.copy()
+    result = fastbp.verify(net, X, Y, epochs=3, lr=0.1, momentum=0.5, batch_size=2)
+    assert len(result.weight_differences) == len(result.loss_differences) == 3
+    assert max(result.weight_differences) < 1e-12 and max(result.loss_differences) < 1e-12
+    np.testing.assert_array_equal(net.flat, before)
+    assert str(result).startswith("epoch 1: largest weight difference")
+    with pytest.raises(ValueError, match="epochs"):
+        fastbp.verify(net, X, Y, epochs=0)
