@@ -28,6 +28,7 @@ from cython.parallel cimport prange
 
 cdef extern from "_kernels.h" nogil:
     int FBP_OPENMP
+    const char* FBP_SIMD
     int fbp_max_threads()
     Py_ssize_t fbp_claim(Py_ssize_t* next, Py_ssize_t count)
     void fbp_prefetch(const void* p, Py_ssize_t n)
@@ -769,6 +770,7 @@ def max_threads():
 
 
 PARALLEL = bool(FBP_OPENMP)   # built with OpenMP: n_threads > 1 runs in parallel
+SIMD = FBP_SIMD.decode()      # the widest vector instructions of this build
 
 
 def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] acts,

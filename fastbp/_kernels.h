@@ -34,6 +34,24 @@ static inline int fbp_max_threads(void) { return omp_get_max_threads(); }
 static inline int fbp_max_threads(void) { return 1; }
 #endif
 
+/* The widest vector instructions the compiler was allowed to use (fastbp
+ * info reports it). */
+#if defined(__AVX512F__)
+#define FBP_SIMD "AVX-512"
+#elif defined(__AVX2__) && defined(__FMA__)
+#define FBP_SIMD "AVX2 with FMA"
+#elif defined(__AVX2__)
+#define FBP_SIMD "AVX2"
+#elif defined(__AVX__)
+#define FBP_SIMD "AVX"
+#elif defined(__SSE2__)
+#define FBP_SIMD "SSE2"
+#elif defined(__ARM_NEON)
+#define FBP_SIMD "NEON"
+#else
+#define FBP_SIMD "none (scalar)"
+#endif
+
 /* Claim the next `count` items of a shared counter: returns where they
  * begin (atomic where OpenMP runs threads). */
 static inline ptrdiff_t fbp_claim(ptrdiff_t *next, ptrdiff_t count)

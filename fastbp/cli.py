@@ -1,32 +1,338 @@
-"""The ``fastbp`` command (also ``python -m fastbp``)."""
+"""The ``fastbp`` command (also ``python -m fastbp``).
+
+Errors in the user's files or options are one line on stderr and exit code
+2; ``--debug`` shows the traceback instead.
+"""
 
 import argparse
+import csv
+import os
+import platform
+import sys
+import time
 
-from . import demo
+import numpy as np
+
+from . import _backend, demo
 from ._backend import BACKENDS
+from ._files import UsageError, load_model, read_table, save_model
+from ._names import ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES
+from .network import DivergenceError, Network
+from .tools import check_gradient, verify
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad option reported as one line, exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _layers(text):
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 64,32, got {text!r}") from None
+    if any(size < 1 for size in sizes):
+        raise argparse.ArgumentTypeError(f"layer sizes must be >= 1, got {text!r}")
+    return sizes
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="fastbp", description=(
+    parser = _Parser(prog="fastbp", description=(
         "Fully connected networks trained by backpropagation and per-example SGD."))
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = commands.add_parser("demo", help="train on two interleaved spirals and report",
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     parser_class=_Parser)
+
+    run = commands.add_parser("demo", help="train on built-in data and report",
                               description=demo.run.__doc__.split("\n")[0])
+    run.add_argument("--dataset", choices=list(demo.DATASETS), default="spirals",
+                     help="spirals (default), xor, sine, or digits (needs scikit-learn)")
+    run.add_argument("--plot", metavar="FILE.png",
+                     help="write the learning curve and what was learned (needs matplotlib)")
     run.add_argument("--points", type=int, default=2000, help="number of points (2000)")
-    run.add_argument("--epochs", type=int, default=100, help="training epochs (100)")
-    run.add_argument("--lr", type=float, default=0.01, help="learning rate (0.01)")
+    run.add_argument("--epochs", type=int, default=None, help="training epochs (the data "
+                     "set's: 100 spirals and sine, 30 xor, 20 digits)")
+    run.add_argument("--lr", type=float, default=None,
+                     help="learning rate (the data set's: 0.01, 0.1 for xor)")
     run.add_argument("--seed", type=int, default=0, help="seed of data, weights and order (0)")
     run.add_argument("--backend", choices=BACKENDS, default=None,
                      help="backend (default: fastbp.BACKEND)")
+
+    train = commands.add_parser("train", help="train a network on a CSV, .npy or .npz file",
+                                description="Train a network on DATA and save it. Inputs "
+                                "(and numeric targets) are standardised; the scaling is "
+                                "saved with the model.")
+    train.add_argument("data", metavar="DATA", help="CSV with a header row, .npy or .npz")
+    train.add_argument("--target", required=True, metavar="COL",
+                       help="the target: CSV column name, .npy column index, .npz array")
+    train.add_argument("--save", required=True, metavar="MODEL.npz", help="where to save")
+    train.add_argument("--layers", type=_layers, default=[32], metavar="64,32",
+                       help="hidden layer sizes (32)")
+    train.add_argument("--hidden", choices=HIDDEN_ACTIVATIONS, default="tanh")
+    train.add_argument("--output", choices=ACTIVATIONS, default=None,
+                       help="default: softmax for 3+ classes, sigmoid for 2, else identity")
+    train.add_argument("--loss", choices=LOSSES, default=None,
+                       help="default: cross_entropy for classes, else squared")
+    train.add_argument("--classify", action="store_true",
+                       help="treat a numeric target as class labels (a target with any "
+                       "non-numeric value is always classified)")
+    train.add_argument("--epochs", type=int, default=20)
+    train.add_argument("--lr", type=float, default=0.01)
+    train.add_argument("--momentum", type=float, default=0.0)
+    train.add_argument("--batch-size", type=int, default=1)
+    train.add_argument("--validation-fraction", type=float, default=None)
+    train.add_argument("--early-stopping", action="store_true")
+    train.add_argument("--threads", type=int, default=1, help="threads (1)")
+    train.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--no-standardize", action="store_true",
+                       help="train on the values as they are")
+
+    predict = commands.add_parser("predict", help="predictions of a saved model")
+    predict.add_argument("model", metavar="MODEL.npz")
+    predict.add_argument("data", metavar="DATA")
+    predict.add_argument("-o", "--out", metavar="OUT.csv", help="default: standard output")
+
+    evaluate = commands.add_parser("eval", help="loss and accuracy (or R^2) of a saved model")
+    evaluate.add_argument("model", metavar="MODEL.npz")
+    evaluate.add_argument("data", metavar="DATA")
+    evaluate.add_argument("--target", required=True, metavar="COL")
+
+    commands.add_parser("info", help="version, backend, OpenMP, SIMD and CPU")
+
+    check = commands.add_parser("verify", help="compiled core against the reference, and "
+                                "backprop against finite differences")
+    check.add_argument("--layers", type=_layers, default=[8, 6, 3], metavar="8,6,3",
+                       help="d[0..L] of the network checked (8,6,3)")
+    check.add_argument("--epochs", type=int, default=3)
+    check.add_argument("--seed", type=int, default=0)
     return parser
 
 
 def main(argv=None):
     """Run the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
-    if args.command == "demo":
-        if args.points < 2 or args.epochs < 1 or not args.lr > 0:
-            build_parser().error("demo needs --points >= 2, --epochs >= 1 and --lr > 0")
-        demo.run(points=args.points, epochs=args.epochs, lr=args.lr, seed=args.seed,
-                 backend=args.backend)
+    try:
+        return COMMANDS[args.command](args)
+    except BrokenPipeError:             # the reader went away (| head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (UsageError, ValueError, TypeError, OSError, ImportError,
+            DivergenceError) as error:
+        if args.debug:
+            raise
+        print(f"fastbp {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _demo(args):
+    if args.points < 2 or (args.epochs is not None and args.epochs < 1) or (
+            args.lr is not None and not args.lr > 0):
+        raise UsageError("demo needs --points >= 2, --epochs >= 1 and --lr > 0")
+    demo.run(args.dataset, points=args.points, epochs=args.epochs, lr=args.lr,
+             seed=args.seed, backend=args.backend, plot=args.plot)
     return 0
+
+
+def _train(args):
+    X, columns, raw = read_table(args.data, args.target)
+    numeric = _numeric(raw)
+    classes = None
+    if args.classify or numeric is None:
+        classes = np.unique(raw if numeric is None else numeric)
+        if len(classes) < 2:
+            raise UsageError(f"{args.data}: the target {args.target!r} has one class only")
+        Y = (raw if numeric is None else numeric)[:, None] == classes[None, :]
+        Y = Y[:, 1:] if len(classes) == 2 else Y
+        output = args.output or ("sigmoid" if len(classes) == 2 else "softmax")
+        loss = args.loss or "cross_entropy"
+    else:
+        Y = numeric.reshape(len(numeric), -1)
+        output, loss = args.output or "identity", args.loss or "squared"
+    Y = Y.astype(np.float64)
+    x_mean, x_scale = _scaling(X, args.no_standardize)
+    y_mean, y_scale = _scaling(Y, args.no_standardize or classes is not None)
+    net = Network([X.shape[1], *args.layers, Y.shape[1]], hidden=args.hidden, output=output,
+                  loss=loss, dtype=args.dtype, seed=args.seed)
+    print(f"fastbp train: {len(X)} examples of {X.shape[1]} inputs from {args.data}; "
+          f"{net!r}")
+    terminal = sys.stderr.isatty()
+    started = time.perf_counter()
+    history = net.fit((X - x_mean) / x_scale, (Y - y_mean) / y_scale, epochs=args.epochs,
+                      lr=args.lr, momentum=args.momentum, batch_size=args.batch_size,
+                      validation_fraction=args.validation_fraction,
+                      early_stopping=args.early_stopping, n_threads=args.threads,
+                      seed=args.seed, verbose=terminal,
+                      callbacks=() if terminal else [_epoch_line(args.epochs)])
+    seconds = time.perf_counter() - started
+    info = {"columns": columns, "target": args.target,
+            "classes": None if classes is None else classes.tolist()}
+    save_model(args.save, net, info, {"x_mean": x_mean, "x_scale": x_scale,
+                                      "y_mean": y_mean, "y_scale": y_scale})
+    rate = history.epochs * len(X) / max(sum(history.seconds), 1e-12)
+    print(f"{history.epochs} epochs in {seconds:.2f} s, {rate:,.0f} examples/s; "
+          f"{_quality(net, info, (x_mean, x_scale, y_mean, y_scale), X, raw)} on the "
+          f"training data; saved {args.save}")
+    return 0
+
+
+def _epoch_line(epochs):
+    def report(network, epoch, logs):
+        val = f"  val_loss {logs['val_loss']:.6g}" if "val_loss" in logs else ""
+        print(f"epoch {epoch}/{epochs}  loss {logs['loss']:.6g}{val}", flush=True)
+    return report
+
+
+def _numeric(values):
+    """The values as floats, or None if any is not a number."""
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except ValueError:
+        return None
+
+
+def _scaling(A, off):
+    """Mean and standard deviation of the columns (1 where constant)."""
+    if off:
+        return np.zeros(A.shape[1]), np.ones(A.shape[1])
+    scale = A.std(axis=0)
+    return A.mean(axis=0), np.where(scale > 0, scale, 1.0)
+
+
+def _predict(net, info, scaling, X):
+    """Predictions in the original units: labels and class probabilities,
+    or target values."""
+    x_mean, x_scale, y_mean, y_scale = scaling
+    out = net.predict((X - x_mean) / x_scale)
+    if info["classes"] is None:
+        return out * y_scale + y_mean, None
+    proba = np.hstack([1 - out, out]) if out.shape[1] == 1 else out
+    return np.asarray(info["classes"])[np.argmax(proba, axis=1)], proba
+
+
+def _quality(net, info, scaling, X, raw):
+    """"accuracy ..." or "R^2 ..." of the predictions against the targets."""
+    predicted, _ = _predict(net, info, scaling, X)
+    if info["classes"] is not None:
+        truth = raw if _numeric(raw) is None else _numeric(raw)
+        return f"accuracy {np.mean(predicted == truth):.4f}"
+    truth = _numeric(raw)
+    if truth is None:
+        raise UsageError(f"the target {info['target']!r} is not numeric, but the model "
+                         "predicts numbers")
+    truth = truth.reshape(len(truth), -1)
+    r2 = 1 - np.sum((truth - predicted) ** 2) / max(np.sum((truth - truth.mean(0)) ** 2),
+                                                     1e-300)
+    return f"R^2 {r2:.4f}"
+
+
+def _model_and_data(args, target=None):
+    net, info, arrays = load_model(args.model)
+    if target is not None and target != info["target"]:
+        raise UsageError(f"the model predicts {info['target']!r}, not {target!r}")
+    X, _, raw = read_table(args.data, target, info["columns"])
+    scaling = (arrays["x_mean"], arrays["x_scale"], arrays["y_mean"], arrays["y_scale"])
+    return net, info, scaling, X, raw
+
+
+def _predict_command(args):
+    net, info, scaling, X, _ = _model_and_data(args)
+    predicted, proba = _predict(net, info, scaling, X)
+    target = info["target"]
+    if proba is None:
+        header = [target] if predicted.shape[1] == 1 else [f"{target}_{k}" for k in
+                                                            range(predicted.shape[1])]
+        rows = predicted.tolist()
+    else:
+        header = [target] + [f"p({label})" for label in info["classes"]]
+        rows = [[label] + list(p) for label, p in zip(predicted.tolist(), proba.tolist())]
+    out = open(args.out, "w", newline="") if args.out else sys.stdout
+    try:
+        writer = csv.writer(out)
+        writer.writerow(header)
+        writer.writerows(rows)
+    finally:
+        if args.out:
+            out.close()
+    return 0
+
+
+def _eval(args):
+    net, info, scaling, X, raw = _model_and_data(args, args.target)
+    x_mean, x_scale, y_mean, y_scale = scaling
+    if info["classes"] is None:
+        truth = _numeric(raw)
+        if truth is None:
+            raise UsageError(f"{args.data}: the target {args.target!r} is not numeric")
+        Y = (truth.reshape(len(truth), -1) - y_mean) / y_scale
+    else:
+        labels = np.asarray(info["classes"])
+        values = raw if isinstance(labels[0], str) else _numeric(raw)
+        unknown = set(np.unique(values).tolist()) - set(labels.tolist())
+        if unknown:
+            raise UsageError(f"{args.data}: labels the model does not know: "
+                             f"{sorted(map(str, unknown))[:5]}")
+        Y = (values[:, None] == labels[None, :]).astype(np.float64)
+        Y = Y[:, 1:] if len(labels) == 2 else Y
+    loss = net.loss((X - x_mean) / x_scale, Y)
+    print(f"{len(X)} examples: loss {loss:.6g} ({net.loss_name}, on the model's scale), "
+          f"{_quality(net, info, scaling, X, raw)}")
+    return 0
+
+
+def _info(args):
+    lines = [f"fastbp {__import__('fastbp').__version__}",
+             f"python {platform.python_version()}, numpy {np.__version__}",
+             f"default backend: {_backend.BACKEND}"]
+    try:
+        core = _backend.get("compiled")
+        lines.append(f"compiled core: OpenMP {'yes' if core.PARALLEL else 'no'} "
+                     f"(up to {core.max_threads()} threads), SIMD {core.SIMD}")
+    except ImportError as error:
+        lines.append(f"compiled core: not available ({error})")
+    lines.append(f"CPU: {_cpu_name()}, {os.cpu_count()} logical cores")
+    print("\n".join(lines))
+    return 0
+
+
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as file:
+            for line in file:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _verify(args):
+    layers = args.layers
+    if len(layers) < 2:
+        raise UsageError("--layers needs at least d[0] and d[L], like 8,6,3")
+    rng = np.random.default_rng(args.seed)
+    X = rng.normal(size=(200, layers[0]))
+    Y = 0.5 * rng.normal(size=(200, layers[-1]))
+    net = Network(layers, hidden="tanh", seed=args.seed)
+    print(f"fastbp verify: {net!r}, 200 examples X ~ N(0, 1), Y ~ 0.5 N(0, 1)")
+    print("1. the compiled core against the reference backend, the same training "
+          f"(lr 0.01, momentum 0.9, {args.epochs} epochs):")
+    compared = verify(net, X, Y, epochs=args.epochs, lr=0.01, momentum=0.9, seed=args.seed)
+    print("\n".join("   " + line for line in str(compared).splitlines()))
+    agree = max(compared.weight_differences) < 1e-10
+    print("2. backpropagation against central finite differences (8 examples), per layer:")
+    for backend in BACKENDS:
+        checked = check_gradient(Network(layers, seed=args.seed, backend=backend), X[:8], Y[:8])
+        print(f"   {backend}: " + "; ".join(f"layer {l} {e:.1e}"
+                                            for l, e in enumerate(checked.errors, start=1))
+              + (" PASS" if checked.passed else " FAIL"))
+        agree = agree and checked.passed
+    print("verdict: " + ("PASS: the compiled core computes what the equations say" if agree
+                         else "FAIL"))
+    return 0 if agree else 1
+
+
+COMMANDS = {"demo": _demo, "train": _train, "predict": _predict_command, "eval": _eval,
+            "info": _info, "verify": _verify}

@@ -3,7 +3,7 @@
 
 import numpy as np
 
-from .network import Network
+from .network import History, Network
 
 
 def spirals(n=2000, turns=1.75, noise=0.02, seed=0):
@@ -36,31 +36,138 @@ def spirals(n=2000, turns=1.75, noise=0.02, seed=0):
     return (X - X.mean(axis=0)) / X.std(axis=0), label.astype(np.float64)
 
 
-def run(points=2000, epochs=100, lr=0.01, seed=0, backend=None, report_every=10, out=print):
-    """Train a [2, 64, 64, 1] relu network on ``spirals`` and report.
+def xor(n=400, noise=0.15, seed=0):
+    """The XOR problem: points near the corners (+-1, +-1), class 1 where
+    the two signs differ. Returns X of shape (n, 2) and y (0.0 or 1.0)."""
+    rng = np.random.default_rng(seed)
+    corners = rng.choice([-1.0, 1.0], size=(n, 2))
+    X = corners + noise * rng.normal(size=(n, 2))
+    return X, (corners[:, 0] != corners[:, 1]).astype(np.float64)
 
-    Prints the training loss every ``report_every`` epochs, then the final
-    accuracy, training time and examples per second, through ``out``.
+
+def sine(n=400, noise=0.05, seed=0):
+    """One period of a sine with noise: X of shape (n, 1) in [-pi, pi], y (n,)."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-np.pi, np.pi, size=(n, 1))
+    return X, np.sin(X[:, 0]) + noise * rng.normal(size=n)
+
+
+def digits(n=None, seed=0):
+    """scikit-learn's 8x8 digits (1797 images, inputs scaled to [0, 1])."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise ImportError('the digits demo needs scikit-learn: pip install "fastbp[sklearn]"'
+                          ) from None
+    X, y = load_digits(return_X_y=True)
+    return X / 16.0, y.astype(np.float64)
+
+
+# For each data set: its function, the network's hidden layers, activations
+# and loss, and the demo's learning rate and epochs.
+DATASETS = {
+    "spirals": (spirals, [64, 64], "relu", "sigmoid", "cross_entropy", 0.01, 100),
+    "xor": (xor, [8], "tanh", "sigmoid", "cross_entropy", 0.1, 30),
+    "sine": (sine, [32], "tanh", "identity", "squared", 0.01, 100),
+    "digits": (digits, [64], "relu", "softmax", "cross_entropy", 0.01, 20),
+}
+
+
+def run(dataset="spirals", points=2000, epochs=None, lr=None, seed=0, backend=None,
+        report_every=10, out=print, plot=None):
+    """Train a network on one of ``DATASETS`` and report.
+
+    Prints the training loss every ``report_every`` epochs, then the
+    accuracy (R^2 for "sine"; on a held-out quarter for "digits"), training
+    time and examples per second, through ``out``.
+
+    Parameters
+    ----------
+    dataset : {"spirals", "xor", "sine", "digits"}
+    points : int
+        Examples drawn (spirals, xor, sine).
+    epochs, lr : optional
+        Default: the data set's (``DATASETS``).
+    plot : str, optional
+        Write a PNG there: the learning curve, and the decision boundary
+        (spirals, xor), the fitted curve (sine) or the weights and deltas of
+        one example (digits). Needs matplotlib.
 
     Returns
     -------
-    dict with keys "accuracy", "loss", "seconds", "examples_per_second".
+    dict with keys "accuracy" (R^2 for sine), "loss", "seconds",
+    "examples_per_second".
     """
-    X, y = spirals(points, seed=seed)
-    net = Network([2, 64, 64, 1], hidden="relu", output="sigmoid", loss="cross_entropy",
-                  seed=seed, backend=backend)
-    out(f"fastbp demo: two interleaved spirals, {points} points; {net!r}")
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, got {dataset!r}")
+    make, hidden_sizes, hidden, output, loss, default_lr, default_epochs = DATASETS[dataset]
+    lr = default_lr if lr is None else lr
+    epochs = default_epochs if epochs is None else epochs
+    X, y = make(points, seed=seed)
+    X_test, y_test = X, y
+    if dataset == "digits":
+        held = np.random.default_rng(seed).permutation(len(X)) < len(X) // 4
+        X, y, X_test, y_test = X[~held], y[~held], X[held], y[held]
+        Y = np.eye(10)[y.astype(int)]
+    else:
+        Y = y
+    net = Network([X.shape[1], *hidden_sizes, Y.shape[1] if Y.ndim == 2 else 1],
+                  hidden=hidden, output=output, loss=loss, seed=seed, backend=backend)
+    out(f"fastbp demo: {_DESCRIPTIONS[dataset]}, {len(X)} training examples; {net!r}")
     out(f"per-example SGD, lr={lr}, {epochs} epochs")
-    seconds, done = 0.0, 0
+    history = History()
+    done = 0
     while done < epochs:
         block = min(report_every, epochs - done)
-        history = net.fit(X, y, epochs=block, lr=lr, seed=seed + done)
-        seconds += sum(history.seconds)
+        part = net.fit(X, Y, epochs=block, lr=lr, seed=seed + done)
+        for name in ("loss", "val_loss", "lr", "seconds", "examples_per_second"):
+            getattr(history, name).extend(getattr(part, name))
         done += block
-        accuracy = np.mean((net.predict(X)[:, 0] > 0.5) == y)
-        out(f"  epoch {done:4d}/{epochs}  loss {history.loss[-1]:.4f}  accuracy {accuracy:.3f}")
-    rate = points * epochs / seconds
-    out(f"training accuracy {accuracy:.1%}; {seconds:.2f} s of training, "
+        score = _score(dataset, net, X_test, y_test)
+        out(f"  epoch {done:4d}/{epochs}  loss {history.loss[-1]:.4f}  "
+            f"{'R^2' if dataset == 'sine' else 'accuracy'} {score:.3f}")
+    seconds = sum(history.seconds)
+    rate = len(X) * epochs / seconds
+    what = {"sine": "R^2", "digits": "test accuracy"}.get(dataset, "training accuracy")
+    out(f"{what} {score:.1%}; {seconds:.2f} s of training, "
         f"{rate:,.0f} examples/s on the {net.backend} backend")
-    return {"accuracy": float(accuracy), "loss": history.loss[-1], "seconds": seconds,
+    if plot is not None:
+        _picture(plot, dataset, history, net, X_test, y_test)
+        out(f"wrote {plot}")
+    return {"accuracy": float(score), "loss": history.loss[-1], "seconds": seconds,
             "examples_per_second": rate}
+
+
+_DESCRIPTIONS = {"spirals": "two interleaved spirals", "xor": "the XOR problem",
+                 "sine": "one period of a sine", "digits": "scikit-learn's 8x8 digits"}
+
+
+def _score(dataset, net, X, y):
+    """Accuracy, or R^2 for the sine."""
+    out = net.predict(X)
+    if dataset == "sine":
+        return 1 - np.sum((out[:, 0] - y) ** 2) / np.sum((y - y.mean()) ** 2)
+    predicted = out.argmax(axis=1) if out.shape[1] > 1 else out[:, 0] > 0.5
+    return np.mean(predicted == y)
+
+
+def _picture(path, dataset, history, net, X, y):
+    """The demo's PNG: the learning curve beside what the network learned."""
+    from . import plot
+    figure = plot.Figure(figsize=(11, 4.5), layout="constrained")
+    left, right = figure.subfigures(1, 2, width_ratios=[1, 1.3 if dataset == "digits" else 1])
+    plot.learning_curve(history, left.add_subplot())
+    if dataset == "digits":
+        plot.network_picture(net, X[0], np.eye(10)[int(y[0])], right)
+    elif dataset == "sine":
+        ax = right.add_subplot()
+        grid = np.linspace(X.min(), X.max(), 300)[:, None]
+        ax.scatter(X[:, 0], y, s=6, alpha=0.5, label="examples")
+        ax.plot(grid[:, 0], net.predict(grid)[:, 0], "r", label="network")
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+        ax.set_title("the fitted curve")
+        ax.legend()
+    else:
+        plot.decision_boundary(net, X, y, right.add_subplot())
+    figure.savefig(path, dpi=100)

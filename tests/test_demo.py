@@ -50,4 +50,4 @@ def test_command_line_demo(backend):
 def test_command_line_errors_exit_with_2(args):
     result = run_command(*args)
     assert result.returncode == 2
-    assert "usage: fastbp" in result.stderr
+    assert result.stderr.startswith("fastbp") and ": error: " in result.stderr

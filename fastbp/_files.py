@@ -1,0 +1,145 @@
+"""The command line's files: tables of examples (CSV, .npy, .npz) and
+model files (a Network's .npz plus how to scale and label its data)."""
+
+import csv
+import io
+import json
+import os
+
+import numpy as np
+
+from .network import load
+
+
+class UsageError(Exception):
+    """A problem with the user's files or options: reported as one line,
+    exit code 2."""
+
+
+def read_table(path, target=None, columns=None):
+    """Examples from a file.
+
+    Parameters
+    ----------
+    path : str
+        CSV with a header row; .npy (a 2-D array); or .npz (arrays "X" and
+        the target's).
+    target : str, optional
+        The target: a CSV column's name, a .npy column's index, a .npz
+        array's name. Its values come back as read (strings for CSV).
+    columns : list of str, optional
+        The input columns to take (by name for CSV, index for .npy); default
+        all but the target.
+
+    Returns
+    -------
+    X : ndarray of float64, shape (n, d)
+    columns : list of str
+    targets : ndarray or None
+    """
+    if not os.path.isfile(path):
+        raise UsageError(f"{path}: no such file")
+    if path.endswith(".npz"):
+        return _read_npz(path, target, columns)
+    if path.endswith(".npy"):
+        return _read_npy(path, target, columns)
+    return _read_csv(path, target, columns)
+
+
+def _read_csv(path, target, columns):
+    with open(path, newline="") as file:
+        rows = list(csv.reader(file))
+    rows = [row for row in rows if row]
+    if not rows:
+        raise UsageError(f"{path}: empty file (a CSV needs a header row)")
+    header, body = [name.strip() for name in rows[0]], rows[1:]
+    if not body:
+        raise UsageError(f"{path}: no rows of data below the header")
+    if target is not None and target not in header:
+        raise UsageError(f"{path}: no column {target!r}; the columns are {', '.join(header)}")
+    if columns is None:
+        columns = [name for name in header if name != target]
+    missing = [name for name in columns if name not in header]
+    if missing:
+        raise UsageError(f"{path}: no column {missing[0]!r}, which the model takes as input")
+    if not columns:
+        raise UsageError(f"{path}: no input columns besides the target {target!r}")
+    at = [header.index(name) for name in columns]
+    X = np.empty((len(body), len(columns)))
+    for r, row in enumerate(body):
+        if len(row) != len(header):
+            raise UsageError(f"{path}: line {r + 2} has {len(row)} values, the header "
+                             f"{len(header)}")
+        for c, k in enumerate(at):
+            try:
+                X[r, c] = float(row[k])
+            except ValueError:
+                raise UsageError(f"{path}: line {r + 2}, column {columns[c]!r}: {row[k]!r} is "
+                                 "not a number") from None
+    targets = None
+    if target is not None:
+        targets = np.array([row[header.index(target)].strip() for row in body])
+    return X, columns, targets
+
+
+def _read_npy(path, target, columns):
+    data = np.load(path, allow_pickle=False)
+    if data.ndim != 2 or not np.issubdtype(data.dtype, np.number):
+        raise UsageError(f"{path}: expected a 2-D numeric array, got {data.dtype} of shape "
+                         f"{data.shape}")
+    names = [str(k) for k in range(data.shape[1])]
+    if target is not None and target not in names:
+        raise UsageError(f"{path}: --target must be a column index 0..{data.shape[1] - 1} for "
+                         f"a .npy file, got {target!r}")
+    if columns is None:
+        columns = [name for name in names if name != target]
+    elif target is None and data.shape[1] == len(columns):
+        columns = names                  # the inputs only, in the model's order
+    elif any(name not in names for name in columns):
+        raise UsageError(f"{path}: {data.shape[1]} columns, the model takes {len(columns)}")
+    X = data[:, [int(name) for name in columns]].astype(np.float64)
+    return X, columns, None if target is None else data[:, int(target)]
+
+
+def _read_npz(path, target, columns):
+    with np.load(path, allow_pickle=False) as data:
+        if "X" not in data:
+            raise UsageError(f"{path}: no array 'X' (it has {', '.join(data.files)})")
+        if target is not None and target not in data:
+            raise UsageError(f"{path}: no array {target!r} (it has {', '.join(data.files)})")
+        X, targets = data["X"], None if target is None else data[target]
+    if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
+        raise UsageError(f"{path}: X must be a 2-D numeric array, got {X.dtype} {X.shape}")
+    if targets is not None and len(targets) != len(X):
+        raise UsageError(f"{path}: {target} has {len(targets)} rows, X {len(X)}")
+    names = [str(k) for k in range(X.shape[1])]
+    if columns is not None and len(columns) != len(names):
+        raise UsageError(f"{path}: X has {len(names)} columns, the model takes {len(columns)}")
+    return X.astype(np.float64), names, targets
+
+
+def save_model(path, network, info, arrays):
+    """The network's file plus ``info`` (JSON) and ``arrays`` (the scaling)."""
+    buffer = io.BytesIO()
+    network.save(buffer)
+    buffer.seek(0)
+    with np.load(buffer) as saved:
+        contents = {name: saved[name] for name in saved.files}
+    contents["cli"] = np.array(json.dumps(info))
+    contents.update(arrays)
+    with open(path, "wb") as file:
+        np.savez(file, **contents)
+
+
+def load_model(path):
+    """(network, info, arrays) from a file ``save_model`` wrote."""
+    if not os.path.isfile(path):
+        raise UsageError(f"{path}: no such file")
+    try:
+        network = load(path)
+        with np.load(path, allow_pickle=False) as data:
+            info = json.loads(str(data["cli"]))
+            arrays = {name: data[name] for name in ("x_mean", "x_scale", "y_mean", "y_scale")}
+    except (ValueError, KeyError, OSError) as error:
+        raise UsageError(f"{path}: not a model file of 'fastbp train' ({error})") from None
+    return network, info, arrays

@@ -1,0 +1,180 @@
+"""The command line through a subprocess, on small files written here."""
+
+import csv
+import struct
+
+import numpy as np
+import pytest
+
+from fastbp import cli
+from fastbp._files import load_model
+
+from conftest import run_python
+
+
+def fastbp_command(*args):
+    return run_python("-m", "fastbp", *map(str, args))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """flowers.csv (a categorical target), houses.csv (a numeric one) and
+    houses.npz (X and y)."""
+    folder = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    species = np.where(X[:, 0] + X[:, 1] > 0.5, "setosa",
+                       np.where(X[:, 2] > 0, "virginica", "versicolor"))
+    price = 1000 + 200 * X[:, 0] - 50 * X[:, 1] ** 2 + 30 * X[:, 2]
+    for name, target, values in (("flowers.csv", "species", species),
+                                 ("houses.csv", "price", price)):
+        with open(folder / name, "w", newline="") as file:
+            writer = csv.writer(file)
+            writer.writerow(["a", "b", "c", target])
+            writer.writerows([*row, value] for row, value in zip(X.tolist(), values.tolist()))
+    np.savez(folder / "houses.npz", X=X, y=price)
+    return {"folder": folder, "X": X, "species": species, "price": price}
+
+
+def _trained(files, data, target, name, *options):
+    model = files["folder"] / name
+    if not model.exists():
+        result = fastbp_command("train", files["folder"] / data, "--target", target,
+                                "--layers", "16", "--epochs", "40", "--save", model, *options)
+        assert result.returncode == 0, result.stderr
+    return model
+
+
+def _read_csv(text):
+    rows = list(csv.reader(text.splitlines()))
+    return rows[0], rows[1:]
+
+
+def test_train_a_classifier_and_predict_in_a_new_process(files):
+    result = fastbp_command("train", files["folder"] / "flowers.csv", "--target", "species",
+                            "--layers", "16", "--epochs", "40", "--save",
+                            files["folder"] / "flowers.npz")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "300 examples of 3 inputs" in lines[0] and "softmax" in lines[0]
+    assert lines[1] == "epoch 1/40" + lines[1][len("epoch 1/40"):]   # plain lines, no tty
+    assert "accuracy" in lines[-1] and "saved" in lines[-1]
+    predicted = fastbp_command("predict", files["folder"] / "flowers.npz",
+                               files["folder"] / "flowers.csv")
+    assert predicted.returncode == 0, predicted.stderr
+    header, rows = _read_csv(predicted.stdout)
+    assert header == ["species", "p(setosa)", "p(versicolor)", "p(virginica)"]
+    labels = np.array([row[0] for row in rows])
+    assert np.mean(labels == files["species"]) > 0.9
+    # the same as the model computes in this process
+    net, info, arrays = load_model(str(files["folder"] / "flowers.npz"))
+    scaling = (arrays["x_mean"], arrays["x_scale"], arrays["y_mean"], arrays["y_scale"])
+    here, proba = cli._predict(net, info, scaling, files["X"])
+    np.testing.assert_array_equal(labels, here)
+    np.testing.assert_array_equal(np.array([row[1:] for row in rows], dtype=float), proba)
+
+
+def test_regression_comes_back_in_original_units(files, tmp_path):
+    model = _trained(files, "houses.csv", "price", "houses-model.npz")
+    out = tmp_path / "predictions.csv"
+    result = fastbp_command("predict", model, files["folder"] / "houses.csv", "-o", out)
+    assert result.returncode == 0, result.stderr
+    header, rows = _read_csv(out.read_text())
+    assert header == ["price"]
+    predicted = np.array(rows, dtype=float)[:, 0]
+    net, info, arrays = load_model(str(model))
+    scaling = (arrays["x_mean"], arrays["x_scale"], arrays["y_mean"], arrays["y_scale"])
+    np.testing.assert_array_equal(predicted, cli._predict(net, info, scaling, files["X"])[0][:, 0])
+    # prices around 1000, not standardised values around 0
+    assert np.abs(predicted - files["price"]).mean() < 0.1 * files["price"].std()
+
+
+def test_eval(files):
+    model = _trained(files, "houses.csv", "price", "houses-model.npz")
+    result = fastbp_command("eval", model, files["folder"] / "houses.csv", "--target", "price")
+    assert result.returncode == 0, result.stderr
+    r2 = float(result.stdout.split("R^2")[1])
+    assert 0.95 < r2 <= 1
+    classifier = _trained(files, "flowers.csv", "species", "flowers-eval.npz")
+    result = fastbp_command("eval", classifier, files["folder"] / "flowers.csv", "--target",
+                            "species")
+    assert result.returncode == 0, result.stderr
+    assert float(result.stdout.split("accuracy")[1]) > 0.9
+
+
+def test_npz_data(files):
+    model = _trained(files, "houses.npz", "y", "from-npz.npz", "--dtype", "float32")
+    result = fastbp_command("predict", model, files["folder"] / "houses.npz")
+    assert result.returncode == 0, result.stderr
+    header, rows = _read_csv(result.stdout)
+    assert header == ["y"] and len(rows) == 300
+    result = fastbp_command("eval", model, files["folder"] / "houses.npz", "--target", "y")
+    assert float(result.stdout.split("R^2")[1]) > 0.9
+
+
+def test_info():
+    result = fastbp_command("info")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("fastbp ")
+    for word in ("backend", "OpenMP", "SIMD", "CPU"):
+        assert word in result.stdout
+
+
+def test_verify():
+    result = fastbp_command("verify", "--layers", "5,4,2", "--epochs", "2")
+    assert result.returncode == 0, result.stderr
+    assert "epoch 2: largest weight difference" in result.stdout
+    assert result.stdout.splitlines()[-1].startswith("verdict: PASS")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "{folder}/missing.csv", "--target", "y", "--save", "m.npz"],
+     "missing.csv: no such file"),
+    (["train", "{folder}/houses.csv", "--target", "cost", "--save", "m.npz"],
+     "no column 'cost'; the columns are a, b, c, price"),
+    (["train", "{folder}/bad.csv", "--target", "y", "--save", "m.npz"],
+     "bad.csv: line 3, column 'b': 'x' is not a number"),
+    (["train", "{folder}/houses.csv", "--target", "price", "--save", "m.npz", "--layers", "0"],
+     "argument --layers: layer sizes must be >= 1"),
+    (["train", "{folder}/houses.csv", "--target", "price", "--save", "m.npz", "--hidden",
+      "softplus"], "argument --hidden: invalid choice: 'softplus'"),
+    (["train", "{folder}/houses.csv", "--target", "price", "--save", "m.npz", "--lr", "-1"],
+     "lr must be a finite number > 0"),
+    (["train", "{folder}/houses.csv", "--save", "m.npz"], "--target"),
+    (["predict", "{folder}/houses.csv", "{folder}/houses.csv"], "not a model file"),
+    (["demo", "--points", "1"], "demo needs --points >= 2"),
+    (["demo", "--dataset", "iris"], "invalid choice: 'iris'"),
+    ([], "required: COMMAND"),
+])
+def test_errors_are_one_line_with_exit_code_2(files, args, message):
+    (files["folder"] / "bad.csv").write_text("a,b,y\n1,2,3\n4,x,5\n")
+    result = fastbp_command(*[arg.format(folder=files["folder"]) for arg in args])
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_debug_shows_the_traceback(files):
+    result = fastbp_command("--debug", "train", files["folder"] / "missing.csv", "--target",
+                            "y", "--save", "m.npz")
+    assert result.returncode != 0 and "Traceback" in result.stderr
+    assert "UsageError: " in result.stderr
+
+
+def _png_size(path):
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24]), len(data)
+
+
+@pytest.mark.parametrize("dataset", ["spirals", "xor", "sine", "digits"])
+def test_demo_writes_a_picture(dataset, tmp_path):
+    picture = tmp_path / "demo.png"
+    args = ["--points", "400", "--epochs", "20"] if dataset == "spirals" else []
+    result = fastbp_command("demo", "--dataset", dataset, "--plot", picture, *args)
+    assert result.returncode == 0, result.stderr
+    assert f"wrote {picture}" in result.stdout
+    (width, height), size = _png_size(picture)
+    assert 800 <= width <= 2000 and 300 <= height <= 1000 and size > 20_000
+    score = {"sine": "R^2", "digits": "test accuracy"}.get(dataset, "training accuracy")
+    assert score in result.stdout
