@@ -2,6 +2,11 @@
 
 import os
 import re
+import shlex
+import subprocess
+import sys
+
+import fastbp
 
 from conftest import run_python
 
@@ -14,5 +19,30 @@ def test_api_tour_runs(backend, tmp_path):
     code = f"import os; os.chdir({str(tmp_path)!r})\n" + tour + "\nprint(net.backend, same.backend)"
     result = run_python("-c", code, FASTBP_BACKEND=backend)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == [backend, backend]
+    assert result.stdout.splitlines()[-1].split() == [backend, backend]
     assert os.path.exists(tmp_path / "xor.npz")
+
+
+def test_command_line_example_runs(tmp_path):
+    """The shell commands of the README's "Command line" section, in order,
+    in an empty folder, on the fastbp under test."""
+    with open(README) as file:
+        section = file.read().split("## Command line", 1)[1]
+    commands = re.search(r"```sh\n(.*?)```", section, re.S).group(1).strip().splitlines()
+    assert commands[0].startswith("python -c") and len(commands) == 6
+    home = os.path.dirname(os.path.dirname(os.path.abspath(fastbp.__file__)))
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [home] + [os.environ["PYTHONPATH"]] * ("PYTHONPATH" in os.environ)))
+    outputs = []
+    for command in commands:
+        words = shlex.split(command)
+        args = words[1:] if words[0] == "python" else ["-m", "fastbp", *words[1:]]
+        result = subprocess.run([sys.executable, *args], capture_output=True, text=True,
+                                cwd=tmp_path, env=environment, timeout=300)
+        assert result.returncode == 0, (command, result.stderr)
+        outputs.append(result.stdout)
+    assert "accuracy" in outputs[1].splitlines()[-1] and "saved iris.npz" in outputs[1]
+    assert float(outputs[2].split("accuracy")[1]) > 0.9
+    header = (tmp_path / "predictions.csv").read_text().splitlines()[0]
+    assert header == "species,p(setosa),p(versicolor),p(virginica)"
+    assert outputs[5].splitlines()[-1].startswith("verdict: PASS")
