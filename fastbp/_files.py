@@ -139,7 +139,8 @@ def load_model(path):
         network = load(path)
         with np.load(path, allow_pickle=False) as data:
             info = json.loads(str(data["cli"]))
-            arrays = {name: data[name] for name in ("x_mean", "x_scale", "y_mean", "y_scale")}
+            arrays = {name: data[name] for name in data.files
+                      if name.startswith(("x_", "y_"))}
     except (ValueError, KeyError, OSError) as error:
         raise UsageError(f"{path}: not a model file of 'fastbp train' ({error})") from None
     return network, info, arrays

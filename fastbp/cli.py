@@ -137,6 +137,23 @@ def _demo(args):
 
 
 def _train(args):
+    started = time.perf_counter()
+    net, info, scaling, X, raw, history = train_model(args)
+    seconds = time.perf_counter() - started
+    save_model(args.save, net, info, dict(zip(SCALING, scaling)))
+    rate = history.epochs * len(X) / max(sum(history.seconds), 1e-12)
+    print(f"{history.epochs} epochs in {seconds:.2f} s, {rate:,.0f} examples/s; "
+          f"{_quality(net, info, scaling, X, raw)} on the training data; saved {args.save}")
+    return 0
+
+
+# The arrays of a model file that scale its inputs and targets.
+SCALING = ("x_mean", "x_scale", "y_mean", "y_scale")
+
+
+def train_model(args):
+    """What ``fastbp train`` does but save: (network, info, scaling, X,
+    targets as read, History)."""
     X, columns, raw = read_table(args.data, args.target)
     numeric = _numeric(raw)
     classes = None
@@ -159,23 +176,15 @@ def _train(args):
     print(f"fastbp train: {len(X)} examples of {X.shape[1]} inputs from {args.data}; "
           f"{net!r}")
     terminal = sys.stderr.isatty()
-    started = time.perf_counter()
     history = net.fit((X - x_mean) / x_scale, (Y - y_mean) / y_scale, epochs=args.epochs,
                       lr=args.lr, momentum=args.momentum, batch_size=args.batch_size,
                       validation_fraction=args.validation_fraction,
                       early_stopping=args.early_stopping, n_threads=args.threads,
                       seed=args.seed, verbose=terminal,
                       callbacks=() if terminal else [_epoch_line(args.epochs)])
-    seconds = time.perf_counter() - started
     info = {"columns": columns, "target": args.target,
             "classes": None if classes is None else classes.tolist()}
-    save_model(args.save, net, info, {"x_mean": x_mean, "x_scale": x_scale,
-                                      "y_mean": y_mean, "y_scale": y_scale})
-    rate = history.epochs * len(X) / max(sum(history.seconds), 1e-12)
-    print(f"{history.epochs} epochs in {seconds:.2f} s, {rate:,.0f} examples/s; "
-          f"{_quality(net, info, (x_mean, x_scale, y_mean, y_scale), X, raw)} on the "
-          f"training data; saved {args.save}")
-    return 0
+    return net, info, (x_mean, x_scale, y_mean, y_scale), X, raw, history
 
 
 def _epoch_line(epochs):
@@ -233,8 +242,7 @@ def _model_and_data(args, target=None):
     if target is not None and target != info["target"]:
         raise UsageError(f"the model predicts {info['target']!r}, not {target!r}")
     X, _, raw = read_table(args.data, target, info["columns"])
-    scaling = (arrays["x_mean"], arrays["x_scale"], arrays["y_mean"], arrays["y_scale"])
-    return net, info, scaling, X, raw
+    return net, info, tuple(arrays[name] for name in SCALING), X, raw
 
 
 def _predict_command(args):

@@ -66,9 +66,11 @@ def test_train_a_classifier_and_predict_in_a_new_process(files):
     assert header == ["species", "p(setosa)", "p(versicolor)", "p(virginica)"]
     labels = np.array([row[0] for row in rows])
     assert np.mean(labels == files["species"]) > 0.9
-    # the same as the model computes in this process
-    net, info, arrays = load_model(str(files["folder"] / "flowers.npz"))
-    scaling = (arrays["x_mean"], arrays["x_scale"], arrays["y_mean"], arrays["y_scale"])
+    # the same as the trained network, never saved, computes in this process
+    args = cli.build_parser().parse_args(["train", str(files["folder"] / "flowers.csv"),
+                                          "--target", "species", "--layers", "16",
+                                          "--epochs", "40", "--save", "unused.npz"])
+    net, info, scaling, _, _, _ = cli.train_model(args)
     here, proba = cli._predict(net, info, scaling, files["X"])
     np.testing.assert_array_equal(labels, here)
     np.testing.assert_array_equal(np.array([row[1:] for row in rows], dtype=float), proba)
@@ -83,7 +85,7 @@ def test_regression_comes_back_in_original_units(files, tmp_path):
     assert header == ["price"]
     predicted = np.array(rows, dtype=float)[:, 0]
     net, info, arrays = load_model(str(model))
-    scaling = (arrays["x_mean"], arrays["x_scale"], arrays["y_mean"], arrays["y_scale"])
+    scaling = tuple(arrays[name] for name in cli.SCALING)
     np.testing.assert_array_equal(predicted, cli._predict(net, info, scaling, files["X"])[0][:, 0])
     # prices around 1000, not standardised values around 0
     assert np.abs(predicted - files["price"]).mean() < 0.1 * files["price"].std()
