@@ -1,5 +1,6 @@
 """Examples per second of one training epoch: compiled against reference,
-and the compiled core with momentum (0.9, lr 0.001) against plain SGD.
+and the compiled core with momentum (0.9, lr 0.001) and with weight decay
+(1e-4, no momentum) against plain SGD.
 
     python benchmarks/bench_sgd.py [--repeats 5] [--shuffle] [--json FILE]
 
@@ -38,6 +39,7 @@ DTYPES = ["float64", "float32"]
 # a ratio from the same phase of the machine.
 RUNS = {"compiled": ("compiled", {"lr": 0.01}),
         "momentum": ("compiled", {"lr": 0.001, "momentum": 0.9}),
+        "weight decay": ("compiled", {"lr": 0.01, "weight_decay": 1e-4}),
         "reference": ("reference", {"lr": 0.01})}
 SECONDS = 0.7           # aimed length of one timed epoch
 
@@ -52,8 +54,8 @@ def make_data(layers, n, dtype, seed=0):
 def epoch_rates(layers, dtype, repeats, shuffle):
     """Examples/s of one epoch of each run in RUNS, each epoch sized to
     about SECONDS, the runs timed in turn (so that all see the same phases of
-    a noisy machine): the median of each, and the median over the repeats of
-    plain SGD's rate over momentum's (momentum's cost)."""
+    a noisy machine): the median of each, and the medians over the repeats of
+    plain SGD's rate over momentum's and over weight decay's (their costs)."""
     rates, sizes, prepared = {}, {}, {}
     for name, (backend, options) in RUNS.items():
         net = fastbp.Network(layers, dtype=dtype, backend=backend, seed=0)
@@ -67,8 +69,9 @@ def epoch_rates(layers, dtype, repeats, shuffle):
             net.flat[...] = start
             history = net.fit(X, Y, epochs=1, shuffle=shuffle, seed=0, **options)
             rates[name].append(history.examples_per_second[0])
-    cost = float(np.median(np.divide(rates["compiled"], rates["momentum"])))
-    return {name: float(np.median(r)) for name, r in rates.items()}, cost, sizes
+    costs = {name: float(np.median(np.divide(rates["compiled"], rates[name])))
+             for name in ("momentum", "weight decay")}
+    return {name: float(np.median(r)) for name, r in rates.items()}, costs, sizes
 
 
 def main():
@@ -83,15 +86,19 @@ def main():
     rows = []
     for name, layers in ARCHITECTURES.items():
         for dtype in DTYPES:
-            rates, momentum_cost, sizes = epoch_rates(layers, dtype, args.repeats, args.shuffle)
+            rates, costs, sizes = epoch_rates(layers, dtype, args.repeats, args.shuffle)
             compiled, reference = rates["compiled"], rates["reference"]
             rows.append({"architecture": name, "layers": layers, "dtype": dtype,
                          "compiled": compiled, "reference": reference,
                          "ratio": compiled / reference, "momentum": rates["momentum"],
-                         "momentum_cost": momentum_cost, "examples": sizes})
+                         "momentum_cost": costs["momentum"],
+                         "weight_decay": rates["weight decay"],
+                         "weight_decay_cost": costs["weight decay"], "examples": sizes})
             print(f"{name:7s} {dtype}: compiled {compiled:10.4g}/s  reference "
                   f"{reference:10.4g}/s  ratio {compiled / reference:7.1f}  "
-                  f"momentum {rates['momentum']:10.4g}/s  cost {momentum_cost:.2f}x", flush=True)
+                  f"momentum {rates['momentum']:10.4g}/s  cost {costs['momentum']:.2f}x  "
+                  f"weight decay {rates['weight decay']:10.4g}/s  "
+                  f"cost {costs['weight decay']:.2f}x", flush=True)
 
     when = time.strftime("%Y-%m-%d")
     machine = f"{platform.processor() or platform.machine()}, {cpu_name()}"
@@ -100,12 +107,14 @@ def main():
           f"{order}; "
           f"numpy's float64 matrix product ran at {blas:.1f} GFLOP/s on one thread\n")
     print("| architecture | layers | dtype | compiled (examples/s) | reference (examples/s) "
-          "| compiled / reference | compiled, momentum 0.9 (examples/s) | momentum's cost |")
-    print("|---|---|---|---:|---:|---:|---:|---:|")
+          "| compiled / reference | compiled, momentum 0.9 (examples/s) | momentum's cost "
+          "| compiled, weight decay 1e-4 (examples/s) | weight decay's cost |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['architecture']} | {r['layers']} | {r['dtype']} | {r['compiled']:.3g} "
               f"| {r['reference']:.3g} | {r['ratio']:.0f}x | {r['momentum']:.3g} "
-              f"| {r['momentum_cost']:.2f}x |")
+              f"| {r['momentum_cost']:.2f}x | {r['weight_decay']:.3g} "
+              f"| {r['weight_decay_cost']:.2f}x |")
     if args.json:
         with open(args.json, "w") as file:
             json.dump({"date": when, "machine": machine, "repeats": args.repeats, "order": order,

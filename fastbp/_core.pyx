@@ -38,6 +38,16 @@ cdef extern from "_kernels.h" nogil:
                          const double* delta, const double* W, double* T, double* dots)
     void fbp_dot_rank1_f(Py_ssize_t n_in, Py_ssize_t n, float scale, const float* x,
                          const float* delta, const float* W, float* T, float* dots)
+    void fbp_decay_rank1_d(Py_ssize_t n_in, Py_ssize_t n, double scale, double keep,
+                           const double* x, const double* delta, double* W, const double* xn,
+                           double* s)
+    void fbp_decay_rank1_f(Py_ssize_t n_in, Py_ssize_t n, float scale, float keep,
+                           const float* x, const float* delta, float* W, const float* xn,
+                           float* s)
+    void fbp_decay_dot_update_d(Py_ssize_t n_in, Py_ssize_t n, double scale, double keep,
+                                const double* x, const double* delta, double* W, double* dots)
+    void fbp_decay_dot_update_f(Py_ssize_t n_in, Py_ssize_t n, float scale, float keep,
+                                const float* x, const float* delta, float* W, float* dots)
     void fbp_dot_update_d(Py_ssize_t n_in, Py_ssize_t n, double scale, const double* x,
                           const double* delta, double* W, double* dots)
     void fbp_dot_update_f(Py_ssize_t n_in, Py_ssize_t n, float scale, const float* x,
@@ -154,6 +164,28 @@ cdef inline void classical_rank1(Py_ssize_t n_in, Py_ssize_t n, floating lr, flo
         fbp_classical_rank1_d(n_in, n, lr, mu, x, delta, W, V, xn, s)
     else:
         fbp_classical_rank1_f(n_in, n, lr, mu, x, delta, W, V, xn, s)
+
+
+cdef inline void decay_rank1(Py_ssize_t n_in, Py_ssize_t n, floating scale, floating keep,
+                             const floating* x, const floating* delta, floating* W,
+                             const floating* xn, floating* s) noexcept nogil:
+    """W[i, j] <- keep W[i, j] + scale x_i delta_j for i = 1..n_in; xn and s
+    as in rank1."""
+    if floating is double:
+        fbp_decay_rank1_d(n_in, n, scale, keep, x, delta, W, xn, s)
+    else:
+        fbp_decay_rank1_f(n_in, n, scale, keep, x, delta, W, xn, s)
+
+
+cdef inline void decay_dot_update(Py_ssize_t n_in, Py_ssize_t n, floating scale,
+                                  floating keep, const floating* x, const floating* delta,
+                                  floating* W, floating* dots) noexcept nogil:
+    """dots[i-1] = sum_j W[i, j] delta_j (W before the update) and
+    W[i, j] <- keep W[i, j] + scale x_i delta_j, for i = 1..n_in."""
+    if floating is double:
+        fbp_decay_dot_update_d(n_in, n, scale, keep, x, delta, W, dots)
+    else:
+        fbp_decay_dot_update_f(n_in, n, scale, keep, x, delta, W, dots)
 
 
 cdef inline void dot_rank1(Py_ssize_t n_in, Py_ssize_t n, floating scale, const floating* x,
@@ -412,6 +444,31 @@ cdef inline void backward(const Layout* lay, const floating* w, floating* target
         times_gprime(lay.act[l - 1], x_prev + 1, delta_prev, n_in)
 
 
+cdef void backward_decay(const Layout* lay, floating* w, floating scale, floating keep,
+                         const floating* xs, floating* ds, const floating* xn=NULL,
+                         floating* s1=NULL) noexcept nogil:
+    """backward() with weight decay and no momentum, in place: for rows
+    i >= 1, w_ij^(l) <- keep w_ij^(l) + scale x_i^(l-1) delta_j^(l), with
+    scale = -lr and keep = 1 - lr wd (SGD on g = x delta + wd w); the bias
+    row as plain SGD. xn and s1 as in backward()."""
+    cdef Py_ssize_t l, n_in, n_out
+    cdef floating* W
+    cdef floating* delta_prev
+    for l in range(lay.L, 0, -1):
+        n_in = lay.d[l - 1]
+        n_out = lay.d[l]
+        W = w + lay.w_off[l]
+        axpy(n_out, scale, ds + lay.s_off[l], W)                 # row 0: x_0 = 1
+        if l == 1:
+            decay_rank1(n_in, n_out, scale, keep, xs + lay.x_off[0], ds + lay.s_off[1], W,
+                        xn, s1)
+            continue
+        delta_prev = ds + lay.s_off[l - 1]
+        decay_dot_update(n_in, n_out, scale, keep, xs + lay.x_off[l - 1], ds + lay.s_off[l],
+                         W, delta_prev)
+        times_gprime(lay.act[l - 1], xs + lay.x_off[l - 1] + 1, delta_prev, n_in)
+
+
 cdef void backward_momentum(const Layout* lay, floating* w, floating* v, floating lr,
                             floating mu, int nesterov, floating wd,
                             const floating* xs, floating* ds, const floating* xn=NULL,
@@ -643,10 +700,13 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
     cdef double e, t, errors = 0
     cdef floating rate = o.lr, step = -o.lr, weight = 1
     cdef bint plain = o.momentum == 0 and o.weight_decay == 0
-    # Per-example plain SGD and classical momentum (no weight decay) take
-    # the next example's s^(1) in their pass over W^(1), saving the forward
-    # pass that read.
-    cdef bint fuse = o.batch == 1 and o.weight_decay == 0 and not o.nesterov
+    # weight decay alone needs no velocity: backward_decay
+    cdef bint decay_only = o.momentum == 0 and o.weight_decay > 0 and o.batch == 1
+    # Per-example plain SGD, weight decay alone and classical momentum (no
+    # weight decay) take the next example's s^(1) in their pass over W^(1),
+    # saving the forward pass that read.
+    cdef bint fuse = o.batch == 1 and not o.nesterov and (o.weight_decay == 0
+                                                          or o.momentum == 0)
     cdef bint have_s1 = False
     cdef const floating* x_next = NULL   # the next example's inputs, when fused
     # Prefetch the example this many ahead: about 2 KiB of inputs in flight.
@@ -689,6 +749,8 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
             in_batch = 0
         elif plain:
             backward(lay, w, w, step, xs, ds, x_next, ss)
+        elif decay_only:
+            backward_decay(lay, w, step, 1 - rate * o.weight_decay, xs, ds, x_next, ss)
         else:
             backward_momentum(lay, w, v, rate, o.momentum, o.nesterov, o.weight_decay,
                               xs, ds, x_next, ss)
@@ -786,10 +848,11 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     For each example: forward pass, delta^(L) (each component clipped to
     [-clip, clip] where clip > 0, then times the example's weight where
     ``sample_weight`` is not empty), then the fused backward/update pass
-    w_ij^(l) <- w_ij^(l) - lr x_i^(l-1) delta_j^(l); or, where momentum or
-    weight_decay is not 0, the update of ``backward_momentum`` with the
-    velocity buffer ``velocity`` (laid out like ``flat``; not read
-    otherwise, and then it may be empty).  With batch > 1, one update
+    w_ij^(l) <- w_ij^(l) - lr x_i^(l-1) delta_j^(l); with weight_decay and
+    no momentum, ``backward_decay`` (the same with w_ij^(l) first scaled by
+    1 - lr weight_decay, for i >= 1); or, where momentum is not 0, the
+    update of ``backward_momentum`` with the velocity buffer ``velocity``
+    (laid out like ``flat``; not read otherwise, and then it may be empty).  With batch > 1, one update
     follows every ``batch`` consecutive examples of ``order`` (and the last,
     maybe fewer), from the mean of their gradients, through ``apply_batch``
     (which needs ``velocity``).

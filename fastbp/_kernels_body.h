@@ -41,6 +41,9 @@ static inline void FBP_FN(fbp_signals)(Py_ssize_t n_in, Py_ssize_t n,
  * weight decay (scale = lr), V[i][j] <- mu V[i][j] - lr x[i] delta[j],
  * W[i][j] <- W[i][j] + V[i][j]. */
 #define FBP_SGD_UPDATE(k, dk, old) W[k] = FBP_MADD(a, dk, old)
+/* Weight decay without momentum (keep = 1 - lr wd, scale = -lr):
+ * W[i][j] <- keep W[i][j] - lr x[i] delta[j], no velocity to read or write. */
+#define FBP_DECAY_UPDATE(k, dk, old) W[k] = FBP_MADD(a, dk, keep * old)
 #define FBP_CLASSICAL_UPDATE(k, dk, old)                            \
     {                                                               \
         const FBP_T step = FBP_MADD(-a, dk, mu * V[k]);             \
@@ -58,6 +61,14 @@ static inline void FBP_FN(fbp_rank1)(Py_ssize_t n_in, Py_ssize_t n, FBP_T scale,
                                       const FBP_T *xn, FBP_T *s)
 {
     FBP_UPDATE_ALL_BLOCKS(FBP_SGD_UPDATE, W)
+}
+
+/* The same rows with weight decay and no momentum; xn and s as in fbp_rank1. */
+static inline void FBP_FN(fbp_decay_rank1)(Py_ssize_t n_in, Py_ssize_t n, FBP_T scale,
+                                            FBP_T keep, const FBP_T *x, const FBP_T *delta,
+                                            FBP_T *W, const FBP_T *xn, FBP_T *s)
+{
+    FBP_UPDATE_ALL_BLOCKS(FBP_DECAY_UPDATE, W)
 }
 
 /* The same rows with classical momentum; xn and s as in fbp_rank1. */
@@ -284,7 +295,16 @@ static inline void FBP_FN(fbp_classical_dot_update)(Py_ssize_t n_in, Py_ssize_t 
     }
     FBP_DOT_UPDATE_ALL(FBP_CLASSICAL_UPDATE)
 }
+/* Weight decay without momentum (scale = -lr, keep = 1 - lr wd), rows of
+ * any width in column blocks. */
+static inline void FBP_FN(fbp_decay_dot_update)(Py_ssize_t n_in, Py_ssize_t n, FBP_T scale,
+                                                 FBP_T keep, const FBP_T *x,
+                                                 const FBP_T *delta, FBP_T *W, FBP_T *dots)
+{
+    FBP_DOT_UPDATE_ALL(FBP_DECAY_UPDATE)
+}
 #undef FBP_SGD_UPDATE
+#undef FBP_DECAY_UPDATE
 #undef FBP_CLASSICAL_UPDATE
 #undef FBP_DOT_UPDATE_ALL
 #undef FBP_DOT_UPDATE_BLOCKS

@@ -32,7 +32,7 @@ def test_command_line_example_runs(tmp_path):
     assert commands[0].startswith("python -c") and len(commands) == 6
     home = os.path.dirname(os.path.dirname(os.path.abspath(fastbp.__file__)))
     environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [home] + [os.environ["PYTHONPATH"]] * ("PYTHONPATH" in os.environ)))
+        filter(None, [home, os.environ.get("PYTHONPATH")])))
     outputs = []
     for command in commands:
         words = shlex.split(command)

@@ -427,3 +427,23 @@ def test_bad_batch_size(backend, batch_size, error):
     X, Y = data([3, 1], 5)
     with pytest.raises(error, match="batch_size"):
         fastbp.Network([3, 1], backend=backend).fit(X, Y, batch_size=batch_size)
+
+
+@pytest.mark.compiled
+@pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-10), ("float32", 2e-4)])
+@pytest.mark.parametrize("layers, hidden", [([3, 5, 4, 2], "tanh"),
+                                            ([6, 140, 130, 3], "relu")])   # > 128 wide
+@pytest.mark.parametrize("lr_schedule", ["constant", "optimal"])
+def test_weight_decay_without_momentum_matches_the_reference(dtype, tolerance, layers, hidden,
+                                                             lr_schedule):
+    """The compiled core's decay-only update (no velocity, the next
+    example's s^(1) fused in) against the reference's momentum-free
+    g = x delta + wd w."""
+    X, Y = data(layers, 60, seed=3)
+    trained = []
+    for backend in ("compiled", "reference"):
+        net = fastbp.Network(layers, hidden=hidden, dtype=dtype, seed=2, backend=backend)
+        net.fit(X, Y, epochs=3, lr=0.02, weight_decay=0.05, lr_schedule=lr_schedule,
+                n_threads=1)
+        trained.append(net.flat)
+    assert relative_error(*trained) < tolerance
