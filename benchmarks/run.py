@@ -34,7 +34,6 @@ os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
@@ -43,6 +42,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import fastbp  # noqa: E402
+from fastbp.cli import cpu_name  # noqa: E402,F401  (the other benchmarks import it from here)
 from peers import AVAILABLE, IMPLEMENTATIONS  # noqa: E402
 
 ARCHITECTURES = {"xor": [2, 4, 1], "digits": [64, 32, 10], "mnist": [784, 128, 10],
@@ -296,17 +296,6 @@ def blas_gflops(repeats=5):
     this machine is right now."""
     a = np.random.default_rng(0).random((1000, 1000))
     return 2.0 / min(_seconds(lambda: a @ a) for _ in range(repeats))
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as file:
-            for line in file:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv=None):

@@ -300,12 +300,13 @@ def _info(args):
                      f"(up to {core.max_threads()} threads), SIMD {core.SIMD}")
     except ImportError as error:
         lines.append(f"compiled core: not available ({error})")
-    lines.append(f"CPU: {_cpu_name()}, {os.cpu_count()} logical cores")
+    lines.append(f"CPU: {cpu_name()}, {os.cpu_count()} logical cores")
     print("\n".join(lines))
     return 0
 
 
-def _cpu_name():
+def cpu_name():
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
     try:
         with open("/proc/cpuinfo") as file:
             for line in file:

@@ -129,6 +129,10 @@ class _BaseMLP(BaseEstimator):
 
     # ------------------------------------------------------------ fitting
 
+    def fit(self, X, y, sample_weight=None):
+        """Train on (X, y); returns self."""
+        return self._fit(X, y, sample_weight, incremental=False)
+
     def _fit(self, X, y, sample_weight, incremental, classes=None):
         sizes = self._check_params()
         first = not hasattr(self, "network_") or not (self.warm_start or incremental)
@@ -440,10 +444,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         tags.target_tags.multi_output = True
         return tags
 
-    def fit(self, X, y, sample_weight=None):
-        """Train on (X, y); returns self."""
-        return self._fit(X, y, sample_weight, incremental=False)
-
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), continuing the training state; returns self."""
         return self._fit(X, y, sample_weight, incremental=True)
@@ -541,10 +541,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
-
-    def fit(self, X, y, sample_weight=None):
-        """Train on (X, y); returns self."""
-        return self._fit(X, y, sample_weight, incremental=False)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over (X, y), continuing the training state; returns self.
