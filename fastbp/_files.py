@@ -79,6 +79,9 @@ def _read_csv(path, target, columns):
     targets = None
     if target is not None:
         targets = np.array([row[header.index(target)].strip() for row in body])
+        empty = np.flatnonzero(targets == "")
+        if len(empty):
+            raise UsageError(f"{path}: line {empty[0] + 2}, column {target!r}: no value")
     return X, columns, targets
 
 

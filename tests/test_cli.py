@@ -136,6 +136,8 @@ def test_verify():
      "no column 'cost'; the columns are a, b, c, price"),
     (["train", "{folder}/bad.csv", "--target", "y", "--save", "m.npz"],
      "bad.csv: line 3, column 'b': 'x' is not a number"),
+    (["train", "{folder}/bad.csv", "--target", "b", "--save", "m.npz"],
+     "bad.csv: line 4, column 'b': no value"),
     (["train", "{folder}/houses.csv", "--target", "price", "--save", "m.npz", "--layers", "0"],
      "argument --layers: layer sizes must be >= 1"),
     (["train", "{folder}/houses.csv", "--target", "price", "--save", "m.npz", "--hidden",
@@ -149,7 +151,7 @@ def test_verify():
     ([], "required: COMMAND"),
 ])
 def test_errors_are_one_line_with_exit_code_2(files, args, message):
-    (files["folder"] / "bad.csv").write_text("a,b,y\n1,2,3\n4,x,5\n")
+    (files["folder"] / "bad.csv").write_text("a,b,y\n1,2,3\n4,x,5\n6,,7\n")
     result = fastbp_command(*[arg.format(folder=files["folder"]) for arg in args])
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
