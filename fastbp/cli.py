@@ -78,15 +78,17 @@ def build_parser():
     train.add_argument("--classify", action="store_true",
                        help="treat a numeric target as class labels (a target with any "
                        "non-numeric value is always classified)")
-    train.add_argument("--epochs", type=int, default=20)
-    train.add_argument("--lr", type=float, default=0.01)
-    train.add_argument("--momentum", type=float, default=0.0)
-    train.add_argument("--batch-size", type=int, default=1)
-    train.add_argument("--validation-fraction", type=float, default=None)
-    train.add_argument("--early-stopping", action="store_true")
+    train.add_argument("--epochs", type=int, default=20, help="(20)")
+    train.add_argument("--lr", type=float, default=0.01, help="learning rate (0.01)")
+    train.add_argument("--momentum", type=float, default=0.0, help="(0)")
+    train.add_argument("--batch-size", type=int, default=1, help="1: per-example SGD (1)")
+    train.add_argument("--validation-fraction", type=float, default=None,
+                       help="hold out this fraction for a validation loss")
+    train.add_argument("--early-stopping", action="store_true",
+                       help="stop when the validation loss stops improving")
     train.add_argument("--threads", type=int, default=1, help="threads (1)")
     train.add_argument("--dtype", choices=("float64", "float32"), default="float64")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0, help="of the weights and order (0)")
     train.add_argument("--no-standardize", action="store_true",
                        help="train on the values as they are")
 
