@@ -182,3 +182,12 @@ def test_demo_writes_a_picture(dataset, tmp_path):
     assert 800 <= width <= 2000 and 300 <= height <= 1000 and size > 20_000
     score = {"sine": "R^2", "digits": "test accuracy"}.get(dataset, "training accuracy")
     assert score in result.stdout
+
+
+def test_demo_plot_without_matplotlib_fails_before_training():
+    result = run_python("-c", "import sys; sys.modules['matplotlib'] = None\n"
+                        "from fastbp.cli import main\n"
+                        "raise SystemExit(main(['demo', '--plot', 'never.png']))")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip() == ('fastbp demo: error: fastbp.plot needs matplotlib: '
+                                     'pip install "fastbp[plot]"')
