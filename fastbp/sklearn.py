@@ -194,6 +194,8 @@ class _BaseMLP(BaseEstimator):
             self.best_validation_score_ = -np.inf
             self.best_loss_ = None
             best = self.network_.flat.copy()
+        elif self.best_loss_ is None:      # warm start after a fit with early stopping
+            self.best_loss_ = np.inf
         options = self._options()
         scale = self._loss_scale()
         self.n_iter_ = 0

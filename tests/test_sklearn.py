@@ -274,6 +274,12 @@ def test_early_stopping_keeps_the_best_epoch():
     assert len(model.validation_scores_) == model.n_iter_ < 100
     with pytest.raises(ValueError, match="early_stopping"):
         model.partial_fit(X, y)
+    # a warm start without early stopping goes on from these weights
+    model.set_params(early_stopping=False, warm_start=True, max_iter=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    assert model.best_loss_ == min(model.loss_curve_[-2:])
 
 
 def test_training_loss_stopping_and_adaptive_rate(capsys):
