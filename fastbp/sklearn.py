@@ -208,10 +208,11 @@ class _BaseMLP(BaseEstimator):
                                     seed=self._shuffle_seed, sample_weight=sample_weight,
                                     **options, **kwargs)
                 except DivergenceError as error:
+                    hint = ("" if self._is_classifier else " Scaling y helps too, e.g. with "
+                            "sklearn.compose.TransformedTargetRegressor.")
                     raise DivergenceError(
                         f"{type(self).__name__}: {error} Here lr is learning_rate_init (or the "
-                        "schedule's); scaling y helps too, e.g. with sklearn.compose."
-                        "TransformedTargetRegressor.") from error
+                        f"schedule's).{hint}") from error
                 self._fresh = False
                 with np.errstate(over="ignore"):      # inf where the weights grew huge
                     penalty = sum(float(np.sum(W * W)) for W in self.coefs_)
