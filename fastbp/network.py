@@ -25,6 +25,11 @@ FRESH_PROGRESS = {"passes": 0, "updates": 0, "adaptive_lr": None, "best_loss": N
 # (and Ctrl-C) back between them; the first chunk has FIRST_CHUNK examples.
 CHUNK_SECONDS = 0.05
 FIRST_CHUNK = 1024
+# With threads training copies (parallel="copies"), a chunk holds whole
+# rounds of SYNC_EVERY examples for every thread, at least this many each:
+# a thread that finishes its last round early waits for the others at the
+# chunk's end, so a chunk of a few rounds leaves a core idle much of the time.
+PARALLEL_ROUNDS = 8
 PARALLEL_MODES = ("copies", "hogwild")
 # With parallel="copies", each thread adds its copy's change to the shared
 # weights after every SYNC_EVERY examples (rounded up to whole batches).
@@ -600,8 +605,10 @@ class Network:
             weights (and velocity) from the end of the last finished epoch,
             or from before ``fit`` if none finished.
         KeyboardInterrupt
-            On Ctrl-C, within about 0.05 s; the network holds the weights of
-            the last finished chunk of examples.
+            On Ctrl-C, within about 0.05 s (with threads, a chunk holds at
+            least PARALLEL_ROUNDS rounds of 64 examples per thread: a few
+            tenths of a second on a large network); the network holds the
+            weights of the last finished chunk of examples.
         """
         epochs = check.integer(epochs, "epochs", 1)
         options = _Options.check(lr, momentum, nesterov, weight_decay, clip, lr_schedule,
@@ -851,7 +858,7 @@ class Network:
                     for kept, now in zip(chunk_start, state):
                         np.copyto(kept, now)
                     updates_at_chunk = self._progress["updates"]
-                    stop = min(start + _whole_batches(size, options.batch_size), len(order))
+                    stop = min(start + _chunk_rows(size, options), len(order))
                     began = time.perf_counter()
                     part, done = self._backend.train_epoch(
                         self._flat, self._d, self._acts, self._loss_code, X, Y,
@@ -1042,6 +1049,15 @@ def _bar(total, description, leave):
 def _whole_batches(size, batch_size):
     """``size`` rounded up to whole mini-batches: a chunk never splits one."""
     return -(-size // batch_size) * batch_size
+
+
+def _chunk_rows(size, options):
+    """Examples in a chunk of about ``size``: whole mini-batches, and with
+    copies in threads, whole rounds for every thread (PARALLEL_ROUNDS or more)."""
+    if not options.sync_every:
+        return _whole_batches(size, options.batch_size)
+    rounds = options.threads * options.sync_every
+    return max(PARALLEL_ROUNDS, -(-size // rounds)) * rounds
 
 
 def _next_chunk(size, seconds):

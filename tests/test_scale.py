@@ -336,3 +336,16 @@ def test_the_core_takes_its_own_room_for_the_copies_when_not_given_one():
                                         1e-200, flat[:0], 0.0, False, 0.0, flat[:0], 0.0,
                                         n_threads=2, sync_every=64, room=room)
         assert done == len(X) and total == pytest.approx(expected, rel=1e-12)
+
+
+def test_chunks_hold_whole_rounds_for_every_thread():
+    """With copies in threads a chunk is whole rounds of sync_every examples
+    for every thread, at least PARALLEL_ROUNDS each (no core idles long at a
+    chunk's end); serially, whole mini-batches."""
+    from fastbp.network import PARALLEL_ROUNDS, _chunk_rows, _Options
+    options = _Options(0.1, n_threads=2, batch_size=5)
+    options.threads, options.sync_every = 2, 65            # 13 mini-batches of 5
+    assert _chunk_rows(100, options) == PARALLEL_ROUNDS * 130
+    assert _chunk_rows(5000, options) == 39 * 130           # 5000 / 130 rounded up
+    options.threads, options.sync_every = 1, 0
+    assert _chunk_rows(101, options) == 105
