@@ -876,8 +876,8 @@ class Network:
                             f"became non-finite (lr={options.lr}). The weights are those from "
                             f"before {where}. Try a smaller lr, or scale the inputs and targets.")
                     total += part
+                    size = _next_chunk(size, stop - start, time.perf_counter() - began)
                     start = stop
-                    size = _next_chunk(size, time.perf_counter() - began)
                     if on_chunk:
                         on_chunk(done)
                 examples += len(order)
@@ -1060,9 +1060,10 @@ def _chunk_rows(size, options):
     return max(PARALLEL_ROUNDS, -(-size // rounds)) * rounds
 
 
-def _next_chunk(size, seconds):
-    """Examples in the next chunk: aimed at CHUNK_SECONDS, at most 4x more."""
-    aimed = size * CHUNK_SECONDS / seconds if seconds > 0 else 4 * size
+def _next_chunk(size, rows, seconds):
+    """Examples in the next chunk, after one of ``size`` asked for and
+    ``rows`` run in ``seconds``: aimed at CHUNK_SECONDS, at most 4x size."""
+    aimed = rows * CHUNK_SECONDS / seconds if seconds > 0 else 4 * size
     return int(max(1, min(4 * size, aimed)))
 
 

@@ -349,3 +349,19 @@ def test_chunks_hold_whole_rounds_for_every_thread():
     assert _chunk_rows(5000, options) == 39 * 130           # 5000 / 130 rounded up
     options.threads, options.sync_every = 1, 0
     assert _chunk_rows(101, options) == 105
+
+
+@pytest.mark.compiled
+def test_chunk_sizes_follow_the_measured_rate(monkeypatch):
+    """After the first chunk, each is sized from the rows the last one ran
+    and how long they took: an epoch of 100,000 quick examples takes a few
+    chunks, not one per example."""
+    import fastbp.network as network
+    asked = []
+    real = network._chunk_rows
+    monkeypatch.setattr(network, "_chunk_rows",
+                        lambda size, options: asked.append(real(size, options)) or asked[-1])
+    X, Y = data([8, 4, 1], 100_000)
+    fastbp.Network([8, 4, 1]).fit(X, Y, epochs=1, lr=0.01, n_threads=1)
+    assert asked[0] == network.FIRST_CHUNK
+    assert len(asked) < 40 and min(asked[:-1]) >= network.FIRST_CHUNK
