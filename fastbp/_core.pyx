@@ -408,7 +408,7 @@ cdef inline double output_delta(const Layout* lay, const floating* xs, const flo
 
 cdef inline void backward(const Layout* lay, const floating* w, floating* target, floating scale,
                    const floating* xs, floating* ds, const floating* xn=NULL,
-                   floating* s1=NULL) noexcept nogil:
+                   floating* s1=NULL, floating keep=1) noexcept nogil:
     """Induction step fused with the use of each gradient, one pass per block.
 
     For l = L..1 and every row i of W^(l):
@@ -416,10 +416,13 @@ cdef inline void backward(const Layout* lay, const floating* w, floating* target
         delta_i^(l-1) = g'(s_i^(l-1)) * sum_j w_ij^(l) delta_j^(l)      (2)
     With target = w and scale = -lr this is the SGD update, done in place:
     each row's sum is taken before that row is written, so delta^(l-1) uses
-    the weights from before the update.  With target a gradient buffer it
-    accumulates de/dw_ij^(l) = x_i^(l-1) delta_j^(l).  Where xn (the next
-    example's inputs, x_1..x_d of x^(0)) is not NULL, the pass over W^(1) also leaves that
-    example's s^(1) in s1, from the updated weights (target must be w).
+    the weights from before the update.  With keep != 1 (in place only) the
+    rows i >= 1 are scaled by keep first: keep = 1 - lr wd is weight decay
+    without momentum, with no velocity to read or write.  With target a
+    gradient buffer it accumulates de/dw_ij^(l) = x_i^(l-1) delta_j^(l).
+    Where xn (the next example's inputs, x_1..x_d of x^(0)) is not NULL, the
+    pass over W^(1) also leaves that example's s^(1) in s1, from the updated
+    weights (target must be w).
     """
     cdef Py_ssize_t l, n_in, n_out
     cdef floating* T
@@ -432,41 +435,21 @@ cdef inline void backward(const Layout* lay, const floating* w, floating* target
         T = target + lay.w_off[l]
         x_prev = xs + lay.x_off[l - 1]
         delta = ds + lay.s_off[l]
-        axpy(n_out, scale, delta, T)          # row 0: x_0 = 1
+        axpy(n_out, scale, delta, T)          # row 0: x_0 = 1 (biases are not decayed)
         if l == 1:                            # delta^(0) is not needed
-            rank1(n_in, n_out, scale, x_prev, delta, T, xn, s1)
+            if keep == 1:
+                rank1(n_in, n_out, scale, x_prev, delta, T, xn, s1)
+            else:
+                decay_rank1(n_in, n_out, scale, keep, x_prev, delta, T, xn, s1)
             continue
         delta_prev = ds + lay.s_off[l - 1]
-        if T == w + lay.w_off[l]:             # the SGD update, in place
+        if keep != 1:                         # weight decay, in place
+            decay_dot_update(n_in, n_out, scale, keep, x_prev, delta, T, delta_prev)
+        elif T == w + lay.w_off[l]:           # the SGD update, in place
             dot_update(n_in, n_out, scale, x_prev, delta, T, delta_prev)
         else:
             dot_rank1(n_in, n_out, scale, x_prev, delta, w + lay.w_off[l], T, delta_prev)
         times_gprime(lay.act[l - 1], x_prev + 1, delta_prev, n_in)
-
-
-cdef void backward_decay(const Layout* lay, floating* w, floating scale, floating keep,
-                         const floating* xs, floating* ds, const floating* xn=NULL,
-                         floating* s1=NULL) noexcept nogil:
-    """backward() with weight decay and no momentum, in place: for rows
-    i >= 1, w_ij^(l) <- keep w_ij^(l) + scale x_i^(l-1) delta_j^(l), with
-    scale = -lr and keep = 1 - lr wd (SGD on g = x delta + wd w); the bias
-    row as plain SGD. xn and s1 as in backward()."""
-    cdef Py_ssize_t l, n_in, n_out
-    cdef floating* W
-    cdef floating* delta_prev
-    for l in range(lay.L, 0, -1):
-        n_in = lay.d[l - 1]
-        n_out = lay.d[l]
-        W = w + lay.w_off[l]
-        axpy(n_out, scale, ds + lay.s_off[l], W)                 # row 0: x_0 = 1
-        if l == 1:
-            decay_rank1(n_in, n_out, scale, keep, xs + lay.x_off[0], ds + lay.s_off[1], W,
-                        xn, s1)
-            continue
-        delta_prev = ds + lay.s_off[l - 1]
-        decay_dot_update(n_in, n_out, scale, keep, xs + lay.x_off[l - 1], ds + lay.s_off[l],
-                         W, delta_prev)
-        times_gprime(lay.act[l - 1], xs + lay.x_off[l - 1] + 1, delta_prev, n_in)
 
 
 cdef void backward_momentum(const Layout* lay, floating* w, floating* v, floating lr,
@@ -699,9 +682,6 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
     cdef Py_ssize_t k, r, j, done = 0, updates = 0, in_batch = 0
     cdef double e, t, errors = 0
     cdef floating rate = o.lr, step = -o.lr, weight = 1
-    cdef bint plain = o.momentum == 0 and o.weight_decay == 0
-    # weight decay alone needs no velocity: backward_decay
-    cdef bint decay_only = o.momentum == 0 and o.weight_decay > 0 and o.batch == 1
     # Per-example plain SGD, weight decay alone and classical momentum (no
     # weight decay) take the next example's s^(1) in their pass over W^(1),
     # saving the forward pass that read.
@@ -747,10 +727,8 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
             apply_batch(lay, w, v, grad, n_weights, 1.0 / in_batch, rate, o.momentum,
                         o.nesterov, o.weight_decay)
             in_batch = 0
-        elif plain:
-            backward(lay, w, w, step, xs, ds, x_next, ss)
-        elif decay_only:
-            backward_decay(lay, w, step, 1 - rate * o.weight_decay, xs, ds, x_next, ss)
+        elif o.momentum == 0:            # plain SGD, or with weight decay: keep < 1
+            backward(lay, w, w, step, xs, ds, x_next, ss, 1 - rate * o.weight_decay)
         else:
             backward_momentum(lay, w, v, rate, o.momentum, o.nesterov, o.weight_decay,
                               xs, ds, x_next, ss)
@@ -848,11 +826,11 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     For each example: forward pass, delta^(L) (each component clipped to
     [-clip, clip] where clip > 0, then times the example's weight where
     ``sample_weight`` is not empty), then the fused backward/update pass
-    w_ij^(l) <- w_ij^(l) - lr x_i^(l-1) delta_j^(l); with weight_decay and
-    no momentum, ``backward_decay`` (the same with w_ij^(l) first scaled by
-    1 - lr weight_decay, for i >= 1); or, where momentum is not 0, the
-    update of ``backward_momentum`` with the velocity buffer ``velocity``
-    (laid out like ``flat``; not read otherwise, and then it may be empty).  With batch > 1, one update
+    w_ij^(l) <- w_ij^(l) - lr x_i^(l-1) delta_j^(l) (with weight_decay and no
+    momentum, w_ij^(l) first scaled by 1 - lr weight_decay for i >= 1); or,
+    where momentum is not 0, the update of ``backward_momentum`` with the
+    velocity buffer ``velocity`` (laid out like ``flat``; not read
+    otherwise, and then it may be empty).  With batch > 1, one update
     follows every ``batch`` consecutive examples of ``order`` (and the last,
     maybe fewer), from the mean of their gradients, through ``apply_batch``
     (which needs ``velocity``).
