@@ -163,14 +163,12 @@ def train_model(args):
         classes = np.unique(raw if numeric is None else numeric)
         if len(classes) < 2:
             raise UsageError(f"{args.data}: the target {args.target!r} has one class only")
-        Y = (raw if numeric is None else numeric)[:, None] == classes[None, :]
-        Y = Y[:, 1:] if len(classes) == 2 else Y
+        Y = _one_hot(_labels(raw, classes), classes)
         output = args.output or ("sigmoid" if len(classes) == 2 else "softmax")
         loss = args.loss or "cross_entropy"
     else:
         Y = numeric.reshape(len(numeric), -1)
         output, loss = args.output or "identity", args.loss or "squared"
-    Y = Y.astype(np.float64)
     x_mean, x_scale = _scaling(X, args.no_standardize)
     y_mean, y_scale = _scaling(Y, args.no_standardize or classes is not None)
     net = Network([X.shape[1], *args.layers, Y.shape[1]], hidden=args.hidden, output=output,
@@ -204,6 +202,24 @@ def _numeric(values):
         return None
 
 
+def _labels(raw, classes):
+    """The target values as read, comparable with the model's classes:
+    numbers where the classes are numbers."""
+    if np.asarray(classes).dtype.kind in "fiu":
+        values = _numeric(raw)
+        if values is None:
+            raise UsageError("the target is not numeric, but the model's classes are numbers")
+        return values
+    return raw
+
+
+def _one_hot(labels, classes):
+    """The network's targets: a column per class, or for two classes one
+    column (is it the second class)."""
+    Y = (labels[:, None] == np.asarray(classes)[None, :]).astype(np.float64)
+    return Y[:, 1:] if len(classes) == 2 else Y
+
+
 def _scaling(A, off):
     """Mean and standard deviation of the columns (1 where constant)."""
     if off:
@@ -227,16 +243,17 @@ def _quality(net, info, scaling, X, raw):
     """"accuracy ..." or "R^2 ..." of the predictions against the targets."""
     predicted, _ = _predict(net, info, scaling, X)
     if info["classes"] is not None:
-        truth = raw if _numeric(raw) is None else _numeric(raw)
-        return f"accuracy {np.mean(predicted == truth):.4f}"
+        return f"accuracy {np.mean(predicted == _labels(raw, info['classes'])):.4f}"
+    return f"R^2 {demo.r_squared(_targets(raw, info), predicted):.4f}"
+
+
+def _targets(raw, info):
+    """Numeric target values as read, one column per output."""
     truth = _numeric(raw)
     if truth is None:
         raise UsageError(f"the target {info['target']!r} is not numeric, but the model "
                          "predicts numbers")
-    truth = truth.reshape(len(truth), -1)
-    r2 = 1 - np.sum((truth - predicted) ** 2) / max(np.sum((truth - truth.mean(0)) ** 2),
-                                                     1e-300)
-    return f"R^2 {r2:.4f}"
+    return truth.reshape(len(truth), -1)
 
 
 def _model_and_data(args, target=None):
@@ -273,19 +290,14 @@ def _eval(args):
     net, info, scaling, X, raw = _model_and_data(args, args.target)
     x_mean, x_scale, y_mean, y_scale = scaling
     if info["classes"] is None:
-        truth = _numeric(raw)
-        if truth is None:
-            raise UsageError(f"{args.data}: the target {args.target!r} is not numeric")
-        Y = (truth.reshape(len(truth), -1) - y_mean) / y_scale
+        Y = (_targets(raw, info) - y_mean) / y_scale
     else:
-        labels = np.asarray(info["classes"])
-        values = raw if isinstance(labels[0], str) else _numeric(raw)
-        unknown = set(np.unique(values).tolist()) - set(labels.tolist())
+        labels = _labels(raw, info["classes"])
+        unknown = set(np.unique(labels).tolist()) - set(info["classes"])
         if unknown:
             raise UsageError(f"{args.data}: labels the model does not know: "
                              f"{sorted(map(str, unknown))[:5]}")
-        Y = (values[:, None] == labels[None, :]).astype(np.float64)
-        Y = Y[:, 1:] if len(labels) == 2 else Y
+        Y = _one_hot(labels, info["classes"])
     loss = net.loss((X - x_mean) / x_scale, Y)
     print(f"{len(X)} examples: loss {loss:.6g} ({net.loss_name}, on the model's scale), "
           f"{_quality(net, info, scaling, X, raw)}")

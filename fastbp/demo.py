@@ -148,9 +148,16 @@ def _score(dataset, net, X, y):
     """Accuracy, or R^2 for the sine."""
     out = net.predict(X)
     if dataset == "sine":
-        return 1 - np.sum((out[:, 0] - y) ** 2) / np.sum((y - y.mean()) ** 2)
+        return r_squared(y, out[:, 0])
     predicted = out.argmax(axis=1) if out.shape[1] > 1 else out[:, 0] > 0.5
     return np.mean(predicted == y)
+
+
+def r_squared(truth, predicted):
+    """The coefficient of determination R^2 of predictions, over all outputs."""
+    truth = np.asarray(truth, dtype=np.float64)
+    spread = np.sum((truth - truth.mean(axis=0)) ** 2)
+    return 1 - np.sum((truth - predicted) ** 2) / max(spread, np.finfo(np.float64).tiny)
 
 
 def _picture(path, dataset, history, net, X, y):

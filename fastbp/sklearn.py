@@ -11,6 +11,7 @@ trained ``fastbp.Network`` is the ``network_`` attribute; ``coefs_`` and
 Needs scikit-learn >= 1.6 (``pip install "fastbp[sklearn]"``).
 """
 
+import copy
 import warnings
 
 import numpy as np
@@ -160,7 +161,7 @@ class _BaseMLP(BaseEstimator):
         """A fresh network and fresh fitted attributes."""
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        output, loss = self._output_and_loss(n_outputs)
+        output, loss = self._output_and_loss()
         self.network_ = Network([n_features, *hidden_sizes, n_outputs],
                                 hidden=_fastbp_name(self.activation, "activation"),
                                 output=output, loss=loss, dtype=self.dtype, seed=seed)
@@ -215,7 +216,7 @@ class _BaseMLP(BaseEstimator):
                         f"schedule's).{hint}") from error
                 self._fresh = False
                 with np.errstate(over="ignore"):      # inf where the weights grew huge
-                    penalty = sum(float(np.sum(W * W)) for W in self.coefs_)
+                    penalty = sum(float(np.vdot(W, W)) for W in self.coefs_)
                 self.loss_ = (history.loss[0] * scale
                               + 0.5 * self.alpha * penalty / self.batch_size)
                 self.loss_curve_.append(self.loss_)
@@ -341,10 +342,10 @@ class _BaseMLP(BaseEstimator):
         model = self._sklearn_class()(**params)
         for name in ("n_features_in_", "feature_names_in_", "n_outputs_", "n_layers_",
                      "out_activation_", "n_iter_", "t_", "loss_", "best_loss_",
-                     "validation_scores_", "best_validation_score_"):
+                     "validation_scores_", "best_validation_score_", "classes_",
+                     "_label_binarizer", "loss_curve_"):
             if hasattr(self, name):
-                setattr(model, name, getattr(self, name))
-        model.loss_curve_ = list(self.loss_curve_)
+                setattr(model, name, copy.copy(getattr(self, name)))
         model.coefs_ = [W.copy() for W in self.coefs_]
         model.intercepts_ = [b.copy() for b in self.intercepts_]
         return model
@@ -464,7 +465,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _distributed_targets(self, y, sample_weight):
         return (y[:, None] if y.ndim == 1 else y).astype(np.float64), sample_weight
 
-    def _output_and_loss(self, n_outputs):
+    def _output_and_loss(self):
         output = "identity" if self.output_activation is None else self.output_activation
         return _fastbp_name(output, "output_activation"), "squared"
 
@@ -632,7 +633,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         check_classification_targets(labels)
         self._label_binarizer.fit(labels)
         self.classes_ = self._label_binarizer.classes_
-        n_outputs = 2 if self._two_softmax_outputs() else len(labels) if len(labels) > 2 else 1
+        n_outputs = _binarized(labels[:1], self._label_binarizer,
+                               self._two_softmax_outputs()).shape[1]
         Y = y.map_blocks(_binarized, self._label_binarizer, self._two_softmax_outputs(),
                          dtype=np.float64, new_axis=1, chunks=(y.chunks[0], (n_outputs,)))
         if self.class_weight is not None:
@@ -647,7 +649,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return (self.output_activation == "softmax"
                 and self._label_binarizer.y_type_ == "binary")
 
-    def _output_and_loss(self, n_outputs):
+    def _output_and_loss(self):
         kind = self._label_binarizer.y_type_
         default = "softmax" if kind == "multiclass" else "logistic"
         output = default if self.output_activation is None else self.output_activation
@@ -672,14 +674,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         decided = self._decide(self._proba(self.network_.predict(X)))
         return accuracy_score(y, decided, sample_weight=sample_weight)
 
-    def to_sklearn(self):
-        model = super().to_sklearn()
-        model.classes_ = self.classes_.copy()
-        model._label_binarizer = self._label_binarizer
-        return model
-
-    to_sklearn.__doc__ = _BaseMLP.to_sklearn.__doc__
-
     def _sklearn_class(self):
         kind = self._label_binarizer.y_type_
         if self.out_activation_ != ("softmax" if kind == "multiclass" else "logistic"):
@@ -694,7 +688,6 @@ def _binarized(labels, binarizer, two_outputs):
     softmax two columns (1 - y, y)."""
     Y = binarizer.transform(labels).astype(np.float64)
     return np.hstack([1 - Y, Y]) if two_outputs else Y
-
 
 
 def _class_weighted(labels, by_class):

@@ -79,9 +79,19 @@ def check_gradient(net, X, Y, eps=None, tolerance=None):
     if not eps > 0:
         raise ValueError(f"eps must be > 0, got {eps}")
     tolerance = GRADIENT_TOLERANCE[net.dtype] if tolerance is None else float(tolerance)
-    analytic = net.gradient(X, Y)
     errors = []
-    for W, gradient in zip(net.weights, analytic):
+    for gradient, numeric in zip(net.gradient(X, Y), finite_differences(net, X, Y, eps)):
+        scale = max(float(np.max(np.abs(numeric))), np.finfo(np.float64).tiny)
+        errors.append(float(np.max(np.abs(gradient - numeric))) / scale)
+    return GradientCheck(errors, tolerance, eps)
+
+
+def finite_differences(net, X, Y, eps):
+    """dE/dw for every weight by central differences of E = ``net.loss(X, Y)``,
+    one float64 array per layer shaped like ``net.weights``; the weights are
+    restored exactly."""
+    result = []
+    for W in net.weights:
         numeric = np.empty(W.shape)
         for index in np.ndindex(W.shape):
             kept = W[index]
@@ -93,9 +103,8 @@ def check_gradient(net, X, Y, eps=None, tolerance=None):
             finally:
                 W[index] = kept
             numeric[index] = (up - down) / (2 * eps)
-        scale = max(float(np.max(np.abs(numeric))), np.finfo(np.float64).tiny)
-        errors.append(float(np.max(np.abs(gradient - numeric))) / scale)
-    return GradientCheck(errors, tolerance, eps)
+        result.append(numeric)
+    return result
 
 
 class Verification:
@@ -159,9 +168,7 @@ def verify(net, X, Y, epochs=1, lr=0.01, seed=0, **fit_options):
         raise TypeError(f"net must be a fastbp.Network, got {type(net).__name__}")
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
-    copies = [Network(net.layers, hidden=list(net.hidden), output=net.output,
-                      loss=net.loss_name, dtype=net.dtype, seed=net.seed, backend=backend,
-                      weights=net.weights)
+    copies = [Network(**dict(net._config(), backend=backend), weights=net.weights)
               for backend in ("compiled", "reference")]
     fit_options["n_threads"] = 1
     weight_differences, loss_differences = [], []

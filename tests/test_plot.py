@@ -8,6 +8,8 @@ import pytest
 import fastbp
 from fastbp import demo, plot
 
+from conftest import run_python
+
 
 def test_learning_curve_with_validation():
     X, y = demo.xor(100)
@@ -44,3 +46,18 @@ def test_network_picture_shows_the_weights_and_deltas_of_each_layer():
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     assert buffer.getvalue()[:4] == b"\x89PNG"
+
+
+def test_plot_leaves_pyplot_alone():
+    """Drawing and saving never imports matplotlib.pyplot (a fresh process)."""
+    result = run_python("-c", "import sys, numpy as np, fastbp\n"
+                        "from fastbp import demo, plot\n"
+                        "X, y = demo.xor(50)\n"
+                        "net = fastbp.Network([2, 3, 1], output='sigmoid', loss='cross_entropy')\n"
+                        "h = net.fit(X, y, epochs=2, lr=0.1)\n"
+                        "plot.learning_curve(h).figure.savefig('/dev/null', format='png')\n"
+                        "plot.decision_boundary(net, X, y, resolution=10)\n"
+                        "plot.network_picture(net, X[0], y[:1])\n"
+                        "print('matplotlib.pyplot' in sys.modules)")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"

@@ -3,7 +3,6 @@ scikit-learn's MLPs, to_sklearn, and the estimators in scikit-learn's tools."""
 
 import io
 import pickle
-import warnings
 
 import joblib
 import numpy as np
@@ -21,6 +20,10 @@ from sklearn.utils.estimator_checks import estimator_checks_generator
 
 import fastbp
 from fastbp.sklearn import MLPClassifier, MLPRegressor
+
+# Short fits stop at max_iter on purpose; scikit-learn warns of that.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.ConvergenceWarning")
 
 # Checks that fail by the nature of per-example SGD, each with the reason.
 SAMPLE_WEIGHT_REASON = (
@@ -104,11 +107,9 @@ def test_same_updates_as_sklearns_mlp(kind, options):
         ours, theirs = MLPRegressor(**common), neural_network.MLPRegressor(**common)
     else:
         ours, theirs = MLPClassifier(**common), neural_network.MLPClassifier(**common)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        _same_start(ours, theirs, X, y)
-        ours.fit(X, y)
-        theirs.fit(X, y)
+    _same_start(ours, theirs, X, y)
+    ours.fit(X, y)
+    theirs.fit(X, y)
     for mine, sklearns in zip(ours.coefs_ + ours.intercepts_,
                               theirs.coefs_ + theirs.intercepts_):
         assert_allclose(mine, sklearns, rtol=1e-10, atol=1e-12)
@@ -126,11 +127,9 @@ def test_loss_curve_is_sklearns_loss():
                   learning_rate_init=1e-12, shuffle=False, random_state=1, solver="sgd",
                   batch_size=1, momentum=0.0)
     ours, theirs = MLPRegressor(**common), neural_network.MLPRegressor(**common)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        _same_start(ours, theirs, X, y)
-        ours.fit(X, y)
-        theirs.fit(X, y)
+    _same_start(ours, theirs, X, y)
+    ours.fit(X, y)
+    theirs.fit(X, y)
     assert_allclose(ours.loss_curve_[-1], theirs.loss_curve_[-1], rtol=1e-9)
 
 
@@ -146,9 +145,7 @@ def test_to_sklearn_predicts_the_same(target):
         learning_rate_init=0.05)
     if target == "regression":
         y = X[:, 0] * 2 - X[:, 1]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X, y)
+    model.fit(X, y)
     exported = model.to_sklearn()
     assert type(exported).__module__.startswith("sklearn.")
     assert_allclose(exported.predict(X), model.predict(X), rtol=1e-12, atol=1e-12)
@@ -169,9 +166,7 @@ def test_to_sklearn_predicts_the_same(target):
 def test_to_sklearn_refuses_what_sklearn_lacks(model, message):
     X, y = _blobs(n_classes=2)
     model.set_params(max_iter=2, hidden_layer_sizes=(3,))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X, y)
+    model.fit(X, y)
     with pytest.raises(ValueError, match=message):
         model.to_sklearn()
 
@@ -200,12 +195,10 @@ def test_class_weight_multiplies_the_sample_weights():
     by_sample = MLPClassifier(**options)
     balanced = MLPClassifier(class_weight="balanced", **options)
     by_hand = MLPClassifier(**options)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        by_class.fit(X, y, sample_weight=np.full(len(y), 2.0))
-        by_sample.fit(X, y, sample_weight=np.where(y == 0, 6.0, 1.0))
-        balanced.fit(X, y)
-        by_hand.fit(X, y, sample_weight=compute_sample_weight("balanced", y))
+    by_class.fit(X, y, sample_weight=np.full(len(y), 2.0))
+    by_sample.fit(X, y, sample_weight=np.where(y == 0, 6.0, 1.0))
+    balanced.fit(X, y)
+    by_hand.fit(X, y, sample_weight=compute_sample_weight("balanced", y))
     assert_array_equal(by_class.network_.flat, by_sample.network_.flat)
     assert_array_equal(balanced.network_.flat, by_hand.network_.flat)
 
@@ -214,11 +207,9 @@ def test_output_activations():
     X, y = _blobs(n_classes=3)
     options = dict(hidden_layer_sizes=(5,), max_iter=20, random_state=0,
                    learning_rate_init=0.05)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        one_vs_rest = MLPClassifier(output_activation="logistic", **options).fit(X, y)
-        two_softmax = MLPClassifier(output_activation="softmax", **options).fit(X, y == 1)
-        bounded = MLPRegressor(output_activation="tanh", **options).fit(X, np.tanh(X[:, 0]))
+    one_vs_rest = MLPClassifier(output_activation="logistic", **options).fit(X, y)
+    two_softmax = MLPClassifier(output_activation="softmax", **options).fit(X, y == 1)
+    bounded = MLPRegressor(output_activation="tanh", **options).fit(X, np.tanh(X[:, 0]))
     assert one_vs_rest.out_activation_ == "logistic" and one_vs_rest.n_outputs_ == 3
     assert_allclose(one_vs_rest.predict_proba(X).sum(axis=1), 1.0)
     assert two_softmax.n_outputs_ == 2 and two_softmax.out_activation_ == "softmax"
@@ -254,9 +245,7 @@ def test_partial_fit_continues_as_fit():
     X, y = _blobs()
     options = dict(hidden_layer_sizes=(5,), random_state=0, momentum=0.9, max_iter=3, tol=0.0,
                    n_iter_no_change=50)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        fitted = MLPClassifier(**options).fit(X, y)
+    fitted = MLPClassifier(**options).fit(X, y)
     stepped = MLPClassifier(**options)
     for _ in range(3):
         stepped.partial_fit(X, y, classes=np.unique(y))
@@ -276,9 +265,7 @@ def test_early_stopping_keeps_the_best_epoch():
         model.partial_fit(X, y)
     # a warm start without early stopping goes on from these weights
     model.set_params(early_stopping=False, warm_start=True, max_iter=2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X, y)
+    model.fit(X, y)
     assert model.best_loss_ == min(model.loss_curve_[-2:])
 
 
@@ -303,11 +290,9 @@ def test_dtype_threads_and_average():
     X, y = _blobs(n=200)
     options = dict(hidden_layer_sizes=(8,), random_state=0, max_iter=30,
                    learning_rate_init=0.02)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        single = MLPClassifier(dtype="float32", **options).fit(X, y)
-        threads = MLPClassifier(n_threads=2, **options).fit(X, y)
-        averaged = MLPClassifier(average=True, **options).fit(X, y)
+    single = MLPClassifier(dtype="float32", **options).fit(X, y)
+    threads = MLPClassifier(n_threads=2, **options).fit(X, y)
+    averaged = MLPClassifier(average=True, **options).fit(X, y)
     assert single.network_.dtype == np.float32 and single.coefs_[0].dtype == np.float32
     for model in (single, threads, averaged):
         assert model.score(X, y) > 0.85
@@ -316,9 +301,7 @@ def test_dtype_threads_and_average():
 def test_coefs_are_views_of_the_network_also_after_pickling():
     X, y = _blobs()
     model = MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X, X[:, 0])
+    model.fit(X, X[:, 0])
     before = model.predict(X)
     buffer = io.BytesIO()
     joblib.dump(model, buffer)
@@ -337,9 +320,7 @@ def test_feature_names_from_a_dataframe():
     X, y = _blobs()
     frame = pandas.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
     model = MLPClassifier(hidden_layer_sizes=(3,), max_iter=2, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(frame, y)
+    model.fit(frame, y)
     assert list(model.feature_names_in_) == list(frame.columns)
     assert list(model.to_sklearn().feature_names_in_) == list(frame.columns)
 
@@ -352,10 +333,8 @@ def test_pipeline_grid_search_and_cross_validation():
                                                              random_state=0, max_iter=50))
     search = GridSearchCV(pipeline, {"mlpclassifier__learning_rate_init": [0.003, 0.03]},
                           cv=3, n_jobs=2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        search.fit(X, y)
-        scores = cross_val_score(clone(pipeline), X, y, cv=3)
+    search.fit(X, y)
+    scores = cross_val_score(clone(pipeline), X, y, cv=3)
     assert search.best_score_ > 0.85
     assert search.best_estimator_[-1].network_.layers == (4, 8, 3)
     assert scores.mean() > 0.85
