@@ -7,14 +7,15 @@ mnist [784, 128, 10] and wide [784, 512, 512, 10] in float64 and float32,
 tanh hidden layers, identity output, squared error, lr 0.001 (mnist's
 suite lr of 0.01 is past its stability for per-example SGD on these inputs:
 its serial loss grows), shuffled, X ~ N(0, 1), Y ~ 0.5 N(0, 1) as in
-run.py.  Each repeat trains a fresh network from the same weights for
-``--epochs`` epochs on one thread, on two threads with parallel="copies" and
-with parallel="hogwild", one after the other, so that the ratios of a
-repeat come from the same phase of this shared machine.  The table gives
-the rate of the fastest epoch of each run (the nearest to an idle machine
-this shared one gets) and the speed-up from those, the median of the
-per-repeat speed-ups (rates over all epochs, from ``History``), and the
-median training loss of the last epoch (``History.loss``).
+run.py.  Each repeat trains a fresh network from the same weights for each
+run (one thread; two with parallel="copies"; two with parallel="hogwild")
+an epoch at a time, the runs taking turns epoch by epoch (``partial_fit``,
+which continues exactly as ``fit`` would), so that each epoch of two
+threads has an epoch of one thread next to it in time on this shared
+machine, whose speed drifts by tenths within seconds.  The table gives
+each run's median examples/s over its epochs, the median and quartiles of
+its speed-ups over the one-thread epoch of the same turn, and the median
+training loss after the last epoch (``History.loss``).
 """
 
 import os
@@ -45,24 +46,28 @@ def measure(name, dtype, repeats, epochs):
     X, Y = make_data(layers, EXAMPLES[name])
     X, Y = X.astype(dtype), Y.astype(dtype)
     start = fastbp.Network(layers, dtype=dtype, seed=0).weights
-    rates = {run: [] for run in RUNS}
-    best = {run: 0.0 for run in RUNS}
+    rates = {run: [] for run in RUNS}       # one per epoch, in the same turns for every run
     losses = {run: [] for run in RUNS}
     for _ in range(repeats):
-        for run, options in RUNS.items():
-            net = fastbp.Network(layers, dtype=dtype, weights=start)
-            history = net.fit(X, Y, epochs=epochs, lr=LR, seed=1, **options)
-            rates[run].append(len(X) * epochs / sum(history.seconds))
-            best[run] = max(best[run], max(history.examples_per_second))
-            losses[run].append(history.loss[-1])
+        nets = {run: fastbp.Network(layers, dtype=dtype, weights=start) for run in RUNS}
+        for epoch in range(epochs):
+            for run, options in RUNS.items():
+                history = nets[run].partial_fit(X, Y, lr=LR, seed=1, **options)
+                rates[run].append(history.examples_per_second[0])
+                if epoch == epochs - 1:
+                    losses[run].append(history.loss[0])
     serial = np.array(rates["1 thread"])
-    return {run: {"best_examples_per_second": best[run],
-                  "best_speedup": best[run] / best["1 thread"],
-                  "speedup": float(np.median(np.array(rates[run]) / serial)),
-                  "loss": float(np.median(losses[run])),
-                  "loss_ratio": float(np.median(np.array(losses[run])
-                                                / np.array(losses["1 thread"])))}
-            for run in RUNS}
+    results = {}
+    for run in RUNS:
+        speedups = np.array(rates[run]) / serial
+        results[run] = {"examples_per_second": float(np.median(rates[run])),
+                        "speedup": float(np.median(speedups)),
+                        "speedup_quartiles": [float(q) for q in
+                                              np.quantile(speedups, [0.25, 0.75])],
+                        "loss": float(np.median(losses[run])),
+                        "loss_ratio": float(np.median(np.array(losses[run])
+                                                      / np.array(losses["1 thread"])))}
+    return results
 
 
 def main():
@@ -82,14 +87,15 @@ def main():
     machine = f"{platform.processor() or platform.machine()}, {cpu_name()}, {os.cpu_count()} CPUs"
     print(f"\n{when}, {machine}, fastbp {fastbp.__version__}; {args.epochs} epochs, lr {LR}, "
           f"medians of {args.repeats} repeats\n")
-    print("| architecture | dtype | run | examples/s, fastest epoch | speed-up, fastest epochs "
-          "| speed-up, median of repeats | loss after the last epoch | loss / 1 thread's |")
+    print("| architecture | dtype | run | examples/s, median epoch | speed-up, median "
+          "| speed-up, quartiles | loss after the last epoch | loss / 1 thread's |")
     print("|---|---|---|---:|---:|---:|---:|---:|")
     for row in rows:
         for run, r in row["runs"].items():
+            low, high = r["speedup_quartiles"]
             print(f"| {row['architecture']} | {row['dtype']} | {run} "
-                  f"| {r['best_examples_per_second']:.3g} | {r['best_speedup']:.2f}x "
-                  f"| {r['speedup']:.2f}x | {r['loss']:.4f} | {r['loss_ratio']:.3f} |")
+                  f"| {r['examples_per_second']:.3g} | {r['speedup']:.2f}x "
+                  f"| {low:.2f}x-{high:.2f}x | {r['loss']:.4f} | {r['loss_ratio']:.3f} |")
     if args.json:
         with open(args.json, "w") as file:
             json.dump({"date": when, "machine": machine, "epochs": args.epochs, "lr": LR,

@@ -31,6 +31,9 @@ cdef extern from "_kernels.h" nogil:
     const char* FBP_SIMD
     int fbp_max_threads()
     Py_ssize_t fbp_claim(Py_ssize_t* next, Py_ssize_t count)
+    Py_ssize_t fbp_load(const Py_ssize_t* flag)
+    void fbp_store(Py_ssize_t* flag, Py_ssize_t value)
+    void fbp_spin()
     void fbp_prefetch(const void* p, Py_ssize_t n)
     void fbp_axpy_d(Py_ssize_t n, double a, const double* x, double* y)
     void fbp_axpy_f(Py_ssize_t n, float a, const float* x, float* y)
@@ -662,18 +665,36 @@ cdef struct Step:           # how a training pass updates the weights: train_epo
     Py_ssize_t t_stride     # update numbers go up by this much (the number of threads)
 
 
+# parallel="copies": thread t >= 1 trains a copy in its 4 buffers (copy of w,
+# base of w, copy of v, base of v) at (t - 1) * 4 * n_weights of ``copies``,
+# and thread 0 adds their changes (copy - base) to w and v when they ask.
+cdef enum:
+    FLAG_STRIDE = 16        # thread t's flag at pending[t * FLAG_STRIDE]: a cache line each
+
+
+cdef struct Exchange:
+    void* copies            # floating*
+    Py_ssize_t* pending     # thread t's flag is 1 while its change waits for thread 0
+    Py_ssize_t running      # threads t >= 1 in their training loop
+    Py_ssize_t n_weights
+    int n_threads
+    bint velocity           # the changes include v's
+
+
 cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floating* avg,
                             Py_ssize_t n_weights, const floating* X, const floating* Y,
                             const floating* sample_weight, const Py_ssize_t* order,
                             Py_ssize_t n, const Step* o, Py_ssize_t t_first, floating* xs,
-                            double* total) noexcept nogil:
+                            double* total, Exchange* ex=NULL) noexcept nogil:
     """Per-example SGD over the n rows ``order`` of X, the loop of train_epoch
     on one thread; adds the errors to ``total`` and returns the examples done.
     xs is its scratch: x, s, delta, then (batch > 1) the gradient buffer.
     Its u-th update (u = 0, 1, ...) is update number t_done + t_first +
     u * t_stride + 1 of the schedules and the average.  (Returned, not
     written through a pointer, so that a prange's variable taking it is
-    private to its thread.)"""
+    private to its thread.)  With ``ex`` (thread 0 of parallel="copies"),
+    after each example it adds the changes of the other threads' copies
+    that wait for it (add_changes)."""
     cdef Py_ssize_t d_in = lay.d[0], d_out = lay.d[lay.L]
     cdef floating* ss = xs + lay.n_x
     cdef floating* ds = ss + lay.n_s
@@ -734,20 +755,37 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
                               xs, ds, x_next, ss)
         if o.average_from >= 1 and t >= o.average_from:
             running_mean(n_weights, 1 / (t - o.average_from + 1), w, avg)
+        if ex != NULL and add_changes(ex, w, v):
+            have_s1 = False              # s^(1) was taken from w before the changes
     total[0] += errors
     return done
 
 
-cdef inline void add_change(Py_ssize_t start, Py_ssize_t stop, floating* w, floating* copy,
-                            floating* base) noexcept nogil:
-    """w <- w + (copy - base), then copy = base = w, for start <= j < stop: a
-    copy's change since its base was taken from w goes into w, and the copy
-    starts again from w."""
-    cdef Py_ssize_t j
-    for j in range(start, stop):
-        w[j] = w[j] + (copy[j] - base[j])
-        copy[j] = w[j]
-        base[j] = w[j]
+cdef bint add_changes(Exchange* ex, floating* w, floating* v) noexcept nogil:
+    """Thread 0 of parallel="copies", between two of its examples: adds to w
+    (and v) the change of each other thread's copy that waits for it
+    (copy - base), and tells that thread so.  Returns whether any did."""
+    cdef int t
+    cdef Py_ssize_t j, n = ex.n_weights
+    cdef floating* mine
+    cdef bint added = False
+    for t in range(1, ex.n_threads):
+        if fbp_load(&ex.pending[t * FLAG_STRIDE]):
+            mine = <floating*> ex.copies + (t - 1) * 4 * n
+            for j in range(n):
+                w[j] += mine[j] - mine[n + j]
+            if ex.velocity:
+                for j in range(n):
+                    v[j] += mine[2 * n + j] - mine[3 * n + j]
+            fbp_store(&ex.pending[t * FLAG_STRIDE], 0)
+            added = True
+    return added
+
+
+cdef inline void take(Py_ssize_t n, const floating* w, floating* copy, floating* base) noexcept nogil:
+    """copy = base = w (w may be changing meanwhile: each copies the other)."""
+    memcpy(copy, w, n * sizeof(floating))
+    memcpy(base, copy, n * sizeof(floating))
 
 
 cdef inline Py_ssize_t share_start(Py_ssize_t t, Py_ssize_t n, Py_ssize_t batch,
@@ -759,48 +797,69 @@ cdef inline Py_ssize_t share_start(Py_ssize_t t, Py_ssize_t n, Py_ssize_t batch,
 cdef void train_copy(const Layout* lay, floating* w, floating* v, Py_ssize_t n_weights,
                      const floating* X, const floating* Y, const floating* sample_weight,
                      const Py_ssize_t* order, Py_ssize_t n, const Step* o,
-                     Py_ssize_t sync_every, Py_ssize_t turn, floating* mine,
-                     floating* scratch, Py_ssize_t* claimed, double* total,
-                     Py_ssize_t* done) noexcept nogil:
-    """One thread of the parallel pass on copies.  ``mine`` holds its copy
-    of w, of v, and their bases (what w and v were when it last took them).
-    It claims the next sync_every examples of ``order`` (``claimed`` counts
-    the examples claimed by all threads), trains its copy on them, adds the
-    copy's change to w (and v) and takes them back, until none are left.
-    No thread waits for another.  A non-finite error claims all that is
-    left, so that every thread stops.
+                     Py_ssize_t sync_every, int me, Exchange* ex, floating* scratch,
+                     Py_ssize_t* claimed, double* total, Py_ssize_t* done) noexcept nogil:
+    """Thread ``me`` of the parallel pass on copies.  It claims the next
+    sync_every examples of ``order`` (``claimed`` counts the examples
+    claimed by all threads) and trains on them, until none are left.  A
+    non-finite error claims all that is left, so that every thread stops.
 
-    Two threads adding at once could both read w[j] before either writes
-    it, and one change would be lost; their rounds end about together, so
-    each begins its pass over w at its own ``turn`` (thread t at t / n_threads
-    of the way) and they pass over different weights."""
-    cdef floating* copy_w = mine
-    cdef floating* copy_v = mine + n_weights if v != NULL else NULL
-    cdef floating* base_w = mine + 2 * n_weights
-    cdef floating* base_v = mine + 3 * n_weights
+    Thread 0 trains w (and v) itself.  Each other thread trains a copy
+    (with the copy of v, and their bases: what they were when taken); after
+    each claim it raises its flag, waits while thread 0, after its current
+    example, adds the copy's change to w (add_changes), and takes w again.
+    Thread 0 is the only thread that writes w, so no update is lost.  One
+    thread on w keeps the weights the threads stream at three sets for two
+    threads, not the five that copies for both would need, which on wide
+    layers decides the speed (benchmarks/bench_threads.py).  Thread 0
+    leaves only when no other thread trains (``ex.running``): a thread that
+    joins after it has left finds no examples left to claim."""
+    cdef floating* mine
+    cdef floating* copy_v
     cdef Py_ssize_t start, size, did
-    memcpy(copy_w, w, n_weights * sizeof(floating))
-    memcpy(base_w, w, n_weights * sizeof(floating))
+    cdef Py_ssize_t* pending = &ex.pending[me * FLAG_STRIDE]
+    if me == 0:
+        while True:
+            start = fbp_claim(claimed, sync_every)
+            if start >= n:
+                break
+            size = min(sync_every, n - start)
+            # update numbers as serially: these examples' place in the order
+            did = train_share(lay, w, v, NULL, n_weights, X, Y, sample_weight, order + start,
+                              size, o, start // o.batch, scratch, total, ex)
+            done[0] += did
+            if did < size:
+                fbp_claim(claimed, n)
+                break
+        while fbp_load(&ex.running) > 0:
+            if not add_changes(ex, w, v):
+                fbp_spin()
+        return
+    fbp_claim(&ex.running, 1)               # before claiming: see above
+    mine = <floating*> ex.copies + (me - 1) * 4 * n_weights
+    copy_v = mine + 2 * n_weights
+    take(n_weights, w, mine, mine + n_weights)
     if v != NULL:
-        memcpy(copy_v, v, n_weights * sizeof(floating))
-        memcpy(base_v, v, n_weights * sizeof(floating))
+        take(n_weights, v, copy_v, copy_v + n_weights)
     while True:
         start = fbp_claim(claimed, sync_every)
         if start >= n:
-            return
+            break
         size = min(sync_every, n - start)
-        # update numbers as serially: these examples' place in the order
-        did = train_share(lay, copy_w, copy_v, NULL, n_weights, X, Y, sample_weight,
-                          order + start, size, o, start // o.batch, scratch, total)
+        did = train_share(lay, mine, copy_v if v != NULL else NULL, NULL, n_weights, X, Y,
+                          sample_weight, order + start, size, o, start // o.batch, scratch,
+                          total)
         done[0] += did
         if did < size:
             fbp_claim(claimed, n)
-            return
-        add_change(turn, n_weights, w, copy_w, base_w)
-        add_change(0, turn, w, copy_w, base_w)
+            break
+        fbp_store(pending, 1)
+        while fbp_load(pending):
+            fbp_spin()
+        take(n_weights, w, mine, mine + n_weights)
         if v != NULL:
-            add_change(turn, n_weights, v, copy_v, base_v)
-            add_change(0, turn, v, copy_v, base_v)
+            take(n_weights, v, copy_v, copy_v + n_weights)
+    fbp_claim(&ex.running, -1)
 
 
 def max_threads():
@@ -850,10 +909,11 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     without locks: Hogwild!; thread t numbers its updates t_done + t + 1,
     then n_threads further each time, so the schedules see about the serial
     count.  With
-    sync_every > 0 (a multiple of batch) each trains a copy on sync_every
-    examples at a time, claimed in turn from ``order``, and adds its change
-    to flat: ``train_copy`` (no ``average`` then).  Their copies go in
-    ``room`` where it holds 4 * n_threads * len(flat) numbers (a caller
+    sync_every > 0 (a multiple of batch) the threads claim sync_every
+    examples at a time in turn from ``order``; thread 0 trains flat itself,
+    each other thread a copy, whose change thread 0 adds to flat: see
+    ``train_copy`` (no ``average`` then).  The copies go in ``room`` where
+    it holds 4 * (n_threads - 1) * len(flat) numbers (a caller
     that calls again and again passes the same room, and the pages are not
     mapped afresh each call), else in memory of the call's own.
     n_threads = 1 is the serial pass.
@@ -877,9 +937,10 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     cdef const floating* weights = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
     cdef double* totals
     cdef Py_ssize_t* dones
-    cdef floating* copies = NULL            # parallel="copies": 4 buffers per thread
+    cdef floating* copies = NULL            # parallel="copies": 4 buffers per thread but 0
     cdef floating* own_copies = NULL
     cdef Py_ssize_t claimed = 0             # examples of order claimed by the threads
+    cdef Exchange ex
     if n == 0:
         return 0.0, 0
     o.lr, o.momentum, o.weight_decay, o.clip = lr, momentum, weight_decay, clip
@@ -895,15 +956,21 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     scratch = <floating*> calloc(n_threads * per_thread + 32, sizeof(floating))
     totals = <double*> calloc(n_threads, sizeof(double) + sizeof(Py_ssize_t))
     dones = <Py_ssize_t*> (totals + n_threads)
+    ex.pending = <Py_ssize_t*> calloc(n_threads * FLAG_STRIDE, sizeof(Py_ssize_t))
+    ex.running, ex.n_weights, ex.n_threads, ex.velocity = 0, n_weights, n_threads, v != NULL
     if n_threads > 1 and sync_every > 0:
-        if room is not None and room.shape[0] >= n_threads * 4 * n_weights:
+        if room is not None and room.shape[0] >= (n_threads - 1) * 4 * n_weights:
             copies = &room[0]
         else:
-            copies = own_copies = <floating*> malloc(n_threads * 4 * n_weights
+            copies = own_copies = <floating*> malloc((n_threads - 1) * 4 * n_weights
                                                      * sizeof(floating))
-    if scratch == NULL or totals == NULL or (n_threads > 1 and sync_every > 0 and copies == NULL):
+    ex.copies = copies
+    if (scratch == NULL or totals == NULL or ex.pending == NULL
+            or (n_threads > 1 and sync_every > 0 and copies == NULL)):
         free(scratch)
         free(totals)
+        free(ex.pending)
+        free(own_copies)
         free(lay.w_off)
         raise MemoryError()
     try:
@@ -926,8 +993,7 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
                 for t in prange(n_threads, num_threads=n_threads, schedule="static",
                                 chunksize=1):
                     train_copy(&lay, &flat[0], v, n_weights, &X[0, 0], &Y[0, 0], weights,
-                               &order[0], n, &o, sync_every, t * n_weights // n_threads,
-                               copies + t * 4 * n_weights,
+                               &order[0], n, &o, sync_every, t, &ex,
                                scratch + t * per_thread, &claimed, totals + t, dones + t)
             for i in range(n_threads):
                 total += totals[i]
@@ -935,6 +1001,7 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     finally:
         free(scratch)
         free(totals)
+        free(ex.pending)
         free(own_copies)
         free(lay.w_off)
     return total, done

@@ -52,16 +52,36 @@ static inline int fbp_max_threads(void) { return 1; }
 #define FBP_SIMD "none (scalar)"
 #endif
 
+/* What the threads of a parallel pass share: counters and flags, read and
+ * written atomically (sequentially consistent) where OpenMP runs threads;
+ * the builds with OpenMP are gcc's and clang's (setup.py), whose __atomic
+ * builtins these are. */
+#ifdef _OPENMP
+#define FBP_ATOMIC_ADD(p, n) __atomic_fetch_add(p, n, __ATOMIC_SEQ_CST)
+#define FBP_ATOMIC_LOAD(p) __atomic_load_n(p, __ATOMIC_SEQ_CST)
+#define FBP_ATOMIC_STORE(p, value) __atomic_store_n(p, value, __ATOMIC_SEQ_CST)
+#else
+#define FBP_ATOMIC_ADD(p, n) ((*(p) += (n)) - (n))
+#define FBP_ATOMIC_LOAD(p) (*(p))
+#define FBP_ATOMIC_STORE(p, value) (*(p) = (value))
+#endif
+
 /* Claim the next `count` items of a shared counter: returns where they
- * begin (atomic where OpenMP runs threads). */
+ * begin (count may be negative: a thread leaving a count of those running). */
 static inline ptrdiff_t fbp_claim(ptrdiff_t *next, ptrdiff_t count)
 {
-    ptrdiff_t first;
-#ifdef _OPENMP
-#pragma omp atomic capture
+    return FBP_ATOMIC_ADD(next, count);
+}
+
+static inline ptrdiff_t fbp_load(const ptrdiff_t *flag) { return FBP_ATOMIC_LOAD(flag); }
+static inline void fbp_store(ptrdiff_t *flag, ptrdiff_t value) { FBP_ATOMIC_STORE(flag, value); }
+
+/* A thread waiting on a flag: tell the core it spins. */
+static inline void fbp_spin(void)
+{
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_ia32_pause();
 #endif
-    { first = *next; *next += count; }
-    return first;
 }
 
 /* tanh(s) for the vectorised layer loop: no libm call, no branch, one

@@ -31,8 +31,9 @@ FIRST_CHUNK = 1024
 # chunk's end, so a chunk of a few rounds leaves a core idle much of the time.
 PARALLEL_ROUNDS = 8
 PARALLEL_MODES = ("copies", "hogwild")
-# With parallel="copies", each thread adds its copy's change to the shared
-# weights after every SYNC_EVERY examples (rounded up to whole batches).
+# With parallel="copies", the first thread (which trains the shared weights)
+# adds each other thread's copy's change to them after every SYNC_EVERY
+# examples that thread trains (rounded up to whole batches).
 # The additions move about 2 / SYNC_EVERY of the bytes the training does
 # (a few percent); a round's updates reach the other threads only after up
 # to two rounds, and 64 keeps the loss within about 1% of one thread's
@@ -583,12 +584,13 @@ class Network:
             process was forked after a parallel pass (OpenMP cannot start
             threads there; use multiprocessing's "spawn" or "forkserver").
         parallel : {"copies", "hogwild"}, default "copies"
-            How several threads share the weights. "copies": each trains its
-            own copy on 64 examples at a time (SYNC_EVERY, in whole
-            mini-batches), claimed in turn from the order, then adds the
-            copy's change to the shared weights and takes them back, without
-            waiting for the others; so each example's update counts once, as
-            serially, and reaches the other threads a round or two late.
+            How several threads share the weights. "copies": the threads
+            claim 64 examples at a time (SYNC_EVERY, in whole mini-batches)
+            in turn from the order. The first thread trains the shared
+            weights; each other one trains its own copy, whose change the
+            first adds to the shared weights between two of its examples,
+            and then takes them again. So each example's update counts once,
+            as serially, and reaches the other threads a round or two late.
             "hogwild": all update the shared weights at once without locks
             (Hogwild!, Niu et al. 2011), which on dense layers is slower than
             one thread, the cores fighting over every cache line (see
@@ -849,7 +851,7 @@ class Network:
         updates_before = updates_at_chunk = self._progress["updates"]
         total, examples, size = 0.0, 0, FIRST_CHUNK
         # the threads' copies, for all the chunks of the pass
-        room = (np.empty(4 * options.threads * len(self._flat), self._dtype)
+        room = (np.empty(4 * (options.threads - 1) * len(self._flat), self._dtype)
                 if options.sync_every else None)
         try:
             for X, Y, weights, order, first in blocks:

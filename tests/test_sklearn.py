@@ -59,6 +59,8 @@ def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
 
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning",
+                            "ignore:invalid value:RuntimeWarning")
 def test_sklearn_mlp_diverges_there_too():
     from sklearn.datasets import make_regression
     X, y = make_regression(random_state=42, n_targets=5, n_samples=11, n_features=10)
