@@ -811,8 +811,9 @@ cdef void train_copy(const Layout* lay, floating* w, floating* v, Py_ssize_t n_w
     Thread 0 is the only thread that writes w, so no update is lost.  One
     thread on w keeps the weights the threads stream at three sets for two
     threads, not the five that copies for both would need, which on wide
-    layers decides the speed (benchmarks/bench_threads.py).  Thread 0
-    leaves only when no other thread trains (``ex.running``): a thread that
+    layers decides the speed (benchmarks/bench_threads.py).  Thread 0's
+    additions grow with the threads (one per round of each): made for a few
+    cores, not dozens.  Thread 0 leaves only when no other thread trains (``ex.running``): a thread that
     joins after it has left finds no examples left to claim."""
     cdef floating* mine
     cdef floating* copy_v
