@@ -782,7 +782,8 @@ cdef bint add_changes(Exchange* ex, floating* w, floating* v) noexcept nogil:
     return added
 
 
-cdef inline void take(Py_ssize_t n, const floating* w, floating* copy, floating* base) noexcept nogil:
+cdef inline void take(Py_ssize_t n, const floating* w, floating* copy,
+                      floating* base) noexcept nogil:
     """copy = base = w (w may be changing meanwhile: each copies the other)."""
     memcpy(copy, w, n * sizeof(floating))
     memcpy(base, copy, n * sizeof(floating))
@@ -813,8 +814,9 @@ cdef void train_copy(const Layout* lay, floating* w, floating* v, Py_ssize_t n_w
     threads, not the five that copies for both would need, which on wide
     layers decides the speed (benchmarks/bench_threads.py).  Thread 0's
     additions grow with the threads (one per round of each): made for a few
-    cores, not dozens.  Thread 0 leaves only when no other thread trains (``ex.running``): a thread that
-    joins after it has left finds no examples left to claim."""
+    cores, not dozens.  Thread 0 leaves only when no other thread trains
+    (``ex.running``): a thread that joins after it has left finds no
+    examples left to claim."""
     cdef floating* mine
     cdef floating* copy_v
     cdef Py_ssize_t start, size, did
