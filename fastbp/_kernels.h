@@ -172,8 +172,9 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
     }
 
 /* Rank-1 updates a = scale x[i], then UPDATE(k, dk, old) of element
- * k = i n + j with dk = delta[j] and old = UPDATED[k], for rows i = 1..n_in (row 0 is left to the caller,
- * and must be done first when NEXT).  With NEXT (a constant 1) the same
+ * k = i n + j with dk = delta[j] and old = UPDATED[k], for rows
+ * i = 1..n_in (row 0 is left to the caller, and must be done first when
+ * NEXT).  With NEXT (a constant 1) the same
  * pass also takes the next example's signals from the updated weights:
  * s[j] = UPDATED[0][j] + sum_{i=1..n_in} UPDATED[i][j] xn[i-1], xn being
  * the next example's inputs (no bias node), summed in the order and with the
