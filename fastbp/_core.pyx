@@ -818,9 +818,9 @@ cdef void train_copy(const Layout* lay, floating* w, floating* v, Py_ssize_t n_w
     (``ex.running``): a thread that joins after it has left finds no
     examples left to claim."""
     cdef floating* mine
-    cdef floating* copy_v
+    cdef floating* copy_v = NULL
     cdef Py_ssize_t start, size, did
-    cdef Py_ssize_t* pending = &ex.pending[me * FLAG_STRIDE]
+    cdef Py_ssize_t* pending
     if me == 0:
         while True:
             start = fbp_claim(claimed, sync_every)
@@ -839,8 +839,10 @@ cdef void train_copy(const Layout* lay, floating* w, floating* v, Py_ssize_t n_w
                 fbp_spin()
         return
     fbp_claim(&ex.running, 1)               # before claiming: see above
+    pending = &ex.pending[me * FLAG_STRIDE]
     mine = <floating*> ex.copies + (me - 1) * 4 * n_weights
-    copy_v = mine + 2 * n_weights
+    if v != NULL:
+        copy_v = mine + 2 * n_weights
     take(n_weights, w, mine, mine + n_weights)
     if v != NULL:
         take(n_weights, v, copy_v, copy_v + n_weights)
@@ -849,9 +851,8 @@ cdef void train_copy(const Layout* lay, floating* w, floating* v, Py_ssize_t n_w
         if start >= n:
             break
         size = min(sync_every, n - start)
-        did = train_share(lay, mine, copy_v if v != NULL else NULL, NULL, n_weights, X, Y,
-                          sample_weight, order + start, size, o, start // o.batch, scratch,
-                          total)
+        did = train_share(lay, mine, copy_v, NULL, n_weights, X, Y, sample_weight,
+                          order + start, size, o, start // o.batch, scratch, total)
         done[0] += did
         if did < size:
             fbp_claim(claimed, n)

@@ -34,10 +34,10 @@ PARALLEL_MODES = ("copies", "hogwild")
 # With parallel="copies", the first thread (which trains the shared weights)
 # adds each other thread's copy's change to them after every SYNC_EVERY
 # examples that thread trains (rounded up to whole batches).
-# The additions move about 2 / SYNC_EVERY of the bytes the training does
-# (a few percent); a round's updates reach the other threads only after up
-# to two rounds, and 64 keeps the loss within about 1% of one thread's
-# where 256 cost 3% (tests/test_scale.py's problem, benchmarks/bench_threads.py).
+# The additions move a few percent of the bytes the training does; a
+# round's updates reach the other threads about a round late, and 64 keeps
+# the loss after 3 epochs within 1% of one thread's (benchmarks/bench_threads.py;
+# tests/test_scale.py asserts 2% on its problem).
 SYNC_EVERY = 64
 # verbose=True shows a bar within epochs of at least this many examples.
 LONG_EPOCH = 100_000
