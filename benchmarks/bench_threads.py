@@ -1,21 +1,36 @@
 """Training on 1 and 2 threads: examples per second, and the training loss
 after the same number of epochs.
 
-    python benchmarks/bench_threads.py [--repeats 3] [--epochs 3] [--json FILE]
+    python benchmarks/bench_threads.py [--repeats 5] [--epochs 3] [--json FILE]
 
 mnist [784, 128, 10] and wide [784, 512, 512, 10] in float64 and float32,
 tanh hidden layers, identity output, squared error, lr 0.001 (mnist's
 suite lr of 0.01 is past its stability for per-example SGD on these inputs:
 its serial loss grows), shuffled, X ~ N(0, 1), Y ~ 0.5 N(0, 1) as in
 run.py.  Each repeat trains a fresh network from the same weights for each
-run (one thread; two with parallel="copies"; two with parallel="hogwild")
-an epoch at a time, the runs taking turns epoch by epoch (``partial_fit``,
-which continues exactly as ``fit`` would), so that each epoch of two
-threads has an epoch of one thread next to it in time on this shared
-machine, whose speed drifts by tenths within seconds.  The table gives
-each run's median examples/s over its epochs, the median and quartiles of
-its speed-ups over the one-thread epoch of the same turn, and the median
-training loss after the last epoch (``History.loss``).
+run (one thread on the first CPU; one thread on the second CPU; two with
+parallel="copies"; two with parallel="hogwild") an epoch at a time, the
+runs taking turns epoch by epoch (``partial_fit``, which continues exactly
+as ``fit`` would), so that each epoch of two threads has epochs of one
+thread next to it in time on this shared machine, whose speed drifts by
+tenths within seconds.
+
+The one-thread runs are pinned, one to each CPU, because the two CPUs of
+this virtual machine differ in speed from minute to minute (by up to half,
+measured): two threads use both, and one thread is as fast as the CPU it
+happens to get.  A run's speed-up in a turn is its examples/s over the
+mean of the two one-thread epochs of that turn (what one thread gets on a
+CPU drawn at random: the speed-up on equal cores); "over the faster" is
+over the faster of the two, the least it can be.  The table gives each
+run's median examples/s over its epochs, the median and quartiles of its
+speed-ups, and the median training loss after the last epoch
+(``History.loss``).
+
+"2 independent trainings" is the ceiling: two networks trained on the
+epoch at once, one thread pinned to each CPU, sharing nothing; its
+examples/s is the sum of theirs (see ``independent``).  It shows what the
+two CPUs give two threads at that moment, whatever the rest of the host is
+doing.
 """
 
 import os
@@ -26,6 +41,7 @@ for _name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -39,6 +55,57 @@ DTYPES = ["float64", "float32"]
 RUNS = {"1 thread": {"n_threads": 1}, "2 threads, copies": {"n_threads": 2},
         "2 threads, hogwild": {"n_threads": 2, "parallel": "hogwild"}}
 LR = 0.001
+# Two networks trained at once, one per CPU, one thread each: what this
+# machine gives two threads that share nothing at that moment.
+CEILING = "2 independent trainings"
+
+
+def one_thread_runs():
+    """The one-thread runs: one pinned to each of the first two CPUs this
+    process may use, or one unpinned where it cannot pin."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) < 2:
+        return {"1 thread": None}
+    return {f"1 thread, CPU {cpu}": cpu for cpu in cpus[:2]}
+
+
+def on_cpu(cpu, train):
+    """``train()`` in a thread pinned to ``cpu`` (None: here, unpinned).  One
+    thread never enters OpenMP, so the pinning stays with that thread and
+    the OpenMP threads of the two-thread runs keep every CPU."""
+    if cpu is None:
+        return train()
+    result = []
+
+    def pinned():
+        os.sched_setaffinity(0, {cpu})
+        result.append(train())
+
+    worker = threading.Thread(target=pinned)
+    worker.start()
+    worker.join()
+    return result[0]
+
+
+def independent(nets, cpus, X, Y):
+    """The ceiling: two networks, each pinned to one of ``cpus``, trained on
+    X at once, one thread each (nothing shared).  Returns (the sum of their
+    examples/s, the mean of their losses).  The faster ends first, and the
+    other trains its last examples alone, which can only make the sum
+    larger."""
+    histories = [None, None]
+
+    def train(k):
+        histories[k] = nets[k].partial_fit(X, Y, lr=LR, seed=1, n_threads=1)
+
+    workers = [threading.Thread(target=on_cpu, args=(cpu, lambda k=k: train(k)))
+               for k, cpu in enumerate(cpus)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return (sum(h.examples_per_second[0] for h in histories),
+            float(np.mean([h.loss[0] for h in histories])))
 
 
 def measure(name, dtype, repeats, epochs):
@@ -46,27 +113,41 @@ def measure(name, dtype, repeats, epochs):
     X, Y = make_data(layers, EXAMPLES[name])
     X, Y = X.astype(dtype), Y.astype(dtype)
     start = fastbp.Network(layers, dtype=dtype, seed=0).weights
-    rates = {run: [] for run in RUNS}       # one per epoch, in the same turns for every run
-    losses = {run: [] for run in RUNS}
+    serial = one_thread_runs()
+    runs = {run: (RUNS["1 thread"], cpu) for run, cpu in serial.items()}
+    runs.update({run: (options, None) for run, options in RUNS.items() if run != "1 thread"})
+    if len(serial) == 2:
+        runs[CEILING] = (None, list(serial.values()))
+    rates = {run: [] for run in runs}       # one per epoch, in the same turns for every run
+    losses = {run: [] for run in runs}
     for _ in range(repeats):
-        nets = {run: fastbp.Network(layers, dtype=dtype, weights=start) for run in RUNS}
+        nets = {run: fastbp.Network(layers, dtype=dtype, weights=start) for run in runs}
+        pair = [fastbp.Network(layers, dtype=dtype, weights=start) for _ in range(2)]
         for epoch in range(epochs):
-            for run, options in RUNS.items():
-                history = nets[run].partial_fit(X, Y, lr=LR, seed=1, **options)
-                rates[run].append(history.examples_per_second[0])
+            for run, (options, cpu) in runs.items():
+                if run == CEILING:
+                    rate, loss = independent(pair, cpu, X, Y)
+                else:
+                    history = on_cpu(cpu, lambda: nets[run].partial_fit(X, Y, lr=LR, seed=1,
+                                                                         **options))
+                    rate, loss = history.examples_per_second[0], history.loss[0]
+                rates[run].append(rate)
                 if epoch == epochs - 1:
-                    losses[run].append(history.loss[0])
-    serial = np.array(rates["1 thread"])
+                    losses[run].append(loss)
+    one = np.array([rates[run] for run in serial])
+    mean_one, faster_one = one.mean(axis=0), one.max(axis=0)
+    first = np.array(losses[next(iter(serial))])
     results = {}
-    for run in RUNS:
-        speedups = np.array(rates[run]) / serial
+    for run in runs:
+        speedups = np.array(rates[run]) / mean_one
         results[run] = {"examples_per_second": float(np.median(rates[run])),
                         "speedup": float(np.median(speedups)),
                         "speedup_quartiles": [float(q) for q in
                                               np.quantile(speedups, [0.25, 0.75])],
+                        "speedup_over_faster": float(np.median(np.array(rates[run])
+                                                               / faster_one)),
                         "loss": float(np.median(losses[run])),
-                        "loss_ratio": float(np.median(np.array(losses[run])
-                                                      / np.array(losses["1 thread"])))}
+                        "loss_ratio": float(np.median(np.array(losses[run]) / first))}
     return results
 
 
@@ -88,14 +169,16 @@ def main():
     print(f"\n{when}, {machine}, fastbp {fastbp.__version__}; {args.epochs} epochs, lr {LR}, "
           f"medians of {args.repeats} repeats\n")
     print("| architecture | dtype | run | examples/s, median epoch | speed-up, median "
-          "| speed-up, quartiles | loss after the last epoch | loss / 1 thread's |")
-    print("|---|---|---|---:|---:|---:|---:|---:|")
+          "| speed-up, quartiles | speed-up over the faster CPU | loss after the last epoch "
+          "| loss / 1 thread's |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         for run, r in row["runs"].items():
             low, high = r["speedup_quartiles"]
             print(f"| {row['architecture']} | {row['dtype']} | {run} "
                   f"| {r['examples_per_second']:.3g} | {r['speedup']:.2f}x "
-                  f"| {low:.2f}x-{high:.2f}x | {r['loss']:.4f} | {r['loss_ratio']:.3f} |")
+                  f"| {low:.2f}x-{high:.2f}x | {r['speedup_over_faster']:.2f}x "
+                  f"| {r['loss']:.4f} | {r['loss_ratio']:.3f} |")
     if args.json:
         with open(args.json, "w") as file:
             json.dump({"date": when, "machine": machine, "epochs": args.epochs, "lr": LR,
