@@ -39,6 +39,8 @@ PARALLEL_MODES = ("copies", "hogwild")
 # the loss after 3 epochs within 1% of one thread's (benchmarks/bench_threads.py;
 # tests/test_scale.py asserts 2% on its problem).
 SYNC_EVERY = 64
+# The core's weight buffers start on a cache line of this many bytes.
+CACHE_LINE = 64
 # verbose=True shows a bar within epochs of at least this many examples.
 LONG_EPOCH = 100_000
 
@@ -263,7 +265,7 @@ class Network:
         self._loss_code = LOSSES.index(self._loss)
 
         self._shapes = [(d_in + 1, d_out) for d_in, d_out in zip(self._layers, self._layers[1:])]
-        self._flat = np.zeros(sum(a * b for a, b in self._shapes), dtype=self._dtype)
+        self._flat = _aligned_zeros(sum(a * b for a, b in self._shapes), self._dtype)
         self._weights = _blocks(self._flat, self._shapes)
         if weights is None:
             self._initialise()
@@ -747,7 +749,7 @@ class Network:
         if not options.average:
             self._average = None
         elif self._average is None:
-            self._average = np.zeros_like(self._flat)
+            self._average = _aligned_zeros(len(self._flat), self._dtype)
         bar = _bar(epochs, "epochs", leave=True) if verbose else None
         for epoch in range(1, epochs + 1):
             # the order of the p-th pass of a training run is drawn from (seed, p)
@@ -843,7 +845,7 @@ class Network:
         error in a block (bad data further on in a file), restores the state
         from before the pass and raises."""
         if options.needs_velocity and self._velocity is None:
-            self._velocity = np.zeros_like(self._flat)
+            self._velocity = _aligned_zeros(len(self._flat), self._dtype)
         velocity = self._velocity if options.needs_velocity else self._flat[:0]
         state = [a for a in (self._flat, self._velocity, self._average) if a is not None]
         before = [a.copy() for a in state]
@@ -851,7 +853,7 @@ class Network:
         updates_before = updates_at_chunk = self._progress["updates"]
         total, examples, size = 0.0, 0, FIRST_CHUNK
         # the threads' copies, for all the chunks of the pass
-        room = (np.empty(4 * (options.threads - 1) * len(self._flat), self._dtype)
+        room = (_aligned_zeros(4 * (options.threads - 1) * len(self._flat), self._dtype)
                 if options.sync_every else None)
         try:
             for X, Y, weights, order, first in blocks:
@@ -997,7 +999,7 @@ def load(path, backend=None):
     for name, array in training.items():
         if array.dtype != net.dtype or array.shape != net.flat.shape:
             raise ValueError(f"{path!r} is damaged: its {name} does not match its weights")
-        setattr(net, "_" + name, array.copy())
+        setattr(net, "_" + name, _copy_or_none(array))
     net._progress = dict(FRESH_PROGRESS, **meta["progress"])
     return net
 
@@ -1037,7 +1039,23 @@ def fit_stream(network, chunks, lr=0.01, shuffle=True, seed=None, **options):
 
 
 def _copy_or_none(array):
-    return None if array is None else array.copy()
+    """A copy (on CACHE_LINE bytes, as the core wants it), or None."""
+    if array is None:
+        return None
+    copy = _aligned_zeros(array.size, array.dtype)
+    copy[...] = array
+    return copy
+
+
+def _aligned_zeros(size, dtype):
+    """Zeros that start on a cache line (CACHE_LINE bytes): numpy's 16 bytes
+    leave the core's 32-byte loads of weight rows split across two lines
+    on every other load, which costs up to a third of the speed
+    (benchmarks/bench_align.py)."""
+    dtype = np.dtype(dtype)
+    raw = np.zeros(size * dtype.itemsize + CACHE_LINE, dtype=np.uint8)
+    start = -raw.ctypes.data % CACHE_LINE
+    return raw[start:start + size * dtype.itemsize].view(dtype)
 
 
 def _bar(total, description, leave):
