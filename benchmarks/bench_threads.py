@@ -16,9 +16,10 @@ thread next to it in time on this shared machine, whose speed drifts by
 tenths within seconds.
 
 The one-thread runs are pinned, one to each CPU, because the two CPUs of
-this virtual machine differ in speed from minute to minute (by up to half,
-measured): two threads use both, and one thread is as fast as the CPU it
-happens to get.  A run's speed-up in a turn is its examples/s over the
+this virtual machine have at times differed in speed (one-thread runs
+pinned to each, in turn: 5.2e4-6.1e4 against 7.9e4-9.4e4 examples/s on mnist
+float32 within a minute): two threads use both, and one thread is as fast
+as the CPU it happens to get.  A run's speed-up in a turn is its examples/s over the
 mean of the two one-thread epochs of that turn (what one thread gets on a
 CPU drawn at random: the speed-up on equal cores); "over the faster" is
 over the faster of the two, the least it can be.  The table gives each
