@@ -17,7 +17,7 @@ tenths within seconds.
 
 The one-thread runs are pinned, one to each CPU, because the two CPUs of
 this virtual machine have at times differed in speed (one-thread runs
-pinned to each, in turn: 5.2e4-6.1e4 against 7.9e4-9.4e4 examples/s on mnist
+pinned to each, in turn: 5.1e4-6.1e4 against 7.9e4-9.4e4 examples/s on mnist
 float32 within a minute): two threads use both, and one thread is as fast
 as the CPU it happens to get.  A run's speed-up in a turn is its examples/s over the
 mean of the two one-thread epochs of that turn (what one thread gets on a
