@@ -255,7 +255,8 @@ cdef inline void running_mean(Py_ssize_t n, floating inv_k, const floating* w,
 
 
 cdef inline Py_ssize_t on_line(Py_ssize_t n) noexcept nogil:
-    """n rounded up to whole cache lines of floats (16: 64 bytes of float32)."""
+    """n rounded up to a multiple of 16: whole cache lines (64 bytes) of
+    float32 or of float64."""
     return (n + 15) // 16 * 16
 
 
@@ -269,10 +270,9 @@ cdef floating* layout_init(Layout* lay, const Py_ssize_t[::1] layers, const int[
     """Fill ``lay`` and return the call's scratch: x (bias slots set to 1),
     then s, then delta.  Each s^(l) and delta^(l) starts on a cache line,
     as the kernels' vector loads want (wide float32 trains 1.10-1.14x as
-    fast as with them packed, digits and deep float64 1.03x).  Offsets and
-    scratch are one
-    allocation: free it with free(lay.w_off).  ``kind`` only selects the
-    floating type."""
+    fast as with them packed, digits and deep float64 1.03x; the padding
+    is never read).  Offsets and scratch are one allocation: free it with
+    free(lay.w_off).  ``kind`` only selects the floating type."""
     cdef Py_ssize_t l, L = layers.shape[0] - 1, n_x = 0, n_s = 0
     cdef floating* xs
     for l in range(L + 1):
