@@ -26,19 +26,27 @@ FRESH_PROGRESS = {"passes": 0, "updates": 0, "adaptive_lr": None, "best_loss": N
 CHUNK_SECONDS = 0.05
 FIRST_CHUNK = 1024
 # With threads training copies (parallel="copies"), a chunk holds whole
-# rounds of SYNC_EVERY examples for every thread, at least this many each:
+# rounds (see ROUND_DISTANCE) for every thread, at least this many each:
 # a thread that finishes its last round early waits for the others at the
 # chunk's end, so a chunk of a few rounds leaves a core idle much of the time.
 PARALLEL_ROUNDS = 8
 PARALLEL_MODES = ("copies", "hogwild")
 # With parallel="copies", the first thread (which trains the shared weights)
-# adds each other thread's copy's change to them after every SYNC_EVERY
-# examples that thread trains (rounded up to whole batches).
-# The additions move a few percent of the bytes the training does; a
-# round's updates reach the other threads about a round late, and 64 keeps
-# the loss after 3 epochs within 1% of one thread's (benchmarks/bench_threads.py;
-# tests/test_scale.py asserts 2% on its problem).
+# adds each other thread's copy's change to them after every round of
+# examples that thread trains (in whole batches).  A round's updates reach
+# the other threads about a round late, which takes the weights away from
+# where serial training would as far as a round's updates move them: an
+# example's share is step = lr / batch_size / (1 - momentum).  So a round
+# holds ROUND_DISTANCE / step examples: SYNC_EVERY at lr 0.01, where the loss
+# after 3 epochs stays within 1% of one thread's on tests/test_scale.py's
+# problem (2.8% with rounds of 256); 640 at lr 0.001, within 0.1% there.
+# Each exchange costs about a fifth of the time of a round of 64 on mnist
+# (benchmarks/bench_threads.py), so rounds are as long as that allows,
+# up to MAX_ROUND, and at most 1 / PARALLEL_ROUNDS of a thread's share of
+# the examples, so that a pass holds at least that many rounds per thread.
 SYNC_EVERY = 64
+ROUND_DISTANCE = 0.64
+MAX_ROUND = 1024
 # The core's weight buffers start on a cache line of this many bytes.
 CACHE_LINE = 64
 # verbose=True shows a bar within epochs of at least this many examples.
@@ -587,12 +595,15 @@ class Network:
             threads there; use multiprocessing's "spawn" or "forkserver").
         parallel : {"copies", "hogwild"}, default "copies"
             How several threads share the weights. "copies": the threads
-            claim 64 examples at a time (SYNC_EVERY, in whole mini-batches)
-            in turn from the order. The first thread trains the shared
-            weights; each other one trains its own copy, whose change the
-            first adds to the shared weights between two of its examples,
-            and then takes them again. So each example's update counts once,
-            as serially, and reaches the other threads a round or two late.
+            claim a round of examples at a time in turn from the order, in
+            whole mini-batches: 0.64 / (lr / batch_size / (1 - momentum))
+            examples, at least 64 (as at lr 0.01), at most 1024 and an
+            eighth of a thread's share of the examples (ROUND_DISTANCE).
+            The first thread trains the shared weights; each other one
+            trains its own copy, whose change the first adds to the shared
+            weights between two of its examples, and then takes them again.
+            So each example's update counts once, as serially, and reaches
+            the other threads a round or two late.
             "hogwild": all update the shared weights at once without locks
             (Hogwild!, Niu et al. 2011), which on dense layers is slower than
             one thread, the cores fighting over every cache line (see
@@ -632,8 +643,8 @@ class Network:
         source, validation = self._validation(source, validation_data, validation_fraction,
                                               seed)
         callbacks = _callables(callbacks)
-        self._parallel(options)
         self._fresh_training_state()
+        self._parallel(options, source)
         return self._train(source, epochs, options, shuffle, seed, verbose, validation,
                            stopping, callbacks)
 
@@ -657,7 +668,7 @@ class Network:
         shuffle = check.boolean(shuffle, "shuffle")
         seed = self._seed if check.seed(seed) is None else seed
         source, validation = self._validation(source, validation_data, None, seed)
-        self._parallel(options)
+        self._parallel(options, source)
         return self._train(source, 1, options, shuffle, seed, False, validation, None,
                            _callables(callbacks))
 
@@ -690,15 +701,24 @@ class Network:
         return X, check.targets(Y, "Y" + where, self._dtype, self._layers[-1], X.shape[0],
                                 self._loss == "cross_entropy")
 
-    def _parallel(self, options):
-        """Set the threads a pass runs on and, for parallel="copies", the
-        examples a thread trains its copy on between additions."""
+    def _parallel(self, options, source):
+        """Set the threads a pass over ``source`` runs on and, for
+        parallel="copies", the examples of a round: what a thread trains
+        its copy on between additions (see ROUND_DISTANCE)."""
         options.threads = _backend.threads(self._backend,
                                            1 if options.average else options.n_threads)
         if options.threads == 1 or options.parallel == "hogwild":
             options.sync_every = 0
-        else:
-            options.sync_every = _whole_batches(SYNC_EVERY, options.batch_size)
+            return
+        # the largest rate of the pass: the schedules only decrease
+        rate = options.lr_of_update(self._progress["updates"] + 1)
+        step = rate / options.batch_size / (1 - options.momentum)
+        examples = min(ROUND_DISTANCE / step, MAX_ROUND)
+        share = getattr(source, "n", 0) / (options.threads * PARALLEL_ROUNDS)
+        if share:
+            examples = min(examples, share)
+        options.sync_every = _whole_batches(max(SYNC_EVERY, int(examples)),
+                                            options.batch_size)
 
     def _sample_weight(self, value, n_rows):
         """The weights as an (n_rows,) array of the network's dtype, or an

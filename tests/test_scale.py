@@ -52,7 +52,8 @@ def test_one_thread_is_the_serial_pass_bit_for_bit(momentum):
 @pytest.mark.parametrize("parallel", THREADED)
 @pytest.mark.parametrize("options, within", [({}, 0.02), ({"momentum": 0.5}, 0.05),
                                              ({"batch_size": 4, "lr": 0.04}, 0.05),
-                                             ({"lr_schedule": "invscaling"}, 0.02)])
+                                             ({"lr_schedule": "invscaling"}, 0.02),
+                                             ({"lr": 0.001}, 0.02)])
 def test_two_threads_learn_as_well_as_one(parallel, options, within):
     """Accuracy parity (as LightFM tests its Hogwild): after 3 epochs on two
     threads the training loss is at most 2% above one thread's (5% with
@@ -383,6 +384,40 @@ def test_chunks_hold_whole_rounds_for_every_thread():
     assert _chunk_rows(5000, options) == 39 * 130           # 5000 / 130 rounded up
     options.threads, options.sync_every = 1, 0
     assert _chunk_rows(101, options) == 105
+
+
+@pytest.mark.compiled
+@pytest.mark.parametrize("options, rows, expected", [
+    ({"lr": 0.01}, 20_000, 64),                        # 0.64 / 0.01
+    ({"lr": 0.02}, 20_000, 64),                        # never fewer
+    ({"lr": 0.001}, 20_000, 640),
+    ({"lr": 0.001, "momentum": 0.9}, 20_000, 64),      # steps 10 times as far
+    ({"lr": 0.004, "batch_size": 4}, 20_000, 640),     # whole batches of 4
+    ({"lr": 0.001, "batch_size": 3}, 20_000, 1026),    # 1024, in whole batches
+    ({"lr": 0.0001}, 20_000, 1024),
+    ({"lr": 0.0001}, 4_000, 250),                      # an eighth of a thread's share
+    ({"lr": 0.001, "lr_schedule": "invscaling"}, 20_000, 640),
+])
+def test_rounds_are_as_long_as_the_step_allows(options, rows, expected):
+    """parallel="copies": a round holds ROUND_DISTANCE / (lr / batch_size /
+    (1 - momentum)) examples, from SYNC_EVERY to MAX_ROUND and at most
+    1 / PARALLEL_ROUNDS of a thread's share; one pass, one round size."""
+    X, Y = data([4, 3, 2], rows)
+    net = fastbp.Network([4, 3, 2], seed=0)
+    rounds = []
+    backend = net._backend
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(backend, name)
+
+        def train_epoch(self, *args):
+            rounds.append(args[-2])
+            return backend.train_epoch(*args)
+
+    net._backend = Spy()
+    net.partial_fit(X, Y, n_threads=2, **options)
+    assert set(rounds) == {expected if fastbp._core.PARALLEL else 0}
 
 
 @pytest.mark.compiled
