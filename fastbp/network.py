@@ -35,13 +35,15 @@ PARALLEL_MODES = ("copies", "hogwild")
 # adds each other thread's copy's change to them after every round of
 # examples that thread trains (in whole batches).  A round's updates reach
 # the other threads about a round late, which takes the weights away from
-# where serial training would as far as a round's updates move them: an
-# example's share is step = lr / batch_size / (1 - momentum).  So a round
+# where serial training would take them by about as far as a round's
+# updates move them, an example's share being step = lr / batch_size /
+# (1 - momentum).  So a round
 # holds ROUND_DISTANCE / step examples: SYNC_EVERY at lr 0.01, where the loss
 # after 3 epochs stays within 1% of one thread's on tests/test_scale.py's
 # problem (2.8% with rounds of 256); 640 at lr 0.001, within 0.1% there.
-# Each exchange costs about a fifth of the time of a round of 64 on mnist
-# (benchmarks/bench_threads.py), so rounds are as long as that allows,
+# An exchange costs up to about a fifth of the time of a round of 64 (mnist
+# float32 reached 79% of two independent trainings' speed in
+# benchmarks/bench_threads.py), so rounds are as long as the step allows,
 # up to MAX_ROUND, and at most 1 / PARALLEL_ROUNDS of a thread's share of
 # the examples, so that a pass holds at least that many rounds per thread.
 SYNC_EVERY = 64
