@@ -60,6 +60,24 @@ def twin(net, backend=None, dtype=None):
                           backend=backend or net.backend, weights=net.weights)
 
 
+def record_train_epoch(network):
+    """Give ``network`` a backend that runs each train_epoch call as its own
+    did and records the call's arguments; returns (the list of recorded
+    argument tuples, the network's own backend, to put back)."""
+    calls, backend = [], network._backend
+
+    class Recorder:
+        def __getattr__(self, name):
+            return getattr(backend, name)
+
+        def train_epoch(self, *args):
+            calls.append(args)
+            return backend.train_epoch(*args)
+
+    network._backend = Recorder()
+    return calls, backend
+
+
 def run_python(*args, **environment):
     """Run ``python *args`` with os.environ plus ``environment``.
 

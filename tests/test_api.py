@@ -9,7 +9,7 @@ import pytest
 
 import fastbp
 
-from conftest import data, run_python
+from conftest import data, record_train_epoch, run_python
 
 
 def test_public_names_of_the_design():
@@ -53,20 +53,10 @@ def test_the_core_s_buffers_start_on_a_cache_line(tmp_path):
         nets = [fastbp.Network([5, 7, 3], dtype=dtype, seed=k) for k in range(8)]
         assert all(on_line(net.flat) for net in nets)     # numpy's own: 16 bytes
         net = nets[0]
-        backend = net._backend
-        train_epoch = backend.train_epoch
-
-        class Spy:
-            def __getattr__(self, name):
-                return getattr(backend, name)
-
-            def train_epoch(self, *args):
-                rooms.append(args[-1])
-                return train_epoch(*args)
-
-        net._backend = Spy()
+        calls, backend = record_train_epoch(net)
         net.fit(X, Y, epochs=1, lr=0.01, n_threads=2)
         net._backend = backend
+        rooms += [args[-1] for args in calls]               # room: the last argument
         net.fit(X, Y, epochs=1, lr=0.01, momentum=0.9, average=True)
         assert on_line(net._velocity) and on_line(net._average)
         again = pickle.loads(pickle.dumps(net))

@@ -10,7 +10,7 @@ from numpy.testing import assert_allclose
 
 import fastbp
 import fastbp._data
-from conftest import data, run_python
+from conftest import data, record_train_epoch, run_python
 
 compiled = pytest.mark.compiled
 THREADED = [pytest.param("copies", marks=compiled, id="copies"),
@@ -404,20 +404,10 @@ def test_rounds_are_as_long_as_the_step_allows(options, rows, expected):
     1 / PARALLEL_ROUNDS of a thread's share; one pass, one round size."""
     X, Y = data([4, 3, 2], rows)
     net = fastbp.Network([4, 3, 2], seed=0)
-    rounds = []
-    backend = net._backend
-
-    class Spy:
-        def __getattr__(self, name):
-            return getattr(backend, name)
-
-        def train_epoch(self, *args):
-            rounds.append(args[-2])
-            return backend.train_epoch(*args)
-
-    net._backend = Spy()
+    calls, _ = record_train_epoch(net)
     net.partial_fit(X, Y, n_threads=2, **options)
-    assert set(rounds) == {expected if fastbp._core.PARALLEL else 0}
+    rounds = {args[-2] for args in calls}                      # sync_every
+    assert rounds == {expected if fastbp._core.PARALLEL else 0}
 
 
 @pytest.mark.compiled
