@@ -37,16 +37,16 @@ PARALLEL_MODES = ("copies", "hogwild")
 # the other threads about a round late, which takes the weights away from
 # where serial training would take them by about as far as a round's
 # updates move them, an example's share being step = lr / batch_size /
-# (1 - momentum).  So a round
-# holds ROUND_DISTANCE / step examples: SYNC_EVERY at lr 0.01, where the loss
-# after 3 epochs stays within 1% of one thread's on tests/test_scale.py's
-# problem (2.8% with rounds of 256); 640 at lr 0.001, within 0.1% there.
-# An exchange costs up to about a fifth of the time of a round of 64 (mnist
-# float32 reached 79% of two independent trainings' speed in
-# benchmarks/bench_threads.py), so rounds are as long as the step allows,
-# up to MAX_ROUND, and at most 1 / PARALLEL_ROUNDS of a thread's share of
-# the examples, so that a pass holds at least that many rounds per thread.
-SYNC_EVERY = 64
+# (1 - momentum).  So a round holds ROUND_DISTANCE / step examples: 64 at
+# lr 0.01, where the loss after 3 epochs stays within 1% of one thread's on
+# tests/test_scale.py's problem (2.8% with rounds of 256); 640 at lr 0.001,
+# within 0.1% there.  An exchange costs up to about a fifth of the time of
+# a round of 64 (mnist float32 reached 79% of two independent trainings'
+# speed in benchmarks/bench_threads.py), so rounds are as long as the step
+# allows: from MIN_ROUND to MAX_ROUND, and at most 1 / PARALLEL_ROUNDS of a
+# thread's share of the examples, so that a pass holds that many rounds per
+# thread.
+MIN_ROUND = 64
 ROUND_DISTANCE = 0.64
 MAX_ROUND = 1024
 # The core's weight buffers start on a cache line of this many bytes.
@@ -719,7 +719,7 @@ class Network:
         share = getattr(source, "n", 0) / (options.threads * PARALLEL_ROUNDS)
         if share:
             examples = min(examples, share)
-        options.sync_every = _whole_batches(max(SYNC_EVERY, int(examples)),
+        options.sync_every = _whole_batches(max(MIN_ROUND, int(examples)),
                                             options.batch_size)
 
     def _sample_weight(self, value, n_rows):

@@ -400,7 +400,7 @@ def test_chunks_hold_whole_rounds_for_every_thread():
 ])
 def test_rounds_are_as_long_as_the_step_allows(options, rows, expected):
     """parallel="copies": a round holds ROUND_DISTANCE / (lr / batch_size /
-    (1 - momentum)) examples, from SYNC_EVERY to MAX_ROUND and at most
+    (1 - momentum)) examples, from MIN_ROUND to MAX_ROUND and at most
     1 / PARALLEL_ROUNDS of a thread's share; one pass, one round size."""
     X, Y = data([4, 3, 2], rows)
     net = fastbp.Network([4, 3, 2], seed=0)
