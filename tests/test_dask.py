@@ -2,6 +2,7 @@
 each), and the scikit-learn estimators in Dask's hyperparameter tools."""
 
 
+import dask
 import dask.array as da
 import joblib
 import numpy as np
@@ -99,19 +100,31 @@ def test_one_block_is_one_worker_training_locally(client):
 
 
 def test_sample_and_class_weights(client):
+    """Each worker trains on the row blocks it holds, so two fits give the
+    same weights only where the blocks lie alike: here every block (two of
+    each array) and every task of the fits stays on one worker, else the
+    scheduler may put a block's targets or weights on either worker,
+    differently in each fit."""
     X, y, _, _ = _problem(n=800)
-    dX, dy = _on_cluster(client, X, y)
-    ones = da.ones(len(y), chunks=500)
+    worker = sorted(client.scheduler_info()["workers"])[0]
+
+    def on_worker(*arrays):
+        return client.persist([da.from_array(a, chunks=(500,) + a.shape[1:]) for a in arrays],
+                              workers=[worker])
+
+    def fit(model, **weights):
+        with dask.annotate(workers=[worker], allow_other_workers=False):
+            return fastbp.dask.fit(model, dX, dy, rounds=2, **weights)
+
+    dX, dy, ones = on_worker(X, y, np.ones(len(y)))
     options = dict(hidden_layer_sizes=(6,), random_state=0, learning_rate_init=0.02)
-    plain = fastbp.dask.fit(MLPClassifier(**options), dX, dy, rounds=2)
-    weighted = fastbp.dask.fit(MLPClassifier(**options), dX, dy, rounds=2, sample_weight=ones)
+    plain = fit(MLPClassifier(**options))
+    weighted = fit(MLPClassifier(**options), sample_weight=ones)
     assert_array_equal(plain.network_.flat, weighted.network_.flat)
     # "balanced" weighs the classes by their counts in all the blocks
-    balanced = fastbp.dask.fit(MLPClassifier(class_weight="balanced", **options), dX, dy,
-                               rounds=2)
-    (by_hand,) = _on_cluster(client, compute_sample_weight("balanced", y))
-    weighted = fastbp.dask.fit(MLPClassifier(**options), dX, dy, rounds=2,
-                               sample_weight=by_hand)
+    balanced = fit(MLPClassifier(class_weight="balanced", **options))
+    (by_hand,) = on_worker(compute_sample_weight("balanced", y))
+    weighted = fit(MLPClassifier(**options), sample_weight=by_hand)
     assert_array_equal(balanced.network_.flat, weighted.network_.flat)
     assert not np.array_equal(balanced.network_.flat, plain.network_.flat)
 
