@@ -70,22 +70,23 @@ def one_thread_runs():
     return {f"1 thread, CPU {cpu}": cpu for cpu in cpus[:2]}
 
 
+def pinned(cpu, train, results):
+    """In the calling thread, pinned to ``cpu``: results.append(train())."""
+    os.sched_setaffinity(0, {cpu})
+    results.append(train())
+
+
 def on_cpu(cpu, train):
     """``train()`` in a thread pinned to ``cpu`` (None: here, unpinned).  One
     thread never enters OpenMP, so the pinning stays with that thread and
     the OpenMP threads of the two-thread runs keep every CPU."""
     if cpu is None:
         return train()
-    result = []
-
-    def pinned():
-        os.sched_setaffinity(0, {cpu})
-        result.append(train())
-
-    worker = threading.Thread(target=pinned)
+    results = []
+    worker = threading.Thread(target=pinned, args=(cpu, train, results))
     worker.start()
     worker.join()
-    return result[0]
+    return results[0]
 
 
 def independent(nets, cpus, X, Y):
@@ -94,13 +95,10 @@ def independent(nets, cpus, X, Y):
     examples/s, the mean of their losses).  The faster ends first, and the
     other trains its last examples alone, which can only make the sum
     larger."""
-    histories = [None, None]
-
-    def train(k):
-        histories[k] = nets[k].partial_fit(X, Y, lr=LR, seed=1, n_threads=1)
-
-    workers = [threading.Thread(target=on_cpu, args=(cpu, lambda k=k: train(k)))
-               for k, cpu in enumerate(cpus)]
+    histories = []
+    workers = [threading.Thread(target=pinned, args=(
+        cpu, lambda net=net: net.partial_fit(X, Y, lr=LR, seed=1, n_threads=1), histories))
+               for net, cpu in zip(nets, cpus)]
     for worker in workers:
         worker.start()
     for worker in workers:

@@ -271,8 +271,9 @@ cdef floating* layout_init(Layout* lay, const Py_ssize_t[::1] layers, const int[
     then s, then delta.  Each s^(l) and delta^(l) starts on a cache line,
     as the kernels' vector loads want (an A/B of two builds, one thread:
     wide float32 trained 1.10-1.14x as fast as with them packed, digits and
-    deep float64 1.03x; the padding is never read).  Offsets and scratch are one allocation: free it with
-    free(lay.w_off).  ``kind`` only selects the floating type."""
+    deep float64 1.03x; the padding is never read).  Offsets and scratch
+    are one allocation: free it with free(lay.w_off).  ``kind`` only selects
+    the floating type."""
     cdef Py_ssize_t l, L = layers.shape[0] - 1, n_x = 0, n_s = 0
     cdef floating* xs
     for l in range(L + 1):

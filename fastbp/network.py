@@ -41,8 +41,8 @@ PARALLEL_MODES = ("copies", "hogwild")
 # lr 0.01, where the loss after 3 epochs stays within 1% of one thread's on
 # tests/test_scale.py's problem (2.8% with rounds of 256); 640 at lr 0.001,
 # within 0.1% there.  An exchange costs up to about a fifth of the time of
-# a round of 64 (mnist float32 reached 79% of two independent trainings'
-# speed in benchmarks/bench_threads.py), so rounds are as long as the step
+# a round of 64 (with rounds of 64, mnist float32 reached 79% of two
+# independent trainings' speed in benchmarks/bench_threads.py), so rounds are as long as the step
 # allows: from MIN_ROUND to MAX_ROUND, and at most 1 / PARALLEL_ROUNDS of a
 # thread's share of the examples, so that a pass holds that many rounds per
 # thread.
@@ -623,9 +623,9 @@ class Network:
             or from before ``fit`` if none finished.
         KeyboardInterrupt
             On Ctrl-C, within about 0.05 s (with threads, a chunk holds at
-            least PARALLEL_ROUNDS rounds of 64 examples per thread: a few
-            tenths of a second on a large network); the network holds the
-            weights of the last finished chunk of examples.
+            least PARALLEL_ROUNDS rounds per thread: up to about 2 s on wide
+            layers at small rates, whose rounds are long); the network holds
+            the weights of the last finished chunk of examples.
         """
         epochs = check.integer(epochs, "epochs", 1)
         options = _Options.check(lr, momentum, nesterov, weight_decay, clip, lr_schedule,
@@ -1021,7 +1021,7 @@ def load(path, backend=None):
     for name, array in training.items():
         if array.dtype != net.dtype or array.shape != net.flat.shape:
             raise ValueError(f"{path!r} is damaged: its {name} does not match its weights")
-        setattr(net, "_" + name, _copy_or_none(array))
+        setattr(net, "_" + name, _aligned_copy(array))
     net._progress = dict(FRESH_PROGRESS, **meta["progress"])
     return net
 
@@ -1061,9 +1061,11 @@ def fit_stream(network, chunks, lr=0.01, shuffle=True, seed=None, **options):
 
 
 def _copy_or_none(array):
-    """A copy (on CACHE_LINE bytes, as the core wants it), or None."""
-    if array is None:
-        return None
+    return None if array is None else _aligned_copy(array)
+
+
+def _aligned_copy(array):
+    """A copy of a 1-d array on a cache line, as the core wants its buffers."""
     copy = _aligned_zeros(array.size, array.dtype)
     copy[...] = array
     return copy

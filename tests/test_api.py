@@ -43,7 +43,7 @@ def test_layout_of_the_weights(backend):
 
 
 def test_the_core_s_buffers_start_on_a_cache_line(tmp_path):
-    """Off a cache line the core is up to 0.6x as fast (benchmarks/bench_align.py)."""
+    """Off a cache line the core trains as slowly as 0.61x (benchmarks/bench_align.py)."""
     def on_line(array):
         return array.ctypes.data % 64 == 0
 
