@@ -11,6 +11,7 @@ import os
 import warnings
 
 from . import reference
+from ._validation import THREADS_PER_CORE
 
 try:
     compiled = importlib.import_module(__package__ + "._core")
@@ -83,13 +84,14 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 def threads(backend, requested):
     """The threads a training pass on ``backend`` runs on, for the
-    ``n_threads`` asked for (None: OpenMP's limit, which OMP_NUM_THREADS and
-    threadpoolctl set).  One where the backend cannot run in parallel (the
-    reference, a build without OpenMP, a child forked after a parallel pass);
-    then asking for more warns."""
+    ``n_threads`` asked for (-1: OpenMP's limit, which OMP_NUM_THREADS and
+    threadpoolctl set, up to ``_validation.THREADS_PER_CORE`` per core).
+    One where the backend cannot run in parallel (the reference, a build
+    without OpenMP, a child forked after a parallel pass); then asking for
+    more than one warns."""
     global _ran_parallel
     if backend is reference or not backend.PARALLEL or _forked_after_parallel:
-        if requested is not None and requested > 1:
+        if requested > 1:
             why = ("the reference backend runs serially" if backend is reference else
                    "fastbp's compiled core was built without OpenMP" if not backend.PARALLEL
                    else "this process was forked after a parallel pass, and OpenMP "
@@ -98,6 +100,7 @@ def threads(backend, requested):
             warnings.warn(f"n_threads={requested} trains on one thread: {why}.",
                           RuntimeWarning, stacklevel=4)
         return 1
-    count = backend.max_threads() if requested is None else requested
-    _ran_parallel = _ran_parallel or count > 1
-    return count
+    if requested == -1:
+        requested = min(backend.max_threads(), THREADS_PER_CORE * (os.cpu_count() or 1))
+    _ran_parallel = _ran_parallel or requested > 1
+    return requested

@@ -519,17 +519,24 @@ cdef void apply_batch(const Layout* lay, floating* w, floating* v, floating* gra
                       int nesterov, floating wd) noexcept nogil:
     """The update of a mini-batch of m examples from the sum of their
     gradients: g = grad / m + wd w (no wd on the bias rows), then
-    v <- mu v - lr g, w <- w + v (Nesterov: w + mu v - lr g); grad is cleared.
+    v <- mu v - lr g, w <- w + v (Nesterov: w + mu v - lr g); without
+    momentum (mu = 0) w <- w - lr g, and v (which may be NULL) is not
+    touched.  grad is cleared.
 
-    The rows go through the per-example momentum kernel, with the summed
-    gradient row in place of delta and 1 / m in place of x_i."""
-    cdef Py_ssize_t l, i, n_out, at
+    With momentum the rows go through the per-example momentum kernel, with
+    the summed gradient row in place of delta and 1 / m in place of x_i."""
+    cdef Py_ssize_t l, i, j, n_out, at
+    cdef floating decay
     for l in range(1, lay.L + 1):
         n_out = lay.d[l]
         for i in range(lay.d[l - 1] + 1):
             at = lay.w_off[l] + i * n_out
-            momentum_row(n_out, inv_m, 0 if i == 0 else wd, lr, mu, nesterov, grad + at,
-                         w + at, v + at)
+            decay = 0 if i == 0 else wd
+            if mu == 0:
+                for j in range(at, at + n_out):
+                    w[j] -= lr * (inv_m * grad[j] + decay * w[j])
+            else:
+                momentum_row(n_out, inv_m, decay, lr, mu, nesterov, grad + at, w + at, v + at)
     memset(grad, 0, n_weights * sizeof(floating))
 
 
@@ -911,11 +918,11 @@ def train_epoch(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1]
     w_ij^(l) <- w_ij^(l) - lr x_i^(l-1) delta_j^(l) (with weight_decay and no
     momentum, w_ij^(l) first scaled by 1 - lr weight_decay for i >= 1); or,
     where momentum is not 0, the update of ``backward_momentum`` with the
-    velocity buffer ``velocity`` (laid out like ``flat``; not read
-    otherwise, and then it may be empty).  With batch > 1, one update
-    follows every ``batch`` consecutive examples of ``order`` (and the last,
-    maybe fewer), from the mean of their gradients, through ``apply_batch``
-    (which needs ``velocity``).
+    velocity buffer ``velocity`` (laid out like ``flat``; neither read nor
+    written where momentum is 0, and then it may be empty).  With
+    batch > 1, one update follows every ``batch`` consecutive examples of
+    ``order`` (and the last, maybe fewer), from the mean of their
+    gradients, through ``apply_batch``.
 
     Update number t = t_done + 1, t_done + 2, ... uses the learning rate
     ``scheduled_lr`` gives it.  Where average_from >= 1, ``average`` (laid

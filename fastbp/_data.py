@@ -69,7 +69,8 @@ class Chunked:
     def _read(self, start):
         """Rows start:start + rows, checked, as (start, X, Y, weights)."""
         stop = min(start + self.rows, self.n)
-        X, Y = self.check(self.X[start:stop], self.Y[start:stop], f"[{start}:{stop}]")
+        X, Y = self.check(self.X[start:stop], self.Y[start:stop], f"[{start}:{stop}]",
+                          stop - start)
         # a chunk already of the right dtype is a view of a memmap: copy it
         # out, so that its pages can be unmapped now
         X, Y = (np.array(a) if isinstance(source, np.ndarray) and np.may_share_memory(a, source)

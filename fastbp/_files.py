@@ -2,13 +2,13 @@
 model files (a Network's .npz plus how to scale and label its data)."""
 
 import csv
-import io
 import json
 import os
 
 import numpy as np
 
-from .network import load
+from . import _persistence
+from .network import Network
 
 
 class UsageError(Exception):
@@ -121,29 +121,50 @@ def _read_npz(path, target, columns):
     return X.astype(np.float64), names, targets
 
 
+# The members a model file of the command line adds to the network's: how it
+# scales its data, and its columns, target and classes ("cli", JSON).
+CLI_MEMBERS = ("cli", "x_mean", "x_scale", "y_mean", "y_scale")
+
+
 def save_model(path, network, info, arrays):
     """The network's file plus ``info`` (JSON) and ``arrays`` (the scaling)."""
-    buffer = io.BytesIO()
-    network.save(buffer)
-    buffer.seek(0)
-    with np.load(buffer) as saved:
-        contents = {name: saved[name] for name in saved.files}
-    contents["cli"] = np.array(json.dumps(info))
-    contents.update(arrays)
-    with open(path, "wb") as file:
-        np.savez(file, **contents)
+    _persistence.write(path, network._stored(), dict(arrays, cli=json.dumps(info)))
 
 
 def load_model(path):
-    """(network, info, arrays) from a file ``save_model`` wrote."""
+    """(network, info, arrays) from a file ``save_model`` wrote, checked:
+    the network as ``fastbp.load`` checks it, the scaling's lengths and
+    values, and the info's fields."""
     if not os.path.isfile(path):
         raise UsageError(f"{path}: no such file")
     try:
-        network = load(path)
-        with np.load(path, allow_pickle=False) as data:
-            info = json.loads(str(data["cli"]))
-            arrays = {name: data[name] for name in data.files
-                      if name.startswith(("x_", "y_"))}
-    except (ValueError, KeyError, OSError) as error:
+        state, extra = _persistence.read(path, CLI_MEMBERS)
+        network = Network._restored(state)
+        info = _cli_info(extra.pop("cli"), network)
+        d = {"x": network.layers[0], "y": network.layers[-1]}
+        for name, array in extra.items():
+            if len(array) != d[name[0]] or (name.endswith("scale") and not (array > 0).all()):
+                raise ValueError(f"its {name} must hold {d[name[0]]} values"
+                                 + (", all > 0" if name.endswith("scale") else ""))
+    except ValueError as error:
         raise UsageError(f"{path}: not a model file of 'fastbp train' ({error})") from None
-    return network, info, arrays
+    return network, info, extra
+
+
+def _cli_info(info, network):
+    """The command line's "cli" member, checked against the network."""
+    if not isinstance(info, dict) or set(info) != {"columns", "target", "classes"}:
+        raise ValueError("its 'cli' must hold columns, target and classes")
+    columns, classes = info["columns"], info["classes"]
+    if (not isinstance(columns, list) or len(columns) != network.layers[0]
+            or not all(isinstance(name, str) for name in columns)):
+        raise ValueError(f"its 'cli' must name {network.layers[0]} input columns")
+    if not isinstance(info["target"], (str, type(None))):
+        raise ValueError("its 'cli' target must be a column name")
+    if classes is not None and (
+            not isinstance(classes, list) or len(classes) < 2
+            or len(classes) != max(2, network.layers[-1])
+            or not all(isinstance(label, (str, int, float)) for label in classes)):
+        raise ValueError("its 'cli' classes must be a list of labels, one per output "
+                         "(or two for one output)")
+    return info

@@ -6,10 +6,18 @@ error names the argument and says what was expected.
 """
 
 import numbers
+import os
 
 import numpy as np
 
 DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+# n_threads may ask for up to this many threads per core: beyond that,
+# threads only wait for each other, and each costs a copy of the weights.
+THREADS_PER_CORE = 4
+# A network's weights must fit in this many bytes (numpy's largest array).
+MAX_BYTES = np.iinfo(np.intp).max
+# batch_size above this is refused (a batch is at most all the examples).
+MAX_BATCH = 2**31 - 1
 
 
 def choice(value, name, options):
@@ -22,12 +30,29 @@ def choice(value, name, options):
     return value
 
 
-def integer(value, name, minimum):
-    """``value`` as an int if it is an integer >= ``minimum``."""
+def integer(value, name, minimum, maximum=None):
+    """``value`` as an int if it is an integer >= ``minimum`` (and <=
+    ``maximum`` where given)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    return int(value)
+
+
+def threads(value, name="n_threads"):
+    """``value`` as an int if it is -1 (every core) or from 1 to
+    THREADS_PER_CORE times the cores of this machine."""
+    cores = os.cpu_count() or 1
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer: 1 (one thread) or -1 (every core), "
+                        f"got {type(value).__name__}")
+    if value != -1 and not 1 <= value <= THREADS_PER_CORE * cores:
+        raise ValueError(f"{name} must be -1 (every core) or from 1 to "
+                         f"{THREADS_PER_CORE * cores} ({THREADS_PER_CORE} per core of this "
+                         f"machine's {cores}), got {value}")
     return int(value)
 
 
@@ -75,14 +100,26 @@ def dtype(value):
     return result
 
 
+def sequence(value, name, what):
+    """``value`` if it is a list, tuple or 1-D array (an ordered sequence,
+    not a set, a mapping or a string)."""
+    if not (isinstance(value, (list, tuple)) or
+            (isinstance(value, np.ndarray) and value.ndim == 1)):
+        raise TypeError(f"{name} must be a list or tuple of {what}, got {type(value).__name__}")
+    return value
+
+
 def layers(value):
-    """d[0..L] as a tuple of positive ints, L >= 1."""
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
-        raise TypeError(f"layers must be a sequence of layer sizes such as [2, 8, 1], "
-                        f"got {type(value).__name__}")
+    """d[0..L] as a tuple of positive ints, L >= 1, whose weights fit in
+    memory that numpy can address."""
+    sequence(value, "layers", "layer sizes such as [2, 8, 1]")
     sizes = tuple(integer(size, f"layers[{l}]", 1) for l, size in enumerate(value))
     if len(sizes) < 2:
         raise ValueError(f"layers needs at least an input and an output size, got {list(sizes)}")
+    n_weights = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+    if 8 * n_weights > MAX_BYTES:
+        raise ValueError(f"layers {list(sizes)} need {n_weights:.3g} weights, more than "
+                         "any array can hold")
     return sizes
 
 

@@ -1,26 +1,19 @@
 """The Network class: validation, weights, and dispatch to a backend."""
 
 import collections
-import json
-import os
+import functools
+import threading
 import time
 
 import numpy as np
 
-from . import _backend, _data, _torch, reference
+from . import _backend, _data, _persistence, _torch, reference
 from . import _validation as check
 from ._names import ACTIVATIONS, CROSS_ENTROPY_OUTPUTS, HIDDEN_ACTIVATIONS, LOSSES, SCHEDULES
+from ._persistence import FRESH_PROGRESS, TRAINING_ARRAYS
 
 __all__ = ["Network", "History", "Backprop", "DivergenceError", "load", "fit_stream"]
 
-FORMAT_VERSION = 1
-# The arrays of the training state, as Network attributes with a leading "_".
-TRAINING_ARRAYS = ("velocity", "average", "iterate")
-# The rest of the training state: passes of this training run (they seed the
-# shuffles), updates (the t of the lr schedules and of averaging), and the
-# adaptive schedule's current lr, best loss and epochs without improvement.
-FRESH_PROGRESS = {"passes": 0, "updates": 0, "adaptive_lr": None, "best_loss": None,
-                  "waited": 0}
 # The core trains in chunks of about this many seconds, giving Python the GIL
 # (and Ctrl-C) back between them; the first chunk has FIRST_CHUNK examples.
 CHUNK_SECONDS = 0.05
@@ -110,7 +103,7 @@ class _Options:
                  lr_schedule="constant", power_t=0.25, patience=5, tol=1e-4, average=0,
                  batch_size=1, n_threads=1, parallel="copies"):
         self.lr, self.momentum = lr, momentum
-        self.n_threads, self.parallel = n_threads, parallel   # None: OpenMP's limit
+        self.n_threads, self.parallel = n_threads, parallel   # -1: every core
         self.threads, self.sync_every = 1, 0                  # what the core runs: _parallel
         self.batch_size = batch_size
         self.average = average                # the update averaging starts at; 0: off
@@ -120,8 +113,8 @@ class _Options:
         self.lr_schedule, self.power_t = lr_schedule, power_t
         # the core's per-update schedules; "adaptive" changes lr between epochs
         self.schedule_code = SCHEDULES.index(lr_schedule) if lr_schedule in SCHEDULES else 0
-        # (the cores' mini-batch update always goes through the velocity)
-        self.needs_velocity = momentum > 0 or weight_decay > 0 or batch_size > 1
+        # the velocity is momentum's state: without momentum it is left as it is
+        self.needs_velocity = momentum > 0
 
     @classmethod
     def check(cls, lr, momentum, nesterov, weight_decay, clip, lr_schedule, power_t,
@@ -143,12 +136,11 @@ class _Options:
             average = int(average)            # True: from the first update
         else:
             average = check.integer(average, "average", 1)
-        batch_size = check.integer(batch_size, "batch_size", 1)
-        if n_threads is not None:
-            n_threads = check.integer(n_threads, "n_threads", 1)
-            if average and n_threads > 1:
-                raise ValueError("average needs n_threads=1: the running mean of the weights "
-                                 "is kept per update, serially")
+        batch_size = check.integer(batch_size, "batch_size", 1, check.MAX_BATCH)
+        n_threads = check.threads(n_threads)
+        if average and n_threads > 1:
+            raise ValueError("average needs n_threads=1: the running mean of the weights "
+                             "is kept per update, serially")
         parallel = check.choice(parallel, "parallel", PARALLEL_MODES)
         return cls(lr, momentum, nesterov, weight_decay, clip, lr_schedule, power_t,
                    patience, tol, average, batch_size, n_threads, parallel)
@@ -201,6 +193,24 @@ def _callables(callbacks):
     return callbacks
 
 
+def _one_call_at_a_time(method):
+    """A training method of Network that raises RuntimeError while another
+    training call on the same network runs: the training state (velocity,
+    average, counters) belongs to one pass at a time."""
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        if not self._training.acquire(blocking=False):
+            raise RuntimeError(
+                f"{method.__name__}: this network is already training in another call (a "
+                "callback, a stream's chunks or another thread); a network trains in one "
+                "call at a time")
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._training.release()
+    return guarded
+
+
 class Network:
     """A fully connected network trained by backpropagation and per-example SGD.
 
@@ -247,7 +257,7 @@ class Network:
         n_hidden = len(self._layers) - 2
         if isinstance(hidden, str):
             hidden = [hidden] * n_hidden
-        elif not hasattr(hidden, "__len__") or len(hidden) != n_hidden:
+        elif len(check.sequence(hidden, "hidden", "activation names")) != n_hidden:
             raise ValueError(f"hidden must be one activation name or a list of "
                              f"{n_hidden} (one per hidden layer), got {hidden!r}")
         self._hidden = tuple(check.choice(name, "hidden", HIDDEN_ACTIVATIONS)
@@ -266,6 +276,7 @@ class Network:
             self._seed = int(np.random.SeedSequence().entropy % 2**63)
         self._requested_backend = backend
         self._backend = _backend.get(backend)
+        self._training = threading.Lock()       # held by the one training call
         self._backend_name = backend or _backend.BACKEND
 
         # What the backends are handed: d[0..L], and acts[l] for l = 1..L.
@@ -456,6 +467,7 @@ class Network:
 
     # ------------------------------------------------------------ training
 
+    @_one_call_at_a_time
     def sgd_step(self, x, y, lr):
         """One in-place SGD update on one example (plain: no momentum, no decay).
 
@@ -479,11 +491,12 @@ class Network:
                  0)
         return self._pass([block], options, "sgd_step")[0]
 
+    @_one_call_at_a_time
     def fit(self, X, Y, epochs=10, lr=0.01, shuffle=True, seed=None, verbose=False, *,
             momentum=0.0, nesterov=False, weight_decay=0.0, lr_schedule="constant",
             power_t=0.25, average=False, batch_size=1, sample_weight=None, clip=None,
             validation_data=None, validation_fraction=None, early_stopping=False,
-            patience=5, tol=1e-4, restore_best=True, callbacks=(), n_threads=None,
+            patience=5, tol=1e-4, restore_best=True, callbacks=(), n_threads=1,
             parallel="copies"):
         """Train by per-example stochastic gradient descent, in place.
 
@@ -583,18 +596,20 @@ class Network:
             logs)``, ``logs`` a dict with "loss", "lr" and, with validation
             data, "val_loss"; a callback returning False stops training
             after that epoch.
-        n_threads : int or None, default None
+        n_threads : int, default 1
             Threads of the compiled core that train at once, each on its
             share of every chunk of the (shuffled) order, all on the same
-            weights. None: OpenMP's limit (``OMP_NUM_THREADS``, or what
-            threadpoolctl sets; all cores by default). 1 is serial and
-            deterministic. With several threads the result is not
-            reproducible bit for bit: when each thread's updates reach the
-            others depends on timing. Serial where the backend is the
-            reference, the core was built without OpenMP (both warn if more
-            were asked for), ``average`` is on (which then needs 1), or the
-            process was forked after a parallel pass (OpenMP cannot start
-            threads there; use multiprocessing's "spawn" or "forkserver").
+            weights. 1 is serial: reproducible bit for bit, and equal to
+            the reference backend to rounding. -1: OpenMP's limit
+            (``OMP_NUM_THREADS``, or what threadpoolctl sets; all cores by
+            default). At most 4 per core of the machine. With several
+            threads the result is not reproducible bit for bit: when each
+            thread's updates reach the others depends on timing. Serial
+            where the backend is the reference, the core was built without
+            OpenMP (both warn if more than 1 was asked for), ``average`` is
+            on (which then needs 1 or -1), or the process was forked after
+            a parallel pass (OpenMP cannot start threads there; use
+            multiprocessing's "spawn" or "forkserver").
         parallel : {"copies", "hogwild"}, default "copies"
             How several threads share the weights. "copies": the threads
             claim a round of examples at a time in turn from the order, in
@@ -617,6 +632,9 @@ class Network:
 
         Raises
         ------
+        RuntimeError
+            If the network is training in another call already (from a
+            callback, a stream, or another Python thread).
         DivergenceError
             If the error becomes non-finite; the network then holds the
             weights (and velocity) from the end of the last finished epoch,
@@ -650,10 +668,11 @@ class Network:
         return self._train(source, epochs, options, shuffle, seed, verbose, validation,
                            stopping, callbacks)
 
+    @_one_call_at_a_time
     def partial_fit(self, X, Y, lr=0.01, shuffle=True, seed=None, *,
                     momentum=0.0, nesterov=False, weight_decay=0.0, lr_schedule="constant",
                     power_t=0.25, average=False, batch_size=1, sample_weight=None, clip=None,
-                    validation_data=None, patience=5, tol=1e-4, callbacks=(), n_threads=None,
+                    validation_data=None, patience=5, tol=1e-4, callbacks=(), n_threads=1,
                     parallel="copies"):
         """One training pass over the examples, continuing the training state
         (velocity, count of passes and updates, the adaptive schedule's lr,
@@ -697,9 +716,13 @@ class Network:
         return _data.Chunked(X, Y, self._sample_weight(sample_weight, shape[0]), rows,
                              self._checked_block)
 
-    def _checked_block(self, X, Y, where):
-        """A block of rows of an out-of-core source or a stream, checked."""
+    def _checked_block(self, X, Y, where, n_rows=None):
+        """A block of rows of an out-of-core source or a stream, checked:
+        ``n_rows`` rows where given (what a slice of an array-like must give)."""
         X = check.array(X, "X" + where, self._dtype, (2,), self._layers[0])
+        if n_rows is not None and X.shape[0] != n_rows:
+            raise ValueError(f"X{where} gave {X.shape[0]} rows, not {n_rows}: slicing X must "
+                             "give the rows asked for")
         return X, check.targets(Y, "Y" + where, self._dtype, self._layers[-1], X.shape[0],
                                 self._loss == "cross_entropy")
 
@@ -826,7 +849,8 @@ class Network:
 
     def _loss_of(self, flat, X, Y):
         """Mean error of the weights ``flat`` on checked (X, Y)."""
-        return self._backend.loss(flat, self._d, self._acts, self._loss_code, X, Y) / len(X)
+        return float(self._backend.loss(flat, self._d, self._acts, self._loss_code, X, Y)
+                     / len(X))
 
     def _fresh_training_state(self):
         """The training state, which partial_fit continues and fit starts
@@ -868,8 +892,10 @@ class Network:
         from before the pass and raises."""
         if options.needs_velocity and self._velocity is None:
             self._velocity = _aligned_zeros(len(self._flat), self._dtype)
-        velocity = self._velocity if options.needs_velocity else self._flat[:0]
-        state = [a for a in (self._flat, self._velocity, self._average) if a is not None]
+        # the buffers the core is handed, held here for the whole pass
+        flat, average = self._flat, self._average
+        velocity = self._velocity if options.needs_velocity else flat[:0]
+        state = [a for a in (flat, self._velocity, average) if a is not None]
         before = [a.copy() for a in state]
         chunk_start = [a.copy() for a in state]
         updates_before = updates_at_chunk = self._progress["updates"]
@@ -887,11 +913,11 @@ class Network:
                     stop = min(start + _chunk_rows(size, options), len(order))
                     began = time.perf_counter()
                     part, done = self._backend.train_epoch(
-                        self._flat, self._d, self._acts, self._loss_code, X, Y,
+                        flat, self._d, self._acts, self._loss_code, X, Y,
                         order[start:stop], options.lr, velocity, options.momentum,
                         options.nesterov, options.weight_decay, weights, options.clip,
                         options.schedule_code, options.power_t, updates_at_chunk,
-                        self._average, options.average, options.batch_size, options.threads,
+                        average, options.average, options.batch_size, options.threads,
                         options.sync_every, room)
                     self._progress["updates"] = updates_at_chunk - (-done // options.batch_size)
                     if done < stop - start or not all(np.isfinite(a).all() for a in state):
@@ -901,7 +927,7 @@ class Network:
                             f"training diverged in {where}{at}: the error or the weights "
                             f"became non-finite (lr={options.lr}). The weights are those from "
                             f"before {where}. Try a smaller lr, or scale the inputs and targets.")
-                    total += part
+                    total += float(part)
                     size = _next_chunk(size, stop - start, time.perf_counter() - began)
                     start = stop
                     if on_chunk:
@@ -926,15 +952,37 @@ class Network:
                 "output": self._output, "loss": self._loss, "dtype": self._dtype.name,
                 "seed": self._seed, "backend": self._requested_backend}
 
+    def _stored(self):
+        """The configuration, the weights and the training state, as
+        ``fastbp._persistence`` stores them (the arrays themselves, not
+        copies)."""
+        state = {"config": self._config(), "progress": dict(self._progress),
+                 "flat": self._flat}
+        state.update((name, getattr(self, "_" + name)) for name in TRAINING_ARRAYS)
+        return state
+
+    @classmethod
+    def _restored(cls, state, backend=None):
+        """A network from a state that ``_persistence.check_state`` passed;
+        ``backend`` (where not None) replaces the stored one."""
+        config = dict(state["config"])
+        if backend is not None:
+            config["backend"] = backend
+        try:
+            net = cls(**config)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"not a valid fastbp model file: config: {error}") from None
+        net._set_state((state["flat"],) + tuple(state[name] for name in TRAINING_ARRAYS)
+                       + (state["progress"],))
+        return net
+
     def __getstate__(self):
-        flat, velocity, average, iterate, progress = self._state()
-        return {"config": self._config(), "flat": flat, "velocity": velocity,
-                "average": average, "iterate": iterate, "progress": progress}
+        return {name: value.copy() if isinstance(value, np.ndarray) else value
+                for name, value in self._stored().items()}
 
     def __setstate__(self, state):
-        self.__init__(**state["config"], weights=None)
-        self._set_state((state["flat"], state["velocity"], state["average"],
-                         state["iterate"], state["progress"]))
+        restored = self._restored(_persistence.check_state(state))
+        self.__dict__.update(restored.__dict__)
 
     def to_torch(self):
         """The network as a PyTorch ``torch.nn.Sequential`` (needs torch).
@@ -977,53 +1025,35 @@ class Network:
         path : str, path-like or writable binary file
             Written as given (no ".npz" is appended).  Load with ``fastbp.load``.
         """
-        meta = {"format": "fastbp.Network", "format_version": FORMAT_VERSION,
-                "config": self._config(), "progress": self._progress}
-        arrays = {"flat": self._flat, "meta": np.array(json.dumps(meta))}
-        for name in TRAINING_ARRAYS:
-            if getattr(self, "_" + name) is not None:
-                arrays[name] = getattr(self, "_" + name)
-        if isinstance(path, (str, os.PathLike)):
-            with open(path, "wb") as file:      # np.savez would append ".npz"
-                np.savez(file, **arrays)
-        else:
-            np.savez(path, **arrays)
+        _persistence.write(path, self._stored())
 
 
 def load(path, backend=None):
     """Load a network saved by ``Network.save``.
 
+    The file is checked before it is trusted: every field of its metadata,
+    the arrays' dtypes and shapes against the declared network (before any
+    array is read), and their values (no NaN or infinity).  Nothing is
+    unpickled.
+
     Parameters
     ----------
-    path : str, path-like or file
+    path : str, path-like or readable binary file
     backend : {None, "compiled", "reference"}
         Backend of the loaded network; None keeps the saved choice.
+
+    Raises
+    ------
+    ValueError
+        If the file is damaged, foreign or not valid ("not a valid fastbp
+        model file: ..."), whatever is wrong with it.
+    OSError
+        If the file cannot be opened.
     """
-    with np.load(path, allow_pickle=False) as data:
-        if "meta" not in data or "flat" not in data:
-            raise ValueError(f"{path!r} is not a fastbp network file (no 'meta'/'flat')")
-        meta = json.loads(str(data["meta"]))
-        flat = data["flat"]
-        training = {name: data[name] for name in TRAINING_ARRAYS if name in data}
-    if meta.get("format") != "fastbp.Network":
-        raise ValueError(f"{path!r} is not a fastbp network file")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path!r} has format version {meta.get('format_version')}; "
-                         f"this fastbp reads version {FORMAT_VERSION}")
-    config = meta["config"]
     if backend is not None:
-        config["backend"] = backend
-    net = Network(**config)
-    if flat.dtype != net.dtype or flat.shape != net.flat.shape:
-        raise ValueError(f"{path!r} is damaged: weights of dtype {flat.dtype} and shape "
-                         f"{flat.shape}, expected {net.dtype} {net.flat.shape}")
-    net.flat[...] = flat
-    for name, array in training.items():
-        if array.dtype != net.dtype or array.shape != net.flat.shape:
-            raise ValueError(f"{path!r} is damaged: its {name} does not match its weights")
-        setattr(net, "_" + name, _aligned_copy(array))
-    net._progress = dict(FRESH_PROGRESS, **meta["progress"])
-    return net
+        _backend.get(backend)                   # a bad name is the caller's error
+    state, _ = _persistence.read(path)
+    return Network._restored(state, backend)
 
 
 def fit_stream(network, chunks, lr=0.01, shuffle=True, seed=None, **options):

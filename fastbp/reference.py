@@ -200,8 +200,10 @@ def train_epoch(flat, layers, acts, loss, X, Y, order, lr, velocity, momentum, n
     weight where ``sample_weight`` is not empty, then
     w_ij^(l) <- w_ij^(l) - lr x_i^(l-1) delta_j^(l); or, where momentum or
     weight_decay is not 0, with g = de/dw + weight_decay w (not on the bias
-    rows) and the velocity v (laid out like ``flat``):
-    v <- momentum v - lr g, then w <- w + v (Nesterov: w <- w + momentum v - lr g).
+    rows): w <- w - lr g without momentum; with momentum, through the
+    velocity v (laid out like ``flat``, neither read nor written without
+    momentum): v <- momentum v - lr g, then w <- w + v (Nesterov:
+    w <- w + momentum v - lr g).
     A non-finite error stops the pass before that example changes any weight.
 
     The k-th example of the pass (k = 1, 2, ...) uses the learning rate
@@ -210,15 +212,14 @@ def train_epoch(flat, layers, acts, loss, X, Y, order, lr, velocity, momentum, n
     average_from, average_from + 1, ... (averaged SGD).  With batch > 1, one
     update follows every ``batch`` consecutive examples of ``order`` (and the
     last, maybe fewer), from the mean g of their gradients (plus the weight
-    decay), with the velocity: v <- momentum v - lr g, w <- w + v (Nesterov:
-    w <- w + momentum v - lr g).
+    decay), updated as one example's.
 
     Returns (sum of the errors before each update, each times its example's
     weight; number of examples done).
     """
     base_lr = lr
     W, names = _blocks(flat, layers), _names(acts)
-    V = _blocks(velocity, layers) if momentum or weight_decay or batch > 1 else None
+    V = _blocks(velocity, layers) if momentum else None
     G = [np.zeros_like(w) for w in W]        # a mini-batch's summed gradient
     total, done, updates, in_batch = 0.0, 0, 0, 0
     with np.errstate(over="ignore", invalid="ignore"):    # the caller reports divergence
@@ -244,10 +245,10 @@ def train_epoch(flat, layers, acts, loss, X, Y, order, lr, velocity, momentum, n
             t = t_done + updates                       # the number of this update
             lr = scheduled_lr(schedule, base_lr, t, power_t, weight_decay)
             for l, g in enumerate(gradients):
-                if V is None:
-                    W[l] -= lr * g                     # w <- w - lr x_i delta_j
-                    continue
                 g[1:] += weight_decay * W[l][1:]       # L2 penalty, bias row excluded
+                if V is None:
+                    W[l] -= lr * g                     # w <- w - lr g
+                    continue
                 V[l] *= momentum
                 V[l] -= lr * g                         # v <- momentum v - lr g
                 W[l] += momentum * V[l] - lr * g if nesterov else V[l]

@@ -423,9 +423,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         scikit-learn), or one of the hidden activations.
     average : bool or int, default False
         fastbp's averaged SGD (see ``fastbp.Network.fit``).
-    n_threads : int or None, default 1
+    n_threads : int, default 1
         fastbp's threads per fit (see ``fastbp.Network.fit``); 1 keeps
-        results reproducible bit for bit.
+        results reproducible bit for bit, -1 uses every core.
     dtype : {"float64", "float32"}, default "float64"
         Floating type of the weights and of all computation.
 

@@ -3,7 +3,9 @@ differences, and the compiled backend against the reference."""
 
 import numpy as np
 
-from .network import Network
+from .network import DivergenceError, Network
+
+__all__ = ["check_gradient", "stable_lr", "verify"]
 
 # Relative error per layer that a gradient check passes with, by dtype.
 GRADIENT_TOLERANCE = {np.dtype(np.float64): 1e-6, np.dtype(np.float32): 2e-2}
@@ -107,6 +109,23 @@ def finite_differences(net, X, Y, eps):
     return result
 
 
+# verify's default learning rate: this over (1 - momentum) times the widest
+# fan-in d[l-1] + 1 (an example's step grows with both), which trains
+# stably on inputs and targets of unit scale.
+STABLE_STEP = 0.5
+# A loss that grows more than this many times during verify is divergence.
+DIVERGENCE_FACTOR = 10.0
+# The largest relative weight difference between the backends that passes.
+VERIFY_TOLERANCE = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4}
+
+
+def stable_lr(layers, momentum=0.0):
+    """A learning rate at which per-example SGD on ``layers`` trains stably
+    on inputs and targets of unit scale: STABLE_STEP (1 - momentum) over the
+    widest fan-in d[l-1] + 1."""
+    return STABLE_STEP * (1 - momentum) / (max(layers[:-1]) + 1)
+
+
 class Verification:
     """What ``verify`` found: the compiled backend against the reference.
 
@@ -118,29 +137,47 @@ class Verification:
     loss_differences : list of float
         After each epoch, |loss_compiled - loss_reference| relative to the
         reference's training loss of that epoch.
+    losses : list of float
+        The reference's loss on (X, Y) before training and after each epoch.
+    diverged : str or None
+        Why training was stopped as diverging (a non-finite error, or a loss
+        grown DIVERGENCE_FACTOR times), or None.
+    tolerance : float
+        The largest relative weight difference that passes.
+    passed : bool
+        Training did not diverge and the backends agree within ``tolerance``.
     """
 
-    def __init__(self, weight_differences, loss_differences):
+    def __init__(self, weight_differences, loss_differences, losses, diverged, tolerance):
         self.weight_differences = weight_differences
         self.loss_differences = loss_differences
+        self.losses, self.diverged, self.tolerance = losses, diverged, tolerance
+        self.passed = diverged is None and all(d <= tolerance for d in weight_differences)
 
     def __str__(self):
-        return "\n".join(f"epoch {k}: largest weight difference {w:.2e}, "
-                         f"loss difference {e:.2e} (relative)"
-                         for k, (w, e) in enumerate(zip(self.weight_differences,
-                                                        self.loss_differences), start=1))
+        lines = [f"epoch {k}: largest weight difference {w:.2e}, loss difference {e:.2e} "
+                 f"(relative)" for k, (w, e) in enumerate(zip(self.weight_differences,
+                                                             self.loss_differences), start=1)]
+        if self.diverged:
+            lines.append(f"DIVERGED: {self.diverged}; the backends cannot be compared. "
+                         "Try a smaller lr or momentum.")
+        return "\n".join(lines)
 
     def __repr__(self):
-        return (f"<Verification: {len(self.weight_differences)} epochs, largest weight "
-                f"difference {max(self.weight_differences):.2e}>")
+        if self.diverged:
+            return f"<Verification: diverged ({self.diverged})>"
+        return (f"<Verification {'passed' if self.passed else 'FAILED'}: "
+                f"{len(self.weight_differences)} epochs, largest weight difference "
+                f"{max(self.weight_differences):.2e}>")
 
 
-def verify(net, X, Y, epochs=1, lr=0.01, seed=0, **fit_options):
+def verify(net, X, Y, epochs=1, lr=None, seed=0, **fit_options):
     """Train copies of ``net`` on both backends, the same way, and compare.
 
     Both copies start from ``net``'s weights and train one epoch at a time
-    with the same options and orders, serially (``n_threads=1``); ``net``
-    itself is not changed.
+    with the same options and orders, serially; ``net`` itself is not
+    changed.  Training that diverges (a non-finite error, or a loss grown
+    DIVERGENCE_FACTOR times) is reported as such, not as a difference.
 
     Parameters
     ----------
@@ -148,7 +185,9 @@ def verify(net, X, Y, epochs=1, lr=0.01, seed=0, **fit_options):
     X, Y : array_like
         As for ``Network.fit``.
     epochs : int, default 1
-    lr : float, default 0.01
+    lr : float, optional
+        Default: ``stable_lr(net.layers, momentum)``, a rate that trains
+        stably on data of unit scale.
     seed : int, default 0
         Seed of the shuffling.
     **fit_options
@@ -157,7 +196,8 @@ def verify(net, X, Y, epochs=1, lr=0.01, seed=0, **fit_options):
     Returns
     -------
     Verification
-        The largest relative weight and loss differences after each epoch.
+        The largest relative weight and loss differences after each epoch,
+        the losses, and whether it diverged or passed.
 
     Raises
     ------
@@ -168,16 +208,30 @@ def verify(net, X, Y, epochs=1, lr=0.01, seed=0, **fit_options):
         raise TypeError(f"net must be a fastbp.Network, got {type(net).__name__}")
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+    if "n_threads" in fit_options:
+        raise TypeError("verify compares serial training: it takes no n_threads")
+    if lr is None:
+        lr = stable_lr(net.layers, fit_options.get("momentum", 0.0))
     copies = [Network(**dict(net._config(), backend=backend), weights=net.weights)
               for backend in ("compiled", "reference")]
-    fit_options["n_threads"] = 1
     weight_differences, loss_differences = [], []
-    for epoch in range(epochs):
-        compiled, reference = (copy.partial_fit(X, Y, lr=lr, seed=seed, **fit_options)
-                               for copy in copies)
+    losses, diverged = [copies[1].loss(X, Y)], None
+    for epoch in range(1, epochs + 1):
+        try:
+            compiled, reference = [copy.partial_fit(X, Y, lr=lr, seed=seed, **fit_options)
+                                   for copy in copies]
+        except DivergenceError as error:
+            diverged = f"epoch {epoch}: {error}"
+            break
         scale = max(float(np.max(np.abs(copies[1].flat))), np.finfo(np.float64).tiny)
         weight_differences.append(float(np.max(np.abs(copies[0].flat - copies[1].flat)))
                                   / scale)
         loss_differences.append(abs(compiled.loss[0] - reference.loss[0])
                                 / max(abs(reference.loss[0]), np.finfo(np.float64).tiny))
-    return Verification(weight_differences, loss_differences)
+        losses.append(copies[1].loss(X, Y))
+        if not losses[-1] <= DIVERGENCE_FACTOR * losses[0]:
+            diverged = (f"the loss grew from {losses[0]:.3g} to {losses[-1]:.3g} by epoch "
+                        f"{epoch} (lr {lr:g})")
+            break
+    return Verification(weight_differences, loss_differences, losses, diverged,
+                        VERIFY_TOLERANCE[net.dtype])

@@ -4,9 +4,8 @@ The compiled case carries the ``compiled`` marker: on a build without the
 extension, deselect it with ``-m "not compiled"``; it is never skipped
 silently.
 
-fit's n_threads=None follows OpenMP's limit; the tests compare results bit
-for bit and to 1e-12, so they run it serially (OMP_NUM_THREADS=1, set before
-the core loads OpenMP) and ask for threads by name where they test them.
+Tests run with fastbp's defaults (one thread unless a test asks for more by
+name), whatever OMP_NUM_THREADS says.
 
 SCIPY_ARRAY_API=1 (before scipy loads) lets scikit-learn's estimator checks
 run check_array_api_input on fastbp.sklearn instead of skipping it.
@@ -16,7 +15,6 @@ import os
 import subprocess
 import sys
 
-os.environ["OMP_NUM_THREADS"] = "1"
 os.environ["SCIPY_ARRAY_API"] = "1"
 
 import numpy as np  # noqa: E402

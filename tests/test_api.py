@@ -114,7 +114,9 @@ def bad_constructor_arguments():
         (dict(layers=[2, 3, 1], hidden="softmax"), ValueError, "hidden"),
         (dict(layers=[2, 3, 1], hidden="swish"), ValueError, "hidden"),
         (dict(layers=[2, 3, 3, 1], hidden=["tanh"]), ValueError, "hidden"),
-        (dict(layers=[2, 3, 1], hidden=3), ValueError, "hidden"),
+        (dict(layers=[2, 3, 1], hidden=3), TypeError, "hidden"),
+        (dict(layers={2, 3, 1}), TypeError, "layers"),
+        (dict(layers=[2, 3, 3, 1], hidden={"tanh", "relu"}), TypeError, "hidden"),
         (dict(layers=[2, 1], output="linear"), ValueError, "output"),
         (dict(layers=[2, 1], output=None), TypeError, "output"),
         (dict(layers=[2, 1], loss="hinge"), ValueError, "loss"),
@@ -264,7 +266,7 @@ def test_save_writes_exactly_the_path_given_and_to_files(backend, tmp_path):
 
 def test_load_refuses_other_files(tmp_path):
     np.savez(tmp_path / "other.npz", a=np.zeros(3))
-    with pytest.raises(ValueError, match="not a fastbp network"):
+    with pytest.raises(ValueError, match="not a valid fastbp model file: no .meta."):
         fastbp.load(tmp_path / "other.npz")
     net = fastbp.Network([2, 1])
     net.save(tmp_path / "model.npz")

@@ -191,3 +191,32 @@ def test_demo_plot_without_matplotlib_fails_before_training():
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip() == ('fastbp demo: error: fastbp.plot needs matplotlib: '
                                      'pip install "fastbp[plot]"')
+
+
+def test_the_cli_reports_a_damaged_model_in_one_line(tmp_path):
+    data_file = tmp_path / "data.csv"
+    rows = ["a,b,y"] + [f"{i % 7},{i % 3},{i % 2}" for i in range(40)]
+    data_file.write_text("\n".join(rows) + "\n")
+    model = tmp_path / "model.npz"
+    trained = run_python("-m", "fastbp", "train", str(data_file), "--target", "y",
+                         "--save", str(model), "--epochs", "2")
+    assert trained.returncode == 0, trained.stderr
+    assert run_python("-m", "fastbp", "predict", str(model), str(data_file)).returncode == 0
+    whole = model.read_bytes()
+    model.write_bytes(whole[:len(whole) // 2])
+    for command in ("predict", "eval"):
+        extra = ("--target", "y") if command == "eval" else ()
+        result = run_python("-m", "fastbp", command, str(model), str(data_file), *extra)
+        assert result.returncode == 2
+        assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+        assert "not a valid fastbp model file" in result.stderr
+
+
+def test_the_cli_reports_a_too_large_network_in_one_line(tmp_path):
+    data_file = tmp_path / "data.csv"
+    data_file.write_text("a,y\n1,0\n2,1\n3,0\n")
+    for layers in ("100000000,100000000", "10000000000,10000000000"):
+        result = run_python("-m", "fastbp", "train", str(data_file), "--target", "y",
+                            "--save", str(tmp_path / "m.npz"), "--layers", layers)
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1

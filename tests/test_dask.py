@@ -73,7 +73,7 @@ def test_a_round_is_the_weighted_mean_of_the_workers_copies(client):
     net = fastbp.Network([20, 8, 3], output="softmax", loss="cross_entropy", seed=4)
     shares = fastbp.dask._gather_on_workers(client, dX, dY, None)
     assert sum(size for _, _, size in shares) == len(y)
-    options = dict(lr=0.02, momentum=0.5, n_threads=1)
+    options = dict(lr=0.02, momentum=0.5)
     flat, loss = fastbp.dask._round(client, net, shares, 2, 7, 3, options)
     copies, sizes, losses = [], [], []
     for k, (_, share, size) in enumerate(shares):
@@ -94,8 +94,7 @@ def test_one_block_is_one_worker_training_locally(client):
     net = fastbp.Network([20, 6, 3], output="softmax", loss="cross_entropy", seed=1)
     local = fastbp.Network([20, 6, 3], output="softmax", loss="cross_entropy", seed=1)
     fastbp.dask.fit(net, dX, dY, rounds=1, local_epochs=3, seed=5, lr=0.05, batch_size=4)
-    local.fit(X, Y, epochs=3, seed=fastbp.dask._seed_of(5, 0, 0), lr=0.05, batch_size=4,
-              n_threads=1)
+    local.fit(X, Y, epochs=3, seed=fastbp.dask._seed_of(5, 0, 0), lr=0.05, batch_size=4)
     assert_array_equal(net.flat, local.flat)
 
 

@@ -40,10 +40,10 @@ def test_the_compiled_core_is_built_with_openmp():
 
 @compiled
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
-def test_one_thread_is_the_serial_pass_bit_for_bit(momentum):
+def test_the_default_is_the_serial_pass_bit_for_bit(momentum):
     X, Y = data([5, 7, 3], 300)
     net, one_by_one = fastbp.Network([5, 7, 3], seed=1), fastbp.Network([5, 7, 3], seed=1)
-    net.fit(X, Y, epochs=1, lr=0.05, momentum=momentum, shuffle=False, n_threads=1)
+    net.fit(X, Y, epochs=1, lr=0.05, momentum=momentum, shuffle=False)
     for r in range(len(X)):
         one_by_one.partial_fit(X[r:r + 1], Y[r:r + 1], lr=0.05, momentum=momentum)
     assert np.array_equal(net.flat, one_by_one.flat)
@@ -76,7 +76,7 @@ def test_two_threads_learn_as_well_as_one(parallel, options, within):
 def test_two_threads_train_every_example_and_differ_from_one(parallel):
     X, Y = teacher_problem(4000)
     serial, threaded = classifier(), classifier()
-    one = serial.fit(X, Y, epochs=1, lr=0.01, shuffle=False, n_threads=1)
+    one = serial.fit(X, Y, epochs=1, lr=0.01, shuffle=False)
     two = threaded.fit(X, Y, epochs=1, lr=0.01, shuffle=False, n_threads=2, parallel=parallel)
     assert not np.array_equal(serial.flat, threaded.flat)     # the threads did run
     assert np.isfinite(threaded.flat).all()
@@ -160,16 +160,7 @@ def test_the_reference_backend_warns_that_it_runs_serially():
         net.fit(X, Y, epochs=1, n_threads=2)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        net.fit(X, Y, epochs=1)                   # None: quietly one thread
-
-
-@compiled
-def test_n_threads_none_follows_omp_num_threads():
-    """What fit runs for n_threads=None: OpenMP's limit."""
-    code = "from fastbp import _backend; print(_backend.threads(_backend.compiled, None))"
-    for count in ("1", "2", "3"):
-        result = run_python("-c", code, OMP_NUM_THREADS=count)
-        assert result.stdout.strip() == count, result.stderr
+        net.fit(X, Y, epochs=1)                   # the default: quietly one thread
 
 
 @compiled
@@ -195,7 +186,7 @@ def test_a_fork_after_parallel_training_does_not_hang():
         if __name__ == "__main__":
             print("parent", train(2)[0] < 0.25)
             with multiprocessing.get_context("fork").Pool(2) as pool:
-                for loss, caught in pool.map(train, [None, 2]):
+                for loss, caught in pool.map(train, [-1, 2]):
                     print("child", loss < 0.25, caught)
     """)
     result = run_python("-c", script, OMP_NUM_THREADS="2")   # run_python times out at 300 s
@@ -354,7 +345,7 @@ def test_a_build_without_openmp_warns_and_trains_serially(monkeypatch):
     net, serial = fastbp.Network([3, 4, 1]), fastbp.Network([3, 4, 1])
     with pytest.warns(RuntimeWarning, match="built without OpenMP"):
         net.fit(X, Y, epochs=1, n_threads=2)
-    serial.fit(X, Y, epochs=1, n_threads=1)
+    serial.fit(X, Y, epochs=1)
     assert np.array_equal(net.flat, serial.flat)
 
 
@@ -421,6 +412,6 @@ def test_chunk_sizes_follow_the_measured_rate(monkeypatch):
     monkeypatch.setattr(network, "_chunk_rows",
                         lambda size, options: asked.append(real(size, options)) or asked[-1])
     X, Y = data([8, 4, 1], 100_000)
-    fastbp.Network([8, 4, 1]).fit(X, Y, epochs=1, lr=0.01, n_threads=1)
+    fastbp.Network([8, 4, 1]).fit(X, Y, epochs=1, lr=0.01)
     assert asked[0] == network.FIRST_CHUNK
     assert len(asked) < 40 and min(asked[:-1]) >= network.FIRST_CHUNK

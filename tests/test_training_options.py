@@ -443,7 +443,6 @@ def test_weight_decay_without_momentum_matches_the_reference(dtype, tolerance, l
     trained = []
     for backend in ("compiled", "reference"):
         net = fastbp.Network(layers, hidden=hidden, dtype=dtype, seed=2, backend=backend)
-        net.fit(X, Y, epochs=3, lr=0.02, weight_decay=0.05, lr_schedule=lr_schedule,
-                n_threads=1)
+        net.fit(X, Y, epochs=3, lr=0.02, weight_decay=0.05, lr_schedule=lr_schedule)
         trained.append(net.flat)
     assert relative_error(*trained) < tolerance

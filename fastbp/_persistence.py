@@ -1,0 +1,292 @@
+"""Model files and pickled state: one schema, checked before it is trusted.
+
+A model file is an .npz archive (a zip of .npy members), written uncompressed
+and never pickled:
+
+- "meta": JSON text, {"format": "fastbp.Network", "format_version": 1,
+  "config": the Network's constructor arguments, "progress": the counters
+  of the training state};
+- "flat": the weights; "velocity", "average", "iterate": the arrays of the
+  training state that exist, each laid out like "flat";
+- further members a caller adds (the command line's scaling and labels),
+  read only when asked for by name.
+
+Reading trusts nothing in the file.  The JSON and the arrays' headers are
+read first; every field's type and range, and every array's dtype and
+shape against the declared network, are checked before any array is read;
+an array is read only as far as its header says, and a member may declare no
+more bytes than the archive can hold (stored) or inflate to (deflated).
+Non-finite values are refused.  Whatever is wrong, damaged or foreign, the
+error is a ValueError that starts "not a valid fastbp model file".
+"""
+
+import binascii
+import json
+import numbers
+import os
+import struct
+import zipfile
+import zlib
+
+import numpy as np
+
+from . import _validation as check
+
+FORMAT = "fastbp.Network"
+FORMAT_VERSION = 1
+CONFIG_FIELDS = ("layers", "hidden", "output", "loss", "dtype", "seed", "backend")
+# The arrays of the training state, as Network attributes with a leading "_".
+TRAINING_ARRAYS = ("velocity", "average", "iterate")
+# The rest of the training state: passes of this training run (they seed the
+# shuffles), updates (the t of the lr schedules and of averaging), and the
+# adaptive schedule's current lr, best loss and epochs without improvement.
+FRESH_PROGRESS = {"passes": 0, "updates": 0, "adaptive_lr": None, "best_loss": None,
+                  "waited": 0}
+# Counters above this lose exactness as the core's float64 update count.
+MAX_COUNT = 2**53
+# The longest JSON member read, in characters.
+MAX_JSON_CHARS = 1 << 20
+# Deflate inflates at most about 1032 times; a member claiming more is damaged.
+MAX_INFLATION = 1100
+# What reading a damaged archive can raise, besides ValueError.
+DAMAGED = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, binascii.Error,
+           struct.error, EOFError, KeyError, IndexError, TypeError, OverflowError,
+           RecursionError, NotImplementedError, RuntimeError, OSError)
+
+
+class _Invalid(ValueError):
+    """A model file or state that fails the schema."""
+
+
+def _refuse(reason):
+    raise _Invalid(f"not a valid fastbp model file: {reason}")
+
+
+# ---------------------------------------------------------------- writing
+
+def write(file, state, extras=None):
+    """Write ``state`` (as ``Network._stored`` gives it) to ``file``, a path
+    or a writable binary file, as an uncompressed .npz; ``extras`` maps
+    further member names to arrays, or to strings (stored as text)."""
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION,
+            "config": state["config"], "progress": state["progress"]}
+    members = {"meta": np.array(json.dumps(meta)), "flat": state["flat"]}
+    members.update((name, state[name]) for name in TRAINING_ARRAYS
+                   if state[name] is not None)
+    for name, value in (extras or {}).items():
+        members[name] = np.array(value)
+    if isinstance(file, (str, os.PathLike)):
+        with open(file, "wb") as opened:       # np.savez would append ".npz"
+            np.savez(opened, **members)
+    else:
+        np.savez(file, **members)
+
+
+# ---------------------------------------------------------------- reading
+
+def read(file, extras=()):
+    """The checked state in ``file`` (a path or a readable binary file), and
+    the members named in ``extras``.
+
+    Returns
+    -------
+    state : dict
+        "config", "progress" and the arrays "flat", "velocity", "average",
+        "iterate" (None where absent), checked as ``check_state`` does.
+    extra : dict
+        Each name of ``extras``: a JSON member parsed, or a 1-D array of
+        finite float64 values no longer than the widest layer.
+
+    Raises
+    ------
+    ValueError
+        Whatever is wrong with the file ("not a valid fastbp model file: ...").
+    OSError
+        Where the file cannot be opened (a missing file is not a damaged one).
+    """
+    if isinstance(file, (str, os.PathLike)):
+        with open(file, "rb") as opened:
+            return read(opened, extras)
+    try:
+        size = file.seek(0, os.SEEK_END)
+        file.seek(0)
+        with zipfile.ZipFile(file) as archive:
+            return _read_archive(archive, size, extras)
+    except _Invalid:
+        raise
+    except (ValueError,) + DAMAGED as error:
+        raise _Invalid(f"not a valid fastbp model file: {type(error).__name__}: "
+                       f"{error}") from None
+
+
+def _read_archive(archive, size, extras):
+    names = set(archive.namelist())
+    for needed in ("meta", "flat"):
+        if needed + ".npy" not in names:
+            _refuse(f"no {needed!r} member (it has {sorted(names)[:8]})")
+    meta = _read_json(archive, size, "meta")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        _refuse("its 'meta' does not say format 'fastbp.Network'")
+    if meta.get("format_version") != FORMAT_VERSION:
+        _refuse(f"format version {meta.get('format_version')!r}; this fastbp reads "
+                f"version {FORMAT_VERSION}")
+    _fields(meta, ("format", "format_version", "config", "progress"), "meta")
+    config = _config(meta["config"])
+    n_weights, dtype = _n_weights(config["layers"]), np.dtype(config["dtype"])
+    present = [name for name in ("flat",) + TRAINING_ARRAYS if name + ".npy" in names]
+    for name in present:                   # every header before any array is read
+        _header(archive, size, name, dtype, (n_weights,))
+    arrays = {name: _read_array(archive, name) if name in present else None
+              for name in ("flat",) + TRAINING_ARRAYS}
+    state = check_state(dict(arrays, config=config, progress=meta["progress"]))
+    extra, widest = {}, max(config["layers"])
+    for name in extras:
+        if name + ".npy" not in names:
+            _refuse(f"no {name!r} member")
+        shape, dtype = _header(archive, size, name, None, None)
+        if dtype.kind == "U":
+            extra[name] = _read_json(archive, size, name)
+        elif dtype == np.float64 and len(shape) == 1 and shape[0] <= widest:
+            extra[name] = _finite(_read_array(archive, name), name)
+        else:
+            _refuse(f"its {name} is neither JSON text nor a float64 vector of at most "
+                    f"{widest} values")
+    return state, extra
+
+
+def _member(archive, size, name):
+    """The zip entry of member ``name``, its sizes checked against the
+    archive's: a stored member lies within it, a deflated one inflates at
+    most MAX_INFLATION times."""
+    info = archive.getinfo(name + ".npy")
+    if info.compress_size > size:
+        _refuse(f"member {name!r} claims {info.compress_size} bytes in an archive of {size}")
+    if info.compress_type == zipfile.ZIP_STORED:
+        if info.file_size != info.compress_size:
+            _refuse(f"member {name!r} is damaged (its sizes disagree)")
+    elif info.file_size > MAX_INFLATION * info.compress_size + 1024:
+        _refuse(f"member {name!r} claims to inflate from {info.compress_size} to "
+                f"{info.file_size} bytes")
+    return info
+
+
+def _header(archive, size, name, dtype, shape):
+    """(shape, dtype) of member ``name`` from its .npy header alone, checked
+    against ``dtype`` and ``shape`` where given, and against the bytes the
+    zip entry holds."""
+    info = _member(archive, size, name)
+    with archive.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        if version == (1, 0):
+            found_shape, fortran, found_dtype = np.lib.format.read_array_header_1_0(member)
+        elif version == (2, 0):
+            found_shape, fortran, found_dtype = np.lib.format.read_array_header_2_0(member)
+        else:
+            _refuse(f"member {name!r} has .npy version {version}")
+    if found_dtype.hasobject or found_dtype.fields is not None or found_dtype.subdtype:
+        _refuse(f"member {name!r} holds {found_dtype}, not plain numbers or text")
+    if dtype is not None and found_dtype != dtype:
+        _refuse(f"its {name} has dtype {found_dtype}, the network's dtype is {dtype}")
+    if shape is not None and tuple(found_shape) != shape:
+        _refuse(f"its {name} has shape {tuple(found_shape)}; the declared network has "
+                f"{shape[0]} weights")
+    count = 1
+    for length in found_shape:
+        count *= length
+    if count * found_dtype.itemsize > info.file_size:
+        _refuse(f"its {name} declares more data than the file holds")
+    return tuple(found_shape), found_dtype
+
+
+def _read_array(archive, name):
+    """Member ``name``, whose header was checked: reads only what it declares."""
+    with archive.open(name + ".npy") as member:
+        return np.lib.format.read_array(member, allow_pickle=False)
+
+
+def _read_json(archive, size, name):
+    """Member ``name`` as JSON: a 0-d text array of at most MAX_JSON_CHARS."""
+    shape, dtype = _header(archive, size, name, None, None)
+    if dtype.kind != "U" or shape != () or dtype.itemsize > 4 * MAX_JSON_CHARS:
+        _refuse(f"its {name} is not JSON text of at most {MAX_JSON_CHARS} characters")
+    return json.loads(str(_read_array(archive, name)))
+
+
+# ---------------------------------------------------------------- the schema
+
+def check_state(state):
+    """``state`` (config, progress, flat and the training arrays, as
+    ``Network._stored`` gives them, from a file or from pickle) checked:
+    the config's fields and types, the arrays' dtype, shape and finiteness,
+    the progress counters' types and ranges.  Returns it with the progress
+    completed from FRESH_PROGRESS.  The constructor checks the config's
+    names (activations, loss) when the network is built."""
+    if not isinstance(state, dict):
+        _refuse(f"the state is a {type(state).__name__}, not a dict")
+    _fields(state, ("config", "progress", "flat") + TRAINING_ARRAYS, "the state")
+    config = _config(state["config"])
+    dtype, shape = np.dtype(config["dtype"]), (_n_weights(config["layers"]),)
+    checked = {"config": config, "progress": _progress(state["progress"])}
+    for name in ("flat",) + TRAINING_ARRAYS:
+        array = state[name]
+        if array is None and name != "flat":
+            checked[name] = None
+            continue
+        if not isinstance(array, np.ndarray) or array.dtype != dtype or array.shape != shape:
+            _refuse(f"its {name} must be an array of {shape[0]} {dtype} values")
+        checked[name] = _finite(array, name)
+    return checked
+
+
+def _fields(mapping, allowed, what):
+    if not isinstance(mapping, dict):
+        _refuse(f"{what} is a {type(mapping).__name__}, not a mapping")
+    unknown = sorted(set(mapping) - set(allowed), key=str)
+    if unknown:
+        _refuse(f"{what} has unknown fields {unknown[:5]}")
+
+
+def _config(config):
+    _fields(config, CONFIG_FIELDS, "config")
+    missing = [name for name in CONFIG_FIELDS if name not in config]
+    if missing:
+        _refuse(f"config lacks {missing}")
+    try:
+        layers = check.layers(config["layers"])
+        check.seed(config["seed"])
+    except (TypeError, ValueError) as error:
+        _refuse(f"config: {error}")
+    if config["dtype"] not in ("float64", "float32"):
+        _refuse(f"config: dtype must be 'float64' or 'float32', got {config['dtype']!r}")
+    if config["backend"] not in (None, "compiled", "reference"):
+        _refuse(f"config: backend must be null, 'compiled' or 'reference'")
+    return dict(config, layers=list(layers))
+
+
+def _n_weights(layers):
+    return sum((a + 1) * b for a, b in zip(layers, layers[1:]))
+
+
+def _progress(progress):
+    _fields(progress, tuple(FRESH_PROGRESS), "progress")
+    result = dict(FRESH_PROGRESS, **progress)
+    for name in ("passes", "updates", "waited"):
+        value = result[name]
+        if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+                or not 0 <= value < MAX_COUNT):
+            _refuse(f"progress: {name} must be an integer in [0, 2**53), got {value!r}")
+    for name, low in (("adaptive_lr", 0.0), ("best_loss", None)):
+        value = result[name]
+        if value is None:
+            continue
+        if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                or not np.isfinite(value) or (low is not None and not value > low)):
+            bound = "a finite number > 0" if low is not None else "a finite number"
+            _refuse(f"progress: {name} must be null or {bound}, got {value!r}")
+    return result
+
+
+def _finite(array, name):
+    if not np.isfinite(array).all():
+        _refuse(f"its {name} holds NaN or infinity")
+    return array
