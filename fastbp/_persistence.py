@@ -22,6 +22,7 @@ error is a ValueError that starts "not a valid fastbp model file".
 
 import binascii
 import json
+import math
 import numbers
 import os
 import struct
@@ -280,10 +281,17 @@ def _progress(progress):
         if value is None:
             continue
         if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-                or not np.isfinite(value) or (low is not None and not value > low)):
+                or not _finite_number(value) or (low is not None and not value > low)):
             bound = "a finite number > 0" if low is not None else "a finite number"
             _refuse(f"progress: {name} must be null or {bound}, got {value!r}")
     return result
+
+
+def _finite_number(value):
+    try:
+        return math.isfinite(value)
+    except OverflowError:                   # an int beyond any float
+        return False
 
 
 def _finite(array, name):
