@@ -100,7 +100,9 @@ OPENMP_ARGS = openmp_args()   # the compiler probe runs once: compile and link a
 extensions = cythonize(
     [Extension("fastbp._core", ["fastbp/_core.pyx"], extra_compile_args=compile_args(),
                extra_link_args=OPENMP_ARGS,
-               depends=["fastbp/_kernels.h", "fastbp/_kernels_body.h"])],
+               depends=["fastbp/_kernels.h", "fastbp/_kernels_body.h",
+                        "fastbp/_declarations.pxi", "fastbp/_example.pxi",
+                        "fastbp/_copies.pxi"])],
     compiler_directives={
         "language_level": 3,
         "boundscheck": False,

@@ -8,11 +8,11 @@ on any of the four offsets, by chance of the process.  The compiled core's
 kernels load 32 bytes of a weight row at a time; off a cache line, every
 other load spans two lines.  Since this benchmark, fastbp's weight buffers
 (and the velocity, the average, the threads' copies) start on a cache line
-(``fastbp.network._aligned_zeros``).
+(``fastbp._buffers.zeros``).
 
 mnist [784, 128, 10] and wide [784, 512, 512, 10] in float64 and float32,
 lr 0.001, the same data as run.py, one epoch in order, calling the core's
-``train_epoch`` on the same weights at each offset in turn, turn after turn
+``train_pass`` on the same weights at each offset in turn, turn after turn
 (the machine's speed drifts); the table gives the median examples/s and
 its ratio to the aligned buffer's.
 """
@@ -51,14 +51,13 @@ def measure(name, dtype, turns):
                      ["identity"] + ["tanh"] * (len(layers) - 2) + ["identity"]], dtype=np.intc)
     loss = LOSSES.index("squared")
     order = np.arange(len(X), dtype=np.intp)
-    empty = np.empty(0, dtype=dtype)
+    rule = fastbp.training.Rule(LR)
     rates = {offset: [] for offset in OFFSETS}
     for _ in range(turns):
         for offset in OFFSETS:
             flat = at_offset(net.flat, offset)
             began = time.perf_counter()
-            _core.train_epoch(flat, d, acts, loss, X, Y, order, LR, empty, 0.0, False, 0.0,
-                              empty, 0.0)
+            _core.train_pass(flat, d, acts, loss, X, Y, None, order, rule, 0, None, None, None)
             rates[offset].append(len(X) / (time.perf_counter() - began))
     return {offset: float(np.median(r)) for offset, r in rates.items()}
 

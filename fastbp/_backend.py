@@ -10,8 +10,9 @@ import importlib
 import os
 import warnings
 
+import numpy as np
+
 from . import reference
-from ._validation import THREADS_PER_CORE
 
 try:
     compiled = importlib.import_module(__package__ + "._core")
@@ -66,41 +67,27 @@ def get(name):
     return compiled
 
 
-# OpenMP (GNU libgomp) cannot be used in a child forked after a parallel
-# region ran in its parent: the child's next parallel region waits forever
-# for threads that were not forked.  So a process remembers whether it ran
-# one, and its forked children train on one thread.
-_ran_parallel = False
-_forked_after_parallel = False
+# A batch goes through numpy's matrix product (BLAS) where rows x weights is
+# at least BATCH_WORK and, in float64, the network has at least
+# BATCH_WEIGHTS weights: there it beats the per-example forward pass.
+BATCH_WORK = 1 << 20
+BATCH_WEIGHTS = 8192
 
 
-def _after_fork_in_child():
-    global _forked_after_parallel
-    _forked_after_parallel = _forked_after_parallel or _ran_parallel
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def threads(backend, requested):
-    """The threads a training pass on ``backend`` runs on, for the
-    ``n_threads`` asked for (-1: OpenMP's limit, which OMP_NUM_THREADS and
-    threadpoolctl set, up to ``_validation.THREADS_PER_CORE`` per core).
-    One where the backend cannot run in parallel (the reference, a build
-    without OpenMP, a child forked after a parallel pass); then asking for
-    more than one warns."""
-    global _ran_parallel
-    if backend is reference or not backend.PARALLEL or _forked_after_parallel:
-        if requested > 1:
-            why = ("the reference backend runs serially" if backend is reference else
-                   "fastbp's compiled core was built without OpenMP" if not backend.PARALLEL
-                   else "this process was forked after a parallel pass, and OpenMP "
-                   "cannot start threads in it (use the 'spawn' or 'forkserver' start "
-                   "method of multiprocessing)")
-            warnings.warn(f"n_threads={requested} trains on one thread: {why}.",
-                          RuntimeWarning, stacklevel=4)
-        return 1
-    if requested == -1:
-        requested = min(backend.max_threads(), THREADS_PER_CORE * (os.cpu_count() or 1))
-    _ran_parallel = _ran_parallel or requested > 1
-    return requested
+def forward(backend, flat, spec, blocks, X):
+    """x^(L) for the rows of X on ``backend``: per example, or for a large
+    batch a layer at a time, S^(l) = X^(l-1) W^(l)[1:] + W^(l)[0] by numpy's
+    matrix product and X^(l) = g(S^(l)) by the backend's ``activate_rows``.
+    ``spec`` is (d[0..L], activation codes, loss code), ``blocks`` the views
+    W^(1..L) of ``flat``."""
+    layers, acts, _ = spec
+    if X.shape[0] * len(flat) >= BATCH_WORK and (flat.dtype == np.float32
+                                                   or len(flat) >= BATCH_WEIGHTS):
+        for W, act in zip(blocks, acts[1:]):
+            X = X @ W[1:]
+            X += W[0]
+            backend.activate_rows(act, X)
+        return X
+    out = np.empty((X.shape[0], layers[-1]), dtype=flat.dtype)
+    backend.forward(flat, layers, acts, X, out)
+    return out

@@ -2,7 +2,7 @@
 array-like read a chunk of rows at a time (np.memmap, h5py, zarr), or an
 iterable of (X, Y) chunks.
 
-Each source yields blocks (X, Y, sample weights, order, first) already
+Each source yields blocks (X, Y, sample weights or None, order, first) already
 checked by the network (converted to its dtype, C-contiguous, finite), with
 ``order`` the rows of the block in the order to train on them and ``first``
 the number of the block's first row in the whole data (for messages).  Only one block of an
@@ -44,7 +44,7 @@ class InMemory:
 
 class Chunked:
     """An array-like of rows read ``rows`` at a time; Y and the sample
-    weights (an array, maybe empty) are sliced alike."""
+    weights (an array, or None) are sliced alike."""
 
     def __init__(self, X, Y, weights, rows, check):
         self.X, self.Y, self.weights, self.rows, self.check = X, Y, weights, rows, check
@@ -77,7 +77,7 @@ class Chunked:
                 else a for a, source in ((X, self.X), (Y, self.Y)))
         _release(self.X, start, stop)
         _release(self.Y, start, stop)
-        weights = self.weights[start:stop] if len(self.weights) else self.weights
+        weights = None if self.weights is None else self.weights[start:stop]
         return start, X, Y, weights
 
 

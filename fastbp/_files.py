@@ -128,7 +128,7 @@ CLI_MEMBERS = ("cli", "x_mean", "x_scale", "y_mean", "y_scale")
 
 def save_model(path, network, info, arrays):
     """The network's file plus ``info`` (JSON) and ``arrays`` (the scaling)."""
-    _persistence.write(path, network._stored(), dict(arrays, cli=json.dumps(info)))
+    _persistence.write(path, _persistence.stored(network), dict(arrays, cli=json.dumps(info)))
 
 
 def load_model(path):
@@ -139,7 +139,7 @@ def load_model(path):
         raise UsageError(f"{path}: no such file")
     try:
         state, extra = _persistence.read(path, CLI_MEMBERS)
-        network = Network._restored(state)
+        network = _persistence.restored(Network, state)
         info = _cli_info(extra.pop("cli"), network)
         d = {"x": network.layers[0], "y": network.layers[-1]}
         for name, array in extra.items():

@@ -1,4 +1,5 @@
-"""Names of the activations and losses, and the integer codes the backends use.
+"""Names of the activations, losses and schedules, the integer codes the
+backends use, and the schedules' learning rates.
 
 The code of a name is its index in the tuple.  ``fastbp/_core.pyx`` mirrors
 these tuples in C enums; a test checks that the two agree.
@@ -12,3 +13,14 @@ CROSS_ENTROPY_OUTPUTS = ("sigmoid", "softmax")
 LEAKY_SLOPE = 0.01
 # Learning-rate schedules the cores apply per update; "adaptive" works per epoch.
 SCHEDULES = ("constant", "invscaling", "optimal")
+
+
+def scheduled_lr(schedule, lr, t, power_t, alpha):
+    """The learning rate of update number t = 1, 2, ... of the schedule with
+    code ``schedule``: lr; lr / t^power_t (invscaling); or
+    lr / (1 + lr alpha (t - 1)) (optimal, Bottou's)."""
+    if SCHEDULES[schedule] == "invscaling":
+        return lr / t ** power_t
+    if SCHEDULES[schedule] == "optimal":
+        return lr / (1 + lr * alpha * (t - 1))
+    return lr

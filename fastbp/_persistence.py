@@ -31,18 +31,14 @@ import zlib
 
 import numpy as np
 
+from . import _buffers
 from . import _validation as check
+from .training import FRESH_PROGRESS, TrainingState
 
 FORMAT = "fastbp.Network"
 FORMAT_VERSION = 1
 CONFIG_FIELDS = ("layers", "hidden", "output", "loss", "dtype", "seed", "backend")
-# The arrays of the training state, as Network attributes with a leading "_".
-TRAINING_ARRAYS = ("velocity", "average", "iterate")
-# The rest of the training state: passes of this training run (they seed the
-# shuffles), updates (the t of the lr schedules and of averaging), and the
-# adaptive schedule's current lr, best loss and epochs without improvement.
-FRESH_PROGRESS = {"passes": 0, "updates": 0, "adaptive_lr": None, "best_loss": None,
-                  "waited": 0}
+TRAINING_ARRAYS = TrainingState.ARRAYS
 # Counters above this lose exactness as the core's float64 update count.
 MAX_COUNT = 2**53
 # The longest JSON member read, in characters.
@@ -63,10 +59,39 @@ def _refuse(reason):
     raise _Invalid(f"not a valid fastbp model file: {reason}")
 
 
+# ---------------------------------------------------------------- the state
+
+def stored(network, copies=False):
+    """The configuration, weights and training state of ``network``, as this
+    module stores them: the arrays themselves, or (``copies``) copies."""
+    state = {"config": network._config(), "progress": dict(network._state.progress),
+             "flat": network.flat}
+    state.update((name, getattr(network._state, name)) for name in TRAINING_ARRAYS)
+    if copies:
+        state.update((name, _buffers.copy(state[name])) for name in ("flat",) + TRAINING_ARRAYS)
+    return state
+
+
+def restored(cls, state, backend=None):
+    """A network of class ``cls`` from a state that ``check_state`` passed;
+    ``backend`` (where not None) replaces the stored one."""
+    config = dict(state["config"])
+    if backend is not None:
+        config["backend"] = backend
+    try:
+        network = cls(**config)
+    except (TypeError, ValueError) as error:
+        raise _Invalid(f"not a valid fastbp model file: config: {error}") from None
+    network.flat[...] = state["flat"]
+    network._state = TrainingState(*(state[name] for name in TRAINING_ARRAYS),
+                                   state["progress"]).copy()
+    return network
+
+
 # ---------------------------------------------------------------- writing
 
 def write(file, state, extras=None):
-    """Write ``state`` (as ``Network._stored`` gives it) to ``file``, a path
+    """Write ``state`` (as ``stored`` gives it) to ``file``, a path
     or a writable binary file, as an uncompressed .npz; ``extras`` maps
     further member names to arrays, or to strings (stored as text)."""
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION,
@@ -133,7 +158,7 @@ def _read_archive(archive, size, extras):
                 f"version {FORMAT_VERSION}")
     _fields(meta, ("format", "format_version", "config", "progress"), "meta")
     config = _config(meta["config"])
-    n_weights, dtype = _n_weights(config["layers"]), np.dtype(config["dtype"])
+    n_weights, dtype = _buffers.n_weights(config["layers"]), np.dtype(config["dtype"])
     present = [name for name in ("flat",) + TRAINING_ARRAYS if name + ".npy" in names]
     for name in present:                   # every header before any array is read
         _header(archive, size, name, dtype, (n_weights,))
@@ -217,7 +242,7 @@ def _read_json(archive, size, name):
 
 def check_state(state):
     """``state`` (config, progress, flat and the training arrays, as
-    ``Network._stored`` gives them, from a file or from pickle) checked:
+    ``stored`` gives them, from a file or from pickle) checked:
     the config's fields and types, the arrays' dtype, shape and finiteness,
     the progress counters' types and ranges.  Returns it with the progress
     completed from FRESH_PROGRESS.  The constructor checks the config's
@@ -226,7 +251,7 @@ def check_state(state):
         _refuse(f"the state is a {type(state).__name__}, not a dict")
     _fields(state, ("config", "progress", "flat") + TRAINING_ARRAYS, "the state")
     config = _config(state["config"])
-    dtype, shape = np.dtype(config["dtype"]), (_n_weights(config["layers"]),)
+    dtype, shape = np.dtype(config["dtype"]), (_buffers.n_weights(config["layers"]),)
     checked = {"config": config, "progress": _progress(state["progress"])}
     for name in ("flat",) + TRAINING_ARRAYS:
         array = state[name]
@@ -262,10 +287,6 @@ def _config(config):
     if config["backend"] not in (None, "compiled", "reference"):
         _refuse(f"config: backend must be null, 'compiled' or 'reference'")
     return dict(config, layers=list(layers))
-
-
-def _n_weights(layers):
-    return sum((a + 1) * b for a, b in zip(layers, layers[1:]))
 
 
 def _progress(progress):

@@ -10,29 +10,53 @@ every layer but the last; w_ij^(l) is the weight from node i of layer l-1 to
 node j of layer l, and layer l's weights are the block W^(l) of shape
 (d[l-1]+1, d[l]) of the one flat buffer, row 0 holding the bias weights.
 
-The functions take the same arguments as the compiled core's: ``flat`` (all
-weights), ``layers`` (d[0..L]), ``acts`` (acts[l] is the activation code of
-layer l, an index into ``ACTIVATIONS``; acts[0] is unused) and ``loss`` (an
-index into ``LOSSES``).
+The backend interface
+---------------------
+Both backends (this module and ``fastbp._core``) export the same names, and
+a test checks that they do.  Every function takes the network as ``flat``
+(all weights, one C-contiguous buffer of the network's dtype), ``layers``
+(d[0..L], intp), ``acts`` (acts[l] the activation code of layer l, an index
+into ``ACTIVATIONS``; acts[0] unused, intc) and, where an error is needed,
+``loss`` (an index into ``LOSSES``).  Arrays are C-contiguous, of the
+network's dtype, checked by the caller; absent buffers are None.
+
+- ``forward(flat, layers, acts, X, out)``: out[n] = x^(L) of row n of X.
+- ``activate_rows(act, S)``: S[r] = g(S[r]) for every row, in place.
+- ``loss(flat, layers, acts, loss, X, Y)``: the sum of the rows' errors.
+- ``gradient(flat, layers, acts, loss, X, Y, grad)``: adds the mean de/dw
+  over the rows to ``grad`` (laid out like flat); returns the error sum.
+- ``backprop(flat, layers, acts, loss, x, y, signals, outputs, deltas,
+  grad)``: one example; writes s^(1..L), x^(0..L), delta^(1..L), adds de/dw
+  to ``grad``; returns e.
+- ``train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, rule,
+  t_done, velocity, average, workspace)``: per-example SGD over the rows
+  ``order`` of X, in place; ``rule`` is a ``fastbp.training.Rule`` (lr,
+  momentum, nesterov, weight_decay, clip, schedule, power_t, average,
+  batch_size, threads, round), ``t_done`` the updates before this pass,
+  ``velocity`` (needed where momentum > 0) and ``average`` (where
+  rule.average) laid out like flat, ``workspace`` what ``workspace`` gave
+  for the pass.  Returns (the sum of the errors before each update, each
+  times its sample weight; the examples done: fewer than ``len(order)``
+  when an error was not finite).
+- ``workspace(n_weights, dtype, rule)``: the buffer a pass of ``rule``
+  hands each ``train_pass`` call, or None.
+- ``max_threads()``, ``PARALLEL`` (threads run in parallel) and
+  ``SERIAL_REASON`` (why not, where not).
 """
 
 import numpy as np
 
-from ._names import ACTIVATIONS, LEAKY_SLOPE, LOSSES, SCHEDULES
+from ._buffers import blocks as _blocks
+from ._names import ACTIVATIONS, LEAKY_SLOPE, LOSSES, scheduled_lr
 
-__all__ = ["forward", "loss", "gradient", "backprop", "train_epoch"]
+__all__ = ["PARALLEL", "SERIAL_REASON", "activate_rows", "backprop", "forward", "gradient",
+           "loss", "max_threads", "train_pass", "workspace"]
+
+PARALLEL = False
+SERIAL_REASON = "the reference backend runs serially"
 
 
 # ---------------------------------------------------------------- pieces
-
-def _blocks(flat, layers):
-    """The weight matrices W^(1..L) as views of ``flat``."""
-    blocks, start = [], 0
-    for l in range(1, len(layers)):
-        size = (layers[l - 1] + 1) * layers[l]
-        blocks.append(flat[start:start + size].reshape(layers[l - 1] + 1, layers[l]))
-        start += size
-    return blocks
 
 
 def _with_bias(x):
@@ -138,6 +162,11 @@ def forward(flat, layers, acts, X, out):
     out[...] = x[-1]
 
 
+def activate_rows(act, S):
+    """S[r] = g(S[r]) for every row r, in place."""
+    S[...] = _g(ACTIVATIONS[act], S)
+
+
 def loss(flat, layers, acts, loss, X, Y):
     """Sum over the rows of X of the error e(h(x_n), y_n)."""
     W, names = _blocks(flat, layers), _names(acts)
@@ -177,27 +206,25 @@ def backprop(flat, layers, acts, loss, x, y, signals, outputs, deltas, grad):
     return e
 
 
-def scheduled_lr(schedule, lr, t, power_t, alpha):
-    """The learning rate of update number t = 1, 2, ...: lr; lr / t^power_t
-    (invscaling); or lr / (1 + lr alpha (t - 1)) (optimal, Bottou's)."""
-    if SCHEDULES[schedule] == "invscaling":
-        return lr / t ** power_t
-    if SCHEDULES[schedule] == "optimal":
-        return lr / (1 + lr * alpha * (t - 1))
-    return lr
+def max_threads():
+    """Threads a pass may use: one."""
+    return 1
 
 
-def train_epoch(flat, layers, acts, loss, X, Y, order, lr, velocity, momentum, nesterov,
-                weight_decay, sample_weight, clip, schedule=0, power_t=0.25, t_done=0,
-                average=None, average_from=0, batch=1, n_threads=1, sync_every=0, room=None):
-    """Per-example SGD over the rows ``order`` of X, in place on ``flat``.
+def workspace(n_weights, dtype, rule):
+    """No buffer: the reference needs none."""
+    return None
 
-    Always serial: ``n_threads``, ``sync_every`` and ``room`` (the compiled
-    core's parallel pass) are accepted and not used.
+
+def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, rule, t_done, velocity,
+               average, workspace):
+    """Per-example SGD over the rows ``order`` of X, in place on ``flat``,
+    by ``rule`` (its threads and round are for the compiled core: this is
+    always serial).
 
     For each example: backpropagation with the current weights, delta^(L)
     clipped to [-clip, clip] where clip > 0 and scaled by the example's
-    weight where ``sample_weight`` is not empty, then
+    weight where ``sample_weight`` is not None, then
     w_ij^(l) <- w_ij^(l) - lr x_i^(l-1) delta_j^(l); or, where momentum or
     weight_decay is not 0, with g = de/dw + weight_decay w (not on the bias
     rows): w <- w - lr g without momentum; with momentum, through the
@@ -206,26 +233,26 @@ def train_epoch(flat, layers, acts, loss, X, Y, order, lr, velocity, momentum, n
     w <- w + momentum v - lr g).
     A non-finite error stops the pass before that example changes any weight.
 
-    The k-th example of the pass (k = 1, 2, ...) uses the learning rate
-    ``scheduled_lr`` of update number t = t_done + k.  Where average_from >= 1,
-    ``average`` keeps the running mean of the weights after updates
-    average_from, average_from + 1, ... (averaged SGD).  With batch > 1, one
-    update follows every ``batch`` consecutive examples of ``order`` (and the
-    last, maybe fewer), from the mean g of their gradients (plus the weight
-    decay), updated as one example's.
+    Update number t = t_done + 1, t_done + 2, ... uses the learning rate
+    ``scheduled_lr`` gives it.  Where rule.average >= 1, ``average`` keeps the
+    running mean of the weights after updates rule.average, rule.average + 1,
+    ... (averaged SGD).  With batch_size b > 1, one update follows every b
+    consecutive examples of ``order`` (and the last, maybe fewer), from the
+    mean g of their gradients (plus the weight decay), as one example's.
 
     Returns (sum of the errors before each update, each times its example's
     weight; number of examples done).
     """
-    base_lr = lr
+    momentum, weight_decay, batch = rule.momentum, rule.weight_decay, rule.batch_size
+    average_from = rule.average
     W, names = _blocks(flat, layers), _names(acts)
     V = _blocks(velocity, layers) if momentum else None
     G = [np.zeros_like(w) for w in W]        # a mini-batch's summed gradient
     total, done, updates, in_batch = 0.0, 0, 0, 0
     with np.errstate(over="ignore", invalid="ignore"):    # the caller reports divergence
         for k, r in enumerate(order):
-            weight = sample_weight[r] if len(sample_weight) else 1.0
-            _, x, delta, e = _backprop(W, names, LOSSES[loss], X[r], Y[r], clip, weight)
+            weight = 1.0 if sample_weight is None else sample_weight[r]
+            _, x, delta, e = _backprop(W, names, LOSSES[loss], X[r], Y[r], rule.clip, weight)
             if not np.isfinite(e):
                 break
             total += weight * e
@@ -243,7 +270,7 @@ def train_epoch(flat, layers, acts, loss, X, Y, order, lr, velocity, momentum, n
                 in_batch = 0
             updates += 1
             t = t_done + updates                       # the number of this update
-            lr = scheduled_lr(schedule, base_lr, t, power_t, weight_decay)
+            lr = scheduled_lr(rule.schedule, rule.lr, t, rule.power_t, weight_decay)
             for l, g in enumerate(gradients):
                 g[1:] += weight_decay * W[l][1:]       # L2 penalty, bias row excluded
                 if V is None:
@@ -251,7 +278,7 @@ def train_epoch(flat, layers, acts, loss, X, Y, order, lr, velocity, momentum, n
                     continue
                 V[l] *= momentum
                 V[l] -= lr * g                         # v <- momentum v - lr g
-                W[l] += momentum * V[l] - lr * g if nesterov else V[l]
+                W[l] += momentum * V[l] - lr * g if rule.nesterov else V[l]
             if average_from >= 1 and t >= average_from:
                 average += (flat - average) / (t - average_from + 1)    # running mean
     return total, done

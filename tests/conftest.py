@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import fastbp  # noqa: E402
+from fastbp._names import ACTIVATIONS, LOSSES  # noqa: E402
 
 BACKENDS = [pytest.param("compiled", marks=pytest.mark.compiled, id="compiled"),
             pytest.param("reference", id="reference")]
@@ -58,22 +59,37 @@ def twin(net, backend=None, dtype=None):
                           backend=backend or net.backend, weights=net.weights)
 
 
-def record_train_epoch(network):
-    """Give ``network`` a backend that runs each train_epoch call as its own
-    did and records the call's arguments; returns (the list of recorded
-    argument tuples, the network's own backend, to put back)."""
+def record_train_pass(network, monkeypatch):
+    """Record what ``network``'s backend is handed by each ``train_pass``
+    call, by the names of the backend interface (fastbp.reference's
+    docstring): a list of dicts with the rule's "threads" and "round", and
+    the buffers "flat", "velocity", "average" and "workspace"."""
     calls, backend = [], network._backend
+
+    def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, rule, t_done,
+                   velocity, average, workspace):
+        calls.append({"threads": rule.threads, "round": rule.round, "flat": flat,
+                      "velocity": velocity, "average": average, "workspace": workspace})
+        return backend.train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, rule,
+                                  t_done, velocity, average, workspace)
 
     class Recorder:
         def __getattr__(self, name):
             return getattr(backend, name)
 
-        def train_epoch(self, *args):
-            calls.append(args)
-            return backend.train_epoch(*args)
+    recorder = Recorder()
+    recorder.train_pass = train_pass
+    monkeypatch.setattr(network, "_backend", recorder)
+    return calls
 
-    network._backend = Recorder()
-    return calls, backend
+
+def backend_spec(network):
+    """(d[0..L], activation codes, loss code) of ``network``, as the backend
+    interface takes them."""
+    names = ("identity",) + network.hidden + (network.output,)
+    return (np.array(network.layers, dtype=np.intp),
+            np.array([ACTIVATIONS.index(name) for name in names], dtype=np.intc),
+            LOSSES.index(network.loss_name))
 
 
 def run_python(*args, **environment):

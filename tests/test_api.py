@@ -9,7 +9,7 @@ import pytest
 
 import fastbp
 
-from conftest import data, record_train_epoch, run_python
+from conftest import data, record_train_pass, run_python
 
 
 def test_public_names_of_the_design():
@@ -42,29 +42,31 @@ def test_layout_of_the_weights(backend):
     assert all(np.shares_memory(W, net.flat) for W in net.weights)
 
 
-def test_the_core_s_buffers_start_on_a_cache_line(tmp_path):
+def test_the_core_s_buffers_start_on_a_cache_line(tmp_path, monkeypatch):
     """Off a cache line the core trains as slowly as 0.61x (benchmarks/bench_align.py)."""
     def on_line(array):
         return array.ctypes.data % 64 == 0
 
     X, Y = data([5, 7, 3], 200)
-    rooms = []
+    workspaces = []
     for dtype in ("float32", "float64"):
         nets = [fastbp.Network([5, 7, 3], dtype=dtype, seed=k) for k in range(8)]
         assert all(on_line(net.flat) for net in nets)     # numpy's own: 16 bytes
         net = nets[0]
-        calls, backend = record_train_epoch(net)
-        net.fit(X, Y, epochs=1, lr=0.01, n_threads=2)
-        net._backend = backend
-        rooms += [args[-1] for args in calls]               # room: the last argument
+        with monkeypatch.context() as patch:
+            calls = record_train_pass(net, patch)
+            net.fit(X, Y, epochs=1, lr=0.01, n_threads=2)
+        workspaces += [call["workspace"] for call in calls]
         net.fit(X, Y, epochs=1, lr=0.01, momentum=0.9, average=True)
-        assert on_line(net._velocity) and on_line(net._average)
+        state = net.training_state
+        assert on_line(state.velocity) and on_line(state.iterate)
         again = pickle.loads(pickle.dumps(net))
         net.save(tmp_path / "net.npz")
         for copy in (again, fastbp.load(tmp_path / "net.npz")):
-            assert on_line(copy.flat) and on_line(copy._velocity)
-    assert rooms and all(room is None or on_line(room) for room in rooms)
-    assert any(room is not None for room in rooms) or not fastbp._core.PARALLEL
+            assert on_line(copy.flat) and on_line(copy.training_state.velocity)
+            assert on_line(copy.training_state.average)
+    assert workspaces and all(w is None or on_line(w) for w in workspaces)
+    assert any(w is not None for w in workspaces) or not fastbp._core.PARALLEL
 
 
 def test_initialisation_is_seeded_and_scaled(backend):
@@ -326,7 +328,7 @@ def test_shuffles_follow_the_seed_and_the_pass(backend):
 
 
 def test_verbose_shows_progress_bars(backend, capsys, monkeypatch):
-    monkeypatch.setattr(fastbp.network, "LONG_EPOCH", 10)     # a bar within epochs too
+    monkeypatch.setattr(fastbp.training, "LONG_EPOCH", 10)    # a bar within epochs too
     X, Y = data([2, 3, 1], 20)
     fastbp.Network([2, 3, 1], backend=backend).fit(X, Y, epochs=3, verbose=True,
                                                    validation_data=(X, Y))

@@ -165,18 +165,17 @@ def test_activations_over_their_whole_range(backend, dtype):
         assert not bad.any(), (name, s[bad][:3])
 
 
-@pytest.mark.compiled
 @pytest.mark.parametrize("output", ["identity", "tanh", "sigmoid", "relu", "leaky_relu",
                                     "softmax"])
-def test_the_batch_forward_pass_matches_the_per_example_one(dtype, output):
+def test_the_batch_forward_pass_matches_the_per_example_one(backend, dtype, output):
     """Large batches go through numpy's matrix product; the outputs are the
     per-example loop's, to rounding."""
-    core = pytest.importorskip("fastbp._core")
+    from fastbp._backend import BATCH_WEIGHTS, BATCH_WORK
     loss = "cross_entropy" if output == "softmax" else "squared"
     net = fastbp.Network([60, 80, 50, 6], hidden=["relu", "sigmoid"], output=output,
-                         loss=loss, dtype=dtype, backend="compiled", seed=3)
+                         loss=loss, dtype=dtype, backend=backend, seed=3)
     X = data(net.layers, 150, seed=4)[0].astype(dtype)
-    assert net.flat.size >= core.BATCH_WEIGHTS and len(X) * net.flat.size >= core.BATCH_WORK
+    assert net.flat.size >= BATCH_WEIGHTS and len(X) * net.flat.size >= BATCH_WORK
     batch = net.predict(X)                                  # the batch path
     one_by_one = np.vstack([net.predict(X[r:r + 1]) for r in range(len(X))])
     assert relative_error(batch, one_by_one) < TOLERANCE[dtype]

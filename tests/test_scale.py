@@ -10,7 +10,7 @@ from numpy.testing import assert_allclose
 
 import fastbp
 import fastbp._data
-from conftest import data, record_train_epoch, run_python
+from conftest import backend_spec, data, record_train_pass, run_python
 
 compiled = pytest.mark.compiled
 THREADED = [pytest.param("copies", marks=compiled, id="copies"),
@@ -315,7 +315,8 @@ def test_fit_stream_continues_the_training_state(backend):
                           lr=0.05, seed=3)
     in_memory.fit(X, Y, epochs=2, lr=0.05, seed=3, shuffle=False)
     assert not np.array_equal(streamed.flat, in_memory.flat)   # rows shuffled in the chunks
-    assert streamed._progress["passes"] == 2 and streamed._progress["updates"] == 120
+    progress = streamed.training_state.progress
+    assert progress["passes"] == 2 and progress["updates"] == 120
 
 
 def test_bad_streams_are_errors_that_say_which_chunk(backend):
@@ -350,31 +351,30 @@ def test_a_build_without_openmp_warns_and_trains_serially(monkeypatch):
 
 
 @compiled
-def test_the_core_takes_its_own_room_for_the_copies_when_not_given_one():
+def test_the_core_takes_its_own_workspace_for_the_copies_when_not_given_one():
     from fastbp import _core
     X, Y = teacher_problem(3000)
     net = classifier()
     order = np.arange(len(X), dtype=np.intp)
     expected = net.loss(X, Y) * len(X)
-    for room in (None, np.empty(3, dtype=np.float64)):          # none, or too small
+    rule = fastbp.training.Rule(1e-200, n_threads=2)
+    rule.threads, rule.round = 2, 64
+    for workspace in (None, np.empty(3, dtype=np.float64)):      # none, or too small
         flat = net.flat.copy()
-        total, done = _core.train_epoch(flat, net._d, net._acts, net._loss_code, X, Y, order,
-                                        1e-200, flat[:0], 0.0, False, 0.0, flat[:0], 0.0,
-                                        n_threads=2, sync_every=64, room=room)
+        total, done = _core.train_pass(flat, *backend_spec(net), X, Y, sample_weight=None,
+                                       order=order, rule=rule, t_done=0, velocity=None,
+                                       average=None, workspace=workspace)
         assert done == len(X) and total == pytest.approx(expected, rel=1e-12)
 
 
 def test_chunks_hold_whole_rounds_for_every_thread():
-    """With copies in threads a chunk is whole rounds of sync_every examples
-    for every thread, at least PARALLEL_ROUNDS each (no core idles long at a
-    chunk's end); serially, whole mini-batches."""
-    from fastbp.network import PARALLEL_ROUNDS, _chunk_rows, _Options
-    options = _Options(0.1, n_threads=2, batch_size=5)
-    options.threads, options.sync_every = 2, 65            # 13 mini-batches of 5
-    assert _chunk_rows(100, options) == PARALLEL_ROUNDS * 130
-    assert _chunk_rows(5000, options) == 39 * 130           # 5000 / 130 rounded up
-    options.threads, options.sync_every = 1, 0
-    assert _chunk_rows(101, options) == 105
+    """With copies in threads a chunk is whole rounds of examples for every
+    thread, at least ROUNDS_PER_PASS each (no core idles long at a chunk's
+    end); serially, whole mini-batches."""
+    from fastbp._parallel import ROUNDS_PER_PASS, chunk_rows
+    assert chunk_rows(100, 5, 2, 65) == ROUNDS_PER_PASS * 130     # rounds of 13 batches of 5
+    assert chunk_rows(5000, 5, 2, 65) == 39 * 130                 # 5000 / 130 rounded up
+    assert chunk_rows(101, 5, 1, 0) == 105
 
 
 @pytest.mark.compiled
@@ -389,16 +389,15 @@ def test_chunks_hold_whole_rounds_for_every_thread():
     ({"lr": 0.0001}, 4_000, 250),                      # an eighth of a thread's share
     ({"lr": 0.001, "lr_schedule": "invscaling"}, 20_000, 640),
 ])
-def test_rounds_are_as_long_as_the_step_allows(options, rows, expected):
+def test_rounds_are_as_long_as_the_step_allows(options, rows, expected, monkeypatch):
     """parallel="copies": a round holds ROUND_DISTANCE / (lr / batch_size /
     (1 - momentum)) examples, from MIN_ROUND to MAX_ROUND and at most
-    1 / PARALLEL_ROUNDS of a thread's share; one pass, one round size."""
+    1 / ROUNDS_PER_PASS of a thread's share; one pass, one round size."""
     X, Y = data([4, 3, 2], rows)
     net = fastbp.Network([4, 3, 2], seed=0)
-    calls, _ = record_train_epoch(net)
+    calls = record_train_pass(net, monkeypatch)
     net.partial_fit(X, Y, n_threads=2, **options)
-    rounds = {args[-2] for args in calls}                      # sync_every
-    assert rounds == {expected if fastbp._core.PARALLEL else 0}
+    assert {call["round"] for call in calls} == {expected if fastbp._core.PARALLEL else 0}
 
 
 @pytest.mark.compiled
@@ -406,12 +405,12 @@ def test_chunk_sizes_follow_the_measured_rate(monkeypatch):
     """After the first chunk, each is sized from the rows the last one ran
     and how long they took: an epoch of 100,000 quick examples takes a few
     chunks, not one per example."""
-    import fastbp.network as network
+    import fastbp._parallel
     asked = []
-    real = network._chunk_rows
-    monkeypatch.setattr(network, "_chunk_rows",
-                        lambda size, options: asked.append(real(size, options)) or asked[-1])
+    real = fastbp._parallel.chunk_rows
+    monkeypatch.setattr(fastbp._parallel, "chunk_rows",
+                        lambda *args: asked.append(real(*args)) or asked[-1])
     X, Y = data([8, 4, 1], 100_000)
     fastbp.Network([8, 4, 1]).fit(X, Y, epochs=1, lr=0.01)
-    assert asked[0] == network.FIRST_CHUNK
-    assert len(asked) < 40 and min(asked[:-1]) >= network.FIRST_CHUNK
+    assert asked[0] == fastbp.training.FIRST_CHUNK
+    assert len(asked) < 40 and min(asked[:-1]) >= fastbp.training.FIRST_CHUNK

@@ -99,11 +99,11 @@ def test_divergence_with_momentum_restores_weights_and_velocity(backend):
     X, Y = np.ones((300, 1)), np.zeros(300)
     net = fastbp.Network([1, 1], hidden=[], backend=backend, weights=[[[0.5], [0.5]]])
     net.partial_fit(X[:5], Y[:5], lr=0.01, momentum=0.5, shuffle=False)
-    flat, velocity = net.flat.copy(), net._velocity.copy()
+    flat, velocity = net.flat.copy(), net.training_state.velocity.copy()
     with pytest.raises(fastbp.DivergenceError):
         net.partial_fit(X, Y, lr=5.0, momentum=0.5, shuffle=False)
     np.testing.assert_array_equal(net.flat, flat)
-    np.testing.assert_array_equal(net._velocity, velocity)
+    np.testing.assert_array_equal(net.training_state.velocity, velocity)
 
 
 @pytest.mark.parametrize("options,error,message", [
@@ -343,7 +343,7 @@ def test_averaged_sgd_matches_the_numpy_oracle(backend, dtype, average, start):
     net = twin(begin, backend, dtype)
     net.fit(X, Y, epochs=2, lr=0.1, shuffle=False, average=average)
     assert relative_error(net.flat, mean) < TOLERANCE[dtype]         # what predict uses
-    assert relative_error(net._iterate, last) < TOLERANCE[dtype]     # kept for continuing
+    assert relative_error(net.training_state.iterate, last) < TOLERANCE[dtype]  # kept
     np.testing.assert_allclose(net.predict(X), twin(net, "reference", "float64").predict(X),
                                rtol=1e-4)
 
@@ -360,7 +360,7 @@ def test_averaged_sgd_resumes_across_partial_fit_save_and_pickle(backend, tmp_pa
     b = pickle.loads(pickle.dumps(b))
     b.partial_fit(X, Y, lr=0.05, seed=2, average=40)
     assert a.flat.tobytes() == b.flat.tobytes()
-    assert a._iterate.tobytes() == b._iterate.tobytes()
+    assert a.training_state.iterate.tobytes() == b.training_state.iterate.tobytes()
 
 
 @pytest.mark.parametrize("average,error", [(0, ValueError), (-3, ValueError),
@@ -396,7 +396,7 @@ def test_mini_batches_match_the_numpy_oracle(backend, dtype, options):
     net = twin(start, backend, dtype)
     net.fit(X, Y, epochs=2, lr=0.1, shuffle=False, batch_size=4, **options)
     assert relative_error(net.flat, expected) < TOLERANCE[dtype]
-    assert net._progress["updates"] == 16
+    assert net.training_state.progress["updates"] == 16
 
 
 def test_batch_of_one_is_per_example_sgd_and_a_full_batch_is_gradient_descent(backend):

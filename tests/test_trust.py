@@ -28,7 +28,7 @@ def test_default_fit_reproduces_bit_for_bit_and_equals_the_reference(backend):
 @pytest.mark.compiled
 def test_n_threads_minus_one_follows_omp_num_threads():
     """n_threads=-1 is OpenMP's limit, which OMP_NUM_THREADS sets."""
-    code = "from fastbp import _backend; print(_backend.threads(_backend.compiled, -1))"
+    code = "from fastbp import _core, _parallel; print(_parallel.threads(_core, -1))"
     for count in ("1", "2"):
         result = run_python("-c", code, OMP_NUM_THREADS=count)
         assert result.stdout.strip() == count, result.stderr

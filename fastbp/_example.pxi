@@ -1,0 +1,369 @@
+# One example's mathematics, and the serial per-example loop: the layout of
+# a network's scratch, activations, the forward pass, the base step, the
+# backward pass fused with the update (plain, with weight decay, with
+# momentum), mini-batch updates, and train_share.  Included by _core.pyx.
+
+cdef inline Py_ssize_t on_line(Py_ssize_t n) noexcept nogil:
+    """n rounded up to a multiple of 16: whole cache lines (64 bytes) of
+    float32 or of float64."""
+    return (n + 15) // 16 * 16
+
+
+cdef inline void* line_start(void* p) noexcept nogil:
+    """The first cache line (64 bytes) at or after p."""
+    return <void*> ((<size_t> p + 63) // 64 * 64)
+
+
+cdef floating* layout_init(Layout* lay, const Py_ssize_t[::1] layers, const int[::1] acts,
+                          int loss, floating* kind) except NULL:
+    """Fill ``lay`` and return the call's scratch: x (bias slots set to 1),
+    then s, then delta.  Each s^(l) and delta^(l) starts on a cache line,
+    as the kernels' vector loads want (the padding is never read).  Offsets
+    and scratch are one allocation: free it with free(lay.w_off).  ``kind``
+    only selects the floating type."""
+    cdef Py_ssize_t l, L = layers.shape[0] - 1, n_x = 0, n_s = 0
+    cdef floating* xs
+    for l in range(L + 1):
+        n_x += layers[l] + 1
+        n_s += on_line(layers[l]) if l > 0 else 0
+    n_x = on_line(n_x)
+    lay.w_off = <Py_ssize_t*> malloc(3 * (L + 1) * sizeof(Py_ssize_t)
+                                     + (n_x + 2 * n_s) * sizeof(floating) + 64)
+    if lay.w_off == NULL:
+        raise MemoryError()
+    lay.x_off = lay.w_off + (L + 1)
+    lay.s_off = lay.x_off + (L + 1)
+    xs = <floating*> line_start(lay.s_off + (L + 1))
+    lay.L, lay.d, lay.act, lay.loss, lay.n_x, lay.n_s = L, &layers[0], &acts[0], loss, n_x, n_s
+    lay.w_off[0] = lay.s_off[0] = lay.x_off[0] = 0
+    for l in range(1, L + 1):
+        lay.w_off[l] = lay.w_off[l - 1] + (0 if l == 1 else (layers[l - 2] + 1) * layers[l - 1])
+        lay.x_off[l] = lay.x_off[l - 1] + layers[l - 1] + 1
+        lay.s_off[l] = lay.s_off[l - 1] + (0 if l == 1 else on_line(layers[l - 1]))
+    for l in range(L + 1):
+        xs[lay.x_off[l]] = 1   # x_0^(l) = 1, the bias node
+    return xs
+
+
+cdef inline double scheduled_lr(int schedule, double lr, double t, double power_t,
+                                double alpha) noexcept nogil:
+    """The learning rate of update number t = 1, 2, ...: lr; lr / t^power_t
+    (invscaling); or lr / (1 + lr alpha (t - 1)) (optimal, Bottou's)."""
+    if schedule == INVSCALING:
+        return lr / pow(t, power_t)
+    if schedule == OPTIMAL:
+        return lr / (1 + lr * alpha * (t - 1))
+    return lr
+
+
+cdef inline void load_input(const Layout* lay, floating* xs,
+                            const floating* x) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(lay.d[0]):
+        xs[i + 1] = x[i]
+
+
+cdef inline void times_gprime(int act, const floating* x, floating* d, Py_ssize_t n) noexcept nogil:
+    """d_i *= g'(s_i) for one layer, from x_i = g(s_i); one loop per activation
+    so that the compiler can vectorise each."""
+    cdef Py_ssize_t i
+    if act == TANH:
+        for i in range(n):
+            d[i] *= 1 - x[i] * x[i]
+    elif act == SIGMOID:
+        for i in range(n):
+            d[i] *= x[i] * (1 - x[i])
+    elif act == RELU:
+        for i in range(n):
+            d[i] = d[i] if x[i] > 0 else 0
+    elif act == LEAKY_RELU:
+        for i in range(n):
+            d[i] = d[i] if x[i] > 0 else <floating> LEAKY_SLOPE * d[i]
+
+
+cdef inline void activate(int act, const floating* s, floating* x, Py_ssize_t n) noexcept nogil:
+    """x_j = g(s_j) for one layer."""
+    cdef Py_ssize_t j
+    cdef double top, total
+    if act == IDENTITY:
+        for j in range(n):
+            x[j] = s[j]
+    elif act == TANH:      # vectorised, in _kernels.h: libm's tanh cost more than the sums
+        if floating is double:
+            fbp_tanh_d(n, s, x)
+        else:
+            fbp_tanh_f(n, s, x)
+    elif act == SIGMOID:
+        for j in range(n):
+            x[j] = 1 / (1 + exp(-s[j]))
+    elif act == RELU:
+        for j in range(n):
+            x[j] = s[j] if s[j] > 0 else 0
+    elif act == LEAKY_RELU:
+        for j in range(n):
+            x[j] = s[j] if s[j] > 0 else <floating> LEAKY_SLOPE * s[j]
+    else:  # SOFTMAX, shifted by the largest signal so exp cannot overflow
+        top = s[0]
+        for j in range(1, n):
+            if s[j] > top:
+                top = s[j]
+        total = 0
+        for j in range(n):
+            x[j] = exp(s[j] - top)
+            total += x[j]
+        for j in range(n):
+            x[j] = x[j] / total
+
+
+cdef inline void forward_one(const Layout* lay, const floating* w, floating* xs, floating* ss,
+                      bint have_s1=False) noexcept nogil:
+    """s_j^(l) = sum_i w_ij^(l) x_i^(l-1), x_j^(l) = g(s_j^(l)) for l = 1..L.
+
+    x^(0) must already be in the x scratch, and s^(1) too where have_s1 (the
+    previous example's update computed it)."""
+    cdef Py_ssize_t l
+    cdef floating* s
+    for l in range(1, lay.L + 1):
+        s = ss + lay.s_off[l]
+        if l > 1 or not have_s1:
+            signals(lay.d[l - 1], lay.d[l], w + lay.w_off[l], xs + lay.x_off[l - 1], s)
+        activate(lay.act[l], s, xs + lay.x_off[l] + 1, lay.d[l])
+
+
+cdef inline double output_delta(const Layout* lay, const floating* xs, const floating* ss,
+                         const floating* y, floating* ds) noexcept nogil:
+    """Base step: delta^(L) = de/ds^(L) into the delta scratch; returns e."""
+    cdef Py_ssize_t k, n = lay.d[lay.L]
+    cdef int act = lay.act[lay.L]
+    cdef const floating* x = xs + lay.x_off[lay.L] + 1
+    cdef const floating* s = ss + lay.s_off[lay.L]
+    cdef floating* delta = ds + lay.s_off[lay.L]
+    cdef double e = 0, diff, top, total
+    if lay.loss == SQUARED:
+        # e = 1/2 sum_k (x_k - y_k)^2, delta_k = (x_k - y_k) g'(s_k)   (1)
+        for k in range(n):
+            diff = x[k] - y[k]
+            e += 0.5 * diff * diff
+            delta[k] = <floating> diff
+        times_gprime(act, x, delta, n)
+        return e
+    # cross-entropy with a sigmoid or softmax output: delta_k = x_k - y_k
+    for k in range(n):
+        delta[k] = x[k] - y[k]
+    if act == SIGMOID:
+        # -[y log x + (1-y) log(1-x)] = softplus(s) - y s, in a form that cannot overflow
+        for k in range(n):
+            if s[k] > 0:
+                e += s[k] + log1p(exp(-s[k])) - y[k] * s[k]
+            else:
+                e += log1p(exp(s[k])) - y[k] * s[k]
+        return e
+    # softmax: -sum_k y_k log x_k = sum_k y_k (logsumexp(s) - s_k)
+    top = s[0]
+    for k in range(1, n):
+        if s[k] > top:
+            top = s[k]
+    total = 0
+    for k in range(n):
+        total += exp(s[k] - top)
+    top += log(total)
+    for k in range(n):
+        e += y[k] * (top - s[k])
+    return e
+
+
+cdef inline void backward(const Layout* lay, const floating* w, floating* target, floating scale,
+                   const floating* xs, floating* ds, const floating* xn=NULL,
+                   floating* s1=NULL, floating shrink=1) noexcept nogil:
+    """Induction step fused with the use of each gradient, one pass per block.
+
+    For l = L..1 and every row i of W^(l):
+        target_ij += scale * x_i^(l-1) * delta_j^(l)
+        delta_i^(l-1) = g'(s_i^(l-1)) * sum_j w_ij^(l) delta_j^(l)      (2)
+    With target = w and scale = -lr this is the SGD update, done in place:
+    each row's sum is taken before that row is written, so delta^(l-1) uses
+    the weights from before the update.  With shrink != 1 (in place only) the
+    rows i >= 1 are scaled by shrink first: shrink = 1 - lr wd is weight decay
+    without momentum, with no velocity to read or write.  With target a
+    gradient buffer it accumulates de/dw_ij^(l) = x_i^(l-1) delta_j^(l).
+    Where xn (the next example's inputs, x_1..x_d of x^(0)) is not NULL, the
+    pass over W^(1) also leaves that example's s^(1) in s1, from the updated
+    weights (target must be w).
+    """
+    cdef Py_ssize_t l, n_in, n_out
+    cdef floating* target_l
+    cdef const floating* x_prev
+    cdef const floating* delta
+    cdef floating* delta_prev
+    for l in range(lay.L, 0, -1):
+        n_in = lay.d[l - 1]
+        n_out = lay.d[l]
+        target_l = target + lay.w_off[l]
+        x_prev = xs + lay.x_off[l - 1]
+        delta = ds + lay.s_off[l]
+        axpy(n_out, scale, delta, target_l)          # row 0: x_0 = 1 (biases are not decayed)
+        if l == 1:                            # delta^(0) is not needed
+            if shrink == 1:
+                rank1(n_in, n_out, scale, x_prev, delta, target_l, xn, s1)
+            else:
+                decay_rank1(n_in, n_out, scale, shrink, x_prev, delta, target_l, xn, s1)
+            continue
+        delta_prev = ds + lay.s_off[l - 1]
+        if shrink != 1:                         # weight decay, in place
+            decay_dot_update(n_in, n_out, scale, shrink, x_prev, delta, target_l, delta_prev)
+        elif target_l == w + lay.w_off[l]:           # the SGD update, in place
+            dot_update(n_in, n_out, scale, x_prev, delta, target_l, delta_prev)
+        else:
+            dot_rank1(n_in, n_out, scale, x_prev, delta, w + lay.w_off[l], target_l, delta_prev)
+        times_gprime(lay.act[l - 1], x_prev + 1, delta_prev, n_in)
+
+
+cdef void backward_momentum(const Layout* lay, floating* w, floating* v, floating lr,
+                            floating mu, int nesterov, floating wd,
+                            const floating* xs, floating* ds, const floating* xn=NULL,
+                            floating* s1=NULL) noexcept nogil:
+    """The backward pass fused with an update with momentum and weight decay.
+
+    For l = L..1 and every row i of W^(l), with g_ij = x_i^(l-1) delta_j^(l)
+    + wd w_ij^(l) (no wd on the bias row i = 0):
+        v_ij <- mu v_ij - lr g_ij,   w_ij <- w_ij + v_ij
+        (Nesterov: w_ij <- w_ij + mu v_ij - lr g_ij, with the new v_ij)
+        delta_i^(l-1) = g'(s_i^(l-1)) * sum_j w_ij^(l) delta_j^(l)   (2)
+    each row's sum taken with its weights from before the update.  xn and s1
+    as in backward(), for classical momentum without weight decay only.
+    """
+    cdef Py_ssize_t l, n_in, n_out
+    cdef floating* W
+    cdef floating* V
+    cdef const floating* x_prev
+    cdef const floating* delta
+    cdef floating* delta_prev
+    cdef bint classical = not nesterov and wd == 0
+    for l in range(lay.L, 0, -1):
+        n_in = lay.d[l - 1]
+        n_out = lay.d[l]
+        W = w + lay.w_off[l]
+        V = v + lay.w_off[l]
+        x_prev = xs + lay.x_off[l - 1]
+        delta = ds + lay.s_off[l]
+        delta_prev = ds + lay.s_off[l - 1]
+        momentum_row(n_out, 1, 0, lr, mu, nesterov, delta, W, V)     # row 0: x_0 = 1
+        if l == 1 and classical:
+            classical_rank1(n_in, n_out, lr, mu, x_prev, delta, W, V, xn, s1)
+        elif l == 1:
+            momentum_rows(n_in, n_out, wd, lr, mu, nesterov, x_prev, delta, W, V, NULL)
+        else:
+            if classical:
+                classical_dot_update(n_in, n_out, lr, mu, x_prev, delta, W, V, delta_prev)
+            else:
+                momentum_rows(n_in, n_out, wd, lr, mu, nesterov, x_prev, delta, W, V,
+                              delta_prev)
+            times_gprime(lay.act[l - 1], x_prev + 1, delta_prev, n_in)
+
+
+cdef void apply_batch(const Layout* lay, floating* w, floating* v, floating* grad,
+                      Py_ssize_t n_weights, floating inv_m, floating lr, floating mu,
+                      int nesterov, floating wd) noexcept nogil:
+    """The update of a mini-batch of m examples from the sum of their
+    gradients: g = grad / m + wd w (no wd on the bias rows), then
+    v <- mu v - lr g, w <- w + v (Nesterov: w + mu v - lr g); without
+    momentum (mu = 0) w <- w - lr g, and v (which may be NULL) is not
+    touched.  grad is cleared.
+
+    With momentum the rows go through the per-example momentum kernel, with
+    the summed gradient row in place of delta and 1 / m in place of x_i."""
+    cdef Py_ssize_t l, i, j, n_out, at
+    cdef floating decay
+    for l in range(1, lay.L + 1):
+        n_out = lay.d[l]
+        for i in range(lay.d[l - 1] + 1):
+            at = lay.w_off[l] + i * n_out
+            decay = 0 if i == 0 else wd
+            if mu == 0:
+                for j in range(at, at + n_out):
+                    w[j] -= lr * (inv_m * grad[j] + decay * w[j])
+            else:
+                momentum_row(n_out, inv_m, decay, lr, mu, nesterov, grad + at, w + at, v + at)
+    memset(grad, 0, n_weights * sizeof(floating))
+
+
+
+cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floating* avg,
+                            Py_ssize_t n_weights, const floating* X, const floating* Y,
+                            const floating* sample_weight, const Py_ssize_t* order,
+                            Py_ssize_t n, const Step* step, Py_ssize_t t_first, floating* xs,
+                            double* total, Exchange* ex=NULL) noexcept nogil:
+    """Per-example SGD over the n rows ``order`` of X, the loop of train_pass
+    on one thread; adds the errors to ``total`` and returns the examples done.
+    xs is its scratch: x, s, delta, then (batch > 1) the gradient buffer.
+    Its u-th update (u = 0, 1, ...) is update number t_done + t_first +
+    u * t_stride + 1 of the schedules and the average.  (Returned, not
+    written through a pointer, so that a prange's variable taking it is
+    private to its thread.)  With ``ex`` (thread 0 of parallel="copies"),
+    after each example it adds the changes of the other threads' copies
+    that wait for it (add_changes)."""
+    cdef Py_ssize_t d_in = lay.d[0], d_out = lay.d[lay.L]
+    cdef floating* ss = xs + lay.n_x
+    cdef floating* ds = ss + lay.n_s
+    cdef floating* grad = ds + lay.n_s
+    cdef floating* delta_L = ds + lay.s_off[lay.L]
+    cdef Py_ssize_t k, r, j, done = 0, updates = 0, in_batch = 0
+    cdef double e, t, errors = 0
+    cdef floating rate = step.lr, minus_rate = -step.lr, weight = 1
+    # Per-example plain SGD, weight decay alone and classical momentum (no
+    # weight decay) take the next example's s^(1) in their pass over W^(1),
+    # saving the forward pass that read.
+    cdef bint fuse = step.batch == 1 and not step.nesterov and (step.weight_decay == 0
+                                                          or step.momentum == 0)
+    cdef bint have_s1 = False
+    cdef const floating* x_next = NULL   # the next example's inputs, when fused
+    # Prefetch the example this many ahead: about 2 KiB of inputs in flight.
+    cdef Py_ssize_t x_bytes = d_in * sizeof(floating), y_bytes = d_out * sizeof(floating)
+    cdef Py_ssize_t ahead = max(1, min(16, 2048 // x_bytes))
+    for k in range(n):
+        if k + ahead < n:
+            fbp_prefetch(X + order[k + ahead] * d_in, x_bytes)
+            fbp_prefetch(Y + order[k + ahead] * d_out, y_bytes)
+        r = order[k]
+        load_input(lay, xs, X + r * d_in)
+        forward_one(lay, w, xs, ss, have_s1)
+        e = output_delta(lay, xs, ss, Y + r * d_out, ds)
+        if not isfinite(e):
+            break
+        have_s1 = fuse and k + 1 < n
+        x_next = X + order[k + 1] * d_in if have_s1 else NULL
+        if step.clip > 0:
+            for j in range(d_out):
+                delta_L[j] = min(max(delta_L[j], -step.clip), step.clip)
+        if sample_weight != NULL:
+            weight = sample_weight[r]
+            for j in range(d_out):
+                delta_L[j] *= weight
+        errors += weight * e
+        done += 1
+        if step.batch > 1:                  # sum the gradient; update at the batch's end
+            backward(lay, w, grad, 1, xs, ds)
+            in_batch += 1
+            if in_batch < step.batch and k < n - 1:
+                continue
+        t = step.t_done + t_first + updates * step.t_stride + 1    # the number of this update
+        updates += 1
+        if step.schedule != CONSTANT:
+            rate = scheduled_lr(step.schedule, step.lr, t, step.power_t, step.weight_decay)
+            minus_rate = -rate
+        if step.batch > 1:
+            apply_batch(lay, w, v, grad, n_weights, 1.0 / in_batch, rate, step.momentum,
+                        step.nesterov, step.weight_decay)
+            in_batch = 0
+        elif step.momentum == 0:            # plain SGD, or with weight decay: keep < 1
+            backward(lay, w, w, minus_rate, xs, ds, x_next, ss, 1 - rate * step.weight_decay)
+        else:
+            backward_momentum(lay, w, v, rate, step.momentum, step.nesterov, step.weight_decay,
+                              xs, ds, x_next, ss)
+        if step.average_from >= 1 and t >= step.average_from:
+            running_mean(n_weights, 1 / (t - step.average_from + 1), w, avg)
+        if ex != NULL and add_changes(ex, w, v):
+            have_s1 = False              # s^(1) was taken from w before the changes
+    total[0] += errors
+    return done
+

@@ -1,0 +1,98 @@
+"""How many threads a training pass runs on, and how they share the work.
+
+With parallel="copies" the threads claim a round of examples at a time from
+the order; the first trains the shared weights, each other one a copy of
+them, whose change the first adds to the shared weights after the round.  A
+round's updates reach the other threads about a round late, which takes
+training away from the serial path by about what a round's updates move the
+weights: an example's share of that is the step lr / batch_size /
+(1 - momentum).  So a round holds ROUND_DISTANCE / step examples, from
+MIN_ROUND to MAX_ROUND (an exchange costs about as much as a fifth of a
+round of MIN_ROUND examples: longer rounds are faster), and at most
+1 / ROUNDS_PER_PASS of a thread's share of the pass.
+benchmarks/bench_threads.py measures the speed and the loss against one
+thread.
+
+With parallel="hogwild" all threads update the shared weights at once,
+without locks (Hogwild!, Niu et al. 2011).
+
+GNU OpenMP cannot be used in a child forked after a parallel region ran in
+its parent (the child's next parallel region waits forever for threads that
+were not forked): a process remembers whether it ran one, and its forked
+children train on one thread.
+"""
+
+import os
+import warnings
+
+from ._validation import THREADS_PER_CORE
+
+MODES = ("copies", "hogwild")
+MIN_ROUND = 64
+MAX_ROUND = 1024
+ROUND_DISTANCE = 0.64
+# A chunk holds at least this many rounds per thread: a thread that finishes
+# its last round early waits for the others at the chunk's end.
+ROUNDS_PER_PASS = 8
+
+_ran_parallel = False
+_forked_after_parallel = False
+
+
+def _after_fork_in_child():
+    global _forked_after_parallel
+    _forked_after_parallel = _forked_after_parallel or _ran_parallel
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def threads(backend, requested):
+    """The threads a training pass on ``backend`` runs on, for the
+    ``n_threads`` asked for (-1: OpenMP's limit, which OMP_NUM_THREADS and
+    threadpoolctl set, at most THREADS_PER_CORE per core).  One where the
+    backend cannot run in parallel (the reference, a build without OpenMP, a
+    child forked after a parallel pass); then asking for more warns."""
+    global _ran_parallel
+    if not backend.PARALLEL or _forked_after_parallel:
+        if requested > 1:
+            why = (backend.SERIAL_REASON if not backend.PARALLEL else
+                   "this process was forked after a parallel pass, and OpenMP cannot start "
+                   "threads in it (use the 'spawn' or 'forkserver' start method of "
+                   "multiprocessing)")
+            warnings.warn(f"n_threads={requested} trains on one thread: {why}.",
+                          RuntimeWarning, stacklevel=5)
+        return 1
+    if requested == -1:
+        requested = min(backend.max_threads(), THREADS_PER_CORE * (os.cpu_count() or 1))
+    _ran_parallel = _ran_parallel or requested > 1
+    return requested
+
+
+def round_size(rule, n_threads, updates_done, examples):
+    """Examples a thread trains between exchanges with parallel="copies"
+    (whole mini-batches); 0 for one thread or parallel="hogwild".
+    ``examples`` is the size of the pass where known (else 0)."""
+    if n_threads == 1 or rule.parallel == "hogwild":
+        return 0
+    rate = rule.lr_of_update(updates_done + 1)       # the schedules only decrease
+    step = rate / rule.batch_size / (1 - rule.momentum)
+    size = min(ROUND_DISTANCE / step, MAX_ROUND)
+    share = examples / (n_threads * ROUNDS_PER_PASS)
+    if share:
+        size = min(size, share)
+    return whole_batches(max(MIN_ROUND, int(size)), rule.batch_size)
+
+
+def chunk_rows(size, batch_size, n_threads, round_examples):
+    """Examples in a chunk of about ``size``: whole mini-batches, and with
+    copies, whole rounds for every thread (ROUNDS_PER_PASS or more)."""
+    if not round_examples:
+        return whole_batches(size, batch_size)
+    rounds = n_threads * round_examples
+    return max(ROUNDS_PER_PASS, -(-size // rounds)) * rounds
+
+
+def whole_batches(size, batch_size):
+    """``size`` rounded up to whole mini-batches: a chunk never splits one."""
+    return -(-size // batch_size) * batch_size
