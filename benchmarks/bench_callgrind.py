@@ -4,9 +4,9 @@ callgrind: repeatable on a shared, noisy machine, where times are not.
     python benchmarks/bench_callgrind.py [--architectures xor digits ...] [--json F]
 
 For each architecture and dtype, one process trains one epoch of n examples
-and another of 2n, each under ``valgrind --tool=callgrind``; the difference
-of their instruction counts over n is the count per example, free of
-start-up and import.  The build must run under valgrind: build it with
+and another of 2n, each under ``valgrind --tool=callgrind`` counting only
+inside the core's serial loop (``train_share``, with what it calls); the
+difference of the two counts over n is the count per example.  The build must run under valgrind: build it with
 FASTBP_PORTABLE=1 (valgrind's emulated CPU lacks AVX-512).  To compare two
 builds, run this once with each on PYTHONPATH.
 """
@@ -39,6 +39,7 @@ def instructions(layers, dtype, n, lr):
         out = os.path.join(tmp, "callgrind.out")
         code = TRAIN.format(layers=layers, dtype=dtype, n=n, lr=lr)
         result = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                                 "--toggle-collect=*train_share*",
                                  sys.executable, "-c", code], capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(result.stderr[-2000:])

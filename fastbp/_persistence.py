@@ -64,9 +64,13 @@ def _refuse(reason):
 def stored(network, copies=False):
     """The configuration, weights and training state of ``network``, as this
     module stores them: the arrays themselves, or (``copies``) copies."""
-    state = {"config": network._config(), "progress": dict(network._state.progress),
+    config = {"layers": list(network.layers), "hidden": list(network.hidden),
+              "output": network.output, "loss": network.loss_name,
+              "dtype": network.dtype.name, "seed": network.seed,
+              "backend": network._requested_backend}
+    state = {"config": config, "progress": dict(network.training_state.progress),
              "flat": network.flat}
-    state.update((name, getattr(network._state, name)) for name in TRAINING_ARRAYS)
+    state.update((name, getattr(network.training_state, name)) for name in TRAINING_ARRAYS)
     if copies:
         state.update((name, _buffers.copy(state[name])) for name in ("flat",) + TRAINING_ARRAYS)
     return state

@@ -10,6 +10,8 @@ import os
 
 import numpy as np
 
+from ._names import ACTIVATIONS, CROSS_ENTROPY_OUTPUTS, HIDDEN_ACTIVATIONS, LOSSES
+
 DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 # n_threads may ask for up to this many threads per core: beyond that,
 # threads only wait for each other, and each costs a copy of the weights.
@@ -174,3 +176,41 @@ def targets(value, name, dtype, width, n_rows, cross_entropy):
     if cross_entropy and ((Y < 0).any() or (Y > 1).any()):
         raise ValueError(f"{name} must lie in [0, 1] for the cross_entropy loss")
     return Y
+
+
+def architecture(layer_sizes, hidden, output, loss):
+    """(layers, hidden, output, loss) of a Network, checked: hidden one
+    activation name per hidden layer (one name: the same for all)."""
+    sizes = layers(layer_sizes)
+    n_hidden = len(sizes) - 2
+    if isinstance(hidden, str):
+        hidden = [hidden] * n_hidden
+    elif len(sequence(hidden, "hidden", "activation names")) != n_hidden:
+        raise ValueError(f"hidden must be one activation name or a list of "
+                         f"{n_hidden} (one per hidden layer), got {hidden!r}")
+    hidden = tuple(choice(name, "hidden", HIDDEN_ACTIVATIONS) for name in hidden)
+    output = choice(output, "output", ACTIVATIONS)
+    loss = choice(loss, "loss", LOSSES)
+    if loss == "cross_entropy" and output not in CROSS_ENTROPY_OUTPUTS:
+        raise ValueError(f"loss='cross_entropy' needs output='sigmoid' or "
+                         f"'softmax', got output={output!r}")
+    if loss == "squared" and output == "softmax":
+        raise ValueError("output='softmax' needs loss='cross_entropy' "
+                         "(softmax with the squared loss is not supported)")
+    return sizes, hidden, output, loss
+
+
+def weights(given, blocks):
+    """The arrays ``given`` as the network's weights: one per block of
+    ``blocks`` (W^(1..L)), each of its shape, converted to its dtype."""
+    if isinstance(given, (str, bytes)) or not hasattr(given, "__len__") \
+            or len(given) != len(blocks):
+        raise ValueError(f"weights must be a list of {len(blocks)} arrays "
+                         f"(one per layer l = 1..L)")
+    result = []
+    for l, (W, value) in enumerate(zip(blocks, given)):
+        checked = array(value, f"weights[{l}]", W.dtype, (2,), W.shape[1])
+        if checked.shape != W.shape:
+            raise ValueError(f"weights[{l}] must have shape {W.shape}, got {checked.shape}")
+        result.append(checked)
+    return result

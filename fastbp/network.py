@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _backend, _buffers, _persistence, _torch, training
 from . import _validation as check
-from ._names import ACTIVATIONS, CROSS_ENTROPY_OUTPUTS, HIDDEN_ACTIVATIONS, LOSSES
+from ._names import ACTIVATIONS, LOSSES
 from .training import DivergenceError, History, Rule, TrainingState, fit_stream
 
 __all__ = ["Network", "History", "Backprop", "DivergenceError", "load", "fit_stream"]
@@ -52,39 +52,16 @@ class Network:
         relu and leaky_relu; biases 0) and of the default shuffling in
         ``fit``. None draws a fresh seed, kept in ``Network.seed``.
     backend : {None, "compiled", "reference"}, default None
-        None uses ``fastbp.BACKEND``. "compiled" raises ImportError where
+        None uses ``fastbp.BACKEND``; "compiled" raises ImportError where
         the extension is missing.
     weights : sequence of array_like, optional
-        Initial weights instead of the seeded ones: L arrays of shapes
-        (d[l-1]+1, d[l]), row 0 the bias weights.
-
-    Attributes
-    ----------
-    flat : ndarray
-        All weights in one contiguous 1-D buffer.
-    weights : list of ndarray
-        Writable views of ``flat``; ``weights[l-1]`` is W^(l).
+        L arrays of shapes (d[l-1]+1, d[l]) instead of the seeded weights.
     """
 
     def __init__(self, layers, hidden="tanh", output="identity", loss="squared",
                  dtype="float64", seed=0, backend=None, weights=None):
-        self._layers = check.layers(layers)
-        n_hidden = len(self._layers) - 2
-        if isinstance(hidden, str):
-            hidden = [hidden] * n_hidden
-        elif len(check.sequence(hidden, "hidden", "activation names")) != n_hidden:
-            raise ValueError(f"hidden must be one activation name or a list of "
-                             f"{n_hidden} (one per hidden layer), got {hidden!r}")
-        self._hidden = tuple(check.choice(name, "hidden", HIDDEN_ACTIVATIONS)
-                             for name in hidden)
-        self._output = check.choice(output, "output", ACTIVATIONS)
-        self._loss = check.choice(loss, "loss", LOSSES)
-        if loss == "cross_entropy" and output not in CROSS_ENTROPY_OUTPUTS:
-            raise ValueError(f"loss='cross_entropy' needs output='sigmoid' or "
-                             f"'softmax', got output={output!r}")
-        if loss == "squared" and output == "softmax":
-            raise ValueError("output='softmax' needs loss='cross_entropy' "
-                             "(softmax with the squared loss is not supported)")
+        self._layers, self._hidden, self._output, self._loss = check.architecture(
+            layers, hidden, output, loss)
         self._dtype = check.dtype(dtype)
         self._seed = check.seed(seed)
         if self._seed is None:
@@ -104,7 +81,8 @@ class Network:
         if weights is None:
             _buffers.initialise(self._weights, self._layers, names[1:], self._seed)
         else:
-            self._set_weights(weights)
+            for W, given in zip(self._weights, check.weights(weights, self._weights)):
+                W[...] = given
         self._state = TrainingState()
 
     # ------------------------------------------------------------ properties
@@ -165,18 +143,6 @@ class Network:
 
     # ------------------------------------------------------------ weights
 
-    def _set_weights(self, weights):
-        if isinstance(weights, (str, bytes)) or not hasattr(weights, "__len__") \
-                or len(weights) != len(self._weights):
-            raise ValueError(f"weights must be a list of {len(self._weights)} arrays "
-                             f"(one per layer l = 1..L)")
-        for l, (W, given) in enumerate(zip(self._weights, weights), start=1):
-            name = f"weights[{l - 1}]"
-            given = check.array(given, name, self._dtype, (2,), W.shape[1])
-            if given.shape != W.shape:
-                raise ValueError(f"{name} must have shape {W.shape}, got {given.shape}")
-            W[...] = given
-
     # ------------------------------------------------------------ input checks
 
     def _inputs(self, X, ndims=(1, 2)):
@@ -217,21 +183,10 @@ class Network:
         return training.mean_loss(self, self._flat, X, self._targets(Y, X.shape[0]))
 
     def backprop(self, x, y):
-        """Backpropagation of one example, leaving the weights unchanged.
-
-        Parameters
-        ----------
-        x : array_like, shape (d[0],)
-        y : array_like, shape (d[L],), or a number where d[L] == 1
-
-        Returns
-        -------
-        Backprop
-            Named tuple (signals, outputs, deltas, gradients, error):
-            ``signals[l-1]`` is s^(l), ``outputs[l]`` is x^(l) (no bias
-            node), ``deltas[l-1]`` is delta^(l), ``gradients[l-1]`` is
-            de/dW^(l) = x^(l-1) delta^(l)T, ``error`` is e.
-        """
+        """Backpropagation of one example x (d[0],), y (d[L],) or a number
+        where d[L] == 1, leaving the weights unchanged: a ``Backprop`` of
+        s^(1..L), x^(0..L) (no bias nodes), delta^(1..L), de/dW^(1..L) =
+        x^(l-1) delta^(l)T and the error e."""
         x, y = self._example(x, y)
         n_s = sum(self._layers[1:])
         signals = np.empty(n_s, dtype=self._dtype)
@@ -246,12 +201,8 @@ class Network:
                         float(error))
 
     def gradient(self, X, Y):
-        """de/dW^(l) for every layer: for 2-D X the mean over the examples.
-
-        Returns
-        -------
-        list of L arrays shaped like ``weights``.
-        """
+        """de/dW^(l) for every layer, shaped like ``weights``: for 2-D X the
+        mean over the examples."""
         X = self._inputs(X)
         if X.ndim == 1:
             X, Y = X.reshape(1, -1), self._targets(Y, None).reshape(1, -1)
@@ -269,16 +220,9 @@ class Network:
 
         w_ij^(l) <- w_ij^(l) - lr * x_i^(l-1) * delta_j^(l)
 
-        Returns
-        -------
-        float
-            The error e on the example before the update.
-
-        Raises
-        ------
-        DivergenceError
-            If the error or the updated weights are not finite; the weights
-            are then left as they were.
+        Returns the error e on the example before the update; raises
+        DivergenceError (and leaves the weights as they were) where the
+        error or the updated weights are not finite.
         """
         x, y = self._example(x, y)
         rule = Rule(lr=check.positive_real(lr, "lr"))
@@ -296,20 +240,17 @@ class Network:
         """Train by per-example stochastic gradient descent, in place.
 
         Every epoch visits each example once and updates the weights after
-        each one (after each mini-batch where ``batch_size`` > 1):
-        w_ij^(l) <- w_ij^(l) - lr * g_ij^(l), with g_ij^(l) = x_i^(l-1) *
-        delta_j^(l) (+ ``weight_decay`` * w_ij^(l) on the rows i >= 1).
-        ``fit`` starts a fresh training state (velocity, counts of passes
-        and updates, averages, the adaptive lr); ``partial_fit`` continues
-        it, and ``save``, ``load`` and pickle keep it.
+        each one (each mini-batch where ``batch_size`` > 1): w_ij^(l) <-
+        w_ij^(l) - lr * (x_i^(l-1) * delta_j^(l) + weight_decay * w_ij^(l)),
+        no decay on the bias row.  ``fit`` starts a fresh training state
+        (``training_state``); ``partial_fit`` continues it.
 
         Parameters
         ----------
         X : array_like, shape (n, d[0])
             In memory, or out of core (an ``np.memmap``, or an array-like
             with ``shape``, ``dtype`` and row slicing: h5py, zarr), read 16
-            MiB of rows at a time and shuffled in two levels (the chunks,
-            then the rows within each).
+            MiB of rows at a time, shuffled by chunks and within each chunk.
         Y : array_like, shape (n, d[L]), or (n,) where d[L] == 1
         epochs : int, default 10
         lr : float > 0, default 0.01
@@ -324,21 +265,18 @@ class Network:
         nesterov : bool, default False
             Nesterov's momentum (needs momentum > 0), as torch.optim.SGD.
         weight_decay : float >= 0, default 0
-            L2 penalty on the non-bias rows.
         lr_schedule : {"constant", "invscaling", "optimal", "adaptive"}
-            The rate of update t = 1, 2, ... of the training run: lr;
-            lr / t**power_t; lr / (1 + lr * weight_decay * (t - 1)); or lr
-            divided by 5 after ``patience`` epochs without an improvement
-            of the (validation) loss by ``tol``.
+            The rate of update t = 1, 2, ...: lr; lr / t**power_t; lr / (1 +
+            lr * weight_decay * (t - 1)); or lr / 5 after ``patience``
+            epochs without an improvement of the (validation) loss by ``tol``.
         power_t : float >= 0, default 0.25
         average : bool or int, default False
             Averaged SGD from the first (True) or the given update on; the
-            network then predicts with the average, and ``partial_fit``
-            continues from the last iterate.
+            network then predicts with the average.
         batch_size : int >= 1, default 1
             b > 1 updates once per b consecutive examples, with the mean gradient.
         sample_weight : array_like of shape (n,), optional
-            Weights >= 0: each scales its example's delta^(L) and error.
+            Weights >= 0, each scaling its example's delta^(L) and error.
         clip : float > 0, optional
             Clip each component of delta^(L) to [-clip, clip] (before the weight).
         validation_data : (Xv, Yv), optional
@@ -356,15 +294,12 @@ class Network:
             ``callback(network, epoch, logs)`` after every epoch (``logs``:
             "loss", "lr", "val_loss"); returning False stops training.
         n_threads : int, default 1
-            1: serial, reproducible bit for bit, equal to the reference to
-            rounding. n > 1 threads (at most 4 per core; -1: OpenMP's
-            limit) train on shares of each chunk of the order, not
-            reproducibly; serial on the reference, without OpenMP, with
-            ``average``, or in a child forked after a parallel pass.
+            1: serial, reproducible bit for bit. n > 1 threads (at most 4
+            per core; -1: OpenMP's limit) train on shares of the order, not
+            reproducibly; serial on the reference backend and with ``average``.
         parallel : {"copies", "hogwild"}, default "copies"
-            How threads share the weights: a copy each, whose changes reach
-            the shared weights after every round of examples (each update
-            counts once); or all on the shared weights without locks.
+            Threads train copies, whose changes reach the shared weights
+            after every round of examples; or all the shared weights, unlocked.
 
         Returns
         -------
@@ -377,9 +312,6 @@ class Network:
         DivergenceError
             If the error or the weights become non-finite; the network then
             holds the weights of the end of the last finished epoch.
-        KeyboardInterrupt
-            On Ctrl-C, within a chunk of about 0.05 s; the network holds the
-            weights of the last finished chunk.
         """
         rule = Rule.check(lr, momentum, nesterov, weight_decay, clip, lr_schedule, power_t,
                           patience, tol, average, batch_size, n_threads, parallel)
@@ -408,11 +340,6 @@ class Network:
 
     # ------------------------------------------------------------ persistence
 
-    def _config(self):
-        return {"layers": list(self._layers), "hidden": list(self._hidden),
-                "output": self._output, "loss": self._loss, "dtype": self._dtype.name,
-                "seed": self._seed, "backend": self._requested_backend}
-
     def __getstate__(self):
         return _persistence.stored(self, copies=True)
 
@@ -421,16 +348,9 @@ class Network:
         self.__dict__.update(_persistence.restored(type(self), checked).__dict__)
 
     def save(self, path):
-        """Save to ``path``, an .npz archive: the weights bit for bit, the
-        training state (momentum's velocity, count of passes) that
-        ``partial_fit`` continues, and JSON metadata with a format version.
-        Nothing is pickled.
-
-        Parameters
-        ----------
-        path : str, path-like or writable binary file
-            Written as given (no ".npz" is appended).  Load with ``fastbp.load``.
-        """
+        """Save to ``path`` (a path, written as given, or a binary file), an
+        .npz archive that ``fastbp.load`` reads: the weights bit for bit, the
+        training state and JSON metadata with a format version; nothing pickled."""
         _persistence.write(path, _persistence.stored(self))
 
     def to_torch(self):

@@ -212,8 +212,8 @@ def verify(net, X, Y, epochs=1, lr=None, seed=0, **fit_options):
         raise TypeError("verify compares serial training: it takes no n_threads")
     if lr is None:
         lr = stable_lr(net.layers, fit_options.get("momentum", 0.0))
-    copies = [Network(**dict(net._config(), backend=backend), weights=net.weights)
-              for backend in ("compiled", "reference")]
+    copies = [Network(net.layers, list(net.hidden), net.output, net.loss_name, net.dtype,
+                      net.seed, backend, net.weights) for backend in ("compiled", "reference")]
     weight_differences, loss_differences = [], []
     losses, diverged = [copies[1].loss(X, Y)], None
     for epoch in range(1, epochs + 1):
