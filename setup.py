@@ -3,28 +3,79 @@
 If the C compiler fails, fastbp is installed without the extension and runs
 on its pure-Python reference backend (it warns at import).  Set
 FASTBP_REQUIRE_EXTENSION=1 to make a failed compile fail the install
-(wheel builds, CI).
+(wheel builds, CI).  The Cython directives are at the top of _core.pyx.
 """
 
 import os
 import sys
+import tempfile
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
-
-try:  # setuptools >= 59 vendors distutils' errors here
-    from setuptools.errors import CCompilerError, ExecError, PlatformError
-except ImportError:  # pragma: no cover
-    from distutils.errors import CCompilerError
-    from distutils.errors import DistutilsExecError as ExecError
-    from distutils.errors import DistutilsPlatformError as PlatformError
+from setuptools.errors import CCompilerError, CompileError, ExecError, LinkError, PlatformError
 
 BUILD_ERRORS = (CCompilerError, ExecError, PlatformError, OSError)
+PROBE = """#ifdef _OPENMP
+#include <omp.h>
+#endif
+int main(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads() < 1;
+#endif
+    return 0;
+}
+"""
+
+
+def flag_set(name):
+    return os.environ.get(name, "") not in ("", "0")
 
 
 class optional_build_ext(build_ext):
-    """build_ext that installs without the extension when compiling fails."""
+    """build_ext that probes its compiler for the flags the core wants, and
+    installs without the extension when compiling fails."""
+
+    def build_extensions(self):
+        compile_args, link_args = self.core_flags()
+        for ext in self.extensions:
+            ext.extra_compile_args += compile_args
+            ext.extra_link_args += link_args
+        super().build_extensions()
+
+    def core_flags(self):
+        """-O3; -fopenmp-simd for the `omp simd` loops of _kernels.h;
+        -fno-trapping-math so that selects between two computed values can
+        be vector blends (nothing reads floating-point exception flags);
+        -march=native unless FASTBP_PORTABLE=1 (which a wheel for other
+        machines needs); and -fopenmp for the parallel training pass,
+        unless FASTBP_OPENMP=0.  Each flag only where this compiler takes it
+        (OpenMP: also links with it)."""
+        compile_args = [flag for flag in ("-O3", "-fopenmp-simd", "-fno-trapping-math")
+                        if self.compiles(flag)]
+        if not flag_set("FASTBP_PORTABLE") and self.compiles("-march=native"):
+            compile_args.append("-march=native")
+        openmp = [] if os.environ.get("FASTBP_OPENMP", "") == "0" else ["-fopenmp"]
+        if openmp and not self.compiles(openmp[0], link=True):
+            openmp = []
+        return compile_args + openmp, openmp
+
+    def compiles(self, flag, link=False):
+        """Whether this build's C compiler compiles (and, with ``link``,
+        links) a small OpenMP-aware program with ``flag``."""
+        with tempfile.TemporaryDirectory() as tmp:
+            source = os.path.join(tmp, "probe.c")
+            with open(source, "w") as file:
+                file.write(PROBE)
+            try:
+                objects = self.compiler.compile([source], output_dir=tmp,
+                                                extra_postargs=[flag])
+                if link:
+                    self.compiler.link_executable(objects, "probe", output_dir=tmp,
+                                                  extra_postargs=[flag])
+            except (CompileError, LinkError):
+                return False
+        return True
 
     def run(self):
         try:
@@ -39,7 +90,7 @@ class optional_build_ext(build_ext):
             self._give_up(exc)
 
     def _give_up(self, exc):
-        if os.environ.get("FASTBP_REQUIRE_EXTENSION", "") not in ("", "0"):
+        if flag_set("FASTBP_REQUIRE_EXTENSION"):
             raise exc
         bar = "*" * 75
         sys.stderr.write(
@@ -49,67 +100,11 @@ class optional_build_ext(build_ext):
         )
 
 
-def compile_args():
-    """-O3; -fopenmp-simd for the `omp simd` loops of _kernels.h;
-    -fno-trapping-math so that selects between two computed values can be
-    vector blends (nothing in fastbp reads floating-point exception flags,
-    and results do not change); and -march=native (AVX2 and FMA where the
-    CPU has them, measured about 15% faster) unless FASTBP_PORTABLE=1, which
-    a wheel meant for other machines needs."""
-    args = ["-O3", "-fopenmp-simd", "-fno-trapping-math"]
-    if os.environ.get("FASTBP_PORTABLE", "") in ("", "0") and compiles("-march=native"):
-        args.append("-march=native")
-    return args + OPENMP_ARGS
-
-
-def openmp_args():
-    """-fopenmp where the compiler builds and links an OpenMP program (the
-    parallel training pass, ``fit(n_threads=...)``), unless FASTBP_OPENMP=0;
-    without it the core is built serial and fastbp warns when more than one
-    thread is asked for."""
-    if os.environ.get("FASTBP_OPENMP", "") == "0" or not compiles("-fopenmp", link=True):
-        return []
-    return ["-fopenmp"]
-
-
-def compiles(flag, link=False):
-    """Whether the C compiler compiles (and, with ``link``, links) a small
-    OpenMP-aware program with ``flag``."""
-    import subprocess
-    import sysconfig
-    import tempfile
-
-    compiler = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()
-    with tempfile.TemporaryDirectory() as tmp:
-        source = os.path.join(tmp, "probe.c")
-        with open(source, "w") as f:
-            f.write("#ifdef _OPENMP\n#include <omp.h>\n#endif\n"
-                    "int main(void) {\n#ifdef _OPENMP\n  return omp_get_max_threads() < 1;\n"
-                    "#endif\n  return 0;\n}\n")
-        output = ["-o", os.path.join(tmp, "probe")] if link else ["-c", "-o",
-                                                                   os.path.join(tmp, "probe.o")]
-        try:
-            result = subprocess.run(compiler + [flag, source] + output, capture_output=True)
-        except OSError:
-            return False
-    return result.returncode == 0
-
-
-OPENMP_ARGS = openmp_args()   # the compiler probe runs once: compile and link args
-
 extensions = cythonize(
-    [Extension("fastbp._core", ["fastbp/_core.pyx"], extra_compile_args=compile_args(),
-               extra_link_args=OPENMP_ARGS,
+    [Extension("fastbp._core", ["fastbp/_core.pyx"],
                depends=["fastbp/_kernels.h", "fastbp/_kernels_body.h",
                         "fastbp/_declarations.pxi", "fastbp/_example.pxi",
                         "fastbp/_copies.pxi"])],
-    compiler_directives={
-        "language_level": 3,
-        "boundscheck": False,
-        "wraparound": False,
-        "cdivision": True,
-        "initializedcheck": False,
-    },
 )
 
 setup(ext_modules=extensions, cmdclass={"build_ext": optional_build_ext})

@@ -14,8 +14,8 @@ def _torch():
     try:
         import torch
     except ImportError as error:
-        raise ImportError('to_torch and from_torch need PyTorch: pip install "fastbp[torch]" '
-                          "(torch==2.13.0)") from error
+        raise ImportError('to_torch and from_torch need PyTorch: pip install "fastbp[torch]"'
+                          ) from error
     return torch
 
 

@@ -1,4 +1,4 @@
-"""The code of README.md runs as written."""
+"""The code of README.md and docs/ runs as written."""
 
 import os
 import re
@@ -6,16 +6,23 @@ import shlex
 import subprocess
 import sys
 
-import fastbp
+import pytest
 
+import fastbp
 from conftest import run_python
 
-README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+README = os.path.join(TOP, "README.md")
+DOCS = os.path.join(TOP, "docs")
+
+
+def python_blocks(path):
+    with open(path) as file:
+        return "\n".join(re.findall(r"```python\n(.*?)```", file.read(), re.S))
 
 
 def test_api_tour_runs(backend, tmp_path):
-    with open(README) as file:
-        tour = "\n".join(re.findall(r"```python\n(.*?)```", file.read(), re.S))
+    tour = python_blocks(README)
     code = f"import os; os.chdir({str(tmp_path)!r})\n" + tour + "\nprint(net.backend, same.backend)"
     result = run_python("-c", code, FASTBP_BACKEND=backend)
     assert result.returncode == 0, result.stderr
@@ -23,11 +30,18 @@ def test_api_tour_runs(backend, tmp_path):
     assert os.path.exists(tmp_path / "xor.npz")
 
 
+@pytest.mark.parametrize("page", ["scale.md", "sklearn-and-dask.md"])
+def test_the_code_of_the_docs_runs(page, tmp_path):
+    code = f"import os; os.chdir({str(tmp_path)!r})\n" + python_blocks(os.path.join(DOCS, page))
+    result = run_python("-c", code)
+    assert result.returncode == 0, result.stderr
+
+
 def test_command_line_example_runs(tmp_path):
-    """The shell commands of the README's "Command line" section, in order,
-    in an empty folder, on the fastbp under test."""
-    with open(README) as file:
-        section = file.read().split("## Command line", 1)[1]
+    """The shell commands of docs/command-line.md, in order, in an empty
+    folder, on the fastbp under test."""
+    with open(os.path.join(DOCS, "command-line.md")) as file:
+        section = file.read()
     commands = re.search(r"```sh\n(.*?)```", section, re.S).group(1).strip().splitlines()
     assert commands[0].startswith("python -c") and len(commands) == 6
     home = os.path.dirname(os.path.dirname(os.path.abspath(fastbp.__file__)))
