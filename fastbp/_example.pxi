@@ -88,11 +88,8 @@ cdef inline void activate(int act, const floating* s, floating* x, Py_ssize_t n)
     if act == IDENTITY:
         for j in range(n):
             x[j] = s[j]
-    elif act == TANH:      # vectorised, in _kernels.h: libm's tanh cost more than the sums
-        if floating is double:
-            fbp_tanh_d(n, s, x)
-        else:
-            fbp_tanh_f(n, s, x)
+    elif act == TANH:      # vectorised, in _kernels.h: no libm call
+        tanh_rows(n, s, x)
     elif act == SIGMOID:
         for j in range(n):
             x[j] = 1 / (1 + exp(-s[j]))

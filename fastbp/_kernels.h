@@ -264,4 +264,30 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
 #undef FBP_FN
 #undef FBP_MADD
 
+/* One name per kernel for the core's fused code: the float64 (_d) or
+ * float32 (_f) version, picked by the type of the buffer B it writes. */
+#define FBP_PICK(B, NAME) _Generic((B), double *: NAME##_d, float *: NAME##_f)
+#define fbp_axpy(n, a, x, y) FBP_PICK(y, fbp_axpy)(n, a, x, y)
+#define fbp_tanh(n, s, x) FBP_PICK(x, fbp_tanh)(n, s, x)
+#define fbp_signals(n_in, n, W, x, s) FBP_PICK(s, fbp_signals)(n_in, n, W, x, s)
+#define fbp_rank1(n_in, n, scale, x, delta, W, xn, s) \
+    FBP_PICK(W, fbp_rank1)(n_in, n, scale, x, delta, W, xn, s)
+#define fbp_classical_rank1(n_in, n, scale, mu, x, delta, W, V, xn, s) \
+    FBP_PICK(W, fbp_classical_rank1)(n_in, n, scale, mu, x, delta, W, V, xn, s)
+#define fbp_decay_rank1(n_in, n, scale, shrink, x, delta, W, xn, s) \
+    FBP_PICK(W, fbp_decay_rank1)(n_in, n, scale, shrink, x, delta, W, xn, s)
+#define fbp_dot_rank1(n_in, n, scale, x, delta, W, Tm, dots) \
+    FBP_PICK(Tm, fbp_dot_rank1)(n_in, n, scale, x, delta, W, Tm, dots)
+#define fbp_dot_update(n_in, n, scale, x, delta, W, dots) \
+    FBP_PICK(W, fbp_dot_update)(n_in, n, scale, x, delta, W, dots)
+#define fbp_classical_dot_update(n_in, n, scale, mu, x, delta, W, V, dots) \
+    FBP_PICK(W, fbp_classical_dot_update)(n_in, n, scale, mu, x, delta, W, V, dots)
+#define fbp_decay_dot_update(n_in, n, scale, shrink, x, delta, W, dots) \
+    FBP_PICK(W, fbp_decay_dot_update)(n_in, n, scale, shrink, x, delta, W, dots)
+#define fbp_momentum_row(n, a, wd, lr, mu, nesterov, delta, w, v) \
+    FBP_PICK(w, fbp_momentum_row)(n, a, wd, lr, mu, nesterov, delta, w, v)
+#define fbp_momentum_rows(n_in, n, wd, lr, mu, nesterov, x, delta, W, V, dots) \
+    FBP_PICK(W, fbp_momentum_rows)(n_in, n, wd, lr, mu, nesterov, x, delta, W, V, dots)
+#define fbp_running_mean(n, inv_k, w, avg) FBP_PICK(avg, fbp_running_mean)(n, inv_k, w, avg)
+
 #endif

@@ -289,7 +289,7 @@ def _config(config):
     if config["dtype"] not in ("float64", "float32"):
         _refuse(f"config: dtype must be 'float64' or 'float32', got {config['dtype']!r}")
     if config["backend"] not in (None, "compiled", "reference"):
-        _refuse(f"config: backend must be null, 'compiled' or 'reference'")
+        _refuse("config: backend must be null, 'compiled' or 'reference'")
     return dict(config, layers=list(layers))
 
 

@@ -42,7 +42,18 @@ def dtype(request):
     return request.param
 
 
-def test_forward(backend, dtype, case):
+@pytest.fixture(params=[
+    pytest.param(("compiled", "float64"), marks=pytest.mark.compiled, id="compiled-float64"),
+    pytest.param(("compiled", "float32"), marks=pytest.mark.compiled, id="compiled-float32"),
+    pytest.param(("reference", "float32"), id="reference-float32")])
+def compared(request):
+    """(backend, dtype) of a network compared with the float64 reference:
+    every pair but the reference's own."""
+    return request.param
+
+
+def test_forward(compared, case):
+    backend, dtype = compared
     oracle, X, Y = case
     net = twin(oracle, backend, dtype)
     assert net.predict(X).dtype == dtype
@@ -51,7 +62,8 @@ def test_forward(backend, dtype, case):
     assert net.loss(X, Y) == pytest.approx(oracle.loss(X, Y), rel=TOLERANCE[dtype])
 
 
-def test_backprop(backend, dtype, case):
+def test_backprop(compared, case):
+    backend, dtype = compared
     oracle, X, Y = case
     expected = oracle.backprop(X[1], Y[1])
     result = twin(oracle, backend, dtype).backprop(X[1], Y[1])
@@ -62,14 +74,16 @@ def test_backprop(backend, dtype, case):
     assert result.error == pytest.approx(expected.error, rel=TOLERANCE[dtype])
 
 
-def test_mean_gradient(backend, dtype, case):
+def test_mean_gradient(compared, case):
+    backend, dtype = compared
     oracle, X, Y = case
     expected = oracle.gradient(X, Y)
     for a, b in zip(twin(oracle, backend, dtype).gradient(X, Y), expected):
         assert relative_error(a, b) < TOLERANCE[dtype]
 
 
-def test_sgd_step(backend, dtype, case):
+def test_sgd_step(compared, case):
+    backend, dtype = compared
     oracle, X, Y = case
     net = twin(oracle, backend, dtype)
     for r in range(3):
@@ -79,7 +93,8 @@ def test_sgd_step(backend, dtype, case):
 
 
 @pytest.mark.parametrize("shuffle", [False, True], ids=["in-order", "shuffled"])
-def test_one_epoch(backend, dtype, case, shuffle):
+def test_one_epoch(compared, case, shuffle):
+    backend, dtype = compared
     oracle, X, Y = case
     net = twin(oracle, backend, dtype)
     history = net.fit(X, Y, epochs=1, lr=0.05, shuffle=shuffle, seed=11)
@@ -120,18 +135,19 @@ OUTPUTS = st.sampled_from([("identity", "squared"), ("tanh", "squared"),
                            ("softmax", "cross_entropy")])
 
 
+@pytest.mark.compiled
 @settings(max_examples=40, deadline=None, derandomize=True)   # CI must not flake
 @given(sizes=st.lists(st.integers(1, 40), min_size=2, max_size=5),
        hidden=st.data(), output=OUTPUTS, dtype=st.sampled_from(["float64", "float32"]),
        seed=st.integers(0, 2**32 - 1))
-def test_random_networks_agree_with_the_reference(backend, sizes, hidden, output, dtype, seed):
+def test_random_networks_agree_with_the_reference(sizes, hidden, output, dtype, seed):
     hidden = hidden.draw(st.lists(st.sampled_from(HIDDEN_ACTIVATIONS),
                                   min_size=len(sizes) - 2, max_size=len(sizes) - 2))
     output, loss = output
     oracle = fastbp.Network(sizes, hidden=hidden, output=output, loss=loss, seed=seed,
                             backend="reference")
     X, Y = data(sizes, 6, seed=seed, loss=loss, output=output)
-    net = twin(oracle, backend, dtype)
+    net = twin(oracle, "compiled", dtype)
     assert relative_error(net.predict(X), oracle.predict(X)) < TOLERANCE[dtype]
     lr = 0.02 / max(sizes)   # small, so that training is stable rather than chaotic
     try:
@@ -179,3 +195,20 @@ def test_the_batch_forward_pass_matches_the_per_example_one(backend, dtype, outp
     batch = net.predict(X)                                  # the batch path
     one_by_one = np.vstack([net.predict(X[r:r + 1]) for r in range(len(X))])
     assert relative_error(batch, one_by_one) < TOLERANCE[dtype]
+
+
+@pytest.mark.compiled
+def test_both_backends_export_the_written_interface():
+    """The names of the backend interface (reference.py's docstring), with
+    the same parameters, in both modules."""
+    import inspect
+
+    from fastbp import _core, reference
+    for name in reference.__all__:
+        assert f"``{name}" in reference.__doc__, f"{name} is not written down"
+        ours, theirs = getattr(reference, name), getattr(_core, name)
+        if callable(ours):
+            assert (list(inspect.signature(ours).parameters)
+                    == list(inspect.signature(theirs).parameters)), name
+        else:
+            assert type(ours) is type(theirs), name

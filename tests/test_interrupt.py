@@ -6,7 +6,10 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 import fastbp
+from conftest import data
 
 TRAIN_UNTIL_INTERRUPTED = """
 import signal
@@ -44,3 +47,19 @@ def test_ctrl_c_stops_fit_quickly_with_consistent_weights(backend):
     assert child.returncode == 0, err
     assert out.strip() == "interrupted True"
     assert took < 1.0, took
+
+
+@pytest.mark.compiled
+def test_chunk_sizes_follow_the_measured_rate(monkeypatch):
+    """After the first chunk, each is sized from the rows the last one ran
+    and how long they took: an epoch of 100,000 quick examples takes a few
+    chunks, not one per example."""
+    import fastbp._parallel
+    asked = []
+    real = fastbp._parallel.chunk_rows
+    monkeypatch.setattr(fastbp._parallel, "chunk_rows",
+                        lambda *args: asked.append(real(*args)) or asked[-1])
+    X, Y = data([8, 4, 1], 100_000)
+    fastbp.Network([8, 4, 1]).fit(X, Y, epochs=1, lr=0.01)
+    assert asked[0] == fastbp.training.FIRST_CHUNK
+    assert len(asked) < 40 and min(asked[:-1]) >= fastbp.training.FIRST_CHUNK

@@ -5,7 +5,7 @@ import pytest
 
 import fastbp
 
-from conftest import data
+from conftest import data, run_python
 
 
 @pytest.mark.parametrize("hidden, output, loss", [
@@ -70,3 +70,30 @@ def test_verify_compares_the_backends_epoch_by_epoch():
     assert str(result).startswith("epoch 1: largest weight difference")
     with pytest.raises(ValueError, match="epochs"):
         fastbp.verify(net, X, Y, epochs=0)
+
+
+def test_verify_command_passes_on_a_wider_network():
+    result = run_python("-m", "fastbp", "verify", "--layers", "64,32,10")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verdict: PASS" in result.stdout
+
+
+def test_verify_reports_divergence_as_divergence():
+    X, Y = data([6, 2], 100)
+    net = fastbp.Network([6, 8, 2])
+    result = fastbp.verify(net, 10 * X, 10 * Y, epochs=3, lr=0.5, momentum=0.9)
+    assert result.diverged and not result.passed
+    assert "DIVERGED" in str(result)
+    stable = fastbp.verify(net, X, Y, epochs=3, momentum=0.9)
+    assert stable.passed and stable.diverged is None
+    assert max(stable.weight_differences) < 1e-10
+
+
+def test_verify_command_takes_lr_momentum_and_epochs():
+    args = ("-m", "fastbp", "verify", "--layers", "6,5,2", "--epochs", "2")
+    diverging = run_python(*args, "--lr", "5", "--momentum", "0.9")
+    assert diverging.returncode == 1
+    assert "training diverged" in diverging.stdout and "DIVERGED" in diverging.stdout
+    calm = run_python(*args, "--lr", "0.001", "--momentum", "0")
+    assert calm.returncode == 0, calm.stdout
+    assert "lr 0.001, momentum 0, 2 epochs" in calm.stdout
