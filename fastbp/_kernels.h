@@ -8,9 +8,13 @@
  *
  * A layer's weights W are row-major (n_in+1, n), row 0 the bias weights.
  * The kernels that sweep a whole layer (signals, the updates) work on column
- * blocks, widest first (32, 16, 8, 4, 2 or 1 columns): a block's sums, or
+ * blocks, widest first: 32, 16, 8, 4, 2 and 1 columns for the signals and
+ * the hidden layers' updates; 32 (not for doubles when the next signals
+ * are taken too), 16, 8, 4 and 1 for the first layer's.  A block's sums, or
  * its deltas, stay in registers while the rows go by, so each weight is
  * loaded once.  Layers wider than FBP_STREAM_N go a whole row at a time.
+ * The sweeps (macros) work on their kernel's own parameters (n_in, n, x,
+ * delta, ...); an update rule gets every operand as an argument.
  *
  * Each kernel is written once, in _kernels_body.h, for a type FBP_T, and
  * included below for double (names ending _d) and float (_f).
@@ -151,6 +155,13 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
 #define FBP_MADD_F(a, b, c) ((a) * (b) + (c))
 #endif
 
+/* FBP_APPLY(RULE, ARGS, ...) is RULE(the operands in the parenthesized
+ * ARGS, then ...): how a sweep hands an update rule the rule's own operands
+ * (the kernel's W, V, mu, ...) besides its own (a, k, dk, old). */
+#define FBP_UNPACK(...) __VA_ARGS__
+#define FBP_CALL(RULE, ...) RULE(__VA_ARGS__)
+#define FBP_APPLY(RULE, ARGS, ...) FBP_CALL(RULE, FBP_UNPACK ARGS, __VA_ARGS__)
+
 /* Column blocks of WIDTH from column j0 on, for fbp_signals and the rank-1
  * updates: the block's sums (acc) or deltas (d) stay in registers while the
  * rows go by.  Each leaves j0 at the first column it did not do. */
@@ -171,8 +182,8 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
             s[j0 + b] = acc[b];                                     \
     }
 
-/* Rank-1 updates a = scale x[i], then UPDATE(k, dk, old) of element
- * k = i n + j with dk = delta[j] and old = UPDATED[k], for rows
+/* Rank-1 updates a = scale x[i], then RULE(ARGS..., a, k, dk, old) of
+ * element k = i n + j with dk = delta[j] and old = UPDATED[k], for rows
  * i = 1..n_in (row 0 is left to the caller, and must be done first when
  * NEXT).  With NEXT (a constant 1) the same
  * pass also takes the next example's signals from the updated weights:
@@ -180,7 +191,7 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
  * the next example's inputs (no bias node), summed in the order and with the
  * operations of FBP_SIGNALS_BLOCKS, so that s is exactly what the next
  * forward pass would compute. */
-#define FBP_UPDATE_BLOCKS(WIDTH, UPDATE, UPDATED, NEXT)             \
+#define FBP_UPDATE_BLOCKS(WIDTH, RULE, ARGS, UPDATED, NEXT)         \
     for (; j0 + WIDTH <= n; j0 += WIDTH) {                          \
         FBP_T d[WIDTH], acc[WIDTH];                                 \
         _Pragma("omp simd")                                         \
@@ -194,7 +205,7 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
             const Py_ssize_t at = i * n + j0;                       \
             _Pragma("omp simd")                                     \
             for (int b = 0; b < WIDTH; b++) {                       \
-                UPDATE(at + b, d[b], UPDATED[at + b]);              \
+                FBP_APPLY(RULE, ARGS, a, at + b, d[b], UPDATED[at + b]); \
                 if (NEXT)                                           \
                     acc[b] = FBP_MADD(x_i, UPDATED[at + b], acc[b]);\
             }                                                       \
@@ -211,7 +222,7 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
  * a row, which the cache and the prefetcher serve badly once W is large;
  * each column is still summed over i in order, so s is the same. */
 #define FBP_STREAM_N 128
-#define FBP_UPDATE_ROWS(UPDATE, UPDATED)                            \
+#define FBP_UPDATE_ROWS(RULE, ARGS, UPDATED)                        \
     {                                                               \
         _Pragma("omp simd")                                         \
         for (Py_ssize_t j = 0; j < n; j++)                          \
@@ -221,30 +232,30 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
             const Py_ssize_t at = i * n;                            \
             _Pragma("omp simd")                                     \
             for (Py_ssize_t j = 0; j < n; j++) {                    \
-                UPDATE(at + j, delta[j], UPDATED[at + j]);          \
+                FBP_APPLY(RULE, ARGS, a, at + j, delta[j], UPDATED[at + j]); \
                 s[j] = FBP_MADD(x_i, UPDATED[at + j], s[j]);        \
             }                                                       \
         }                                                           \
     }
 
 /* All the column blocks, widest first, with or without the next signals. */
-#define FBP_UPDATE_ALL_BLOCKS(UPDATE, UPDATED)                      \
+#define FBP_UPDATE_ALL_BLOCKS(RULE, ARGS, UPDATED)                  \
     Py_ssize_t j0 = 0;                                              \
     if (xn && n > FBP_STREAM_N) {                                   \
-        FBP_UPDATE_ROWS(UPDATE, UPDATED)                            \
+        FBP_UPDATE_ROWS(RULE, ARGS, UPDATED)                        \
     } else if (xn) {  /* d and acc both in registers: 32 floats, 16 doubles */ \
         if (sizeof(FBP_T) == 4)                                     \
-            FBP_UPDATE_BLOCKS(32, UPDATE, UPDATED, 1)               \
-        FBP_UPDATE_BLOCKS(16, UPDATE, UPDATED, 1)                   \
-        FBP_UPDATE_BLOCKS(8, UPDATE, UPDATED, 1)                    \
-        FBP_UPDATE_BLOCKS(4, UPDATE, UPDATED, 1)                    \
-        FBP_UPDATE_BLOCKS(1, UPDATE, UPDATED, 1)                    \
+            FBP_UPDATE_BLOCKS(32, RULE, ARGS, UPDATED, 1)           \
+        FBP_UPDATE_BLOCKS(16, RULE, ARGS, UPDATED, 1)               \
+        FBP_UPDATE_BLOCKS(8, RULE, ARGS, UPDATED, 1)                \
+        FBP_UPDATE_BLOCKS(4, RULE, ARGS, UPDATED, 1)                \
+        FBP_UPDATE_BLOCKS(1, RULE, ARGS, UPDATED, 1)                \
     } else {                                                        \
-        FBP_UPDATE_BLOCKS(32, UPDATE, UPDATED, 0)                   \
-        FBP_UPDATE_BLOCKS(16, UPDATE, UPDATED, 0)                   \
-        FBP_UPDATE_BLOCKS(8, UPDATE, UPDATED, 0)                    \
-        FBP_UPDATE_BLOCKS(4, UPDATE, UPDATED, 0)                    \
-        FBP_UPDATE_BLOCKS(1, UPDATE, UPDATED, 0)                    \
+        FBP_UPDATE_BLOCKS(32, RULE, ARGS, UPDATED, 0)               \
+        FBP_UPDATE_BLOCKS(16, RULE, ARGS, UPDATED, 0)               \
+        FBP_UPDATE_BLOCKS(8, RULE, ARGS, UPDATED, 0)                \
+        FBP_UPDATE_BLOCKS(4, RULE, ARGS, UPDATED, 0)                \
+        FBP_UPDATE_BLOCKS(1, RULE, ARGS, UPDATED, 0)                \
     }
 
 /* The kernels themselves, once per floating type. */

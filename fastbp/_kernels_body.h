@@ -35,20 +35,20 @@ static inline void FBP_FN(fbp_signals)(Py_ssize_t n_in, Py_ssize_t n,
     FBP_SIGNALS_BLOCKS(1)
 }
 
-/* The two update rules of the in-place kernels below, for element k of a
- * row with a = scale x[i], dk = delta[j] and old = W[k] (the weight before):
- * plain SGD, W[i][j] += scale x[i] delta[j]; and classical momentum without
+/* The update rules of the in-place kernels below, for element k of a row
+ * with a = scale x[i], dk = delta[j] and old = W[k] (the weight before):
+ * plain SGD, W[i][j] += scale x[i] delta[j]; weight decay without momentum
+ * (shrink = 1 - lr wd, scale = -lr), W[i][j] <- shrink W[i][j] - lr x[i]
+ * delta[j], no velocity to read or write; and classical momentum without
  * weight decay (scale = lr), V[i][j] <- mu V[i][j] - lr x[i] delta[j],
  * W[i][j] <- W[i][j] + V[i][j]. */
-#define FBP_SGD_UPDATE(k, dk, old) W[k] = FBP_MADD(a, dk, old)
-/* Weight decay without momentum (keep = 1 - lr wd, scale = -lr):
- * W[i][j] <- keep W[i][j] - lr x[i] delta[j], no velocity to read or write. */
-#define FBP_DECAY_UPDATE(k, dk, old) W[k] = FBP_MADD(a, dk, keep * old)
-#define FBP_CLASSICAL_UPDATE(k, dk, old)                            \
+#define FBP_SGD_UPDATE(W, a, k, dk, old) W[k] = FBP_MADD(a, dk, old)
+#define FBP_DECAY_UPDATE(W, shrink, a, k, dk, old) W[k] = FBP_MADD(a, dk, (shrink) * (old))
+#define FBP_CLASSICAL_UPDATE(W, V, mu, a, k, dk, old)               \
     {                                                               \
-        const FBP_T step = FBP_MADD(-a, dk, mu * V[k]);             \
+        const FBP_T step = FBP_MADD(-(a), dk, (mu) * V[k]);         \
         V[k] = step;                                                \
-        W[k] = old + step;                                          \
+        W[k] = (old) + step;                                        \
     }
 
 /* W[i][j] += scale x[i] delta[j] for i = 1..n_in: the rank-1 SGD update of a
@@ -60,15 +60,15 @@ static inline void FBP_FN(fbp_rank1)(Py_ssize_t n_in, Py_ssize_t n, FBP_T scale,
                                       const FBP_T *x, const FBP_T *delta, FBP_T *W,
                                       const FBP_T *xn, FBP_T *s)
 {
-    FBP_UPDATE_ALL_BLOCKS(FBP_SGD_UPDATE, W)
+    FBP_UPDATE_ALL_BLOCKS(FBP_SGD_UPDATE, (W), W)
 }
 
 /* The same rows with weight decay and no momentum; xn and s as in fbp_rank1. */
 static inline void FBP_FN(fbp_decay_rank1)(Py_ssize_t n_in, Py_ssize_t n, FBP_T scale,
-                                            FBP_T keep, const FBP_T *x, const FBP_T *delta,
+                                            FBP_T shrink, const FBP_T *x, const FBP_T *delta,
                                             FBP_T *W, const FBP_T *xn, FBP_T *s)
 {
-    FBP_UPDATE_ALL_BLOCKS(FBP_DECAY_UPDATE, W)
+    FBP_UPDATE_ALL_BLOCKS(FBP_DECAY_UPDATE, (W, shrink), W)
 }
 
 /* The same rows with classical momentum; xn and s as in fbp_rank1. */
@@ -76,7 +76,7 @@ static inline void FBP_FN(fbp_classical_rank1)(Py_ssize_t n_in, Py_ssize_t n, FB
                                                 FBP_T mu, const FBP_T *x, const FBP_T *delta,
                                                 FBP_T *W, FBP_T *V, const FBP_T *xn, FBP_T *s)
 {
-    FBP_UPDATE_ALL_BLOCKS(FBP_CLASSICAL_UPDATE, W)
+    FBP_UPDATE_ALL_BLOCKS(FBP_CLASSICAL_UPDATE, (W, V, mu), W)
 }
 
 /* y[j] += a x[j] */
@@ -159,9 +159,10 @@ static inline FBP_T FBP_FN(fbp_momentum_row)(Py_ssize_t n, FBP_T a, FBP_T wd, FB
 /* The momentum / weight-decay update of rows i = 1..n_in, four rows at a
  * time so that their four sums run side by side (one row's sum is a chain of
  * dependent additions); dots[i-1] gets row i's sum, unless dots is NULL (the
- * first layer, whose delta^(0) is not needed).  STEP(r) updates element j
- * of row i + r with a##r = A x[i + r] and d = delta[j]. */
-#define FBP_FOUR_ROWS(A, STEP)                                                \
+ * first layer, whose delta^(0) is not needed).  STEP(ARGS..., w, v, a, acc,
+ * d, j) updates element j of the rows w (weights) and v (velocity), with
+ * a = A x[that row], d = delta[j], adding w[j] d to acc. */
+#define FBP_FOUR_ROWS(A, STEP, ARGS)                                          \
     for (; i + 3 <= n_in; i += 4) {                                           \
         FBP_T *w0 = W + i * n, *w1 = w0 + n, *w2 = w1 + n, *w3 = w2 + n;      \
         FBP_T *v0 = V + i * n, *v1 = v0 + n, *v2 = v1 + n, *v3 = v2 + n;      \
@@ -171,7 +172,10 @@ static inline FBP_T FBP_FN(fbp_momentum_row)(Py_ssize_t n, FBP_T a, FBP_T wd, FB
         _Pragma("omp simd reduction(+:acc0, acc1, acc2, acc3)")               \
         for (Py_ssize_t j = 0; j < n; j++) {                                  \
             const FBP_T d = delta[j];                                         \
-            STEP(0) STEP(1) STEP(2) STEP(3)                                   \
+            FBP_APPLY(STEP, ARGS, w0, v0, a0, acc0, d, j)                     \
+            FBP_APPLY(STEP, ARGS, w1, v1, a1, acc1, d, j)                     \
+            FBP_APPLY(STEP, ARGS, w2, v2, a2, acc2, d, j)                     \
+            FBP_APPLY(STEP, ARGS, w3, v3, a3, acc3, d, j)                     \
         }                                                                     \
         if (dots) {                                                           \
             dots[i - 1] = acc0;                                               \
@@ -182,23 +186,23 @@ static inline FBP_T FBP_FN(fbp_momentum_row)(Py_ssize_t n, FBP_T a, FBP_T wd, FB
     }
 
 /* The general step (A = 1): as in fbp_momentum_row. */
-#define FBP_MOMENTUM_STEP(r)                                                  \
+#define FBP_MOMENTUM_STEP(wd, lr, mu, c, e, w, v, a, acc, d, j)               \
     {                                                                         \
-        const FBP_T old = w##r[j], g = a##r * d + wd * old;                   \
-        const FBP_T step = mu * v##r[j] - lr * g;                             \
-        acc##r += old * d;                                                    \
-        v##r[j] = step;                                                       \
-        w##r[j] = old + c * step - e * g;                                     \
+        const FBP_T old = w[j], g = a * d + wd * old;                         \
+        const FBP_T step = mu * v[j] - lr * g;                                \
+        acc += old * d;                                                       \
+        v[j] = step;                                                          \
+        w[j] = old + c * step - e * g;                                        \
     }
 
 /* Classical momentum without weight decay in fewer operations (A = lr):
  * v <- mu v - (lr x_i) delta, w <- w + v. */
-#define FBP_CLASSICAL_STEP(r)                                                 \
+#define FBP_CLASSICAL_STEP(mu, w, v, a, acc, d, j)                            \
     {                                                                         \
-        const FBP_T step = mu * v##r[j] - a##r * d;                           \
-        acc##r += w##r[j] * d;                                                \
-        v##r[j] = step;                                                       \
-        w##r[j] += step;                                                      \
+        const FBP_T step = mu * v[j] - a * d;                                 \
+        acc += w[j] * d;                                                      \
+        v[j] = step;                                                          \
+        w[j] += step;                                                         \
     }
 
 static inline void FBP_FN(fbp_momentum_rows)(Py_ssize_t n_in, Py_ssize_t n, FBP_T wd,
@@ -209,9 +213,9 @@ static inline void FBP_FN(fbp_momentum_rows)(Py_ssize_t n_in, Py_ssize_t n, FBP_
     const FBP_T c = nesterov ? mu : 1, e = nesterov ? lr : 0;   /* as in fbp_momentum_row */
     Py_ssize_t i = 1;
     if (!nesterov && wd == 0)
-        FBP_FOUR_ROWS(lr, FBP_CLASSICAL_STEP)
+        FBP_FOUR_ROWS(lr, FBP_CLASSICAL_STEP, (mu))
     else
-        FBP_FOUR_ROWS(1, FBP_MOMENTUM_STEP)
+        FBP_FOUR_ROWS(1, FBP_MOMENTUM_STEP, (wd, lr, mu, c, e))
     for (; i <= n_in; i++) {
         const FBP_T acc = FBP_FN(fbp_momentum_row)(n, x[i], wd, lr, mu, nesterov, delta,
                                                    W + i * n, V + i * n);
@@ -225,11 +229,11 @@ static inline void FBP_FN(fbp_momentum_rows)(Py_ssize_t n_in, Py_ssize_t n, FBP_
 #undef FBP_CLASSICAL_STEP
 
 /* The in-place updates of a hidden layer with the sums of dot_rank1:
- * dots[i-1] = sum_j W[i][j] delta[j] with W as it was, and UPDATE(k, dk, old)
- * of element k = i n + j (dk = delta[j], old = W[k]) with a = scale x[i],
+ * dots[i-1] = sum_j W[i][j] delta[j] with W as it was, and RULE(ARGS..., a,
+ * k, dk, old) of element k = i n + j (dk = delta[j], old = W[k]), a = scale x[i],
  * for rows i = 1..n_in.  In column blocks, delta's block in registers and
  * each weight loaded once; a single column goes straight down its rows. */
-#define FBP_DOT_UPDATE_BLOCKS(WIDTH, UPDATE)                        \
+#define FBP_DOT_UPDATE_BLOCKS(WIDTH, RULE, ARGS)                    \
     for (; j0 + WIDTH <= n; j0 += WIDTH) {                          \
         FBP_T d[WIDTH];                                             \
         _Pragma("omp simd")                                         \
@@ -243,30 +247,30 @@ static inline void FBP_FN(fbp_momentum_rows)(Py_ssize_t n_in, Py_ssize_t n, FBP_
             for (int b = 0; b < WIDTH; b++) {                       \
                 const FBP_T old = W[at + b];                        \
                 acc += old * d[b];                                  \
-                UPDATE(at + b, d[b], old);                          \
+                FBP_APPLY(RULE, ARGS, a, at + b, d[b], old);        \
             }                                                       \
             dots[i - 1] += acc;                                     \
         }                                                           \
     }
-#define FBP_DOT_UPDATE_ALL(UPDATE)                                  \
+#define FBP_DOT_UPDATE_ALL(RULE, ARGS)                              \
     if (n == 1) {                                                   \
         const FBP_T dk = delta[0];                                  \
         _Pragma("omp simd")                                         \
         for (Py_ssize_t i = 1; i <= n_in; i++) {                    \
             const FBP_T a = scale * x[i], old = W[i];               \
             dots[i - 1] = old * dk;                                 \
-            UPDATE(i, dk, old);                                     \
+            FBP_APPLY(RULE, ARGS, a, i, dk, old);                   \
         }                                                           \
         return;                                                     \
     }                                                               \
     memset(dots, 0, n_in * sizeof(FBP_T));                          \
     Py_ssize_t j0 = 0;                                              \
-    FBP_DOT_UPDATE_BLOCKS(32, UPDATE)                               \
-    FBP_DOT_UPDATE_BLOCKS(16, UPDATE)                               \
-    FBP_DOT_UPDATE_BLOCKS(8, UPDATE)                                \
-    FBP_DOT_UPDATE_BLOCKS(4, UPDATE)                                \
-    FBP_DOT_UPDATE_BLOCKS(2, UPDATE)                                \
-    FBP_DOT_UPDATE_BLOCKS(1, UPDATE)
+    FBP_DOT_UPDATE_BLOCKS(32, RULE, ARGS)                               \
+    FBP_DOT_UPDATE_BLOCKS(16, RULE, ARGS)                               \
+    FBP_DOT_UPDATE_BLOCKS(8, RULE, ARGS)                                \
+    FBP_DOT_UPDATE_BLOCKS(4, RULE, ARGS)                                \
+    FBP_DOT_UPDATE_BLOCKS(2, RULE, ARGS)                                \
+    FBP_DOT_UPDATE_BLOCKS(1, RULE, ARGS)
 
 /* Plain SGD.  Rows wider than FBP_STREAM_N go whole, four at a time,
  * through fbp_dot_rank1. */
@@ -278,7 +282,7 @@ static inline void FBP_FN(fbp_dot_update)(Py_ssize_t n_in, Py_ssize_t n, FBP_T s
         FBP_FN(fbp_dot_rank1)(n_in, n, scale, x, delta, W, W, dots);
         return;
     }
-    FBP_DOT_UPDATE_ALL(FBP_SGD_UPDATE)
+    FBP_DOT_UPDATE_ALL(FBP_SGD_UPDATE, (W))
 }
 
 /* Classical momentum without weight decay (scale = lr).
@@ -293,15 +297,15 @@ static inline void FBP_FN(fbp_classical_dot_update)(Py_ssize_t n_in, Py_ssize_t 
         FBP_FN(fbp_momentum_rows)(n_in, n, 0, scale, mu, 0, x, delta, W, V, dots);
         return;
     }
-    FBP_DOT_UPDATE_ALL(FBP_CLASSICAL_UPDATE)
+    FBP_DOT_UPDATE_ALL(FBP_CLASSICAL_UPDATE, (W, V, mu))
 }
-/* Weight decay without momentum (scale = -lr, keep = 1 - lr wd), rows of
+/* Weight decay without momentum (scale = -lr, shrink = 1 - lr wd), rows of
  * any width in column blocks. */
 static inline void FBP_FN(fbp_decay_dot_update)(Py_ssize_t n_in, Py_ssize_t n, FBP_T scale,
-                                                 FBP_T keep, const FBP_T *x,
+                                                 FBP_T shrink, const FBP_T *x,
                                                  const FBP_T *delta, FBP_T *W, FBP_T *dots)
 {
-    FBP_DOT_UPDATE_ALL(FBP_DECAY_UPDATE)
+    FBP_DOT_UPDATE_ALL(FBP_DECAY_UPDATE, (W, shrink))
 }
 #undef FBP_SGD_UPDATE
 #undef FBP_DECAY_UPDATE
