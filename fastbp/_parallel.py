@@ -7,9 +7,8 @@ round's updates reach the other threads about a round late, which takes
 training away from the serial path by about what a round's updates move the
 weights: an example's share of that is the step lr / batch_size /
 (1 - momentum).  So a round holds ROUND_DISTANCE / step examples, from
-MIN_ROUND to MAX_ROUND (an exchange costs about as much as a fifth of a
-round of MIN_ROUND examples: longer rounds are faster), and at most
-1 / ROUNDS_PER_PASS of a thread's share of the pass.
+MIN_ROUND to MAX_ROUND (each exchange costs time: longer rounds are
+faster), and at most 1 / ROUNDS_PER_PASS of a thread's share of the pass.
 benchmarks/bench_threads.py measures the speed and the loss against one
 thread.
 

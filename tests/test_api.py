@@ -21,6 +21,7 @@ def test_public_names_of_the_design():
         assert hasattr(net, name), name
 
 
+@pytest.mark.compiled
 def test_compiled_core_names_its_codes_as_the_python_layer_does():
     from fastbp import _core, _names
     assert _core.ACTIVATIONS == _names.ACTIVATIONS
@@ -40,8 +41,9 @@ def test_layout_of_the_weights(backend):
     assert all(np.shares_memory(W, net.flat) for W in net.weights)
 
 
+@pytest.mark.compiled
 def test_the_core_s_buffers_start_on_a_cache_line(tmp_path, monkeypatch):
-    """Off a cache line the core trains as slowly as 0.61x (benchmarks/bench_align.py)."""
+    """Off a cache line the core trains slower (benchmarks/bench_align.py)."""
     def on_line(array):
         return array.ctypes.data % 64 == 0
 
@@ -293,7 +295,8 @@ def test_xor_is_learned(backend):
     assert net.loss(X, Y) < 0.05
 
 
-@pytest.mark.parametrize("forced", ["reference", "compiled"])
+@pytest.mark.parametrize("forced", ["reference", pytest.param("compiled",
+                                                              marks=pytest.mark.compiled)])
 def test_environment_variable_sets_the_default_backend(backend, forced):
     # ``backend`` here is the backend the forced process is asked for explicitly
     result = run_python(

@@ -114,6 +114,7 @@ def test_npz_data(files):
     assert float(result.stdout.split("R^2")[1]) > 0.9
 
 
+@pytest.mark.compiled
 def test_info():
     result = fastbp_command("info")
     assert result.returncode == 0, result.stderr
@@ -122,6 +123,7 @@ def test_info():
         assert word in result.stdout
 
 
+@pytest.mark.compiled
 def test_verify():
     result = fastbp_command("verify", "--layers", "5,4,2", "--epochs", "2")
     assert result.returncode == 0, result.stderr

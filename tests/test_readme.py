@@ -37,6 +37,7 @@ def test_the_code_of_the_docs_runs(page, tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.compiled
 def test_command_line_example_runs(tmp_path):
     """The shell commands of docs/command-line.md, in order, in an empty
     folder, on the fastbp under test."""

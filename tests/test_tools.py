@@ -72,12 +72,14 @@ def test_verify_compares_the_backends_epoch_by_epoch():
         fastbp.verify(net, X, Y, epochs=0)
 
 
+@pytest.mark.compiled
 def test_verify_command_passes_on_a_wider_network():
     result = run_python("-m", "fastbp", "verify", "--layers", "64,32,10")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verdict: PASS" in result.stdout
 
 
+@pytest.mark.compiled
 def test_verify_reports_divergence_as_divergence():
     X, Y = data([6, 2], 100)
     net = fastbp.Network([6, 8, 2])
@@ -89,6 +91,7 @@ def test_verify_reports_divergence_as_divergence():
     assert max(stable.weight_differences) < 1e-10
 
 
+@pytest.mark.compiled
 def test_verify_command_takes_lr_momentum_and_epochs():
     args = ("-m", "fastbp", "verify", "--layers", "6,5,2", "--epochs", "2")
     diverging = run_python(*args, "--lr", "5", "--momentum", "0.9")
