@@ -3,6 +3,7 @@ predict) for each, in alternating processes, turn after turn, so that both
 meet the same phases of a shared, noisy machine.
 
     python benchmarks/bench_ab.py BEFORE AFTER [--turns 3] [--seconds 0.5]
+                                   [--architectures wide deep ...] [--no-predict]
 
 BEFORE and AFTER are directories that hold a built fastbp (a checkout with
 the extension built in place).  The table gives each cell's median rate over
@@ -21,12 +22,13 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def one_run(tree, seconds):
-    """The suite's fastbp rates with ``tree`` first on the path: {cell: rate}."""
+def one_run(tree, options):
+    """The suite's fastbp rates with ``tree`` first on the path, run.py
+    given ``options``: {cell: rate}."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "run.json")
         subprocess.run([sys.executable, os.path.join(HERE, "run.py"), "--implementations",
-                        "fastbp", "--seconds", str(seconds), "--json", out],
+                        "fastbp", "--json", out, *options],
                        check=True, capture_output=True, env=dict(os.environ, PYTHONPATH=tree))
         with open(out) as file:
             report = json.load(file)
@@ -43,10 +45,15 @@ def main():
     parser.add_argument("after")
     parser.add_argument("--turns", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=0.5)
+    parser.add_argument("--architectures", nargs="+")
+    parser.add_argument("--no-predict", action="store_true")
     args = parser.parse_args()
+    options = ["--seconds", str(args.seconds)] + (["--no-predict"] if args.no_predict else [])
+    if args.architectures:
+        options += ["--architectures", *args.architectures]
     turns = []
     for turn in range(args.turns):
-        turns.append([one_run(tree, args.seconds) for tree in (args.before, args.after)])
+        turns.append([one_run(tree, options) for tree in (args.before, args.after)])
         print(f"turn {turn + 1} of {args.turns} done", file=sys.stderr, flush=True)
     print("| cell | before, median | after, median | after / before | per-turn range |")
     print("|---|---:|---:|---:|---|")
