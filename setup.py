@@ -7,6 +7,7 @@ FASTBP_REQUIRE_EXTENSION=1 to make a failed compile fail the install
 """
 
 import os
+import shlex
 import sys
 import tempfile
 
@@ -70,9 +71,10 @@ class optional_build_ext(build_ext):
             try:
                 objects = self.compiler.compile([source], output_dir=tmp,
                                                 extra_postargs=[flag])
-                if link:
-                    self.compiler.link_executable(objects, "probe", output_dir=tmp,
-                                                  extra_postargs=[flag])
+                if link:   # with LDFLAGS, as the extension's link gets them
+                    self.compiler.link_executable(
+                        objects, "probe", output_dir=tmp,
+                        extra_postargs=[flag] + shlex.split(os.environ.get("LDFLAGS", "")))
             except (CompileError, LinkError):
                 return False
         return True
