@@ -57,7 +57,8 @@ def measure(name, dtype, turns):
         for offset in OFFSETS:
             flat = at_offset(net.flat, offset)
             began = time.perf_counter()
-            _core.train_pass(flat, d, acts, loss, X, Y, None, order, rule, 0, None, None, None)
+            _core.train_pass(flat, d, acts, loss, X, Y, None, order, rule, 0, None, None, None,
+                             None)
             rates[offset].append(len(X) / (time.perf_counter() - began))
     return {offset: float(np.median(r)) for offset, r in rates.items()}
 

@@ -1,6 +1,6 @@
 """Examples per second of one training epoch: compiled against reference,
-and the compiled core with momentum (0.9, lr 0.001) and with weight decay
-(1e-4, no momentum) against plain SGD.
+and the compiled core with momentum (0.9, lr 0.001), with weight decay
+(1e-4, no momentum), with Adam and with Adagrad against plain SGD.
 
     python benchmarks/bench_sgd.py [--repeats 5] [--shuffle] [--json FILE]
 
@@ -40,7 +40,11 @@ DTYPES = ["float64", "float32"]
 RUNS = {"compiled": ("compiled", {"lr": 0.01}),
         "momentum": ("compiled", {"lr": 0.001, "momentum": 0.9}),
         "weight decay": ("compiled", {"lr": 0.01, "weight_decay": 1e-4}),
+        "adam": ("compiled", {"lr": 0.001, "optimizer": "adam"}),
+        "adagrad": ("compiled", {"lr": 0.01, "optimizer": "adagrad"}),
         "reference": ("reference", {"lr": 0.01})}
+# The runs whose cost over plain SGD (its rate over theirs) is reported.
+COSTED = ("momentum", "weight decay", "adam", "adagrad")
 SECONDS = 0.7           # aimed length of one timed epoch
 
 
@@ -55,7 +59,7 @@ def epoch_rates(layers, dtype, repeats, shuffle):
     """Examples/s of one epoch of each run in RUNS, each epoch sized to
     about SECONDS, the runs timed in turn (so that all see the same phases of
     a noisy machine): the median of each, and the medians over the repeats of
-    plain SGD's rate over momentum's and over weight decay's (their costs)."""
+    plain SGD's rate over each of COSTED's (their costs)."""
     rates, sizes, prepared = {}, {}, {}
     for name, (backend, options) in RUNS.items():
         net = fastbp.Network(layers, dtype=dtype, backend=backend, seed=0)
@@ -70,7 +74,7 @@ def epoch_rates(layers, dtype, repeats, shuffle):
             history = net.fit(X, Y, epochs=1, shuffle=shuffle, seed=0, **options)
             rates[name].append(history.examples_per_second[0])
     costs = {name: float(np.median(np.divide(rates["compiled"], rates[name])))
-             for name in ("momentum", "weight decay")}
+             for name in COSTED}
     return {name: float(np.median(r)) for name, r in rates.items()}, costs, sizes
 
 
@@ -90,15 +94,12 @@ def main():
             compiled, reference = rates["compiled"], rates["reference"]
             rows.append({"architecture": name, "layers": layers, "dtype": dtype,
                          "compiled": compiled, "reference": reference,
-                         "ratio": compiled / reference, "momentum": rates["momentum"],
-                         "momentum_cost": costs["momentum"],
-                         "weight_decay": rates["weight decay"],
-                         "weight_decay_cost": costs["weight decay"], "examples": sizes})
+                         "ratio": compiled / reference, "rates": rates, "costs": costs,
+                         "examples": sizes})
             print(f"{name:7s} {dtype}: compiled {compiled:10.4g}/s  reference "
-                  f"{reference:10.4g}/s  ratio {compiled / reference:7.1f}  "
-                  f"momentum {rates['momentum']:10.4g}/s  cost {costs['momentum']:.2f}x  "
-                  f"weight decay {rates['weight decay']:10.4g}/s  "
-                  f"cost {costs['weight decay']:.2f}x", flush=True)
+                  f"{reference:10.4g}/s  ratio {compiled / reference:7.1f}  " + "  ".join(
+                      f"{run} {rates[run]:10.4g}/s cost {costs[run]:.2f}x" for run in COSTED),
+                  flush=True)
 
     when = time.strftime("%Y-%m-%d")
     machine = f"{platform.processor() or platform.machine()}, {cpu_name()}"
@@ -107,14 +108,12 @@ def main():
           f"{order}; "
           f"numpy's float64 matrix product ran at {blas:.1f} GFLOP/s on one thread\n")
     print("| architecture | layers | dtype | compiled (examples/s) | reference (examples/s) "
-          "| compiled / reference | compiled, momentum 0.9 (examples/s) | momentum's cost "
-          "| compiled, weight decay 1e-4 (examples/s) | weight decay's cost |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+          "| compiled / reference | " + " | ".join(f"{run}'s cost" for run in COSTED) + " |")
+    print("|---|---|---|---:|---:|---:|" + "---:|" * len(COSTED))
     for r in rows:
         print(f"| {r['architecture']} | {r['layers']} | {r['dtype']} | {r['compiled']:.3g} "
-              f"| {r['reference']:.3g} | {r['ratio']:.0f}x | {r['momentum']:.3g} "
-              f"| {r['momentum_cost']:.2f}x | {r['weight_decay']:.3g} "
-              f"| {r['weight_decay_cost']:.2f}x |")
+              f"| {r['reference']:.3g} | {r['ratio']:.0f}x | "
+              + " | ".join(f"{r['costs'][run]:.2f}x" for run in COSTED) + " |")
     if args.json:
         with open(args.json, "w") as file:
             json.dump({"date": when, "machine": machine, "repeats": args.repeats, "order": order,

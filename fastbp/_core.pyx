@@ -20,7 +20,7 @@ once per call, with the layer offsets, and reused for every example.
 """
 
 from cython cimport floating
-from libc.math cimport exp, log, log1p, isfinite, pow
+from libc.math cimport exp, log, log1p, isfinite, pow, sqrt
 from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memcpy, memset
 from cython.parallel cimport prange
@@ -171,6 +171,8 @@ cdef Step step_of(rule, double t_done) except *:
     step.clip, step.power_t, step.t_done = rule.clip, rule.power_t, t_done
     step.average_from, step.schedule = rule.average, rule.schedule
     step.nesterov, step.batch = rule.nesterov, rule.batch_size
+    step.optimizer = OPTIMIZERS.index(rule.optimizer)
+    step.beta_1, step.beta_2, step.epsilon = rule.beta_1, rule.beta_2, rule.epsilon
     return step
 
 
@@ -178,7 +180,7 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
                int loss, const floating[:, ::1] X, const floating[:, ::1] Y,
                const floating[::1] sample_weight, const Py_ssize_t[::1] order, rule,
                double t_done, floating[::1] velocity, floating[::1] average,
-               floating[::1] workspace):
+               floating[::1] moments, floating[::1] workspace):
     """Per-example SGD over the rows ``order`` of X, in place on ``flat``, by
     ``rule`` (see the backend interface in ``fastbp.reference``).
 
@@ -188,7 +190,8 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     w_ij^(l) <- w_ij^(l) - lr x_i^(l-1) delta_j^(l) (with weight decay and
     no momentum, w_ij^(l) first scaled by 1 - lr weight_decay for i >= 1);
     or, with momentum, the update of ``backward_momentum`` through
-    ``velocity``.  With batch_size > 1, one update follows every batch of
+    ``velocity``; or with rule.optimizer "adam" or "adagrad" (serial only),
+    the update of ``backward_adaptive`` through ``moments``.  With batch_size > 1, one update follows every batch of
     consecutive examples of ``order`` (and the last, maybe fewer), from the
     mean of their gradients (``apply_batch``).  Update number t = t_done + 1,
     t_done + 2, ... uses the rate ``scheduled_lr`` gives it; where
@@ -224,6 +227,7 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     cdef void* own_scratch
     cdef floating* v = &velocity[0] if velocity is not None else NULL
     cdef floating* avg = &average[0] if average is not None else NULL
+    cdef floating* adaptive = &moments[0] if moments is not None else NULL
     cdef const floating* weights = &sample_weight[0] if sample_weight is not None else NULL
     cdef double* totals
     cdef Py_ssize_t* dones
@@ -268,7 +272,8 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
                     scratch[i * per_thread + lay.x_off[l]] = 1
             if n_threads == 1:
                 dones[0] = train_share(&lay, &flat[0], v, avg, n_weights, &X[0, 0], &Y[0, 0],
-                                       weights, &order[0], n, &step, 0, scratch, totals)
+                                       weights, &order[0], n, &step, 0, scratch, totals,
+                                       NULL, adaptive)
             elif round_size == 0:
                 for t in prange(n_threads, num_threads=n_threads, schedule="static",
                                 chunksize=1):

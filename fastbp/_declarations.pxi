@@ -27,6 +27,8 @@ cdef extern from "_kernels.h" nogil:
     double momentum_row "fbp_momentum_row" (Py_ssize_t n, ...)
     void momentum_rows "fbp_momentum_rows" (Py_ssize_t n_in, ...)
     void running_mean "fbp_running_mean" (Py_ssize_t n, ...)
+    double adam_row "fbp_adam_row" (Py_ssize_t n, ...)
+    double adagrad_row "fbp_adagrad_row" (Py_ssize_t n, ...)
 
 
 ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu", "leaky_relu", "softmax")
@@ -66,9 +68,18 @@ cdef struct Layout:
     Py_ssize_t n_s          # length of the s (and delta) scratch
 
 
+OPTIMIZERS = ("sgd", "adam", "adagrad")
+
+cdef enum:
+    SGD = 0
+    ADAM = 1
+    ADAGRAD = 2
+
+
 cdef struct Step:           # how a training pass updates the weights: a Rule, filled once
     double lr, momentum, weight_decay, clip, power_t, t_done, average_from
-    int schedule
+    double beta_1, beta_2, epsilon
+    int schedule, optimizer
     bint nesterov
     Py_ssize_t batch
     Py_ssize_t t_stride     # update numbers go up by this much (the number of threads)

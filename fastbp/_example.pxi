@@ -285,11 +285,71 @@ cdef void apply_batch(const Layout* lay, floating* w, floating* v, floating* gra
 
 
 
+cdef inline double adaptive_rate(const Step* step, double rate, double t) noexcept nogil:
+    """The step size of update t: Adam's bias-corrected lr sqrt(1 - beta_2^t)
+    / (1 - beta_1^t) (as scikit-learn's); Adagrad's lr."""
+    if step.optimizer == ADAM:
+        return rate * sqrt(1 - pow(step.beta_2, t)) / (1 - pow(step.beta_1, t))
+    return rate
+
+
+cdef inline floating adaptive_row(Py_ssize_t n, floating a, floating wd, const floating* delta,
+                                  floating* w, floating* m, floating* squares, const Step* step,
+                                  floating rate) noexcept nogil:
+    """One row of an Adam or Adagrad update with g_j = a delta_j + wd w_j;
+    returns sum_j w_j delta_j with the weights from before it.
+    Adam:    m_j <- beta_1 m_j + (1 - beta_1) g_j,  v_j <- beta_2 v_j + (1 - beta_2) g_j^2,
+             w_j <- w_j - rate m_j / (sqrt(v_j) + epsilon)
+    Adagrad: v_j <- v_j + g_j^2,  w_j <- w_j - rate g_j / (sqrt(v_j) + epsilon)
+    (v is ``squares``; rate as adaptive_rate gives it)."""
+    cdef floating b1 = <floating> step.beta_1, b2 = <floating> step.beta_2
+    cdef floating eps = <floating> step.epsilon
+    if step.optimizer == ADAM:
+        return <floating> adam_row(n, a, wd, b1, b2, eps, rate, delta, w, m, squares)
+    return <floating> adagrad_row(n, a, wd, eps, rate, delta, w, squares)
+
+
+cdef void adaptive_update(const Layout* lay, floating* w, floating* m, floating* squares,
+                          floating* grad, Py_ssize_t n_weights, floating inv_m,
+                          const Step* step, floating rate, const floating* xs,
+                          floating* ds) noexcept nogil:
+    """An Adam or Adagrad update (adaptive_row) of every row, no weight decay
+    on the bias rows.  Per example (grad NULL): fused with the induction
+    step (2), each row's sum taken with its weights from before the update.
+    For a mini-batch: from the summed gradient in ``grad`` (times inv_m = 1
+    / its size, in place of x_i), which is then cleared."""
+    cdef Py_ssize_t l, i, n_in, n_out, at
+    cdef floating acc, wd = <floating> step.weight_decay
+    cdef const floating* x_prev
+    cdef const floating* delta
+    cdef floating* delta_prev
+    for l in range(lay.L, 0, -1):
+        n_in, n_out = lay.d[l - 1], lay.d[l]
+        x_prev = xs + lay.x_off[l - 1]
+        delta_prev = ds + lay.s_off[l - 1]
+        for i in range(n_in + 1):
+            at = lay.w_off[l] + i * n_out
+            if grad != NULL:
+                adaptive_row(n_out, inv_m, 0 if i == 0 else wd, grad + at, w + at,
+                             m + at if m != NULL else NULL, squares + at, step, rate)
+                continue
+            delta = ds + lay.s_off[l]
+            acc = adaptive_row(n_out, x_prev[i], 0 if i == 0 else wd, delta, w + at,
+                               m + at if m != NULL else NULL, squares + at, step, rate)
+            if i > 0 and l > 1:
+                delta_prev[i - 1] = acc
+        if grad == NULL and l > 1:
+            times_gprime(lay.act[l - 1], x_prev + 1, delta_prev, n_in)
+    if grad != NULL:
+        memset(grad, 0, n_weights * sizeof(floating))
+
+
 cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floating* avg,
                             Py_ssize_t n_weights, const floating* X, const floating* Y,
                             const floating* sample_weight, const Py_ssize_t* order,
                             Py_ssize_t n, const Step* step, Py_ssize_t t_first, floating* xs,
-                            double* total, Exchange* ex=NULL) noexcept nogil:
+                            double* total, Exchange* ex=NULL,
+                            floating* moments=NULL) noexcept nogil:
     """Per-example SGD over the n rows ``order`` of X, the loop of train_pass
     on one thread; adds the errors to ``total`` and returns the examples done.
     xs is its scratch: x, s, delta, then (batch > 1) the gradient buffer.
@@ -298,7 +358,8 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
     written through a pointer, so that a prange's variable taking it is
     private to its thread.)  With ``ex`` (thread 0 of parallel="copies"),
     after each example it adds the changes of the other threads' copies
-    that wait for it (add_changes)."""
+    that wait for it (add_changes).  ``moments`` is the state of Adam (m,
+    then v, each laid out like w) or Adagrad (the sums of squares)."""
     cdef Py_ssize_t d_in = lay.d[0], d_out = lay.d[lay.L]
     cdef floating* ss = xs + lay.n_x
     cdef floating* ds = ss + lay.n_s
@@ -310,8 +371,10 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
     # Per-example plain SGD, weight decay alone and classical momentum (no
     # weight decay) take the next example's s^(1) in their pass over W^(1),
     # saving the forward pass that read.
-    cdef bint fuse = step.batch == 1 and not step.nesterov and (step.weight_decay == 0
-                                                          or step.momentum == 0)
+    cdef bint fuse = (step.batch == 1 and not step.nesterov and step.optimizer == SGD
+                      and (step.weight_decay == 0 or step.momentum == 0))
+    cdef floating* m = moments if step.optimizer == ADAM else NULL
+    cdef floating* squares = moments + n_weights if step.optimizer == ADAM else moments
     cdef bint have_s1 = False
     cdef const floating* x_next = NULL   # the next example's inputs, when fused
     # Prefetch the example this many ahead: about 2 KiB of inputs in flight.
@@ -348,7 +411,12 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
         if step.schedule != CONSTANT:
             rate = scheduled_lr(step.schedule, step.lr, t, step.power_t, step.weight_decay)
             minus_rate = -rate
-        if step.batch > 1:
+        if step.optimizer != SGD:
+            adaptive_update(lay, w, m, squares, grad if step.batch > 1 else NULL,
+                            n_weights, 1.0 / in_batch if step.batch > 1 else 1, step,
+                            adaptive_rate(step, rate, t), xs, ds)
+            in_batch = 0
+        elif step.batch > 1:
             apply_batch(lay, w, v, grad, n_weights, 1.0 / in_batch, rate, step.momentum,
                         step.nesterov, step.weight_decay)
             in_batch = 0

@@ -262,18 +262,22 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
 #define FBP_T double
 #define FBP_FN(name) name##_d
 #define FBP_MADD FBP_MADD_D
+#define FBP_SQRT sqrt
 #include "_kernels_body.h"
 #undef FBP_T
 #undef FBP_FN
 #undef FBP_MADD
+#undef FBP_SQRT
 
 #define FBP_T float
 #define FBP_FN(name) name##_f
 #define FBP_MADD FBP_MADD_F
+#define FBP_SQRT sqrtf
 #include "_kernels_body.h"
 #undef FBP_T
 #undef FBP_FN
 #undef FBP_MADD
+#undef FBP_SQRT
 
 /* One name per kernel for the core's fused code: the float64 (_d) or
  * float32 (_f) version, picked by the type of the buffer B it writes. */
@@ -300,5 +304,9 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
 #define fbp_momentum_rows(n_in, n, wd, lr, mu, nesterov, x, delta, W, V, dots) \
     FBP_PICK(W, fbp_momentum_rows)(n_in, n, wd, lr, mu, nesterov, x, delta, W, V, dots)
 #define fbp_running_mean(n, inv_k, w, avg) FBP_PICK(avg, fbp_running_mean)(n, inv_k, w, avg)
+#define fbp_adam_row(n, a, wd, beta_1, beta_2, epsilon, rate, delta, w, m, v) \
+    FBP_PICK(w, fbp_adam_row)(n, a, wd, beta_1, beta_2, epsilon, rate, delta, w, m, v)
+#define fbp_adagrad_row(n, a, wd, epsilon, rate, delta, w, v) \
+    FBP_PICK(w, fbp_adagrad_row)(n, a, wd, epsilon, rate, delta, w, v)
 
 #endif

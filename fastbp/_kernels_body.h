@@ -314,6 +314,46 @@ static inline void FBP_FN(fbp_decay_dot_update)(Py_ssize_t n_in, Py_ssize_t n, F
 #undef FBP_DOT_UPDATE_BLOCKS
 
 
+/* One row of Adam (scikit-learn's) with g = a delta[j] + wd w[j]:
+ *   m[j] <- beta_1 m[j] + (1 - beta_1) g,  v[j] <- beta_2 v[j] + (1 - beta_2) g^2,
+ *   w[j] <- w[j] - rate m[j] / (sqrt(v[j]) + epsilon)
+ * (rate bias-corrected by the caller); returns sum_j w[j] delta[j] with w
+ * as it was. */
+static inline FBP_T FBP_FN(fbp_adam_row)(Py_ssize_t n, FBP_T a, FBP_T wd, FBP_T beta_1,
+                                         FBP_T beta_2, FBP_T epsilon, FBP_T rate,
+                                         const FBP_T *delta, FBP_T *w, FBP_T *m, FBP_T *v)
+{
+    const FBP_T keep_1 = 1 - beta_1, keep_2 = 1 - beta_2;
+    FBP_T acc = 0;
+    #pragma omp simd reduction(+:acc)
+    for (Py_ssize_t j = 0; j < n; j++) {
+        const FBP_T old = w[j], g = a * delta[j] + wd * old;
+        acc += old * delta[j];
+        m[j] = beta_1 * m[j] + keep_1 * g;
+        v[j] = beta_2 * v[j] + keep_2 * g * g;
+        w[j] = old - rate * m[j] / (FBP_SQRT(v[j]) + epsilon);
+    }
+    return acc;
+}
+
+/* One row of Adagrad (torch's) with g = a delta[j] + wd w[j]:
+ *   v[j] <- v[j] + g^2,  w[j] <- w[j] - rate g / (sqrt(v[j]) + epsilon)
+ * returns sum_j w[j] delta[j] with w as it was. */
+static inline FBP_T FBP_FN(fbp_adagrad_row)(Py_ssize_t n, FBP_T a, FBP_T wd, FBP_T epsilon,
+                                            FBP_T rate, const FBP_T *delta, FBP_T *w,
+                                            FBP_T *v)
+{
+    FBP_T acc = 0;
+    #pragma omp simd reduction(+:acc)
+    for (Py_ssize_t j = 0; j < n; j++) {
+        const FBP_T old = w[j], g = a * delta[j] + wd * old;
+        acc += old * delta[j];
+        v[j] = v[j] + g * g;
+        w[j] = old - rate * g / (FBP_SQRT(v[j]) + epsilon);
+    }
+    return acc;
+}
+
 /* Averaged SGD: avg[j] += (w[j] - avg[j]) * inv_k, the running mean of the
  * iterates with inv_k = 1 / (number of iterates averaged, this one included). */
 static inline void FBP_FN(fbp_running_mean)(Py_ssize_t n, FBP_T inv_k, const FBP_T *w,

@@ -162,10 +162,11 @@ def _read_archive(archive, size, extras):
                 f"version {FORMAT_VERSION}")
     _fields(meta, ("format", "format_version", "config", "progress"), "meta")
     config = _config(meta["config"])
-    n_weights, dtype = _buffers.n_weights(config["layers"]), np.dtype(config["dtype"])
+    shapes = _shapes(config, _progress(meta["progress"]))
+    dtype = np.dtype(config["dtype"])
     present = [name for name in ("flat",) + TRAINING_ARRAYS if name + ".npy" in names]
     for name in present:                   # every header before any array is read
-        _header(archive, size, name, dtype, (n_weights,))
+        _header(archive, size, name, dtype, shapes[name])
     arrays = {name: _read_array(archive, name) if name in present else None
               for name in ("flat",) + TRAINING_ARRAYS}
     state = check_state(dict(arrays, config=config, progress=meta["progress"]))
@@ -255,17 +256,27 @@ def check_state(state):
         _refuse(f"the state is a {type(state).__name__}, not a dict")
     _fields(state, ("config", "progress", "flat") + TRAINING_ARRAYS, "the state")
     config = _config(state["config"])
-    dtype, shape = np.dtype(config["dtype"]), (_buffers.n_weights(config["layers"]),)
     checked = {"config": config, "progress": _progress(state["progress"])}
+    dtype, shapes = np.dtype(config["dtype"]), _shapes(config, checked["progress"])
     for name in ("flat",) + TRAINING_ARRAYS:
         array = state[name]
         if array is None and name != "flat":
             checked[name] = None
             continue
-        if not isinstance(array, np.ndarray) or array.dtype != dtype or array.shape != shape:
-            _refuse(f"its {name} must be an array of {shape[0]} {dtype} values")
+        if (not isinstance(array, np.ndarray) or array.dtype != dtype
+                or array.shape != shapes[name]):
+            _refuse(f"its {name} must be an array of {shapes[name][0]} {dtype} values")
         checked[name] = _finite(array, name)
     return checked
+
+
+def _shapes(config, progress):
+    """The shape of each array of the state: flat's, but for the moments of
+    Adam (twice flat's) or Adagrad (flat's)."""
+    n_weights = _buffers.n_weights(config["layers"])
+    shapes = {name: (n_weights,) for name in ("flat",) + TRAINING_ARRAYS}
+    shapes["moments"] = ((2 if progress["optimizer"] == "adam" else 1) * n_weights,)
+    return shapes
 
 
 def _fields(mapping, allowed, what):
@@ -309,6 +320,9 @@ def _progress(progress):
                 or not _finite_number(value) or (low is not None and not value > low)):
             bound = "a finite number > 0" if low is not None else "a finite number"
             _refuse(f"progress: {name} must be null or {bound}, got {value!r}")
+    if result["optimizer"] not in (None, "adam", "adagrad"):
+        _refuse(f"progress: optimizer must be null, 'adam' or 'adagrad', "
+                f"got {result['optimizer']!r}")
     return result
 
 

@@ -236,7 +236,7 @@ class Network:
             power_t=0.25, average=False, batch_size=1, sample_weight=None, clip=None,
             validation_data=None, validation_fraction=None, early_stopping=False,
             patience=5, tol=1e-4, restore_best=True, callbacks=(), n_threads=1,
-            parallel="copies"):
+            parallel="copies", optimizer="sgd", beta_1=0.9, beta_2=0.999, epsilon=1e-8):
         """Train by per-example stochastic gradient descent, in place.
 
         Every epoch visits each example once and updates the weights after
@@ -259,20 +259,22 @@ class Network:
         seed : int, optional
             Seed of the shuffling; None uses the network's seed.
         verbose : bool, default False
-            Progress bars (tqdm, on stderr) over the epochs and long epochs.
+            Progress bars (tqdm, on stderr).
         momentum : float in [0, 1), default 0
             Classical momentum: v <- momentum * v - lr * g, w <- w + v.
         nesterov : bool, default False
             Nesterov's momentum (needs momentum > 0), as torch.optim.SGD.
         weight_decay : float >= 0, default 0
+        optimizer : {"sgd", "adam", "adagrad"}, default "sgd"
+            Adam as scikit-learn's (bias-corrected, with ``beta_1``, ``beta_2``
+            and ``epsilon``) or Adagrad as torch's, per example, one thread.
         lr_schedule : {"constant", "invscaling", "optimal", "adaptive"}
             The rate of update t = 1, 2, ...: lr; lr / t**power_t; lr / (1 +
             lr * weight_decay * (t - 1)); or lr / 5 after ``patience``
             epochs without an improvement of the (validation) loss by ``tol``.
         power_t : float >= 0, default 0.25
         average : bool or int, default False
-            Averaged SGD from the first (True) or the given update on; the
-            network then predicts with the average.
+            Averaged SGD from the first (True) or the given update on.
         batch_size : int >= 1, default 1
             b > 1 updates once per b consecutive examples, with the mean gradient.
         sample_weight : array_like of shape (n,), optional
@@ -314,7 +316,8 @@ class Network:
             holds the weights of the end of the last finished epoch.
         """
         rule = Rule.check(lr, momentum, nesterov, weight_decay, clip, lr_schedule, power_t,
-                          patience, tol, average, batch_size, n_threads, parallel)
+                          patience, tol, average, batch_size, n_threads, parallel, optimizer,
+                          beta_1, beta_2, epsilon)
         return training.fit(self, X, Y, epochs, rule, shuffle, seed, verbose, sample_weight,
                             validation_data, validation_fraction, early_stopping,
                             restore_best, callbacks, fresh=True)
@@ -324,7 +327,8 @@ class Network:
                     momentum=0.0, nesterov=False, weight_decay=0.0, lr_schedule="constant",
                     power_t=0.25, average=False, batch_size=1, sample_weight=None, clip=None,
                     validation_data=None, patience=5, tol=1e-4, callbacks=(), n_threads=1,
-                    parallel="copies"):
+                    parallel="copies", optimizer="sgd", beta_1=0.9, beta_2=0.999,
+                    epsilon=1e-8):
         """One training pass over the examples, continuing the training state
         (velocity, count of passes and updates, the adaptive schedule's lr,
         the last iterate and the average of averaged SGD) of earlier
@@ -334,7 +338,8 @@ class Network:
         early-stopping ones; returns a one-epoch History.
         """
         rule = Rule.check(lr, momentum, nesterov, weight_decay, clip, lr_schedule, power_t,
-                          patience, tol, average, batch_size, n_threads, parallel)
+                          patience, tol, average, batch_size, n_threads, parallel, optimizer,
+                          beta_1, beta_2, epsilon)
         return training.fit(self, X, Y, 1, rule, shuffle, seed, False, sample_weight,
                             validation_data, None, False, True, callbacks, fresh=False)
 

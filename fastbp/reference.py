@@ -29,13 +29,14 @@ network's dtype, checked by the caller; absent buffers are None.
   grad)``: one example; writes s^(1..L), x^(0..L), delta^(1..L), adds de/dw
   to ``grad``; returns e.
 - ``train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, rule,
-  t_done, velocity, average, workspace)``: per-example SGD over the rows
-  ``order`` of X, in place; ``rule`` is a ``fastbp.training.Rule`` (lr,
-  momentum, nesterov, weight_decay, clip, schedule, power_t, average,
-  batch_size, threads, round), ``t_done`` the updates before this pass,
-  ``velocity`` (needed where momentum > 0) and ``average`` (where
-  rule.average) laid out like flat, ``workspace`` what ``workspace`` gave
-  for the pass.  Returns (the sum of the errors before each update, each
+  t_done, velocity, average, moments, workspace)``: per-example SGD over
+  the rows ``order`` of X, in place; ``rule`` is a ``fastbp.training.Rule``
+  (lr, momentum, nesterov, weight_decay, clip, schedule, power_t, average,
+  batch_size, optimizer, beta_1, beta_2, epsilon, threads, round),
+  ``t_done`` the updates before this pass, ``velocity`` (needed where
+  momentum > 0) and ``average`` (where rule.average) laid out like flat,
+  ``moments`` Adam's m and v (twice flat's length) or Adagrad's sums of
+  squares (flat's), ``workspace`` what ``workspace`` gave for the pass.  Returns (the sum of the errors before each update, each
   times its sample weight; the examples done: fewer than ``len(order)``
   when an error was not finite).
 - ``workspace(n_weights, dtype, rule)``: the buffer a pass of ``rule``
@@ -217,7 +218,7 @@ def workspace(n_weights, dtype, rule):
 
 
 def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, rule, t_done, velocity,
-               average, workspace):
+               average, moments, workspace):
     """Per-example SGD over the rows ``order`` of X, in place on ``flat``,
     by ``rule`` (its threads and round are for the compiled core: this is
     always serial).
@@ -247,6 +248,11 @@ def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, rule, t_don
     average_from = rule.average
     W, names = _blocks(flat, layers), _names(acts)
     V = _blocks(velocity, layers) if momentum else None
+    n = len(flat)
+    if rule.optimizer == "adam":                # Adam's m, then its v
+        M, S = _blocks(moments[:n], layers), _blocks(moments[n:], layers)
+    elif rule.optimizer == "adagrad":           # Adagrad's sums of squares
+        S = _blocks(moments, layers)
     G = [np.zeros_like(w) for w in W]        # a mini-batch's summed gradient
     total, done, updates, in_batch = 0.0, 0, 0, 0
     with np.errstate(over="ignore", invalid="ignore"):    # the caller reports divergence
@@ -273,6 +279,16 @@ def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, rule, t_don
             lr = scheduled_lr(rule.schedule, rule.lr, t, rule.power_t, weight_decay)
             for l, g in enumerate(gradients):
                 g[1:] += weight_decay * W[l][1:]       # L2 penalty, bias row excluded
+                if rule.optimizer == "adam":
+                    M[l][...] = rule.beta_1 * M[l] + (1 - rule.beta_1) * g       # m
+                    S[l][...] = rule.beta_2 * S[l] + (1 - rule.beta_2) * g * g   # v
+                    step = lr * np.sqrt(1 - rule.beta_2 ** t) / (1 - rule.beta_1 ** t)
+                    W[l] -= step * M[l] / (np.sqrt(S[l]) + rule.epsilon)
+                    continue
+                if rule.optimizer == "adagrad":
+                    S[l] += g * g                      # the sum of squared gradients
+                    W[l] -= lr * g / (np.sqrt(S[l]) + rule.epsilon)
+                    continue
                 if V is None:
                     W[l] -= lr * g                     # w <- w - lr g
                     continue

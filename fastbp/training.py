@@ -28,7 +28,8 @@ FIRST_CHUNK = 1024
 LONG_EPOCH = 100_000
 # The counters of a fresh training state (see TrainingState).
 FRESH_PROGRESS = {"passes": 0, "updates": 0, "adaptive_lr": None, "best_loss": None,
-                  "waited": 0}
+                  "waited": 0, "optimizer": None}
+OPTIMIZERS = ("sgd", "adam", "adagrad")
 
 
 class DivergenceError(FloatingPointError):
@@ -79,17 +80,22 @@ class TrainingState:
         Averaged SGD's running mean of the weights, laid out like ``flat``.
     iterate : ndarray or None
         The last iterate of averaged SGD, while ``flat`` holds the average.
+    moments : ndarray or None
+        Adam's m and v (each laid out like ``flat``, one after the other) or
+        Adagrad's sums of squared gradients, of the optimizer progress names.
     progress : dict
         "passes" of this training run (they seed the shuffles), "updates"
-        (the t of the schedules and of averaging), and the "adaptive"
-        schedule's current lr ("adaptive_lr"), "best_loss" and epochs
-        without improvement ("waited").
+        (the t of the schedules, of averaging and of Adam's bias correction),
+        the "adaptive" schedule's current lr ("adaptive_lr"), "best_loss" and
+        epochs without improvement ("waited"), and the "optimizer" whose
+        moments these are.
     """
 
-    ARRAYS = ("velocity", "average", "iterate")
+    ARRAYS = ("velocity", "average", "iterate", "moments")
 
-    def __init__(self, velocity=None, average=None, iterate=None, progress=None):
+    def __init__(self, velocity=None, average=None, iterate=None, moments=None, progress=None):
         self.velocity, self.average, self.iterate = velocity, average, iterate
+        self.moments = moments
         self.progress = dict(FRESH_PROGRESS if progress is None else progress)
 
     def copy(self):
@@ -104,13 +110,17 @@ class Rule:
     The backends' ``train_pass`` reads its attributes: lr, momentum,
     nesterov, weight_decay, clip (0: off), schedule (a code of SCHEDULES),
     power_t, average (the update averaging starts at; 0: off), batch_size,
-    threads (what the pass runs on) and round (examples a thread trains
-    between exchanges with parallel="copies"; 0: no exchanges).
+    optimizer ("sgd", "adam", "adagrad"), beta_1, beta_2, epsilon, threads
+    (what the pass runs on) and round (examples a thread trains between
+    exchanges with parallel="copies"; 0: no exchanges).
     """
 
     def __init__(self, lr, momentum=0.0, nesterov=False, weight_decay=0.0, clip=0.0,
                  lr_schedule="constant", power_t=0.25, patience=5, tol=1e-4, average=0,
-                 batch_size=1, n_threads=1, parallel="copies"):
+                 batch_size=1, n_threads=1, parallel="copies", optimizer="sgd", beta_1=0.9,
+                 beta_2=0.999, epsilon=1e-8):
+        self.optimizer, self.beta_1, self.beta_2 = optimizer, beta_1, beta_2
+        self.epsilon = epsilon
         self.lr, self.momentum, self.nesterov = lr, momentum, nesterov
         self.weight_decay, self.clip, self.power_t = weight_decay, clip, power_t
         self.lr_schedule, self.patience, self.tol = lr_schedule, patience, tol
@@ -122,7 +132,18 @@ class Rule:
 
     @classmethod
     def check(cls, lr, momentum, nesterov, weight_decay, clip, lr_schedule, power_t,
-              patience, tol, average, batch_size, n_threads, parallel):
+              patience, tol, average, batch_size, n_threads, parallel, optimizer="sgd",
+              beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+        optimizer = check.choice(optimizer, "optimizer", OPTIMIZERS)
+        beta_1 = check.real_in(beta_1, "beta_1", 0.0, 1.0)
+        beta_2 = check.real_in(beta_2, "beta_2", 0.0, 1.0)
+        epsilon = check.positive_real(epsilon, "epsilon")
+        if optimizer != "sgd" and (momentum or nesterov):
+            raise ValueError(f"momentum and nesterov are optimizer='sgd''s; got optimizer="
+                             f"{optimizer!r} with momentum={momentum}")
+        if optimizer != "sgd" and n_threads not in (1, -1):
+            raise ValueError(f"optimizer={optimizer!r} needs n_threads=1: its moments are "
+                             "updated serially")
         lr = check.positive_real(lr, "lr")
         momentum = check.real_in(momentum, "momentum", 0.0, 1.0)
         nesterov = check.boolean(nesterov, "nesterov")
@@ -147,7 +168,8 @@ class Rule:
                              "is kept per update, serially")
         parallel = check.choice(parallel, "parallel", _parallel.MODES)
         return cls(lr, momentum, nesterov, weight_decay, clip, lr_schedule, power_t,
-                   patience, tol, average, batch_size, n_threads, parallel)
+                   patience, tol, average, batch_size, n_threads, parallel, optimizer, beta_1,
+                   beta_2, epsilon)
 
     @property
     def needs_velocity(self):
@@ -161,7 +183,8 @@ class Rule:
     def prepare(self, backend, updates_done, examples):
         """Set the threads and the round of a pass over ``examples`` (0:
         unknown) after ``updates_done`` updates."""
-        self.threads = _parallel.threads(backend, 1 if self.average else self.n_threads)
+        serial = self.average or self.optimizer != "sgd"
+        self.threads = _parallel.threads(backend, 1 if serial else self.n_threads)
         self.round = _parallel.round_size(self, self.threads, updates_done, examples)
 
 
@@ -467,10 +490,16 @@ def run_pass(network, blocks, rule, where, on_chunk=None):
     state, progress = network._state, network._state.progress
     if rule.needs_velocity and state.velocity is None:
         state.velocity = _buffers.zeros(len(network.flat), network.dtype)
+    if rule.optimizer != "sgd" and progress["optimizer"] != rule.optimizer:
+        # moments start afresh for another optimizer than the one that made them
+        size = (2 if rule.optimizer == "adam" else 1) * len(network.flat)
+        state.moments = _buffers.zeros(size, network.dtype)
+        progress["optimizer"] = rule.optimizer
     # the buffers the backend is handed, held here for the whole pass
     flat, average = network.flat, state.average
     velocity = state.velocity if rule.needs_velocity else None
-    arrays = [a for a in (flat, state.velocity, average) if a is not None]
+    moments = state.moments if rule.optimizer != "sgd" else None
+    arrays = [a for a in (flat, state.velocity, average, moments) if a is not None]
     before = [a.copy() for a in arrays]
     chunk_start = [a.copy() for a in arrays]
     updates_before = updates_at_chunk = progress["updates"]
@@ -488,7 +517,7 @@ def run_pass(network, blocks, rule, where, on_chunk=None):
                 began = time.perf_counter()
                 part, done = network._backend.train_pass(
                     flat, *network._spec, X, Y, weights, order[start:stop], rule,
-                    updates_at_chunk, velocity, average, workspace)
+                    updates_at_chunk, velocity, average, moments, workspace)
                 progress["updates"] = updates_at_chunk - (-done // rule.batch_size)
                 if done < stop - start or not all(np.isfinite(a).all() for a in arrays):
                     at = (f" at example {first + order[start + done]}"

@@ -67,11 +67,11 @@ def record_train_pass(network, monkeypatch):
     calls, backend = [], network._backend
 
     def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, rule, t_done,
-                   velocity, average, workspace):
+                   velocity, average, moments, workspace):
         calls.append({"threads": rule.threads, "round": rule.round, "flat": flat,
                       "velocity": velocity, "average": average, "workspace": workspace})
         return backend.train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, rule,
-                                  t_done, velocity, average, workspace)
+                                  t_done, velocity, average, moments, workspace)
 
     class Recorder:
         def __getattr__(self, name):

@@ -68,11 +68,14 @@ OPTIONS = st.fixed_dictionaries({
     "clip": st.sampled_from([None, 0.3]),
     "weighted": st.booleans(),
     "shuffle": st.booleans(),
+    "optimizer": st.sampled_from(["sgd", "sgd", "adam", "adagrad"]),
 })
 
 
 def _call_options(options, n):
     options = dict(options)
+    if options["optimizer"] != "sgd":
+        options["momentum"] = 0.0
     if options["momentum"] == 0:
         options["nesterov"] = False
     if options["lr_schedule"] == "optimal" and options["weight_decay"] == 0:

@@ -222,7 +222,7 @@ def test_the_core_takes_its_own_workspace_for_the_copies_when_not_given_one():
         flat = net.flat.copy()
         total, done = _core.train_pass(flat, *backend_spec(net), X, Y, sample_weight=None,
                                        order=order, rule=rule, t_done=0, velocity=None,
-                                       average=None, workspace=workspace)
+                                       average=None, moments=None, workspace=workspace)
         assert done == len(X) and total == pytest.approx(expected, rel=1e-12)
 
 

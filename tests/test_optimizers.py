@@ -1,0 +1,128 @@
+"""Per-example Adam (as scikit-learn's) and Adagrad (as torch's): against an
+oracle written here from the public gradient, compiled against reference,
+and their state kept across partial_fit, save and pickle."""
+
+import io
+import pickle
+
+import numpy as np
+import pytest
+
+import fastbp
+from conftest import data, relative_error, twin
+
+TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
+
+
+def oracle_epochs(start, X, Y, epochs, lr, optimizer, weight_decay=0.0, batch_size=1,
+                  beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+    """The optimizer's updates in order, from ``Network.gradient`` of each
+    mini-batch (float64), one equation a line; returns the flat weights."""
+    net = twin(start, backend="reference", dtype="float64")
+    W = net.weights
+    m = [np.zeros_like(w) for w in W]
+    v = [np.zeros_like(w) for w in W]
+    t = 0
+    for _ in range(epochs):
+        for begin in range(0, len(X), batch_size):
+            grads = net.gradient(X[begin:begin + batch_size], Y[begin:begin + batch_size])
+            t += 1
+            for w, g, m_l, v_l in zip(W, grads, m, v):
+                g[1:] += weight_decay * w[1:]             # no decay on the bias row
+                if optimizer == "adam":
+                    m_l[...] = beta_1 * m_l + (1 - beta_1) * g
+                    v_l[...] = beta_2 * v_l + (1 - beta_2) * g * g
+                    rate = lr * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
+                    w -= rate * m_l / (np.sqrt(v_l) + epsilon)
+                else:
+                    v_l += g * g
+                    w -= lr * g / (np.sqrt(v_l) + epsilon)
+    return net.flat.copy()
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adagrad"])
+@pytest.mark.parametrize("options", [{}, {"weight_decay": 0.01}, {"batch_size": 4},
+                                     {"batch_size": 3, "weight_decay": 0.01}])
+def test_the_optimizers_match_the_oracle(backend, optimizer, options):
+    layers = [4, 7, 5, 2]
+    start = fastbp.Network(layers, hidden=["tanh", "relu"], seed=2)
+    X, Y = data(layers, 30, seed=3)
+    expected = oracle_epochs(start, X, Y, 2, 0.01, optimizer, **options)
+    net = twin(start, backend=backend)
+    net.fit(X, Y, epochs=2, lr=0.01, shuffle=False, optimizer=optimizer, **options)
+    assert relative_error(net.flat, expected) < 1e-11
+
+
+@pytest.mark.compiled
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("optimizer", ["adam", "adagrad"])
+def test_compiled_equals_reference(dtype, optimizer):
+    layers = [6, 40, 17, 3]
+    X, Y = data(layers, 50, seed=5, loss="cross_entropy", output="softmax")
+    trained = []
+    for backend in ("compiled", "reference"):
+        net = fastbp.Network(layers, output="softmax", loss="cross_entropy", dtype=dtype,
+                             backend=backend, seed=4)
+        net.fit(X, Y, epochs=2, lr=0.003, optimizer=optimizer, beta_1=0.8, beta_2=0.99,
+                epsilon=1e-6, weight_decay=1e-3, lr_schedule="invscaling")
+        trained.append(net.flat)
+    assert relative_error(*trained) < TOLERANCE[dtype]
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adagrad"])
+@pytest.mark.parametrize("via", ["partial_fit", "save", "pickle"])
+def test_the_moments_continue_across_calls_files_and_pickle(backend, optimizer, via):
+    X, Y = data([3, 5, 2], 40, seed=1)
+    whole = fastbp.Network([3, 5, 2], backend=backend, seed=6)
+    whole.fit(X, Y, epochs=2, lr=0.01, optimizer=optimizer)
+    parts = fastbp.Network([3, 5, 2], backend=backend, seed=6)
+    parts.fit(X, Y, epochs=1, lr=0.01, optimizer=optimizer)
+    if via == "save":
+        buffer = io.BytesIO()
+        parts.save(buffer)
+        buffer.seek(0)
+        parts = fastbp.load(buffer)
+    elif via == "pickle":
+        parts = pickle.loads(pickle.dumps(parts))
+    parts.partial_fit(X, Y, lr=0.01, optimizer=optimizer)
+    assert np.array_equal(parts.flat, whole.flat)
+    state = parts.training_state
+    assert state.progress["optimizer"] == optimizer
+    assert state.moments.shape == ((2 if optimizer == "adam" else 1) * parts.flat.size,)
+
+
+def test_another_optimizer_starts_its_moments_afresh(backend):
+    X, Y = data([3, 5, 2], 40, seed=1)
+    switched = fastbp.Network([3, 5, 2], backend=backend, seed=6)
+    switched.fit(X, Y, epochs=1, lr=0.01, optimizer="adagrad")
+    fresh = twin(switched)
+    switched.partial_fit(X, Y, lr=0.01, optimizer="adam")
+    fresh.partial_fit(X, Y, lr=0.01, optimizer="adam")        # a fresh state's first pass
+    first_pass = fresh.training_state.progress["updates"]
+    assert first_pass == len(X)
+    assert switched.training_state.moments.size == 2 * switched.flat.size
+
+
+@pytest.mark.parametrize("options, error, message", [
+    ({"optimizer": "rmsprop"}, ValueError, "optimizer"),
+    ({"optimizer": 3}, TypeError, "optimizer"),
+    ({"optimizer": "adam", "momentum": 0.9}, ValueError, "momentum"),
+    ({"optimizer": "adagrad", "n_threads": 2}, ValueError, "n_threads=1"),
+    ({"optimizer": "adam", "beta_1": 1.0}, ValueError, "beta_1"),
+    ({"optimizer": "adam", "beta_2": -0.1}, ValueError, "beta_2"),
+    ({"optimizer": "adam", "epsilon": 0.0}, ValueError, "epsilon"),
+])
+def test_bad_optimizer_options_name_the_argument(backend, options, error, message):
+    X, Y = data([3, 2], 10)
+    with pytest.raises(error, match=message):
+        fastbp.Network([3, 4, 2], backend=backend).fit(X, Y, epochs=1, **options)
+
+
+def test_a_stored_moments_array_must_fit_its_optimizer(tmp_path):
+    X, Y = data([3, 2], 20)
+    net = fastbp.Network([3, 4, 2])
+    net.fit(X, Y, epochs=1, optimizer="adam")
+    state = net.__getstate__()
+    state["progress"]["optimizer"] = "adagrad"                # moments twice too long now
+    with pytest.raises(ValueError, match="its moments must be an array"):
+        fastbp.Network.__new__(fastbp.Network).__setstate__(state)
