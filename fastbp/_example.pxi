@@ -309,20 +309,28 @@ cdef inline floating adaptive_row(Py_ssize_t n, floating a, floating wd, const f
     return <floating> adagrad_row(n, a, wd, eps, rate, delta, w, squares)
 
 
-cdef void adaptive_update(const Layout* lay, floating* w, floating* m, floating* squares,
-                          floating* grad, Py_ssize_t n_weights, floating inv_m,
-                          const Step* step, floating rate, const floating* xs,
+cdef void adaptive_update(const Layout* lay, floating* w, floating* moments, floating* grad,
+                          Py_ssize_t n_weights, Py_ssize_t in_batch, const Step* step,
+                          double scheduled, double t, const floating* xs,
                           floating* ds) noexcept nogil:
-    """An Adam or Adagrad update (adaptive_row) of every row, no weight decay
-    on the bias rows.  Per example (grad NULL): fused with the induction
-    step (2), each row's sum taken with its weights from before the update.
-    For a mini-batch: from the summed gradient in ``grad`` (times inv_m = 1
-    / its size, in place of x_i), which is then cleared."""
+    """Update t of Adam or Adagrad (adaptive_row) on every row, no weight
+    decay on the bias rows, at the schedule's rate ``scheduled``; moments
+    holds Adam's m then v, or Adagrad's sums of squares.  Per example
+    (batch_size 1): fused with the induction step (2), each row's sum taken
+    with its weights from before the update.  For a mini-batch: from the
+    summed gradient of its in_batch examples in ``grad`` (times 1 / in_batch,
+    in place of x_i), which is then cleared."""
     cdef Py_ssize_t l, i, n_in, n_out, at
     cdef floating acc, wd = <floating> step.weight_decay
+    cdef floating rate = <floating> adaptive_rate(step, scheduled, t)
+    cdef floating inv_m = 1.0 / in_batch if step.batch > 1 else 1
+    cdef floating* m = moments if step.optimizer == ADAM else NULL
+    cdef floating* squares = moments + n_weights if step.optimizer == ADAM else moments
     cdef const floating* x_prev
     cdef const floating* delta
     cdef floating* delta_prev
+    if step.batch == 1:
+        grad = NULL
     for l in range(lay.L, 0, -1):
         n_in, n_out = lay.d[l - 1], lay.d[l]
         x_prev = xs + lay.x_off[l - 1]
@@ -373,8 +381,6 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
     # saving the forward pass that read.
     cdef bint fuse = (step.batch == 1 and not step.nesterov and step.optimizer == SGD
                       and (step.weight_decay == 0 or step.momentum == 0))
-    cdef floating* m = moments if step.optimizer == ADAM else NULL
-    cdef floating* squares = moments + n_weights if step.optimizer == ADAM else moments
     cdef bint have_s1 = False
     cdef const floating* x_next = NULL   # the next example's inputs, when fused
     # Prefetch the example this many ahead: about 2 KiB of inputs in flight.
@@ -412,9 +418,7 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
             rate = scheduled_lr(step.schedule, step.lr, t, step.power_t, step.weight_decay)
             minus_rate = -rate
         if step.optimizer != SGD:
-            adaptive_update(lay, w, m, squares, grad if step.batch > 1 else NULL,
-                            n_weights, 1.0 / in_batch if step.batch > 1 else 1, step,
-                            adaptive_rate(step, rate, t), xs, ds)
+            adaptive_update(lay, w, moments, grad, n_weights, in_batch, step, rate, t, xs, ds)
             in_batch = 0
         elif step.batch > 1:
             apply_batch(lay, w, v, grad, n_weights, 1.0 / in_batch, rate, step.momentum,

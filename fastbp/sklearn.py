@@ -1,12 +1,11 @@
 """scikit-learn estimators trained by fastbp: ``MLPClassifier`` and ``MLPRegressor``.
 
-Drop-in for scikit-learn's classes of the same names where the meaning is
-the same (``solver="sgd"`` only), with fastbp's per-example SGD underneath:
-every epoch runs in the compiled core. The defaults are scikit-learn's but
-for ``batch_size=1`` and ``momentum=0``. The
-trained ``fastbp.Network`` is the ``network_`` attribute; ``coefs_`` and
-``intercepts_`` are writable views of its weights (row 0 of each
-``network_.weights[l-1]`` is ``intercepts_[l-1]``, the rest ``coefs_[l-1]``).
+Drop-in for scikit-learn's classes of the same names (``solver`` "adam" or
+"sgd"), every epoch in fastbp's compiled core. The defaults are
+scikit-learn's but for ``batch_size=1`` and ``momentum=0``. The trained
+``fastbp.Network`` is ``network_``; ``coefs_`` and ``intercepts_`` are
+writable views of its weights (row 0 of ``network_.weights[l-1]`` is
+``intercepts_[l-1]``, the rest ``coefs_[l-1]``).
 
 Needs scikit-learn >= 1.6 (``pip install "fastbp[sklearn]"``).
 """
@@ -36,6 +35,7 @@ from .network import DivergenceError, Network
 ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
                "leaky_relu": "leaky_relu"}
 LEARNING_RATES = ("constant", "invscaling", "adaptive", "optimal")
+SOLVERS = ("adam", "sgd")
 # The "adaptive" schedule stops training once it would go below this (as scikit-learn).
 SMALLEST_ADAPTIVE_LR = 1e-6
 # The attributes that are views of network_'s weights: rebuilt, not pickled.
@@ -61,8 +61,8 @@ class _BaseMLP(BaseEstimator):
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.0,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, output_activation=None, average=False, n_threads=1,
-                 dtype="float64"):
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
+                 output_activation=None, average=False, n_threads=1, dtype="float64"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -81,6 +81,7 @@ class _BaseMLP(BaseEstimator):
         self.nesterovs_momentum = nesterovs_momentum
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
         self.n_iter_no_change = n_iter_no_change
         self.output_activation = output_activation
         self.average = average
@@ -91,9 +92,9 @@ class _BaseMLP(BaseEstimator):
 
     def _check_params(self):
         """Check what fastbp's Network does not check itself (it names the rest)."""
-        if self.solver != "sgd":
-            raise ValueError(f"solver must be 'sgd' (fastbp trains by stochastic gradient "
-                             f"descent only), got {self.solver!r}")
+        if self.solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {SOLVERS} (fastbp trains per example "
+                             f"or per mini-batch), got {self.solver!r}")
         sizes = self.hidden_layer_sizes
         sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
         if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0
@@ -119,14 +120,17 @@ class _BaseMLP(BaseEstimator):
 
     def _options(self):
         """fastbp's training options for one epoch, but for lr and the seed."""
+        sgd = self.solver == "sgd"     # scikit-learn's adam has no momentum and no schedules
+        momentum = self.momentum if sgd else 0.0
         return dict(
-            momentum=self.momentum, nesterov=bool(self.nesterovs_momentum and self.momentum > 0),
+            momentum=momentum, nesterov=bool(self.nesterovs_momentum and momentum > 0),
             # scikit-learn adds alpha * W to the sum of a batch's gradients before
             # dividing by its size; fastbp adds weight_decay * W to their mean
             weight_decay=self.alpha / self.batch_size,
-            lr_schedule="optimal" if self.learning_rate == "optimal" else "constant",
+            lr_schedule="optimal" if sgd and self.learning_rate == "optimal" else "constant",
             power_t=self.power_t, average=self.average, batch_size=self.batch_size,
-            n_threads=self.n_threads)
+            n_threads=self.n_threads, optimizer=self.solver, beta_1=self.beta_1,
+            beta_2=self.beta_2, epsilon=self.epsilon)
 
     # ------------------------------------------------------------ fitting
 
@@ -236,7 +240,7 @@ class _BaseMLP(BaseEstimator):
                 else:
                     self._count(self.loss_ > self.best_loss_ - self.tol)
                     self.best_loss_ = min(self.best_loss_, self.loss_)
-                if self.learning_rate == "invscaling":
+                if self.learning_rate == "invscaling" and self.solver == "sgd":
                     self._lr = self.learning_rate_init / (self.t_ + 1) ** self.power_t
                 if self._no_improvement_count > self.n_iter_no_change:
                     if self._stops(early_stopping):
@@ -260,7 +264,8 @@ class _BaseMLP(BaseEstimator):
         what = "Validation score" if early_stopping else "Training loss"
         message = (f"{what} did not improve more than tol={self.tol:f} for "
                    f"{self.n_iter_no_change} consecutive epochs.")
-        if self.learning_rate != "adaptive" or self._lr <= SMALLEST_ADAPTIVE_LR:
+        if (self.learning_rate != "adaptive" or self.solver != "sgd"
+                or self._lr <= SMALLEST_ADAPTIVE_LR):
             if self.verbose:
                 print(message + " Stopping.")
             return True
@@ -363,12 +368,11 @@ class _BaseMLP(BaseEstimator):
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
-    """Multi-layer perceptron regressor trained by fastbp's per-example SGD.
+    """Multi-layer perceptron regressor trained by fastbp, per example.
 
-    Drop-in for ``sklearn.neural_network.MLPRegressor`` with
-    ``solver="sgd"``: the same parameters and fitted attributes where the
-    meaning is the same. It minimises the squared error with an L2 penalty
-    ``alpha`` on the non-bias weights.
+    Drop-in for ``sklearn.neural_network.MLPRegressor``: the same parameters
+    and fitted attributes where the meaning is the same. It minimises the
+    squared error with an L2 penalty ``alpha`` on the non-bias weights.
 
     Parameters
     ----------
@@ -376,23 +380,23 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         d[1..L-1], the sizes of the hidden layers.
     activation : {"identity", "logistic", "tanh", "relu", "leaky_relu"}, default "relu"
         Activation of the hidden layers.
-    solver : {"sgd"}, default "sgd"
-        Only stochastic gradient descent; anything else raises ValueError.
+    solver : {"sgd", "adam"}, default "sgd"
+        Adam (scikit-learn's, with ``beta_1``, ``beta_2``, ``epsilon``; no
+        momentum and no learning-rate schedule) or SGD, both per example
+        (``batch_size=1``) or per mini-batch. "lbfgs" raises ValueError.
     alpha : float >= 0, default 0.0001
-        L2 penalty, as scikit-learn scales it: each update adds
-        ``alpha / batch_size * W`` to the mean gradient of its batch (biases
-        are not decayed). On the last batch of an epoch, where it is
-        smaller, scikit-learn divides by its size instead.
+        L2 penalty as scikit-learn scales it: each update adds ``alpha /
+        batch_size * W`` to its batch's mean gradient (not on the biases;
+        scikit-learn divides by the size of an epoch's shorter last batch).
     batch_size : int >= 1, default 1
         Examples per update; 1 is per-example SGD (scikit-learn's default is
         min(200, n)).
     learning_rate : {"constant", "invscaling", "adaptive", "optimal"}, default "constant"
-        "constant": ``learning_rate_init``. "invscaling": after each epoch,
-        ``learning_rate_init / (t_ + 1) ** power_t``. "adaptive": divided by
-        5 whenever n_iter_no_change epochs in a row failed to improve by tol;
-        training stops once it is at most 1e-6. "optimal" (fastbp's, per
-        update): ``learning_rate_init / (1 + learning_rate_init * alpha' *
-        (t - 1))`` with alpha' = alpha / batch_size, which needs alpha > 0.
+        For "sgd". "invscaling": after each epoch, ``learning_rate_init /
+        (t_ + 1) ** power_t``. "adaptive": divided by 5 whenever
+        n_iter_no_change epochs failed to improve by tol, stopping at 1e-6.
+        "optimal" (fastbp's, per update): ``learning_rate_init / (1 + lr *
+        alpha / batch_size * (t - 1))``, which needs alpha > 0.
     learning_rate_init : float > 0, default 0.001
     power_t : float >= 0, default 0.5
     max_iter : int >= 1, default 200
@@ -407,9 +411,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     warm_start : bool, default False
         ``fit`` continues from the fitted weights (with a fresh optimizer).
     momentum : float in [0, 1), default 0
-        Per example, scikit-learn's default 0.9 (with its learning_rate_init)
-        diverges on unscaled targets, such as a standard deviation of 40;
-        so does scikit-learn's own MLP with batch_size=1.
+        For "sgd". Per example, scikit-learn's default 0.9 diverges on
+        unscaled targets (so does scikit-learn's own MLP with batch_size=1).
     nesterovs_momentum : bool, default True
         Nesterov's momentum where momentum > 0.
     early_stopping : bool, default False
@@ -417,6 +420,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         (R^2) has not improved by tol for n_iter_no_change epochs, and keep
         the weights of the best epoch.
     validation_fraction : float in (0, 1), default 0.1
+    beta_1, beta_2 : float in [0, 1), default 0.9, 0.999
+    epsilon : float > 0, default 1e-8
+        Adam's decay rates of its moments, and its guard against division by 0.
     n_iter_no_change : int >= 1, default 10
     output_activation : str or None, default None
         fastbp's: the output activation; None is "identity" (as
@@ -488,10 +494,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
-    """Multi-layer perceptron classifier trained by fastbp's per-example SGD.
+    """Multi-layer perceptron classifier trained by fastbp, per example.
 
-    Drop-in for ``sklearn.neural_network.MLPClassifier`` with
-    ``solver="sgd"``. It minimises the cross-entropy: binary targets get one
+    Drop-in for ``sklearn.neural_network.MLPClassifier``. It minimises the
+    cross-entropy: binary targets get one
     logistic output, multiclass ones a softmax over the classes, multilabel
     ones (an indicator matrix) one logistic output per label.
 
@@ -500,7 +506,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate,
     learning_rate_init, power_t, max_iter, shuffle, random_state, tol,
     verbose, warm_start, momentum, nesterovs_momentum, early_stopping,
-    validation_fraction, n_iter_no_change, average, n_threads, dtype
+    validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, average,
+    n_threads, dtype
         As ``MLPRegressor``'s; early stopping scores by accuracy.
     output_activation : {None, "logistic", "softmax"}, default None
         fastbp's: None as scikit-learn. "softmax" for binary targets gives
@@ -528,15 +535,17 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.0,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, output_activation=None, average=False, n_threads=1,
-                 dtype="float64", class_weight=None):
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
+                 output_activation=None, average=False, n_threads=1, dtype="float64",
+                 class_weight=None):
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
             learning_rate=learning_rate, learning_rate_init=learning_rate_init,
             power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
             tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change,
             output_activation=output_activation, average=average, n_threads=n_threads,
             dtype=dtype)
         self.class_weight = class_weight

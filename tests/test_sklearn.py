@@ -94,11 +94,15 @@ def _same_start(ours, theirs, X, y):
     dict(momentum=0.9, nesterovs_momentum=True, alpha=1e-2),
     dict(momentum=0.5, nesterovs_momentum=False, batch_size=5, alpha=1e-2),
     dict(learning_rate="invscaling", power_t=0.5, learning_rate_init=0.1, batch_size=3),
+    dict(solver="adam", learning_rate_init=0.01),
+    dict(solver="adam", batch_size=4, alpha=1e-2, beta_1=0.8, beta_2=0.99, epsilon=1e-6,
+         learning_rate="invscaling", momentum=0.9),
 ])
 def test_same_updates_as_sklearns_mlp(kind, options):
     """Without shuffling, fastbp's estimator makes scikit-learn's updates:
     momentum, Nesterov, the L2 penalty's scaling by the batch size,
-    mini-batch means and the per-epoch invscaling rate."""
+    mini-batch means, the per-epoch invscaling rate, and Adam's
+    bias-corrected steps (which ignore momentum and the schedules)."""
     X, y = _blobs()
     common = dict(hidden_layer_sizes=(6, 4), activation="tanh", solver="sgd", shuffle=False,
                   max_iter=4, tol=0.0, n_iter_no_change=100, random_state=0,
@@ -175,9 +179,9 @@ def test_to_sklearn_refuses_what_sklearn_lacks(model, message):
 
 # ---------------------------------------------------------------- the estimators' options
 
-def test_solver_other_than_sgd_is_refused():
-    with pytest.raises(ValueError, match="solver must be 'sgd'"):
-        MLPClassifier(solver="adam").fit(*_blobs())
+def test_solvers_other_than_sgd_and_adam_are_refused():
+    with pytest.raises(ValueError, match="solver must be one of"):
+        MLPClassifier(solver="lbfgs").fit(*_blobs())
 
 
 @pytest.mark.parametrize("name, value", [
