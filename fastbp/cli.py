@@ -100,7 +100,8 @@ def build_parser():
     evaluate = commands.add_parser("eval", help="loss and accuracy (or R^2) of a saved model")
     evaluate.add_argument("model", metavar="MODEL.npz")
     evaluate.add_argument("data", metavar="DATA")
-    evaluate.add_argument("--target", required=True, metavar="COL")
+    evaluate.add_argument("--target", metavar="COL",
+                          help="the target column (default: the model's)")
 
     commands.add_parser("info", help="version, backend, OpenMP, SIMD and CPU")
 
@@ -142,6 +143,9 @@ def _demo(args):
 
 
 def _train(args):
+    folder = os.path.dirname(os.path.abspath(args.save))
+    if not os.path.isdir(folder):                 # before training, not after
+        raise UsageError(f"--save {args.save}: no such directory {folder}")
     started = time.perf_counter()
     net, info, scaling, X, raw, history = train_model(args)
     seconds = time.perf_counter() - started
@@ -164,6 +168,8 @@ def train_model(args):
     classes = None
     if args.classify or numeric is None:
         classes = np.unique(raw if numeric is None else numeric)
+        if numeric is not None and np.all(classes == np.round(classes)):
+            classes = classes.astype(np.int64)     # labels 0, 1, ..., not 0.0, 1.0
         if len(classes) < 2:
             raise UsageError(f"{args.data}: the target {args.target!r} has one class only")
         Y = _one_hot(_labels(raw, classes), classes)
@@ -259,10 +265,14 @@ def _targets(raw, info):
     return truth.reshape(len(truth), -1)
 
 
-def _model_and_data(args, target=None):
+def _model_and_data(args, target=None, needs_target=False):
+    """The model, its info and scaling, and the data it reads: X and, with
+    ``needs_target``, the target (by default the model's own)."""
     net, info, arrays = load_model(args.model)
     if target is not None and target != info["target"]:
         raise UsageError(f"the model predicts {info['target']!r}, not {target!r}")
+    if needs_target:
+        target = info["target"]
     X, _, raw = read_table(args.data, target, info["columns"])
     return net, info, tuple(arrays[name] for name in SCALING), X, raw
 
@@ -290,7 +300,7 @@ def _predict_command(args):
 
 
 def _eval(args):
-    net, info, scaling, X, raw = _model_and_data(args, args.target)
+    net, info, scaling, X, raw = _model_and_data(args, args.target, needs_target=True)
     x_mean, x_scale, y_mean, y_scale = scaling
     if info["classes"] is None:
         Y = (_targets(raw, info) - y_mean) / y_scale

@@ -303,8 +303,7 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("fastbp.dask.fit does not support early_stopping=True")
         Y, sample_weight = self._distributed_targets(y, sample_weight)
         for name in ("feature_names_in_", "validation_scores_", "best_validation_score_"):
-            if hasattr(self, name):
-                delattr(self, name)
+            self.__dict__.pop(name, None)
         self.n_features_in_ = X.shape[1]
         self._start(X.shape[1], sizes, Y.shape[1])
         options = {**self._options(), "lr": self.learning_rate_init, "shuffle": self.shuffle,
@@ -326,16 +325,11 @@ class _BaseMLP(BaseEstimator):
         return self.network_.predict(X)
 
     def to_sklearn(self):
-        """The same model as a fitted scikit-learn ``MLPClassifier`` or
-        ``MLPRegressor``, with the same predictions (up to rounding in the
-        last bits: scikit-learn's forward pass sums in another order).
-
-        The weights are copied. scikit-learn has no "leaky_relu" activation,
-        and its classifier only the default outputs (logistic for binary and
-        multilabel, softmax for multiclass): those raise ValueError. Its
-        ``learning_rate`` has no "optimal"; the copy gets "constant", which
-        only matters for training it further.
-        """
+        """The same model, weights copied, as a fitted scikit-learn
+        ``MLPClassifier`` or ``MLPRegressor`` (predictions equal up to the
+        last bits). A "leaky_relu" activation, or a classifier output other
+        than scikit-learn's default, raises ValueError; learning_rate
+        "optimal" becomes "constant", which only matters for training on."""
         check_is_fitted(self)
         if self.activation == "leaky_relu" or self.out_activation_ == "leaky_relu":
             raise ValueError("scikit-learn's MLPs have no leaky_relu activation")
@@ -589,6 +583,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """Labels from class probabilities."""
         if self._label_binarizer.y_type_ == "multilabel-indicator":
             return self._label_binarizer.inverse_transform(proba)
+        if len(self.classes_) == 1:          # one class is every answer, as scikit-learn's
+            return np.repeat(self.classes_, len(proba))
         return self.classes_[np.argmax(proba, axis=1)]
 
     def _targets(self, y, first, incremental, classes, sample_weight, X):

@@ -222,3 +222,34 @@ def test_the_cli_reports_a_too_large_network_in_one_line(tmp_path):
                             "--save", str(tmp_path / "m.npz"), "--layers", layers)
         assert result.returncode == 2, result.stderr
         assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_eval_takes_the_model_s_target_by_default(files):
+    model = _trained(files, "flowers.csv", "species", "flowers-default-target.npz")
+    result = fastbp_command("eval", model, files["folder"] / "flowers.csv")
+    assert result.returncode == 0, result.stderr
+    assert float(result.stdout.split("accuracy")[1]) > 0.9
+
+
+def test_save_to_a_missing_folder_fails_before_training(files):
+    result = fastbp_command("train", files["folder"] / "flowers.csv", "--target", "species",
+                            "--save", files["folder"] / "missing" / "model.npz")
+    assert result.returncode == 2 and "no such directory" in result.stderr
+    assert "epoch" not in result.stdout                       # nothing was trained
+
+
+def test_numeric_class_labels_come_back_as_written(files, tmp_path):
+    data = tmp_path / "parity.csv"
+    X = files["X"]
+    with open(data, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["a", "b", "c", "odd"])
+        writer.writerows([*row, int(row[0] > 0)] for row in X.tolist())
+    model = tmp_path / "parity.npz"
+    trained = fastbp_command("train", data, "--target", "odd", "--classify", "--epochs", "5",
+                             "--save", model)
+    assert trained.returncode == 0, trained.stderr
+    result = fastbp_command("predict", model, data)
+    header, rows = _read_csv(result.stdout)
+    assert header == ["odd", "p(0)", "p(1)"]
+    assert {row[0] for row in rows} <= {"0", "1"}

@@ -344,3 +344,14 @@ def test_pipeline_grid_search_and_cross_validation():
     assert search.best_score_ > 0.85
     assert search.best_estimator_[-1].network_.layers == (4, 8, 3)
     assert scores.mean() > 0.85
+
+
+def test_one_class_with_early_stopping_predicts_that_class():
+    """A single class in y, held out for early stopping or not: every seed
+    fits, and predicts the one class (as scikit-learn's MLP does)."""
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    y = np.full(40, "only")
+    for seed in range(20):
+        model = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, early_stopping=True,
+                              random_state=seed).fit(X, y)
+        assert (model.predict(X) == "only").all()
