@@ -49,16 +49,13 @@ class optional_build_ext(build_ext):
         -fno-trapping-math so that selects between two computed values can
         be vector blends (nothing reads floating-point exception flags);
         -fno-math-errno so that Adam's and Adagrad's square roots can be
-        vector instructions (nothing reads errno); a larger inline-unit-growth
-        so that gcc still inlines the per-example kernels into the training
-        loop of a core this large (benchmarks/bench_callgrind.py);
+        vector instructions (nothing reads errno);
         -march=native unless FASTBP_PORTABLE=1 (which a wheel for other
         machines needs); and -fopenmp for the parallel training pass,
         unless FASTBP_OPENMP=0.  Each flag only where this compiler takes it
         (OpenMP: also links with it)."""
         compile_args = [flag for flag in ("-O3", "-fopenmp-simd", "-fno-trapping-math",
-                                          "-fno-math-errno", "--param=inline-unit-growth=100")
-                        if self.compiles(flag)]
+                                          "-fno-math-errno") if self.compiles(flag)]
         if not flag_set("FASTBP_PORTABLE") and self.compiles("-march=native"):
             compile_args.append("-march=native")
         openmp = [] if os.environ.get("FASTBP_OPENMP", "") == "0" else ["-fopenmp"]

@@ -227,7 +227,6 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     cdef void* own_scratch
     cdef floating* v = &velocity[0] if velocity is not None else NULL
     cdef floating* avg = &average[0] if average is not None else NULL
-    cdef floating* adaptive = &moments[0] if moments is not None else NULL
     cdef const floating* weights = &sample_weight[0] if sample_weight is not None else NULL
     cdef double* totals
     cdef Py_ssize_t* dones
@@ -237,6 +236,7 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     cdef Exchange ex
     if n == 0:
         return 0.0, 0
+    step.moments = &moments[0] if moments is not None else NULL
     n_threads = max(1, min(n_threads, (n + batch - 1) // batch))
     step.t_stride = n_threads if n_threads > 1 and round_size == 0 else 1
     layout_init(&lay, layers, acts, loss, <floating*> NULL)
@@ -272,8 +272,7 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
                     scratch[i * per_thread + lay.x_off[l]] = 1
             if n_threads == 1:
                 dones[0] = train_share(&lay, &flat[0], v, avg, n_weights, &X[0, 0], &Y[0, 0],
-                                       weights, &order[0], n, &step, 0, scratch, totals,
-                                       NULL, adaptive)
+                                       weights, &order[0], n, &step, 0, scratch, totals)
             elif round_size == 0:
                 for t in prange(n_threads, num_threads=n_threads, schedule="static",
                                 chunksize=1):

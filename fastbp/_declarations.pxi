@@ -80,6 +80,7 @@ cdef struct Step:           # how a training pass updates the weights: a Rule, f
     double lr, momentum, weight_decay, clip, power_t, t_done, average_from
     double beta_1, beta_2, epsilon
     int schedule, optimizer
+    void* moments           # floating*: Adam's m then v, or Adagrad's sums of squares
     bint nesterov
     Py_ssize_t batch
     Py_ssize_t t_stride     # update numbers go up by this much (the number of threads)

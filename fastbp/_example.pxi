@@ -356,8 +356,7 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
                             Py_ssize_t n_weights, const floating* X, const floating* Y,
                             const floating* sample_weight, const Py_ssize_t* order,
                             Py_ssize_t n, const Step* step, Py_ssize_t t_first, floating* xs,
-                            double* total, Exchange* ex=NULL,
-                            floating* moments=NULL) noexcept nogil:
+                            double* total, Exchange* ex=NULL) noexcept nogil:
     """Per-example SGD over the n rows ``order`` of X, the loop of train_pass
     on one thread; adds the errors to ``total`` and returns the examples done.
     xs is its scratch: x, s, delta, then (batch > 1) the gradient buffer.
@@ -366,8 +365,8 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
     written through a pointer, so that a prange's variable taking it is
     private to its thread.)  With ``ex`` (thread 0 of parallel="copies"),
     after each example it adds the changes of the other threads' copies
-    that wait for it (add_changes).  ``moments`` is the state of Adam (m,
-    then v, each laid out like w) or Adagrad (the sums of squares)."""
+    that wait for it (add_changes).  Adam and Adagrad keep their state in
+    step.moments."""
     cdef Py_ssize_t d_in = lay.d[0], d_out = lay.d[lay.L]
     cdef floating* ss = xs + lay.n_x
     cdef floating* ds = ss + lay.n_s
@@ -418,7 +417,8 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
             rate = scheduled_lr(step.schedule, step.lr, t, step.power_t, step.weight_decay)
             minus_rate = -rate
         if step.optimizer != SGD:
-            adaptive_update(lay, w, moments, grad, n_weights, in_batch, step, rate, t, xs, ds)
+            adaptive_update(lay, w, <floating*> step.moments, grad, n_weights, in_batch, step,
+                            rate, t, xs, ds)
             in_batch = 0
         elif step.batch > 1:
             apply_batch(lay, w, v, grad, n_weights, 1.0 / in_batch, rate, step.momentum,

@@ -155,6 +155,14 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
 #define FBP_MADD_F(a, b, c) ((a) * (b) + (c))
 #endif
 
+/* Adam's and Adagrad's rows stay out of line: inlined, they took gcc's
+ * budget for inlining the per-example kernels into the training loop. */
+#if defined(__GNUC__)
+#define FBP_NOINLINE __attribute__((noinline))
+#else
+#define FBP_NOINLINE
+#endif
+
 /* FBP_APPLY(RULE, ARGS, ...) is RULE(the operands in the parenthesized
  * ARGS, then ...): how a sweep hands an update rule the rule's own operands
  * (the kernel's W, V, mu, ...) besides its own (a, k, dk, old). */

@@ -319,7 +319,7 @@ static inline void FBP_FN(fbp_decay_dot_update)(Py_ssize_t n_in, Py_ssize_t n, F
  *   w[j] <- w[j] - rate m[j] / (sqrt(v[j]) + epsilon)
  * (rate bias-corrected by the caller); returns sum_j w[j] delta[j] with w
  * as it was. */
-static inline FBP_T FBP_FN(fbp_adam_row)(Py_ssize_t n, FBP_T a, FBP_T wd, FBP_T beta_1,
+static FBP_NOINLINE FBP_T FBP_FN(fbp_adam_row)(Py_ssize_t n, FBP_T a, FBP_T wd, FBP_T beta_1,
                                          FBP_T beta_2, FBP_T epsilon, FBP_T rate,
                                          const FBP_T *delta, FBP_T *w, FBP_T *m, FBP_T *v)
 {
@@ -339,7 +339,7 @@ static inline FBP_T FBP_FN(fbp_adam_row)(Py_ssize_t n, FBP_T a, FBP_T wd, FBP_T 
 /* One row of Adagrad (torch's) with g = a delta[j] + wd w[j]:
  *   v[j] <- v[j] + g^2,  w[j] <- w[j] - rate g / (sqrt(v[j]) + epsilon)
  * returns sum_j w[j] delta[j] with w as it was. */
-static inline FBP_T FBP_FN(fbp_adagrad_row)(Py_ssize_t n, FBP_T a, FBP_T wd, FBP_T epsilon,
+static FBP_NOINLINE FBP_T FBP_FN(fbp_adagrad_row)(Py_ssize_t n, FBP_T a, FBP_T wd, FBP_T epsilon,
                                             FBP_T rate, const FBP_T *delta, FBP_T *w,
                                             FBP_T *v)
 {

@@ -19,16 +19,26 @@ def _axes(ax, size=(5, 4)):
 
 
 def learning_curve(history, ax=None):
-    """The training loss (and validation loss) of every epoch of a History.
+    """The training loss (and validation loss) of every epoch.
+
+    Parameters
+    ----------
+    history : History, a fitted fastbp.sklearn estimator, or a sequence of losses
+        ``fit``'s History (with its validation losses), an estimator (its
+        ``loss_curve_``), or the losses themselves (a ``loss_curve_``).
 
     Returns the axes.
     """
+    if hasattr(history, "loss_curve_"):
+        history = history.loss_curve_
+    loss = list(history.loss) if hasattr(history, "loss") else [float(v) for v in history]
+    val_loss = list(getattr(history, "val_loss", []))
     ax = _axes(ax)
-    epochs = np.arange(1, history.epochs + 1)
-    ax.plot(epochs, history.loss, label="training loss")
-    if history.val_loss:
-        ax.plot(epochs, history.val_loss, label="validation loss")
-    if min(history.loss + history.val_loss, default=0) > 0:
+    epochs = np.arange(1, len(loss) + 1)
+    ax.plot(epochs, loss, label="training loss")
+    if val_loss:
+        ax.plot(epochs, val_loss, label="validation loss")
+    if min(loss + val_loss, default=0) > 0:
         ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("mean error e")

@@ -22,6 +22,18 @@ def test_learning_curve_with_validation():
     assert ax.get_yscale() == "log"
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_learning_curve_of_an_estimator_and_of_a_loss_curve():
+    pytest.importorskip("sklearn")
+    from fastbp.sklearn import MLPClassifier
+    X, y = demo.xor(100)
+    model = MLPClassifier(hidden_layer_sizes=(4,), max_iter=4, random_state=0).fit(X, y)
+    for given in (model, model.loss_curve_):
+        ax = plot.learning_curve(given)
+        assert [line.get_label() for line in ax.get_lines()] == ["training loss"]
+        np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), model.loss_curve_)
+
+
 def test_decision_boundary_of_one_and_of_several_outputs():
     X, y = demo.xor(100)
     binary = fastbp.Network([2, 4, 1], output="sigmoid", loss="cross_entropy")
