@@ -63,13 +63,9 @@ class _BaseMLP(BaseEstimator):
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
                  output_activation=None, average=False, n_threads=1, dtype="float64"):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
+        self.hidden_layer_sizes, self.activation = hidden_layer_sizes, activation
+        self.solver, self.alpha, self.batch_size = solver, alpha, batch_size
+        self.learning_rate, self.learning_rate_init = learning_rate, learning_rate_init
         self.power_t = power_t
         self.max_iter = max_iter
         self.shuffle = shuffle
@@ -105,10 +101,15 @@ class _BaseMLP(BaseEstimator):
         if self.learning_rate not in LEARNING_RATES:
             raise ValueError(f"learning_rate must be one of {LEARNING_RATES}, got "
                              f"{self.learning_rate!r}")
-        for name in ("max_iter", "n_iter_no_change", "batch_size"):
+        for name in ("max_iter", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        patience = self.n_iter_no_change                 # an integer, or np.inf: never stop
+        if not (patience == np.inf or isinstance(patience, (int, np.integer))
+                and not isinstance(patience, bool) and patience >= 1):
+            raise ValueError(f"n_iter_no_change must be an integer >= 1 or np.inf, got "
+                             f"{patience!r}")
         for name in ("alpha", "tol"):
             if not np.isfinite(getattr(self, name)) or getattr(self, name) < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got "
@@ -178,9 +179,8 @@ class _BaseMLP(BaseEstimator):
         self.loss_curve_ = []
         self.best_loss_ = np.inf
         self._expose_weights()
-        for name in ("_lr", "validation_scores_", "best_validation_score_"):
-            if hasattr(self, name):
-                delattr(self, name)
+        self.validation_scores_ = self.best_validation_score_ = None   # as scikit-learn's
+        self.__dict__.pop("_lr", None)
 
     def _expose_weights(self):
         """coefs_ and intercepts_ as views of the network's weights."""

@@ -32,8 +32,9 @@ FRESH_PROGRESS = {"passes": 0, "updates": 0, "adaptive_lr": None, "best_loss": N
 OPTIMIZERS = ("sgd", "adam", "adagrad")
 
 
-class DivergenceError(FloatingPointError):
-    """Training produced a non-finite error or non-finite weights."""
+class DivergenceError(FloatingPointError, ValueError):
+    """Training produced a non-finite error or non-finite weights (also a
+    ValueError, as scikit-learn raises for non-finite parameters)."""
 
 
 class History:

@@ -355,3 +355,20 @@ def test_one_class_with_early_stopping_predicts_that_class():
         model = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, early_stopping=True,
                               random_state=seed).fit(X, y)
         assert (model.predict(X) == "only").all()
+
+
+def test_validation_scores_are_none_without_early_stopping_and_patience_may_be_inf():
+    X, y = _blobs()
+    model = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, n_iter_no_change=np.inf,
+                          random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        model.fit(X, y)
+    assert model.validation_scores_ is None and model.best_validation_score_ is None
+    assert model.n_iter_ == 3
+    with pytest.raises(ValueError, match="n_iter_no_change"):
+        MLPClassifier(n_iter_no_change=2.5).fit(X, y)
+
+
+def test_a_divergence_is_a_value_error_too():
+    assert issubclass(fastbp.DivergenceError, ValueError)
+    assert issubclass(fastbp.DivergenceError, FloatingPointError)
