@@ -334,6 +334,7 @@ cdef void adaptive_update(const Layout* lay, floating* w, floating* moments, flo
     for l in range(lay.L, 0, -1):
         n_in, n_out = lay.d[l - 1], lay.d[l]
         x_prev = xs + lay.x_off[l - 1]
+        delta = ds + lay.s_off[l]
         delta_prev = ds + lay.s_off[l - 1]
         for i in range(n_in + 1):
             at = lay.w_off[l] + i * n_out
@@ -341,7 +342,6 @@ cdef void adaptive_update(const Layout* lay, floating* w, floating* moments, flo
                 adaptive_row(n_out, inv_m, 0 if i == 0 else wd, grad + at, w + at,
                              m + at if m != NULL else NULL, squares + at, step, rate)
                 continue
-            delta = ds + lay.s_off[l]
             acc = adaptive_row(n_out, x_prev[i], 0 if i == 0 else wd, delta, w + at,
                                m + at if m != NULL else NULL, squares + at, step, rate)
             if i > 0 and l > 1:
