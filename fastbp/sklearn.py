@@ -66,9 +66,7 @@ class _BaseMLP(BaseEstimator):
         self.hidden_layer_sizes, self.activation = hidden_layer_sizes, activation
         self.solver, self.alpha, self.batch_size = solver, alpha, batch_size
         self.learning_rate, self.learning_rate_init = learning_rate, learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
+        self.power_t, self.max_iter, self.shuffle = power_t, max_iter, shuffle
         self.random_state = random_state
         self.tol = tol
         self.verbose = verbose
@@ -609,11 +607,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 np.unique(classes), self.classes_):
             raise ValueError(f"classes={classes!r} is not the same as on the first call to "
                              f"partial_fit: {self.classes_!r}")
-        unseen = np.setdiff1d(np.unique(y), self.classes_) if not multilabel else []
+        labels = self.classes_ if multilabel else np.unique(y)
+        if not (first or incremental) and not np.array_equal(labels, self.classes_):
+            raise ValueError(f"warm_start needs y to have the classes of the first fit, "
+                             f"{self.classes_!r}; y has {labels!r}")
+        unseen = np.setdiff1d(labels, self.classes_)
         if len(unseen):
-            raise ValueError(f"y has labels {unseen!r} not in classes_ {self.classes_!r}"
-                             + (" (warm_start needs the same classes as the first fit)"
-                                if self.warm_start and not incremental else ""))
+            raise ValueError(f"y has labels {unseen!r} not in classes_ {self.classes_!r}")
         Y = _binarized(y, self._label_binarizer, self._two_softmax_outputs())
         weights = None if sample_weight is None else _check_sample_weight(sample_weight, X)
         if self.class_weight is not None:

@@ -372,3 +372,14 @@ def test_validation_scores_are_none_without_early_stopping_and_patience_may_be_i
 def test_a_divergence_is_a_value_error_too():
     assert issubclass(fastbp.DivergenceError, ValueError)
     assert issubclass(fastbp.DivergenceError, FloatingPointError)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_warm_start_with_other_classes_is_refused():
+    X, y = _blobs()
+    model = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, warm_start=True,
+                          random_state=0).fit(X, y)
+    fewer = y != y[0]
+    with pytest.raises(ValueError, match="warm_start needs y to have the classes"):
+        model.fit(X[fewer], y[fewer])
+    model.fit(X, y)                                   # the same classes still train on
