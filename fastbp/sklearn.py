@@ -62,25 +62,20 @@ class _BaseMLP(BaseEstimator):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.0,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 output_activation=None, average=False, n_threads=1, dtype="float64"):
+                 output_activation=None, average=False, n_threads=1, dtype=None):
         self.hidden_layer_sizes, self.activation = hidden_layer_sizes, activation
         self.solver, self.alpha, self.batch_size = solver, alpha, batch_size
         self.learning_rate, self.learning_rate_init = learning_rate, learning_rate_init
         self.power_t, self.max_iter, self.shuffle = power_t, max_iter, shuffle
-        self.random_state = random_state
-        self.tol = tol
+        self.random_state, self.tol = random_state, tol
         self.verbose = verbose
         self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
+        self.momentum, self.nesterovs_momentum = momentum, nesterovs_momentum
+        self.early_stopping, self.validation_fraction = early_stopping, validation_fraction
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
         self.n_iter_no_change = n_iter_no_change
         self.output_activation = output_activation
-        self.average = average
-        self.n_threads = n_threads
-        self.dtype = dtype
+        self.average, self.n_threads, self.dtype = average, n_threads, dtype
 
     # ------------------------------------------------------------ parameters
 
@@ -146,7 +141,7 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         Y, weights = self._targets(y, first, incremental, classes, sample_weight, X)
         if first:
-            self._start(X.shape[1], sizes, Y.shape[1])
+            self._start(X.shape[1], sizes, Y.shape[1], X.dtype)
         elif Y.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {Y.shape[1]} outputs, but {type(self).__name__} was "
                              f"fitted with {self.n_outputs_}")
@@ -160,14 +155,16 @@ class _BaseMLP(BaseEstimator):
         self._epochs(X, Y, weights, incremental)
         return self
 
-    def _start(self, n_features, hidden_sizes, n_outputs):
-        """A fresh network and fresh fitted attributes."""
+    def _start(self, n_features, hidden_sizes, n_outputs, input_dtype):
+        """A fresh network (of dtype, or else float32 for float32 inputs and
+        float64 for others, as scikit-learn's) and fresh fitted attributes."""
+        dtype = self.dtype or ("float32" if input_dtype == np.float32 else "float64")
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         output, loss = self._output_and_loss()
         self.network_ = Network([n_features, *hidden_sizes, n_outputs],
                                 hidden=_fastbp_name(self.activation, "activation"),
-                                output=output, loss=loss, dtype=self.dtype, seed=seed)
+                                output=output, loss=loss, dtype=dtype, seed=seed)
         self._shuffle_seed = int(rng.randint(np.iinfo(np.int32).max))
         self.n_outputs_ = n_outputs
         self.n_layers_ = len(hidden_sizes) + 2
@@ -303,7 +300,7 @@ class _BaseMLP(BaseEstimator):
         for name in ("feature_names_in_", "validation_scores_", "best_validation_score_"):
             self.__dict__.pop(name, None)
         self.n_features_in_ = X.shape[1]
-        self._start(X.shape[1], sizes, Y.shape[1])
+        self._start(X.shape[1], sizes, Y.shape[1], X.dtype)
         options = {**self._options(), "lr": self.learning_rate_init, "shuffle": self.shuffle,
                    **options}
         return self.network_, Y, sample_weight, options, self._shuffle_seed
@@ -424,8 +421,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     n_threads : int, default 1
         fastbp's threads per fit (see ``fastbp.Network.fit``); 1 keeps
         results reproducible bit for bit, -1 uses every core.
-    dtype : {"float64", "float32"}, default "float64"
-        Floating type of the weights and of all computation.
+    dtype : {None, "float64", "float32"}, default None
+        Floating type of the weights and of all computation; None: float32
+        for float32 X, else float64 (as scikit-learn).
 
     Attributes
     ----------
@@ -528,7 +526,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.0,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 output_activation=None, average=False, n_threads=1, dtype="float64",
+                 output_activation=None, average=False, n_threads=1, dtype=None,
                  class_weight=None):
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,

@@ -383,3 +383,18 @@ def test_a_warm_start_with_other_classes_is_refused():
     with pytest.raises(ValueError, match="warm_start needs y to have the classes"):
         model.fit(X[fewer], y[fewer])
     model.fit(X, y)                                   # the same classes still train on
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("Model", [MLPClassifier, MLPRegressor])
+def test_float32_inputs_keep_float32(Model):
+    """As scikit-learn's: float32 X trains float32 weights and predicts float32;
+    other inputs float64."""
+    X, y = _blobs()
+    for dtype in (np.float32, np.float64, np.int64):
+        model = Model(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(
+            X.astype(dtype), y)
+        expected = np.float32 if dtype == np.float32 else np.float64
+        assert model.coefs_[0].dtype == expected and model.network_.dtype == expected
+        out = model.predict_proba(X) if Model is MLPClassifier else model.predict(X)
+        assert out.dtype == expected
