@@ -173,6 +173,7 @@ cdef Step step_of(rule, double t_done) except *:
     step.nesterov, step.batch = rule.nesterov, rule.batch_size
     step.optimizer = OPTIMIZERS.index(rule.optimizer)
     step.beta_1, step.beta_2, step.epsilon = rule.beta_1, rule.beta_2, rule.epsilon
+    step.moments_from = rule.moments_from
     return step
 
 

@@ -78,7 +78,7 @@ cdef enum:
 
 cdef struct Step:           # how a training pass updates the weights: a Rule, filled once
     double lr, momentum, weight_decay, clip, power_t, t_done, average_from
-    double beta_1, beta_2, epsilon
+    double beta_1, beta_2, epsilon, moments_from
     int schedule, optimizer
     void* moments           # floating*: Adam's m then v, or Adagrad's sums of squares
     bint nesterov

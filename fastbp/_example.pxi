@@ -286,10 +286,12 @@ cdef void apply_batch(const Layout* lay, floating* w, floating* v, floating* gra
 
 
 cdef inline double adaptive_rate(const Step* step, double rate, double t) noexcept nogil:
-    """The step size of update t: Adam's bias-corrected lr sqrt(1 - beta_2^t)
-    / (1 - beta_1^t) (as scikit-learn's); Adagrad's lr."""
+    """The step size of update t: Adam's bias-corrected lr sqrt(1 - beta_2^k)
+    / (1 - beta_1^k) (as scikit-learn's), k = t - moments_from its own step
+    count; Adagrad's lr."""
+    cdef double k = t - step.moments_from
     if step.optimizer == ADAM:
-        return rate * sqrt(1 - pow(step.beta_2, t)) / (1 - pow(step.beta_1, t))
+        return rate * sqrt(1 - pow(step.beta_2, k)) / (1 - pow(step.beta_1, k))
     return rate
 
 

@@ -6,8 +6,9 @@ and never pickled:
 - "meta": JSON text, {"format": "fastbp.Network", "format_version": 1,
   "config": the Network's constructor arguments, "progress": the counters
   of the training state};
-- "flat": the weights; "velocity", "average", "iterate": the arrays of the
-  training state that exist, each laid out like "flat";
+- "flat": the weights; "velocity", "average", "iterate", "moments": the
+  arrays of the training state that exist, each laid out like "flat" (the
+  moments of Adam twice);
 - further members a caller adds (the command line's scaling and labels),
   read only when asked for by name.
 
@@ -33,7 +34,7 @@ import numpy as np
 
 from . import _buffers
 from . import _validation as check
-from .training import FRESH_PROGRESS, TrainingState
+from .training import FRESH_PROGRESS, OPTIMIZERS, TrainingState, moments_size
 
 FORMAT = "fastbp.Network"
 FORMAT_VERSION = 1
@@ -122,7 +123,8 @@ def read(file, extras=()):
     -------
     state : dict
         "config", "progress" and the arrays "flat", "velocity", "average",
-        "iterate" (None where absent), checked as ``check_state`` does.
+        "iterate", "moments" (None where absent), checked as ``check_state``
+        does.
     extra : dict
         Each name of ``extras``: a JSON member parsed, or a 1-D array of
         finite float64 values no longer than the widest layer.
@@ -219,8 +221,8 @@ def _header(archive, size, name, dtype, shape):
     if dtype is not None and found_dtype != dtype:
         _refuse(f"its {name} has dtype {found_dtype}, the network's dtype is {dtype}")
     if shape is not None and tuple(found_shape) != shape:
-        _refuse(f"its {name} has shape {tuple(found_shape)}; the declared network has "
-                f"{shape[0]} weights")
+        _refuse(f"its {name} has shape {tuple(found_shape)}; the declared network's is "
+                f"{shape}")
     count = 1
     for length in found_shape:
         count *= length
@@ -275,7 +277,7 @@ def _shapes(config, progress):
     Adam (twice flat's) or Adagrad (flat's)."""
     n_weights = _buffers.n_weights(config["layers"])
     shapes = {name: (n_weights,) for name in ("flat",) + TRAINING_ARRAYS}
-    shapes["moments"] = ((2 if progress["optimizer"] == "adam" else 1) * n_weights,)
+    shapes["moments"] = (moments_size(progress["optimizer"], n_weights),)
     return shapes
 
 
@@ -307,7 +309,7 @@ def _config(config):
 def _progress(progress):
     _fields(progress, tuple(FRESH_PROGRESS), "progress")
     result = dict(FRESH_PROGRESS, **progress)
-    for name in ("passes", "updates", "waited"):
+    for name in ("passes", "updates", "waited", "moments_from"):
         value = result[name]
         if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
                 or not 0 <= value < MAX_COUNT):
@@ -320,8 +322,8 @@ def _progress(progress):
                 or not _finite_number(value) or (low is not None and not value > low)):
             bound = "a finite number > 0" if low is not None else "a finite number"
             _refuse(f"progress: {name} must be null or {bound}, got {value!r}")
-    if result["optimizer"] not in (None, "adam", "adagrad"):
-        _refuse(f"progress: optimizer must be null, 'adam' or 'adagrad', "
+    if result["optimizer"] not in (None,) + OPTIMIZERS[1:]:
+        _refuse(f"progress: optimizer must be null or one of {OPTIMIZERS[1:]}, "
                 f"got {result['optimizer']!r}")
     return result
 

@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+from . import _buffers
 from ._names import ACTIVATIONS, CROSS_ENTROPY_OUTPUTS, HIDDEN_ACTIVATIONS, LOSSES
 
 DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
@@ -118,7 +119,7 @@ def layers(value):
     sizes = tuple(integer(size, f"layers[{l}]", 1) for l, size in enumerate(value))
     if len(sizes) < 2:
         raise ValueError(f"layers needs at least an input and an output size, got {list(sizes)}")
-    n_weights = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+    n_weights = _buffers.n_weights(sizes)
     if 8 * n_weights > MAX_BYTES:
         raise ValueError(f"layers {list(sizes)} need {n_weights:.3g} weights, more than "
                          "any array can hold")

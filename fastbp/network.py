@@ -133,15 +133,13 @@ class Network:
     @property
     def training_state(self):
         """The ``fastbp.training.TrainingState`` that ``partial_fit``
-        continues (velocity, average, last iterate, progress): to read."""
+        continues (velocity, average, last iterate, moments, progress): to read."""
         return self._state
 
     def __repr__(self):
         hidden = self._hidden[0] if len(set(self._hidden)) == 1 else list(self._hidden)
         return (f"Network({list(self._layers)}, hidden={hidden!r}, output={self._output!r}, "
                 f"loss={self._loss!r}, dtype={self._dtype.name!r}, backend={self.backend!r})")
-
-    # ------------------------------------------------------------ weights
 
     # ------------------------------------------------------------ input checks
 
@@ -266,8 +264,10 @@ class Network:
             Nesterov's momentum (needs momentum > 0), as torch.optim.SGD.
         weight_decay : float >= 0, default 0
         optimizer : {"sgd", "adam", "adagrad"}, default "sgd"
-            Adam as scikit-learn's (bias-corrected, with ``beta_1``, ``beta_2``
-            and ``epsilon``) or Adagrad as torch's, per example, one thread.
+            Adam as scikit-learn's (bias-corrected) or Adagrad as torch's,
+            per example or mini-batch, one thread.
+        beta_1, beta_2, epsilon : float, default 0.9, 0.999, 1e-8
+            Adam's moment decays, and the guard of both against division by 0.
         lr_schedule : {"constant", "invscaling", "optimal", "adaptive"}
             The rate of update t = 1, 2, ...: lr; lr / t**power_t; lr / (1 +
             lr * weight_decay * (t - 1)); or lr / 5 after ``patience``
@@ -298,7 +298,8 @@ class Network:
         n_threads : int, default 1
             1: serial, reproducible bit for bit. n > 1 threads (at most 4
             per core; -1: OpenMP's limit) train on shares of the order, not
-            reproducibly; serial on the reference backend and with ``average``.
+            reproducibly; serial on the reference backend, with ``average``
+            and with Adam or Adagrad.
         parallel : {"copies", "hogwild"}, default "copies"
             Threads train copies, whose changes reach the shared weights
             after every round of examples; or all the shared weights, unlocked.
@@ -330,9 +331,8 @@ class Network:
                     parallel="copies", optimizer="sgd", beta_1=0.9, beta_2=0.999,
                     epsilon=1e-8):
         """One training pass over the examples, continuing the training state
-        (velocity, count of passes and updates, the adaptive schedule's lr,
-        the last iterate and the average of averaged SGD) of earlier
-        ``fit``/``partial_fit`` calls.
+        (``training_state``: velocity, moments, averages, counters) of
+        earlier ``fit``/``partial_fit`` calls.
 
         Same arguments as ``fit`` without ``epochs``, ``verbose`` and the
         early-stopping ones; returns a one-epoch History.

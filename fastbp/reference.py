@@ -32,7 +32,8 @@ network's dtype, checked by the caller; absent buffers are None.
   t_done, velocity, average, moments, workspace)``: per-example SGD over
   the rows ``order`` of X, in place; ``rule`` is a ``fastbp.training.Rule``
   (lr, momentum, nesterov, weight_decay, clip, schedule, power_t, average,
-  batch_size, optimizer, beta_1, beta_2, epsilon, threads, round),
+  batch_size, optimizer, beta_1, beta_2, epsilon, moments_from, threads,
+  round),
   ``t_done`` the updates before this pass, ``velocity`` (needed where
   momentum > 0) and ``average`` (where rule.average) laid out like flat,
   ``moments`` Adam's m and v (twice flat's length) or Adagrad's sums of
@@ -282,7 +283,8 @@ def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, rule, t_don
                 if rule.optimizer == "adam":
                     M[l][...] = rule.beta_1 * M[l] + (1 - rule.beta_1) * g       # m
                     S[l][...] = rule.beta_2 * S[l] + (1 - rule.beta_2) * g * g   # v
-                    step = lr * np.sqrt(1 - rule.beta_2 ** t) / (1 - rule.beta_1 ** t)
+                    k = t - rule.moments_from                # Adam's own step count
+                    step = lr * np.sqrt(1 - rule.beta_2 ** k) / (1 - rule.beta_1 ** k)
                     W[l] -= step * M[l] / (np.sqrt(S[l]) + rule.epsilon)
                     continue
                 if rule.optimizer == "adagrad":

@@ -28,8 +28,14 @@ FIRST_CHUNK = 1024
 LONG_EPOCH = 100_000
 # The counters of a fresh training state (see TrainingState).
 FRESH_PROGRESS = {"passes": 0, "updates": 0, "adaptive_lr": None, "best_loss": None,
-                  "waited": 0, "optimizer": None}
+                  "waited": 0, "optimizer": None, "moments_from": 0}
 OPTIMIZERS = ("sgd", "adam", "adagrad")
+
+
+def moments_size(optimizer, n_weights):
+    """The length of the moments of ``optimizer``: Adam's m and v, or
+    Adagrad's sums of squares."""
+    return (2 if optimizer == "adam" else 1) * n_weights
 
 
 class DivergenceError(FloatingPointError, ValueError):
@@ -88,8 +94,9 @@ class TrainingState:
         "passes" of this training run (they seed the shuffles), "updates"
         (the t of the schedules, of averaging and of Adam's bias correction),
         the "adaptive" schedule's current lr ("adaptive_lr"), "best_loss" and
-        epochs without improvement ("waited"), and the "optimizer" whose
-        moments these are.
+        epochs without improvement ("waited"), the "optimizer" whose moments
+        these are and the update count they started at ("moments_from":
+        Adam's bias correction counts its own steps).
     """
 
     ARRAYS = ("velocity", "average", "iterate", "moments")
@@ -111,9 +118,10 @@ class Rule:
     The backends' ``train_pass`` reads its attributes: lr, momentum,
     nesterov, weight_decay, clip (0: off), schedule (a code of SCHEDULES),
     power_t, average (the update averaging starts at; 0: off), batch_size,
-    optimizer ("sgd", "adam", "adagrad"), beta_1, beta_2, epsilon, threads
-    (what the pass runs on) and round (examples a thread trains between
-    exchanges with parallel="copies"; 0: no exchanges).
+    optimizer ("sgd", "adam", "adagrad"), beta_1, beta_2, epsilon, and what
+    a pass sets: moments_from (the update the moments started at), threads
+    and round (examples a thread trains between exchanges with
+    parallel="copies"; 0: no exchanges).
     """
 
     def __init__(self, lr, momentum=0.0, nesterov=False, weight_decay=0.0, clip=0.0,
@@ -127,7 +135,7 @@ class Rule:
         self.lr_schedule, self.patience, self.tol = lr_schedule, patience, tol
         self.average, self.batch_size = average, batch_size
         self.n_threads, self.parallel = n_threads, parallel     # as asked for
-        self.threads, self.round = 1, 0                         # what a pass runs
+        self.threads, self.round, self.moments_from = 1, 0, 0   # what a pass runs
         # the cores' per-update schedules; "adaptive" changes lr between epochs
         self.schedule = SCHEDULES.index(lr_schedule) if lr_schedule in SCHEDULES else 0
 
@@ -135,21 +143,18 @@ class Rule:
     def check(cls, lr, momentum, nesterov, weight_decay, clip, lr_schedule, power_t,
               patience, tol, average, batch_size, n_threads, parallel, optimizer="sgd",
               beta_1=0.9, beta_2=0.999, epsilon=1e-8):
-        optimizer = check.choice(optimizer, "optimizer", OPTIMIZERS)
-        beta_1 = check.real_in(beta_1, "beta_1", 0.0, 1.0)
-        beta_2 = check.real_in(beta_2, "beta_2", 0.0, 1.0)
-        epsilon = check.positive_real(epsilon, "epsilon")
-        if optimizer != "sgd" and (momentum or nesterov):
-            raise ValueError(f"momentum and nesterov are optimizer='sgd''s; got optimizer="
-                             f"{optimizer!r} with momentum={momentum}")
-        if optimizer != "sgd" and n_threads not in (1, -1):
-            raise ValueError(f"optimizer={optimizer!r} needs n_threads=1: its moments are "
-                             "updated serially")
         lr = check.positive_real(lr, "lr")
         momentum = check.real_in(momentum, "momentum", 0.0, 1.0)
         nesterov = check.boolean(nesterov, "nesterov")
         if nesterov and momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0")
+        optimizer = check.choice(optimizer, "optimizer", OPTIMIZERS)
+        if optimizer != "sgd" and momentum:
+            raise ValueError(f"momentum and nesterov are optimizer='sgd''s; got optimizer="
+                             f"{optimizer!r} with momentum={momentum}")
+        beta_1 = check.real_in(beta_1, "beta_1", 0.0, 1.0)
+        beta_2 = check.real_in(beta_2, "beta_2", 0.0, 1.0)
+        epsilon = check.positive_real(epsilon, "epsilon")
         weight_decay = check.real_in(weight_decay, "weight_decay", 0.0, None)
         clip = 0.0 if clip is None else check.positive_real(clip, "clip")
         lr_schedule = check.choice(lr_schedule, "lr_schedule", SCHEDULES + ("adaptive",))
@@ -164,13 +169,20 @@ class Rule:
             average = check.integer(average, "average", 1)
         batch_size = check.integer(batch_size, "batch_size", 1, check.MAX_BATCH)
         n_threads = check.threads(n_threads)
-        if average and n_threads > 1:
-            raise ValueError("average needs n_threads=1: the running mean of the weights "
-                             "is kept per update, serially")
         parallel = check.choice(parallel, "parallel", _parallel.MODES)
-        return cls(lr, momentum, nesterov, weight_decay, clip, lr_schedule, power_t,
+        rule = cls(lr, momentum, nesterov, weight_decay, clip, lr_schedule, power_t,
                    patience, tol, average, batch_size, n_threads, parallel, optimizer, beta_1,
                    beta_2, epsilon)
+        if rule.serial and n_threads > 1:
+            what = "average" if average else f"optimizer={optimizer!r}"
+            raise ValueError(f"{what} needs n_threads=1: its state (the running mean of the "
+                             "weights, or the moments) is kept per update, serially")
+        return rule
+
+    @property
+    def serial(self):
+        """Averaged SGD, Adam and Adagrad keep a state per update: one thread."""
+        return bool(self.average) or self.optimizer != "sgd"
 
     @property
     def needs_velocity(self):
@@ -184,8 +196,7 @@ class Rule:
     def prepare(self, backend, updates_done, examples):
         """Set the threads and the round of a pass over ``examples`` (0:
         unknown) after ``updates_done`` updates."""
-        serial = self.average or self.optimizer != "sgd"
-        self.threads = _parallel.threads(backend, 1 if serial else self.n_threads)
+        self.threads = _parallel.threads(backend, 1 if self.serial else self.n_threads)
         self.round = _parallel.round_size(self, self.threads, updates_done, examples)
 
 
@@ -207,7 +218,6 @@ def one_call_at_a_time(method):
         finally:
             self._training.release()
     return guarded
-
 
 
 def fit(network, X, Y, epochs, rule, shuffle, seed, verbose=False, sample_weight=None,
@@ -493,14 +503,15 @@ def run_pass(network, blocks, rule, where, on_chunk=None):
         state.velocity = _buffers.zeros(len(network.flat), network.dtype)
     if rule.optimizer != "sgd" and progress["optimizer"] != rule.optimizer:
         # moments start afresh for another optimizer than the one that made them
-        size = (2 if rule.optimizer == "adam" else 1) * len(network.flat)
-        state.moments = _buffers.zeros(size, network.dtype)
-        progress["optimizer"] = rule.optimizer
-    # the buffers the backend is handed, held here for the whole pass
+        state.moments = _buffers.zeros(moments_size(rule.optimizer, len(network.flat)),
+                                       network.dtype)
+        progress["optimizer"], progress["moments_from"] = rule.optimizer, progress["updates"]
+    rule.moments_from = progress["moments_from"]
+    # the buffers the backend is handed (and changes), held here for the whole pass
     flat, average = network.flat, state.average
     velocity = state.velocity if rule.needs_velocity else None
     moments = state.moments if rule.optimizer != "sgd" else None
-    arrays = [a for a in (flat, state.velocity, average, moments) if a is not None]
+    arrays = [a for a in (flat, velocity, average, moments) if a is not None]
     before = [a.copy() for a in arrays]
     chunk_start = [a.copy() for a in arrays]
     updates_before = updates_at_chunk = progress["updates"]

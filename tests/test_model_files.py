@@ -209,7 +209,7 @@ def test_damaged_files_raise_value_error(tmp_path):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(1, 255)),
                       min_size=1, max_size=3))
-def test_a_file_with_changed_bytes_loads_exactly_or_raises_value_error(flips):
+def test_a_file_with_changed_bytes_loads_a_valid_network_or_raises_value_error(flips):
     """Byte changes anywhere: the file is refused with ValueError, or it loads
     (a change the zip format does not notice, in a name or padding) into a
     valid network."""

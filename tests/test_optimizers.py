@@ -91,16 +91,20 @@ def test_the_moments_continue_across_calls_files_and_pickle(backend, optimizer, 
     assert state.moments.shape == ((2 if optimizer == "adam" else 1) * parts.flat.size,)
 
 
-def test_another_optimizer_starts_its_moments_afresh(backend):
+@pytest.mark.parametrize("before", ["sgd", "adagrad"])
+def test_adam_after_another_optimizer_starts_afresh(backend, before):
+    """Moments and Adam's bias correction start with Adam's first step, not
+    with the training run's: after another optimizer's pass, Adam trains as
+    from a fresh state."""
     X, Y = data([3, 5, 2], 40, seed=1)
     switched = fastbp.Network([3, 5, 2], backend=backend, seed=6)
-    switched.fit(X, Y, epochs=1, lr=0.01, optimizer="adagrad")
+    switched.fit(X, Y, epochs=1, lr=0.01, optimizer=before, shuffle=False)
     fresh = twin(switched)
-    switched.partial_fit(X, Y, lr=0.01, optimizer="adam")
-    fresh.partial_fit(X, Y, lr=0.01, optimizer="adam")        # a fresh state's first pass
-    first_pass = fresh.training_state.progress["updates"]
-    assert first_pass == len(X)
-    assert switched.training_state.moments.size == 2 * switched.flat.size
+    for net in (switched, fresh):
+        net.partial_fit(X, Y, lr=0.01, optimizer="adam", shuffle=False)
+    assert np.array_equal(switched.flat, fresh.flat)
+    progress = switched.training_state.progress
+    assert progress["optimizer"] == "adam" and progress["moments_from"] == len(X)
 
 
 @pytest.mark.parametrize("options, error, message", [
