@@ -192,9 +192,10 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     no momentum, w_ij^(l) first scaled by 1 - lr weight_decay for i >= 1);
     or, with momentum, the update of ``backward_momentum`` through
     ``velocity``; or with rule.optimizer "adam" or "adagrad" (serial only),
-    the update of ``backward_adaptive`` through ``moments``.  With batch_size > 1, one update follows every batch of
-    consecutive examples of ``order`` (and the last, maybe fewer), from the
-    mean of their gradients (``apply_batch``).  Update number t = t_done + 1,
+    the update of ``adaptive_update`` through ``moments``.  With
+    batch_size > 1, one update follows every batch of consecutive examples
+    of ``order`` (and the last, maybe fewer), from the mean of their
+    gradients (``apply_batch``, or ``adaptive_update``).  Update number t = t_done + 1,
     t_done + 2, ... uses the rate ``scheduled_lr`` gives it; where
     rule.average >= 1, ``average`` keeps the running mean of the weights
     from update rule.average on.  Per example without weight decay or

@@ -22,6 +22,7 @@ children train on one thread.
 """
 
 import os
+import sys
 import warnings
 
 from ._validation import THREADS_PER_CORE
@@ -60,12 +61,22 @@ def threads(backend, requested):
                    "threads in it (use the 'spawn' or 'forkserver' start method of "
                    "multiprocessing)")
             warnings.warn(f"n_threads={requested} trains on one thread: {why}.",
-                          RuntimeWarning, stacklevel=5)
+                          RuntimeWarning, stacklevel=_outside_fastbp())
         return 1
     if requested == -1:
         requested = min(backend.max_threads(), THREADS_PER_CORE * (os.cpu_count() or 1))
     _ran_parallel = _ran_parallel or requested > 1
     return requested
+
+
+def _outside_fastbp():
+    """The stacklevel of this function's caller's first caller outside the
+    fastbp package: where a warning points the user."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(2), 2
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def round_size(rule, n_threads, updates_done, examples):

@@ -33,13 +33,13 @@ network's dtype, checked by the caller; absent buffers are None.
   the rows ``order`` of X, in place; ``rule`` is a ``fastbp.training.Rule``
   (lr, momentum, nesterov, weight_decay, clip, schedule, power_t, average,
   batch_size, optimizer, beta_1, beta_2, epsilon, moments_from, threads,
-  round),
-  ``t_done`` the updates before this pass, ``velocity`` (needed where
-  momentum > 0) and ``average`` (where rule.average) laid out like flat,
-  ``moments`` Adam's m and v (twice flat's length) or Adagrad's sums of
-  squares (flat's), ``workspace`` what ``workspace`` gave for the pass.  Returns (the sum of the errors before each update, each
-  times its sample weight; the examples done: fewer than ``len(order)``
-  when an error was not finite).
+  round), ``t_done`` the updates before this pass, ``velocity`` (needed
+  where momentum > 0) and ``average`` (where rule.average) laid out like
+  flat, ``moments`` Adam's m and v (twice flat's length) or Adagrad's sums
+  of squares (flat's), ``workspace`` what ``workspace`` gave for the pass.
+  Returns (the sum of the errors before each update, each times its sample
+  weight; the examples done: fewer than ``len(order)`` when an error was
+  not finite).
 - ``workspace(n_weights, dtype, rule)``: the buffer a pass of ``rule``
   hands each ``train_pass`` call, or None.
 - ``max_threads()``, ``PARALLEL`` (threads run in parallel) and

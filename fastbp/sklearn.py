@@ -2,7 +2,8 @@
 
 Drop-in for scikit-learn's classes of the same names (``solver`` "adam" or
 "sgd"), every epoch in fastbp's compiled core. The defaults are
-scikit-learn's but for ``batch_size=1`` and ``momentum=0``. The trained
+scikit-learn's but for ``solver="sgd"``, ``batch_size=1`` and
+``momentum=0``. The trained
 ``fastbp.Network`` is ``network_``; ``coefs_`` and ``intercepts_`` are
 writable views of its weights (row 0 of ``network_.weights[l-1]`` is
 ``intercepts_[l-1]``, the rest ``coefs_[l-1]``).

@@ -11,8 +11,9 @@ from conftest import data
 
 
 def test_a_stream_that_trains_its_network_meanwhile_is_refused(backend):
-    """A fit_stream whose chunks call partial_fit on the same network (which
-    with average=True used to free the average under the core)."""
+    """A fit_stream whose chunks call partial_fit on the same network, with
+    average=True (the pass's average must not change under the core): a
+    RuntimeError, the pass rolled back, and the network trains again."""
     X, Y = data([4, 2], 200)
     net = fastbp.Network([4, 6, 2], backend=backend)
     before = net.flat.copy()

@@ -42,9 +42,8 @@ def assert_same_state(compiled, reference, tolerance=1e-10):
 
 
 def test_weight_decay_without_momentum_leaves_no_velocity():
-    """Weight decay without momentum, then momentum: the reference wrote a
-    velocity the compiled core did not, and the two then parted by up to 5
-    in the weights."""
+    """Weight decay without momentum writes no velocity in either backend,
+    so a following pass with momentum starts both from the same state."""
     X, Y = data([5, 2], 120)
     compiled = fastbp.Network([5, 9, 2], backend="compiled")
     reference = twin(compiled, backend="reference")

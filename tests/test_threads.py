@@ -154,8 +154,11 @@ def test_thread_options_are_checked(backend):
 def test_the_reference_backend_warns_that_it_runs_serially():
     X, Y = data([2, 3, 1], 10)
     net = fastbp.Network([2, 3, 1], backend="reference")
-    with pytest.warns(RuntimeWarning, match="reference backend runs serially"):
-        net.fit(X, Y, epochs=1, n_threads=2)
+    for train in (lambda: net.fit(X, Y, epochs=1, n_threads=2),
+                  lambda: fastbp.fit_stream(net, [(X, Y)], n_threads=2)):
+        with pytest.warns(RuntimeWarning, match="reference backend runs serially") as caught:
+            train()
+        assert caught[0].filename == __file__              # it points at the caller
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         net.fit(X, Y, epochs=1)                   # the default: quietly one thread
