@@ -82,14 +82,13 @@ def loss(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
 
 def gradient(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] acts,
              int loss, const floating[:, ::1] X, const floating[:, ::1] Y,
-             floating[::1] grad):
-    """Add the mean over the rows of X of de/dw to ``grad``; return the error sum."""
+             const floating[::1] weights, floating[::1] grad):
+    """Add sum_r weights[r] de_r/dw to ``grad``; return sum_r weights[r] e_r."""
     cdef Layout lay
     cdef floating* xs
     cdef floating* ss
     cdef floating* ds
     cdef Py_ssize_t r, n = X.shape[0]
-    cdef floating scale = 1.0 / n
     cdef double total = 0
     xs = layout_init(&lay, layers, acts, loss, <floating*> NULL)
     ss = xs + lay.n_x
@@ -99,8 +98,8 @@ def gradient(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[:
             for r in range(n):
                 load_input(&lay, xs, &X[r, 0])
                 forward_one(&lay, &flat[0], xs, ss)
-                total += output_delta(&lay, xs, ss, &Y[r, 0], ds)
-                backward(&lay, &flat[0], &grad[0], scale, xs, ds)
+                total += weights[r] * output_delta(&lay, xs, ss, &Y[r, 0], ds)
+                backward(&lay, &flat[0], &grad[0], weights[r], xs, ds)
     finally:
         free(lay.w_off)
     return total

@@ -206,8 +206,8 @@ class Network:
             X, Y = X.reshape(1, -1), self._targets(Y, None).reshape(1, -1)
         else:
             Y = self._targets(Y, X.shape[0])
-        grad = np.zeros_like(self._flat)
-        self._backend.gradient(self._flat, *self._spec, X, Y, grad)
+        weights = np.full(X.shape[0], 1.0 / X.shape[0], dtype=self._dtype)
+        _, grad = training.loss_and_gradient(self, self._flat, X, Y, weights)
         return _buffers.blocks(grad, self._layers)
 
     # ------------------------------------------------------------ training

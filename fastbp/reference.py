@@ -23,8 +23,9 @@ network's dtype, checked by the caller; absent buffers are None.
 - ``forward(flat, layers, acts, X, out)``: out[n] = x^(L) of row n of X.
 - ``activate_rows(act, S)``: S[r] = g(S[r]) for every row, in place.
 - ``loss(flat, layers, acts, loss, X, Y)``: the sum of the rows' errors.
-- ``gradient(flat, layers, acts, loss, X, Y, grad)``: adds the mean de/dw
-  over the rows to ``grad`` (laid out like flat); returns the error sum.
+- ``gradient(flat, layers, acts, loss, X, Y, weights, grad)``: adds the
+  weighted sum of the rows' de/dw (row r's times weights[r]) to ``grad``
+  (laid out like flat); returns the weighted sum of the errors.
 - ``backprop(flat, layers, acts, loss, x, y, signals, outputs, deltas,
   grad)``: one example; writes s^(1..L), x^(0..L), delta^(1..L), adds de/dw
   to ``grad``; returns e.
@@ -179,16 +180,16 @@ def loss(flat, layers, acts, loss, X, Y):
     return total
 
 
-def gradient(flat, layers, acts, loss, X, Y, grad):
-    """Add the mean over the rows of X of de/dw to ``grad``; return the error sum."""
+def gradient(flat, layers, acts, loss, X, Y, weights, grad):
+    """Add sum_r weights[r] de_r/dw to ``grad``; return sum_r weights[r] e_r."""
     W, names = _blocks(flat, layers), _names(acts)
     G = _blocks(grad, layers)
     total = 0.0
-    for x0, y in zip(X, Y):
+    for x0, y, weight in zip(X, Y, weights):
         _, x, delta, e = _backprop(W, names, LOSSES[loss], x0, y)
         for G_l, dW_l in zip(G, _gradients(x, delta)):
-            G_l += dW_l / len(X)
-        total += e
+            G_l += weight * dW_l
+        total += weight * e
     return total
 
 

@@ -11,350 +11,23 @@ writable views of its weights (row 0 of ``network_.weights[l-1]`` is
 Needs scikit-learn >= 1.6 (``pip install "fastbp[sklearn]"``).
 """
 
-import copy
-import warnings
-
 import numpy as np
 
 try:
-    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.base import ClassifierMixin, RegressorMixin
 except ImportError as error:                       # pragma: no cover - the extra is missing
     raise ImportError('fastbp.sklearn needs scikit-learn >= 1.6: pip install '
                       '"fastbp[sklearn]"') from error
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
-from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state, compute_sample_weight
+from sklearn.utils import compute_sample_weight
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, column_or_1d,
-                                      validate_data)
+from sklearn.utils.validation import _check_sample_weight, column_or_1d
 
-from .network import DivergenceError, Network
+from ._estimator import ACTIVATIONS, _BaseMLP, _fastbp_name, _stochastic
 
-# scikit-learn's activation names, and fastbp's for them.
-ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
-               "leaky_relu": "leaky_relu"}
-LEARNING_RATES = ("constant", "invscaling", "adaptive", "optimal")
-SOLVERS = ("adam", "sgd")
-# The "adaptive" schedule stops training once it would go below this (as scikit-learn).
-SMALLEST_ADAPTIVE_LR = 1e-6
-# The attributes that are views of network_'s weights: rebuilt, not pickled.
-WEIGHT_VIEWS = ("coefs_", "intercepts_")
-
-
-def _fastbp_name(activation, name):
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"{name} must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
-    return ACTIVATIONS[activation]
-
-
-def _sklearn_name(fastbp_activation):
-    return "logistic" if fastbp_activation == "sigmoid" else fastbp_activation
-
-
-class _BaseMLP(BaseEstimator):
-    """What the classifier and the regressor share: parameters, the epoch
-    loop with scikit-learn's stopping rules, the fitted attributes."""
-
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="sgd",
-                 alpha=0.0001, batch_size=1, learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.0,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 output_activation=None, average=False, n_threads=1, dtype=None):
-        self.hidden_layer_sizes, self.activation = hidden_layer_sizes, activation
-        self.solver, self.alpha, self.batch_size = solver, alpha, batch_size
-        self.learning_rate, self.learning_rate_init = learning_rate, learning_rate_init
-        self.power_t, self.max_iter, self.shuffle = power_t, max_iter, shuffle
-        self.random_state, self.tol = random_state, tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum, self.nesterovs_momentum = momentum, nesterovs_momentum
-        self.early_stopping, self.validation_fraction = early_stopping, validation_fraction
-        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.output_activation = output_activation
-        self.average, self.n_threads, self.dtype = average, n_threads, dtype
-
-    # ------------------------------------------------------------ parameters
-
-    def _check_params(self):
-        """Check what fastbp's Network does not check itself (it names the rest)."""
-        if self.solver not in SOLVERS:
-            raise ValueError(f"solver must be one of {SOLVERS} (fastbp trains per example "
-                             f"or per mini-batch), got {self.solver!r}")
-        sizes = self.hidden_layer_sizes
-        sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
-        if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0
-                   for s in sizes):
-            raise ValueError(f"hidden_layer_sizes must be positive integers, got "
-                             f"{self.hidden_layer_sizes!r}")
-        _fastbp_name(self.activation, "activation")
-        if self.learning_rate not in LEARNING_RATES:
-            raise ValueError(f"learning_rate must be one of {LEARNING_RATES}, got "
-                             f"{self.learning_rate!r}")
-        for name in ("max_iter", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        patience = self.n_iter_no_change                 # an integer, or np.inf: never stop
-        if not (patience == np.inf or isinstance(patience, (int, np.integer))
-                and not isinstance(patience, bool) and patience >= 1):
-            raise ValueError(f"n_iter_no_change must be an integer >= 1 or np.inf, got "
-                             f"{patience!r}")
-        for name in ("alpha", "tol"):
-            if not np.isfinite(getattr(self, name)) or getattr(self, name) < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got "
-                                 f"{getattr(self, name)!r}")
-        if not 0 < self.validation_fraction < 1:
-            raise ValueError(f"validation_fraction must be in (0, 1), got "
-                             f"{self.validation_fraction!r}")
-        return sizes
-
-    def _options(self):
-        """fastbp's training options for one epoch, but for lr and the seed."""
-        sgd = self.solver == "sgd"     # scikit-learn's adam has no momentum and no schedules
-        momentum = self.momentum if sgd else 0.0
-        return dict(
-            momentum=momentum, nesterov=bool(self.nesterovs_momentum and momentum > 0),
-            # scikit-learn adds alpha * W to the sum of a batch's gradients before
-            # dividing by its size; fastbp adds weight_decay * W to their mean
-            weight_decay=self.alpha / self.batch_size,
-            lr_schedule="optimal" if sgd and self.learning_rate == "optimal" else "constant",
-            power_t=self.power_t, average=self.average, batch_size=self.batch_size,
-            n_threads=self.n_threads, optimizer=self.solver, beta_1=self.beta_1,
-            beta_2=self.beta_2, epsilon=self.epsilon)
-
-    # ------------------------------------------------------------ fitting
-
-    def fit(self, X, y, sample_weight=None):
-        """Train on (X, y); returns self."""
-        return self._fit(X, y, sample_weight, incremental=False)
-
-    def _fit(self, X, y, sample_weight, incremental, classes=None):
-        sizes = self._check_params()
-        first = not hasattr(self, "network_") or not (self.warm_start or incremental)
-        X, y = validate_data(self, X, y, reset=first, dtype=(np.float64, np.float32),
-                             multi_output=True, y_numeric=not self._is_classifier)
-        if self.early_stopping and incremental:
-            raise ValueError("partial_fit does not support early_stopping=True")
-        Y, weights = self._targets(y, first, incremental, classes, sample_weight, X)
-        if first:
-            self._start(X.shape[1], sizes, Y.shape[1], X.dtype)
-        elif Y.shape[1] != self.n_outputs_:
-            raise ValueError(f"y has {Y.shape[1]} outputs, but {type(self).__name__} was "
-                             f"fitted with {self.n_outputs_}")
-        if not incremental or not hasattr(self, "_lr"):
-            self._lr = float(self.learning_rate_init)   # a fresh optimizer, as scikit-learn's
-            self._no_improvement_count = 0
-            self._fresh = True
-        dtype = self.network_.dtype
-        X = np.ascontiguousarray(X, dtype=dtype)     # converted once, not every epoch
-        Y = np.ascontiguousarray(Y, dtype=dtype)
-        self._epochs(X, Y, weights, incremental)
-        return self
-
-    def _start(self, n_features, hidden_sizes, n_outputs, input_dtype):
-        """A fresh network (of dtype, or else float32 for float32 inputs and
-        float64 for others, as scikit-learn's) and fresh fitted attributes."""
-        dtype = self.dtype or ("float32" if input_dtype == np.float32 else "float64")
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(np.iinfo(np.int32).max))
-        output, loss = self._output_and_loss()
-        self.network_ = Network([n_features, *hidden_sizes, n_outputs],
-                                hidden=_fastbp_name(self.activation, "activation"),
-                                output=output, loss=loss, dtype=dtype, seed=seed)
-        self._shuffle_seed = int(rng.randint(np.iinfo(np.int32).max))
-        self.n_outputs_ = n_outputs
-        self.n_layers_ = len(hidden_sizes) + 2
-        self.out_activation_ = _sklearn_name(output)
-        self.n_iter_ = 0
-        self.t_ = 0
-        self.loss_curve_ = []
-        self.best_loss_ = np.inf
-        self._expose_weights()
-        self.validation_scores_ = self.best_validation_score_ = None   # as scikit-learn's
-        self.__dict__.pop("_lr", None)
-
-    def _expose_weights(self):
-        """coefs_ and intercepts_ as views of the network's weights."""
-        self.coefs_ = [W[1:] for W in self.network_.weights]
-        self.intercepts_ = [W[0] for W in self.network_.weights]
-
-    def _epochs(self, X, Y, sample_weight, incremental):
-        """scikit-learn's loop of ``_fit_stochastic``: epochs of fastbp's SGD,
-        the adaptive and invscaling learning rates, and stopping when the
-        training loss (or with early_stopping the validation score) has not
-        improved by tol for n_iter_no_change epochs."""
-        early_stopping = self.early_stopping and not incremental
-        if early_stopping:
-            X, Y, sample_weight, X_val, y_val, weight_val = self._held_out(X, Y, sample_weight)
-            self.validation_scores_ = []
-            self.best_validation_score_ = -np.inf
-            self.best_loss_ = None
-            best = self.network_.flat.copy()
-        elif self.best_loss_ is None:      # warm start after a fit with early stopping
-            self.best_loss_ = np.inf
-        options = self._options()
-        scale = self._loss_scale()
-        self.n_iter_ = 0
-        try:
-            for _ in range(1 if incremental else self.max_iter):
-                train = self.network_.fit if self._fresh else self.network_.partial_fit
-                kwargs = {"epochs": 1} if self._fresh else {}
-                try:
-                    history = train(X, Y, lr=self._lr, shuffle=self.shuffle,
-                                    seed=self._shuffle_seed, sample_weight=sample_weight,
-                                    **options, **kwargs)
-                except DivergenceError as error:
-                    hint = ("" if self._is_classifier else " Scaling y helps too, e.g. with "
-                            "sklearn.compose.TransformedTargetRegressor.")
-                    raise DivergenceError(
-                        f"{type(self).__name__}: {error} Here lr is learning_rate_init (or the "
-                        f"schedule's).{hint}") from error
-                self._fresh = False
-                with np.errstate(over="ignore"):      # inf where the weights grew huge
-                    penalty = sum(float(np.vdot(W, W)) for W in self.coefs_)
-                self.loss_ = (history.loss[0] * scale
-                              + 0.5 * self.alpha * penalty / self.batch_size)
-                self.loss_curve_.append(self.loss_)
-                self.n_iter_ += 1
-                self.t_ += X.shape[0]
-                if self.verbose:
-                    print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
-                if early_stopping:
-                    score = self._score_on(X_val, y_val, weight_val)
-                    self.validation_scores_.append(score)
-                    if self.verbose:
-                        print(f"Validation score: {score:f}")
-                    self._count(score < self.best_validation_score_ + self.tol)
-                    if score > self.best_validation_score_:
-                        self.best_validation_score_ = score
-                        best = self.network_.flat.copy()
-                else:
-                    self._count(self.loss_ > self.best_loss_ - self.tol)
-                    self.best_loss_ = min(self.best_loss_, self.loss_)
-                if self.learning_rate == "invscaling" and self.solver == "sgd":
-                    self._lr = self.learning_rate_init / (self.t_ + 1) ** self.power_t
-                if self._no_improvement_count > self.n_iter_no_change:
-                    if self._stops(early_stopping):
-                        break
-                    self._no_improvement_count = 0
-                if not incremental and self.n_iter_ == self.max_iter:
-                    warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
-                                  "reached and the optimization hasn't converged yet.",
-                                  ConvergenceWarning)
-        except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
-        if early_stopping:
-            self.network_.flat[:] = best
-
-    def _count(self, not_improved):
-        self._no_improvement_count = self._no_improvement_count + 1 if not_improved else 0
-
-    def _stops(self, early_stopping):
-        """After n_iter_no_change epochs without improvement: stop, or with
-        the adaptive schedule divide the learning rate by 5 and go on."""
-        what = "Validation score" if early_stopping else "Training loss"
-        message = (f"{what} did not improve more than tol={self.tol:f} for "
-                   f"{self.n_iter_no_change} consecutive epochs.")
-        if (self.learning_rate != "adaptive" or self.solver != "sgd"
-                or self._lr <= SMALLEST_ADAPTIVE_LR):
-            if self.verbose:
-                print(message + " Stopping.")
-            return True
-        self._lr /= 5.0
-        if self.verbose:
-            print(message + f" Setting learning rate to {self._lr:f}")
-        return False
-
-    def _held_out(self, X, Y, sample_weight):
-        """scikit-learn's split for early stopping (stratified for one-label
-        classification): training part, then validation X, y, weights."""
-        single_label = (self._is_classifier
-                        and self._label_binarizer.y_type_ != "multilabel-indicator")
-        stratify = Y if single_label else None
-        arrays = [X, Y] + ([] if sample_weight is None else [sample_weight])
-        parts = train_test_split(*arrays, random_state=check_random_state(self.random_state),
-                                 test_size=self.validation_fraction, stratify=stratify)
-        if parts[1].shape[0] < 2:
-            raise ValueError("The validation set is too small. Increase 'validation_fraction' "
-                             "or the size of your dataset.")
-        weight_train, weight_val = (None, None) if sample_weight is None else parts[4:]
-        return (parts[0], parts[2], weight_train, parts[1], self._labels(parts[3]), weight_val)
-
-    # ------------------------------------------------------------ fastbp.dask
-
-    def _start_distributed(self, X, y, sample_weight, options):
-        """For ``fastbp.dask.fit``: a fresh network for Dask arrays X, y; the
-        network's targets and sample weights as Dask arrays; the options of
-        the local epochs; the seed of the shuffling."""
-        sizes = self._check_params()
-        if self.learning_rate != "constant":
-            raise ValueError(f"fastbp.dask.fit needs learning_rate='constant' (the local "
-                             f"training restarts every round), got {self.learning_rate!r}")
-        if self.early_stopping:
-            raise ValueError("fastbp.dask.fit does not support early_stopping=True")
-        Y, sample_weight = self._distributed_targets(y, sample_weight)
-        for name in ("feature_names_in_", "validation_scores_", "best_validation_score_"):
-            self.__dict__.pop(name, None)
-        self.n_features_in_ = X.shape[1]
-        self._start(X.shape[1], sizes, Y.shape[1], X.dtype)
-        options = {**self._options(), "lr": self.learning_rate_init, "shuffle": self.shuffle,
-                   **options}
-        return self.network_, Y, sample_weight, options, self._shuffle_seed
-
-    def _finish_distributed(self, losses, epochs, n_examples):
-        self.loss_curve_ = [loss * self._loss_scale() for loss in losses]
-        self.loss_ = self.loss_curve_[-1]
-        self.best_loss_ = min(self.loss_curve_)
-        self.n_iter_ = epochs
-        self.t_ = epochs * n_examples
-
-    # ------------------------------------------------------------ predicting
-
-    def _outputs(self, X):
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        return self.network_.predict(X)
-
-    def to_sklearn(self):
-        """The same model, weights copied, as a fitted scikit-learn
-        ``MLPClassifier`` or ``MLPRegressor`` (predictions equal up to the
-        last bits). A "leaky_relu" activation, or a classifier output other
-        than scikit-learn's default, raises ValueError; learning_rate
-        "optimal" becomes "constant", which only matters for training on."""
-        check_is_fitted(self)
-        if self.activation == "leaky_relu" or self.out_activation_ == "leaky_relu":
-            raise ValueError("scikit-learn's MLPs have no leaky_relu activation")
-        params = {name: value for name, value in self.get_params().items()
-                  if name not in ("output_activation", "average", "n_threads", "dtype",
-                                  "class_weight")}
-        if params["learning_rate"] == "optimal":
-            params["learning_rate"] = "constant"
-        model = self._sklearn_class()(**params)
-        for name in ("n_features_in_", "feature_names_in_", "n_outputs_", "n_layers_",
-                     "out_activation_", "n_iter_", "t_", "loss_", "best_loss_",
-                     "validation_scores_", "best_validation_score_", "classes_",
-                     "_label_binarizer", "loss_curve_"):
-            if hasattr(self, name):
-                setattr(model, name, copy.copy(getattr(self, name)))
-        model.coefs_ = [W.copy() for W in self.coefs_]
-        model.intercepts_ = [b.copy() for b in self.intercepts_]
-        return model
-
-    def __getstate__(self):
-        state = dict(super().__getstate__())     # object's may be our __dict__ itself
-        for name in WEIGHT_VIEWS:
-            state.pop(name, None)
-        return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        if "network_" in state:
-            self._expose_weights()
+__all__ = ["MLPClassifier", "MLPRegressor"]
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
@@ -445,6 +118,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         tags.target_tags.multi_output = True
         return tags
 
+    @available_if(_stochastic)
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), continuing the training state; returns self."""
         return self._fit(X, y, sample_weight, incremental=True)
@@ -521,12 +195,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     _is_classifier = True
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="sgd",
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size=1, learning_rate="constant",
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.0,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  output_activation=None, average=False, n_threads=1, dtype=None,
                  class_weight=None):
         super().__init__(
@@ -536,7 +210,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-            epsilon=epsilon, n_iter_no_change=n_iter_no_change,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
             output_activation=output_activation, average=average, n_threads=n_threads,
             dtype=dtype)
         self.class_weight = class_weight
@@ -546,6 +220,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         tags.classifier_tags.multi_label = True
         return tags
 
+    @available_if(_stochastic)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over (X, y), continuing the training state; returns self.
 
@@ -591,7 +266,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         multilabel = type_of_target(y).startswith("multilabel")
-        if first:
+        if first or not hasattr(self, "_label_binarizer"):   # or coefs_ came assigned
             binarizer = LabelBinarizer()
             if incremental and not multilabel:
                 if classes is None:
@@ -608,8 +283,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                              f"partial_fit: {self.classes_!r}")
         labels = self.classes_ if multilabel else np.unique(y)
         if not (first or incremental) and not np.array_equal(labels, self.classes_):
-            raise ValueError(f"warm_start needs y to have the classes of the first fit, "
-                             f"{self.classes_!r}; y has {labels!r}")
+            raise ValueError(f"warm_start can only be used where `y` has the same classes as "
+                             f"in the previous call to fit. Previously got {self.classes_}, "
+                             f"`y` has {labels}")
         unseen = np.setdiff1d(labels, self.classes_)
         if len(unseen):
             raise ValueError(f"y has labels {unseen!r} not in classes_ {self.classes_!r}")

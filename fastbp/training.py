@@ -9,7 +9,9 @@ This module works on the network it is given and does not import
 and ``_state`` (its TrainingState).
 """
 
+import concurrent.futures
 import functools
+import os
 import time
 
 import numpy as np
@@ -285,6 +287,33 @@ def fit_stream(network, chunks, lr=0.01, shuffle=True, seed=None, **options):
 def mean_loss(network, flat, X, Y):
     """Mean error of the weights ``flat`` on checked (X, Y)."""
     return float(network._backend.loss(flat, *network._spec, X, Y) / len(X))
+
+
+def loss_and_gradient(network, flat, X, Y, weights, n_threads=1):
+    """The weighted sums over the rows of checked (X, Y) of the errors and of
+    their gradients de/dw (laid out like ``flat``): sum_r weights[r] e_r and
+    sum_r weights[r] de_r/dw, the rows shared among ``n_threads`` threads
+    (-1: one per core), each adding into a gradient of its own."""
+    if n_threads == -1:
+        n_threads = os.cpu_count() or 1
+    n_threads = max(1, min(n_threads, len(X)))
+    bounds = np.linspace(0, len(X), n_threads + 1).astype(np.intp)
+
+    def rows(start, stop):
+        grad = np.zeros_like(flat)
+        error = network._backend.gradient(flat, *network._spec, X[start:stop], Y[start:stop],
+                                          weights[start:stop], grad)
+        return error, grad
+
+    if n_threads == 1:
+        parts = [rows(0, len(X))]
+    else:                  # the compiled core releases the GIL for the rows
+        with concurrent.futures.ThreadPoolExecutor(n_threads) as pool:
+            parts = list(pool.map(rows, bounds[:-1], bounds[1:]))
+    grad = parts[0][1]
+    for _, more in parts[1:]:
+        grad += more
+    return float(sum(error for error, _ in parts)), grad
 
 
 # ---------------------------------------------------------------- data
