@@ -31,8 +31,8 @@ cdef extern from "_kernels.h" nogil:
     double adagrad_row "fbp_adagrad_row" (Py_ssize_t n, ...)
 
 
-ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu", "leaky_relu", "softmax")
-LOSSES = ("squared", "cross_entropy")
+ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu", "leaky_relu", "softmax", "exp")
+LOSSES = ("squared", "cross_entropy", "poisson")
 
 cdef enum:
     IDENTITY = 0
@@ -41,10 +41,12 @@ cdef enum:
     RELU = 3
     LEAKY_RELU = 4
     SOFTMAX = 5
+    EXP = 6
 
 cdef enum:
     SQUARED = 0
     CROSS_ENTROPY = 1
+    POISSON = 2
 
 SCHEDULES = ("constant", "invscaling", "optimal")
 

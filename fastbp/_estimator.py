@@ -96,8 +96,11 @@ class _BaseMLP(BaseEstimator):
                              f"{self.learning_rate!r}")
         for name in ("max_iter", "batch_size", "max_fun"):
             value = getattr(self, name)
+            if name == "batch_size" and value == "auto":
+                continue
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+                also = ' or "auto"' if name == "batch_size" else ""
+                raise ValueError(f"{name} must be an integer >= 1{also}, got {value!r}")
         patience = self.n_iter_no_change                 # an integer, or np.inf: never stop
         if not (patience == np.inf or isinstance(patience, (int, np.integer))
                 and not isinstance(patience, bool) and patience >= 1):
@@ -112,7 +115,18 @@ class _BaseMLP(BaseEstimator):
                              f"{self.validation_fraction!r}")
         return sizes
 
-    def _options(self):
+    def _batch_size(self, n_samples):
+        """The examples per update: "auto" is min(200, n_samples), and a
+        batch_size above n_samples is clipped to it (as scikit-learn's)."""
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
+                          "going to be clipped")
+            return n_samples
+        return self.batch_size
+
+    def _options(self, batch_size):
         """fastbp's training options for one epoch, but for lr and the seed."""
         sgd = self.solver == "sgd"     # scikit-learn's adam has no momentum and no schedules
         momentum = self.momentum if sgd else 0.0
@@ -120,9 +134,9 @@ class _BaseMLP(BaseEstimator):
             momentum=momentum, nesterov=bool(self.nesterovs_momentum and momentum > 0),
             # scikit-learn adds alpha * W to the sum of a batch's gradients before
             # dividing by its size; fastbp adds weight_decay * W to their mean
-            weight_decay=self.alpha / self.batch_size,
+            weight_decay=self.alpha / batch_size,
             lr_schedule="optimal" if sgd and self.learning_rate == "optimal" else "constant",
-            power_t=self.power_t, average=self.average, batch_size=self.batch_size,
+            power_t=self.power_t, average=self.average, batch_size=batch_size,
             n_threads=self.n_threads, optimizer=self.solver, beta_1=self.beta_1,
             beta_2=self.beta_2, epsilon=self.epsilon)
 
@@ -308,7 +322,8 @@ class _BaseMLP(BaseEstimator):
             self.best_loss_ = np.inf
         if self._fresh:
             self._shuffle_seed = int(rng.randint(np.iinfo(np.int32).max))
-        options = self._options()
+        batch_size = self._batch_size(X.shape[0])
+        options = self._options(batch_size)
         scale = self._loss_scale()
         self.n_iter_ = 0
         try:
@@ -333,7 +348,7 @@ class _BaseMLP(BaseEstimator):
                 with np.errstate(over="ignore"):      # inf where the weights grew huge
                     penalty = sum(float(np.vdot(W, W)) for W in self.coefs_)
                 self.loss_ = (history.loss[0] * scale
-                              + 0.5 * self.alpha * penalty / self.batch_size)
+                              + 0.5 * self.alpha * penalty / batch_size)
                 self.loss_curve_.append(self.loss_)
                 self.n_iter_ += 1
                 self.t_ += X.shape[0]
@@ -418,7 +433,8 @@ class _BaseMLP(BaseEstimator):
         rng = check_random_state(self.random_state)
         self._start(X.shape[1], sizes, Y.shape[1], X.dtype, rng)
         self._shuffle_seed = int(rng.randint(np.iinfo(np.int32).max))
-        options = {**self._options(), "lr": self.learning_rate_init, "shuffle": self.shuffle,
+        batch_size = 200 if self.batch_size == "auto" else self.batch_size
+        options = {**self._options(batch_size), "lr": self.learning_rate_init, "shuffle": self.shuffle,
                    **options}
         return self.network_, Y, sample_weight, options, self._shuffle_seed
 

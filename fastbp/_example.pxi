@@ -79,6 +79,9 @@ cdef inline void times_gprime(int act, const floating* x, floating* d, Py_ssize_
     elif act == LEAKY_RELU:
         for i in range(n):
             d[i] = d[i] if x[i] > 0 else <floating> LEAKY_SLOPE * d[i]
+    elif act == EXP:
+        for i in range(n):
+            d[i] *= x[i]
 
 
 cdef inline void activate(int act, const floating* s, floating* x, Py_ssize_t n) noexcept nogil:
@@ -99,6 +102,9 @@ cdef inline void activate(int act, const floating* s, floating* x, Py_ssize_t n)
     elif act == LEAKY_RELU:
         for j in range(n):
             x[j] = s[j] if s[j] > 0 else <floating> LEAKY_SLOPE * s[j]
+    elif act == EXP:
+        for j in range(n):
+            x[j] = exp(s[j])
     else:  # SOFTMAX, shifted by the largest signal so exp cannot overflow
         top = s[0]
         for j in range(1, n):
@@ -144,9 +150,15 @@ cdef inline double output_delta(const Layout* lay, const floating* xs, const flo
             delta[k] = <floating> diff
         times_gprime(act, x, delta, n)
         return e
-    # cross-entropy with a sigmoid or softmax output: delta_k = x_k - y_k
+    # cross-entropy with a sigmoid or softmax output, Poisson with an exp
+    # output: delta_k = x_k - y_k
     for k in range(n):
         delta[k] = x[k] - y[k]
+    if lay.loss == POISSON:
+        # e = y log(y / x) - y + x, with log x = s
+        for k in range(n):
+            e += (y[k] * log(y[k]) if y[k] > 0 else 0) - y[k] * s[k] - y[k] + x[k]
+        return e
     if act == SIGMOID:
         # -[y log x + (1-y) log(1-x)] = softplus(s) - y s, in a form that cannot overflow
         for k in range(n):

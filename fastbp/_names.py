@@ -5,11 +5,12 @@ The code of a name is its index in the tuple.  ``fastbp/_core.pyx`` mirrors
 these tuples in C enums; a test checks that the two agree.
 """
 
-ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu", "leaky_relu", "softmax")
-HIDDEN_ACTIVATIONS = ACTIVATIONS[:-1]  # softmax is for the output layer only
-LOSSES = ("squared", "cross_entropy")
-# Output activations that cross-entropy accepts (its delta^(L) is x^(L) - y).
-CROSS_ENTROPY_OUTPUTS = ("sigmoid", "softmax")
+ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu", "leaky_relu", "softmax", "exp")
+HIDDEN_ACTIVATIONS = ACTIVATIONS[:5]  # softmax and exp are for the output layer only
+LOSSES = ("squared", "cross_entropy", "poisson")
+# The output activations each loss accepts where it is not "squared" (with
+# them its delta^(L) is x^(L) - y).
+LOSS_OUTPUTS = {"cross_entropy": ("sigmoid", "softmax"), "poisson": ("exp",)}
 LEAKY_SLOPE = 0.01
 # Learning-rate schedules the cores apply per update; "adaptive" works per epoch.
 SCHEDULES = ("constant", "invscaling", "optimal")

@@ -31,6 +31,8 @@ def to_sequential(network):
     torch = _torch()
     modules = _modules(torch)
     names = list(network.hidden) + [network.output]
+    if network.output == "exp":
+        raise ValueError("to_torch has no module for the output 'exp' (torch.nn has no Exp)")
     layers = []
     for W, activation in zip(network.weights, names):
         linear = torch.nn.Linear(W.shape[0] - 1, W.shape[1], dtype=getattr(torch, W.dtype.name))

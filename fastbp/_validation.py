@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 from . import _buffers
-from ._names import ACTIVATIONS, CROSS_ENTROPY_OUTPUTS, HIDDEN_ACTIVATIONS, LOSSES
+from ._names import ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSS_OUTPUTS, LOSSES
 
 DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 # n_threads may ask for up to this many threads per core: beyond that,
@@ -159,13 +159,13 @@ def array(value, name, dtype, ndims, width):
     return result
 
 
-def targets(value, name, dtype, width, n_rows, cross_entropy):
+def targets(value, name, dtype, width, n_rows, loss):
     """Targets as a C-contiguous array of ``width`` columns.
 
     ``n_rows`` None means one example: shape (width,), or a scalar where
     width == 1.  Otherwise shape (n_rows, width), or (n_rows,) where
     width == 1; the result is then 2-D.  Cross-entropy targets must lie in
-    [0, 1].
+    [0, 1], Poisson ones in [0, inf).
     """
     Y = _asarray(value, name)
     if n_rows is None:
@@ -174,8 +174,10 @@ def targets(value, name, dtype, width, n_rows, cross_entropy):
         Y = array(Y.reshape(-1, 1) if width == 1 and Y.ndim == 1 else Y, name, dtype, (2,), width)
         if Y.shape[0] != n_rows:
             raise ValueError(f"{name} has {Y.shape[0]} rows but X has {n_rows}")
-    if cross_entropy and ((Y < 0).any() or (Y > 1).any()):
+    if loss == "cross_entropy" and ((Y < 0).any() or (Y > 1).any()):
         raise ValueError(f"{name} must lie in [0, 1] for the cross_entropy loss")
+    if loss == "poisson" and (Y < 0).any():
+        raise ValueError(f"{name} must be >= 0 for the poisson loss")
     return Y
 
 
@@ -192,9 +194,9 @@ def architecture(layer_sizes, hidden, output, loss):
     hidden = tuple(choice(name, "hidden", HIDDEN_ACTIVATIONS) for name in hidden)
     output = choice(output, "output", ACTIVATIONS)
     loss = choice(loss, "loss", LOSSES)
-    if loss == "cross_entropy" and output not in CROSS_ENTROPY_OUTPUTS:
-        raise ValueError(f"loss='cross_entropy' needs output='sigmoid' or "
-                         f"'softmax', got output={output!r}")
+    if loss in LOSS_OUTPUTS and output not in LOSS_OUTPUTS[loss]:
+        needs = " or ".join(repr(name) for name in LOSS_OUTPUTS[loss])
+        raise ValueError(f"loss={loss!r} needs output={needs}, got output={output!r}")
     if loss == "squared" and output == "softmax":
         raise ValueError("output='softmax' needs loss='cross_entropy' "
                          "(softmax with the squared loss is not supported)")

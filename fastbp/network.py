@@ -41,10 +41,13 @@ class Network:
         Activation of the hidden layers: one name for all, or one per hidden
         layer. One of "identity", "tanh", "sigmoid", "relu", "leaky_relu".
     output : str, default "identity"
-        Activation of the output layer: a hidden activation or "softmax".
-    loss : {"squared", "cross_entropy"}, default "squared"
+        Activation of the output layer: a hidden activation, "softmax" or
+        "exp" (x = e^s).
+    loss : {"squared", "cross_entropy", "poisson"}, default "squared"
         Error of one example. Squared: e = 1/2 sum_k (x_k - y_k)^2.
-        Cross-entropy needs a "sigmoid" or "softmax" output.
+        Cross-entropy needs a "sigmoid" or "softmax" output. Poisson (half
+        the Poisson deviance, e = sum_k y_k log(y_k / x_k) - y_k + x_k, as
+        scikit-learn's) needs an "exp" output and targets >= 0.
     dtype : {"float64", "float32"}, default "float64"
         Floating type of the weights and of all computation.
     seed : int or None, default 0
@@ -123,7 +126,7 @@ class Network:
 
     @property
     def loss_name(self):
-        """"squared" or "cross_entropy" (``loss`` is the method)."""
+        """"squared", "cross_entropy" or "poisson" (``loss`` is the method)."""
         return self._loss
 
     @property
@@ -148,7 +151,7 @@ class Network:
 
     def _targets(self, Y, n_rows):
         return check.targets(Y, "Y" if n_rows else "y", self._dtype, self._layers[-1],
-                             n_rows, self._loss == "cross_entropy")
+                             n_rows, self._loss)
 
     def _example(self, x, y):
         x = check.array(x, "x", self._dtype, (1,), self._layers[0])

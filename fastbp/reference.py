@@ -81,6 +81,9 @@ def _g(name, s):
         return np.where(s > 0, s, 0).astype(s.dtype)
     if name == "leaky_relu":
         return np.where(s > 0, s, LEAKY_SLOPE * s).astype(s.dtype)
+    if name == "exp":
+        with np.errstate(over="ignore"):
+            return np.exp(s)
     # softmax over the last axis, shifted so that exp cannot overflow
     z = np.exp(s - s.max(axis=-1, keepdims=True))
     return z / z.sum(axis=-1, keepdims=True)
@@ -96,6 +99,8 @@ def _g_prime(name, x):
         return (x > 0).astype(x.dtype)
     if name == "leaky_relu":
         return np.where(x > 0, 1, LEAKY_SLOPE).astype(x.dtype)
+    if name == "exp":
+        return x.copy()
     return np.ones_like(x)
 
 
@@ -118,7 +123,11 @@ def _error_and_delta(output, loss_name, s_L, x_L, y):
         e = 0.5 * np.sum((x_L - y) ** 2)               # e = 1/2 sum_k (x_k - y_k)^2
         delta = (x_L - y) * _g_prime(output, x_L)      # (1): (x - y) g'(s^(L))
         return float(e), delta
-    delta = x_L - y                                    # cross-entropy: x^(L) - y
+    delta = x_L - y                        # cross-entropy and Poisson: x^(L) - y
+    if loss_name == "poisson":
+        # e = sum_k y_k log(y_k / x_k) - y_k + x_k, with log x_k = s_k
+        e = np.sum(np.where(y > 0, y * np.log(np.where(y > 0, y, 1)), 0) - y * s_L - y + x_L)
+        return float(e), delta
     if output == "sigmoid":
         # e = -sum_k [y_k log x_k + (1-y_k) log(1-x_k)] = sum_k softplus(s_k) - y_k s_k
         e = np.sum(np.logaddexp(0, s_L) - y * s_L)

@@ -1,9 +1,11 @@
 """scikit-learn estimators trained by fastbp: ``MLPClassifier`` and ``MLPRegressor``.
 
-Drop-in for scikit-learn's classes of the same names (``solver`` "adam" or
-"sgd"), every epoch in fastbp's compiled core. The defaults are
-scikit-learn's but for ``solver="sgd"``, ``batch_size=1`` and
-``momentum=0``. The trained
+Drop-in for scikit-learn's classes of the same names: the same parameters,
+solvers ("adam", "sgd", "lbfgs") and fitted attributes, every epoch (or
+every L-BFGS evaluation of the loss and its gradient) in fastbp's compiled
+core. The defaults are scikit-learn's but for ``batch_size=1`` (per example)
+and ``momentum=0``; the initial weights are scikit-learn's for the same
+``random_state``. The trained
 ``fastbp.Network`` is ``network_``; ``coefs_`` and ``intercepts_`` are
 writable views of its weights (row 0 of ``network_.weights[l-1]`` is
 ``intercepts_[l-1]``, the rest ``coefs_[l-1]``).
@@ -35,25 +37,30 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     Drop-in for ``sklearn.neural_network.MLPRegressor``: the same parameters
     and fitted attributes where the meaning is the same. It minimises the
-    squared error with an L2 penalty ``alpha`` on the non-bias weights.
+    squared error (or half the Poisson deviance) with an L2 penalty
+    ``alpha`` on the non-bias weights.
 
     Parameters
     ----------
+    loss : {"squared_error", "poisson"}, default "squared_error"
+        "poisson" gives the network an exponential output (targets >= 0).
     hidden_layer_sizes : tuple of int, default (100,)
         d[1..L-1], the sizes of the hidden layers.
     activation : {"identity", "logistic", "tanh", "relu", "leaky_relu"}, default "relu"
         Activation of the hidden layers.
-    solver : {"sgd", "adam"}, default "sgd"
+    solver : {"adam", "sgd", "lbfgs"}, default "adam"
         Adam (scikit-learn's, with ``beta_1``, ``beta_2``, ``epsilon``; no
         momentum and no learning-rate schedule) or SGD, both per example
-        (``batch_size=1``) or per mini-batch. "lbfgs" raises ValueError.
+        (``batch_size=1``) or per mini-batch; or L-BFGS on the whole set
+        (scipy's L-BFGS-B, at most ``max_iter`` iterations and ``max_fun``
+        evaluations, to the gradient tolerance ``tol``; no ``partial_fit``).
     alpha : float >= 0, default 0.0001
         L2 penalty as scikit-learn scales it: each update adds ``alpha /
         batch_size * W`` to its batch's mean gradient (not on the biases;
         scikit-learn divides by the size of an epoch's shorter last batch).
-    batch_size : int >= 1, default 1
-        Examples per update; 1 is per-example SGD (scikit-learn's default is
-        min(200, n)).
+    batch_size : int >= 1 or "auto", default 1
+        Examples per update; 1 is per example, "auto" min(200, n)
+        (scikit-learn's default). Ignored by "lbfgs".
     learning_rate : {"constant", "invscaling", "adaptive", "optimal"}, default "constant"
         For "sgd". "invscaling": after each epoch, ``learning_rate_init /
         (t_ + 1) ** power_t``. "adaptive": divided by 5 whenever
@@ -86,15 +93,18 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     beta_1, beta_2 : float in [0, 1), default 0.9, 0.999
     epsilon : float > 0, default 1e-8
         Adam's decay rates of its moments, and its guard against division by 0.
-    n_iter_no_change : int >= 1, default 10
+    n_iter_no_change : int >= 1 or np.inf, default 10
+    max_fun : int >= 1, default 15000
+        For "lbfgs": evaluations of the loss at most.
     output_activation : str or None, default None
         fastbp's: the output activation; None is "identity" (as
         scikit-learn), or one of the hidden activations.
     average : bool or int, default False
         fastbp's averaged SGD (see ``fastbp.Network.fit``).
     n_threads : int, default 1
-        fastbp's threads per fit (see ``fastbp.Network.fit``); 1 keeps
-        results reproducible bit for bit, -1 uses every core.
+        fastbp's threads per fit (see ``fastbp.Network.fit``; "sgd" only), or
+        for "lbfgs" per evaluation of the gradient; 1 keeps results
+        reproducible bit for bit, -1 uses every core.
     dtype : {None, "float64", "float32"}, default None
         Floating type of the weights and of all computation; None: float32
         for float32 X, else float64 (as scikit-learn).
@@ -106,12 +116,32 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         Views of ``network_.weights``: W^(l)[1:] and W^(l)[0].
     loss_, loss_curve_, best_loss_, validation_scores_, best_validation_score_
         As scikit-learn's: the loss is half the mean squared error per
-        output, measured during each epoch, plus the L2 penalty.
+        output (or half the Poisson deviance), measured during each epoch,
+        plus the L2 penalty. "lbfgs" keeps no loss_curve_ nor best_loss_.
     n_iter_, t_, n_layers_, n_outputs_, out_activation_, n_features_in_,
     feature_names_in_
     """
 
     _is_classifier = False
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
+                 solver="adam", alpha=0.0001, batch_size=1, learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.0,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 output_activation=None, average=False, n_threads=1, dtype=None):
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
+            tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+            output_activation=output_activation, average=average, n_threads=n_threads,
+            dtype=dtype)
+        self.loss = loss
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -137,12 +167,20 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return (y[:, None] if y.ndim == 1 else y).astype(np.float64), sample_weight
 
     def _output_and_loss(self):
+        if self.loss not in ("squared_error", "poisson"):
+            raise ValueError(f"loss must be 'squared_error' or 'poisson', got {self.loss!r}")
+        if self.loss == "poisson":
+            if self.output_activation not in (None, "exp"):
+                raise ValueError(f"loss='poisson' needs output_activation None or 'exp', got "
+                                 f"{self.output_activation!r}")
+            return "exp", "poisson"
         output = "identity" if self.output_activation is None else self.output_activation
         return _fastbp_name(output, "output_activation"), "squared"
 
     def _loss_scale(self):
-        # fastbp's error sums 1/2 (x_k - y_k)^2 over the outputs; scikit-learn averages
-        return 1.0 / self.n_outputs_
+        # fastbp's squared error sums 1/2 (x_k - y_k)^2 over the outputs; scikit-learn
+        # averages (its Poisson loss sums)
+        return 1.0 if self.loss == "poisson" else 1.0 / self.n_outputs_
 
     def _labels(self, Y):
         return Y
@@ -151,9 +189,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return r2_score(y, self.network_.predict(X), sample_weight=sample_weight)
 
     def _sklearn_class(self):
-        if self.out_activation_ != "identity":
-            raise ValueError(f"scikit-learn's MLPRegressor has only an identity output, not "
-                             f"{self.out_activation_!r}")
+        if self.out_activation_ != ("exp" if self.loss == "poisson" else "identity"):
+            raise ValueError(f"scikit-learn's MLPRegressor has no output "
+                             f"{self.out_activation_!r} for loss={self.loss!r}")
         from sklearn.neural_network import MLPRegressor as SklearnMLPRegressor
         return SklearnMLPRegressor
 
@@ -171,8 +209,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate,
     learning_rate_init, power_t, max_iter, shuffle, random_state, tol,
     verbose, warm_start, momentum, nesterovs_momentum, early_stopping,
-    validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, average,
-    n_threads, dtype
+    validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun,
+    average, n_threads, dtype
         As ``MLPRegressor``'s; early stopping scores by accuracy.
     output_activation : {None, "logistic", "softmax"}, default None
         fastbp's: None as scikit-learn. "softmax" for binary targets gives

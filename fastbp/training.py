@@ -351,7 +351,7 @@ def checked_block(network, X, Y, where, n_rows=None, names=("X", "Y")):
         raise ValueError(f"X{where} gave {X.shape[0]} rows, not {n_rows}: slicing X must "
                          "give the rows asked for")
     return X, check.targets(Y, names[1] + where, network.dtype, network.layers[-1],
-                            X.shape[0], network.loss_name == "cross_entropy")
+                            X.shape[0], network.loss_name)
 
 
 def sample_weights(network, value, n_rows):

@@ -47,6 +47,8 @@ def data(layers, n, seed=0, loss="squared", output="identity"):
         Y = 0.5 * rng.normal(size=(n, layers[-1]))
     elif output == "softmax":
         Y = np.eye(layers[-1])[rng.integers(layers[-1], size=n)]
+    elif loss == "poisson":                         # counts, zeros among them
+        Y = rng.poisson(1.0, size=(n, layers[-1])).astype(float)
     else:
         Y = (rng.random(size=(n, layers[-1])) < 0.5).astype(float)
     return X, Y

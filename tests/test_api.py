@@ -124,6 +124,9 @@ def bad_constructor_arguments():
         (dict(layers=[2, 1], loss="hinge"), ValueError, "loss"),
         (dict(layers=[2, 1], loss="cross_entropy"), ValueError, "cross_entropy"),
         (dict(layers=[2, 3], output="softmax"), ValueError, "softmax"),
+        (dict(layers=[2, 1], loss="poisson"), ValueError, "poisson.*exp"),
+        (dict(layers=[2, 3, 1], hidden="exp", output="exp", loss="poisson"), ValueError,
+         "hidden"),
         (dict(layers=[2, 1], dtype="int32"), ValueError, "dtype"),
         (dict(layers=[2, 1], dtype="float16"), ValueError, "dtype"),
         (dict(layers=[2, 1], dtype="double precision"), TypeError, "dtype"),
@@ -196,6 +199,9 @@ def test_bad_single_examples_and_cross_entropy_targets(backend):
         net.sgd_step(np.zeros(3), [0, 1, 1], 0.1)
     with pytest.raises(ValueError, match=r"Y must lie in \[0, 1\]"):
         net.loss(np.zeros((2, 3)), [[0, 1], [2, 0]])
+    counts = fastbp.Network([3, 2], output="exp", loss="poisson", backend=backend)
+    with pytest.raises(ValueError, match="Y must be >= 0 for the poisson loss"):
+        counts.fit(np.zeros((2, 3)), [[0, 1], [-1, 0]])
     with pytest.raises(ValueError, match="lr"):
         net.sgd_step(np.zeros(3), [0, 1], 0)
 

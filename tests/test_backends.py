@@ -20,6 +20,7 @@ CASES = {
     "tanh-identity-squared": ([4, 6, 3], "tanh", "identity", "squared"),
     "relu-sigmoid-ce": ([3, 7, 5, 2], ["relu", "sigmoid"], "sigmoid", "cross_entropy"),
     "leaky-softmax-ce": ([5, 8, 4], "leaky_relu", "softmax", "cross_entropy"),
+    "sigmoid-exp-poisson": ([4, 6, 3], "sigmoid", "exp", "poisson"),
     "identity-tanh-squared": ([2, 3, 1], "identity", "tanh", "squared"),
     "wide-blocks": ([40, 61, 29, 10], "tanh", "identity", "squared"),
     "no-hidden": ([6, 37], [], "sigmoid", "squared"),
@@ -132,7 +133,8 @@ def test_shuffling_changes_the_result_and_the_seed_fixes_it(backend, case):
 OUTPUTS = st.sampled_from([("identity", "squared"), ("tanh", "squared"),
                            ("sigmoid", "squared"), ("relu", "squared"),
                            ("leaky_relu", "squared"), ("sigmoid", "cross_entropy"),
-                           ("softmax", "cross_entropy")])
+                           ("softmax", "cross_entropy"), ("exp", "poisson"),
+                           ("exp", "squared")])
 
 
 @pytest.mark.compiled
@@ -168,26 +170,31 @@ def test_activations_over_their_whole_range(backend, dtype):
         s = s.astype(np.float32).astype(np.float64)
     with np.errstate(over="ignore"):            # exp(-s) = inf: sigmoid 0, as it should
         sigmoid = 1 / (1 + np.exp(-s))
+        exp = np.exp(s)
+    exp[exp > np.finfo(dtype).max] = np.inf       # overflows in float32 as it should
     expected = {"tanh": np.tanh(s), "sigmoid": sigmoid, "identity": s,
-                "relu": np.maximum(s, 0), "leaky_relu": np.where(s > 0, s, 0.01 * s)}
+                "relu": np.maximum(s, 0), "leaky_relu": np.where(s > 0, s, 0.01 * s),
+                "exp": exp}
     ulp, tiny = np.finfo(dtype).eps, np.finfo(dtype).tiny
     for name, values in expected.items():
         net = fastbp.Network([1, 1], hidden=[], output=name, dtype=dtype, backend=backend,
                              weights=[[[0.0], [1.0]]])
         x = net.predict(s[:, None])[:, 0].astype(np.float64)
-        error = np.abs(x - values)
+        assert np.array_equal(np.isinf(x), np.isinf(values)), name
+        with np.errstate(invalid="ignore"):          # inf - inf, where both overflow
+            error = np.abs(np.where(x == values, 0, x - values))
         # a few ulp, or below the smallest normal number (subnormal results)
         bad = (error > 4 * ulp * np.abs(values)) & (error > tiny)
         assert not bad.any(), (name, s[bad][:3])
 
 
 @pytest.mark.parametrize("output", ["identity", "tanh", "sigmoid", "relu", "leaky_relu",
-                                    "softmax"])
+                                    "softmax", "exp"])
 def test_the_batch_forward_pass_matches_the_per_example_one(backend, dtype, output):
     """Large batches go through numpy's matrix product; the outputs are the
     per-example loop's, to rounding."""
     from fastbp._backend import BATCH_WEIGHTS, BATCH_WORK
-    loss = "cross_entropy" if output == "softmax" else "squared"
+    loss = {"softmax": "cross_entropy", "exp": "poisson"}.get(output, "squared")
     net = fastbp.Network([60, 80, 50, 6], hidden=["relu", "sigmoid"], output=output,
                          loss=loss, dtype=dtype, backend=backend, seed=3)
     X = data(net.layers, 150, seed=4)[0].astype(dtype)

@@ -10,7 +10,8 @@ from conftest import data, relative_error
 
 OUTPUT_AND_LOSS = [("identity", "squared"), ("tanh", "squared"), ("sigmoid", "squared"),
                    ("relu", "squared"), ("leaky_relu", "squared"),
-                   ("sigmoid", "cross_entropy"), ("softmax", "cross_entropy")]
+                   ("sigmoid", "cross_entropy"), ("softmax", "cross_entropy"),
+                   ("exp", "poisson"), ("exp", "squared")]
 
 
 # the oracle: central differences of net.loss, the same that check_gradient uses
@@ -30,7 +31,8 @@ def test_gradient_matches_finite_differences(backend, hidden, output, loss):
         assert relative_error(a, n) < 1e-6, f"layer {l}"
 
 
-@pytest.mark.parametrize("output,loss", [("identity", "squared"), ("softmax", "cross_entropy")])
+@pytest.mark.parametrize("output,loss", [("identity", "squared"), ("softmax", "cross_entropy"),
+                                         ("exp", "poisson")])
 def test_backprop_gradients_of_one_example_match_finite_differences(backend, output, loss):
     layers = [4, 6, 3]
     net = fastbp.Network(layers, hidden=["sigmoid"], output=output, loss=loss, seed=3,

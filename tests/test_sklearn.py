@@ -169,7 +169,7 @@ def test_to_sklearn_predicts_the_same(target):
 
 @pytest.mark.parametrize("model, message", [
     (MLPRegressor(activation="leaky_relu"), "leaky_relu"),
-    (MLPRegressor(output_activation="tanh"), "identity output"),
+    (MLPRegressor(output_activation="tanh"), "no output 'tanh' for loss='squared_error'"),
     (MLPClassifier(output_activation="softmax"), "no output_activation='softmax'"),
 ])
 def test_to_sklearn_refuses_what_sklearn_lacks(model, message):
