@@ -22,6 +22,7 @@
 #ifndef FASTBP_KERNELS_H
 #define FASTBP_KERNELS_H
 
+#include <float.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -266,26 +267,40 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
         FBP_UPDATE_BLOCKS(1, RULE, ARGS, UPDATED, 0)                \
     }
 
+/* x, or 0 where |x| is below the normal range: velocities and moments that
+ * decay there (a weight whose gradient stays 0) become 0, not subnormal
+ * numbers, on which every operation is many times slower; a step that small
+ * leaves any weight of the normal range as it was. */
+#define FBP_FLUSHED(x) (FBP_FABS(x) < FBP_NORMAL ? 0 : (x))
+
 /* The kernels themselves, once per floating type. */
 #define FBP_T double
 #define FBP_FN(name) name##_d
 #define FBP_MADD FBP_MADD_D
 #define FBP_SQRT sqrt
+#define FBP_FABS fabs
+#define FBP_NORMAL DBL_MIN
 #include "_kernels_body.h"
 #undef FBP_T
 #undef FBP_FN
 #undef FBP_MADD
 #undef FBP_SQRT
+#undef FBP_FABS
+#undef FBP_NORMAL
 
 #define FBP_T float
 #define FBP_FN(name) name##_f
 #define FBP_MADD FBP_MADD_F
 #define FBP_SQRT sqrtf
+#define FBP_FABS fabsf
+#define FBP_NORMAL FLT_MIN
 #include "_kernels_body.h"
 #undef FBP_T
 #undef FBP_FN
 #undef FBP_MADD
 #undef FBP_SQRT
+#undef FBP_FABS
+#undef FBP_NORMAL
 
 /* One name per kernel for the core's fused code: the float64 (_d) or
  * float32 (_f) version, picked by the type of the buffer B it writes. */

@@ -46,7 +46,7 @@ static inline void FBP_FN(fbp_signals)(Py_ssize_t n_in, Py_ssize_t n,
 #define FBP_DECAY_UPDATE(W, shrink, a, k, dk, old) W[k] = FBP_MADD(a, dk, (shrink) * (old))
 #define FBP_CLASSICAL_UPDATE(W, V, mu, a, k, dk, old)               \
     {                                                               \
-        const FBP_T step = FBP_MADD(-(a), dk, (mu) * V[k]);         \
+        const FBP_T step = FBP_FLUSHED(FBP_MADD(-(a), dk, (mu) * V[k]));\
         V[k] = step;                                                \
         W[k] = (old) + step;                                        \
     }
@@ -148,7 +148,8 @@ static inline FBP_T FBP_FN(fbp_momentum_row)(Py_ssize_t n, FBP_T a, FBP_T wd, FB
     FBP_T acc = 0;
     #pragma omp simd reduction(+:acc)
     for (Py_ssize_t j = 0; j < n; j++) {
-        const FBP_T old = w[j], g = a * delta[j] + wd * old, step = mu * v[j] - lr * g;
+        const FBP_T old = w[j], g = a * delta[j] + wd * old;
+        const FBP_T step = FBP_FLUSHED(mu * v[j] - lr * g);
         acc += old * delta[j];
         v[j] = step;
         w[j] = old + c * step - e * g;
@@ -189,7 +190,7 @@ static inline FBP_T FBP_FN(fbp_momentum_row)(Py_ssize_t n, FBP_T a, FBP_T wd, FB
 #define FBP_MOMENTUM_STEP(wd, lr, mu, c, e, w, v, a, acc, d, j)               \
     {                                                                         \
         const FBP_T old = w[j], g = a * d + wd * old;                         \
-        const FBP_T step = mu * v[j] - lr * g;                                \
+        const FBP_T step = FBP_FLUSHED(mu * v[j] - lr * g);                   \
         acc += old * d;                                                       \
         v[j] = step;                                                          \
         w[j] = old + c * step - e * g;                                        \
@@ -199,7 +200,7 @@ static inline FBP_T FBP_FN(fbp_momentum_row)(Py_ssize_t n, FBP_T a, FBP_T wd, FB
  * v <- mu v - (lr x_i) delta, w <- w + v. */
 #define FBP_CLASSICAL_STEP(mu, w, v, a, acc, d, j)                            \
     {                                                                         \
-        const FBP_T step = mu * v[j] - a * d;                                 \
+        const FBP_T step = FBP_FLUSHED(mu * v[j] - a * d);                    \
         acc += w[j] * d;                                                      \
         v[j] = step;                                                          \
         w[j] += step;                                                         \
@@ -328,9 +329,10 @@ static FBP_NOINLINE FBP_T FBP_FN(fbp_adam_row)(Py_ssize_t n, FBP_T a, FBP_T wd, 
     #pragma omp simd reduction(+:acc)
     for (Py_ssize_t j = 0; j < n; j++) {
         const FBP_T old = w[j], g = a * delta[j] + wd * old;
+        const FBP_T m_j = beta_1 * m[j] + keep_1 * g, v_j = beta_2 * v[j] + keep_2 * g * g;
         acc += old * delta[j];
-        m[j] = beta_1 * m[j] + keep_1 * g;
-        v[j] = beta_2 * v[j] + keep_2 * g * g;
+        m[j] = FBP_FLUSHED(m_j);
+        v[j] = FBP_FLUSHED(v_j);
         w[j] = old - rate * m[j] / (FBP_SQRT(v[j]) + epsilon);
     }
     return acc;

@@ -130,3 +130,35 @@ def test_a_stored_moments_array_must_fit_its_optimizer(tmp_path):
     state["progress"]["optimizer"] = "adagrad"                # moments twice too long now
     with pytest.raises(ValueError, match="its moments must be an array"):
         fastbp.Network.__new__(fastbp.Network).__setstate__(state)
+
+
+@pytest.mark.compiled
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("options", [dict(optimizer="adam"), dict(momentum=0.9),
+                                     dict(momentum=0.9, nesterov=True),
+                                     dict(momentum=0.9, batch_size=4)])
+def test_decaying_state_goes_to_zero_not_to_subnormal_numbers(dtype, options):
+    """The weights of an input that is always 0 get gradient 0: their velocity
+    or Adam's first moment is multiplied by mu or beta_1 every update. The
+    compiled core takes it to 0 without the subnormal numbers on the way
+    (many times slower to compute with), and the weights stay the
+    reference's, which keeps them."""
+    layers = [3, 4, 2]
+    n = 50 * options.get("batch_size", 1)          # 50 updates an epoch
+    X, Y = data(layers, n, seed=0)
+    net = fastbp.Network(layers, dtype=dtype, seed=1)
+    net.partial_fit(X, Y, lr=0.01, shuffle=False, **options)
+    X[:, 0] = 0.0                                  # from now on
+    for _ in range(200):        # 10,000 updates, looked at every 50: the state passes
+        net.partial_fit(X, Y, lr=0.01, shuffle=False, **options)   # below 1e-308 in them
+        state = net.training_state
+        decayed = state.moments if state.moments is not None else state.velocity
+        subnormal = (decayed != 0) & (np.abs(decayed) < np.finfo(dtype).tiny)
+        assert not subnormal.any()
+    assert (decayed == 0).any()
+    if dtype == "float64":
+        oracle = fastbp.Network(layers, seed=1, backend="reference")
+        oracle.partial_fit(data(layers, n, seed=0)[0], Y, lr=0.01, shuffle=False, **options)
+        for _ in range(200):
+            oracle.partial_fit(X, Y, lr=0.01, shuffle=False, **options)
+        assert relative_error(net.flat, oracle.flat) < 1e-10
