@@ -76,16 +76,19 @@ def test_relative_difference():
 
 
 def test_sklearn_comparison_runs(tmp_path):
-    """benchmarks/bench_sklearn.py for one epoch: every model fits exactly
-    that epoch and the report holds a time and an accuracy for each."""
+    """benchmarks/bench_sklearn.py on digits for one epoch: every model fits,
+    the stochastic ones exactly that epoch, and the report holds a time, a
+    ratio and an accuracy for each."""
     out = tmp_path / "sklearn.json"
     script = os.path.join(HERE, os.pardir, "benchmarks", "bench_sklearn.py")
     result = run_python(os.path.abspath(script), "--epochs", "1", "--repeats", "1",
-                        "--json", str(out))
+                        "--data", "digits", "--json", str(out))
     assert result.returncode == 0, result.stdout + result.stderr
-    report = json.loads(out.read_text())
-    assert len(report["results"]) == 3
-    for row in report["results"].values():
+    rows = json.loads(out.read_text())["data"]["digits"]["results"]
+    assert len(rows) == 8
+    for row in rows.values():
         assert row["median_fit_seconds"] > 0 and 0 <= row["median_test_accuracy"] <= 1
-    # one per-example epoch on digits already classifies most test images
-    assert report["results"]["fastbp MLPClassifier, batch_size=1"]["median_test_accuracy"] > 0.8
+        assert row["median_time_ratio"] > 0 and row["ratio_to"].startswith("fastbp")
+    # one per-example epoch of Adam on digits already classifies most test images
+    assert rows["fastbp default (adam, batch_size=1)"]["median_test_accuracy"] > 0.8
+    assert rows["fastbp lbfgs"]["median_test_accuracy"] > 0.9
