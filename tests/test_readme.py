@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import fastbp
-from conftest import run_python
+from conftest import MISSING_EXTENSION, run_python
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(TOP, "README.md")
@@ -32,9 +32,11 @@ def test_api_tour_runs(backend, tmp_path):
 
 @pytest.mark.parametrize("page", ["scale.md", "sklearn-and-dask.md"])
 def test_the_code_of_the_docs_runs(page, tmp_path):
+    """As written and without a warning: a reader who copies it sees none."""
     code = f"import os; os.chdir({str(tmp_path)!r})\n" + python_blocks(os.path.join(DOCS, page))
-    result = run_python("-c", code)
+    result = run_python("-W", "error::Warning", "-W", MISSING_EXTENSION, "-c", code)
     assert result.returncode == 0, result.stderr
+    assert "Warning" not in result.stderr, result.stderr
 
 
 @pytest.mark.compiled
