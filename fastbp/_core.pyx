@@ -83,25 +83,55 @@ def loss(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
 def gradient(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] acts,
              int loss, const floating[:, ::1] X, const floating[:, ::1] Y,
              const floating[::1] weights, floating[::1] grad):
-    """Add sum_r weights[r] de_r/dw to ``grad``; return sum_r weights[r] e_r."""
-    cdef Layout lay
-    cdef floating* xs
-    cdef floating* ss
-    cdef floating* ds
-    cdef Py_ssize_t r, n = X.shape[0]
-    cdef double total = 0
-    xs = layout_init(&lay, layers, acts, loss, <floating*> NULL)
-    ss = xs + lay.n_x
-    ds = ss + lay.n_s
+    """Add sum_r weights[r] de_r/dw to ``grad``; return sum_r weights[r] e_r.
+
+    Four rows at a time, each weight block read once for the four: their
+    signals, their deltas, then their gradients added to the block of
+    ``grad``. A last group of fewer rows repeats its last row, times 0."""
+    cdef Layout lay[4]
+    cdef floating* xs[4]
+    cdef floating* ss[4]
+    cdef floating* ds[4]
+    cdef const floating* x_prev[4]
+    cdef floating* s[4]
+    cdef const floating* delta[4]
+    cdef floating scale[4]
+    cdef Py_ssize_t r, k, l, row, n = X.shape[0]
+    cdef double total = 0, e
+    cdef int made = 0
     try:
+        for k in range(4):
+            xs[k] = layout_init(&lay[k], layers, acts, loss, <floating*> NULL)
+            made += 1
+            ss[k] = xs[k] + lay[k].n_x
+            ds[k] = ss[k] + lay[k].n_s
         with nogil:
-            for r in range(n):
-                load_input(&lay, xs, &X[r, 0])
-                forward_one(&lay, &flat[0], xs, ss)
-                total += weights[r] * output_delta(&lay, xs, ss, &Y[r, 0], ds)
-                backward(&lay, &flat[0], &grad[0], weights[r], xs, ds)
+            for r in range(0, n, 4):
+                for k in range(4):
+                    load_input(&lay[k], xs[k], &X[min(r + k, n - 1), 0])
+                    scale[k] = weights[r + k] if r + k < n else 0
+                for l in range(1, lay[0].L + 1):
+                    for k in range(4):
+                        x_prev[k] = xs[k] + lay[k].x_off[l - 1]
+                        s[k] = ss[k] + lay[k].s_off[l]
+                    signals4(lay[0].d[l - 1], lay[0].d[l], &flat[0] + lay[0].w_off[l], x_prev, s)
+                    for k in range(4):
+                        activate(lay[k].act[l], s[k], xs[k] + lay[k].x_off[l] + 1, lay[k].d[l])
+                for k in range(4):
+                    row = min(r + k, n - 1)
+                    e = output_delta(&lay[k], xs[k], ss[k], &Y[row, 0], ds[k])
+                    if r + k < n:
+                        total += weights[r + k] * e
+                    hidden_deltas(&lay[k], &flat[0], xs[k], ds[k])
+                for l in range(lay[0].L, 0, -1):
+                    for k in range(4):
+                        x_prev[k] = xs[k] + lay[k].x_off[l - 1]
+                        delta[k] = ds[k] + lay[k].s_off[l]
+                    rank4(lay[0].d[l - 1], lay[0].d[l], scale, x_prev, delta,
+                          &grad[0] + lay[0].w_off[l])
     finally:
-        free(lay.w_off)
+        for k in range(made):
+            free(lay[k].w_off)
     return total
 
 

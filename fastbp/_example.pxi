@@ -227,6 +227,18 @@ cdef inline void backward(const Layout* lay, const floating* w, floating* target
         times_gprime(lay.act[l - 1], x_prev + 1, delta_prev, n_in)
 
 
+cdef inline void hidden_deltas(const Layout* lay, const floating* w, const floating* xs,
+                               floating* ds) noexcept nogil:
+    """Induction step alone, weights unchanged: delta^(l-1) from delta^(l) by
+    (2) for l = L..2 (delta^(L) already in the delta scratch)."""
+    cdef Py_ssize_t l
+    cdef floating* delta_prev
+    for l in range(lay.L, 1, -1):
+        delta_prev = ds + lay.s_off[l - 1]
+        row_dots(lay.d[l - 1], lay.d[l], w + lay.w_off[l], ds + lay.s_off[l], delta_prev)
+        times_gprime(lay.act[l - 1], xs + lay.x_off[l - 1] + 1, delta_prev, lay.d[l - 1])
+
+
 cdef void backward_momentum(const Layout* lay, floating* w, floating* v, floating lr,
                             floating mu, int nesterov, floating wd,
                             const floating* xs, floating* ds, const floating* xn=NULL,

@@ -191,6 +191,36 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
             s[j0 + b] = acc[b];                                     \
     }
 
+/* The same for four examples' signals at once (fbp_signals4): each row of
+ * the block is loaded once for the four, their sums summed as
+ * FBP_SIGNALS_BLOCKS sums one example's. */
+#define FBP_SIGNALS4_BLOCKS(WIDTH)                                  \
+    for (; j0 + WIDTH <= n; j0 += WIDTH) {                          \
+        FBP_T a0[WIDTH], a1[WIDTH], a2[WIDTH], a3[WIDTH];           \
+        _Pragma("omp simd")                                         \
+        for (int b = 0; b < WIDTH; b++)                             \
+            a0[b] = a1[b] = a2[b] = a3[b] = W[j0 + b];              \
+        for (Py_ssize_t i = 1; i <= n_in; i++) {                    \
+            const FBP_T *row = W + i * n + j0;                      \
+            const FBP_T x0 = x[0][i], x1 = x[1][i], x2 = x[2][i],   \
+                        x3 = x[3][i];                               \
+            _Pragma("omp simd")                                     \
+            for (int b = 0; b < WIDTH; b++) {                       \
+                a0[b] = FBP_MADD(x0, row[b], a0[b]);                \
+                a1[b] = FBP_MADD(x1, row[b], a1[b]);                \
+                a2[b] = FBP_MADD(x2, row[b], a2[b]);                \
+                a3[b] = FBP_MADD(x3, row[b], a3[b]);                \
+            }                                                       \
+        }                                                           \
+        _Pragma("omp simd")                                         \
+        for (int b = 0; b < WIDTH; b++) {                           \
+            s[0][j0 + b] = a0[b];                                   \
+            s[1][j0 + b] = a1[b];                                   \
+            s[2][j0 + b] = a2[b];                                   \
+            s[3][j0 + b] = a3[b];                                   \
+        }                                                           \
+    }
+
 /* Rank-1 updates a = scale x[i], then RULE(ARGS..., a, k, dk, old) of
  * element k = i n + j with dk = delta[j] and old = UPDATED[k], for rows
  * i = 1..n_in (row 0 is left to the caller, and must be done first when
@@ -306,6 +336,9 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
  * float32 (_f) version, picked by the type of the buffer B it writes. */
 #define FBP_PICK(B, NAME) _Generic((B), double *: NAME##_d, float *: NAME##_f)
 #define fbp_axpy(n, a, x, y) FBP_PICK(y, fbp_axpy)(n, a, x, y)
+#define fbp_row_dots(n_in, n, W, delta, dots) FBP_PICK(dots, fbp_row_dots)(n_in, n, W, delta, dots)
+#define fbp_rank4(n_in, n, a, x, delta, G) FBP_PICK(G, fbp_rank4)(n_in, n, a, x, delta, G)
+#define fbp_signals4(n_in, n, W, x, s) FBP_PICK((s)[0], fbp_signals4)(n_in, n, W, x, s)
 #define fbp_tanh(n, s, x) FBP_PICK(x, fbp_tanh)(n, s, x)
 #define fbp_signals(n_in, n, W, x, s) FBP_PICK(s, fbp_signals)(n_in, n, W, x, s)
 #define fbp_rank1(n_in, n, scale, x, delta, W, xn, s) \

@@ -35,6 +35,18 @@ static inline void FBP_FN(fbp_signals)(Py_ssize_t n_in, Py_ssize_t n,
     FBP_SIGNALS_BLOCKS(1)
 }
 
+/* s[r][j] = sum_{i=0..n_in} W[i][j] x[r][i] for four examples r (x[r][0] =
+ * 1): their signals in one pass over W, as fbp_signals's per example. */
+static inline void FBP_FN(fbp_signals4)(Py_ssize_t n_in, Py_ssize_t n, const FBP_T *W,
+                                         const FBP_T *const *x, FBP_T *const *s)
+{
+    Py_ssize_t j0 = 0;
+    FBP_SIGNALS4_BLOCKS(16)
+    FBP_SIGNALS4_BLOCKS(8)
+    FBP_SIGNALS4_BLOCKS(4)
+    FBP_SIGNALS4_BLOCKS(1)
+}
+
 /* The update rules of the in-place kernels below, for element k of a row
  * with a = scale x[i], dk = delta[j] and old = W[k] (the weight before):
  * plain SGD, W[i][j] += scale x[i] delta[j]; weight decay without momentum
@@ -130,6 +142,56 @@ static inline void FBP_FN(fbp_dot_rank1)(Py_ssize_t n_in, Py_ssize_t n,
             t0[j] += a0 * delta[j];
         }
         dots[i - 1] = acc0;
+    }
+}
+
+/* dots[i-1] = sum_j W[i][j] delta[j] for rows i = 1..n_in, W unchanged: the
+ * sums of delta^(l-1), four rows at a time as in fbp_dot_rank1. */
+static inline void FBP_FN(fbp_row_dots)(Py_ssize_t n_in, Py_ssize_t n, const FBP_T *W,
+                                         const FBP_T *delta, FBP_T *dots)
+{
+    Py_ssize_t i = 1;
+    for (; i + 3 <= n_in; i += 4) {
+        const FBP_T *w0 = W + i * n, *w1 = w0 + n, *w2 = w1 + n, *w3 = w2 + n;
+        FBP_T acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
+        #pragma omp simd reduction(+:acc0, acc1, acc2, acc3)
+        for (Py_ssize_t j = 0; j < n; j++) {
+            const FBP_T d = delta[j];
+            acc0 += w0[j] * d;
+            acc1 += w1[j] * d;
+            acc2 += w2[j] * d;
+            acc3 += w3[j] * d;
+        }
+        dots[i - 1] = acc0;
+        dots[i] = acc1;
+        dots[i + 1] = acc2;
+        dots[i + 2] = acc3;
+    }
+    for (; i <= n_in; i++) {
+        const FBP_T *w0 = W + i * n;
+        FBP_T acc0 = 0;
+        #pragma omp simd reduction(+:acc0)
+        for (Py_ssize_t j = 0; j < n; j++)
+            acc0 += w0[j] * delta[j];
+        dots[i - 1] = acc0;
+    }
+}
+
+/* G[i][j] += sum_r a[r] x[r][i] delta[r][j] for the rows i = 0..n_in of a
+ * layer's gradient block (x[r][0] = 1, the bias node) and four examples r:
+ * their gradients added in one pass over G, not four. */
+static inline void FBP_FN(fbp_rank4)(Py_ssize_t n_in, Py_ssize_t n, const FBP_T *a,
+                                      const FBP_T *const *x, const FBP_T *const *delta,
+                                      FBP_T *G)
+{
+    const FBP_T *d0 = delta[0], *d1 = delta[1], *d2 = delta[2], *d3 = delta[3];
+    for (Py_ssize_t i = 0; i <= n_in; i++) {
+        const FBP_T c0 = a[0] * x[0][i], c1 = a[1] * x[1][i], c2 = a[2] * x[2][i],
+                    c3 = a[3] * x[3][i];
+        FBP_T *g = G + i * n;
+        #pragma omp simd
+        for (Py_ssize_t j = 0; j < n; j++)
+            g[j] += c0 * d0[j] + c1 * d1[j] + c2 * d2[j] + c3 * d3[j];
     }
 }
 

@@ -42,3 +42,18 @@ def test_backprop_gradients_of_one_example_match_finite_differences(backend, out
     assert result.error == pytest.approx(net.loss(X, Y), rel=1e-14)
     for a, n in zip(result.gradients, finite_differences(net, X, Y, EPS)):
         assert relative_error(a, n) < 1e-6
+
+
+@pytest.mark.parametrize("n", [1, 3, 4, 6, 9])
+@pytest.mark.parametrize("output,loss", [("identity", "squared"), ("softmax", "cross_entropy"),
+                                         ("exp", "poisson")])
+def test_the_mean_gradient_of_n_rows_is_the_mean_of_theirs(backend, n, output, loss):
+    """The core takes rows four at a time; a last group of fewer rows must
+    count each row once (and no row twice)."""
+    layers = [5, 7, 4, 3]
+    net = fastbp.Network(layers, hidden=["tanh", "relu"], output=output, loss=loss, seed=4,
+                         backend=backend)
+    X, Y = data(layers, n, seed=5, loss=loss, output=output)
+    each = [net.backprop(x, y).gradients for x, y in zip(X, Y)]
+    for l, mean in enumerate(net.gradient(X, Y)):
+        assert relative_error(mean, sum(g[l] for g in each) / n) < 1e-13
