@@ -182,3 +182,10 @@ def test_a_divergence_with_early_stopping_keeps_the_best_weights():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert np.isfinite(model.predict(X)).all()
+
+
+def test_sparse_input_is_a_clear_type_error_for_now():
+    from scipy import sparse
+    X, y = _data("binary")
+    with pytest.raises(TypeError, match="Sparse data was passed for X, but dense data"):
+        MLPClassifier(max_iter=1).fit(sparse.csr_matrix(X), y)
