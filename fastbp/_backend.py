@@ -81,8 +81,9 @@ def forward(backend, flat, spec, blocks, X):
     ``spec`` is (d[0..L], activation codes, loss code), ``blocks`` the views
     W^(1..L) of ``flat``."""
     layers, acts, _ = spec
-    if X.shape[0] * len(flat) >= BATCH_WORK and (flat.dtype == np.float32
-                                                   or len(flat) >= BATCH_WEIGHTS):
+    sparse = hasattr(X, "indptr")          # CSR rows: per example, from their entries
+    if not sparse and X.shape[0] * len(flat) >= BATCH_WORK and (flat.dtype == np.float32
+                                                                  or len(flat) >= BATCH_WEIGHTS):
         for W, act in zip(blocks, acts[1:]):
             X = X @ W[1:]
             X += W[0]

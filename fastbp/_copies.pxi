@@ -38,7 +38,7 @@ cdef inline Py_ssize_t share_start(Py_ssize_t t, Py_ssize_t n, Py_ssize_t batch,
 
 
 cdef void train_copy(const Layout* lay, floating* w, floating* v, Py_ssize_t n_weights,
-                     const floating* X, const floating* Y, const floating* sample_weight,
+                     const Rows* rows, const floating* Y, const floating* sample_weight,
                      const Py_ssize_t* order, Py_ssize_t n, const Step* step,
                      Py_ssize_t round_size, int me, Exchange* ex, floating* scratch,
                      Py_ssize_t* claimed, double* total, Py_ssize_t* done) noexcept nogil:
@@ -70,7 +70,7 @@ cdef void train_copy(const Layout* lay, floating* w, floating* v, Py_ssize_t n_w
                 break
             size = min(round_size, n - start)
             # update numbers as serially: these examples' place in the order
-            did = train_share(lay, w, v, NULL, n_weights, X, Y, sample_weight, order + start,
+            did = train_share(lay, w, v, NULL, n_weights, rows, Y, sample_weight, order + start,
                               size, step, start // step.batch, scratch, total, ex)
             done[0] += did
             if did < size:
@@ -93,7 +93,7 @@ cdef void train_copy(const Layout* lay, floating* w, floating* v, Py_ssize_t n_w
         if start >= n:
             break
         size = min(round_size, n - start)
-        did = train_share(lay, own, copy_v, NULL, n_weights, X, Y, sample_weight,
+        did = train_share(lay, own, copy_v, NULL, n_weights, rows, Y, sample_weight,
                           order + start, size, step, start // step.batch, scratch, total)
         done[0] += did
         if did < size:

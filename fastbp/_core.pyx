@@ -33,17 +33,19 @@ include "_copies.pxi"
 
 
 def forward(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] acts,
-            const floating[:, ::1] X, floating[:, ::1] out):
-    """out[n] = x^(L) for every row n of X, one example at a time."""
+            X, floating[:, ::1] out):
+    """out[n] = x^(L) for every row n of X (dense or CSR rows), one example
+    at a time."""
     cdef Layout lay
     cdef floating* xs
     cdef Py_ssize_t r, k, n_out = out.shape[1]
+    cdef Rows rows = rows_of(X, <floating*> NULL)
     xs = layout_init(&lay, layers, acts, 0, <floating*> NULL)
     try:
         with nogil:
-            for r in range(X.shape[0]):
-                load_input(&lay, xs, &X[r, 0])
-                forward_one(&lay, &flat[0], xs, xs + lay.n_x)
+            for r in range(rows.n):
+                forward_one(&lay, &flat[0], xs, xs + lay.n_x,
+                            load_example(&lay, &flat[0], &rows, r, xs, xs + lay.n_x))
                 for k in range(n_out):
                     out[r, k] = xs[lay.x_off[lay.L] + 1 + k]
     finally:
@@ -60,20 +62,20 @@ def activate_rows(int act, floating[:, ::1] S):
 
 
 def loss(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] acts,
-         int loss, const floating[:, ::1] X, const floating[:, ::1] Y):
-    """Sum over the rows of X of the error e(h(x_n), y_n)."""
+         int loss, X, const floating[:, ::1] Y):
+    """Sum over the rows of X (dense or CSR rows) of the error e(h(x_n), y_n)."""
     cdef Layout lay
     cdef floating* xs
     cdef floating* ss
     cdef Py_ssize_t r
     cdef double total = 0
+    cdef Rows rows = rows_of(X, <floating*> NULL)
     xs = layout_init(&lay, layers, acts, loss, <floating*> NULL)
     ss = xs + lay.n_x
     try:
         with nogil:
-            for r in range(X.shape[0]):
-                load_input(&lay, xs, &X[r, 0])
-                forward_one(&lay, &flat[0], xs, ss)
+            for r in range(rows.n):
+                forward_one(&lay, &flat[0], xs, ss, load_example(&lay, &flat[0], &rows, r, xs, ss))
                 total += output_delta(&lay, xs, ss, &Y[r, 0], ss + lay.n_s)
     finally:
         free(lay.w_off)
@@ -81,13 +83,15 @@ def loss(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
 
 
 def gradient(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] acts,
-             int loss, const floating[:, ::1] X, const floating[:, ::1] Y,
-             const floating[::1] weights, floating[::1] grad):
-    """Add sum_r weights[r] de_r/dw to ``grad``; return sum_r weights[r] e_r.
+             int loss, X, const floating[:, ::1] Y, const floating[::1] weights,
+             floating[::1] grad):
+    """Add sum_r weights[r] de_r/dw to ``grad``; return sum_r weights[r] e_r
+    (X dense or CSR rows).
 
     Four rows at a time, each weight block read once for the four: their
     signals, their deltas, then their gradients added to the block of
-    ``grad``. A last group of fewer rows repeats its last row, times 0."""
+    ``grad``. A last group of fewer rows repeats its last row, times 0.
+    CSR rows take W^(1)'s part one at a time, from their entries only."""
     cdef Layout lay[4]
     cdef floating* xs[4]
     cdef floating* ss[4]
@@ -96,7 +100,8 @@ def gradient(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[:
     cdef floating* s[4]
     cdef const floating* delta[4]
     cdef floating scale[4]
-    cdef Py_ssize_t r, k, l, row, n = X.shape[0]
+    cdef Rows rows = rows_of(X, <floating*> NULL)
+    cdef Py_ssize_t r, k, l, row, n = rows.n
     cdef double total = 0, e
     cdef int made = 0
     try:
@@ -108,13 +113,15 @@ def gradient(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[:
         with nogil:
             for r in range(0, n, 4):
                 for k in range(4):
-                    load_input(&lay[k], xs[k], &X[min(r + k, n - 1), 0])
+                    load_example(&lay[k], &flat[0], &rows, min(r + k, n - 1), xs[k], ss[k])
                     scale[k] = weights[r + k] if r + k < n else 0
                 for l in range(1, lay[0].L + 1):
                     for k in range(4):
                         x_prev[k] = xs[k] + lay[k].x_off[l - 1]
                         s[k] = ss[k] + lay[k].s_off[l]
-                    signals4(lay[0].d[l - 1], lay[0].d[l], &flat[0] + lay[0].w_off[l], x_prev, s)
+                    if l > 1 or not rows.sparse:     # CSR rows: s^(1) is there
+                        signals4(lay[0].d[l - 1], lay[0].d[l], &flat[0] + lay[0].w_off[l],
+                                 x_prev, s)
                     for k in range(4):
                         activate(lay[k].act[l], s[k], xs[k] + lay[k].x_off[l] + 1, lay[k].d[l])
                 for k in range(4):
@@ -123,12 +130,15 @@ def gradient(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[:
                     if r + k < n:
                         total += weights[r + k] * e
                     hidden_deltas(&lay[k], &flat[0], xs[k], ds[k])
-                for l in range(lay[0].L, 0, -1):
+                for l in range(lay[0].L, 1 if rows.sparse else 0, -1):
                     for k in range(4):
                         x_prev[k] = xs[k] + lay[k].x_off[l - 1]
                         delta[k] = ds[k] + lay[k].s_off[l]
                     rank4(lay[0].d[l - 1], lay[0].d[l], scale, x_prev, delta,
                           &grad[0] + lay[0].w_off[l])
+                if rows.sparse:
+                    for k in range(min(4, n - r)):
+                        sparse_first_layer(&lay[k], &grad[0], scale[k], &rows, r + k, ds[k])
     finally:
         for k in range(made):
             free(lay[k].w_off)
@@ -207,7 +217,7 @@ cdef Step step_of(rule, double t_done) except *:
 
 
 def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] acts,
-               int loss, const floating[:, ::1] X, const floating[:, ::1] Y,
+               int loss, X, const floating[:, ::1] Y,
                const floating[::1] sample_weight, const Py_ssize_t[::1] order, rule,
                double t_done, floating[::1] velocity, floating[::1] average,
                floating[::1] moments, floating[::1] workspace):
@@ -265,6 +275,7 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     cdef floating* own_copies = NULL
     cdef Py_ssize_t claimed = 0             # examples of order claimed by the threads
     cdef Exchange ex
+    cdef Rows rows = rows_of(X, <floating*> NULL)
     if n == 0:
         return 0.0, 0
     step.moments = &moments[0] if moments is not None else NULL
@@ -302,20 +313,20 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
                 for l in range(lay.L + 1):              # the bias slots x_0 = 1
                     scratch[i * per_thread + lay.x_off[l]] = 1
             if n_threads == 1:
-                dones[0] = train_share(&lay, &flat[0], v, avg, n_weights, &X[0, 0], &Y[0, 0],
+                dones[0] = train_share(&lay, &flat[0], v, avg, n_weights, &rows, &Y[0, 0],
                                        weights, &order[0], n, &step, 0, scratch, totals)
             elif round_size == 0:
                 for t in prange(n_threads, num_threads=n_threads, schedule="static",
                                 chunksize=1):
                     first = share_start(t, n, batch, n_threads)
-                    dones[t] = train_share(&lay, &flat[0], v, avg, n_weights, &X[0, 0],
+                    dones[t] = train_share(&lay, &flat[0], v, avg, n_weights, &rows,
                                            &Y[0, 0], weights, &order[first],
                                            share_start(t + 1, n, batch, n_threads) - first,
                                            &step, t, scratch + t * per_thread, totals + t)
             else:
                 for t in prange(n_threads, num_threads=n_threads, schedule="static",
                                 chunksize=1):
-                    train_copy(&lay, &flat[0], v, n_weights, &X[0, 0], &Y[0, 0], weights,
+                    train_copy(&lay, &flat[0], v, n_weights, &rows, &Y[0, 0], weights,
                                &order[0], n, &step, round_size, t, &ex,
                                scratch + t * per_thread, &claimed, totals + t, dones + t)
             for i in range(n_threads):

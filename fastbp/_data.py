@@ -14,6 +14,8 @@ import mmap
 
 import numpy as np
 
+from . import _sparse
+
 # Rows of an out-of-core array read, converted and trained on at a time:
 # about this many bytes of inputs after conversion.
 CHUNK_BYTES = 16 << 20
@@ -24,7 +26,7 @@ def out_of_core(X):
     (not an ndarray, list or tuple) with a shape, a dtype and slicing."""
     if isinstance(X, np.memmap):
         return True
-    if isinstance(X, (np.ndarray, list, tuple)):
+    if isinstance(X, (np.ndarray, list, tuple)) or _sparse.issparse(X):
         return False
     return all(hasattr(X, name) for name in ("shape", "dtype", "__getitem__"))
 

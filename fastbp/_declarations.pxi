@@ -81,6 +81,15 @@ cdef enum:
     ADAGRAD = 2
 
 
+cdef struct Rows:           # the examples' inputs: dense rows, or CSR rows
+    Py_ssize_t n            # how many
+    bint sparse
+    const void* dense       # floating*: row r at r * d[0] (not sparse)
+    const void* data        # floating*: the CSR values (sparse)
+    const int* indices      # their columns, sorted in each row
+    const Py_ssize_t* indptr    # row r's entries: indptr[r] to indptr[r + 1]
+
+
 cdef struct Step:           # how a training pass updates the weights: a Rule, filled once
     double lr, momentum, weight_decay, clip, power_t, t_done, average_from
     double beta_1, beta_2, epsilon, moments_from

@@ -14,6 +14,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
+from scipy.sparse import issparse
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _validation as check
@@ -30,6 +31,8 @@ STOCHASTIC_SOLVERS = ("sgd", "adam")
 SMALLEST_ADAPTIVE_LR = 1e-6
 # The attributes that are views of network_'s weights: rebuilt, not pickled.
 WEIGHT_VIEWS = ("coefs_", "intercepts_", "_exposed")
+# The scipy.sparse formats X may come in (converted to CSR).
+SPARSE_FORMATS = ("csr", "csc", "coo")
 # scikit-learn's message for weights that are not finite after training.
 NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain large "
               "values and need to be preprocessed.")
@@ -77,6 +80,11 @@ class _BaseMLP(BaseEstimator):
         self.n_iter_no_change, self.max_fun = n_iter_no_change, max_fun
         self.output_activation = output_activation
         self.average, self.n_threads, self.dtype = average, n_threads, dtype
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True          # scipy.sparse X: CSR, CSC or COO
+        return tags
 
     # ------------------------------------------------------------ parameters
 
@@ -150,6 +158,7 @@ class _BaseMLP(BaseEstimator):
         sizes = self._check_params()
         first = not hasattr(self, "coefs_") or not (self.warm_start or incremental)
         X, y = validate_data(self, X, y, reset=first, dtype=(np.float64, np.float32),
+                             accept_sparse=SPARSE_FORMATS,
                              multi_output=True, y_numeric=not self._is_classifier)
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
@@ -167,7 +176,8 @@ class _BaseMLP(BaseEstimator):
             self._no_improvement_count = 0
             self._fresh = True
         dtype = self.network_.dtype
-        X = np.ascontiguousarray(X, dtype=dtype)     # converted once, not every epoch
+        # converted once, not every epoch
+        X = X.tocsr().astype(dtype) if issparse(X) else np.ascontiguousarray(X, dtype=dtype)
         Y = np.ascontiguousarray(Y, dtype=dtype)
         if self.solver == "lbfgs":
             self._fit_lbfgs(X, Y, weights)
@@ -270,6 +280,7 @@ class _BaseMLP(BaseEstimator):
         and gradient computed by the core on n_threads threads of rows."""
         network = self.network_
         n_threads = check.threads(self.n_threads)
+        X, Y = training.checked_block(network, X, Y, "")     # CSR X as the core takes it
         n = X.shape[0]
         total = float(n if sample_weight is None else np.sum(sample_weight))
         weights = np.full(n, 1.0 / n) if sample_weight is None else sample_weight / total
@@ -449,7 +460,8 @@ class _BaseMLP(BaseEstimator):
 
     def _outputs(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32),
+                          accept_sparse=SPARSE_FORMATS)
         self._take_assigned_weights(X.dtype)
         return self.network_.predict(X)
 

@@ -63,6 +63,67 @@ cdef inline void load_input(const Layout* lay, floating* xs,
         xs[i + 1] = x[i]
 
 
+cdef Rows rows_of(X, floating* kind) except *:
+    """The inputs X as Rows: a C-contiguous 2-D array of the network's dtype,
+    or checked CSR rows (fastbp._sparse.Rows: data of that dtype, int32
+    indices, intp indptr).  X must outlive the Rows.  ``kind`` only selects
+    the floating type."""
+    cdef Rows rows
+    cdef const floating[:, ::1] dense
+    cdef const floating[::1] data
+    cdef const int[::1] indices
+    cdef const Py_ssize_t[::1] indptr
+    rows.dense = rows.data = NULL
+    rows.indices = NULL
+    rows.indptr = NULL
+    rows.sparse = hasattr(X, "indptr")
+    if rows.sparse:
+        data, indices, indptr = X.data, X.indices, X.indptr
+        rows.n = indptr.shape[0] - 1
+        rows.indptr = &indptr[0]
+        if data.shape[0] > 0:
+            rows.data, rows.indices = &data[0], &indices[0]
+    else:
+        dense = X
+        rows.n = dense.shape[0]
+        if rows.n > 0:
+            rows.dense = &dense[0, 0]
+    return rows
+
+
+cdef inline bint load_example(const Layout* lay, const floating* w, const Rows* rows,
+                              Py_ssize_t r, floating* xs, floating* ss) noexcept nogil:
+    """Example r's input.  Dense: x^(0) into the x scratch; returns False.
+    CSR: s^(1) straight into the s scratch, the bias row plus the rows of the
+    example's entries times their values (x^(0) is not formed, and costs
+    nothing per zero input); returns True (forward_one's have_s1)."""
+    cdef Py_ssize_t k, n = lay.d[1]
+    cdef const floating* W = w + lay.w_off[1]
+    cdef const floating* data = <const floating*> rows.data
+    if not rows.sparse:
+        load_input(lay, xs, <const floating*> rows.dense + r * lay.d[0])
+        return False
+    memcpy(ss + lay.s_off[1], W, n * sizeof(floating))
+    for k in range(rows.indptr[r], rows.indptr[r + 1]):
+        axpy(n, data[k], W + (rows.indices[k] + 1) * n, ss + lay.s_off[1])
+    return True
+
+
+cdef inline void sparse_first_layer(const Layout* lay, floating* target, floating scale,
+                                    const Rows* rows, Py_ssize_t r,
+                                    const floating* ds) noexcept nogil:
+    """target_ij^(1) += scale x_i^(0) delta_j^(1) for the bias row and the
+    rows of CSR example r's entries: W^(1)'s part of backward, where the
+    other rows' x_i^(0) are 0."""
+    cdef Py_ssize_t k, n = lay.d[1]
+    cdef floating* T = target + lay.w_off[1]
+    cdef const floating* delta = ds + lay.s_off[1]
+    cdef const floating* data = <const floating*> rows.data
+    axpy(n, scale, delta, T)
+    for k in range(rows.indptr[r], rows.indptr[r + 1]):
+        axpy(n, scale * data[k], delta, T + (rows.indices[k] + 1) * n)
+
+
 cdef inline void times_gprime(int act, const floating* x, floating* d, Py_ssize_t n) noexcept nogil:
     """d_i *= g'(s_i) for one layer, from x_i = g(s_i); one loop per activation
     so that the compiler can vectorise each."""
@@ -183,10 +244,10 @@ cdef inline double output_delta(const Layout* lay, const floating* xs, const flo
 
 cdef inline void backward(const Layout* lay, const floating* w, floating* target, floating scale,
                    const floating* xs, floating* ds, const floating* xn=NULL,
-                   floating* s1=NULL, floating shrink=1) noexcept nogil:
+                   floating* s1=NULL, floating shrink=1, Py_ssize_t lowest=1) noexcept nogil:
     """Induction step fused with the use of each gradient, one pass per block.
 
-    For l = L..1 and every row i of W^(l):
+    For l = L..lowest and every row i of W^(l):
         target_ij += scale * x_i^(l-1) * delta_j^(l)
         delta_i^(l-1) = g'(s_i^(l-1)) * sum_j w_ij^(l) delta_j^(l)      (2)
     With target = w and scale = -lr this is the SGD update, done in place:
@@ -204,7 +265,7 @@ cdef inline void backward(const Layout* lay, const floating* w, floating* target
     cdef const floating* x_prev
     cdef const floating* delta
     cdef floating* delta_prev
-    for l in range(lay.L, 0, -1):
+    for l in range(lay.L, lowest - 1, -1):
         n_in = lay.d[l - 1]
         n_out = lay.d[l]
         target_l = target + lay.w_off[l]
@@ -338,15 +399,19 @@ cdef inline floating adaptive_row(Py_ssize_t n, floating a, floating wd, const f
 cdef void adaptive_update(const Layout* lay, floating* w, floating* moments, floating* grad,
                           Py_ssize_t n_weights, Py_ssize_t in_batch, const Step* step,
                           double scheduled, double t, const floating* xs,
-                          floating* ds) noexcept nogil:
+                          floating* ds, const Rows* rows, Py_ssize_t r) noexcept nogil:
     """Update t of Adam or Adagrad (adaptive_row) on every row, no weight
     decay on the bias rows, at the schedule's rate ``scheduled``; moments
     holds Adam's m then v, or Adagrad's sums of squares.  Per example
     (batch_size 1): fused with the induction step (2), each row's sum taken
-    with its weights from before the update.  For a mini-batch: from the
-    summed gradient of its in_batch examples in ``grad`` (times 1 / in_batch,
-    in place of x_i), which is then cleared."""
-    cdef Py_ssize_t l, i, n_in, n_out, at
+    with its weights from before the update; for a CSR example (row r of
+    ``rows``), W^(1)'s bias row and the rows of its entries only (lazily, as
+    torch's SparseAdam: the other rows, their moments and their weight
+    decay wait).  For a mini-batch: from the summed gradient of its
+    in_batch examples in ``grad`` (times 1 / in_batch, in place of x_i),
+    which is then cleared."""
+    cdef Py_ssize_t l, i, k, n_in, n_out, at
+    cdef const floating* data = <const floating*> rows.data
     cdef floating acc, wd = <floating> step.weight_decay
     cdef floating rate = <floating> adaptive_rate(step, scheduled, t)
     cdef floating inv_m = 1.0 / in_batch if step.batch > 1 else 1
@@ -362,6 +427,15 @@ cdef void adaptive_update(const Layout* lay, floating* w, floating* moments, flo
         x_prev = xs + lay.x_off[l - 1]
         delta = ds + lay.s_off[l]
         delta_prev = ds + lay.s_off[l - 1]
+        if l == 1 and rows.sparse and grad == NULL:
+            adaptive_row(n_out, 1, 0, delta, w + lay.w_off[1],
+                         m + lay.w_off[1] if m != NULL else NULL, squares + lay.w_off[1], step,
+                         rate)
+            for k in range(rows.indptr[r], rows.indptr[r + 1]):
+                at = lay.w_off[1] + (rows.indices[k] + 1) * n_out
+                adaptive_row(n_out, data[k], wd, delta, w + at, m + at if m != NULL else NULL,
+                             squares + at, step, rate)
+            continue
         for i in range(n_in + 1):
             at = lay.w_off[l] + i * n_out
             if grad != NULL:
@@ -379,11 +453,11 @@ cdef void adaptive_update(const Layout* lay, floating* w, floating* moments, flo
 
 
 cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floating* avg,
-                            Py_ssize_t n_weights, const floating* X, const floating* Y,
+                            Py_ssize_t n_weights, const Rows* rows, const floating* Y,
                             const floating* sample_weight, const Py_ssize_t* order,
                             Py_ssize_t n, const Step* step, Py_ssize_t t_first, floating* xs,
                             double* total, Exchange* ex=NULL) noexcept nogil:
-    """Per-example SGD over the n rows ``order`` of X, the loop of train_pass
+    """Per-example SGD over the n rows ``order`` of ``rows``, the loop of train_pass
     on one thread; adds the errors to ``total`` and returns the examples done.
     xs is its scratch: x, s, delta, then (batch > 1) the gradient buffer.
     Its u-th update (u = 0, 1, ...) is update number t_done + t_first +
@@ -403,9 +477,11 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
     cdef floating rate = step.lr, minus_rate = -step.lr, weight = 1
     # Per-example plain SGD, weight decay alone and classical momentum (no
     # weight decay) take the next example's s^(1) in their pass over W^(1),
-    # saving the forward pass that read.
+    # saving the forward pass that read (dense rows: a CSR example's s^(1)
+    # reads only its entries' rows).
     cdef bint fuse = (step.batch == 1 and not step.nesterov and step.optimizer == SGD
-                      and (step.weight_decay == 0 or step.momentum == 0))
+                      and (step.weight_decay == 0 or step.momentum == 0) and not rows.sparse)
+    cdef const floating* X = <const floating*> rows.dense
     cdef bint have_s1 = False
     cdef const floating* x_next = NULL   # the next example's inputs, when fused
     # Prefetch the example this many ahead: about 2 KiB of inputs in flight.
@@ -413,10 +489,11 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
     cdef Py_ssize_t ahead = max(1, min(16, 2048 // x_bytes))
     for k in range(n):
         if k + ahead < n:
-            fbp_prefetch(X + order[k + ahead] * d_in, x_bytes)
+            if not rows.sparse:
+                fbp_prefetch(X + order[k + ahead] * d_in, x_bytes)
             fbp_prefetch(Y + order[k + ahead] * d_out, y_bytes)
         r = order[k]
-        load_input(lay, xs, X + r * d_in)
+        have_s1 = load_example(lay, w, rows, r, xs, ss) or have_s1
         forward_one(lay, w, xs, ss, have_s1)
         e = output_delta(lay, xs, ss, Y + r * d_out, ds)
         if not isfinite(e):
@@ -444,12 +521,15 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
             minus_rate = -rate
         if step.optimizer != SGD:
             adaptive_update(lay, w, <floating*> step.moments, grad, n_weights, in_batch, step,
-                            rate, t, xs, ds)
+                            rate, t, xs, ds, rows, r)
             in_batch = 0
         elif step.batch > 1:
             apply_batch(lay, w, v, grad, n_weights, 1.0 / in_batch, rate, step.momentum,
                         step.nesterov, step.weight_decay)
             in_batch = 0
+        elif step.momentum == 0 and rows.sparse:     # plain SGD (no weight decay)
+            backward(lay, w, w, minus_rate, xs, ds, NULL, NULL, 1, 2)
+            sparse_first_layer(lay, w, minus_rate, rows, r, ds)
         elif step.momentum == 0:            # plain SGD, or with weight decay: keep < 1
             backward(lay, w, w, minus_rate, xs, ds, x_next, ss, 1 - rate * step.weight_decay)
         else:

@@ -11,6 +11,7 @@ import os
 import numpy as np
 
 from . import _buffers
+from . import _sparse
 from ._names import ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSS_OUTPUTS, LOSSES
 
 DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
@@ -157,6 +158,17 @@ def array(value, name, dtype, ndims, width):
         raise ValueError(f"{name} contains NaN or infinity"
                          + (f" after conversion to {dtype}" if dtype == np.float32 else ""))
     return result
+
+
+def inputs(value, name, dtype, ndims, width):
+    """Examples as the backends take them: a checked array (see ``array``),
+    or for a scipy.sparse matrix checked CSR rows (``fastbp._sparse.Rows``,
+    always 2-D)."""
+    if _sparse.issparse(value):
+        if 2 not in ndims:
+            raise ValueError(f"{name} must be one example, not a sparse matrix of rows")
+        return _sparse.rows(value, name, dtype, width)
+    return array(value, name, dtype, ndims, width)
 
 
 def targets(value, name, dtype, width, n_rows, loss):

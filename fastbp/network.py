@@ -8,7 +8,7 @@ import threading
 
 import numpy as np
 
-from . import _backend, _buffers, _persistence, _torch, training
+from . import _backend, _buffers, _persistence, _sparse, _torch, training
 from . import _validation as check
 from ._names import ACTIVATIONS, LOSSES
 from .training import DivergenceError, History, Rule, TrainingState, fit_stream
@@ -147,13 +147,18 @@ class Network:
     # ------------------------------------------------------------ input checks
 
     def _inputs(self, X, ndims=(1, 2)):
-        return check.array(X, "X", self._dtype, ndims, self._layers[0])
+        return check.inputs(X, "X", self._dtype, ndims, self._layers[0])
 
     def _targets(self, Y, n_rows):
         return check.targets(Y, "Y" if n_rows else "y", self._dtype, self._layers[-1],
                              n_rows, self._loss)
 
     def _example(self, x, y):
+        if _sparse.issparse(x):             # one example: a row of d[0] values, densified
+            if x.shape[0] != 1:
+                raise ValueError(f"x must be one example: a sparse x must have 1 row, got "
+                                 f"{x.shape[0]}")
+            x = check.inputs(x, "x", self._dtype, (2,), self._layers[0]).row(0)
         x = check.array(x, "x", self._dtype, (1,), self._layers[0])
         return x, self._targets(y, None)
 
@@ -164,16 +169,17 @@ class Network:
 
         Parameters
         ----------
-        X : array_like, shape (n, d[0]) or (d[0],)
+        X : array_like, shape (n, d[0]) or (d[0],), or a scipy.sparse matrix (n, d[0])
 
         Returns
         -------
         ndarray of shape (n, d[L]) for 2-D X, (d[L],) for one 1-D example.
         """
         X = self._inputs(X)
+        one = getattr(X, "ndim", 2) == 1
         out = _backend.forward(self._backend, self._flat, self._spec, self._weights,
-                               X.reshape(-1, self._layers[0]))
-        return out if X.ndim == 2 else out[0]
+                               X.reshape(1, -1) if one else X)
+        return out[0] if one else out
 
     def loss(self, X, Y):
         """Mean error e(h(x_n), y_n) over the examples (rows of X).
@@ -205,7 +211,7 @@ class Network:
         """de/dW^(l) for every layer, shaped like ``weights``: for 2-D X the
         mean over the examples."""
         X = self._inputs(X)
-        if X.ndim == 1:
+        if getattr(X, "ndim", 2) == 1:
             X, Y = X.reshape(1, -1), self._targets(Y, None).reshape(1, -1)
         else:
             Y = self._targets(Y, X.shape[0])

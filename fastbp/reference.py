@@ -169,9 +169,13 @@ def _names(acts):
 # ---------------------------------------------------------------- backend API
 
 def forward(flat, layers, acts, X, out):
-    """out[n] = x^(L) for every row n of X."""
-    _, x = _forward(_blocks(flat, layers), _names(acts), X)
-    out[...] = x[-1]
+    """out[n] = x^(L) for every row n of X (CSR rows: one at a time, densified)."""
+    W, names = _blocks(flat, layers), _names(acts)
+    if hasattr(X, "indptr"):
+        for r, x0 in enumerate(X):
+            out[r] = _forward(W, names, x0)[1][-1]
+        return
+    out[...] = _forward(W, names, X)[1][-1]
 
 
 def activate_rows(act, S):
@@ -265,6 +269,7 @@ def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, rule, t_don
     elif rule.optimizer == "adagrad":           # Adagrad's sums of squares
         S = _blocks(moments, layers)
     G = [np.zeros_like(w) for w in W]        # a mini-batch's summed gradient
+    sparse = hasattr(X, "indptr")            # CSR rows, densified one at a time
     total, done, updates, in_batch = 0.0, 0, 0, 0
     with np.errstate(over="ignore", invalid="ignore"):    # the caller reports divergence
         for k, r in enumerate(order):
@@ -290,16 +295,20 @@ def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, rule, t_don
             lr = scheduled_lr(rule.schedule, rule.lr, t, rule.power_t, weight_decay)
             for l, g in enumerate(gradients):
                 g[1:] += weight_decay * W[l][1:]       # L2 penalty, bias row excluded
+                # Adam and Adagrad on a CSR example: W^(1)'s bias row and its
+                # entries' rows only (lazily, as torch's SparseAdam)
+                rows = (np.r_[0, X.entries(r) + 1] if l == 0 and sparse and batch == 1
+                        else slice(None))
                 if rule.optimizer == "adam":
-                    M[l][...] = rule.beta_1 * M[l] + (1 - rule.beta_1) * g       # m
-                    S[l][...] = rule.beta_2 * S[l] + (1 - rule.beta_2) * g * g   # v
+                    M[l][rows] = rule.beta_1 * M[l][rows] + (1 - rule.beta_1) * g[rows]
+                    S[l][rows] = rule.beta_2 * S[l][rows] + (1 - rule.beta_2) * g[rows] ** 2
                     k = t - rule.moments_from                # Adam's own step count
                     step = lr * np.sqrt(1 - rule.beta_2 ** k) / (1 - rule.beta_1 ** k)
-                    W[l] -= step * M[l] / (np.sqrt(S[l]) + rule.epsilon)
+                    W[l][rows] -= step * M[l][rows] / (np.sqrt(S[l][rows]) + rule.epsilon)
                     continue
                 if rule.optimizer == "adagrad":
-                    S[l] += g * g                      # the sum of squared gradients
-                    W[l] -= lr * g / (np.sqrt(S[l]) + rule.epsilon)
+                    S[l][rows] += g[rows] ** 2         # the sum of squared gradients
+                    W[l][rows] -= lr * g[rows] / (np.sqrt(S[l][rows]) + rule.epsilon)
                     continue
                 if V is None:
                     W[l] -= lr * g                     # w <- w - lr g

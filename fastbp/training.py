@@ -187,6 +187,17 @@ class Rule:
         return bool(self.average) or self.optimizer != "sgd"
 
     @property
+    def dense_only(self):
+        """The option set here that sparse inputs do not take yet, or None."""
+        for name, used in (("momentum", self.momentum > 0), ("average", bool(self.average)),
+                           ("batch_size > 1", self.batch_size > 1),
+                           ("weight_decay with optimizer='sgd'",
+                            self.weight_decay > 0 and self.optimizer == "sgd")):
+            if used:
+                return name
+        return None
+
+    @property
     def needs_velocity(self):
         """The velocity is momentum's state: without momentum it is left alone."""
         return self.momentum > 0
@@ -296,8 +307,9 @@ def loss_and_gradient(network, flat, X, Y, weights, n_threads=1):
     (-1: one per core), each adding into a gradient of its own."""
     if n_threads == -1:
         n_threads = os.cpu_count() or 1
-    n_threads = max(1, min(n_threads, len(X)))
-    bounds = np.linspace(0, len(X), n_threads + 1).astype(np.intp)
+    n = X.shape[0]
+    n_threads = max(1, min(n_threads, n))
+    bounds = np.linspace(0, n, n_threads + 1).astype(np.intp)
 
     def rows(start, stop):
         grad = np.zeros_like(flat)
@@ -306,7 +318,7 @@ def loss_and_gradient(network, flat, X, Y, weights, n_threads=1):
         return error, grad
 
     if n_threads == 1:
-        parts = [rows(0, len(X))]
+        parts = [rows(0, n)]
     else:                  # the compiled core releases the GIL for the rows
         with concurrent.futures.ThreadPoolExecutor(n_threads) as pool:
             parts = list(pool.map(rows, bounds[:-1], bounds[1:]))
@@ -346,7 +358,7 @@ def checked_block(network, X, Y, where, n_rows=None, names=("X", "Y")):
     """Rows (X, Y) for ``network``, checked: ``n_rows`` rows where given
     (what a slice of an array-like must give).  Errors name them ``names``
     followed by ``where``."""
-    X = check.array(X, names[0] + where, network.dtype, (2,), network.layers[0])
+    X = check.inputs(X, names[0] + where, network.dtype, (2,), network.layers[0])
     if n_rows is not None and X.shape[0] != n_rows:
         raise ValueError(f"X{where} gave {X.shape[0]} rows, not {n_rows}: slicing X must "
                          "give the rows asked for")
@@ -548,6 +560,9 @@ def run_pass(network, blocks, rule, where, on_chunk=None):
     workspace = network._backend.workspace(len(flat), network.dtype, rule)
     try:
         for X, Y, weights, order, first in blocks:
+            if hasattr(X, "indptr") and rule.dense_only:
+                raise ValueError(f"{rule.dense_only} does not train on sparse X yet: "
+                                 f"give dense X, or leave the option out")
             start = 0
             while start < len(order):
                 for kept, now in zip(chunk_start, arrays):

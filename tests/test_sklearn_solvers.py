@@ -184,8 +184,17 @@ def test_a_divergence_with_early_stopping_keeps_the_best_weights():
         assert np.isfinite(model.predict(X)).all()
 
 
-def test_sparse_input_is_a_clear_type_error_for_now():
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_sparse_X_gives_what_dense_X_gives(solver):
+    """CSR, CSC and COO X train and predict as the same X dense: L-BFGS to
+    rounding; Adam updates W^(1)'s rows lazily for sparse X, so here every
+    input is an entry (no zeros) and the results agree to rounding too."""
     from scipy import sparse
-    X, y = _data("binary")
-    with pytest.raises(TypeError, match="Sparse data was passed for X, but dense data"):
-        MLPClassifier(max_iter=1).fit(sparse.csr_matrix(X), y)
+    X, y = _data("multiclass")
+    dense = MLPClassifier(solver=solver, max_iter=5, random_state=0).fit(X, y)
+    for fmt in ("csr", "csc", "coo"):
+        model = MLPClassifier(solver=solver, max_iter=5, random_state=0)
+        model.fit(sparse.csr_matrix(X).asformat(fmt), y)
+        _assert_same_weights(model, dense, rtol=1e-9, atol=1e-12)
+        assert_allclose(model.predict_proba(sparse.csr_matrix(X)), dense.predict_proba(X),
+                        rtol=1e-9)
