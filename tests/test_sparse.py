@@ -1,0 +1,189 @@
+"""Sparse X (scipy.sparse CSR, CSC, COO): compiled against the reference
+(which densifies one row at a time), sparse against the same X dense, the
+lazy rows of Adam and Adagrad, threads, and bad sparse input."""
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+import fastbp
+from conftest import relative_error
+
+TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
+LAYERS = [40, 9, 5, 3]
+
+
+def _data(n=60, density=0.1, seed=0, layers=LAYERS):
+    """CSR inputs with about density * d[0] entries a row (some rows empty),
+    and targets for the squared loss."""
+    rng = np.random.default_rng(seed)
+    X = sparse.random(n, layers[0], density=density, format="lil", random_state=seed,
+                      data_rvs=lambda size: rng.normal(size=size))
+    if n > 3:
+        X[3] = 0                                    # a row without entries
+    X = X.tocsr()
+    X.eliminate_zeros()
+    Y = 0.5 * rng.normal(size=(n, layers[-1]))
+    return X, Y
+
+
+def _pair(dtype="float64", seed=3, layers=LAYERS, **kwargs):
+    return [fastbp.Network(layers, hidden=["tanh", "relu"], seed=seed, backend=backend,
+                           dtype=dtype, **kwargs) for backend in ("compiled", "reference")]
+
+
+OPTIONS = [dict(), dict(lr_schedule="invscaling", power_t=0.5), dict(clip=0.05),
+           dict(optimizer="adam"), dict(optimizer="adam", weight_decay=0.01),
+           dict(optimizer="adagrad", weight_decay=0.01)]
+
+
+@pytest.mark.compiled
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("options", OPTIONS)
+def test_compiled_equals_reference(dtype, options):
+    X, Y = _data()
+    weights = np.random.default_rng(1).uniform(0.5, 2, X.shape[0])
+    compiled, reference = _pair(dtype)
+    for net in (compiled, reference):
+        net.fit(X, Y, epochs=2, lr=0.01, seed=2, sample_weight=weights, **options)
+    assert relative_error(compiled.flat, reference.flat) < TOLERANCE[dtype]
+    assert relative_error(compiled.predict(X), reference.predict(X)) < TOLERANCE[dtype]
+    assert compiled.loss(X, Y) == pytest.approx(reference.loss(X, Y), rel=TOLERANCE[dtype])
+    for mine, oracle in zip(compiled.gradient(X, Y), reference.gradient(X, Y)):
+        assert relative_error(mine, oracle) < TOLERANCE[dtype]
+
+
+@pytest.mark.parametrize("options", [dict(), dict(lr_schedule="invscaling", power_t=0.5),
+                                     dict(clip=0.05), dict(optimizer="adagrad")])
+def test_sparse_trains_as_the_same_x_dense(backend, options):
+    """Where a zero input leaves its rows as they are (plain SGD; Adagrad,
+    whose state a zero gradient does not change), sparse and dense X give
+    the same weights to rounding."""
+    X, Y = _data()
+    on_sparse, on_dense = (fastbp.Network(LAYERS, seed=3, backend=backend) for _ in range(2))
+    on_sparse.fit(X, Y, epochs=3, lr=0.05, seed=2, **options)
+    on_dense.fit(X.toarray(), Y, epochs=3, lr=0.05, seed=2, **options)
+    assert relative_error(on_sparse.flat, on_dense.flat) < 1e-13
+
+
+def test_adam_updates_only_the_rows_of_an_examples_entries(backend):
+    """Lazy Adam (torch's SparseAdam): a first-layer row whose input has no
+    entry in the example keeps its weights and moments."""
+    X, Y = _data(n=1)
+    net = fastbp.Network(LAYERS, seed=3, backend=backend)
+    before = net.weights[0].copy()
+    net.partial_fit(X, Y, lr=0.01, optimizer="adam", weight_decay=0.1)
+    touched = np.zeros(LAYERS[0] + 1, dtype=bool)
+    touched[0] = True                                   # the bias row
+    touched[X.indices + 1] = True
+    changed = (net.weights[0] != before).any(axis=1)
+    assert np.array_equal(changed, touched)
+    m = net.training_state.moments[:len(net.flat)]
+    m_first = m[:net.weights[0].size].reshape(net.weights[0].shape)
+    assert np.array_equal((m_first != 0).any(axis=1), touched)
+
+
+def test_predict_loss_gradient_and_backprop_equal_dense(backend):
+    X, Y = _data(n=9)
+    net = fastbp.Network(LAYERS, seed=3, backend=backend, output="softmax",
+                         loss="cross_entropy")
+    Y = np.eye(3)[np.arange(9) % 3]
+    dense = X.toarray()
+    assert relative_error(net.predict(X), net.predict(dense)) < 1e-14
+    assert net.loss(X, Y) == pytest.approx(net.loss(dense, Y), rel=1e-14)
+    for a, b in zip(net.gradient(X, Y), net.gradient(dense, Y)):
+        assert relative_error(a, b) < 1e-14
+    one, one_dense = net.backprop(X[2], Y[2]), net.backprop(dense[2], Y[2])
+    assert one.error == pytest.approx(one_dense.error, rel=1e-14)
+    for a, b in zip(one.gradients, one_dense.gradients):
+        assert relative_error(a, b) < 1e-14
+
+
+@pytest.mark.parametrize("fmt", ["csc", "coo", "csr_array"])
+def test_other_formats_are_converted_once(backend, fmt):
+    X, Y = _data()
+    given = sparse.csr_array(X) if fmt == "csr_array" else X.asformat(fmt)
+    a, b = (fastbp.Network(LAYERS, seed=3, backend=backend) for _ in range(2))
+    a.fit(X, Y, epochs=1, lr=0.05, seed=2)
+    b.fit(given, Y, epochs=1, lr=0.05, seed=2)
+    assert np.array_equal(a.flat, b.flat)
+
+
+def test_validation_fraction_and_fit_stream_take_sparse_rows(backend):
+    X, Y = _data(n=80)
+    net = fastbp.Network(LAYERS, seed=3, backend=backend)
+    history = net.fit(X, Y, epochs=2, lr=0.05, validation_fraction=0.25, seed=1)
+    assert len(history.val_loss) == 2 and np.isfinite(history.val_loss).all()
+    streamed, whole = (fastbp.Network(LAYERS, seed=3, backend=backend) for _ in range(2))
+    fastbp.fit_stream(streamed, ((X[i:i + 20], Y[i:i + 20]) for i in range(0, 80, 20)),
+                      lr=0.05, shuffle=False)
+    whole.fit(X, Y, epochs=1, lr=0.05, shuffle=False)
+    assert np.array_equal(streamed.flat, whole.flat)
+
+
+@pytest.mark.compiled
+@pytest.mark.parametrize("parallel", ["copies", "hogwild"])
+def test_threads_train_sparse_x(parallel):
+    X, Y = _data(n=400, density=0.05)
+    serial, threaded = (fastbp.Network(LAYERS, seed=3) for _ in range(2))
+    serial.fit(X, Y, epochs=5, lr=0.02, seed=2)
+    threaded.fit(X, Y, epochs=5, lr=0.02, seed=2, n_threads=2, parallel=parallel)
+    assert threaded.loss(X, Y) < 1.2 * serial.loss(X, Y)
+    assert np.isfinite(threaded.flat).all()
+
+
+@pytest.mark.parametrize("options, name", [
+    (dict(momentum=0.9), "momentum"), (dict(average=True), "average"),
+    (dict(batch_size=4), "batch_size"), (dict(weight_decay=1e-3), "weight_decay")])
+def test_options_that_need_dense_x_say_so(backend, options, name):
+    X, Y = _data()
+    net = fastbp.Network(LAYERS, seed=3, backend=backend)
+    before = net.flat.copy()
+    with pytest.raises(ValueError, match=f"{name}.*sparse X"):
+        net.fit(X, Y, epochs=1, lr=0.05, **options)
+    assert np.array_equal(net.flat, before)
+
+
+def _unsorted(X):
+    X = X.copy()
+    start = next(r for r in range(X.shape[0]) if X.indptr[r + 1] - X.indptr[r] >= 2)
+    at = X.indptr[start]
+    X.indices[at], X.indices[at + 1] = X.indices[at + 1], X.indices[at]
+    X.has_sorted_indices = False
+    return X
+
+
+def _duplicated(X):
+    X = _unsorted(X)
+    r = next(r for r in range(X.shape[0]) if X.indptr[r + 1] - X.indptr[r] >= 2)
+    X.indices[X.indptr[r] + 1] = X.indices[X.indptr[r]]
+    return X
+
+
+def _negative(X):
+    X = X.copy()
+    X.indices[0] = -1
+    return X
+
+
+def _with_nan(X):
+    X = X.copy()
+    X.data[0] = np.nan
+    return X
+
+
+@pytest.mark.parametrize("bad, error, message", [
+    (lambda X: X[:, :-1], ValueError, r"X must have shape \(n, 40\)"),
+    (_with_nan, ValueError, "NaN or infinity"),
+    (_negative, ValueError, r"column indices outside \[0, 40\)"),
+    (_unsorted, ValueError, "unsorted or duplicate column indices"),
+    (_duplicated, ValueError, "unsorted or duplicate column indices"),
+    (lambda X: X.tolil(), TypeError, "CSR"),
+    (lambda X: X.astype(np.complex128), TypeError, "real numbers"),
+])
+def test_bad_sparse_input_is_refused(backend, bad, error, message):
+    X, Y = _data()
+    net = fastbp.Network(LAYERS, seed=3, backend=backend)
+    for call in (lambda: net.fit(bad(X), Y, epochs=1, lr=0.05), lambda: net.predict(bad(X))):
+        with pytest.raises(error, match=message):
+            call()
