@@ -10,8 +10,11 @@ and ``_state`` (its TrainingState).
 """
 
 import concurrent.futures
+import contextlib
 import functools
 import os
+import signal
+import threading
 import time
 
 import numpy as np
@@ -536,8 +539,9 @@ def run_pass(network, blocks, rule, where, on_chunk=None):
     them (Ctrl-C, and ``on_chunk(examples done)`` for progress).
     Returns (sum of the errors, examples).
 
-    Ctrl-C leaves the state of the last finished chunk; divergence, or an
-    error in a block (bad data further on in a file), restores the state
+    Ctrl-C stops at the end of the chunk it comes in, with that chunk's
+    state (its KeyboardInterrupt is held back until then); divergence, or
+    an error in a block (bad data further on in a file), restores the state
     from before the pass and raises."""
     state, progress = network._state, network._state.progress
     if rule.needs_velocity and state.velocity is None:
@@ -553,45 +557,47 @@ def run_pass(network, blocks, rule, where, on_chunk=None):
     velocity = state.velocity if rule.needs_velocity else None
     moments = state.moments if rule.optimizer != "sgd" else None
     arrays = [a for a in (flat, velocity, average, moments) if a is not None]
+    copying = time.perf_counter()
     before = [a.copy() for a in arrays]
-    chunk_start = [a.copy() for a in arrays]
-    updates_before = updates_at_chunk = progress["updates"]
+    # chunks long enough that checking their weights costs at most about a
+    # twentieth of them (large sparse layers)
+    aim = max(CHUNK_SECONDS, 20 * (time.perf_counter() - copying))
+    updates_before = progress["updates"]
     total, examples, size = 0.0, 0, FIRST_CHUNK
     workspace = network._backend.workspace(len(flat), network.dtype, rule)
     try:
-        for X, Y, weights, order, first in blocks:
-            if hasattr(X, "indptr") and rule.dense_only:
-                raise ValueError(f"{rule.dense_only} does not train on sparse X yet: "
-                                 f"give dense X, or leave the option out")
-            start = 0
-            while start < len(order):
-                for kept, now in zip(chunk_start, arrays):
-                    np.copyto(kept, now)
-                updates_at_chunk = progress["updates"]
-                stop = min(start + _parallel.chunk_rows(size, rule.batch_size, rule.threads,
-                                                        rule.round), len(order))
-                began = time.perf_counter()
-                part, done = network._backend.train_pass(
-                    flat, *network._spec, X, Y, weights, order[start:stop], rule,
-                    updates_at_chunk, velocity, average, moments, workspace)
-                progress["updates"] = updates_at_chunk - (-done // rule.batch_size)
-                if done < stop - start or not all(np.isfinite(a).all() for a in arrays):
-                    at = (f" at example {first + order[start + done]}"
-                          if done < stop - start and rule.threads == 1 else "")
-                    raise DivergenceError(
-                        f"training diverged in {where}{at}: the error or the weights "
-                        f"became non-finite (lr={rule.lr}). The weights are those from "
-                        f"before {where}. Try a smaller lr, or scale the inputs and targets.")
-                total += float(part)
-                size = _next_chunk(size, stop - start, time.perf_counter() - began)
-                start = stop
-                if on_chunk:
-                    on_chunk(done)
-            examples += len(order)
-    except KeyboardInterrupt:
-        for kept, now in zip(chunk_start, arrays):   # an unfinished chunk may be half applied
-            np.copyto(now, kept)
-        progress["updates"] = updates_at_chunk
+        with _interrupts_between_chunks() as check_interrupt:
+            for X, Y, weights, order, first in blocks:
+                if hasattr(X, "indptr") and rule.dense_only:
+                    raise ValueError(f"{rule.dense_only} does not train on sparse X yet: "
+                                     f"give dense X, or leave the option out")
+                start = 0
+                while start < len(order):
+                    check_interrupt()
+                    updates_at_chunk = progress["updates"]
+                    stop = min(start + _parallel.chunk_rows(size, rule.batch_size,
+                                                            rule.threads, rule.round),
+                               len(order))
+                    began = time.perf_counter()
+                    part, done = network._backend.train_pass(
+                        flat, *network._spec, X, Y, weights, order[start:stop], rule,
+                        updates_at_chunk, velocity, average, moments, workspace)
+                    progress["updates"] = updates_at_chunk - (-done // rule.batch_size)
+                    if done < stop - start or not all(_finite(a) for a in arrays):
+                        at = (f" at example {first + order[start + done]}"
+                              if done < stop - start and rule.threads == 1 else "")
+                        raise DivergenceError(
+                            f"training diverged in {where}{at}: the error or the weights "
+                            f"became non-finite (lr={rule.lr}). The weights are those from "
+                            f"before {where}. Try a smaller lr, or scale the inputs and "
+                            f"targets.")
+                    total += float(part)
+                    size = _next_chunk(size, stop - start, time.perf_counter() - began, aim)
+                    start = stop
+                    if on_chunk:
+                        on_chunk(done)
+                examples += len(order)
+    except KeyboardInterrupt:                  # raised between chunks: their state stands
         raise
     except BaseException:
         for kept, now in zip(before, arrays):
@@ -601,11 +607,45 @@ def run_pass(network, blocks, rule, where, on_chunk=None):
     return total, examples
 
 
-def _next_chunk(size, rows, seconds):
+@contextlib.contextmanager
+def _interrupts_between_chunks():
+    """Hold Ctrl-C's KeyboardInterrupt back to where the caller checks
+    (``check()`` raises it there), so that it never falls between a chunk's
+    training and its bookkeeping.  Only in the main thread (where Python
+    delivers SIGINT) and under Python's own handler; a Ctrl-C after the last
+    check is raised on leaving."""
+    held = []
+    deferred = (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    if deferred:
+        signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+
+    def check():
+        if held:
+            held.clear()
+            raise KeyboardInterrupt
+
+    try:
+        yield check
+    finally:
+        if deferred:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    check()
+
+
+def _next_chunk(size, rows, seconds, aim=CHUNK_SECONDS):
     """Examples in the next chunk, after one of ``size`` asked for and
-    ``rows`` run in ``seconds``: aimed at CHUNK_SECONDS, at most 4x size."""
-    aimed = rows * CHUNK_SECONDS / seconds if seconds > 0 else 4 * size
-    return int(max(1, min(4 * size, aimed)))
+    ``rows`` run in ``seconds``: aimed at ``aim`` seconds, at most 4x size
+    (times aim / CHUNK_SECONDS: longer chunks get there in fewer steps)."""
+    most = 4 * size * max(1.0, aim / CHUNK_SECONDS)
+    aimed = rows * aim / seconds if seconds > 0 else most
+    return int(max(1, min(most, aimed)))
+
+
+def _finite(array):
+    """Whether every value of ``array`` is finite (a NaN or an infinity is
+    its minimum or maximum), without a temporary as large as it."""
+    return bool(np.isfinite(array.min()) and np.isfinite(array.max()))
 
 
 def _bar(total, description, leave):
