@@ -333,6 +333,8 @@ class _BaseMLP(BaseEstimator):
             self.best_loss_ = np.inf
         if self._fresh:
             self._shuffle_seed = int(rng.randint(np.iinfo(np.int32).max))
+        if issparse(X):                  # checked once for the core, not every epoch
+            X = check.inputs(X, "X", self.network_.dtype, (2,), X.shape[1])
         batch_size = self._batch_size(X.shape[0])
         options = self._options(batch_size)
         scale = self._loss_scale()

@@ -85,14 +85,13 @@ def rows(value, name, dtype, width):
     if n_entries and (indices.min() < 0 or indices.max() >= width):
         raise ValueError(f"{name} has column indices outside [0, {width})")
     if n_entries > 1:
-        steps = np.diff(indices.astype(np.int64))
-        within = np.ones(n_entries - 1, dtype=bool)
-        boundaries = indptr[1:-1] - 1
-        within[boundaries[(boundaries >= 0) & (boundaries < n_entries - 1)]] = False
-        if (steps[within] <= 0).any():
+        steps = np.diff(indices)          # > 0 within every row, where sorted and unique
+        boundaries = indptr[1:-1] - 1     # the steps from one row's last entry to the next's
+        steps[boundaries[(boundaries >= 0) & (boundaries < n_entries - 1)]] = 1
+        if steps.min() <= 0:
             raise ValueError(f"{name} has unsorted or duplicate column indices within a row: "
                              f"call {name}.sum_duplicates() (which also sorts them) first")
     checked = Rows(matrix, dtype)
-    if not np.isfinite(checked.data).all():
+    if n_entries and not (np.isfinite(checked.data.min()) and np.isfinite(checked.data.max())):
         raise ValueError(f"{name} contains NaN or infinity")
     return checked

@@ -164,6 +164,9 @@ def inputs(value, name, dtype, ndims, width):
     """Examples as the backends take them: a checked array (see ``array``),
     or for a scipy.sparse matrix checked CSR rows (``fastbp._sparse.Rows``,
     always 2-D)."""
+    if isinstance(value, _sparse.Rows) and value.data.dtype == dtype \
+            and value.shape[1] == width:
+        return value                        # checked already (the estimators' epochs)
     if _sparse.issparse(value):
         if 2 not in ndims:
             raise ValueError(f"{name} must be one example, not a sparse matrix of rows")
