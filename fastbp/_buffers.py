@@ -51,17 +51,24 @@ def blocks(buffer, layers):
             in zip(split(buffer, [a * b for a, b in shapes(layers)]), shapes(layers))]
 
 
+# initialise draws this many rows of a block at a time.
+INIT_ROWS = 4096
+
+
 def initialise(blocks, layers, activations, seed):
     """Seeded initial weights in the views ``blocks``: Xavier/Glorot uniform,
     He normal before "relu" and "leaky_relu" (``activations[l-1]`` is layer
     l's); zero biases.  Drawn in float64 and rounded, so float32 and float64
-    networks of one seed start from the same weights up to rounding."""
+    networks of one seed start from the same weights up to rounding; drawn
+    INIT_ROWS rows at a time (the same numbers as all at once), so that a
+    large first layer needs no float64 copy of itself."""
     rng = np.random.default_rng(seed)
     for W, fan_in, fan_out, name in zip(blocks, layers, layers[1:], activations):
-        if name in ("relu", "leaky_relu"):
-            values = rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_in, fan_out))
-        else:
-            limit = np.sqrt(6.0 / (fan_in + fan_out))
-            values = rng.uniform(-limit, limit, size=(fan_in, fan_out))
         W[0] = 0
-        W[1:] = values
+        for start in range(1, fan_in + 1, INIT_ROWS):
+            rows = W[start:start + INIT_ROWS]
+            if name in ("relu", "leaky_relu"):
+                rows[...] = rng.normal(0.0, np.sqrt(2.0 / fan_in), size=rows.shape)
+            else:
+                limit = np.sqrt(6.0 / (fan_in + fan_out))
+                rows[...] = rng.uniform(-limit, limit, size=rows.shape)

@@ -83,7 +83,7 @@ def round_size(rule, n_threads, updates_done, examples):
     """Examples a thread trains between exchanges with parallel="copies"
     (whole mini-batches); 0 for one thread or parallel="hogwild".
     ``examples`` is the size of the pass where known (else 0)."""
-    if n_threads == 1 or rule.parallel == "hogwild":
+    if n_threads == 1 or rule.mode == "hogwild":
         return 0
     rate = rule.lr_of_update(updates_done + 1)       # the schedules only decrease
     step = rate / rule.batch_size / (1 - rule.momentum)

@@ -59,6 +59,16 @@ class Network:
         the extension is missing.
     weights : sequence of array_like, optional
         L arrays of shapes (d[l-1]+1, d[l]) instead of the seeded weights.
+
+    Notes
+    -----
+    Sparse X (scipy.sparse CSR; CSC and COO converted once, never densified
+    whole) is taken by ``fit``, ``partial_fit``, ``predict``, ``loss``,
+    ``gradient`` and ``backprop``: an example costs its entries' rows of
+    W^(1), whose signals are the bias row plus those rows times the entries,
+    and whose update touches only them (Adam and Adagrad too, lazily, as
+    torch's SparseAdam). Momentum, average, batch_size > 1 and SGD's
+    weight_decay need dense X for now.
     """
 
     def __init__(self, layers, hidden="tanh", output="identity", loss="squared",
@@ -243,7 +253,7 @@ class Network:
             power_t=0.25, average=False, batch_size=1, sample_weight=None, clip=None,
             validation_data=None, validation_fraction=None, early_stopping=False,
             patience=5, tol=1e-4, restore_best=True, callbacks=(), n_threads=1,
-            parallel="copies", optimizer="sgd", beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+            parallel=None, optimizer="sgd", beta_1=0.9, beta_2=0.999, epsilon=1e-8):
         """Train by per-example stochastic gradient descent, in place.
 
         Every epoch visits each example once and updates the weights after
@@ -254,13 +264,13 @@ class Network:
 
         Parameters
         ----------
-        X : array_like, shape (n, d[0])
+        X : array_like or scipy.sparse matrix, shape (n, d[0])
             In memory, or out of core (an ``np.memmap``, or an array-like
             with ``shape``, ``dtype`` and row slicing: h5py, zarr), read 16
-            MiB of rows at a time, shuffled by chunks and within each chunk.
+            MiB of rows at a time, shuffled by chunks and within each chunk;
+            or sparse (see the class's notes).
         Y : array_like, shape (n, d[L]), or (n,) where d[L] == 1
-        epochs : int, default 10
-        lr : float > 0, default 0.01
+        epochs, lr : int >= 1, float > 0, default 10, 0.01
         shuffle : bool, default True
             A fresh order every epoch, drawn from (seed, number of the pass).
         seed : int, optional
@@ -276,7 +286,7 @@ class Network:
             Adam as scikit-learn's (bias-corrected) or Adagrad as torch's,
             per example or mini-batch, one thread.
         beta_1, beta_2, epsilon : float, default 0.9, 0.999, 1e-8
-            Adam's moment decays, and the guard of both against division by 0.
+            Adam's moment decays; the guard of both against division by 0.
         lr_schedule : {"constant", "invscaling", "optimal", "adaptive"}
             The rate of update t = 1, 2, ...: lr; lr / t**power_t; lr / (1 +
             lr * weight_decay * (t - 1)); or lr / 5 after ``patience``
@@ -293,25 +303,24 @@ class Network:
         validation_data : (Xv, Yv), optional
             Examples of ``History.val_loss``, after every epoch.
         validation_fraction : float in (0, 1), optional
-            Hold out this fraction of (X, Y), drawn from the seed, instead.
+            Or hold out this fraction of (X, Y), drawn from the seed.
         early_stopping : bool, default False
-            Stop after ``patience`` epochs without an improvement of the
-            validation loss by ``tol`` (holding out 0.1 without validation data).
-        patience : int >= 1, default 5
-        tol : float >= 0, default 1e-4
+            Stop after ``patience`` epochs without a validation loss better by
+            ``tol`` (holding out 0.1 without validation data).
+        patience, tol : int >= 1, float >= 0, default 5, 1e-4
         restore_best : bool, default True
             After early stopping, the weights of the best validation loss.
         callbacks : sequence of callables
             ``callback(network, epoch, logs)`` after every epoch (``logs``:
             "loss", "lr", "val_loss"); returning False stops training.
         n_threads : int, default 1
-            1: serial, reproducible bit for bit. n > 1 threads (at most 4
-            per core; -1: OpenMP's limit) train on shares of the order, not
-            reproducibly; serial on the reference backend, with ``average``
-            and with Adam or Adagrad.
-        parallel : {"copies", "hogwild"}, default "copies"
-            Threads train copies, whose changes reach the shared weights
-            after every round of examples; or all the shared weights, unlocked.
+            1: serial, reproducible bit for bit. n > 1 threads (at most 4 per
+            core; -1: OpenMP's limit) train on shares of the order, not
+            reproducibly; serial on the reference, with average, Adam, Adagrad.
+        parallel : {"copies", "hogwild", None}, default None
+            Threads train copies, whose changes reach the shared weights each
+            round of examples; or the shared weights, unlocked. None: "hogwild"
+            for sparse X (its examples rarely meet), else "copies".
 
         Returns
         -------
@@ -322,8 +331,8 @@ class Network:
         RuntimeError
             If the network is training in another call already.
         DivergenceError
-            If the error or the weights become non-finite; the network then
-            holds the weights of the end of the last finished epoch.
+            If the error or the weights become non-finite; the network keeps
+            the weights of the end of the last finished epoch.
         """
         rule = Rule.check(lr, momentum, nesterov, weight_decay, clip, lr_schedule, power_t,
                           patience, tol, average, batch_size, n_threads, parallel, optimizer,
@@ -337,7 +346,7 @@ class Network:
                     momentum=0.0, nesterov=False, weight_decay=0.0, lr_schedule="constant",
                     power_t=0.25, average=False, batch_size=1, sample_weight=None, clip=None,
                     validation_data=None, patience=5, tol=1e-4, callbacks=(), n_threads=1,
-                    parallel="copies", optimizer="sgd", beta_1=0.9, beta_2=0.999,
+                    parallel=None, optimizer="sgd", beta_1=0.9, beta_2=0.999,
                     epsilon=1e-8):
         """One training pass over the examples, continuing the training state
         (``training_state``: velocity, moments, averages, counters) of

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from . import _buffers, _data, _parallel
+from . import _buffers, _data, _parallel, _sparse
 from . import _validation as check
 from ._names import SCHEDULES, scheduled_lr
 
@@ -126,12 +126,13 @@ class Rule:
     optimizer ("sgd", "adam", "adagrad"), beta_1, beta_2, epsilon, and what
     a pass sets: moments_from (the update the moments started at), threads
     and round (examples a thread trains between exchanges with
-    parallel="copies"; 0: no exchanges).
+    parallel="copies"; 0: no exchanges), and the mode a pass runs in
+    (``parallel``, or for parallel=None "hogwild" on sparse X, else "copies").
     """
 
     def __init__(self, lr, momentum=0.0, nesterov=False, weight_decay=0.0, clip=0.0,
                  lr_schedule="constant", power_t=0.25, patience=5, tol=1e-4, average=0,
-                 batch_size=1, n_threads=1, parallel="copies", optimizer="sgd", beta_1=0.9,
+                 batch_size=1, n_threads=1, parallel=None, optimizer="sgd", beta_1=0.9,
                  beta_2=0.999, epsilon=1e-8):
         self.optimizer, self.beta_1, self.beta_2 = optimizer, beta_1, beta_2
         self.epsilon = epsilon
@@ -141,6 +142,7 @@ class Rule:
         self.average, self.batch_size = average, batch_size
         self.n_threads, self.parallel = n_threads, parallel     # as asked for
         self.threads, self.round, self.moments_from = 1, 0, 0   # what a pass runs
+        self.mode = parallel or "copies"
         # the cores' per-update schedules; "adaptive" changes lr between epochs
         self.schedule = SCHEDULES.index(lr_schedule) if lr_schedule in SCHEDULES else 0
 
@@ -174,7 +176,8 @@ class Rule:
             average = check.integer(average, "average", 1)
         batch_size = check.integer(batch_size, "batch_size", 1, check.MAX_BATCH)
         n_threads = check.threads(n_threads)
-        parallel = check.choice(parallel, "parallel", _parallel.MODES)
+        if parallel is not None:
+            parallel = check.choice(parallel, "parallel", _parallel.MODES)
         rule = cls(lr, momentum, nesterov, weight_decay, clip, lr_schedule, power_t,
                    patience, tol, average, batch_size, n_threads, parallel, optimizer, beta_1,
                    beta_2, epsilon)
@@ -209,9 +212,12 @@ class Rule:
         """The learning rate of update number t (1, 2, ...) of the core's schedules."""
         return scheduled_lr(self.schedule, self.lr, max(t, 1), self.power_t, self.weight_decay)
 
-    def prepare(self, backend, updates_done, examples):
-        """Set the threads and the round of a pass over ``examples`` (0:
-        unknown) after ``updates_done`` updates."""
+    def prepare(self, backend, updates_done, examples, sparse=False):
+        """Set the threads, the mode and the round of a pass over ``examples``
+        (0: unknown; ``sparse``: CSR rows) after ``updates_done`` updates."""
+        # sparse examples rarely touch the same rows: Hogwild!'s case, and the
+        # copies' exchanges would be of every weight
+        self.mode = self.parallel or ("hogwild" if sparse else "copies")
         self.threads = _parallel.threads(backend, 1 if self.serial else self.n_threads)
         self.round = _parallel.round_size(self, self.threads, updates_done, examples)
 
@@ -258,7 +264,7 @@ def fit(network, X, Y, epochs, rule, shuffle, seed, verbose=False, sample_weight
     if fresh:
         network._state = TrainingState()
     rule.prepare(network._backend, network._state.progress["updates"],
-                 getattr(source, "n", 0))
+                 getattr(source, "n", 0), isinstance(getattr(source, "X", None), _sparse.Rows))
     return _epochs(network, source, epochs, rule, shuffle, seed, verbose, validation,
                    stopping, callbacks)
 
