@@ -184,7 +184,7 @@ def models(peers, threads, sample):
 
 
 EPOCH_OVER_FILE = r"""
-import resource, sys, time
+import sys, time
 import numpy as np
 from sklearn.datasets import load_svmlight_file
 import fastbp
@@ -203,7 +203,10 @@ def chunks():
 start = time.perf_counter()
 history = fastbp.fit_stream(net, chunks(), lr=0.05)
 seconds = time.perf_counter() - start
-print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+# this process's peak RSS (ru_maxrss would count the parent's, forked before exec)
+with open("/proc/self/status") as status:
+    peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+print(seconds, peak * 1024)
 """
 
 
