@@ -26,9 +26,14 @@ from ._names import SCHEDULES, scheduled_lr
 __all__ = ["DivergenceError", "History", "Rule", "TrainingState", "fit_stream"]
 
 # The core trains in chunks of about this many seconds, giving Python the GIL
-# (and Ctrl-C) back between them; the first chunk has FIRST_CHUNK examples.
+# (and Ctrl-C, which waits for the chunk it comes in) back between them; the
+# first chunk has FIRST_CHUNK examples, few, so that it ends soon even on a
+# slow network or the reference backend.
 CHUNK_SECONDS = 0.05
-FIRST_CHUNK = 1024
+# ... or up to LONG_CHUNK_SECONDS where checking a chunk's buffers takes long
+# (large layers), so that Ctrl-C still stops training within about that.
+LONG_CHUNK_SECONDS = 0.25
+FIRST_CHUNK = 64
 # verbose=True shows a bar within epochs of at least this many examples.
 LONG_EPOCH = 100_000
 # The counters of a fresh training state (see TrainingState).
@@ -566,8 +571,8 @@ def run_pass(network, blocks, rule, where, on_chunk=None):
     copying = time.perf_counter()
     before = [a.copy() for a in arrays]
     # chunks long enough that checking their weights costs at most about a
-    # twentieth of them (large sparse layers)
-    aim = max(CHUNK_SECONDS, 20 * (time.perf_counter() - copying))
+    # twentieth of them (large sparse layers), within LONG_CHUNK_SECONDS
+    aim = min(max(CHUNK_SECONDS, 20 * (time.perf_counter() - copying)), LONG_CHUNK_SECONDS)
     updates_before = progress["updates"]
     total, examples, size = 0.0, 0, FIRST_CHUNK
     workspace = network._backend.workspace(len(flat), network.dtype, rule)
