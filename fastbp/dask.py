@@ -13,6 +13,7 @@ Needs dask[distributed] (``pip install "fastbp[dask]"``).
 """
 
 import numbers
+import sys
 
 import numpy as np
 
@@ -24,6 +25,7 @@ except ImportError as error:                       # pragma: no cover - the extr
     raise ImportError('fastbp.dask needs dask[array,distributed]: pip install '
                       '"fastbp[dask]"') from error
 
+from . import _sparse
 from .network import Network
 
 __all__ = ["fit"]
@@ -149,8 +151,13 @@ def _gather_on_workers(client, X, Y, sample_weight):
 
 
 def _concatenate(parts):
-    """One worker's blocks as one (X, Y, weights or None)."""
-    X = np.concatenate([part[0] for part in parts])
+    """One worker's blocks as one (X, Y, weights or None); scipy.sparse blocks
+    of X as one CSR matrix."""
+    blocks = [part[0] for part in parts]
+    if _sparse.issparse(blocks[0]):
+        X = sys.modules["scipy.sparse"].vstack(blocks, format="csr")
+    else:
+        X = np.concatenate(blocks)
     Y = np.concatenate([part[1] for part in parts])
     weights = np.concatenate([part[2] for part in parts]) if len(parts[0]) == 3 else None
     return X, Y, weights

@@ -98,6 +98,23 @@ def test_one_block_is_one_worker_training_locally(client):
     assert_array_equal(net.flat, local.flat)
 
 
+def test_sparse_blocks_train_as_in_one_process(client):
+    """Blocks of scipy.sparse CSR rows (a worker's blocks stacked into one
+    CSR matrix there) train as the same rows dense."""
+    from scipy import sparse
+    X, y, _, _ = _problem(n=800)
+    X[np.abs(X) < 1.0] = 0.0                        # mostly zeros
+    Y = np.eye(3)[y]
+    dX = client.persist(da.from_array(X, chunks=(400, 20)).map_blocks(sparse.csr_matrix))
+    dY = client.persist(da.from_array(Y, chunks=(400, 3)))
+    net = fastbp.Network([20, 6, 3], output="softmax", loss="cross_entropy", seed=1)
+    fastbp.dask.fit(net, dX, dY, rounds=1, local_epochs=2, seed=5, lr=0.05)
+    dense = fastbp.Network([20, 6, 3], output="softmax", loss="cross_entropy", seed=1)
+    fastbp.dask.fit(dense, client.persist(da.from_array(X, chunks=(400, 20))), dY, rounds=1,
+                    local_epochs=2, seed=5, lr=0.05)
+    assert_allclose(net.flat, dense.flat, rtol=1e-12, atol=1e-14)
+
+
 def test_sample_and_class_weights(client):
     """Each worker trains on the row blocks it holds, so two fits give the
     same weights only where the blocks lie alike: here every block (two of
