@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from . import reference
+from . import _sparse, reference
 
 try:
     compiled = importlib.import_module(__package__ + "._core")
@@ -81,7 +81,7 @@ def forward(backend, flat, spec, blocks, X):
     ``spec`` is (d[0..L], activation codes, loss code), ``blocks`` the views
     W^(1..L) of ``flat``."""
     layers, acts, _ = spec
-    sparse = hasattr(X, "indptr")          # CSR rows: per example, from their entries
+    sparse = isinstance(X, _sparse.Rows)   # CSR rows: per example, from their entries
     if not sparse and X.shape[0] * len(flat) >= BATCH_WORK and (flat.dtype == np.float32
                                                                   or len(flat) >= BATCH_WEIGHTS):
         for W, act in zip(blocks, acts[1:]):

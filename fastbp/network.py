@@ -169,7 +169,8 @@ class Network:
                 raise ValueError(f"x must be one example: a sparse x must have 1 row, got "
                                  f"{x.shape[0]}")
             x = check.inputs(x, "x", self._dtype, (2,), self._layers[0]).row(0)
-        x = check.array(x, "x", self._dtype, (1,), self._layers[0])
+        else:
+            x = check.array(x, "x", self._dtype, (1,), self._layers[0])
         return x, self._targets(y, None)
 
     # ------------------------------------------------------------ computation

@@ -49,6 +49,7 @@ network's dtype, checked by the caller; absent buffers are None.
 
 import numpy as np
 
+from . import _sparse
 from ._buffers import blocks as _blocks
 from ._names import ACTIVATIONS, LEAKY_SLOPE, LOSSES, scheduled_lr
 
@@ -171,7 +172,7 @@ def _names(acts):
 def forward(flat, layers, acts, X, out):
     """out[n] = x^(L) for every row n of X (CSR rows: one at a time, densified)."""
     W, names = _blocks(flat, layers), _names(acts)
-    if hasattr(X, "indptr"):
+    if isinstance(X, _sparse.Rows):
         for r, x0 in enumerate(X):
             out[r] = _forward(W, names, x0)[1][-1]
         return
@@ -269,7 +270,7 @@ def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, rule, t_don
     elif rule.optimizer == "adagrad":           # Adagrad's sums of squares
         S = _blocks(moments, layers)
     G = [np.zeros_like(w) for w in W]        # a mini-batch's summed gradient
-    sparse = hasattr(X, "indptr")            # CSR rows, densified one at a time
+    sparse = isinstance(X, _sparse.Rows)     # CSR rows, densified one at a time
     total, done, updates, in_batch = 0.0, 0, 0, 0
     with np.errstate(over="ignore", invalid="ignore"):    # the caller reports divergence
         for k, r in enumerate(order):

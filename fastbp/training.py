@@ -579,7 +579,7 @@ def run_pass(network, blocks, rule, where, on_chunk=None):
     try:
         with _interrupts_between_chunks() as check_interrupt:
             for X, Y, weights, order, first in blocks:
-                if hasattr(X, "indptr") and rule.dense_only:
+                if isinstance(X, _sparse.Rows) and rule.dense_only:
                     raise ValueError(f"{rule.dense_only} does not train on sparse X yet: "
                                      f"give dense X, or leave the option out")
                 start = 0

@@ -73,3 +73,11 @@ def test_sklearns_own_mlp_tests_pass_but_those_that_cannot_apply(tmp_path):
     assert run.returncode == 0, run.stdout[-3000:]
     assert len(cases) == len(names) - len(CANNOT_APPLY)
     assert len(cases) >= AT_LEAST_PASSING, f"{len(cases)} of {len(names)} pass"
+
+
+def test_the_docs_give_the_count_of_tests_that_cannot_apply():
+    import os
+    docs = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "sklearn-and-dask.md")
+    with open(docs, encoding="utf-8") as file:
+        text = " ".join(file.read().split())
+    assert f"which lists the {len(CANNOT_APPLY)} that cannot apply" in text

@@ -122,12 +122,13 @@ def test_validation_fraction_and_fit_stream_take_sparse_rows(backend):
 
 
 @pytest.mark.compiled
-@pytest.mark.parametrize("parallel", ["copies", "hogwild"])
+@pytest.mark.parametrize("parallel", [{}, {"parallel": "copies"}, {"parallel": "hogwild"}],
+                         ids=["default", "copies", "hogwild"])
 def test_threads_train_sparse_x(parallel):
     X, Y = _data(n=400, density=0.05)
     serial, threaded = (fastbp.Network(LAYERS, seed=3) for _ in range(2))
     serial.fit(X, Y, epochs=5, lr=0.02, seed=2)
-    threaded.fit(X, Y, epochs=5, lr=0.02, seed=2, n_threads=2, parallel=parallel)
+    threaded.fit(X, Y, epochs=5, lr=0.02, seed=2, n_threads=2, **parallel)
     assert threaded.loss(X, Y) < 1.2 * serial.loss(X, Y)
     assert np.isfinite(threaded.flat).all()
 
