@@ -13,7 +13,8 @@ The functions are the backend interface that ``fastbp.reference``'s
 docstring writes down.  The Python layer validates every argument: nothing
 here checks bounds.  The pieces are included from _declarations.pxi (the C
 kernels and the codes), _example.pxi (one example's mathematics and the
-serial loop) and _copies.pxi (the threads' copies).
+serial loop), _copies.pxi (parallel="copies") and _hogwild.pxi
+(parallel="hogwild" on CSR rows).
 
 Scratch (outputs with their bias slot x_0 = 1, signals, deltas) is allocated
 once per call, with the layer offsets, and reused for every example.
@@ -30,6 +31,7 @@ from ._buffers import zeros
 include "_declarations.pxi"
 include "_example.pxi"
 include "_copies.pxi"
+include "_hogwild.pxi"
 
 
 def forward(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] acts,
@@ -198,7 +200,7 @@ SIMD = FBP_SIMD.decode()      # the widest vector instructions of this build
 def workspace(Py_ssize_t n_weights, dtype, rule):
     """The threads' copies for a pass of parallel="copies" (4 buffers of
     n_weights for each thread but the first, on a cache line), or None."""
-    if rule.threads > 1 and rule.round > 0:
+    if rule.threads > 1 and rule.round > 0 and rule.mode == "copies":
         return zeros(4 * (rule.threads - 1) * n_weights, dtype)
     return None
 
@@ -242,13 +244,17 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     (see backward), bit for bit what its forward pass would.
 
     With rule.threads > 1 (and an OpenMP build), that many threads train,
-    each with its own scratch.  With rule.round = 0 each takes a
+    each with its own scratch.  With rule.mode "hogwild" each takes a
     consecutive share of whole batches and all update flat (and velocity,
     average) without locks: Hogwild!; thread t numbers its updates
-    t_done + t + 1, then rule.threads further each time.  With rule.round
-    > 0 (a multiple of the batch) the threads claim that many examples at a
-    time from ``order``; thread 0 trains flat itself, each other thread a
-    copy in ``workspace``, whose change thread 0 adds to flat: see
+    t_done + t + 1, then rule.threads further each time.  On CSR rows the
+    threads claim rule.round examples at a time, and each keeps a copy of
+    the weights every example updates, and of the frequent inputs' rows of
+    W^(1), whose change it adds to flat after each round: see
+    ``train_hogwild``.  With rule.mode
+    "copies" the threads claim rule.round examples (a multiple of the batch)
+    at a time from ``order``; thread 0 trains flat itself, each other
+    thread a copy in ``workspace``, whose change thread 0 adds to flat: see
     ``train_copy``.
 
     The whole pass runs without the GIL.  A non-finite error stops a
@@ -263,6 +269,7 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     cdef Py_ssize_t round_size = rule.round, batch = rule.batch_size
     cdef Py_ssize_t n = order.shape[0], n_weights = flat.shape[0], t, first
     cdef Py_ssize_t per_thread, l, i, done = 0
+    cdef bint hogwild_rows
     cdef double total = 0
     cdef floating* scratch
     cdef void* own_scratch
@@ -276,11 +283,17 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     cdef Py_ssize_t claimed = 0             # examples of order claimed by the threads
     cdef Exchange ex
     cdef Rows rows = rows_of(X, <floating*> NULL)
+    cdef bint copying = rule.mode == "copies"
+    cdef Hot hot                            # sparse Hogwild!: the threads' copies
+    cdef floating* own = NULL
+    cdef Py_ssize_t per_own = 0
+    cdef Py_ssize_t* own_offsets = NULL
+    hot.slot, hot.inputs = NULL, NULL
     if n == 0:
         return 0.0, 0
     step.moments = &moments[0] if moments is not None else NULL
     n_threads = max(1, min(n_threads, (n + batch - 1) // batch))
-    step.t_stride = n_threads if n_threads > 1 and round_size == 0 else 1
+    step.t_stride = n_threads if n_threads > 1 and not copying and not rows.sparse else 1
     layout_init(&lay, layers, acts, loss, <floating*> NULL)
     # Each thread's scratch (x, s, delta, then a gradient buffer for
     # batches) starts on its own cache lines (32 floats: at least 128 bytes).
@@ -292,19 +305,34 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     dones = <Py_ssize_t*> (totals + n_threads)
     ex.pending = <Py_ssize_t*> calloc(n_threads * FLAG_STRIDE, sizeof(Py_ssize_t))
     ex.running, ex.n_weights, ex.n_threads, ex.velocity = 0, n_weights, n_threads, v != NULL
-    if n_threads > 1 and round_size > 0:
+    if n_threads > 1 and copying:
         if workspace is not None and workspace.shape[0] >= (n_threads - 1) * 4 * n_weights:
             copies = &workspace[0]
         else:
             copies = own_copies = <floating*> malloc((n_threads - 1) * 4 * n_weights
                                                      * sizeof(floating))
     ex.copies = copies
+    hogwild_rows = n_threads > 1 and not copying and rows.sparse
+    if hogwild_rows:
+        hot.slot = <int*> malloc(layers[0] * sizeof(int))
+        hot.inputs = <Py_ssize_t*> malloc(MAX_HOT * sizeof(Py_ssize_t))
+        own_offsets = <Py_ssize_t*> malloc(n_threads * (lay.L + 1) * sizeof(Py_ssize_t))
+        if hot.slot != NULL and hot.inputs != NULL:
+            with nogil:
+                choose_hot(&hot, &lay, &rows, &order[0], n, n_weights)
+            per_own = on_line(4 * hot.n_own)      # copy and base of w and of the squares
+            own = <floating*> malloc((n_threads * per_own + 16) * sizeof(floating))
     if (own_scratch == NULL or totals == NULL or ex.pending == NULL
-            or (n_threads > 1 and round_size > 0 and copies == NULL)):
+            or (n_threads > 1 and copying and copies == NULL)
+            or (hogwild_rows and (own == NULL or own_offsets == NULL))):
         free(own_scratch)
         free(totals)
         free(ex.pending)
         free(own_copies)
+        free(hot.slot)
+        free(hot.inputs)
+        free(own)
+        free(own_offsets)
         free(lay.w_off)
         raise MemoryError()
     try:
@@ -315,7 +343,15 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
             if n_threads == 1:
                 dones[0] = train_share(&lay, &flat[0], v, avg, n_weights, &rows, &Y[0, 0],
                                        weights, &order[0], n, &step, 0, scratch, totals)
-            elif round_size == 0:
+            elif hogwild_rows:
+                for t in prange(n_threads, num_threads=n_threads, schedule="static",
+                                chunksize=1):
+                    dones[t] = train_hogwild(
+                        &lay, &hot, &flat[0], <floating*> step.moments, n_weights, &rows,
+                        &Y[0, 0], weights, &order[0], n, &step, round_size,
+                        <floating*> line_start(own) + t * per_own,
+                        own_offsets + t * (lay.L + 1), scratch + t * per_thread, totals + t)
+            elif not copying:
                 for t in prange(n_threads, num_threads=n_threads, schedule="static",
                                 chunksize=1):
                     first = share_start(t, n, batch, n_threads)
@@ -337,5 +373,34 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
         free(totals)
         free(ex.pending)
         free(own_copies)
+        free(hot.slot)
+        free(hot.inputs)
+        free(own)
+        free(own_offsets)
         free(lay.w_off)
     return total, done
+
+
+def copy_into(floating[::1] to, const floating[::1] source, int n_threads):
+    """to[:] = source, in n_threads parts on as many threads: a pass's state
+    kept to restore."""
+    cdef Py_ssize_t t, start, n = source.shape[0]
+    cdef Py_ssize_t part = (n + n_threads - 1) // n_threads
+    for t in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static",
+                    chunksize=1):
+        start = t * part
+        if start < n:
+            memcpy(&to[start], &source[start], min(part, n - start) * sizeof(floating))
+
+
+def all_finite(const floating[::1] values, int n_threads):
+    """Whether every value is finite, in n_threads parts on as many threads."""
+    cdef Py_ssize_t t, start, n = values.shape[0]
+    cdef Py_ssize_t part = (n + n_threads - 1) // n_threads
+    cdef double total = 0
+    for t in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static",
+                    chunksize=1):
+        start = t * part
+        if start < n:
+            total += zero_sum(min(part, n - start), &values[start])
+    return total == 0

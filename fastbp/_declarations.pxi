@@ -30,6 +30,7 @@ cdef extern from "_kernels.h" nogil:
     double momentum_row "fbp_momentum_row" (Py_ssize_t n, ...)
     void momentum_rows "fbp_momentum_rows" (Py_ssize_t n_in, ...)
     void running_mean "fbp_running_mean" (Py_ssize_t n, ...)
+    double zero_sum "fbp_zero_sum" (Py_ssize_t n, ...)
     double adam_row "fbp_adam_row" (Py_ssize_t n, ...)
     double adagrad_row "fbp_adagrad_row" (Py_ssize_t n, ...)
 
@@ -71,6 +72,15 @@ cdef struct Layout:
     Py_ssize_t* s_off       # start of s^(l) and delta^(l) in their scratch, l = 1..L
     Py_ssize_t n_x          # length of the x scratch
     Py_ssize_t n_s          # length of the s (and delta) scratch
+    # A thread of a sparse Hogwild! pass (_hogwild.pxi) trains its own copy
+    # of the dense part: W^(1)'s bias row, the rows of the frequent inputs,
+    # and layers 2..L, laid out as w_off says; input i's row of W^(1) is its
+    # own row slot[i] + 1 where slot[i] >= 0, else the shared one of
+    # shared_w1 (and of Adagrad's sums of squares, shared_squares1).
+    # slot is NULL elsewhere: every row where w_off says.
+    const int* slot
+    void* shared_w1         # floating*: W^(1) of the shared weights
+    void* shared_squares1   # floating*: the same block of the shared sums of squares
 
 
 OPTIMIZERS = ("sgd", "adam", "adagrad")

@@ -35,6 +35,8 @@ cdef floating* layout_init(Layout* lay, const Py_ssize_t[::1] layers, const int[
     lay.s_off = lay.x_off + (L + 1)
     xs = <floating*> line_start(lay.s_off + (L + 1))
     lay.L, lay.d, lay.act, lay.loss, lay.n_x, lay.n_s = L, &layers[0], &acts[0], loss, n_x, n_s
+    lay.slot = NULL
+    lay.shared_w1 = lay.shared_squares1 = NULL
     lay.w_off[0] = lay.s_off[0] = lay.x_off[0] = 0
     for l in range(1, L + 1):
         lay.w_off[l] = lay.w_off[l - 1] + (0 if l == 1 else (layers[l - 2] + 1) * layers[l - 1])
@@ -91,6 +93,20 @@ cdef Rows rows_of(X, floating* kind) except *:
     return rows
 
 
+cdef inline floating* input_row(const Layout* lay, const floating* w, const void* shared,
+                                Py_ssize_t i) noexcept nogil:
+    """Input i's row of W^(1) (row i + 1; i = 0..d[0]-1) in ``w``, a buffer
+    laid out as lay.w_off says (weights, or a state of the same layout);
+    for a thread of a sparse Hogwild! pass, the rows of the inputs it keeps
+    no copy of are those of ``shared`` (see Layout.slot)."""
+    cdef Py_ssize_t n = lay.d[1]
+    if lay.slot == NULL:
+        return <floating*> w + lay.w_off[1] + (i + 1) * n
+    if lay.slot[i] >= 0:
+        return <floating*> w + lay.w_off[1] + (lay.slot[i] + 1) * n
+    return <floating*> shared + (i + 1) * n
+
+
 cdef inline bint load_example(const Layout* lay, const floating* w, const Rows* rows,
                               Py_ssize_t r, floating* xs, floating* ss) noexcept nogil:
     """Example r's input.  Dense: x^(0) into the x scratch; returns False.
@@ -105,7 +121,7 @@ cdef inline bint load_example(const Layout* lay, const floating* w, const Rows* 
         return False
     memcpy(ss + lay.s_off[1], W, n * sizeof(floating))
     for k in range(rows.indptr[r], rows.indptr[r + 1]):
-        axpy(n, data[k], W + (rows.indices[k] + 1) * n, ss + lay.s_off[1])
+        axpy(n, data[k], input_row(lay, w, lay.shared_w1, rows.indices[k]), ss + lay.s_off[1])
     return True
 
 
@@ -121,7 +137,7 @@ cdef inline void sparse_first_layer(const Layout* lay, floating* target, floatin
     cdef const floating* data = <const floating*> rows.data
     axpy(n, scale, delta, T)
     for k in range(rows.indptr[r], rows.indptr[r + 1]):
-        axpy(n, scale * data[k], delta, T + (rows.indices[k] + 1) * n)
+        axpy(n, scale * data[k], delta, input_row(lay, target, lay.shared_w1, rows.indices[k]))
 
 
 cdef inline void times_gprime(int act, const floating* x, floating* d, Py_ssize_t n) noexcept nogil:
@@ -432,9 +448,10 @@ cdef void adaptive_update(const Layout* lay, floating* w, floating* moments, flo
                          m + lay.w_off[1] if m != NULL else NULL, squares + lay.w_off[1], step,
                          rate)
             for k in range(rows.indptr[r], rows.indptr[r + 1]):
-                at = lay.w_off[1] + (rows.indices[k] + 1) * n_out
-                adaptive_row(n_out, data[k], wd, delta, w + at, m + at if m != NULL else NULL,
-                             squares + at, step, rate)
+                i = rows.indices[k]     # Adam's m only where every row is w's (one thread)
+                adaptive_row(n_out, data[k], wd, delta, input_row(lay, w, lay.shared_w1, i),
+                             input_row(lay, m, NULL, i) if m != NULL else NULL,
+                             input_row(lay, squares, lay.shared_squares1, i), step, rate)
             continue
         for i in range(n_in + 1):
             at = lay.w_off[l] + i * n_out

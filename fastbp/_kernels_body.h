@@ -418,6 +418,16 @@ static FBP_NOINLINE FBP_T FBP_FN(fbp_adagrad_row)(Py_ssize_t n, FBP_T a, FBP_T w
     return acc;
 }
 
+/* sum_j x[j] * 0: 0 where every x[j] is finite, else NaN. */
+static inline FBP_T FBP_FN(fbp_zero_sum)(Py_ssize_t n, const FBP_T *x)
+{
+    FBP_T acc = 0;
+    #pragma omp simd reduction(+:acc)
+    for (Py_ssize_t j = 0; j < n; j++)
+        acc += x[j] * 0;
+    return acc;
+}
+
 /* Averaged SGD: avg[j] += (w[j] - avg[j]) * inv_k, the running mean of the
  * iterates with inv_k = 1 / (number of iterates averaged, this one included). */
 static inline void FBP_FN(fbp_running_mean)(Py_ssize_t n, FBP_T inv_k, const FBP_T *w,

@@ -13,7 +13,11 @@ benchmarks/bench_threads.py measures the speed and the loss against one
 thread.
 
 With parallel="hogwild" all threads update the shared weights at once,
-without locks (Hogwild!, Niu et al. 2011).
+without locks (Hogwild!, Niu et al. 2011).  On sparse X they do so for the
+rows of W^(1) their examples' entries select; each keeps its own copy of
+what every example updates (the other layers, W^(1)'s bias row) and of the
+rows of the frequent inputs, and adds its change after each round, which
+is at least MIN_SPARSE_ROUND examples (see fastbp/_hogwild.pxi).
 
 GNU OpenMP cannot be used in a child forked after a parallel region ran in
 its parent (the child's next parallel region waits forever for threads that
@@ -29,6 +33,8 @@ from ._validation import THREADS_PER_CORE
 
 MODES = ("copies", "hogwild")
 MIN_ROUND = 64
+# "hogwild" on sparse X: an exchange gathers scattered rows of W^(1)
+MIN_SPARSE_ROUND = 512
 MAX_ROUND = 1024
 ROUND_DISTANCE = 0.64
 # A chunk holds at least this many rounds per thread: a thread that finishes
@@ -79,11 +85,12 @@ def _outside_fastbp():
     return level
 
 
-def round_size(rule, n_threads, updates_done, examples):
-    """Examples a thread trains between exchanges with parallel="copies"
-    (whole mini-batches); 0 for one thread or parallel="hogwild".
-    ``examples`` is the size of the pass where known (else 0)."""
-    if n_threads == 1 or rule.mode == "hogwild":
+def round_size(rule, n_threads, updates_done, examples, sparse=False):
+    """Examples a thread trains between exchanges with parallel="copies", or
+    with "hogwild" on ``sparse`` X (whole mini-batches); 0 for one thread or
+    parallel="hogwild" on dense X.  ``examples`` is the size of the pass
+    where known (else 0)."""
+    if n_threads == 1 or (rule.mode == "hogwild" and not sparse):
         return 0
     rate = rule.lr_of_update(updates_done + 1)       # the schedules only decrease
     step = rate / rule.batch_size / (1 - rule.momentum)
@@ -91,7 +98,8 @@ def round_size(rule, n_threads, updates_done, examples):
     share = examples / (n_threads * ROUNDS_PER_PASS)
     if share:
         size = min(size, share)
-    return whole_batches(max(MIN_ROUND, int(size)), rule.batch_size)
+    least = MIN_SPARSE_ROUND if rule.mode == "hogwild" else MIN_ROUND
+    return whole_batches(max(least, int(size)), rule.batch_size)
 
 
 def chunk_rows(size, batch_size, n_threads, round_examples):

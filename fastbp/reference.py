@@ -43,6 +43,9 @@ network's dtype, checked by the caller; absent buffers are None.
   not finite).
 - ``workspace(n_weights, dtype, rule)``: the buffer a pass of ``rule``
   hands each ``train_pass`` call, or None.
+- ``copy_into(to, source, n_threads)``: to[:] = source (1-D buffers);
+  ``all_finite(values, n_threads)``: whether no value is a NaN or an
+  infinity.  A pass's bookkeeping, on its threads.
 - ``max_threads()``, ``PARALLEL`` (threads run in parallel) and
   ``SERIAL_REASON`` (why not, where not).
 """
@@ -53,8 +56,9 @@ from . import _sparse
 from ._buffers import blocks as _blocks
 from ._names import ACTIVATIONS, LEAKY_SLOPE, LOSSES, scheduled_lr
 
-__all__ = ["PARALLEL", "SERIAL_REASON", "activate_rows", "backprop", "forward", "gradient",
-           "loss", "max_threads", "train_pass", "workspace"]
+__all__ = ["PARALLEL", "SERIAL_REASON", "activate_rows", "all_finite", "backprop",
+           "copy_into", "forward", "gradient", "loss", "max_threads", "train_pass",
+           "workspace"]
 
 PARALLEL = False
 SERIAL_REASON = "the reference backend runs serially"
@@ -231,6 +235,17 @@ def max_threads():
 def workspace(n_weights, dtype, rule):
     """No buffer: the reference needs none."""
     return None
+
+
+def copy_into(to, source, n_threads):
+    """to[:] = source."""
+    np.copyto(to, source)
+
+
+def all_finite(values, n_threads):
+    """Whether every value is finite (a NaN or an infinity is the minimum
+    or the maximum), without a temporary as large as ``values``."""
+    return bool(np.isfinite(values.min()) and np.isfinite(values.max()))
 
 
 def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, rule, t_done, velocity,

@@ -30,9 +30,6 @@ __all__ = ["DivergenceError", "History", "Rule", "TrainingState", "fit_stream"]
 # first chunk has FIRST_CHUNK examples, few, so that it ends soon even on a
 # slow network or the reference backend.
 CHUNK_SECONDS = 0.05
-# ... or up to LONG_CHUNK_SECONDS where checking a chunk's buffers takes long
-# (large layers), so that Ctrl-C still stops training within about that.
-LONG_CHUNK_SECONDS = 0.25
 FIRST_CHUNK = 64
 # verbose=True shows a bar within epochs of at least this many examples.
 LONG_EPOCH = 100_000
@@ -194,8 +191,9 @@ class Rule:
 
     @property
     def serial(self):
-        """Averaged SGD, Adam and Adagrad keep a state per update: one thread."""
-        return bool(self.average) or self.optimizer != "sgd"
+        """Averaged SGD, Adam and Adagrad keep a state per update: one thread
+        (but Adagrad's sums of squares add up over threads: see prepare)."""
+        return bool(self.average) or self.optimizer == "adam"
 
     @property
     def dense_only(self):
@@ -223,8 +221,15 @@ class Rule:
         # sparse examples rarely touch the same rows: Hogwild!'s case, and the
         # copies' exchanges would be of every weight
         self.mode = self.parallel or ("hogwild" if sparse else "copies")
-        self.threads = _parallel.threads(backend, 1 if self.serial else self.n_threads)
-        self.round = _parallel.round_size(self, self.threads, updates_done, examples)
+        serial = self.serial or (self.optimizer == "adagrad"
+                                 and not (sparse and self.mode == "hogwild"))
+        if serial and self.n_threads > 1:
+            raise ValueError("optimizer='adagrad' trains on several threads only on sparse X "
+                             "with parallel='hogwild' (each thread's sums of squares are "
+                             "added to the shared ones): give n_threads=1")
+        self.threads = _parallel.threads(backend, 1 if serial else self.n_threads)
+        self.round = _parallel.round_size(self, self.threads, updates_done, examples,
+                                           sparse)
 
 
 # ---------------------------------------------------------------- fit
@@ -479,6 +484,7 @@ def _epochs(network, source, epochs, rule, shuffle, seed, verbose, validation, s
     elif state.average is None:
         state.average = _buffers.zeros(len(network.flat), network.dtype)
     bar = _bar(epochs, "epochs", leave=True) if verbose else None
+    kept = []                                # the state from before a pass
     for epoch in range(1, epochs + 1):
         # the order of the p-th pass of a training run is drawn from (seed, p)
         rng = np.random.default_rng((seed, progress["passes"])) if shuffle else None
@@ -490,7 +496,7 @@ def _epochs(network, source, epochs, rule, shuffle, seed, verbose, validation, s
         inner = _bar(n, f"epoch {epoch}", leave=False) if bar and n >= LONG_EPOCH else None
         try:
             total, n = run_pass(network, source.blocks(rng), rule, f"epoch {epoch}",
-                                inner.update if inner else None)
+                                inner.update if inner else None, kept)
         finally:
             if inner:
                 inner.close()
@@ -543,16 +549,19 @@ def _adapt_lr(progress, loss, rule):
 
 # ---------------------------------------------------------------- one pass
 
-def run_pass(network, blocks, rule, where, on_chunk=None):
+def run_pass(network, blocks, rule, where, on_chunk=None, kept=None):
     """Run the backend's training pass over ``blocks`` ((X, Y, sample
     weights or None, order, number of the block's first row) each), each in
     chunks of about CHUNK_SECONDS, so that Python gets the GIL back between
     them (Ctrl-C, and ``on_chunk(examples done)`` for progress).
+    ``kept``: a list that a caller making several passes holds for them, to
+    keep the state from before each pass in (filled on the first, reused).
     Returns (sum of the errors, examples).
 
     Ctrl-C stops at the end of the chunk it comes in, with that chunk's
-    state (its KeyboardInterrupt is held back until then); divergence, or
-    an error in a block (bad data further on in a file), restores the state
+    state (its KeyboardInterrupt is held back until then); divergence (a
+    non-finite error, or weights or state non-finite at the end), or an
+    error in a block (bad data further on in a file), restores the state
     from before the pass and raises."""
     state, progress = network._state, network._state.progress
     if rule.needs_velocity and state.velocity is None:
@@ -568,14 +577,18 @@ def run_pass(network, blocks, rule, where, on_chunk=None):
     velocity = state.velocity if rule.needs_velocity else None
     moments = state.moments if rule.optimizer != "sgd" else None
     arrays = [a for a in (flat, velocity, average, moments) if a is not None]
-    copying = time.perf_counter()
-    before = [a.copy() for a in arrays]
-    # chunks long enough that checking their weights costs at most about a
-    # twentieth of them (large sparse layers), within LONG_CHUNK_SECONDS
-    aim = min(max(CHUNK_SECONDS, 20 * (time.perf_counter() - copying)), LONG_CHUNK_SECONDS)
+    backend = network._backend
+    before = _keep(backend, rule.threads, arrays, [] if kept is None else kept)
     updates_before = progress["updates"]
     total, examples, size = 0.0, 0, FIRST_CHUNK
-    workspace = network._backend.workspace(len(flat), network.dtype, rule)
+    workspace = backend.workspace(len(flat), network.dtype, rule)
+
+    def diverged(at=""):
+        return DivergenceError(
+            f"training diverged in {where}{at}: the error or the weights became non-finite "
+            f"(lr={rule.lr}). The weights are those from before {where}. Try a smaller lr, "
+            f"or scale the inputs and targets.")
+
     try:
         with _interrupts_between_chunks() as check_interrupt:
             for X, Y, weights, order, first in blocks:
@@ -590,32 +603,46 @@ def run_pass(network, blocks, rule, where, on_chunk=None):
                                                             rule.threads, rule.round),
                                len(order))
                     began = time.perf_counter()
-                    part, done = network._backend.train_pass(
+                    part, done = backend.train_pass(
                         flat, *network._spec, X, Y, weights, order[start:stop], rule,
                         updates_at_chunk, velocity, average, moments, workspace)
                     progress["updates"] = updates_at_chunk - (-done // rule.batch_size)
-                    if done < stop - start or not all(_finite(a) for a in arrays):
-                        at = (f" at example {first + order[start + done]}"
-                              if done < stop - start and rule.threads == 1 else "")
-                        raise DivergenceError(
-                            f"training diverged in {where}{at}: the error or the weights "
-                            f"became non-finite (lr={rule.lr}). The weights are those from "
-                            f"before {where}. Try a smaller lr, or scale the inputs and "
-                            f"targets.")
+                    if done < stop - start:
+                        raise diverged(f" at example {first + order[start + done]}"
+                                       if rule.threads == 1 else "")
                     total += float(part)
-                    size = _next_chunk(size, stop - start, time.perf_counter() - began, aim)
+                    size = _next_chunk(size, stop - start, time.perf_counter() - began)
                     start = stop
                     if on_chunk:
                         on_chunk(done)
                 examples += len(order)
+            # a weight can overflow in an update whose error was finite
+            if not all(backend.all_finite(a, rule.threads) for a in arrays):
+                raise diverged()
     except KeyboardInterrupt:                  # raised between chunks: their state stands
+        if not all(backend.all_finite(a, rule.threads) for a in arrays):
+            _restore(before, arrays, progress, updates_before)
         raise
     except BaseException:
-        for kept, now in zip(before, arrays):
-            np.copyto(now, kept)
-        progress["updates"] = updates_before
+        _restore(before, arrays, progress, updates_before)
         raise
     return total, examples
+
+
+def _keep(backend, n_threads, arrays, kept):
+    """Copies of ``arrays`` in ``kept`` (a list, whose arrays are reused
+    where they match), made on ``n_threads``: the state to restore."""
+    if [(a.shape, a.dtype) for a in kept] != [(a.shape, a.dtype) for a in arrays]:
+        kept[:] = [np.empty_like(a) for a in arrays]
+    for copy, array in zip(kept, arrays):
+        backend.copy_into(copy, array, n_threads)
+    return kept
+
+
+def _restore(before, arrays, progress, updates):
+    for kept, now in zip(before, arrays):
+        np.copyto(now, kept)
+    progress["updates"] = updates
 
 
 @contextlib.contextmanager
@@ -644,19 +671,12 @@ def _interrupts_between_chunks():
     check()
 
 
-def _next_chunk(size, rows, seconds, aim=CHUNK_SECONDS):
+def _next_chunk(size, rows, seconds):
     """Examples in the next chunk, after one of ``size`` asked for and
-    ``rows`` run in ``seconds``: aimed at ``aim`` seconds, at most 4x size
-    (times aim / CHUNK_SECONDS: longer chunks get there in fewer steps)."""
-    most = 4 * size * max(1.0, aim / CHUNK_SECONDS)
-    aimed = rows * aim / seconds if seconds > 0 else most
+    ``rows`` run in ``seconds``: aimed at CHUNK_SECONDS, at most 4x size."""
+    most = 4 * size
+    aimed = rows * CHUNK_SECONDS / seconds if seconds > 0 else most
     return int(max(1, min(most, aimed)))
-
-
-def _finite(array):
-    """Whether every value of ``array`` is finite (a NaN or an infinity is
-    its minimum or maximum), without a temporary as large as it."""
-    return bool(np.isfinite(array.min()) and np.isfinite(array.max()))
 
 
 def _bar(total, description, leave):

@@ -122,15 +122,66 @@ def test_validation_fraction_and_fit_stream_take_sparse_rows(backend):
 
 
 @pytest.mark.compiled
-@pytest.mark.parametrize("parallel", [{}, {"parallel": "copies"}, {"parallel": "hogwild"}],
-                         ids=["default", "copies", "hogwild"])
-def test_threads_train_sparse_x(parallel):
+@pytest.mark.parametrize("options", [{}, {"parallel": "copies"}, {"parallel": "hogwild"},
+                                     {"optimizer": "adagrad"}],
+                         ids=["default", "copies", "hogwild", "adagrad"])
+def test_threads_train_sparse_x(options):
     X, Y = _data(n=400, density=0.05)
     serial, threaded = (fastbp.Network(LAYERS, seed=3) for _ in range(2))
-    serial.fit(X, Y, epochs=5, lr=0.02, seed=2)
-    threaded.fit(X, Y, epochs=5, lr=0.02, seed=2, n_threads=2, **parallel)
+    serial.fit(X, Y, epochs=5, lr=0.02, seed=2, optimizer=options.get("optimizer", "sgd"))
+    threaded.fit(X, Y, epochs=5, lr=0.02, seed=2, n_threads=2, **options)
     assert threaded.loss(X, Y) < 1.2 * serial.loss(X, Y)
     assert np.isfinite(threaded.flat).all()
+
+
+def _frequent_and_own(n=3000, unused=7, seed=0):
+    """CSR rows with the two entries that every row has (frequent inputs)
+    and one input of each row's own; the last ``unused`` inputs in none."""
+    rng = np.random.default_rng(seed)
+    columns = np.stack([np.zeros(n, int), np.ones(n, int), 2 + np.arange(n)], axis=1)
+    X = sparse.csr_matrix((rng.normal(size=3 * n), columns.ravel(), np.arange(0, 3 * n + 1, 3)),
+                          shape=(n, n + 2 + unused))
+    return X, rng.normal(size=(n, 2))
+
+
+@pytest.mark.compiled
+@pytest.mark.parametrize("hidden", [[], [8], [8, 5]], ids=["linear", "one", "two"])
+def test_sparse_hogwild_adds_every_examples_update_once(hidden):
+    # With a rate this small the updates hardly change the gradients, so
+    # their sum does not depend on the order: two threads (their copies of
+    # the frequent rows and the other layers added back, the own rows
+    # shared) must change every weight as one thread does.
+    X, Y = _frequent_and_own()
+    layers = [X.shape[1], *hidden, 2]
+    start = fastbp.Network(layers, seed=3).flat.copy()
+    serial, threaded = (fastbp.Network(layers, seed=3) for _ in range(2))
+    serial.fit(X, Y, epochs=2, lr=1e-7, seed=2)
+    threaded.fit(X, Y, epochs=2, lr=1e-7, seed=2, n_threads=2)
+    assert relative_error(threaded.flat - start, serial.flat - start) < 1e-4
+    unused = threaded.weights[0][-7:]
+    assert np.array_equal(unused, fastbp.Network(layers, seed=3).weights[0][-7:])
+
+
+@pytest.mark.compiled
+def test_sparse_hogwild_divergence_restores_the_weights():
+    X, Y = _frequent_and_own(n=2000)
+    net = fastbp.Network([X.shape[1], 8, 2], seed=3)
+    net.fit(X, Y, epochs=1, lr=1e-3, n_threads=2)
+    before = net.flat.copy()
+    with pytest.raises(fastbp.DivergenceError, match="epoch 1"):
+        net.fit(X, 1e30 * Y, epochs=2, lr=10.0, n_threads=2)
+    assert np.array_equal(net.flat, before)
+
+
+@pytest.mark.parametrize("X_kind, options", [("dense", {}), ("sparse", {"parallel": "copies"})])
+def test_adagrad_threads_need_sparse_hogwild(backend, X_kind, options):
+    X, Y = _data()
+    net = fastbp.Network(LAYERS, seed=3, backend=backend)
+    before = net.flat.copy()
+    with pytest.raises(ValueError, match="adagrad.*sparse X.*hogwild.*n_threads=1"):
+        net.fit(X.toarray() if X_kind == "dense" else X, Y, epochs=1, lr=0.05,
+                optimizer="adagrad", n_threads=2, **options)
+    assert np.array_equal(net.flat, before)
 
 
 @pytest.mark.parametrize("options, name", [
