@@ -250,7 +250,7 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     t_done + t + 1, then rule.threads further each time.  On CSR rows the
     threads claim rule.round examples at a time, and each keeps a copy of
     the weights every example updates, and of the frequent inputs' rows of
-    W^(1), whose change it adds to flat after each round: see
+    W^(1), whose change over n_threads it adds to flat after each round: see
     ``train_hogwild``.  With rule.mode
     "copies" the threads claim rule.round examples (a multiple of the batch)
     at a time from ``order``; thread 0 trains flat itself, each other
@@ -319,7 +319,7 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
         own_offsets = <Py_ssize_t*> malloc(n_threads * (lay.L + 1) * sizeof(Py_ssize_t))
         if hot.slot != NULL and hot.inputs != NULL:
             with nogil:
-                choose_hot(&hot, &lay, &rows, &order[0], n, n_weights)
+                choose_hot(&hot, &lay, &rows, &order[0], n, n_weights, n_threads)
             per_own = on_line(4 * hot.n_own)      # copy and base of w and of the squares
             own = <floating*> malloc((n_threads * per_own + 16) * sizeof(floating))
     if (own_scratch == NULL or totals == NULL or ex.pending == NULL

@@ -1,5 +1,6 @@
-"""The command line's files: tables of examples (CSV, .npy, .npz) and
-model files (a Network's .npz plus how to scale and label its data)."""
+"""The command line's files: tables of examples (CSV, .npy, .npz,
+svmlight) and model files (a Network's .npz plus how to scale and label its
+data)."""
 
 import csv
 import json
@@ -22,28 +23,83 @@ def read_table(path, target=None, columns=None):
     Parameters
     ----------
     path : str
-        CSV with a header row; .npy (a 2-D array); or .npz (arrays "X" and
-        the target's).
+        CSV with a header row; .npy (a 2-D array); .npz (arrays "X" and
+        the target's); or svmlight / libsvm (.svm, .svmlight, .libsvm).
     target : str, optional
         The target: a CSV column's name, a .npy column's index, a .npz
-        array's name. Its values come back as read (strings for CSV).
+        array's name; for svmlight, the name its labels get. Its values
+        come back as read (strings for CSV and svmlight).
     columns : list of str, optional
         The input columns to take (by name for CSV, index for .npy); default
         all but the target.
 
     Returns
     -------
-    X : ndarray of float64, shape (n, d)
+    X : ndarray of float64, shape (n, d), or for svmlight a scipy.sparse
+        CSR matrix of float64
     columns : list of str
     targets : ndarray or None
     """
     if not os.path.isfile(path):
         raise UsageError(f"{path}: no such file")
+    if path.endswith(SVMLIGHT):
+        return _read_svmlight(path, target, columns)
     if path.endswith(".npz"):
         return _read_npz(path, target, columns)
     if path.endswith(".npy"):
         return _read_npy(path, target, columns)
     return _read_csv(path, target, columns)
+
+
+# File name endings of svmlight / libsvm files.
+SVMLIGHT = (".svm", ".svmlight", ".libsvm")
+
+
+def _read_svmlight(path, target, columns):
+    """``label index:value ...`` lines (# starts a comment, qid: is
+    skipped). Indices count from 1, or from 0 where one is 0; a model's
+    columns (from the file it was trained on) fix the count and the base."""
+    try:
+        from scipy import sparse
+    except ImportError:
+        raise UsageError(f"{path}: reading svmlight files needs scipy "
+                         "(pip install scipy)") from None
+    labels, indices, values, indptr = [], [], [], [0]
+    with open(path) as file:
+        for number, line in enumerate(file, 1):
+            fields = line.split("#", 1)[0].split()
+            if not fields:
+                continue
+            labels.append(fields[0])
+            for field in fields[1:]:
+                index, colon, value = field.partition(":")
+                if index == "qid":
+                    continue
+                try:
+                    if not colon or int(index) < 0:
+                        raise ValueError
+                    indices.append(int(index))
+                    values.append(float(value))
+                except ValueError:
+                    raise UsageError(f"{path}: line {number}: {field!r} is not index:value "
+                                     "(an index >= 0)") from None
+            indptr.append(len(indices))
+    if not labels:
+        raise UsageError(f"{path}: no examples")
+    indices = np.array(indices, dtype=np.int64)
+    if columns is not None:
+        base, width = int(columns[0]), len(columns)
+    else:
+        base = 0 if (indices == 0).any() else 1
+        width = int(indices.max(initial=0)) + 1 - base
+    if (indices < base).any() or (indices >= base + width).any():
+        raise UsageError(f"{path}: input indices run from {indices.min()} to {indices.max()}; "
+                         f"the model takes {base} to {base + width - 1}")
+    X = sparse.csr_matrix((np.array(values), indices - base, np.array(indptr)),
+                          shape=(len(labels), width))
+    X.sum_duplicates()                      # sorted, unique indices in each row
+    names = [str(base + k) for k in range(width)]
+    return X, names, None if target is None else np.array(labels)
 
 
 def _read_csv(path, target, columns):

@@ -17,6 +17,7 @@ from . import _backend, demo
 from ._backend import BACKENDS
 from ._files import UsageError, load_model, read_table, save_model
 from ._names import ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES
+from ._sparse import issparse
 from .network import DivergenceError, Network
 from .tools import check_gradient, stable_lr, verify
 
@@ -60,13 +61,17 @@ def build_parser():
     run.add_argument("--backend", choices=BACKENDS, default=None,
                      help="backend (default: fastbp.BACKEND)")
 
-    train = commands.add_parser("train", help="train a network on a CSV, .npy or .npz file",
+    train = commands.add_parser("train", help="train a network on a CSV, .npy, .npz or "
+                                "svmlight file",
                                 description="Train a network on DATA and save it. Inputs "
-                                "(and numeric targets) are standardised; the scaling is "
-                                "saved with the model.")
-    train.add_argument("data", metavar="DATA", help="CSV with a header row, .npy or .npz")
+                                "(and numeric targets) are standardised, but for svmlight "
+                                "files' inputs, which stay sparse; the scaling is saved with "
+                                "the model.")
+    train.add_argument("data", metavar="DATA", help="CSV with a header row, .npy, .npz, or "
+                       "svmlight (.svm, .svmlight, .libsvm)")
     train.add_argument("--target", required=True, metavar="COL",
-                       help="the target: CSV column name, .npy column index, .npz array")
+                       help="the target: CSV column name, .npy column index, .npz array; "
+                       "for svmlight, the name its labels get")
     train.add_argument("--save", required=True, metavar="MODEL.npz", help="where to save")
     train.add_argument("--layers", type=_layers, default=[32], metavar="64,32",
                        help="hidden layer sizes (32)")
@@ -150,7 +155,7 @@ def _train(args):
     net, info, scaling, X, raw, history = train_model(args)
     seconds = time.perf_counter() - started
     save_model(args.save, net, info, dict(zip(SCALING, scaling)))
-    rate = history.epochs * len(X) / max(sum(history.seconds), 1e-12)
+    rate = history.epochs * X.shape[0] / max(sum(history.seconds), 1e-12)
     print(f"{history.epochs} epochs in {seconds:.2f} s, {rate:,.0f} examples/s; "
           f"{_quality(net, info, scaling, X, raw)} on the training data; saved {args.save}")
     return 0
@@ -178,14 +183,14 @@ def train_model(args):
     else:
         Y = numeric.reshape(len(numeric), -1)
         output, loss = args.output or "identity", args.loss or "squared"
-    x_mean, x_scale = _scaling(X, args.no_standardize)
+    x_mean, x_scale = _scaling(X, args.no_standardize or issparse(X))
     y_mean, y_scale = _scaling(Y, args.no_standardize or classes is not None)
     net = Network([X.shape[1], *args.layers, Y.shape[1]], hidden=args.hidden, output=output,
                   loss=loss, dtype=args.dtype, seed=args.seed)
-    print(f"fastbp train: {len(X)} examples of {X.shape[1]} inputs from {args.data}; "
+    print(f"fastbp train: {X.shape[0]} examples of {X.shape[1]} inputs from {args.data}; "
           f"{net!r}")
     terminal = sys.stderr.isatty()
-    history = net.fit((X - x_mean) / x_scale, (Y - y_mean) / y_scale, epochs=args.epochs,
+    history = net.fit(_scaled(X, x_mean, x_scale), (Y - y_mean) / y_scale, epochs=args.epochs,
                       lr=args.lr, momentum=args.momentum, batch_size=args.batch_size,
                       validation_fraction=args.validation_fraction,
                       early_stopping=args.early_stopping, n_threads=args.threads,
@@ -237,11 +242,17 @@ def _scaling(A, off):
     return A.mean(axis=0), np.where(scale > 0, scale, 1.0)
 
 
+def _scaled(X, mean, scale):
+    """The network's inputs: X standardised, or sparse X as it is (its
+    scaling is 0 and 1: centring would fill in its zeros)."""
+    return X if issparse(X) else (X - mean) / scale
+
+
 def _predict(net, info, scaling, X):
     """Predictions in the original units: labels and class probabilities,
     or target values."""
     x_mean, x_scale, y_mean, y_scale = scaling
-    out = net.predict((X - x_mean) / x_scale)
+    out = net.predict(_scaled(X, x_mean, x_scale))
     if info["classes"] is None:
         return out * y_scale + y_mean, None
     proba = np.hstack([1 - out, out]) if out.shape[1] == 1 else out
@@ -311,8 +322,8 @@ def _eval(args):
             raise UsageError(f"{args.data}: labels the model does not know: "
                              f"{sorted(map(str, unknown))[:5]}")
         Y = _one_hot(labels, info["classes"])
-    loss = net.loss((X - x_mean) / x_scale, Y)
-    print(f"{len(X)} examples: loss {loss:.6g} ({net.loss_name}, on the model's scale), "
+    loss = net.loss(_scaled(X, x_mean, x_scale), Y)
+    print(f"{X.shape[0]} examples: loss {loss:.6g} ({net.loss_name}, on the model's scale), "
           f"{_quality(net, info, scaling, X, raw)}")
     return 0
 

@@ -30,6 +30,10 @@ __all__ = ["DivergenceError", "History", "Rule", "TrainingState", "fit_stream"]
 # first chunk has FIRST_CHUNK examples, few, so that it ends soon even on a
 # slow network or the reference backend.
 CHUNK_SECONDS = 0.05
+# ... or up to LONG_CHUNK_SECONDS on large layers, whose per-chunk costs grow
+# with the weights (parallel="copies" copies them all for each thread), so
+# that Ctrl-C still stops training within about that.
+LONG_CHUNK_SECONDS = 0.25
 FIRST_CHUNK = 64
 # verbose=True shows a bar within epochs of at least this many examples.
 LONG_EPOCH = 100_000
@@ -578,7 +582,10 @@ def run_pass(network, blocks, rule, where, on_chunk=None, kept=None):
     moments = state.moments if rule.optimizer != "sgd" else None
     arrays = [a for a in (flat, velocity, average, moments) if a is not None]
     backend = network._backend
+    keeping = time.perf_counter()
     before = _keep(backend, rule.threads, arrays, [] if kept is None else kept)
+    # chunks at least 20x as long as copying the weights once takes
+    aim = min(max(CHUNK_SECONDS, 20 * (time.perf_counter() - keeping)), LONG_CHUNK_SECONDS)
     updates_before = progress["updates"]
     total, examples, size = 0.0, 0, FIRST_CHUNK
     workspace = backend.workspace(len(flat), network.dtype, rule)
@@ -611,7 +618,7 @@ def run_pass(network, blocks, rule, where, on_chunk=None, kept=None):
                         raise diverged(f" at example {first + order[start + done]}"
                                        if rule.threads == 1 else "")
                     total += float(part)
-                    size = _next_chunk(size, stop - start, time.perf_counter() - began)
+                    size = _next_chunk(size, stop - start, time.perf_counter() - began, aim)
                     start = stop
                     if on_chunk:
                         on_chunk(done)
@@ -671,11 +678,12 @@ def _interrupts_between_chunks():
     check()
 
 
-def _next_chunk(size, rows, seconds):
+def _next_chunk(size, rows, seconds, aim=CHUNK_SECONDS):
     """Examples in the next chunk, after one of ``size`` asked for and
-    ``rows`` run in ``seconds``: aimed at CHUNK_SECONDS, at most 4x size."""
-    most = 4 * size
-    aimed = rows * CHUNK_SECONDS / seconds if seconds > 0 else most
+    ``rows`` run in ``seconds``: aimed at ``aim`` seconds, at most 4x size
+    (times aim / CHUNK_SECONDS: longer chunks get there in fewer steps)."""
+    most = 4 * size * max(1.0, aim / CHUNK_SECONDS)
+    aimed = rows * aim / seconds if seconds > 0 else most
     return int(max(1, min(most, aimed)))
 
 

@@ -148,12 +148,15 @@ def test_verify():
      "lr must be a finite number > 0"),
     (["train", "{folder}/houses.csv", "--save", "m.npz"], "--target"),
     (["predict", "{folder}/houses.csv", "{folder}/houses.csv"], "not a model file"),
+    (["train", "{folder}/bad.svm", "--target", "y", "--save", "m.npz"],
+     "bad.svm: line 2: '3=1' is not index:value"),
     (["demo", "--points", "1"], "demo needs --points >= 2"),
     (["demo", "--dataset", "iris"], "invalid choice: 'iris'"),
     ([], "required: COMMAND"),
 ])
 def test_errors_are_one_line_with_exit_code_2(files, args, message):
     (files["folder"] / "bad.csv").write_text("a,b,y\n1,2,3\n4,x,5\n6,,7\n")
+    (files["folder"] / "bad.svm").write_text("1 1:0.5\n0 3=1\n")
     result = fastbp_command(*[arg.format(folder=files["folder"]) for arg in args])
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
@@ -253,3 +256,40 @@ def test_numeric_class_labels_come_back_as_written(files, tmp_path):
     header, rows = _read_csv(result.stdout)
     assert header == ["odd", "p(0)", "p(1)"]
     assert {row[0] for row in rows} <= {"0", "1"}
+
+
+def test_svmlight_files_train_as_the_same_table_unscaled(files, tmp_path):
+    # sparse inputs are not standardised (centring would fill in the zeros),
+    # so an svmlight file trains as its table does with --no-standardize
+    X = np.where(np.abs(files["X"]) < 0.5, 0.0, files["X"])
+    labels = (X[:, 0] + X[:, 1] > 0).astype(int)
+    table, svm = tmp_path / "t.csv", tmp_path / "t.svm"
+    with open(table, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["1", "2", "3", "label"])
+        writer.writerows([*row, label] for row, label in zip(X.tolist(), labels.tolist()))
+    with open(svm, "w") as file:
+        file.write("# inputs counted from 1\n")
+        for row, label in zip(X, labels):
+            entries = " ".join(f"{k + 1}:{value!r}"
+                               for k, value in enumerate(row.tolist()) if value)
+            file.write(f"{label} {entries}\n")
+    models = []
+    for data, options in ((table, ["--no-standardize"]), (svm, [])):
+        models.append(tmp_path / f"{data.suffix[1:]}-model.npz")
+        result = fastbp_command("train", data, "--target", "label", "--classify", "--layers",
+                                "8", "--epochs", "5", "--save", models[-1], *options)
+        assert result.returncode == 0, result.stderr
+    dense, sparse_trained = (load_model(str(model))[0] for model in models)
+    np.testing.assert_allclose(sparse_trained.flat, dense.flat, rtol=0, atol=1e-12)
+    predicted = fastbp_command("predict", models[1], svm)
+    assert predicted.returncode == 0, predicted.stderr
+    header, rows = _read_csv(predicted.stdout)
+    assert header == ["label", "p(0)", "p(1)"] and len(rows) == len(labels)
+    evaluated = fastbp_command("eval", models[1], svm)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert f"{len(labels)} examples" in evaluated.stdout
+    assert float(evaluated.stdout.split("accuracy")[1]) > 0.8
+    (tmp_path / "wide.svm").write_text("1 1:1 4:1\n")
+    wide = fastbp_command("predict", models[1], tmp_path / "wide.svm")
+    assert wide.returncode == 2 and "the model takes 1 to 3" in wide.stderr

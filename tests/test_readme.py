@@ -45,8 +45,11 @@ def test_command_line_example_runs(tmp_path):
     folder, on the fastbp under test."""
     with open(os.path.join(DOCS, "command-line.md")) as file:
         section = file.read()
-    commands = re.search(r"```sh\n(.*?)```", section, re.S).group(1).strip().splitlines()
-    assert commands[0].startswith("python -c") and len(commands) == 6
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+    commands = [block.strip().splitlines() for block in blocks]
+    assert [len(block) for block in commands] == [6, 3]
+    assert all(block[0].startswith("python -c") for block in commands)
+    commands = commands[0] + commands[1]
     home = os.path.dirname(os.path.dirname(os.path.abspath(fastbp.__file__)))
     environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
         filter(None, [home, os.environ.get("PYTHONPATH")])))
@@ -63,3 +66,5 @@ def test_command_line_example_runs(tmp_path):
     header = (tmp_path / "predictions.csv").read_text().splitlines()[0]
     assert header == "species,p(setosa),p(versicolor),p(virginica)"
     assert outputs[5].splitlines()[-1].startswith("verdict: PASS")
+    assert "1797 examples of 64 inputs" in outputs[7]       # digits.svm, sparse
+    assert float(outputs[8].split("accuracy")[1]) > 0.9
