@@ -13,8 +13,9 @@ The functions are the backend interface that ``fastbp.reference``'s
 docstring writes down.  The Python layer validates every argument: nothing
 here checks bounds.  The pieces are included from _declarations.pxi (the C
 kernels and the codes), _example.pxi (one example's mathematics and the
-serial loop), _copies.pxi (parallel="copies") and _hogwild.pxi
-(parallel="hogwild" on CSR rows).
+serial loop), _copies.pxi (parallel="copies"), _hogwild.pxi
+(parallel="hogwild" on CSR rows) and _lazy.pxi (weight decay and momentum
+on CSR rows).
 
 Scratch (outputs with their bias slot x_0 = 1, signals, deltas) is allocated
 once per call, with the layer offsets, and reused for every example.
@@ -32,6 +33,7 @@ include "_declarations.pxi"
 include "_example.pxi"
 include "_copies.pxi"
 include "_hogwild.pxi"
+include "_lazy.pxi"
 
 
 def forward(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] acts,
@@ -241,7 +243,9 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     rule.average >= 1, ``average`` keeps the running mean of the weights
     from update rule.average on.  Per example without weight decay or
     Nesterov, the update of W^(1) also computes the next example's s^(1)
-    (see backward), bit for bit what its forward pass would.
+    (see backward), bit for bit what its forward pass would.  On CSR rows
+    (one thread), plain SGD's weight decay and momentum reach W^(1)'s input
+    rows lazily, exactly: see _lazy.pxi.
 
     With rule.threads > 1 (and an OpenMP build), that many threads train,
     each with its own scratch.  With rule.mode "hogwild" each takes a
@@ -289,6 +293,10 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     cdef Py_ssize_t per_own = 0
     cdef Py_ssize_t* own_offsets = NULL
     hot.slot, hot.inputs = NULL, NULL
+    cdef Lazy lazy                          # CSR rows with weight decay or momentum
+    cdef bint lazy_rows = (rows.sparse and rule.optimizer == "sgd" and batch == 1
+                           and (rule.momentum > 0 or rule.weight_decay > 0))
+    lazy.scale, lazy.last, lazy.updates = 1, NULL, 0
     if n == 0:
         return 0.0, 0
     step.moments = &moments[0] if moments is not None else NULL
@@ -322,7 +330,10 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
                 choose_hot(&hot, &lay, &rows, &order[0], n, n_weights, n_threads)
             per_own = on_line(4 * hot.n_own)      # copy and base of w and of the squares
             own = <floating*> malloc((n_threads * per_own + 16) * sizeof(floating))
+    if lazy_rows and rule.momentum > 0:
+        lazy.last = <Py_ssize_t*> calloc(layers[0], sizeof(Py_ssize_t))
     if (own_scratch == NULL or totals == NULL or ex.pending == NULL
+            or (lazy_rows and rule.momentum > 0 and lazy.last == NULL)
             or (n_threads > 1 and copying and copies == NULL)
             or (hogwild_rows and (own == NULL or own_offsets == NULL))):
         free(own_scratch)
@@ -333,6 +344,7 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
         free(hot.inputs)
         free(own)
         free(own_offsets)
+        free(lazy.last)
         free(lay.w_off)
         raise MemoryError()
     try:
@@ -342,7 +354,8 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
                     scratch[i * per_thread + lay.x_off[l]] = 1
             if n_threads == 1:
                 dones[0] = train_share(&lay, &flat[0], v, avg, n_weights, &rows, &Y[0, 0],
-                                       weights, &order[0], n, &step, 0, scratch, totals)
+                                       weights, &order[0], n, &step, 0, scratch, totals, NULL,
+                                       &lazy if lazy_rows else NULL)
             elif hogwild_rows:
                 for t in prange(n_threads, num_threads=n_threads, schedule="static",
                                 chunksize=1):
@@ -377,6 +390,7 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
         free(hot.inputs)
         free(own)
         free(own_offsets)
+        free(lazy.last)
         free(lay.w_off)
     return total, done
 

@@ -31,6 +31,7 @@ cdef extern from "_kernels.h" nogil:
     void momentum_rows "fbp_momentum_rows" (Py_ssize_t n_in, ...)
     void running_mean "fbp_running_mean" (Py_ssize_t n, ...)
     double zero_sum "fbp_zero_sum" (Py_ssize_t n, ...)
+    void catch_up_row "fbp_catch_up" (Py_ssize_t n, ...)
     double adam_row "fbp_adam_row" (Py_ssize_t n, ...)
     double adagrad_row "fbp_adagrad_row" (Py_ssize_t n, ...)
 
@@ -126,3 +127,9 @@ cdef struct Exchange:
     int n_threads
     bint velocity           # the changes include v's
 
+
+
+cdef struct Lazy:           # W^(1)'s input rows kept up to date lazily (_lazy.pxi)
+    double scale            # weight decay: the input rows are scale times flat's
+    Py_ssize_t* last        # momentum: input i's rows of w and v are as after update last[i]
+    Py_ssize_t updates      # of the call so far

@@ -108,11 +108,13 @@ cdef inline floating* input_row(const Layout* lay, const floating* w, const void
 
 
 cdef inline bint load_example(const Layout* lay, const floating* w, const Rows* rows,
-                              Py_ssize_t r, floating* xs, floating* ss) noexcept nogil:
+                              Py_ssize_t r, floating* xs, floating* ss,
+                              double rows_scale=1) noexcept nogil:
     """Example r's input.  Dense: x^(0) into the x scratch; returns False.
     CSR: s^(1) straight into the s scratch, the bias row plus the rows of the
     example's entries times their values (x^(0) is not formed, and costs
-    nothing per zero input); returns True (forward_one's have_s1)."""
+    nothing per zero input), those rows times rows_scale (see Lazy);
+    returns True (forward_one's have_s1)."""
     cdef Py_ssize_t k, n = lay.d[1]
     cdef const floating* W = w + lay.w_off[1]
     cdef const floating* data = <const floating*> rows.data
@@ -121,23 +123,26 @@ cdef inline bint load_example(const Layout* lay, const floating* w, const Rows* 
         return False
     memcpy(ss + lay.s_off[1], W, n * sizeof(floating))
     for k in range(rows.indptr[r], rows.indptr[r + 1]):
-        axpy(n, data[k], input_row(lay, w, lay.shared_w1, rows.indices[k]), ss + lay.s_off[1])
+        axpy(n, <floating> (data[k] * rows_scale), input_row(lay, w, lay.shared_w1, rows.indices[k]),
+             ss + lay.s_off[1])
     return True
 
 
 cdef inline void sparse_first_layer(const Layout* lay, floating* target, floating scale,
                                     const Rows* rows, Py_ssize_t r,
-                                    const floating* ds) noexcept nogil:
+                                    const floating* ds, double rows_scale=1) noexcept nogil:
     """target_ij^(1) += scale x_i^(0) delta_j^(1) for the bias row and the
     rows of CSR example r's entries: W^(1)'s part of backward, where the
-    other rows' x_i^(0) are 0."""
+    other rows' x_i^(0) are 0; the entries' rows over rows_scale (see
+    Lazy)."""
     cdef Py_ssize_t k, n = lay.d[1]
     cdef floating* T = target + lay.w_off[1]
     cdef const floating* delta = ds + lay.s_off[1]
     cdef const floating* data = <const floating*> rows.data
     axpy(n, scale, delta, T)
     for k in range(rows.indptr[r], rows.indptr[r + 1]):
-        axpy(n, scale * data[k], delta, input_row(lay, target, lay.shared_w1, rows.indices[k]))
+        axpy(n, <floating> (scale * data[k] / rows_scale), delta,
+             input_row(lay, target, lay.shared_w1, rows.indices[k]))
 
 
 cdef inline void times_gprime(int act, const floating* x, floating* d, Py_ssize_t n) noexcept nogil:
@@ -319,7 +324,7 @@ cdef inline void hidden_deltas(const Layout* lay, const floating* w, const float
 cdef void backward_momentum(const Layout* lay, floating* w, floating* v, floating lr,
                             floating mu, int nesterov, floating wd,
                             const floating* xs, floating* ds, const floating* xn=NULL,
-                            floating* s1=NULL) noexcept nogil:
+                            floating* s1=NULL, Py_ssize_t lowest=1) noexcept nogil:
     """The backward pass fused with an update with momentum and weight decay.
 
     For l = L..1 and every row i of W^(l), with g_ij = x_i^(l-1) delta_j^(l)
@@ -328,7 +333,8 @@ cdef void backward_momentum(const Layout* lay, floating* w, floating* v, floatin
         (Nesterov: w_ij <- w_ij + mu v_ij - lr g_ij, with the new v_ij)
         delta_i^(l-1) = g'(s_i^(l-1)) * sum_j w_ij^(l) delta_j^(l)   (2)
     each row's sum taken with its weights from before the update.  xn and s1
-    as in backward(), for classical momentum without weight decay only.
+    as in backward(), for classical momentum without weight decay only;
+    lowest as in backward().
     """
     cdef Py_ssize_t l, n_in, n_out
     cdef floating* W
@@ -337,7 +343,7 @@ cdef void backward_momentum(const Layout* lay, floating* w, floating* v, floatin
     cdef const floating* delta
     cdef floating* delta_prev
     cdef bint classical = not nesterov and wd == 0
-    for l in range(lay.L, 0, -1):
+    for l in range(lay.L, lowest - 1, -1):
         n_in = lay.d[l - 1]
         n_out = lay.d[l]
         W = w + lay.w_off[l]
@@ -473,7 +479,8 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
                             Py_ssize_t n_weights, const Rows* rows, const floating* Y,
                             const floating* sample_weight, const Py_ssize_t* order,
                             Py_ssize_t n, const Step* step, Py_ssize_t t_first, floating* xs,
-                            double* total, Exchange* ex=NULL) noexcept nogil:
+                            double* total, Exchange* ex=NULL,
+                            Lazy* lazy=NULL) noexcept nogil:
     """Per-example SGD over the n rows ``order`` of ``rows``, the loop of train_pass
     on one thread; adds the errors to ``total`` and returns the examples done.
     xs is its scratch: x, s, delta, then (batch > 1) the gradient buffer.
@@ -483,7 +490,9 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
     private to its thread.)  With ``ex`` (thread 0 of parallel="copies"),
     after each example it adds the changes of the other threads' copies
     that wait for it (add_changes).  Adam and Adagrad keep their state in
-    step.moments."""
+    step.moments.  With ``lazy`` (CSR rows, plain SGD with weight decay or
+    momentum, one thread) W^(1)'s rows 1..d[0] are brought up to date
+    lazily: see _lazy.pxi."""
     cdef Py_ssize_t d_in = lay.d[0], d_out = lay.d[lay.L]
     cdef floating* ss = xs + lay.n_x
     cdef floating* ds = ss + lay.n_s
@@ -491,7 +500,7 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
     cdef floating* delta_L = ds + lay.s_off[lay.L]
     cdef Py_ssize_t k, r, j, done = 0, updates = 0, in_batch = 0
     cdef double e, t, errors = 0
-    cdef floating rate = step.lr, minus_rate = -step.lr, weight = 1
+    cdef floating rate = step.lr, minus_rate = -step.lr, weight = 1, shrink
     # Per-example plain SGD, weight decay alone and classical momentum (no
     # weight decay) take the next example's s^(1) in their pass over W^(1),
     # saving the forward pass that read (dense rows: a CSR example's s^(1)
@@ -510,7 +519,12 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
                 fbp_prefetch(X + order[k + ahead] * d_in, x_bytes)
             fbp_prefetch(Y + order[k + ahead] * d_out, y_bytes)
         r = order[k]
-        have_s1 = load_example(lay, w, rows, r, xs, ss) or have_s1
+        if lazy != NULL and lazy.last != NULL:        # its entries' rows up to date
+            lazy.updates = updates
+            for j in range(rows.indptr[r], rows.indptr[r + 1]):
+                catch_up(lay, w, v, lazy, rows.indices[j], step.momentum, step.nesterov)
+        have_s1 = load_example(lay, w, rows, r, xs, ss,
+                               lazy.scale if lazy != NULL else 1) or have_s1
         forward_one(lay, w, xs, ss, have_s1)
         e = output_delta(lay, xs, ss, Y + r * d_out, ds)
         if not isfinite(e):
@@ -544,9 +558,18 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
             apply_batch(lay, w, v, grad, n_weights, 1.0 / in_batch, rate, step.momentum,
                         step.nesterov, step.weight_decay)
             in_batch = 0
-        elif step.momentum == 0 and rows.sparse:     # plain SGD (no weight decay)
-            backward(lay, w, w, minus_rate, xs, ds, NULL, NULL, 1, 2)
-            sparse_first_layer(lay, w, minus_rate, rows, r, ds)
+        elif step.momentum == 0 and rows.sparse:     # plain SGD, or with weight decay
+            shrink = 1 - rate * step.weight_decay
+            backward(lay, w, w, minus_rate, xs, ds, NULL, NULL, shrink, 2)
+            if lazy != NULL:
+                decay_rows(lay, w, lazy, shrink)
+            sparse_first_layer(lay, w, minus_rate, rows, r, ds,
+                               lazy.scale if lazy != NULL else 1)
+        elif rows.sparse:                   # momentum (no weight decay)
+            backward_momentum(lay, w, v, rate, step.momentum, step.nesterov, 0, xs, ds,
+                              NULL, NULL, 2)
+            lazy.updates = updates
+            sparse_momentum(lay, w, v, rate, step.momentum, step.nesterov, rows, r, ds, lazy)
         elif step.momentum == 0:            # plain SGD, or with weight decay: keep < 1
             backward(lay, w, w, minus_rate, xs, ds, x_next, ss, 1 - rate * step.weight_decay)
         else:
@@ -556,6 +579,9 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
             running_mean(n_weights, 1 / (t - step.average_from + 1), w, avg)
         if ex != NULL and add_changes(ex, w, v):
             have_s1 = False              # s^(1) was taken from w before the changes
+    if lazy != NULL:
+        lazy.updates = updates
+        settle_rows(lay, w, v, lazy, step.momentum, step.nesterov)
     total[0] += errors
     return done
 

@@ -364,6 +364,7 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
     FBP_PICK(w, fbp_adam_row)(n, a, wd, beta_1, beta_2, epsilon, rate, delta, w, m, v)
 #define fbp_adagrad_row(n, a, wd, epsilon, rate, delta, w, v) \
     FBP_PICK(w, fbp_adagrad_row)(n, a, wd, epsilon, rate, delta, w, v)
+#define fbp_catch_up(n, c, decay, w, v) FBP_PICK(w, fbp_catch_up)(n, c, decay, w, v)
 /* ... and for a kernel that only reads, by the type of the buffer it reads */
 #define fbp_zero_sum(n, x) \
     _Generic((x), const double *: fbp_zero_sum_d, const float *: fbp_zero_sum_f, \

@@ -418,6 +418,17 @@ static FBP_NOINLINE FBP_T FBP_FN(fbp_adagrad_row)(Py_ssize_t n, FBP_T a, FBP_T w
     return acc;
 }
 
+/* w[j] += c v[j], v[j] = decay v[j]: momentum's updates of a row whose
+ * gradient was 0 (see _lazy.pxi). */
+static inline void FBP_FN(fbp_catch_up)(Py_ssize_t n, FBP_T c, FBP_T decay, FBP_T *w, FBP_T *v)
+{
+    #pragma omp simd
+    for (Py_ssize_t j = 0; j < n; j++) {
+        w[j] += c * v[j];
+        v[j] = FBP_FLUSHED(decay * v[j]);
+    }
+}
+
 /* sum_j x[j] * 0: 0 where every x[j] is finite, else NaN. */
 static inline FBP_T FBP_FN(fbp_zero_sum)(Py_ssize_t n, const FBP_T *x)
 {

@@ -67,8 +67,9 @@ class Network:
     ``gradient`` and ``backprop``: an example costs its entries' rows of
     W^(1), whose signals are the bias row plus those rows times the entries,
     and whose update touches only them (Adam and Adagrad too, lazily, as
-    torch's SparseAdam). Momentum, average, batch_size > 1 and SGD's
-    weight_decay need dense X for now.
+    torch's SparseAdam; momentum and SGD's weight decay exactly, catching
+    up on one thread). Average, batch_size > 1 and momentum with
+    weight_decay need dense X (docs/sparse.md).
     """
 
     def __init__(self, layers, hidden="tanh", output="identity", loss="squared",

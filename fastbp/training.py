@@ -202,12 +202,25 @@ class Rule:
     @property
     def dense_only(self):
         """The option set here that sparse inputs do not take yet, or None."""
-        for name, used in (("momentum", self.momentum > 0), ("average", bool(self.average)),
+        for name, used in (("average", bool(self.average)),
                            ("batch_size > 1", self.batch_size > 1),
-                           ("weight_decay with optimizer='sgd'",
-                            self.weight_decay > 0 and self.optimizer == "sgd")):
+                           ("momentum with weight_decay",
+                            self.momentum > 0 and self.weight_decay > 0)):
             if used:
                 return name
+        return None
+
+    def _serial_reason(self, sparse):
+        """Why a pass of this rule on ``sparse`` X or not runs on one thread
+        where the core keeps a state per update (None: it need not)."""
+        if self.optimizer == "adagrad" and not (sparse and self.mode == "hogwild"):
+            return ("optimizer='adagrad' trains on several threads only on sparse X with "
+                    "parallel='hogwild' (each thread's sums of squares are added to the "
+                    "shared ones)")
+        if sparse and self.optimizer == "sgd" and (self.momentum or self.weight_decay):
+            return ("momentum and weight_decay train on sparse X on one thread (the rows "
+                    "of W^(1) catch up on the updates they missed when an example reads "
+                    "them)")
         return None
 
     @property
@@ -225,13 +238,10 @@ class Rule:
         # sparse examples rarely touch the same rows: Hogwild!'s case, and the
         # copies' exchanges would be of every weight
         self.mode = self.parallel or ("hogwild" if sparse else "copies")
-        serial = self.serial or (self.optimizer == "adagrad"
-                                 and not (sparse and self.mode == "hogwild"))
-        if serial and self.n_threads > 1:
-            raise ValueError("optimizer='adagrad' trains on several threads only on sparse X "
-                             "with parallel='hogwild' (each thread's sums of squares are "
-                             "added to the shared ones): give n_threads=1")
-        self.threads = _parallel.threads(backend, 1 if serial else self.n_threads)
+        reason = self._serial_reason(sparse)
+        if reason and self.n_threads > 1:
+            raise ValueError(f"{reason}: give n_threads=1")
+        self.threads = _parallel.threads(backend, 1 if self.serial or reason else self.n_threads)
         self.round = _parallel.round_size(self, self.threads, updates_done, examples,
                                            sparse)
 

@@ -33,6 +33,8 @@ def _pair(dtype="float64", seed=3, layers=LAYERS, **kwargs):
 
 
 OPTIONS = [dict(), dict(lr_schedule="invscaling", power_t=0.5), dict(clip=0.05),
+           dict(momentum=0.9), dict(momentum=0.9, nesterov=True, lr_schedule="invscaling"),
+           dict(weight_decay=0.01), dict(weight_decay=0.5, lr_schedule="optimal"),
            dict(optimizer="adam"), dict(optimizer="adam", weight_decay=0.01),
            dict(optimizer="adagrad", weight_decay=0.01)]
 
@@ -53,12 +55,27 @@ def test_compiled_equals_reference(dtype, options):
         assert relative_error(mine, oracle) < TOLERANCE[dtype]
 
 
+@pytest.mark.compiled
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_strong_weight_decay_on_sparse_x_stays_exact(dtype):
+    # shrink = 1 - lr wd = 0.4 an update: the scale the core keeps the
+    # input rows at falls below float32's range within a chunk
+    X, Y = _data(n=400)
+    compiled, reference = _pair(dtype)
+    for net in (compiled, reference):
+        net.fit(X, Y, epochs=1, lr=0.01, weight_decay=60.0, shuffle=False)
+    assert relative_error(compiled.flat, reference.flat) < TOLERANCE[dtype]
+
+
 @pytest.mark.parametrize("options", [dict(), dict(lr_schedule="invscaling", power_t=0.5),
-                                     dict(clip=0.05), dict(optimizer="adagrad")])
+                                     dict(clip=0.05), dict(optimizer="adagrad"),
+                                     dict(momentum=0.9), dict(momentum=0.8, nesterov=True),
+                                     dict(weight_decay=0.05)])
 def test_sparse_trains_as_the_same_x_dense(backend, options):
     """Where a zero input leaves its rows as they are (plain SGD; Adagrad,
-    whose state a zero gradient does not change), sparse and dense X give
-    the same weights to rounding."""
+    whose state a zero gradient does not change), or where the compiled
+    core brings them up to date exactly (momentum, weight decay), sparse
+    and dense X give the same weights to rounding."""
     X, Y = _data()
     on_sparse, on_dense = (fastbp.Network(LAYERS, seed=3, backend=backend) for _ in range(2))
     on_sparse.fit(X, Y, epochs=3, lr=0.05, seed=2, **options)
@@ -178,6 +195,16 @@ def test_sparse_hogwild_divergence_restores_the_weights():
     assert np.array_equal(net.flat, before)
 
 
+@pytest.mark.parametrize("options", [{"momentum": 0.9}, {"weight_decay": 1e-3}])
+def test_momentum_and_weight_decay_on_sparse_x_take_one_thread(backend, options):
+    X, Y = _data()
+    net = fastbp.Network(LAYERS, seed=3, backend=backend)
+    before = net.flat.copy()
+    with pytest.raises(ValueError, match="sparse X on one thread.*n_threads=1"):
+        net.fit(X, Y, epochs=1, lr=0.05, n_threads=2, **options)
+    assert np.array_equal(net.flat, before)
+
+
 @pytest.mark.parametrize("X_kind, options", [("dense", {}), ("sparse", {"parallel": "copies"})])
 def test_adagrad_threads_need_sparse_hogwild(backend, X_kind, options):
     X, Y = _data()
@@ -190,8 +217,8 @@ def test_adagrad_threads_need_sparse_hogwild(backend, X_kind, options):
 
 
 @pytest.mark.parametrize("options, name", [
-    (dict(momentum=0.9), "momentum"), (dict(average=True), "average"),
-    (dict(batch_size=4), "batch_size"), (dict(weight_decay=1e-3), "weight_decay")])
+    (dict(average=True), "average"), (dict(batch_size=4), "batch_size"),
+    (dict(momentum=0.9, weight_decay=1e-3), "momentum with weight_decay")])
 def test_options_that_need_dense_x_say_so(backend, options, name):
     X, Y = _data()
     net = fastbp.Network(LAYERS, seed=3, backend=backend)
