@@ -1,4 +1,14 @@
-"""Build the optional compiled core ``fastbp._core``.
+"""Build the optional compiled core: ``fastbp._core`` and its copies for
+wider instruction sets.
+
+The default build is portable: ``fastbp._core`` for the architecture's
+baseline (x86-64, or aarch64 ...), and on x86-64 the same source again as
+``fastbp._core_avx2`` (x86-64-v3: AVX2, FMA) and ``fastbp._core_avx512``
+(x86-64-v4: AVX-512), each where the compiler takes its -march.
+``fastbp._backend`` imports the widest one the CPU runs (FASTBP_ISA forces
+one), so a build made here runs on any machine of the architecture.
+FASTBP_NATIVE=1 builds ``fastbp._core`` alone for this machine
+(-march=native), as an opt-in.
 
 If the C compiler fails, fastbp is installed without the extension and runs
 on its pure-Python reference backend (it warns at import).  Set
@@ -7,6 +17,7 @@ FASTBP_REQUIRE_EXTENSION=1 to make a failed compile fail the install
 """
 
 import os
+import platform
 import shlex
 import sys
 import tempfile
@@ -39,9 +50,19 @@ class optional_build_ext(build_ext):
 
     def build_extensions(self):
         compile_args, link_args = self.core_flags()
+        kept = []
         for ext in self.extensions:
-            ext.extra_compile_args += compile_args
+            isa = ISAS[ext.name]
+            if isa.march and not self.compiles(f"-march={isa.march}"):
+                if isa.name == "baseline":   # an architecture gcc has no -march for
+                    isa = ISA("baseline", None)
+                else:
+                    continue                 # this compiler cannot build that copy
+            ext.extra_compile_args += compile_args + isa.flags
             ext.extra_link_args += link_args
+            ext.define_macros.append(("FBP_ISA", f'"{isa.name}"'))
+            kept.append(ext)
+        self.extensions[:] = kept
         super().build_extensions()
 
     def core_flags(self):
@@ -49,15 +70,11 @@ class optional_build_ext(build_ext):
         -fno-trapping-math so that selects between two computed values can
         be vector blends (nothing reads floating-point exception flags);
         -fno-math-errno so that Adam's and Adagrad's square roots can be
-        vector instructions (nothing reads errno);
-        -march=native unless FASTBP_PORTABLE=1 (which a wheel for other
-        machines needs); and -fopenmp for the parallel training pass,
-        unless FASTBP_OPENMP=0.  Each flag only where this compiler takes it
-        (OpenMP: also links with it)."""
+        vector instructions (nothing reads errno); and -fopenmp for the
+        parallel training pass, unless FASTBP_OPENMP=0.  Each flag only
+        where this compiler takes it (OpenMP: also links with it)."""
         compile_args = [flag for flag in ("-O3", "-fopenmp-simd", "-fno-trapping-math",
                                           "-fno-math-errno") if self.compiles(flag)]
-        if not flag_set("FASTBP_PORTABLE") and self.compiles("-march=native"):
-            compile_args.append("-march=native")
         openmp = [] if os.environ.get("FASTBP_OPENMP", "") == "0" else ["-fopenmp"]
         if openmp and not self.compiles(openmp[0], link=True):
             openmp = []
@@ -104,11 +121,34 @@ class optional_build_ext(build_ext):
         )
 
 
-extensions = cythonize(
-    [Extension("fastbp._core", ["fastbp/_core.pyx"],
-               depends=["fastbp/_kernels.h", "fastbp/_kernels_body.h",
-                        "fastbp/_declarations.pxi", "fastbp/_example.pxi",
-                        "fastbp/_copies.pxi"])],
-)
+class ISA:
+    """An instruction set a copy of the core is built for: its name (what
+    FASTBP_ISA and ``fastbp info`` say) and gcc's -march for it (None: the
+    compiler's default)."""
+
+    def __init__(self, name, march):
+        self.name, self.march = name, march
+
+    @property
+    def flags(self):
+        return [f"-march={self.march}"] if self.march else []
+
+
+X86_64 = platform.machine().lower() in ("x86_64", "amd64")
+if flag_set("FASTBP_NATIVE"):
+    ISAS = {"fastbp._core": ISA("native", "native")}
+elif X86_64:
+    ISAS = {"fastbp._core": ISA("baseline", "x86-64"),
+            "fastbp._core_avx2": ISA("avx2", "x86-64-v3"),
+            "fastbp._core_avx512": ISA("avx512", "x86-64-v4")}
+else:
+    ISAS = {"fastbp._core": ISA("baseline", None)}
+SOURCES = {"fastbp._core": "fastbp/_core.pyx", "fastbp._core_avx2": "fastbp/_core_avx2.pyx",
+           "fastbp._core_avx512": "fastbp/_core_avx512.pyx"}
+DEPENDS = ["fastbp/_kernels.h", "fastbp/_kernels_body.h", "fastbp/_core.pyx",
+           "fastbp/_declarations.pxi", "fastbp/_example.pxi", "fastbp/_copies.pxi",
+           "fastbp/_hogwild.pxi", "fastbp/_lazy.pxi"]
+
+extensions = cythonize([Extension(name, [SOURCES[name]], depends=DEPENDS) for name in ISAS])
 
 setup(ext_modules=extensions, cmdclass={"build_ext": optional_build_ext})

@@ -6,10 +6,11 @@ callgrind: repeatable on a shared, noisy machine, where times are not.
 For each architecture and dtype, one process trains one epoch of n examples
 and another of 2n, each under ``valgrind --tool=callgrind`` counting only
 inside the core's serial loop (``train_share``, with what it calls); the
-difference of the two counts over n is the count per example.  The build
-must run under valgrind: build it with FASTBP_PORTABLE=1 (valgrind's
-emulated CPU lacks AVX-512).  To compare two builds, run this once with
-each on PYTHONPATH.
+difference of the two counts over n is the count per example.  Under
+valgrind, whose emulated CPU lacks AVX-512, fastbp runs its AVX2 copy of
+the core (FASTBP_ISA=baseline counts that one's); a FASTBP_NATIVE=1 build
+made on an AVX-512 machine cannot run there.  To compare two builds, run
+this once with each on PYTHONPATH.
 """
 
 import argparse

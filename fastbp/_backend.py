@@ -4,6 +4,11 @@ The environment variable FASTBP_BACKEND ("compiled" or "reference") sets the
 default backend of this process; an explicit ``backend=`` argument to
 ``fastbp.Network`` still wins.  Where the extension cannot be imported and
 nothing was forced, fastbp warns once, at import, and uses the reference.
+
+The compiled core is the copy built for the widest instruction set the CPU
+runs (setup.py builds ``_core`` for the baseline, ``_core_avx2`` and
+``_core_avx512``); FASTBP_ISA ("baseline", "avx2" or "avx512") forces one.
+A build made with FASTBP_NATIVE=1 has one copy, "native".
 """
 
 import importlib
@@ -14,12 +19,42 @@ import numpy as np
 
 from . import _sparse, reference
 
+# The copies of the core, widest first, and their modules.
+ISA_MODULES = {"avx512": "._core_avx512", "avx2": "._core_avx2", "baseline": "._core"}
+
+
+def _choose(base):
+    """(the copy of the compiled core this process runs, {instruction set:
+    module} of the copies built that this CPU runs, widest first), given
+    the baseline copy ``base``: the widest, or FASTBP_ISA's."""
+    forced = os.environ.get("FASTBP_ISA", "").strip().lower()
+    if base.ISA not in ISA_MODULES:                # FASTBP_NATIVE=1: one copy
+        if forced:
+            raise ImportError(f"FASTBP_ISA={forced}, but this fastbp was built for its "
+                              f"machine alone (FASTBP_NATIVE=1): its one core is {base.ISA!r}")
+        return base, {base.ISA: base}
+    if forced and forced not in ISA_MODULES:
+        raise ImportError(f"FASTBP_ISA must be one of {', '.join(ISA_MODULES)}, got {forced!r}")
+    runnable = {}
+    for isa in base.cpu_isas():
+        try:
+            runnable[isa] = importlib.import_module(__package__ + ISA_MODULES[isa])
+        except ImportError:          # not built: the compiler had no -march for it
+            pass
+    if forced and forced not in runnable:
+        why = ("this CPU does not run it" if forced not in base.cpu_isas() else
+               f"fastbp{ISA_MODULES[forced]} was not built")
+        raise ImportError(f"FASTBP_ISA={forced}, but {why}; the copies here: "
+                          f"{', '.join(runnable)}")
+    return runnable[forced or next(iter(runnable))], runnable
+
+
 try:
-    compiled = importlib.import_module(__package__ + "._core")
+    _baseline = importlib.import_module(__package__ + "._core")
     EXTENSION_ERROR = None
 except ImportError as exc:  # not built, or built for another Python
-    compiled = None
-    EXTENSION_ERROR = exc
+    _baseline, EXTENSION_ERROR = None, exc
+compiled, CORES = _choose(_baseline) if _baseline is not None else (None, {})
 
 BACKENDS = ("compiled", "reference")
 

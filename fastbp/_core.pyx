@@ -197,6 +197,14 @@ def max_threads():
 PARALLEL = bool(FBP_OPENMP)   # built with OpenMP: n_threads > 1 runs in parallel
 SERIAL_REASON = "fastbp's compiled core was built without OpenMP"
 SIMD = FBP_SIMD.decode()      # the widest vector instructions of this build
+ISA = FBP_ISA.decode()        # the instruction set it was built for (setup.py)
+
+
+def cpu_isas():
+    """The instruction sets of setup.py's copies of the core that this CPU
+    runs, widest first: ("avx512", "avx2", "baseline"), or fewer."""
+    cdef int levels = fbp_cpu_levels()
+    return (("avx512",) if levels & 2 else ()) + (("avx2",) if levels & 1 else ()) + ("baseline",)
 
 
 def workspace(Py_ssize_t n_weights, dtype, rule):

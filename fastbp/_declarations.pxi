@@ -5,6 +5,8 @@
 cdef extern from "_kernels.h" nogil:
     int FBP_OPENMP
     const char* FBP_SIMD
+    const char* FBP_ISA
+    int fbp_cpu_levels()
     int fbp_max_threads()
     Py_ssize_t fbp_claim(Py_ssize_t* next, Py_ssize_t count)
     Py_ssize_t fbp_load(const Py_ssize_t* flag)

@@ -57,6 +57,31 @@ static inline int fbp_max_threads(void) { return 1; }
 #define FBP_SIMD "none (scalar)"
 #endif
 
+/* The instruction set this copy of the core was built for (setup.py
+ * defines it: "baseline", "avx2", "avx512" or "native"). */
+#ifndef FBP_ISA
+#define FBP_ISA "native"
+#endif
+
+/* The copies of the core this CPU and its operating system run, beyond the
+ * baseline: bit 0 x86-64-v3 (AVX2, FMA, BMI1/2), bit 1 x86-64-v4 (also
+ * AVX-512 F, BW, CD, DQ, VL).  libgcc's and compiler-rt's checks include the
+ * OS's support for the AVX and AVX-512 registers (XGETBV). */
+static inline int fbp_cpu_levels(void)
+{
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_cpu_init();
+    const int v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
+                   && __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2");
+    const int v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+                   && __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq")
+                   && __builtin_cpu_supports("avx512vl");
+    return v3 | (v4 << 1);
+#else
+    return 0;
+#endif
+}
+
 /* What the threads of a parallel pass share: counters and flags, read and
  * written atomically (sequentially consistent) where OpenMP runs threads;
  * the builds with OpenMP are gcc's and clang's (setup.py), whose __atomic

@@ -336,6 +336,8 @@ def _info(args):
         core = _backend.get("compiled")
         lines.append(f"compiled core: OpenMP {'yes' if core.PARALLEL else 'no'} "
                      f"(up to {core.max_threads()} threads), SIMD {core.SIMD}")
+        lines.append(f"instruction set: {core.ISA} (this CPU runs the copies built for "
+                     f"{', '.join(_backend.CORES)}; FASTBP_ISA picks one)")
     except ImportError as error:
         lines.append(f"compiled core: not available ({error})")
     lines.append(f"CPU: {cpu_name()}, {os.cpu_count()} logical cores")

@@ -202,8 +202,8 @@ def test_a_fork_after_parallel_training_does_not_hang():
 def test_a_build_without_openmp_warns_and_trains_serially(monkeypatch):
     """What a build without OpenMP (FASTBP_OPENMP=0, or a compiler without
     it) does: its PARALLEL is False."""
-    from fastbp import _core
-    monkeypatch.setattr(_core, "PARALLEL", False)
+    from fastbp import _backend
+    monkeypatch.setattr(_backend.compiled, "PARALLEL", False)    # the copy that runs
     X, Y = data([3, 4, 1], 50)
     net, serial = fastbp.Network([3, 4, 1]), fastbp.Network([3, 4, 1])
     with pytest.warns(RuntimeWarning, match="built without OpenMP"):

@@ -1,0 +1,80 @@
+"""The copies of the compiled core for each instruction set (setup.py builds
+the baseline, AVX2 and AVX-512 ones on x86-64; fastbp runs the widest the
+CPU takes, FASTBP_ISA forces one): each equals the reference backend."""
+
+import platform
+import re
+
+import pytest
+
+from conftest import run_python
+
+pytestmark = pytest.mark.compiled
+
+# Trains compiled and reference networks alike on float64 and prints the
+# largest relative difference of their weights (and of a gradient).
+SCRIPT = """
+import numpy as np
+from scipy import sparse
+import fastbp
+
+def error(a, b):
+    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+rng = np.random.default_rng(0)
+X, Y = rng.normal(size=(120, 7)), 0.5 * rng.normal(size=(120, 3))
+cases = [dict(), dict(momentum=0.9, nesterov=True), dict(weight_decay=1e-3, clip=0.5),
+         dict(optimizer="adam"), dict(optimizer="adagrad"), dict(batch_size=8, momentum=0.5),
+         dict(lr_schedule="invscaling", power_t=0.5, average=10)]
+worst = 0.0
+for hidden in (["tanh"], ["relu", "sigmoid"]):
+    for options in cases:
+        for inputs in (X, sparse.csr_matrix(np.where(np.abs(X) > 1, X, 0))):
+            if sparse.issparse(inputs) and ("average" in options or "batch_size" in options):
+                continue
+            nets = [fastbp.Network([7, *[9] * len(hidden), 3], hidden=hidden, seed=1,
+                                   backend=backend) for backend in ("compiled", "reference")]
+            for net in nets:
+                net.fit(inputs, Y, epochs=2, lr=0.01, seed=2, **options)
+            worst = max(worst, error(nets[0].flat, nets[1].flat))
+            worst = max(worst, max(error(a, b) for a, b in
+                                   zip(nets[0].gradient(inputs, Y), nets[1].gradient(inputs, Y))))
+print(worst)
+"""
+
+
+def _info(**environment):
+    result = run_python("-m", "fastbp", "info", **environment)
+    assert result.returncode == 0, result.stderr
+    running, copies = re.search(r"instruction set: (\w+) \(this CPU runs the copies built "
+                                r"for ([\w, ]+);", result.stdout).groups()
+    return running, copies.split(", ")
+
+
+def test_the_widest_copy_runs_and_the_baseline_is_there():
+    running, copies = _info(FASTBP_ISA="")
+    assert running == copies[0]
+    if running != "native":                  # FASTBP_NATIVE=1 builds one copy
+        assert copies[-1] == "baseline"
+        if platform.machine().lower() in ("x86_64", "amd64"):
+            assert set(copies) <= {"avx512", "avx2", "baseline"}
+
+
+@pytest.mark.parametrize("isa", ["avx512", "avx2", "baseline"])
+def test_every_copy_this_cpu_runs_equals_the_reference(isa):
+    running, copies = _info(FASTBP_ISA="")
+    if isa not in copies:
+        # a copy this CPU cannot run (or a native build) cannot be forced
+        result = run_python("-c", "import fastbp", FASTBP_ISA=isa)
+        assert result.returncode != 0 and f"FASTBP_ISA={isa}" in result.stderr
+        return
+    assert _info(FASTBP_ISA=isa)[0] == isa
+    result = run_python("-c", SCRIPT, FASTBP_ISA=isa)
+    assert result.returncode == 0, result.stderr
+    assert float(result.stdout) < 1e-12
+
+
+def test_an_unknown_instruction_set_is_refused_at_import():
+    result = run_python("-c", "import fastbp", FASTBP_ISA="sse9")
+    assert result.returncode != 0
+    assert "FASTBP_ISA must be one of avx512, avx2, baseline, got 'sse9'" in result.stderr
