@@ -7,7 +7,7 @@ static inline void FBP_FN(fbp_tanh)(Py_ssize_t n, const FBP_T *s, FBP_T *x)
 {
     #pragma omp simd
     for (Py_ssize_t j = 0; j < n; j++)
-        x[j] = (FBP_T) fbp_tanh1(s[j]);
+        x[j] = FBP_TANH1(s[j]);
 }
 
 /* s[j] = sum_{i=0..n_in} W[i][j] x[i], with x[0] = 1: a layer's signals. */
