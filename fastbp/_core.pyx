@@ -309,6 +309,12 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
         return 0.0, 0
     step.moments = &moments[0] if moments is not None else NULL
     n_threads = max(1, min(n_threads, (n + batch - 1) // batch))
+    if n_threads > 1 and (rule.optimizer == "adam" or lazy_rows
+                          or (rule.optimizer == "adagrad" and (copying or not rows.sparse))):
+        raise ValueError(f"optimizer={rule.optimizer!r} (momentum={rule.momentum}, "
+                         f"weight_decay={rule.weight_decay}) on "
+                         f"{'sparse' if rows.sparse else 'dense'} X in mode {rule.mode!r} "
+                         f"trains on one thread")    # what fastbp.training.Rule refuses
     step.t_stride = n_threads if n_threads > 1 and not copying and not rows.sparse else 1
     layout_init(&lay, layers, acts, loss, <floating*> NULL)
     # Each thread's scratch (x, s, delta, then a gradient buffer for

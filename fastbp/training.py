@@ -148,6 +148,7 @@ class Rule:
         self.average, self.batch_size = average, batch_size
         self.n_threads, self.parallel = n_threads, parallel     # as asked for
         self.threads, self.round, self.moments_from = 1, 0, 0   # what a pass runs
+        self.sparse = False                                     # on CSR rows (see prepare)
         self.mode = parallel or "copies"
         # the cores' per-update schedules; "adaptive" changes lr between epochs
         self.schedule = SCHEDULES.index(lr_schedule) if lr_schedule in SCHEDULES else 0
@@ -234,12 +235,15 @@ class Rule:
 
     def prepare(self, backend, updates_done, examples, sparse=False):
         """Set the threads, the mode and the round of a pass over ``examples``
-        (0: unknown; ``sparse``: CSR rows) after ``updates_done`` updates."""
+        (0: unknown) after ``updates_done`` updates; ``sparse``: whether X is
+        CSR rows (None: not known until the first block, which prepares
+        again: ``run_pass``)."""
         # sparse examples rarely touch the same rows: Hogwild!'s case, and the
         # copies' exchanges would be of every weight
+        self.sparse = sparse
         self.mode = self.parallel or ("hogwild" if sparse else "copies")
-        reason = self._serial_reason(sparse)
-        if reason and self.n_threads > 1:
+        reason = self._serial_reason(bool(sparse))
+        if reason and self.n_threads > 1 and sparse is not None:
             raise ValueError(f"{reason}: give n_threads=1")
         self.threads = _parallel.threads(backend, 1 if self.serial or reason else self.n_threads)
         self.round = _parallel.round_size(self, self.threads, updates_done, examples,
@@ -287,8 +291,9 @@ def fit(network, X, Y, epochs, rule, shuffle, seed, verbose=False, sample_weight
     callbacks = _callables(callbacks)
     if fresh:
         network._state = TrainingState()
+    X = getattr(source, "X", None)           # None for chunks: known at the first
     rule.prepare(network._backend, network._state.progress["updates"],
-                 getattr(source, "n", 0), isinstance(getattr(source, "X", None), _sparse.Rows))
+                 getattr(source, "n", 0), None if X is None else isinstance(X, _sparse.Rows))
     return _epochs(network, source, epochs, rule, shuffle, seed, verbose, validation,
                    stopping, callbacks)
 
@@ -609,9 +614,13 @@ def run_pass(network, blocks, rule, where, on_chunk=None, kept=None):
     try:
         with _interrupts_between_chunks() as check_interrupt:
             for X, Y, weights, order, first in blocks:
-                if isinstance(X, _sparse.Rows) and rule.dense_only:
+                sparse = isinstance(X, _sparse.Rows)
+                if sparse and rule.dense_only:
                     raise ValueError(f"{rule.dense_only} does not train on sparse X yet: "
                                      f"give dense X, or leave the option out")
+                if rule.sparse is None or rule.sparse != sparse:    # chunks: their kind
+                    rule.prepare(backend, progress["updates"], len(order), sparse)
+                    workspace = backend.workspace(len(flat), network.dtype, rule)
                 start = 0
                 while start < len(order):
                     check_interrupt()

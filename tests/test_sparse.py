@@ -271,3 +271,25 @@ def test_bad_sparse_input_is_refused(backend, bad, error, message):
     for call in (lambda: net.fit(bad(X), Y, epochs=1, lr=0.05), lambda: net.predict(bad(X))):
         with pytest.raises(error, match=message):
             call()
+
+
+def _chunks(X, Y, size=50):
+    return [(X[start:start + size], Y[start:start + size]) for start in range(0, X.shape[0], size)]
+
+
+@pytest.mark.compiled
+def test_fit_stream_of_sparse_chunks_takes_the_sparse_thread_mode():
+    # the kind of X is known only at the first chunk: Adagrad on threads
+    # (sparse Hogwild! only) trains, and options that need one thread are
+    # refused there, before any weight changes, never run on threads
+    X, Y = _data(n=400, density=0.05)
+    net = fastbp.Network(LAYERS, seed=3)
+    before = net.loss(X, Y)
+    fastbp.fit_stream(net, _chunks(X, Y), lr=0.05, optimizer="adagrad", n_threads=2, seed=1)
+    assert net.loss(X, Y) < before
+    for options, stream in (({"momentum": 0.9}, _chunks(X, Y)),
+                            ({"optimizer": "adagrad"}, _chunks(X.toarray(), Y))):
+        start = net.flat.copy()
+        with pytest.raises(ValueError, match="n_threads=1"):
+            fastbp.fit_stream(net, stream, lr=0.05, n_threads=2, **options)
+        assert np.array_equal(net.flat, start)
