@@ -53,11 +53,10 @@ class optional_build_ext(build_ext):
         kept = []
         for ext in self.extensions:
             isa = ISAS[ext.name]
-            if isa.march and not self.compiles(f"-march={isa.march}"):
-                if isa.name == "baseline":   # an architecture gcc has no -march for
-                    isa = ISA("baseline", None)
-                else:
+            if not all(self.compiles(flag) for flag in isa.flags):
+                if isa.name != "baseline":
                     continue                 # this compiler cannot build that copy
+                isa = ISA("baseline", None)  # an architecture gcc has no -march for
             ext.extra_compile_args += compile_args + isa.flags
             ext.extra_link_args += link_args
             ext.define_macros.append(("FBP_ISA", f'"{isa.name}"'))
@@ -145,12 +144,11 @@ elif X86_64:
             "fastbp._core_avx512": ISA("avx512", "x86-64-v4", ["-mtune=icelake-server"])}
 else:
     ISAS = {"fastbp._core": ISA("baseline", None)}
-SOURCES = {"fastbp._core": "fastbp/_core.pyx", "fastbp._core_avx2": "fastbp/_core_avx2.pyx",
-           "fastbp._core_avx512": "fastbp/_core_avx512.pyx"}
 DEPENDS = ["fastbp/_kernels.h", "fastbp/_kernels_body.h", "fastbp/_core.pyx",
            "fastbp/_declarations.pxi", "fastbp/_example.pxi", "fastbp/_copies.pxi",
            "fastbp/_hogwild.pxi", "fastbp/_lazy.pxi"]
 
-extensions = cythonize([Extension(name, [SOURCES[name]], depends=DEPENDS) for name in ISAS])
+extensions = cythonize([Extension(name, [name.replace(".", "/") + ".pyx"], depends=DEPENDS)
+                        for name in ISAS])
 
 setup(ext_modules=extensions, cmdclass={"build_ext": optional_build_ext})

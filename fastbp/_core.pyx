@@ -263,11 +263,10 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     threads claim rule.round examples at a time, and each keeps a copy of
     the weights every example updates, and of the frequent inputs' rows of
     W^(1), whose change over n_threads it adds to flat after each round: see
-    ``train_hogwild``.  With rule.mode
-    "copies" the threads claim rule.round examples (a multiple of the batch)
-    at a time from ``order``; thread 0 trains flat itself, each other
-    thread a copy in ``workspace``, whose change thread 0 adds to flat: see
-    ``train_copy``.
+    ``train_hogwild``.  With rule.mode "copies" the threads claim rule.round
+    examples (a multiple of the batch) at a time from ``order``; thread 0
+    trains flat itself, each other thread a copy in ``workspace``, whose
+    change thread 0 adds to flat: see ``train_copy``.
 
     The whole pass runs without the GIL.  A non-finite error stops a
     thread's share before that example changes any weight.  Returns (sum of
@@ -300,21 +299,17 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     cdef floating* own = NULL
     cdef Py_ssize_t per_own = 0
     cdef Py_ssize_t* own_offsets = NULL
-    hot.slot, hot.inputs = NULL, NULL
     cdef Lazy lazy                          # CSR rows with weight decay or momentum
     cdef bint lazy_rows = (rows.sparse and rule.optimizer == "sgd" and batch == 1
                            and (rule.momentum > 0 or rule.weight_decay > 0))
-    lazy.scale, lazy.last, lazy.updates = 1, NULL, 0
+    hot.slot, hot.inputs = NULL, NULL
+    lazy.scale, lazy.last = 1, NULL
     if n == 0:
         return 0.0, 0
     step.moments = &moments[0] if moments is not None else NULL
     n_threads = max(1, min(n_threads, (n + batch - 1) // batch))
-    if n_threads > 1 and (rule.optimizer == "adam" or lazy_rows
-                          or (rule.optimizer == "adagrad" and (copying or not rows.sparse))):
-        raise ValueError(f"optimizer={rule.optimizer!r} (momentum={rule.momentum}, "
-                         f"weight_decay={rule.weight_decay}) on "
-                         f"{'sparse' if rows.sparse else 'dense'} X in mode {rule.mode!r} "
-                         f"trains on one thread")    # what fastbp.training.Rule refuses
+    if lazy_rows and n_threads > 1:         # the lazy rows' state is one thread's
+        raise ValueError("momentum and weight_decay train on sparse X on one thread")
     step.t_stride = n_threads if n_threads > 1 and not copying and not rows.sparse else 1
     layout_init(&lay, layers, acts, loss, <floating*> NULL)
     # Each thread's scratch (x, s, delta, then a gradient buffer for

@@ -134,4 +134,3 @@ cdef struct Exchange:
 cdef struct Lazy:           # W^(1)'s input rows kept up to date lazily (_lazy.pxi)
     double scale            # weight decay: the input rows are scale times flat's
     Py_ssize_t* last        # momentum: input i's rows of w and v are as after update last[i]
-    Py_ssize_t updates      # of the call so far

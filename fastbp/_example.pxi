@@ -123,8 +123,8 @@ cdef inline bint load_example(const Layout* lay, const floating* w, const Rows* 
         return False
     memcpy(ss + lay.s_off[1], W, n * sizeof(floating))
     for k in range(rows.indptr[r], rows.indptr[r + 1]):
-        axpy(n, <floating> (data[k] * rows_scale), input_row(lay, w, lay.shared_w1, rows.indices[k]),
-             ss + lay.s_off[1])
+        axpy(n, <floating> (data[k] * rows_scale),
+             input_row(lay, w, lay.shared_w1, rows.indices[k]), ss + lay.s_off[1])
     return True
 
 
@@ -139,9 +139,10 @@ cdef inline void sparse_first_layer(const Layout* lay, floating* target, floatin
     cdef floating* T = target + lay.w_off[1]
     cdef const floating* delta = ds + lay.s_off[1]
     cdef const floating* data = <const floating*> rows.data
+    cdef double entry_scale = scale / rows_scale
     axpy(n, scale, delta, T)
     for k in range(rows.indptr[r], rows.indptr[r + 1]):
-        axpy(n, <floating> (scale * data[k] / rows_scale), delta,
+        axpy(n, <floating> (entry_scale * data[k]), delta,
              input_row(lay, target, lay.shared_w1, rows.indices[k]))
 
 
@@ -520,9 +521,9 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
             fbp_prefetch(Y + order[k + ahead] * d_out, y_bytes)
         r = order[k]
         if lazy != NULL and lazy.last != NULL:        # its entries' rows up to date
-            lazy.updates = updates
             for j in range(rows.indptr[r], rows.indptr[r + 1]):
-                catch_up(lay, w, v, lazy, rows.indices[j], step.momentum, step.nesterov)
+                catch_up(lay, w, v, lazy, rows.indices[j], step.momentum, step.nesterov,
+                         updates)
         have_s1 = load_example(lay, w, rows, r, xs, ss,
                                lazy.scale if lazy != NULL else 1) or have_s1
         forward_one(lay, w, xs, ss, have_s1)
@@ -568,8 +569,8 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
         elif rows.sparse:                   # momentum (no weight decay)
             backward_momentum(lay, w, v, rate, step.momentum, step.nesterov, 0, xs, ds,
                               NULL, NULL, 2)
-            lazy.updates = updates
-            sparse_momentum(lay, w, v, rate, step.momentum, step.nesterov, rows, r, ds, lazy)
+            sparse_momentum(lay, w, v, rate, step.momentum, step.nesterov, rows, r, ds, lazy,
+                            updates)
         elif step.momentum == 0:            # plain SGD, or with weight decay: keep < 1
             backward(lay, w, w, minus_rate, xs, ds, x_next, ss, 1 - rate * step.weight_decay)
         else:
@@ -580,8 +581,7 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
         if ex != NULL and add_changes(ex, w, v):
             have_s1 = False              # s^(1) was taken from w before the changes
     if lazy != NULL:
-        lazy.updates = updates
-        settle_rows(lay, w, v, lazy, step.momentum, step.nesterov)
+        settle_rows(lay, w, v, lazy, step.momentum, step.nesterov, updates)
     total[0] += errors
     return done
 

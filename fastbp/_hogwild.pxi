@@ -122,9 +122,10 @@ cdef Py_ssize_t train_hogwild(const Layout* lay, Hot* hot, floating* w, floating
     at a time (hot.claimed counts those claimed), trains its copy on them
     (``own``: 2 hot.n_own, and as much again for Adagrad's sums of squares
     where ``squares`` is not NULL), and adds hot.share of the copy's change
-    (all of the squares'), until none are left.  An example's update is numbered by its place in the order, as
-    serially.  A non-finite error claims all that is left, so that every
-    thread stops.  Returns the examples done."""
+    (all of the squares'), until none are left.  An example's update is
+    numbered by its place in the order, as serially.  A non-finite error
+    claims all that is left, so that every thread stops.  Returns the
+    examples done."""
     cdef Layout mine
     cdef Step my_step = step[0]
     cdef Py_ssize_t size, did, start, done = 0

@@ -41,9 +41,10 @@ cdef inline void decay_rows(const Layout* lay, floating* w, Lazy* lazy,
 
 
 cdef void catch_up(const Layout* lay, floating* w, floating* v, Lazy* lazy, Py_ssize_t i,
-                   double mu, bint nesterov) noexcept nogil:
-    """Input i's rows of w and v from update last[i] to lazy.updates."""
-    cdef Py_ssize_t k = lazy.updates - lazy.last[i]
+                   double mu, bint nesterov, Py_ssize_t updates) noexcept nogil:
+    """Input i's rows of w and v from update last[i] to ``updates`` (of the
+    call)."""
+    cdef Py_ssize_t k = updates - lazy.last[i]
     cdef double decay, c
     if k == 0:
         return
@@ -51,15 +52,16 @@ cdef void catch_up(const Layout* lay, floating* w, floating* v, Lazy* lazy, Py_s
     c = (mu * mu if nesterov else mu) * (1 - decay) / (1 - mu)
     catch_up_row(lay.d[1], <floating> c, <floating> decay, input_row(lay, w, NULL, i),
                  input_row(lay, v, NULL, i))
-    lazy.last[i] = lazy.updates
+    lazy.last[i] = updates
 
 
 cdef void sparse_momentum(const Layout* lay, floating* w, floating* v, floating lr,
                           floating mu, int nesterov, const Rows* rows, Py_ssize_t r,
-                          const floating* ds, Lazy* lazy) noexcept nogil:
-    """W^(1)'s part of backward_momentum for CSR example r: the bias row,
-    and the rows of its entries (brought up to date before its forward
-    pass), which are then as after update lazy.updates."""
+                          const floating* ds, Lazy* lazy, Py_ssize_t update) noexcept nogil:
+    """W^(1)'s part of backward_momentum for CSR example r, update number
+    ``update`` of the call: the bias row, and the rows of its entries
+    (brought up to date before its forward pass), which are then as after
+    that update."""
     cdef Py_ssize_t k, i, n = lay.d[1]
     cdef const floating* delta = ds + lay.s_off[1]
     cdef const floating* data = <const floating*> rows.data
@@ -68,14 +70,14 @@ cdef void sparse_momentum(const Layout* lay, floating* w, floating* v, floating 
         i = rows.indices[k]
         momentum_row(n, data[k], 0, lr, mu, nesterov, delta, input_row(lay, w, NULL, i),
                      input_row(lay, v, NULL, i))
-        lazy.last[i] = lazy.updates
+        lazy.last[i] = update
 
 
 cdef void settle_rows(const Layout* lay, floating* w, floating* v, Lazy* lazy, double mu,
-                      bint nesterov) noexcept nogil:
-    """Every input's rows up to date: the end of a call."""
+                      bint nesterov, Py_ssize_t updates) noexcept nogil:
+    """Every input's rows up to date: the end of a call of ``updates``."""
     cdef Py_ssize_t i
     if lazy.last != NULL:
         for i in range(lay.d[0]):
-            catch_up(lay, w, v, lazy, i, mu, nesterov)
+            catch_up(lay, w, v, lazy, i, mu, nesterov, updates)
     settle_scale(lay, w, lazy)

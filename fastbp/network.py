@@ -318,7 +318,8 @@ class Network:
         n_threads : int, default 1
             1: serial, reproducible bit for bit. n > 1 threads (at most 4 per
             core; -1: OpenMP's limit) train on shares of the order, not
-            reproducibly; serial on the reference, with average, Adam, Adagrad.
+            reproducibly; serial on the reference, with average or Adam,
+            Adagrad but on sparse X, and momentum or weight decay on sparse X.
         parallel : {"copies", "hogwild", None}, default None
             Threads train copies, whose changes reach the shared weights each
             round of examples; or the shared weights, unlocked. None: "hogwild"

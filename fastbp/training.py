@@ -132,7 +132,8 @@ class Rule:
     optimizer ("sgd", "adam", "adagrad"), beta_1, beta_2, epsilon, and what
     a pass sets: moments_from (the update the moments started at), threads
     and round (examples a thread trains between exchanges with
-    parallel="copies"; 0: no exchanges), and the mode a pass runs in
+    parallel="copies", or "hogwild" on sparse X; 0: no exchanges), whether
+    X is sparse, and the mode a pass runs in
     (``parallel``, or for parallel=None "hogwild" on sparse X, else "copies").
     """
 
@@ -618,7 +619,7 @@ def run_pass(network, blocks, rule, where, on_chunk=None, kept=None):
                 if sparse and rule.dense_only:
                     raise ValueError(f"{rule.dense_only} does not train on sparse X yet: "
                                      f"give dense X, or leave the option out")
-                if rule.sparse is None or rule.sparse != sparse:    # chunks: their kind
+                if rule.sparse != sparse:       # chunks: known only now (or another kind)
                     rule.prepare(backend, progress["updates"], len(order), sparse)
                     workspace = backend.workspace(len(flat), network.dtype, rule)
                 start = 0
