@@ -150,12 +150,13 @@ cdef inline void times_gprime(int act, const floating* x, floating* d, Py_ssize_
     """d_i *= g'(s_i) for one layer, from x_i = g(s_i); one loop per activation
     so that the compiler can vectorise each."""
     cdef Py_ssize_t i
+    cdef floating one = 1       # float32 layers in float arithmetic, not double
     if act == TANH:
         for i in range(n):
-            d[i] *= 1 - x[i] * x[i]
+            d[i] *= one - x[i] * x[i]
     elif act == SIGMOID:
         for i in range(n):
-            d[i] *= x[i] * (1 - x[i])
+            d[i] *= x[i] * (one - x[i])
     elif act == RELU:
         for i in range(n):
             d[i] = d[i] if x[i] > 0 else 0

@@ -216,6 +216,25 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
 #define FBP_NOINLINE
 #endif
 
+/* Small layers: a kernel of the per-example path is compiled once more for
+ * each width n = 1..16 as a constant, its column blocks and loops then
+ * unrolled with no test of n at run time.  FBP_BY_WIDTH(n, AT) runs AT(n)
+ * with n that constant where there is one, and as it is above 16. */
+#if defined(__GNUC__)
+#define FBP_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define FBP_ALWAYS_INLINE inline
+#endif
+#define FBP_BY_WIDTH(n, AT)                                                      \
+    switch (n) {                                                                 \
+    case 1: AT(1); break;   case 2: AT(2); break;   case 3: AT(3); break;        \
+    case 4: AT(4); break;   case 5: AT(5); break;   case 6: AT(6); break;        \
+    case 7: AT(7); break;   case 8: AT(8); break;   case 9: AT(9); break;        \
+    case 10: AT(10); break; case 11: AT(11); break; case 12: AT(12); break;      \
+    case 13: AT(13); break; case 14: AT(14); break; case 15: AT(15); break;      \
+    case 16: AT(16); break; default: AT(n);                                      \
+    }
+
 /* FBP_APPLY(RULE, ARGS, ...) is RULE(the operands in the parenthesized
  * ARGS, then ...): how a sweep hands an update rule the rule's own operands
  * (the kernel's W, V, mu, ...) besides its own (a, k, dk, old). */

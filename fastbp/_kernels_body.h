@@ -3,16 +3,23 @@
  * (_d or _f).  No include guard, on purpose. */
 
 /* x[j] = tanh(s[j]) */
-static inline void FBP_FN(fbp_tanh)(Py_ssize_t n, const FBP_T *s, FBP_T *x)
+static FBP_ALWAYS_INLINE void FBP_FN(fbp_tanh_at)(Py_ssize_t n, const FBP_T *s, FBP_T *x)
 {
     #pragma omp simd
     for (Py_ssize_t j = 0; j < n; j++)
         x[j] = FBP_TANH1(s[j]);
 }
 
+static inline void FBP_FN(fbp_tanh)(Py_ssize_t n, const FBP_T *s, FBP_T *x)
+{
+#define FBP_AT(N) FBP_FN(fbp_tanh_at)(N, s, x)
+    FBP_BY_WIDTH(n, FBP_AT)
+#undef FBP_AT
+}
+
 /* s[j] = sum_{i=0..n_in} W[i][j] x[i], with x[0] = 1: a layer's signals. */
-static inline void FBP_FN(fbp_signals)(Py_ssize_t n_in, Py_ssize_t n,
-                                        const FBP_T *W, const FBP_T *x, FBP_T *s)
+static FBP_ALWAYS_INLINE void FBP_FN(fbp_signals_at)(Py_ssize_t n_in, Py_ssize_t n,
+                                                     const FBP_T *W, const FBP_T *x, FBP_T *s)
 {
     if (n > FBP_STREAM_N) {     /* whole rows, as in FBP_UPDATE_ROWS */
         #pragma omp simd
@@ -33,6 +40,14 @@ static inline void FBP_FN(fbp_signals)(Py_ssize_t n_in, Py_ssize_t n,
     FBP_SIGNALS_BLOCKS(4)
     FBP_SIGNALS_BLOCKS(2)
     FBP_SIGNALS_BLOCKS(1)
+}
+
+static inline void FBP_FN(fbp_signals)(Py_ssize_t n_in, Py_ssize_t n,
+                                        const FBP_T *W, const FBP_T *x, FBP_T *s)
+{
+#define FBP_AT(N) FBP_FN(fbp_signals_at)(n_in, N, W, x, s)
+    FBP_BY_WIDTH(n, FBP_AT)
+#undef FBP_AT
 }
 
 /* s[r][j] = sum_{i=0..n_in} W[i][j] x[r][i] for four examples r (x[r][0] =
@@ -68,11 +83,20 @@ static inline void FBP_FN(fbp_signals4)(Py_ssize_t n_in, Py_ssize_t n, const FBP
  * W may also be a gradient buffer to add to.  Where xn is not NULL, also
  * s[j] = sum_i W[i][j] xn[i] with the updated weights: the next example's
  * signals (see FBP_UPDATE_BLOCKS). */
+static FBP_ALWAYS_INLINE void FBP_FN(fbp_rank1_at)(Py_ssize_t n_in, Py_ssize_t n, FBP_T scale,
+                                                   const FBP_T *x, const FBP_T *delta,
+                                                   FBP_T *W, const FBP_T *xn, FBP_T *s)
+{
+    FBP_UPDATE_ALL_BLOCKS(FBP_SGD_UPDATE, (W), W)
+}
+
 static inline void FBP_FN(fbp_rank1)(Py_ssize_t n_in, Py_ssize_t n, FBP_T scale,
                                       const FBP_T *x, const FBP_T *delta, FBP_T *W,
                                       const FBP_T *xn, FBP_T *s)
 {
-    FBP_UPDATE_ALL_BLOCKS(FBP_SGD_UPDATE, (W), W)
+#define FBP_AT(N) FBP_FN(fbp_rank1_at)(n_in, N, scale, x, delta, W, xn, s)
+    FBP_BY_WIDTH(n, FBP_AT)
+#undef FBP_AT
 }
 
 /* The same rows with weight decay and no momentum; xn and s as in fbp_rank1. */
@@ -92,11 +116,19 @@ static inline void FBP_FN(fbp_classical_rank1)(Py_ssize_t n_in, Py_ssize_t n, FB
 }
 
 /* y[j] += a x[j] */
-static inline void FBP_FN(fbp_axpy)(Py_ssize_t n, FBP_T a, const FBP_T *x, FBP_T *y)
+static FBP_ALWAYS_INLINE void FBP_FN(fbp_axpy_at)(Py_ssize_t n, FBP_T a, const FBP_T *x,
+                                                  FBP_T *y)
 {
     #pragma omp simd
     for (Py_ssize_t j = 0; j < n; j++)
         y[j] += a * x[j];
+}
+
+static inline void FBP_FN(fbp_axpy)(Py_ssize_t n, FBP_T a, const FBP_T *x, FBP_T *y)
+{
+#define FBP_AT(N) FBP_FN(fbp_axpy_at)(N, a, x, y)
+    FBP_BY_WIDTH(n, FBP_AT)
+#undef FBP_AT
 }
 
 /* dots[i-1] = sum_j W[i][j] delta[j] with W as it was, and
@@ -337,15 +369,25 @@ static inline void FBP_FN(fbp_momentum_rows)(Py_ssize_t n_in, Py_ssize_t n, FBP_
 
 /* Plain SGD.  Rows wider than FBP_STREAM_N go whole, four at a time,
  * through fbp_dot_rank1. */
-static inline void FBP_FN(fbp_dot_update)(Py_ssize_t n_in, Py_ssize_t n, FBP_T scale,
-                                           const FBP_T *x, const FBP_T *delta, FBP_T *W,
-                                           FBP_T *dots)
+static FBP_ALWAYS_INLINE void FBP_FN(fbp_dot_update_at)(Py_ssize_t n_in, Py_ssize_t n,
+                                                        FBP_T scale, const FBP_T *x,
+                                                        const FBP_T *delta, FBP_T *W,
+                                                        FBP_T *dots)
 {
     if (n > FBP_STREAM_N) {
         FBP_FN(fbp_dot_rank1)(n_in, n, scale, x, delta, W, W, dots);
         return;
     }
     FBP_DOT_UPDATE_ALL(FBP_SGD_UPDATE, (W))
+}
+
+static inline void FBP_FN(fbp_dot_update)(Py_ssize_t n_in, Py_ssize_t n, FBP_T scale,
+                                           const FBP_T *x, const FBP_T *delta, FBP_T *W,
+                                           FBP_T *dots)
+{
+#define FBP_AT(N) FBP_FN(fbp_dot_update_at)(n_in, N, scale, x, delta, W, dots)
+    FBP_BY_WIDTH(n, FBP_AT)
+#undef FBP_AT
 }
 
 /* Classical momentum without weight decay (scale = lr).
