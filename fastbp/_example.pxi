@@ -229,9 +229,9 @@ cdef inline double output_delta(const Layout* lay, const floating* xs, const flo
     if lay.loss == SQUARED:
         # e = 1/2 sum_k (x_k - y_k)^2, delta_k = (x_k - y_k) g'(s_k)   (1)
         for k in range(n):
-            diff = x[k] - y[k]
+            delta[k] = x[k] - y[k]      # in the layer's type: the next example waits on it
+            diff = <double> x[k] - y[k]
             e += 0.5 * diff * diff
-            delta[k] = <floating> diff
         times_gprime(act, x, delta, n)
         return e
     # cross-entropy with a sigmoid or softmax output, Poisson with an exp

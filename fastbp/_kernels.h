@@ -153,31 +153,23 @@ static inline double fbp_tanh1(double s)
     return s < 0 ? -t : t;
 }
 
-/* tanh(s) in float arithmetic, for float32 layers: fbp_tanh1's method with
- * z clamped to [0, 20] (tanh(10) rounds to 1 in float32), k by adding
- * 1.5 * 2^23, ln 2 split for float (its high part times k is exact), and
- * q / r to r^6 (truncation below 2e-8 relative); within a few ulp of tanh in
- * float32, with no round trip through double. */
+/* tanh(s) in float arithmetic, for float32 layers: tanh(a) = a p(u) / q(u)
+ * with a = |s| clamped to 9 (tanh rounds to 1 in float32 from 8.7 on),
+ * u = a^2, p of degree 5 and q of degree 4 evaluated by Estrin's scheme: a
+ * short chain of dependent operations, which a tiny network's examples wait
+ * on.  The coefficients are a least-squares fit of tanh(a) / a in relative
+ * error (4.2e-9 at most over (0, 9]); with float's roundings the result is
+ * within 3 ulp of tanh with fused multiply-adds, 3.4 without.  The sign is
+ * s's; NaN stays NaN. */
 static inline float fbp_tanh1f(float s)
 {
-    const float a = s < 0 ? -s : s;
-    float z = 2 * a;
-    z = z > 20 ? 20 : z;
-    const float shifter = 12582912.0f;
-    const float shifted = z * 1.44269504f + shifter, k = shifted - shifter;
-    const float r = (z - k * 0.693145752f) - k * 1.42860677e-6f;
-    const float r2 = r * r, r4 = r2 * r2;
-    const float p01 = 1.0f + r * (1.0f / 2), p23 = 1.0f / 6 + r * (1.0f / 24);
-    const float p45 = 1.0f / 120 + r * (1.0f / 720), p6 = 1.0f / 5040;
-    const float q = r * ((p01 + r2 * p23) + r4 * (p45 + r2 * p6));
-    uint32_t bits;                               /* 2^k: k + 127 into the exponent */
-    memcpy(&bits, &shifted, sizeof bits);
-    bits = (bits + 127) << 23;
-    float two_k;
-    memcpy(&two_k, &bits, sizeof two_k);
-    const float m = (two_k - 1) + two_k * q;
-    const float t = m / (m + 2);
-    return s < 0 ? -t : t;
+    const float abs_s = fabsf(s), a = abs_s > 9.0f ? 9.0f : abs_s;
+    const float u = a * a, u2 = u * u, u4 = u2 * u2;
+    const float p = (1.0f + 0.1369007f * u) + u2 * (0.003881033f + 2.8262635e-05f * u)
+                    + u4 * (3.1193416e-08f - 1.2649428e-11f * u);
+    const float q = (1.0f + 0.470234f * u) + u2 * (0.027292384f + 0.00039609912f * u)
+                    + u4 * 1.3051276e-06f;
+    return copysignf(a * p / q, s);
 }
 
 /* Ask for the cache lines of the n bytes at p, ahead of their use: the next
