@@ -36,6 +36,8 @@ cdef extern from "_kernels.h" nogil:
     void catch_up_row "fbp_catch_up" (Py_ssize_t n, ...)
     double adam_row "fbp_adam_row" (Py_ssize_t n, ...)
     double adagrad_row "fbp_adagrad_row" (Py_ssize_t n, ...)
+    int FBP_TINY
+    Py_ssize_t tiny_sgd "fbp_tiny_sgd" (const Py_ssize_t* d, ...)
 
 
 ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu", "leaky_relu", "softmax", "exp")

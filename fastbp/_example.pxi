@@ -477,6 +477,26 @@ cdef void adaptive_update(const Layout* lay, floating* w, floating* moments, flo
         memset(grad, 0, n_weights * sizeof(floating))
 
 
+cdef inline bint tiny(const Layout* lay, const Step* step, const Rows* rows,
+                      const floating* kind) noexcept nogil:
+    """Whether fbp_tiny_sgd runs the pass: plain SGD at a constant rate, one
+    example at a time, no average, the squared error, dense rows, and a tiny
+    network: one hidden layer, tanh or identity layers, every width's values
+    within FBP_TINY bytes (8 float32, 4 float64).  ``kind`` only selects the
+    floating type."""
+    cdef Py_ssize_t l
+    if (rows.sparse or step.batch != 1 or step.optimizer != SGD or step.momentum != 0
+            or step.weight_decay != 0 or step.schedule != CONSTANT or step.average_from >= 1
+            or lay.loss != SQUARED or lay.L != 2):
+        return False
+    for l in range(3):
+        if lay.d[l] * <Py_ssize_t> sizeof(floating) > FBP_TINY:
+            return False
+        if l > 0 and lay.act[l] != TANH and lay.act[l] != IDENTITY:
+            return False
+    return True
+
+
 cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floating* avg,
                             Py_ssize_t n_weights, const Rows* rows, const floating* Y,
                             const floating* sample_weight, const Py_ssize_t* order,
@@ -494,7 +514,8 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
     that wait for it (add_changes).  Adam and Adagrad keep their state in
     step.moments.  With ``lazy`` (CSR rows, plain SGD with weight decay or
     momentum, one thread) W^(1)'s rows 1..d[0] are brought up to date
-    lazily: see _lazy.pxi."""
+    lazily: see _lazy.pxi.  A tiny network's plain SGD runs in
+    fbp_tiny_sgd instead (see tiny)."""
     cdef Py_ssize_t d_in = lay.d[0], d_out = lay.d[lay.L]
     cdef floating* ss = xs + lay.n_x
     cdef floating* ds = ss + lay.n_s
@@ -515,6 +536,9 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
     # Prefetch the example this many ahead: about 2 KiB of inputs in flight.
     cdef Py_ssize_t x_bytes = d_in * sizeof(floating), y_bytes = d_out * sizeof(floating)
     cdef Py_ssize_t ahead = max(1, min(16, 2048 // x_bytes))
+    if ex == NULL and lazy == NULL and tiny(lay, step, rows, w):   # the whole loop in registers
+        return tiny_sgd(lay.d, lay.act[1] == TANH, lay.act[2] == TANH, w, minus_rate,
+                        <floating> step.clip, X, Y, sample_weight, order, n, total)
     for k in range(n):
         if k + ahead < n:
             if not rows.sparse:

@@ -360,6 +360,15 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
         FBP_UPDATE_BLOCKS(1, RULE, ARGS, UPDATED, 0)                \
     }
 
+/* Tiny networks (fbp_tiny_sgd): the bytes of a vector of the GCC and Clang
+ * vector extensions, whose lanes (FBP_LANES: 8 floats, 4 doubles) bound a
+ * tiny network's widths; 0 where there are none. */
+#if defined(__GNUC__)
+#define FBP_TINY 32
+#else
+#define FBP_TINY 0
+#endif
+
 /* x, or 0 where |x| is below the normal range: velocities and moments that
  * decay there (a weight whose gradient stays 0) become 0, not subnormal
  * numbers, on which every operation is many times slower; a step that small
@@ -374,6 +383,7 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
 #define FBP_TANH1 fbp_tanh1
 #define FBP_FABS fabs
 #define FBP_NORMAL DBL_MIN
+#define FBP_LANES 4
 #include "_kernels_body.h"
 #undef FBP_T
 #undef FBP_FN
@@ -382,6 +392,7 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
 #undef FBP_TANH1
 #undef FBP_FABS
 #undef FBP_NORMAL
+#undef FBP_LANES
 
 #define FBP_T float
 #define FBP_FN(name) name##_f
@@ -390,6 +401,7 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
 #define FBP_TANH1 fbp_tanh1f
 #define FBP_FABS fabsf
 #define FBP_NORMAL FLT_MIN
+#define FBP_LANES 8
 #include "_kernels_body.h"
 #undef FBP_T
 #undef FBP_FN
@@ -398,6 +410,7 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
 #undef FBP_TANH1
 #undef FBP_FABS
 #undef FBP_NORMAL
+#undef FBP_LANES
 
 /* One name per kernel for the core's fused code: the float64 (_d) or
  * float32 (_f) version, picked by the type of the buffer B it writes. */
@@ -431,6 +444,14 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
     FBP_PICK(w, fbp_adam_row)(n, a, wd, beta_1, beta_2, epsilon, rate, delta, w, m, v)
 #define fbp_adagrad_row(n, a, wd, epsilon, rate, delta, w, v) \
     FBP_PICK(w, fbp_adagrad_row)(n, a, wd, epsilon, rate, delta, w, v)
+#if FBP_TINY
+#define fbp_tiny_sgd(d, tanh_hidden, tanh_output, w, scale, clip, X, Y, sample_weight, order, \
+                     n, errors) \
+    FBP_PICK(w, fbp_tiny_sgd)(d, tanh_hidden, tanh_output, w, scale, clip, X, Y, \
+                              sample_weight, order, n, errors)
+#else   /* never called: no network is tiny (FBP_TINY 0) */
+#define fbp_tiny_sgd(...) ((Py_ssize_t)0)
+#endif
 #define fbp_catch_up(n, c, decay, w, v) FBP_PICK(w, fbp_catch_up)(n, c, decay, w, v)
 /* ... and for a kernel that only reads, by the type of the buffer it reads */
 #define fbp_zero_sum(n, x) \

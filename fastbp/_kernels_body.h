@@ -419,6 +419,142 @@ static inline void FBP_FN(fbp_decay_dot_update)(Py_ssize_t n_in, Py_ssize_t n, F
 #undef FBP_DOT_UPDATE_BLOCKS
 
 
+#if FBP_TINY
+/* A vector of FBP_LANES lanes, FBP_TINY bytes. */
+typedef FBP_T FBP_FN(fbp_lanes) __attribute__((vector_size(FBP_TINY)));
+
+/* The sum of v's lanes, added in a tree.  (Vectors go by pointer: by value
+ * they would take a different ABI in the copies built without AVX.) */
+static inline FBP_T FBP_FN(fbp_lanes_sum)(const FBP_FN(fbp_lanes) *v)
+{
+#if FBP_LANES == 8
+    return (((*v)[0] + (*v)[4]) + ((*v)[2] + (*v)[6]))
+           + (((*v)[1] + (*v)[5]) + ((*v)[3] + (*v)[7]));
+#else
+    return ((*v)[0] + (*v)[2]) + ((*v)[1] + (*v)[3]);
+#endif
+}
+
+/* x = tanh(s) lane by lane, vectorised: as a loop over an array (the
+ * compiler does not vectorise FBP_TANH1 over a vector's lanes). */
+static inline void FBP_FN(fbp_tanh_lanes)(const FBP_FN(fbp_lanes) *s, FBP_FN(fbp_lanes) *x)
+{
+    FBP_T in[FBP_LANES], out[FBP_LANES];
+    memcpy(in, s, sizeof in);
+    #pragma omp simd
+    for (int j = 0; j < FBP_LANES; j++)
+        out[j] = FBP_TANH1(in[j]);
+    memcpy(x, out, sizeof out);
+}
+
+/* train_share's loop for a tiny network: one hidden layer, widths of at
+ * most FBP_LANES, tanh or identity layers; plain SGD at a constant rate
+ * (scale = -lr), one example at a time, the squared error, dense rows.
+ * The weights are copied into vectors of FBP_LANES lanes and back at the
+ * end: W^(1) by rows (row 0 the biases), W^(2) by columns (W2[j][i] =
+ * w_(i+1)j^(2), biases b2), so that the output sums and the induction step's
+ * sums are vector operations too.  An example stays in registers from its
+ * input to its update, with no call and no store on the way: the
+ * per-example loop of a tiny network is bound by that chain's latency.
+ * Lanes beyond a layer's width hold zeros, and keep them: their signals,
+ * outputs and deltas are 0.  clip > 0 clamps delta^(2); sample_weight may be
+ * NULL.  Returns the examples done (it stops before the update of an example
+ * whose error is not finite) and adds their weighted errors to *errors. */
+static Py_ssize_t FBP_FN(fbp_tiny_sgd)(const Py_ssize_t *d, int tanh_hidden, int tanh_output,
+                                       FBP_T *w, FBP_T scale, FBP_T clip, const FBP_T *X,
+                                       const FBP_T *Y, const FBP_T *sample_weight,
+                                       const Py_ssize_t *order, Py_ssize_t n, double *errors)
+{
+    typedef FBP_FN(fbp_lanes) V;
+    enum { P = FBP_LANES };
+    const Py_ssize_t d0 = d[0], d1 = d[1], d2 = d[2];
+    FBP_T *w2 = w + (d0 + 1) * d1;
+    V W1[P + 1], W2[P], b2 = {0};                 /* W2[j][i] = w_(i+1)j^(2) */
+    memset(W1, 0, sizeof W1);
+    memset(W2, 0, sizeof W2);
+    for (Py_ssize_t i = 0; i <= d0; i++)
+        for (Py_ssize_t j = 0; j < d1; j++)
+            W1[i][j] = w[i * d1 + j];
+    for (Py_ssize_t j = 0; j < d2; j++) {
+        b2[j] = w2[j];
+        for (Py_ssize_t i = 0; i < d1; i++)
+            W2[j][i] = w2[(i + 1) * d2 + j];
+    }
+    double total = 0;
+    Py_ssize_t k;
+    for (k = 0; k < n; k++) {
+        const Py_ssize_t r = order[k];
+        if (k + 16 < n) {
+            fbp_prefetch(X + order[k + 16] * d0, d0 * sizeof(FBP_T));
+            fbp_prefetch(Y + order[k + 16] * d2, d2 * sizeof(FBP_T));
+        }
+        const FBP_T *x0 = X + r * d0, *y = Y + r * d2;
+        V s = W1[0], h, out = b2, y_lanes = {0}, delta, up;
+        for (Py_ssize_t i = 0; i < d0; i++)
+            s = x0[i] * W1[i + 1] + s;
+        if (tanh_hidden)
+            FBP_FN(fbp_tanh_lanes)(&s, &h);
+        else
+            h = s;
+        #pragma GCC unroll 8
+        for (int j = 0; j < P; j++)
+            if (j < d2) {
+                const V products = h * W2[j];
+                out[j] += FBP_FN(fbp_lanes_sum)(&products);
+            }
+        if (tanh_output)
+            FBP_FN(fbp_tanh_lanes)(&out, &out);
+        #pragma GCC unroll 8
+        for (int j = 0; j < P; j++)
+            if (j < d2)
+                y_lanes[j] = y[j];
+        delta = out - y_lanes;
+        double e = 0;
+        for (Py_ssize_t j = 0; j < d2; j++) {
+            const double diff = (double)out[j] - y[j];
+            e += 0.5 * diff * diff;
+        }
+        if (!isfinite(e))
+            break;
+        if (tanh_output)
+            delta *= 1 - out * out;
+        if (clip > 0) {
+            for (int j = 0; j < P; j++)
+                delta[j] = delta[j] < -clip ? -clip : (delta[j] > clip ? clip : delta[j]);
+        }
+        FBP_T weight = 1;
+        if (sample_weight) {
+            weight = sample_weight[r];
+            delta *= weight;
+        }
+        total += weight * e;
+        V dots = {0};                           /* delta^(1) before g' */
+        const V scaled_h = scale * h;
+        #pragma GCC unroll 8
+        for (int j = 0; j < P; j++)
+            if (j < d2) {
+                dots = W2[j] * delta[j] + dots;
+                W2[j] = scaled_h * delta[j] + W2[j];
+            }
+        b2 = scale * delta + b2;
+        up = tanh_hidden ? dots * (1 - h * h) : dots;
+        W1[0] = scale * up + W1[0];
+        for (Py_ssize_t i = 0; i < d0; i++)
+            W1[i + 1] = (scale * x0[i]) * up + W1[i + 1];
+    }
+    for (Py_ssize_t i = 0; i <= d0; i++)
+        for (Py_ssize_t j = 0; j < d1; j++)
+            w[i * d1 + j] = W1[i][j];
+    for (Py_ssize_t j = 0; j < d2; j++) {
+        w2[j] = b2[j];
+        for (Py_ssize_t i = 0; i < d1; i++)
+            w2[(i + 1) * d2 + j] = W2[j][i];
+    }
+    *errors += total;
+    return k;
+}
+#endif
+
 /* One row of Adam (scikit-learn's) with g = a delta[j] + wd w[j]:
  *   m[j] <- beta_1 m[j] + (1 - beta_1) g,  v[j] <- beta_2 v[j] + (1 - beta_2) g^2,
  *   w[j] <- w[j] - rate m[j] / (sqrt(v[j]) + epsilon)
