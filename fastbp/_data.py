@@ -41,7 +41,7 @@ class InMemory:
     def blocks(self, rng):
         """The block, its rows permuted by ``rng`` (None: in order)."""
         order = np.arange(self.n) if rng is None else rng.permutation(self.n)
-        yield self.X, self.Y, self.weights, order.astype(np.intp), 0
+        yield self.X, self.Y, self.weights, order.astype(np.intp, copy=False), 0
 
 
 class Chunked:
@@ -66,7 +66,7 @@ class Chunked:
                 if following is not None:
                     coming.append(reader.submit(self._read, following))
                 order = np.arange(len(X)) if rng is None else rng.permutation(len(X))
-                yield X, Y, weights, order.astype(np.intp), start
+                yield X, Y, weights, order.astype(np.intp, copy=False), start
 
     def _read(self, start):
         """Rows start:start + rows, checked, as (start, X, Y, weights)."""
@@ -106,7 +106,7 @@ class Stream:
             weights = self.check_weights(chunk[2] if len(chunk) == 3 else None, X.shape[0])
             n = X.shape[0]
             order = np.arange(n) if rng is None else rng.permutation(n)
-            yield X, Y, weights, order.astype(np.intp), first
+            yield X, Y, weights, order.astype(np.intp, copy=False), first
             first += n
 
 
