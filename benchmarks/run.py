@@ -11,8 +11,10 @@ diverges with 0.01), one epoch in the order of the rows, from the same
 initial weights and on the same data (X ~ N(0, 1), Y ~ 0.5 N(0, 1), fixed
 seeds; the values are float32 numbers in both dtypes).  Each is timed on
 its training loop alone, on enough examples for an epoch of about
---seconds (sized by a first, untimed epoch); the median of --repeats epochs
-is reported.  Before its time counts, each result is checked
+--seconds (sized by untimed epochs of 200, 2,000, ... examples, up to one
+that lasts a tenth of that: an epoch of 200 examples measures a fast
+implementation's fixed cost per call more than its rate); the median of
+--repeats epochs is reported.  Before its time counts, each result is checked
 against fastbp's float64 compiled result on the same examples: the largest
 weight difference over the largest weight must be below 1e-9 (float64) or
 1e-4 (float32, checked on an epoch of at most 20,000 of the examples, since
@@ -53,7 +55,7 @@ DTYPES = ["float64", "float32"]
 LR = {"xor": 0.01, "digits": 0.01, "mnist": 0.01, "wide": 0.001, "deep": 0.01}
 TOLERANCE = {"float64": 1e-9, "float32": 1e-4}
 FLOPS_PER_WEIGHT = 6            # forward, delta, update: one multiply-add each
-PILOT = 200                     # examples of the sizing epoch
+PILOT = 200                     # examples of the first sizing epoch
 # float32 drifts away from the float64 trajectory as an epoch grows (digits'
 # float32 epoch of about 400,000 examples ends some 3e-4 away), so a float32
 # result is checked on an epoch of at most this many of the same examples.
@@ -103,6 +105,20 @@ class Oracle:
         return self.results[n]
 
 
+def sized(train, blocks, draw, lr, seconds, most=None):
+    """Examples for an epoch of ``train`` of about ``seconds``: its rate on
+    untimed epochs of PILOT, 10 PILOT, ... examples ``draw(n)`` (X and Y),
+    up to one that lasts a tenth of ``seconds``; at most ``most``."""
+    n = PILOT if most is None else min(PILOT, most)
+    while True:
+        elapsed = train(blocks, *draw(n), lr)[0]
+        if elapsed >= seconds / 10 or n == most:
+            break
+        n = 10 * n if most is None else min(10 * n, most)
+    aimed = max(PILOT, int(n / elapsed * seconds))
+    return aimed if most is None else min(aimed, most)
+
+
 def time_implementation(name, blocks, X, Y, oracle, dtype, seconds, repeats, quick):
     """Median examples/s of one epoch of ``name`` (with the oracle's lr), and
     its check."""
@@ -112,8 +128,7 @@ def time_implementation(name, blocks, X, Y, oracle, dtype, seconds, repeats, qui
     if quick:
         n = min(PILOT, len(X))
     else:
-        pilot_seconds, _ = train(blocks, Xd[:PILOT], Yd[:PILOT], lr)
-        n = int(np.clip(PILOT / pilot_seconds * seconds, PILOT, len(X)))
+        n = sized(train, blocks, lambda n: (Xd[:n], Yd[:n]), lr, seconds, len(X))
     checked_n = min(n, FLOAT32_CHECK_EXAMPLES) if dtype == "float32" else n
     result = train(blocks, Xd[:checked_n], Yd[:checked_n], lr)[1]
     difference = relative_difference(result, oracle(checked_n))
@@ -131,9 +146,11 @@ def training_table(architectures, dtypes, names, seconds, repeats, quick):
         for dtype in dtypes:
             # fastbp first: its rate sizes the data every implementation draws from
             fast = IMPLEMENTATIONS["fastbp"][0]
-            X, Y = make_data(layers, PILOT)
-            rate = PILOT / fast(blocks, X.astype(dtype), Y.astype(dtype), LR[arch])[0]
-            X, Y = make_data(layers, PILOT if quick else max(PILOT, int(rate * seconds)))
+            n = PILOT
+            if not quick:
+                n = sized(fast, blocks, lambda n: (a.astype(dtype) for a in make_data(layers, n)),
+                          LR[arch], seconds)
+            X, Y = make_data(layers, n)
             oracle = Oracle(blocks, X, Y, LR[arch])
             row = {"architecture": arch, "layers": layers, "dtype": dtype, "results": {}}
             for name in names:
