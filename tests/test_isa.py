@@ -27,13 +27,16 @@ cases = [dict(), dict(momentum=0.9, nesterov=True), dict(weight_decay=1e-3, clip
          dict(optimizer="adam"), dict(optimizer="adagrad"), dict(batch_size=8, momentum=0.5),
          dict(lr_schedule="invscaling", power_t=0.5, average=10)]
 worst = 0.0
-for hidden in (["tanh"], ["relu", "sigmoid"]):
+# the last: a tiny network, whose plain SGD runs in vector registers
+for layers, hidden in (([7, 9, 3], ["tanh"]), ([7, 9, 9, 3], ["relu", "sigmoid"]),
+                       ([3, 4, 3], ["tanh"])):
     for options in cases:
         for inputs in (X, sparse.csr_matrix(np.where(np.abs(X) > 1, X, 0))):
             if sparse.issparse(inputs) and ("average" in options or "batch_size" in options):
                 continue
-            nets = [fastbp.Network([7, *[9] * len(hidden), 3], hidden=hidden, seed=1,
-                                   backend=backend) for backend in ("compiled", "reference")]
+            inputs = inputs[:, :layers[0]]
+            nets = [fastbp.Network(layers, hidden=hidden, seed=1, backend=backend)
+                    for backend in ("compiled", "reference")]
             for net in nets:
                 net.fit(inputs, Y, epochs=2, lr=0.01, seed=2, **options)
             worst = max(worst, error(nets[0].flat, nets[1].flat))
