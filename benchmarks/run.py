@@ -105,18 +105,16 @@ class Oracle:
         return self.results[n]
 
 
-def sized(train, blocks, draw, lr, seconds, most=None):
+def sized(train, blocks, draw, lr, seconds, most=np.inf):
     """Examples for an epoch of ``train`` of about ``seconds``: its rate on
     untimed epochs of PILOT, 10 PILOT, ... examples ``draw(n)`` (X and Y),
     up to one that lasts a tenth of ``seconds``; at most ``most``."""
-    n = PILOT if most is None else min(PILOT, most)
+    n = min(PILOT, most)
     while True:
         elapsed = train(blocks, *draw(n), lr)[0]
         if elapsed >= seconds / 10 or n == most:
-            break
-        n = 10 * n if most is None else min(10 * n, most)
-    aimed = max(PILOT, int(n / elapsed * seconds))
-    return aimed if most is None else min(aimed, most)
+            return int(min(max(PILOT, n / elapsed * seconds), most))
+        n = min(10 * n, most)
 
 
 def time_implementation(name, blocks, X, Y, oracle, dtype, seconds, repeats, quick):

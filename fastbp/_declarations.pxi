@@ -13,6 +13,8 @@ cdef extern from "_kernels.h" nogil:
     void fbp_store(Py_ssize_t* flag, Py_ssize_t value)
     void fbp_spin()
     void fbp_prefetch(const void* p, Py_ssize_t n)
+    unsigned int fbp_subnormals_off()
+    void fbp_fp_restore(unsigned int mode)
     # The row kernels, one name for both floating types: _kernels.h picks the
     # float64 or float32 version by the type of the buffers (see there for
     # what each computes and the order of its arguments).
@@ -130,7 +132,6 @@ cdef struct Exchange:
     Py_ssize_t n_weights
     int n_threads
     bint velocity           # the changes include v's
-
 
 
 cdef struct Lazy:           # W^(1)'s input rows kept up to date lazily (_lazy.pxi)

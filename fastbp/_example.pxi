@@ -515,7 +515,8 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
     step.moments.  With ``lazy`` (CSR rows, plain SGD with weight decay or
     momentum, one thread) W^(1)'s rows 1..d[0] are brought up to date
     lazily: see _lazy.pxi.  A tiny network's plain SGD runs in
-    fbp_tiny_sgd instead (see tiny)."""
+    fbp_tiny_sgd instead (see tiny).  Subnormal numbers are taken as 0
+    meanwhile (fbp_subnormals_off)."""
     cdef Py_ssize_t d_in = lay.d[0], d_out = lay.d[lay.L]
     cdef floating* ss = xs + lay.n_x
     cdef floating* ds = ss + lay.n_s
@@ -536,9 +537,12 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
     # Prefetch the example this many ahead: about 2 KiB of inputs in flight.
     cdef Py_ssize_t x_bytes = d_in * sizeof(floating), y_bytes = d_out * sizeof(floating)
     cdef Py_ssize_t ahead = max(1, min(16, 2048 // x_bytes))
+    cdef unsigned int fp_mode = fbp_subnormals_off()
     if ex == NULL and lazy == NULL and tiny(lay, step, rows, w):   # the whole loop in registers
-        return tiny_sgd(lay.d, lay.act[1] == TANH, lay.act[2] == TANH, w, minus_rate,
+        done = tiny_sgd(lay.d, lay.act[1] == TANH, lay.act[2] == TANH, w, minus_rate,
                         <floating> step.clip, X, Y, sample_weight, order, n, total)
+        fbp_fp_restore(fp_mode)
+        return done
     for k in range(n):
         if k + ahead < n:
             if not rows.sparse:
@@ -607,6 +611,7 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
             have_s1 = False              # s^(1) was taken from w before the changes
     if lazy != NULL:
         settle_rows(lay, w, v, lazy, step.momentum, step.nesterov, updates)
+    fbp_fp_restore(fp_mode)
     total[0] += errors
     return done
 

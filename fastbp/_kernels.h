@@ -122,8 +122,8 @@ static inline void fbp_spin(void)
  * m = (2^k - 1) + 2^k q, q = expm1(r) by its Taylor series to r^13
  * (truncation below 1e-17), evaluated by Estrin's scheme.  For k = 0,
  * m = q = expm1(z) keeps full relative accuracy as s -> 0; for k >= 1,
- * 2^k - 1 >= 1 outweighs |2^k q| and nothing cancels.  Computed in double
- * for both float types; within a few ulp of tanh in float64.
+ * 2^k - 1 >= 1 outweighs |2^k q| and nothing cancels.  For float64
+ * layers (float32's: fbp_tanh1f).
  */
 static inline double fbp_tanh1(double s)
 {
@@ -158,9 +158,9 @@ static inline double fbp_tanh1(double s)
  * u = a^2, p of degree 5 and q of degree 4 evaluated by Estrin's scheme: a
  * short chain of dependent operations, which a tiny network's examples wait
  * on.  The coefficients are a least-squares fit of tanh(a) / a in relative
- * error (4.2e-9 at most over (0, 9]); with float's roundings the result is
- * within 3 ulp of tanh with fused multiply-adds, 3.4 without.  The sign is
- * s's; NaN stays NaN. */
+ * error; the result is within 4 ulp of tanh with or without fused
+ * multiply-adds (tests/test_backends.py, and test_isa for every copy of
+ * the core).  The sign is s's; NaN stays NaN. */
 static inline float fbp_tanh1f(float s)
 {
     const float abs_s = fabsf(s), a = abs_s > 9.0f ? 9.0f : abs_s;
@@ -369,17 +369,23 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
 #define FBP_TINY 0
 #endif
 
-/* Subnormal numbers read and made as 0 (x86's FTZ and DAZ bits of MXCSR)
- * between FBP_FLUSH_ON and FBP_FLUSH_OFF, in one thread: a network that
- * decays towards 0 (trained on noise) otherwise reaches them in float32 and
- * runs several times slower on them.  Elsewhere IEEE arithmetic as always. */
+/* A training thread's arithmetic takes subnormal numbers as 0 (x86's FTZ
+ * and DAZ bits of MXCSR) from fbp_subnormals_off() until fbp_fp_restore()
+ * of what it returned: weights that decay towards 0 (a network trained on
+ * noise) reach them in float32, and every operation on them is many times
+ * slower.  Elsewhere a no-op: IEEE arithmetic, and FBP_FLUSHED below. */
 #if defined(__SSE2__)
 #include <xmmintrin.h>
-#define FBP_FLUSH_ON() const unsigned int fbp_mxcsr = _mm_getcsr(); _mm_setcsr(fbp_mxcsr | 0x8040)
-#define FBP_FLUSH_OFF() _mm_setcsr(fbp_mxcsr)
+static inline unsigned int fbp_subnormals_off(void)
+{
+    const unsigned int mxcsr = _mm_getcsr();
+    _mm_setcsr(mxcsr | 0x8040);
+    return mxcsr;
+}
+static inline void fbp_fp_restore(unsigned int mxcsr) { _mm_setcsr(mxcsr); }
 #else
-#define FBP_FLUSH_ON()
-#define FBP_FLUSH_OFF()
+static inline unsigned int fbp_subnormals_off(void) { return 0; }
+static inline void fbp_fp_restore(unsigned int mxcsr) { (void)mxcsr; }
 #endif
 
 /* x, or 0 where |x| is below the normal range: velocities and moments that

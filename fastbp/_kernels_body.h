@@ -435,15 +435,13 @@ static inline FBP_T FBP_FN(fbp_lanes_sum)(const FBP_FN(fbp_lanes) *v)
 #endif
 }
 
-/* x = tanh(s) lane by lane, vectorised: as a loop over an array (the
- * compiler does not vectorise FBP_TANH1 over a vector's lanes). */
+/* x = tanh(s) lane by lane, vectorised: through an array (the compiler
+ * does not vectorise FBP_TANH1 over a vector's lanes). */
 static inline void FBP_FN(fbp_tanh_lanes)(const FBP_FN(fbp_lanes) *s, FBP_FN(fbp_lanes) *x)
 {
     FBP_T in[FBP_LANES], out[FBP_LANES];
     memcpy(in, s, sizeof in);
-    #pragma omp simd
-    for (int j = 0; j < FBP_LANES; j++)
-        out[j] = FBP_TANH1(in[j]);
+    FBP_FN(fbp_tanh_at)(FBP_LANES, in, out);
     memcpy(x, out, sizeof out);
 }
 
@@ -457,8 +455,8 @@ static inline void FBP_FN(fbp_tanh_lanes)(const FBP_FN(fbp_lanes) *s, FBP_FN(fbp
  * input to its update, with no call and no store on the way: the
  * per-example loop of a tiny network is bound by that chain's latency.
  * Lanes beyond a layer's width hold zeros, and keep them: their signals,
- * outputs and deltas are 0.  Subnormal numbers are taken as 0 (see
- * FBP_FLUSH_ON).  clip > 0 clamps delta^(2); sample_weight may be NULL.
+ * outputs and deltas are 0.  clip > 0 clamps delta^(2); sample_weight may
+ * be NULL.
  * Returns the examples done (it stops before the update of an example whose
  * error is not finite) and adds their weighted errors to *errors. */
 static Py_ssize_t FBP_FN(fbp_tiny_sgd)(const Py_ssize_t *d, int tanh_hidden, int tanh_output,
@@ -483,7 +481,6 @@ static Py_ssize_t FBP_FN(fbp_tiny_sgd)(const Py_ssize_t *d, int tanh_hidden, int
     }
     double total = 0;
     Py_ssize_t k;
-    FBP_FLUSH_ON();
     for (k = 0; k < n; k++) {
         const Py_ssize_t r = order[k];
         if (k + 16 < n) {
@@ -544,7 +541,6 @@ static Py_ssize_t FBP_FN(fbp_tiny_sgd)(const Py_ssize_t *d, int tanh_hidden, int
         for (Py_ssize_t i = 0; i < d0; i++)
             W1[i + 1] = (scale * x0[i]) * up + W1[i + 1];
     }
-    FBP_FLUSH_OFF();
     for (Py_ssize_t i = 0; i <= d0; i++)
         for (Py_ssize_t j = 0; j < d1; j++)
             w[i * d1 + j] = W1[i][j];

@@ -12,7 +12,8 @@ from conftest import run_python
 pytestmark = pytest.mark.compiled
 
 # Trains compiled and reference networks alike on float64 and prints the
-# largest relative difference of their weights (and of a gradient).
+# largest relative difference of their weights (and of a gradient), then the
+# largest error of the float32 tanh in ulps.
 SCRIPT = """
 import numpy as np
 from scipy import sparse
@@ -42,7 +43,14 @@ for layers, hidden in (([7, 9, 3], ["tanh"]), ([7, 9, 9, 3], ["relu", "sigmoid"]
             worst = max(worst, error(nets[0].flat, nets[1].flat))
             worst = max(worst, max(error(a, b) for a, b in
                                    zip(nets[0].gradient(inputs, Y), nets[1].gradient(inputs, Y))))
-print(worst)
+# float32 tanh (its own code in each copy: with or without fused
+# multiply-adds) against numpy's in float64, in units of float32's eps
+s = np.concatenate([np.linspace(-12, 12, 200001), np.geomspace(1e-30, 12, 20001)])
+s = s[s != 0].astype(np.float32).astype(np.float64)
+net = fastbp.Network([1, 1], hidden=[], output="tanh", dtype="float32",
+                     weights=[[[0.0], [1.0]]])
+ulps = np.abs(net.predict(s[:, None])[:, 0] - np.tanh(s)) / np.abs(np.tanh(s))
+print(worst, float(np.max(ulps)) / np.finfo(np.float32).eps)
 """
 
 
@@ -77,7 +85,9 @@ def test_every_copy_this_cpu_runs_equals_the_reference(isa):
     assert _info(FASTBP_ISA=isa)[0] == isa
     result = run_python("-c", SCRIPT, FASTBP_ISA=isa)
     assert result.returncode == 0, result.stderr
-    assert float(result.stdout) < 1e-12
+    training, tanh_ulps = map(float, result.stdout.split())
+    assert training < 1e-12
+    assert tanh_ulps <= 4
 
 
 def test_an_unknown_instruction_set_is_refused_at_import():

@@ -3,8 +3,11 @@ float64 values, tanh or identity layers) trained by plain SGD at a constant
 rate on dense rows: the compiled core runs their whole per-example loop in
 vector registers (fbp_tiny_sgd).  Against the float64 reference, against
 finite differences, and on both sides of the width bound and of every
-option that decides the path.
+option that decides the path; and subnormal numbers in training, on this
+loop and on the general one.
 """
+
+import platform
 
 import numpy as np
 import pytest
@@ -67,15 +70,36 @@ def test_one_step_of_a_tiny_network_is_its_gradient(dtype):
     assert relative_error(step, numeric) < tolerance
 
 
-def test_a_tiny_network_that_diverges_keeps_its_last_finished_epoch():
+def test_a_tiny_network_that_diverges_stops_at_the_example_the_reference_does():
     X, Y = np.ones((300, 2)), np.full((300, 1), 1e3)
-    results = []
+    results, messages = [], []
     for backend in ("compiled", "reference"):
         net = fastbp.Network([2, 3, 1], hidden="identity", backend=backend, seed=1)
         net.fit(X, Y, epochs=1, lr=1e-7, shuffle=False)
         finished = net.flat.copy()
-        with pytest.raises(fastbp.DivergenceError, match="epoch 1"):
+        with pytest.raises(fastbp.DivergenceError, match="epoch 1 at example") as error:
             net.fit(X, Y, epochs=2, lr=0.5, shuffle=False)
         np.testing.assert_array_equal(net.flat, finished)
         results.append(finished)
+        messages.append(str(error.value))
     assert relative_error(*results) < 1e-12
+    assert messages[0] == messages[1]
+
+
+@pytest.mark.parametrize("options", [{}, {"lr_schedule": "invscaling", "power_t": 0.0}],
+                         ids=["tiny loop", "general loop"])
+def test_training_takes_subnormal_numbers_as_0_on_x86(options):
+    """An update of 1e-20 x 1e-20 is below float32's normal range: the
+    compiled core's training makes it 0 on x86 (FTZ/DAZ), the reference
+    keeps it."""
+    weights = [[[0.0], [1e-20]], [[0.0], [0.0]]]        # h = 1e-20, output 0
+    X, Y = np.ones((1, 1)), np.full((1, 1), -1e-20)     # delta = 1e-20
+    trained = {}
+    for backend in ("compiled", "reference"):
+        net = fastbp.Network([1, 1, 1], hidden="identity", dtype="float32", backend=backend,
+                             weights=weights)
+        net.fit(X, Y, epochs=1, lr=1.0, shuffle=False, **options)
+        trained[backend] = net.weights[1][1, 0]             # 0 - 1e-20 x 1e-20
+    assert 0 < -trained["reference"] < np.finfo(np.float32).tiny
+    x86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
+    assert trained["compiled"] == (0 if x86 else trained["reference"])
