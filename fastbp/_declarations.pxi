@@ -6,6 +6,7 @@ cdef extern from "_kernels.h" nogil:
     int FBP_OPENMP
     const char* FBP_SIMD
     const char* FBP_ISA
+    Py_ssize_t FBP_SPLIT(Py_ssize_t n, Py_ssize_t n_in)
     int fbp_cpu_levels()
     int fbp_max_threads()
     Py_ssize_t fbp_claim(Py_ssize_t* next, Py_ssize_t count)

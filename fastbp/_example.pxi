@@ -114,17 +114,29 @@ cdef inline bint load_example(const Layout* lay, const floating* w, const Rows* 
     CSR: s^(1) straight into the s scratch, the bias row plus the rows of the
     example's entries times their values (x^(0) is not formed, and costs
     nothing per zero input), those rows times rows_scale (see Lazy);
-    returns True (forward_one's have_s1)."""
+    returns True (forward_one's have_s1).  The rows of the first
+    FBP_SPLIT inputs and of the later ones are summed apart and then added,
+    as a dense row's signals are, so that a CSR row and the same row dense
+    get the same s^(1)."""
     cdef Py_ssize_t k, n = lay.d[1]
     cdef const floating* W = w + lay.w_off[1]
     cdef const floating* data = <const floating*> rows.data
+    cdef floating* s = ss + lay.s_off[1]
+    cdef floating* later = xs + lay.x_off[1] + 1    # x^(1)'s place, free until forward_one
+    cdef Py_ssize_t first = FBP_SPLIT(n, lay.d[0])  # the inputs of the first sum
+    cdef bint two_sums = first < lay.d[0]
     if not rows.sparse:
         load_input(lay, xs, <const floating*> rows.dense + r * lay.d[0])
         return False
-    memcpy(ss + lay.s_off[1], W, n * sizeof(floating))
+    memcpy(s, W, n * sizeof(floating))
+    if two_sums:
+        memset(later, 0, n * sizeof(floating))
     for k in range(rows.indptr[r], rows.indptr[r + 1]):
         axpy(n, <floating> (data[k] * rows_scale),
-             input_row(lay, w, lay.shared_w1, rows.indices[k]), ss + lay.s_off[1])
+             input_row(lay, w, lay.shared_w1, rows.indices[k]),
+             later if rows.indices[k] >= first else s)
+    if two_sums:
+        axpy(n, 1, later, s)
     return True
 
 

@@ -234,16 +234,57 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
 #define FBP_CALL(RULE, ...) RULE(__VA_ARGS__)
 #define FBP_APPLY(RULE, ARGS, ...) FBP_CALL(RULE, FBP_UNPACK ARGS, __VA_ARGS__)
 
+/* p[0] = the sum of the WIDTH (a power of 2) values of the array p, added
+ * in a tree: the halves added lane by lane, then the halves of that, ...
+ * Written out: a reduction over a block of constant width is unrolled
+ * before it is vectorised, and is then summed one lane after another. */
+#define FBP_HALVES_SUM(WIDTH, p)                                    \
+    _Pragma("GCC unroll 8")                                         \
+    for (int h = (WIDTH) / 2; h >= 1; h /= 2) {                     \
+        _Pragma("omp simd")                                         \
+        for (int b = 0; b < h; b++)                                 \
+            p[b] += p[b + h];                                       \
+    }
+
+/* fbp_add_row_sums in vectors and their shuffles: where the compiler has
+ * __builtin_shufflevector (or as -DFBP_ROW_SUMS=0 says). */
+#ifndef FBP_ROW_SUMS
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define FBP_ROW_SUMS 1
+#else
+#define FBP_ROW_SUMS 0
+#endif
+#endif
+
 /* Column blocks of WIDTH from column j0 on, for fbp_signals and the rank-1
  * updates: the block's sums (acc) or deltas (d) stay in registers while the
- * rows go by.  Each leaves j0 at the first column it did not do. */
+ * rows go by.  Each leaves j0 at the first column it did not do.
+ * A block's signals are two sums, of the rows i = 1..h with
+ * h = FBP_SPLIT(n, n_in) (begun with the biases, row 0) and of the later
+ * rows, added at the end.  A narrow layer (n <= 16, a vector or two a
+ * block) splits its rows in halves: two chains of dependent multiply-adds,
+ * each half as long as one, taken side by side (rows i and h + i); a wider
+ * one has chains enough in a block, and sums all its rows in the first. */
+#define FBP_SPLIT(n, n_in) ((n) <= 16 ? ((n_in) + 1) / 2 : (n_in))
 #define FBP_SIGNALS_BLOCKS(WIDTH)                                   \
     for (; j0 + WIDTH <= n; j0 += WIDTH) {                          \
-        FBP_T acc[WIDTH];                                           \
+        const Py_ssize_t h = FBP_SPLIT(n, n_in);                    \
+        FBP_T acc[WIDTH], later[WIDTH];                             \
         _Pragma("omp simd")                                         \
-        for (int b = 0; b < WIDTH; b++)                             \
+        for (int b = 0; b < WIDTH; b++) {                           \
             acc[b] = W[j0 + b];                                     \
-        for (Py_ssize_t i = 1; i <= n_in; i++) {                    \
+            later[b] = 0;                                           \
+        }                                                           \
+        for (Py_ssize_t i = 1; i <= n_in - h; i++) {                \
+            const FBP_T x_i = x[i], x_l = x[h + i];                 \
+            const FBP_T *row = W + i * n + j0, *row_l = row + h * n; \
+            _Pragma("omp simd")                                     \
+            for (int b = 0; b < WIDTH; b++) {                       \
+                acc[b] = FBP_MADD(x_i, row[b], acc[b]);             \
+                later[b] = FBP_MADD(x_l, row_l[b], later[b]);       \
+            }                                                       \
+        }                                                           \
+        for (Py_ssize_t i = n_in - h + 1; i <= h; i++) {            \
             const FBP_T x_i = x[i], *row = W + i * n + j0;          \
             _Pragma("omp simd")                                     \
             for (int b = 0; b < WIDTH; b++)                         \
@@ -251,36 +292,43 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
         }                                                           \
         _Pragma("omp simd")                                         \
         for (int b = 0; b < WIDTH; b++)                             \
-            s[j0 + b] = acc[b];                                     \
+            s[j0 + b] = acc[b] + later[b];                          \
     }
 
 /* The same for four examples' signals at once (fbp_signals4): each row of
- * the block is loaded once for the four, their sums summed as
- * FBP_SIGNALS_BLOCKS sums one example's. */
-#define FBP_SIGNALS4_BLOCKS(WIDTH)                                  \
-    for (; j0 + WIDTH <= n; j0 += WIDTH) {                          \
-        FBP_T a0[WIDTH], a1[WIDTH], a2[WIDTH], a3[WIDTH];           \
-        _Pragma("omp simd")                                         \
-        for (int b = 0; b < WIDTH; b++)                             \
-            a0[b] = a1[b] = a2[b] = a3[b] = W[j0 + b];              \
-        for (Py_ssize_t i = 1; i <= n_in; i++) {                    \
-            const FBP_T *row = W + i * n + j0;                      \
-            const FBP_T x0 = x[0][i], x1 = x[1][i], x2 = x[2][i],   \
-                        x3 = x[3][i];                               \
-            _Pragma("omp simd")                                     \
-            for (int b = 0; b < WIDTH; b++) {                       \
-                a0[b] = FBP_MADD(x0, row[b], a0[b]);                \
-                a1[b] = FBP_MADD(x1, row[b], a1[b]);                \
-                a2[b] = FBP_MADD(x2, row[b], a2[b]);                \
-                a3[b] = FBP_MADD(x3, row[b], a3[b]);                \
-            }                                                       \
-        }                                                           \
+ * the block is loaded once for the four, their sums summed as fbp_signals
+ * sums one example's (A the sums row i goes to). */
+#define FBP_SIGNALS4_ROW(WIDTH, A, i)                               \
+    {                                                               \
+        const FBP_T *row = W + (i) * n + j0;                        \
+        const FBP_T x0 = x[0][i], x1 = x[1][i], x2 = x[2][i], x3 = x[3][i]; \
         _Pragma("omp simd")                                         \
         for (int b = 0; b < WIDTH; b++) {                           \
-            s[0][j0 + b] = a0[b];                                   \
-            s[1][j0 + b] = a1[b];                                   \
-            s[2][j0 + b] = a2[b];                                   \
-            s[3][j0 + b] = a3[b];                                   \
+            A[0][b] = FBP_MADD(x0, row[b], A[0][b]);                \
+            A[1][b] = FBP_MADD(x1, row[b], A[1][b]);                \
+            A[2][b] = FBP_MADD(x2, row[b], A[2][b]);                \
+            A[3][b] = FBP_MADD(x3, row[b], A[3][b]);                \
+        }                                                           \
+    }
+#define FBP_SIGNALS4_BLOCKS(WIDTH)                                  \
+    for (; j0 + WIDTH <= n; j0 += WIDTH) {                          \
+        const Py_ssize_t h = FBP_SPLIT(n, n_in);                    \
+        FBP_T acc[4][WIDTH], later[4][WIDTH];                       \
+        for (int r = 0; r < 4; r++) {                               \
+            _Pragma("omp simd")                                     \
+            for (int b = 0; b < WIDTH; b++) {                       \
+                acc[r][b] = W[j0 + b];                              \
+                later[r][b] = 0;                                    \
+            }                                                       \
+        }                                                           \
+        for (Py_ssize_t i = 1; i <= h; i++)                         \
+            FBP_SIGNALS4_ROW(WIDTH, acc, i)                         \
+        for (Py_ssize_t i = h + 1; i <= n_in; i++)                  \
+            FBP_SIGNALS4_ROW(WIDTH, later, i)                       \
+        for (int r = 0; r < 4; r++) {                               \
+            _Pragma("omp simd")                                     \
+            for (int b = 0; b < WIDTH; b++)                         \
+                s[r][j0 + b] = acc[r][b] + later[r][b];             \
         }                                                           \
     }
 
@@ -291,38 +339,49 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
  * pass also takes the next example's signals from the updated weights:
  * s[j] = UPDATED[0][j] + sum_{i=1..n_in} UPDATED[i][j] xn[i-1], xn being
  * the next example's inputs (no bias node), summed in the order and with the
- * operations of FBP_SIGNALS_BLOCKS, so that s is exactly what the next
- * forward pass would compute. */
+ * operations of FBP_SIGNALS_BLOCKS (SUM the sums row i goes to), so that
+ * s is exactly what the next forward pass would compute. */
+#define FBP_UPDATE_ROW(WIDTH, RULE, ARGS, UPDATED, NEXT, SUM, i)    \
+    {                                                               \
+        const FBP_T a = scale * x[i], x_i = NEXT ? xn[(i) - 1] : 0; \
+        const Py_ssize_t at = (i) * n + j0;                         \
+        _Pragma("omp simd")                                         \
+        for (int b = 0; b < WIDTH; b++) {                           \
+            FBP_APPLY(RULE, ARGS, a, at + b, d[b], UPDATED[at + b]); \
+            if (NEXT)                                               \
+                SUM[b] = FBP_MADD(x_i, UPDATED[at + b], SUM[b]);    \
+        }                                                           \
+    }
 #define FBP_UPDATE_BLOCKS(WIDTH, RULE, ARGS, UPDATED, NEXT)         \
     for (; j0 + WIDTH <= n; j0 += WIDTH) {                          \
-        FBP_T d[WIDTH], acc[WIDTH];                                 \
+        const Py_ssize_t h = FBP_SPLIT(n, n_in);                    \
+        FBP_T d[WIDTH], acc[WIDTH], later[WIDTH];                   \
         _Pragma("omp simd")                                         \
         for (int b = 0; b < WIDTH; b++) {                           \
             d[b] = delta[j0 + b];                                   \
-            if (NEXT)                                               \
+            if (NEXT) {                                             \
                 acc[b] = UPDATED[j0 + b];                           \
-        }                                                           \
-        for (Py_ssize_t i = 1; i <= n_in; i++) {                    \
-            const FBP_T a = scale * x[i], x_i = NEXT ? xn[i - 1] : 0; \
-            const Py_ssize_t at = i * n + j0;                       \
-            _Pragma("omp simd")                                     \
-            for (int b = 0; b < WIDTH; b++) {                       \
-                FBP_APPLY(RULE, ARGS, a, at + b, d[b], UPDATED[at + b]); \
-                if (NEXT)                                           \
-                    acc[b] = FBP_MADD(x_i, UPDATED[at + b], acc[b]);\
+                later[b] = 0;                                       \
             }                                                       \
         }                                                           \
+        for (Py_ssize_t i = 1; i <= n_in - h; i++) {                \
+            FBP_UPDATE_ROW(WIDTH, RULE, ARGS, UPDATED, NEXT, acc, i) \
+            FBP_UPDATE_ROW(WIDTH, RULE, ARGS, UPDATED, NEXT, later, h + i) \
+        }                                                           \
+        for (Py_ssize_t i = n_in - h + 1; i <= h; i++)              \
+            FBP_UPDATE_ROW(WIDTH, RULE, ARGS, UPDATED, NEXT, acc, i)    \
         if (NEXT) {                                                 \
             _Pragma("omp simd")                                     \
             for (int b = 0; b < WIDTH; b++)                         \
-                s[j0 + b] = acc[b];                                 \
+                s[j0 + b] = acc[b] + later[b];                      \
         }                                                           \
     }
 
 /* With NEXT on a wide layer (n > FBP_STREAM_N): whole rows one after the
- * other, the sums in s itself.  Column blocks would walk W with a stride of
- * a row, which the cache and the prefetcher serve badly once W is large;
- * each column is still summed over i in order, so s is the same. */
+ * other, the sums in s itself, as fbp_signals sums such a layer's: one sum
+ * of all rows in order (its many columns are chains enough).  Column blocks
+ * would walk W with a stride of a row, which the cache and the prefetcher
+ * serve badly once W is large. */
 #define FBP_STREAM_N 128
 #define FBP_UPDATE_ROWS(RULE, ARGS, UPDATED)                        \
     {                                                               \
@@ -332,11 +391,11 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
         for (Py_ssize_t i = 1; i <= n_in; i++) {                    \
             const FBP_T a = scale * x[i], x_i = xn[i - 1];          \
             const Py_ssize_t at = i * n;                            \
-            _Pragma("omp simd")                                     \
+        _Pragma("omp simd")                                         \
             for (Py_ssize_t j = 0; j < n; j++) {                    \
                 FBP_APPLY(RULE, ARGS, a, at + j, delta[j], UPDATED[at + j]); \
                 s[j] = FBP_MADD(x_i, UPDATED[at + j], s[j]);        \
-            }                                                       \
+        }                                                           \
         }                                                           \
     }
 

@@ -323,29 +323,111 @@ static inline void FBP_FN(fbp_momentum_rows)(Py_ssize_t n_in, Py_ssize_t n, FBP_
 #undef FBP_MOMENTUM_STEP
 #undef FBP_CLASSICAL_STEP
 
+#if FBP_ROW_SUMS
+/* sums[r] += sum_b W[r n + b] d[b] (b < width, a multiple of FBP_LANES)
+ * for the rows r = 0..FBP_LANES-1: a vector of FBP_LANES products per row,
+ * then the rows' sums added in a tree of shuffles that transposes them as
+ * it goes, where one row's sum alone would take a shuffle per addition.
+ * (Vectors of 32 bytes, as the rest of the loop's: wider ones would slow
+ * an AVX-512 core's clock.) */
+static FBP_ALWAYS_INLINE void FBP_FN(fbp_add_row_sums)(const FBP_T *W, Py_ssize_t n, int width,
+                                                       const FBP_T *d, FBP_T *sums)
+{
+    typedef FBP_T V __attribute__((vector_size(FBP_LANES * sizeof(FBP_T))));
+#if FBP_LANES == 8
+    /* rows in the order whose tree leaves the sums in order 0..7 */
+    static const int order[8] = {0, 4, 2, 6, 1, 5, 3, 7};
+#else
+    static const int order[4] = {0, 1, 2, 3};
+#endif
+    V P[FBP_LANES], w, old;
+    for (int r = 0; r < FBP_LANES; r++) {
+        P[r] = (V){0};
+        for (int c = 0; c < width; c += FBP_LANES) {
+            V weights, deltas;
+            memcpy(&weights, W + order[r] * n + c, sizeof(V));
+            memcpy(&deltas, d + c, sizeof(V));
+            P[r] += weights * deltas;
+        }
+    }
+#if FBP_LANES == 8
+    V u[4], v[2];
+    for (int k = 0; k < 4; k++)         /* halves: rows 2k, 2k + 1 */
+        u[k] = __builtin_shufflevector(P[2 * k], P[2 * k + 1], 0, 1, 2, 3, 8, 9, 10, 11)
+               + __builtin_shufflevector(P[2 * k], P[2 * k + 1], 4, 5, 6, 7, 12, 13, 14, 15);
+    for (int k = 0; k < 2; k++)         /* quarters */
+        v[k] = __builtin_shufflevector(u[2 * k], u[2 * k + 1], 0, 1, 8, 9, 4, 5, 12, 13)
+               + __builtin_shufflevector(u[2 * k], u[2 * k + 1], 2, 3, 10, 11, 6, 7, 14, 15);
+    w = __builtin_shufflevector(v[0], v[1], 0, 8, 2, 10, 4, 12, 6, 14)
+        + __builtin_shufflevector(v[0], v[1], 1, 9, 3, 11, 5, 13, 7, 15);
+#else
+    V u[2];
+    for (int k = 0; k < 2; k++)         /* halves: rows 2k, 2k + 1 */
+        u[k] = __builtin_shufflevector(P[2 * k], P[2 * k + 1], 0, 1, 4, 5)
+               + __builtin_shufflevector(P[2 * k], P[2 * k + 1], 2, 3, 6, 7);
+    w = __builtin_shufflevector(u[0], u[1], 0, 2, 4, 6)
+        + __builtin_shufflevector(u[0], u[1], 1, 3, 5, 7);
+#endif
+    memcpy(&old, sums, sizeof old);
+    old += w;
+    memcpy(sums, &old, sizeof old);
+}
+#else
+/* The same, one row after the other. */
+static inline void FBP_FN(fbp_add_row_sums)(const FBP_T *W, Py_ssize_t n, int width,
+                                            const FBP_T *d, FBP_T *sums)
+{
+    for (int r = 0; r < FBP_LANES; r++) {
+        FBP_T acc = 0;
+        #pragma omp simd reduction(+:acc)
+        for (int c = 0; c < width; c++)
+            acc += W[r * n + c] * d[c];
+        sums[r] += acc;
+    }
+}
+#endif
+
 /* The in-place updates of a hidden layer with the sums of dot_rank1:
  * dots[i-1] = sum_j W[i][j] delta[j] with W as it was, and RULE(ARGS..., a,
  * k, dk, old) of element k = i n + j (dk = delta[j], old = W[k]), a = scale x[i],
- * for rows i = 1..n_in.  In column blocks, delta's block in registers and
- * each weight loaded once; a single column goes straight down its rows. */
+ * for rows i = 1..n_in.  In column blocks, delta's block in registers; a
+ * single column goes straight down its rows.  A row's update (with its sum
+ * where SUMMED) is FBP_DOT_UPDATE_ROW; blocks of FBP_LANES columns or more
+ * take the sums of FBP_LANES rows at a time first, fbp_add_row_sums. */
+#define FBP_DOT_UPDATE_ROW(WIDTH, RULE, ARGS, i, SUMMED)            \
+    {                                                               \
+        const FBP_T a = scale * x[i];                               \
+        const Py_ssize_t at = (i) * n + j0;                         \
+        FBP_T products[WIDTH];                                      \
+        _Pragma("omp simd")                                         \
+        for (int b = 0; b < WIDTH; b++) {                           \
+            const FBP_T old = W[at + b];                            \
+            if (SUMMED)                                             \
+                products[b] = old * d[b];                           \
+            FBP_APPLY(RULE, ARGS, a, at + b, d[b], old);            \
+        }                                                           \
+        if (SUMMED) {                                               \
+            FBP_HALVES_SUM(WIDTH, products);                        \
+            dots[(i) - 1] += products[0];                           \
+        }                                                           \
+        (void)products;                                             \
+    }
 #define FBP_DOT_UPDATE_BLOCKS(WIDTH, RULE, ARGS)                    \
     for (; j0 + WIDTH <= n; j0 += WIDTH) {                          \
         FBP_T d[WIDTH];                                             \
         _Pragma("omp simd")                                         \
         for (int b = 0; b < WIDTH; b++)                             \
             d[b] = delta[j0 + b];                                   \
-        for (Py_ssize_t i = 1; i <= n_in; i++) {                    \
-            const FBP_T a = scale * x[i];                           \
-            const Py_ssize_t at = i * n + j0;                       \
-            FBP_T acc = 0;                                          \
-            _Pragma("omp simd reduction(+:acc)")                    \
-            for (int b = 0; b < WIDTH; b++) {                       \
-                const FBP_T old = W[at + b];                        \
-                acc += old * d[b];                                  \
-                FBP_APPLY(RULE, ARGS, a, at + b, d[b], old);        \
+        Py_ssize_t i = 1;                                           \
+        if (WIDTH >= FBP_LANES) {                                   \
+            for (; i + FBP_LANES - 1 <= n_in; i += FBP_LANES) {     \
+                FBP_FN(fbp_add_row_sums)(W + i * n + j0, n, WIDTH, d, dots + i - 1); \
+                for (int r = 0; r < FBP_LANES; r++)                 \
+                    FBP_DOT_UPDATE_ROW(WIDTH, RULE, ARGS, i + r, 0) \
             }                                                       \
-            dots[i - 1] += acc;                                     \
         }                                                           \
+        for (; i <= n_in; i++)                                      \
+            FBP_DOT_UPDATE_ROW(WIDTH, RULE, ARGS, i, 1)             \
     }
 #define FBP_DOT_UPDATE_ALL(RULE, ARGS)                              \
     if (n == 1) {                                                   \
@@ -417,6 +499,7 @@ static inline void FBP_FN(fbp_decay_dot_update)(Py_ssize_t n_in, Py_ssize_t n, F
 #undef FBP_CLASSICAL_UPDATE
 #undef FBP_DOT_UPDATE_ALL
 #undef FBP_DOT_UPDATE_BLOCKS
+#undef FBP_DOT_UPDATE_ROW
 
 
 #if FBP_TINY

@@ -83,6 +83,24 @@ def test_sparse_trains_as_the_same_x_dense(backend, options):
     assert relative_error(on_sparse.flat, on_dense.flat) < 1e-13
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("hidden", [9, 16, 40, 130])
+def test_plain_sgd_on_sparse_x_is_dense_sgd_bit_for_bit(backend, dtype, hidden):
+    """A CSR row's s^(1), summed from its entries' rows, is summed in the
+    order of the same row dense (the compiled core sums a layer of up to 16
+    units as two sums, of the first and of the second half of the rows), and
+    plain SGD leaves the rows of zero inputs as they are: the same weights,
+    exactly."""
+    layers = [31, hidden, 10, 2]
+    X, Y = _data(n=80, density=0.3, layers=layers)
+    X, Y = X.astype(dtype), Y.astype(dtype)
+    on_sparse, on_dense = (fastbp.Network(layers, seed=3, dtype=dtype, backend=backend)
+                           for _ in range(2))
+    on_sparse.fit(X, Y, epochs=2, lr=0.05, seed=2)
+    on_dense.fit(X.toarray(), Y, epochs=2, lr=0.05, seed=2)
+    np.testing.assert_array_equal(on_sparse.flat, on_dense.flat)
+
+
 def test_adam_updates_only_the_rows_of_an_examples_entries(backend):
     """Lazy Adam (torch's SparseAdam): a first-layer row whose input has no
     entry in the example keeps its weights and moments."""
