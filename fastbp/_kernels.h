@@ -11,8 +11,8 @@
  * blocks, widest first: 32, 16, 8, 4, 2 and 1 columns for the signals and
  * the hidden layers' updates; 32 (not for doubles when the next signals
  * are taken too), 16, 8, 4 and 1 for the first layer's.  A block's sums, or
- * its deltas, stay in registers while the rows go by, so each weight is
- * loaded once.  Layers wider than FBP_STREAM_N go a whole row at a time.
+ * its deltas, stay in registers while the rows go by.  Layers wider than
+ * FBP_STREAM_N go a whole row at a time.
  * The sweeps (macros) work on their kernel's own parameters (n_in, n, x,
  * delta, ...); an update rule gets every operand as an argument.
  *

@@ -328,8 +328,8 @@ static inline void FBP_FN(fbp_momentum_rows)(Py_ssize_t n_in, Py_ssize_t n, FBP_
  * for the rows r = 0..FBP_LANES-1: a vector of FBP_LANES products per row,
  * then the rows' sums added in a tree of shuffles that transposes them as
  * it goes, where one row's sum alone would take a shuffle per addition.
- * (Vectors of 32 bytes, as the rest of the loop's: wider ones would slow
- * an AVX-512 core's clock.) */
+ * Vectors of 32 bytes, the width gcc gives the rest of the loop: 64-byte
+ * ones (8 doubles) made the training of double layers slower. */
 static FBP_ALWAYS_INLINE void FBP_FN(fbp_add_row_sums)(const FBP_T *W, Py_ssize_t n, int width,
                                                        const FBP_T *d, FBP_T *sums)
 {
