@@ -123,11 +123,13 @@ cdef inline bint load_example(const Layout* lay, const floating* w, const Rows* 
     cdef const floating* data = <const floating*> rows.data
     cdef floating* s = ss + lay.s_off[1]
     cdef floating* later = xs + lay.x_off[1] + 1    # x^(1)'s place, free until forward_one
-    cdef Py_ssize_t first = FBP_SPLIT(n, lay.d[0])  # the inputs of the first sum
-    cdef bint two_sums = first < lay.d[0]
+    cdef Py_ssize_t first
+    cdef bint two_sums
     if not rows.sparse:
         load_input(lay, xs, <const floating*> rows.dense + r * lay.d[0])
         return False
+    first = FBP_SPLIT(n, lay.d[0])                  # the inputs of the first sum
+    two_sums = first < lay.d[0]
     memcpy(s, W, n * sizeof(floating))
     if two_sums:
         memset(later, 0, n * sizeof(floating))

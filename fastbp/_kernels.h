@@ -246,16 +246,6 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
             p[b] += p[b + h];                                       \
     }
 
-/* fbp_add_row_sums in vectors and their shuffles: where the compiler has
- * __builtin_shufflevector (or as -DFBP_ROW_SUMS=0 says). */
-#ifndef FBP_ROW_SUMS
-#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
-#define FBP_ROW_SUMS 1
-#else
-#define FBP_ROW_SUMS 0
-#endif
-#endif
-
 /* Column blocks of WIDTH from column j0 on, for fbp_signals and the rank-1
  * updates: the block's sums (acc) or deltas (d) stay in registers while the
  * rows go by.  Each leaves j0 at the first column it did not do.
@@ -391,11 +381,11 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
         for (Py_ssize_t i = 1; i <= n_in; i++) {                    \
             const FBP_T a = scale * x[i], x_i = xn[i - 1];          \
             const Py_ssize_t at = i * n;                            \
-        _Pragma("omp simd")                                         \
+            _Pragma("omp simd")                                     \
             for (Py_ssize_t j = 0; j < n; j++) {                    \
                 FBP_APPLY(RULE, ARGS, a, at + j, delta[j], UPDATED[at + j]); \
                 s[j] = FBP_MADD(x_i, UPDATED[at + j], s[j]);        \
-        }                                                           \
+            }                                                       \
         }                                                           \
     }
 
@@ -419,13 +409,23 @@ static inline void fbp_prefetch(const void *p, Py_ssize_t n)
         FBP_UPDATE_BLOCKS(1, RULE, ARGS, UPDATED, 0)                \
     }
 
-/* Tiny networks (fbp_tiny_sgd): the bytes of a vector of the GCC and Clang
- * vector extensions, whose lanes (FBP_LANES: 8 floats, 4 doubles) bound a
- * tiny network's widths; 0 where there are none. */
+/* The bytes of a vector of the GCC and Clang vector extensions, whose lanes
+ * (FBP_LANES: 8 floats, 4 doubles) the row sums take at once and bound a
+ * tiny network's widths (fbp_tiny_sgd); 0 where there are none. */
 #if defined(__GNUC__)
 #define FBP_TINY 32
 #else
 #define FBP_TINY 0
+#endif
+
+/* fbp_add_row_sums in vectors and their shuffles: where the compiler has
+ * __builtin_shufflevector (or as -DFBP_ROW_SUMS=0 says). */
+#ifndef FBP_ROW_SUMS
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define FBP_ROW_SUMS 1
+#else
+#define FBP_ROW_SUMS 0
+#endif
 #endif
 
 /* A training thread's arithmetic takes subnormal numbers as 0 (x86's FTZ

@@ -323,6 +323,12 @@ static inline void FBP_FN(fbp_momentum_rows)(Py_ssize_t n_in, Py_ssize_t n, FBP_
 #undef FBP_MOMENTUM_STEP
 #undef FBP_CLASSICAL_STEP
 
+#if FBP_TINY
+/* A vector of FBP_LANES lanes, FBP_TINY bytes: the row sums' and the tiny
+ * networks'. */
+typedef FBP_T FBP_FN(fbp_lanes) __attribute__((vector_size(FBP_TINY)));
+#endif
+
 #if FBP_ROW_SUMS
 /* sums[r] += sum_b W[r n + b] d[b] (b < width, a multiple of FBP_LANES)
  * for the rows r = 0..FBP_LANES-1: a vector of FBP_LANES products per row,
@@ -333,7 +339,7 @@ static inline void FBP_FN(fbp_momentum_rows)(Py_ssize_t n_in, Py_ssize_t n, FBP_
 static FBP_ALWAYS_INLINE void FBP_FN(fbp_add_row_sums)(const FBP_T *W, Py_ssize_t n, int width,
                                                        const FBP_T *d, FBP_T *sums)
 {
-    typedef FBP_T V __attribute__((vector_size(FBP_LANES * sizeof(FBP_T))));
+    typedef FBP_FN(fbp_lanes) V;
 #if FBP_LANES == 8
     /* rows in the order whose tree leaves the sums in order 0..7 */
     static const int order[8] = {0, 4, 2, 6, 1, 5, 3, 7};
@@ -503,9 +509,6 @@ static inline void FBP_FN(fbp_decay_dot_update)(Py_ssize_t n_in, Py_ssize_t n, F
 
 
 #if FBP_TINY
-/* A vector of FBP_LANES lanes, FBP_TINY bytes. */
-typedef FBP_T FBP_FN(fbp_lanes) __attribute__((vector_size(FBP_TINY)));
-
 /* The sum of v's lanes, added in a tree.  (Vectors go by pointer: by value
  * they would take a different ABI in the copies built without AVX.) */
 static inline FBP_T FBP_FN(fbp_lanes_sum)(const FBP_FN(fbp_lanes) *v)
