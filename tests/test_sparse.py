@@ -2,12 +2,14 @@
 (which densifies one row at a time), sparse against the same X dense, the
 lazy rows of Adam and Adagrad, threads, and bad sparse input."""
 
+import re
+
 import numpy as np
 import pytest
 from scipy import sparse
 
 import fastbp
-from conftest import relative_error
+from conftest import relative_error, run_python
 
 TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
 LAYERS = [40, 9, 5, 3]
@@ -277,7 +279,7 @@ def _with_nan(X):
 @pytest.mark.parametrize("bad, error, message", [
     (lambda X: X[:, :-1], ValueError, r"X must have shape \(n, 40\)"),
     (_with_nan, ValueError, "NaN or infinity"),
-    (_negative, ValueError, r"column indices outside \[0, 40\)"),
+    (_negative, ValueError, r"X.indices has values outside \[0, 39\]"),
     (_unsorted, ValueError, "unsorted or duplicate column indices"),
     (_duplicated, ValueError, "unsorted or duplicate column indices"),
     (lambda X: X.tolil(), TypeError, "CSR"),
@@ -311,3 +313,128 @@ def test_fit_stream_of_sparse_chunks_takes_the_sparse_thread_mode():
         with pytest.raises(ValueError, match="n_threads=1"):
             fastbp.fit_stream(net, stream, lr=0.05, n_threads=2, **options)
         assert np.array_equal(net.flat, start)
+
+
+# Malformed CSR that scipy accepts: each is refused by every entry point
+# with a ValueError naming the array (it crashed the process, or was
+# silently misread, before these checks).  The cases run in a child, so
+# that a crash fails this test rather than the whole run.
+MALFORMED = {
+    "uint32 indptr past nnz": ("indptr", "A.indptr = A.indptr.astype(np.uint32); "
+                               "A.indptr[5] = A.indptr[-1] + 500"),
+    "uint64 indptr past nnz": ("indptr", "A.indptr = A.indptr.astype(np.uint64); "
+                               "A.indptr[5] = A.indptr[-1] + 500"),
+    "decreasing uint64 indptr": ("indptr", "A.indptr = A.indptr.astype(np.uint64); "
+                                 "A.indptr[5], A.indptr[6] = A.indptr[6], A.indptr[5]"),
+    "float indptr": ("indptr", "A.indptr = A.indptr.astype(float)"),
+    "NaN index": ("indices", "A.indices = A.indices.astype(float); A.indices[0] = np.nan"),
+    "fractional index": ("indices", "A.indices = A.indices.astype(float); "
+                         "A.indices[0] = 2.7"),
+    "int64 index past the width": ("indices", "A.indices = A.indices.astype(np.int64); "
+                                   "A.indices[-1] = 2**32 + 1"),
+    "short indices": ("indices", "A.indices = A.indices[:-1]"),
+}
+
+ENTRY_POINTS = """
+calls = {
+    "fit": lambda net: net.fit(A, Y, epochs=1),
+    "predict": lambda net: net.predict(A),
+    "loss": lambda net: net.loss(A, Y),
+    "gradient": lambda net: net.gradient(A, Y),
+    "hogwild": lambda net: net.fit(A, Y, epochs=1, n_threads=2),
+    "adam": lambda net: net.fit(A, Y, epochs=1, optimizer="adam"),
+    "lazy momentum": lambda net: net.fit(A, Y, epochs=1, momentum=0.9),
+    "fit_stream": lambda net: fastbp.fit_stream(net, [(A, Y)]),
+}
+for name, call in calls.items():
+    if backend == "reference" and name == "hogwild":
+        continue
+    try:
+        call(fastbp.Network([4, 3, 1], seed=0, backend=backend))
+        print(name, "accepted")
+    except ValueError as error:
+        print(name, "ValueError", error)
+"""
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_malformed_csr_is_refused_naming_the_array(backend, case):
+    array, damage = MALFORMED[case]
+    result = run_python("-c", f"""
+import numpy as np, scipy.sparse as sp, fastbp
+backend = {backend!r}
+A = sp.random(20, 4, density=0.5, format="csr", random_state=0)
+Y = np.zeros(20)
+{damage}
+{ENTRY_POINTS}""")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == (8 if backend == "compiled" else 7)
+    for line in lines:                    # fit_stream's X is "X of chunk 0"
+        assert re.search(rf"ValueError X( of chunk 0)?\.{array}", line), line
+
+
+@pytest.mark.parametrize("fmt", ["csc", "coo"])
+def test_malformed_csc_and_coo_are_refused_before_conversion(backend, fmt):
+    # scipy's conversions index with the arrays as they are
+    result = run_python("-c", f"""
+import numpy as np, scipy.sparse as sp, fastbp
+A = sp.random(20, 4, density=0.5, format={fmt!r}, random_state=0)
+if A.format == "coo":
+    A.row[0] = 10**6
+else:
+    A.indptr = A.indptr.astype(np.uint32); A.indptr[2] = A.indptr[-1] + 500
+try:
+    fastbp.Network([4, 3, 1], backend={backend!r}).predict(A)
+except ValueError as error:
+    print(error)
+""")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("X.row" if fmt == "coo" else "X.indptr"), result.stdout
+
+
+def test_no_rows_are_refused_as_dense_ones_are(backend):
+    net = fastbp.Network(LAYERS, backend=backend)
+    for X in (np.zeros((0, 40)), sparse.csr_matrix((0, 40))):
+        with pytest.raises(ValueError, match="X has no rows"):
+            net.predict(X)
+
+
+def test_the_callers_csr_arrays_changed_during_fit_do_not_reach_the_core(backend):
+    # Between epochs (a callback) and while an epoch trains (another
+    # thread), the caller's index arrays are filled with an index far past
+    # the network's input: fit trains on its own copies, which were checked.
+    n = 200000 if backend == "compiled" else 2000
+    result = run_python("-c", f"""
+import threading, numpy as np, scipy.sparse as sp, fastbp
+A = sp.random({n}, 100, density=0.05, format="csr", random_state=1)
+Y = np.zeros({n})
+expected = fastbp.Network([100, 32, 1], seed=0, backend={backend!r})
+expected.fit(A.copy(), Y, epochs=3, lr=0.001, seed=1)
+
+def spoil(network, epoch, logs):
+    A.indices[:] = 2**30
+    A.indptr[1:] = A.indptr[-1] + 7
+
+net = fastbp.Network([100, 32, 1], seed=0, backend={backend!r})
+net.fit(A, Y, epochs=3, lr=0.001, seed=1, callbacks=[spoil])
+assert (A.indices == 2**30).all()
+print("between epochs", np.array_equal(net.flat, expected.flat))
+
+B = sp.random({n}, 100, density=0.05, format="csr", random_state=1)
+started = threading.Event()
+def spoil_while_training():
+    started.wait()
+    B.indices[:] = 2**30
+    B.indptr[::2] = 2**62
+spoiler = threading.Thread(target=spoil_while_training)
+spoiler.start()
+def start(network, epoch, logs):
+    started.set()
+fastbp.Network([100, 32, 1], backend={backend!r}).fit(B, Y, epochs=4, lr=0.001,
+                                                       callbacks=[start])
+spoiler.join()
+print("while training: no crash")
+""")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["between epochs True", "while training: no crash"]
