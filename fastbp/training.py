@@ -12,6 +12,7 @@ and ``_state`` (its TrainingState).
 import concurrent.futures
 import contextlib
 import functools
+import math
 import os
 import signal
 import threading
@@ -35,6 +36,12 @@ CHUNK_SECONDS = 0.05
 # that Ctrl-C still stops training within about that.
 LONG_CHUNK_SECONDS = 0.25
 FIRST_CHUNK = 64
+# The compiled core's lazy rows (sparse X, SGD with momentum or weight decay)
+# catch up at the end of each chunk, which rounds otherwise than catching up
+# later would: their chunks are sized in examples instead, from the data and
+# the layout alone, at least LAZY_CHUNK_WORK multiply-adds and 20x the
+# catch-up's (d[0] d[1]), so that the clock never decides the result.
+LAZY_CHUNK_WORK = 1 << 25
 # verbose=True shows a bar within epochs of at least this many examples.
 LONG_EPOCH = 100_000
 # The counters of a fresh training state (see TrainingState).
@@ -224,6 +231,13 @@ class Rule:
                     "of W^(1) catch up on the updates they missed when an example reads "
                     "them)")
         return None
+
+    @property
+    def lazy_rows(self):
+        """Whether a pass of this rule brings W^(1)'s rows up to date lazily
+        (the compiled core, on sparse X: _lazy.pxi)."""
+        return (bool(self.sparse) and self.optimizer == "sgd" and self.batch_size == 1
+                and (self.momentum > 0 or self.weight_decay > 0))
 
     @property
     def needs_velocity(self):
@@ -622,6 +636,9 @@ def run_pass(network, blocks, rule, where, on_chunk=None, kept=None):
                 if rule.sparse != sparse:       # chunks: known only now (or another kind)
                     rule.prepare(backend, progress["updates"], len(order), sparse)
                     workspace = backend.workspace(len(flat), network.dtype, rule)
+                fixed = rule.lazy_rows and network.backend == "compiled"
+                if fixed:
+                    size = _lazy_chunk(network.layers, X)
                 start = 0
                 while start < len(order):
                     check_interrupt()
@@ -638,7 +655,9 @@ def run_pass(network, blocks, rule, where, on_chunk=None, kept=None):
                         raise diverged(f" at example {first + order[start + done]}"
                                        if rule.threads == 1 else "")
                     total += float(part)
-                    size = _next_chunk(size, stop - start, time.perf_counter() - began, aim)
+                    if not fixed:
+                        size = _next_chunk(size, stop - start, time.perf_counter() - began,
+                                           aim)
                     start = stop
                     if on_chunk:
                         on_chunk(done)
@@ -696,6 +715,13 @@ def _interrupts_between_chunks():
         if deferred:
             signal.signal(signal.SIGINT, signal.default_int_handler)
     check()
+
+
+def _lazy_chunk(layers, X):
+    """Examples in a chunk of lazy rows on CSR rows ``X`` (see LAZY_CHUNK_WORK)."""
+    per_example = ((X.indptr[-1] / len(X) + 1) * layers[1]
+                   + sum((a + 1) * b for a, b in zip(layers[1:-1], layers[2:])))
+    return math.ceil(max(LAZY_CHUNK_WORK, 20 * layers[0] * layers[1]) / per_example)
 
 
 def _next_chunk(size, rows, seconds, aim=CHUNK_SECONDS):

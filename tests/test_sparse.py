@@ -9,6 +9,7 @@ import pytest
 from scipy import sparse
 
 import fastbp
+from fastbp import training
 from conftest import relative_error, run_python
 
 TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
@@ -438,3 +439,22 @@ print("while training: no crash")
 """)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[:2] == ["between epochs True", "while training: no crash"]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("options", [dict(momentum=0.9), dict(momentum=0.9, nesterov=True),
+                                     dict(weight_decay=0.01)])
+def test_lazy_rows_do_not_depend_on_where_chunks_end(backend, monkeypatch, dtype, options):
+    # the lazy rows catch up at the ends of the core's chunks; chunks sized
+    # by the clock made one thread's results differ from run to run
+    X, Y = _data(n=3000, density=0.05, layers=[200, 16, 3])
+    results = []
+    for seconds, first in ((training.CHUNK_SECONDS, training.FIRST_CHUNK), (1e-9, 1),
+                           (10.0, 10 ** 6)):
+        monkeypatch.setattr(training, "CHUNK_SECONDS", seconds)
+        monkeypatch.setattr(training, "FIRST_CHUNK", first)
+        net = fastbp.Network([200, 16, 3], seed=3, backend=backend, dtype=dtype)
+        net.fit(X, Y, epochs=2, lr=0.005, seed=1, **options)
+        results.append(net.flat.copy())
+    for flat in results[1:]:
+        assert np.array_equal(flat, results[0])
