@@ -22,10 +22,12 @@ error is a ValueError that starts "not a valid fastbp model file".
 """
 
 import binascii
+import errno
 import json
 import math
 import numbers
 import os
+import stat
 import struct
 import zipfile
 import zlib
@@ -46,6 +48,9 @@ MAX_COUNT = 2**53
 MAX_JSON_CHARS = 1 << 20
 # Deflate inflates at most about 1032 times; a member claiming more is damaged.
 MAX_INFLATION = 1100
+# What ``read`` inflates, in all, is at most this many times the file's size
+# by default (a file fastbp wrote is stored: 1 time).
+INFLATION_BOUND = 16
 # What reading a damaged archive can raise, besides ValueError.
 DAMAGED = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, binascii.Error,
            struct.error, EOFError, KeyError, IndexError, TypeError, OverflowError,
@@ -115,9 +120,10 @@ def write(file, state, extras=None):
 
 # ---------------------------------------------------------------- reading
 
-def read(file, extras=()):
+def read(file, extras=(), max_inflation=INFLATION_BOUND):
     """The checked state in ``file`` (a path or a readable binary file), and
-    the members named in ``extras``.
+    the members named in ``extras``.  The members read may inflate to at
+    most ``max_inflation`` times the file's size in all (None: no bound).
 
     Returns
     -------
@@ -134,16 +140,24 @@ def read(file, extras=()):
     ValueError
         Whatever is wrong with the file ("not a valid fastbp model file: ...").
     OSError
-        Where the file cannot be opened (a missing file is not a damaged one).
+        Where the file cannot be opened (a missing file is not a damaged one),
+        or is not a regular file (a device, a FIFO, a folder).
+    TypeError
+        Where ``file`` is neither a path nor a readable binary file.
     """
-    if isinstance(file, (str, os.PathLike)):
-        with open(file, "rb") as opened:
-            return read(opened, extras)
+    if isinstance(file, (str, bytes, os.PathLike)):
+        with _open_regular(file) as opened:
+            return read(opened, extras, max_inflation)
+    if not (callable(getattr(file, "read", None)) and callable(getattr(file, "seek", None))):
+        raise TypeError(f"file must be a path or a readable binary file, got "
+                        f"{type(file).__name__}")
+    if not isinstance(file.read(0), bytes):
+        raise TypeError("file must be opened in binary mode ('rb'), not text mode")
     try:
         size = file.seek(0, os.SEEK_END)
         file.seek(0)
         with zipfile.ZipFile(file) as archive:
-            return _read_archive(archive, size, extras)
+            return _read_archive(archive, size, extras, max_inflation)
     except _Invalid:
         raise
     except (ValueError,) + DAMAGED as error:
@@ -151,8 +165,29 @@ def read(file, extras=()):
                        f"{error}") from None
 
 
-def _read_archive(archive, size, extras):
+def _open_regular(path):
+    """``path`` opened for reading, if it is a regular file: without
+    blocking on a FIFO, and before anything is read from a device."""
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", os.fsdecode(path))
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+def _read_archive(archive, size, extras, max_inflation):
     names = set(archive.namelist())
+    inflated = sum(archive.getinfo(f"{name}.npy").file_size
+                   for name in ("meta", "flat") + TRAINING_ARRAYS + tuple(extras)
+                   if f"{name}.npy" in names)
+    if max_inflation is not None and inflated > max_inflation * size:
+        _refuse(f"its members inflate to {inflated} bytes, more than {max_inflation:g} times "
+                f"the file's {size} (a larger max_inflation reads it)")
     for needed in ("meta", "flat"):
         if needed + ".npy" not in names:
             _refuse(f"no {needed!r} member (it has {sorted(names)[:8]})")
@@ -269,7 +304,18 @@ def check_state(state):
                 or array.shape != shapes[name]):
             _refuse(f"its {name} must be an array of {shapes[name][0]} {dtype} values")
         checked[name] = _finite(array, name)
+    squares = _squares(checked["moments"], checked["progress"]["optimizer"])
+    if squares is not None and (squares < 0).any():
+        _refuse("its moments hold negative sums of squares")
     return checked
+
+
+def _squares(moments, optimizer):
+    """The part of the moments that sums squares (Adam's v, all of
+    Adagrad's), or None."""
+    if moments is None or optimizer is None:
+        return None
+    return moments[len(moments) // 2:] if optimizer == "adam" else moments
 
 
 def _shapes(config, progress):
@@ -325,6 +371,12 @@ def _progress(progress):
     if result["optimizer"] not in (None,) + OPTIMIZERS[1:]:
         _refuse(f"progress: optimizer must be null or one of {OPTIMIZERS[1:]}, "
                 f"got {result['optimizer']!r}")
+    if result["moments_from"] > result["updates"]:
+        _refuse(f"progress: moments_from ({result['moments_from']}) is after the last "
+                f"update ({result['updates']})")
+    if result["adaptive_lr"] is not None and result["adaptive_lr"] > check.MAX_LR:
+        _refuse(f"progress: adaptive_lr must be at most {check.MAX_LR:g} (the largest lr), "
+                f"got {result['adaptive_lr']!r}")
     return result
 
 

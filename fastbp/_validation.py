@@ -60,6 +60,18 @@ def threads(value, name="n_threads"):
     return int(value)
 
 
+# The largest learning rate taken: larger ones overflow the weights at once.
+MAX_LR = 1e6
+
+
+def learning_rate(value, name="lr"):
+    """``value`` as a float if it is a real number in (0, MAX_LR]."""
+    value = positive_real(value, name)
+    if value > MAX_LR:
+        raise ValueError(f"{name} must be at most {MAX_LR:g}, got {value}")
+    return value
+
+
 def positive_real(value, name):
     """``value`` as a float if it is a finite real number > 0."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):

@@ -244,7 +244,7 @@ class Network:
         error or the updated weights are not finite.
         """
         x, y = self._example(x, y)
-        rule = Rule(lr=check.positive_real(lr, "lr"))
+        rule = Rule(lr=check.learning_rate(lr))
         self._state.iterate = None          # the step starts from the weights predict uses
         block = (x.reshape(1, -1), y.reshape(1, -1), None, np.zeros(1, dtype=np.intp), 0)
         return training.run_pass(self, [block], rule, "sgd_step")[0]
@@ -394,19 +394,24 @@ class Network:
         return _torch.from_sequential(cls, module, loss, dtype, **kwargs)
 
 
-def load(path, backend=None):
+def load(path, backend=None, *, max_inflation=_persistence.INFLATION_BOUND):
     """Load a network saved by ``Network.save``.
 
     The file is checked before it is trusted: every field of its metadata,
     the arrays' dtypes and shapes against the declared network (before any
-    array is read), and their values (no NaN or infinity).  Nothing is
-    unpickled.
+    array is read), their values (no NaN or infinity) and the training
+    state's consistency.  Nothing is unpickled.
 
     Parameters
     ----------
-    path : str, path-like or readable binary file
+    path : str, bytes, path-like or readable binary file
     backend : {None, "compiled", "reference"}
         Backend of the loaded network; None keeps the saved choice.
+    max_inflation : float or None, default 16
+        The members read may hold at most this many times the file's size
+        in all: a compressed (re-zipped) file inflates, one that fastbp
+        wrote does not.  So what loading allocates is bounded by about
+        twice this multiple of the file's size.  None: no bound.
 
     Raises
     ------
@@ -414,8 +419,13 @@ def load(path, backend=None):
         If the file is damaged, foreign or not valid ("not a valid fastbp
         model file: ..."), whatever is wrong with it.
     OSError
-        If the file cannot be opened.
+        If the file cannot be opened, or is not a regular file.
+    TypeError
+        If ``path`` is neither a path nor a readable binary file.
     """
     if backend is not None:
         _backend.get(backend)                   # a bad name is the caller's error
-    return _persistence.restored(Network, _persistence.read(path)[0], backend)
+    if max_inflation is not None:
+        max_inflation = check.positive_real(max_inflation, "max_inflation")
+    return _persistence.restored(Network, _persistence.read(path, (), max_inflation)[0],
+                                 backend)

@@ -165,7 +165,7 @@ class Rule:
     def check(cls, lr, momentum, nesterov, weight_decay, clip, lr_schedule, power_t,
               patience, tol, average, batch_size, n_threads, parallel, optimizer="sgd",
               beta_1=0.9, beta_2=0.999, epsilon=1e-8):
-        lr = check.positive_real(lr, "lr")
+        lr = check.learning_rate(lr)
         momentum = check.real_in(momentum, "momentum", 0.0, 1.0)
         nesterov = check.boolean(nesterov, "nesterov")
         if nesterov and momentum == 0:

@@ -172,7 +172,7 @@ def test_a_deflate_bomb_is_refused_from_its_header(tmp_path):
     n = 10**7
     bomb = _zip_with_member(path, "flat", (n,), 8 * n, zipfile.ZIP_DEFLATED)
     assert bomb.stat().st_size < 200_000
-    refused_within_a_megabyte(bomb, "shape")
+    refused_within_a_megabyte(bomb, "inflate to")
 
 
 def test_a_member_that_declares_more_than_it_holds_is_refused(tmp_path):
@@ -293,3 +293,79 @@ def test_pickle_is_exact_and_keeps_training_state(backend):
     net.partial_fit(X, Y)
     copy.partial_fit(X, Y)
     assert copy.flat.tobytes() == net.flat.tobytes()
+
+
+def _rezipped(path, target):
+    """``path``'s members deflated into ``target``, as a user's zip tool might."""
+    with zipfile.ZipFile(path) as source, \
+            zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in source.namelist():
+            archive.writestr(name, source.read(name))
+    return target
+
+
+def test_what_load_allocates_is_bounded_by_the_files_size(tmp_path):
+    # A network whose velocity and moments are zeros deflates about 1000x:
+    # within the format's per-member bound, but past load's default bound on
+    # the whole, which a caller raises explicitly.
+    net = fastbp.Network([300, 300, 2], seed=0)
+    X, Y = data([300, 2], 4)
+    net.fit(X, Y, epochs=1, momentum=0.5)
+    net.flat[...] = 0
+    net.save(tmp_path / "net.npz")
+    path = rewritten(tmp_path / "net.npz", velocity=np.zeros_like(net.flat))
+    small = _rezipped(path, tmp_path / "small.npz")
+    assert small.stat().st_size * 200 < path.stat().st_size
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=INVALID + ".*inflate to .* max_inflation"):
+            fastbp.load(small)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * small.stat().st_size + (1 << 20)
+    assert np.array_equal(fastbp.load(small, max_inflation=None).flat, net.flat)
+    assert np.array_equal(fastbp.load(small, max_inflation=1000).flat, net.flat)
+    # a trained network's file, re-zipped, loads at the default bound
+    trained, _ = saved(tmp_path)
+    assert np.array_equal(fastbp.load(_rezipped(trained, tmp_path / "z.npz")).flat,
+                          fastbp.load(trained).flat)
+    with pytest.raises(ValueError, match="max_inflation"):
+        fastbp.load(trained, max_inflation=0)
+
+
+def test_load_refuses_what_is_not_a_regular_file_at_once(tmp_path):
+    # /dev/zero was read until memory ran out; a FIFO blocked for ever
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path in ("/dev/zero", fifo, tmp_path):
+        with pytest.raises(OSError, match="not a regular file|Is a directory"):
+            fastbp.load(path)
+    for wrong in (0, 1.5, None, io.StringIO("text")):
+        with pytest.raises(TypeError, match="file"):
+            fastbp.load(wrong)
+    path, net = saved(tmp_path)
+    assert np.array_equal(fastbp.load(os.fsencode(path)).flat, net.flat)   # a bytes path
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda meta: meta["progress"].update(moments_from=10**6), "moments_from"),
+    (lambda meta: meta["progress"].update(adaptive_lr=1e300), "adaptive_lr"),
+])
+def test_progress_training_could_not_produce_is_refused(tmp_path, change, match):
+    path, _ = saved(tmp_path)
+    refused(rewritten(path, change), match)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adagrad"])
+def test_negative_sums_of_squares_are_refused(tmp_path, optimizer):
+    X, Y = data([3, 2], 40)
+    net = fastbp.Network([3, 5, 2])
+    net.fit(X, Y, epochs=1, optimizer=optimizer)
+    path = tmp_path / "net.npz"
+    net.save(path)
+    moments = members(path)["moments"].copy()
+    moments[-1] = -1.0
+    refused(rewritten(path, moments=moments), "negative sums of squares")
+    with pytest.raises(ValueError, match="lr must be at most"):
+        net.partial_fit(X, Y, lr=1e300)
