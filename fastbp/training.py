@@ -627,21 +627,20 @@ def run_pass(network, blocks, rule, where, on_chunk=None, kept=None):
             f"or scale the inputs and targets.")
 
     try:
-        with _interrupts_between_chunks() as check_interrupt:
-            for X, Y, weights, order, first in blocks:
-                sparse = isinstance(X, _sparse.Rows)
-                if sparse and rule.dense_only:
-                    raise ValueError(f"{rule.dense_only} does not train on sparse X yet: "
-                                     f"give dense X, or leave the option out")
-                if rule.sparse != sparse:       # chunks: known only now (or another kind)
-                    rule.prepare(backend, progress["updates"], len(order), sparse)
-                    workspace = backend.workspace(len(flat), network.dtype, rule)
-                fixed = rule.lazy_rows and network.backend == "compiled"
-                if fixed:
-                    size = _lazy_chunk(network.layers, X)
-                start = 0
-                while start < len(order):
-                    check_interrupt()
+        for X, Y, weights, order, first in blocks:    # Ctrl-C acts at once here
+            sparse = isinstance(X, _sparse.Rows)
+            if sparse and rule.dense_only:
+                raise ValueError(f"{rule.dense_only} does not train on sparse X yet: "
+                                 f"give dense X, or leave the option out")
+            if rule.sparse != sparse:       # chunks: known only now (or another kind)
+                rule.prepare(backend, progress["updates"], len(order), sparse)
+                workspace = backend.workspace(len(flat), network.dtype, rule)
+            fixed = rule.lazy_rows and network.backend == "compiled"
+            if fixed:
+                size = _lazy_chunk(network.layers, X)
+            start = 0
+            while start < len(order):
+                with _interrupts_held():     # a chunk and its bookkeeping
                     updates_at_chunk = progress["updates"]
                     stop = min(start + _parallel.chunk_rows(size, rule.batch_size,
                                                             rule.threads, rule.round),
@@ -661,10 +660,10 @@ def run_pass(network, blocks, rule, where, on_chunk=None, kept=None):
                     start = stop
                     if on_chunk:
                         on_chunk(done)
-                examples += len(order)
-            # a weight can overflow in an update whose error was finite
-            if not all(backend.all_finite(a, rule.threads) for a in arrays):
-                raise diverged()
+            examples += len(order)
+        # a weight can overflow in an update whose error was finite
+        if not all(backend.all_finite(a, rule.threads) for a in arrays):
+            raise diverged()
     except KeyboardInterrupt:                  # raised between chunks: their state stands
         if not all(backend.all_finite(a, rule.threads) for a in arrays):
             _restore(before, arrays, progress, updates_before)
@@ -692,29 +691,24 @@ def _restore(before, arrays, progress, updates):
 
 
 @contextlib.contextmanager
-def _interrupts_between_chunks():
-    """Hold Ctrl-C's KeyboardInterrupt back to where the caller checks
-    (``check()`` raises it there), so that it never falls between a chunk's
-    training and its bookkeeping.  Only in the main thread (where Python
-    delivers SIGINT) and under Python's own handler; a Ctrl-C after the last
-    check is raised on leaving."""
+def _interrupts_held():
+    """Hold Ctrl-C's KeyboardInterrupt back while the block runs (a chunk's
+    training and its bookkeeping, which it must not fall between) and raise
+    it after.  Elsewhere (the caller's generator of chunks, say) it acts at
+    once.  Only in the main thread (where Python delivers SIGINT) and under
+    Python's own handler."""
     held = []
     deferred = (threading.current_thread() is threading.main_thread()
                 and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
     if deferred:
         signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
-
-    def check():
-        if held:
-            held.clear()
-            raise KeyboardInterrupt
-
     try:
-        yield check
+        yield
     finally:
         if deferred:
             signal.signal(signal.SIGINT, signal.default_int_handler)
-    check()
+    if held:
+        raise KeyboardInterrupt
 
 
 def _lazy_chunk(layers, X):

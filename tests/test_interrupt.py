@@ -63,3 +63,47 @@ def test_chunk_sizes_follow_the_measured_rate(monkeypatch):
     fastbp.Network([8, 4, 1]).fit(X, Y, epochs=1, lr=0.01)
     assert asked[0] == fastbp.training.FIRST_CHUNK
     assert len(asked) < 40 and min(asked[:-1]) >= fastbp.training.FIRST_CHUNK
+
+
+STREAM_UNTIL_INTERRUPTED = """
+import signal
+import sys
+import threading
+import numpy as np
+import fastbp
+signal.signal(signal.SIGINT, signal.default_int_handler)
+rng = np.random.default_rng(0)
+
+def chunks():
+    yield rng.normal(size=(50, 4)), rng.normal(size=(50, 1))
+    print("waiting", flush=True)
+    threading.Event().wait()              # a queue.get() that never returns
+    yield rng.normal(size=(50, 4)), rng.normal(size=(50, 1))
+
+net = fastbp.Network([4, 3, 1], backend=sys.argv[1])
+try:
+    fastbp.fit_stream(net, chunks(), lr=0.01)
+except KeyboardInterrupt:
+    print("interrupted", bool(np.isfinite(net.flat).all()), flush=True)
+"""
+
+
+def test_ctrl_c_is_not_held_while_the_stream_makes_its_next_chunk(backend):
+    # only the core's training of a chunk holds Ctrl-C back, not the
+    # caller's generator: one that blocks for ever could not be interrupted
+    home = os.path.dirname(os.path.dirname(os.path.abspath(fastbp.__file__)))
+    child = subprocess.Popen([sys.executable, "-c", STREAM_UNTIL_INTERRUPTED, backend],
+                             cwd=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout.readline().strip() == "waiting"
+        time.sleep(0.2)
+        sent = time.perf_counter()
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=30)
+        took = time.perf_counter() - sent
+    finally:
+        child.kill()
+    assert child.returncode == 0, err
+    assert out.strip() == "interrupted True"
+    assert took < 2.0, took
