@@ -118,6 +118,7 @@ class _BaseMLP(BaseEstimator):
             if not np.isfinite(getattr(self, name)) or getattr(self, name) < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got "
                                  f"{getattr(self, name)!r}")
+        check.learning_rate(self.learning_rate_init, "learning_rate_init")   # lbfgs too
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got "
                              f"{self.validation_fraction!r}")
@@ -282,6 +283,7 @@ class _BaseMLP(BaseEstimator):
         n_threads = check.threads(self.n_threads)
         X, Y = training.checked_block(network, X, Y, "")     # CSR X as the core takes it
         n = X.shape[0]
+        sample_weight = training.sample_weights(network, sample_weight, n)
         total = float(n if sample_weight is None else np.sum(sample_weight))
         weights = np.full(n, 1.0 / n) if sample_weight is None else sample_weight / total
         weights = np.ascontiguousarray(weights, dtype=network.dtype)

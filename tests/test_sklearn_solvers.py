@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn import neural_network
-from sklearn.datasets import make_classification
+from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
@@ -198,3 +198,16 @@ def test_sparse_X_gives_what_dense_X_gives(solver):
         _assert_same_weights(model, dense, rtol=1e-9, atol=1e-12)
         assert_allclose(model.predict_proba(sparse.csr_matrix(X)), dense.predict_proba(X),
                         rtol=1e-9)
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "sgd", "adam"])
+def test_every_solver_refuses_bad_sample_weights_and_rates_alike(solver):
+    X, y = make_regression(n_samples=30, n_features=4, random_state=0)
+    for weights, message in ((np.r_[-1.0, np.ones(29)], "sample_weight must be >= 0"),
+                             (np.r_[1.0, -1.0, np.zeros(28)], "sample_weight must be >= 0"),
+                             (np.zeros(30), "non-zero")):
+        with pytest.raises(ValueError, match=message):
+            MLPRegressor(solver=solver, max_iter=3).fit(X, y, sample_weight=weights)
+    for rate in (-1.0, 0.0, np.inf):
+        with pytest.raises(ValueError, match="learning_rate_init"):
+            MLPRegressor(solver=solver, max_iter=3, learning_rate_init=rate).fit(X, y)
