@@ -30,6 +30,15 @@ from cython.parallel cimport prange
 from ._buffers import zeros
 
 include "_declarations.pxi"
+
+# A copy built for wider instructions than this CPU runs refuses to load:
+# its first call would die of SIGILL (fastbp._backend never imports it, but
+# a user can).
+_NEEDS_LEVELS = {"avx2": 1, "avx512": 3}.get(FBP_ISA.decode(), 0)
+if fbp_cpu_levels() & _NEEDS_LEVELS != _NEEDS_LEVELS:
+    raise ImportError(f"{__name__} is the core built for {FBP_ISA.decode()}, which this CPU "
+                      f"does not run: import fastbp, which picks the copy it runs")
+
 include "_example.pxi"
 include "_copies.pxi"
 include "_hogwild.pxi"

@@ -2,9 +2,13 @@
 svmlight) and model files (a Network's .npz plus how to scale and label its
 data)."""
 
+import array
 import csv
 import json
+import math
 import os
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -17,7 +21,7 @@ class UsageError(Exception):
     exit code 2."""
 
 
-def read_table(path, target=None, columns=None):
+def read_table(path, target=None, columns=None, n_features=None):
     """Examples from a file.
 
     Parameters
@@ -29,42 +33,62 @@ def read_table(path, target=None, columns=None):
         The target: a CSV column's name, a .npy column's index, a .npz
         array's name; for svmlight, the name its labels get. Its values
         come back as read (strings for CSV and svmlight).
-    columns : list of str, optional
-        The input columns to take (by name for CSV, index for .npy); default
-        all but the target.
+    columns : list of str or dict, optional
+        The input columns a model takes (by name for CSV, index for .npy;
+        for svmlight a dict, ``{"first_index": 0 or 1, "count": n}``);
+        default all but the target.
+    n_features : int, optional
+        svmlight without ``columns``: the number of inputs (default: from
+        the file, at most MAX_FEATURES).
 
     Returns
     -------
     X : ndarray of float64, shape (n, d), or for svmlight a scipy.sparse
-        CSR matrix of float64
-    columns : list of str
+        CSR matrix of float64; every value finite
+    columns : list of str, or for svmlight a dict (as ``columns`` above)
     targets : ndarray or None
     """
     if not os.path.isfile(path):
         raise UsageError(f"{path}: no such file")
-    if path.endswith(SVMLIGHT):
-        return _read_svmlight(path, target, columns)
+    svmlight = path.endswith(SVMLIGHT)
+    if isinstance(columns, dict) and not svmlight:
+        raise UsageError(f"{path}: the model was trained on an svmlight file "
+                         f"({', '.join(SVMLIGHT)}): give it one")
+    if svmlight:
+        return _read_svmlight(path, target, columns, n_features)
     if path.endswith(".npz"):
-        return _read_npz(path, target, columns)
-    if path.endswith(".npy"):
-        return _read_npy(path, target, columns)
-    return _read_csv(path, target, columns)
+        X, columns, targets = _read_npz(path, target, columns)
+    elif path.endswith(".npy"):
+        X, columns, targets = _read_npy(path, target, columns)
+    else:
+        return _read_csv(path, target, columns)
+    if not np.isfinite(X).all():
+        raise UsageError(f"{path}: the inputs hold NaN or infinity")
+    return X, columns, targets
 
 
 # File name endings of svmlight / libsvm files.
 SVMLIGHT = (".svm", ".svmlight", ".libsvm")
+# The most inputs an svmlight file has without --n-features: its largest
+# index decides the width of the network's first layer.
+MAX_FEATURES = 1 << 20
 
 
-def _read_svmlight(path, target, columns):
+def _read_svmlight(path, target, columns, n_features):
     """``label index:value ...`` lines (# starts a comment, qid: is
     skipped). Indices count from 1, or from 0 where one is 0; a model's
-    columns (from the file it was trained on) fix the count and the base."""
+    columns (from the file it was trained on) fix the count and the base.
+    An index beyond the count (``n_features``, or MAX_FEATURES) stops the
+    reading at its line."""
     try:
         from scipy import sparse
     except ImportError:
         raise UsageError(f"{path}: reading svmlight files needs scipy "
                          "(pip install scipy)") from None
-    labels, indices, values, indptr = [], [], [], [0]
+    base, width = _svmlight_columns(path, columns, n_features)
+    largest = (1 if base is None else base) + width - 1     # counted from 1 until known
+    labels, indptr = [], [0]
+    indices, values = array.array("q"), array.array("d")
     with open(path) as file:
         for number, line in enumerate(file, 1):
             fields = line.split("#", 1)[0].split()
@@ -76,35 +100,65 @@ def _read_svmlight(path, target, columns):
                 if index == "qid":
                     continue
                 try:
-                    if not colon or int(index) < 0:
+                    if not colon or int(index) < 0 or not math.isfinite(float(value)):
                         raise ValueError
-                    indices.append(int(index))
-                    values.append(float(value))
                 except ValueError:
                     raise UsageError(f"{path}: line {number}: {field!r} is not index:value "
-                                     "(an index >= 0)") from None
+                                     "(an index >= 0, a finite value)") from None
+                if int(index) > largest:
+                    _beyond(path, number, index, width, columns, n_features)
+                indices.append(int(index))
+                values.append(float(value))
             indptr.append(len(indices))
     if not labels:
         raise UsageError(f"{path}: no examples")
-    indices = np.array(indices, dtype=np.int64)
-    if columns is not None:
-        base, width = int(columns[0]), len(columns)
-    else:
+    indices = np.frombuffer(indices, dtype=np.int64) if indices else np.zeros(0, np.int64)
+    if base is None:
         base = 0 if (indices == 0).any() else 1
-        width = int(indices.max(initial=0)) + 1 - base
+        if base == 0 and len(indices) and indices.max() == width:
+            _beyond(path, "", width, width, columns, n_features)
+        width = n_features or max(int(indices.max(initial=0)) + 1 - base, 1)
     if (indices < base).any() or (indices >= base + width).any():
         raise UsageError(f"{path}: input indices run from {indices.min()} to {indices.max()}; "
                          f"the model takes {base} to {base + width - 1}")
-    X = sparse.csr_matrix((np.array(values), indices - base, np.array(indptr)),
-                          shape=(len(labels), width))
+    X = sparse.csr_matrix((np.frombuffer(values, dtype=np.float64) if values else np.zeros(0),
+                           indices - base, np.array(indptr)), shape=(len(labels), width))
     X.sum_duplicates()                      # sorted, unique indices in each row
-    names = [str(base + k) for k in range(width)]
-    return X, names, None if target is None else np.array(labels)
+    return X, {"first_index": base, "count": width}, (None if target is None
+                                                      else np.array(labels))
+
+
+def _beyond(path, line, index, width, columns, n_features):
+    """Raise the UsageError of an svmlight index beyond the inputs."""
+    where = f"line {line}: " if line else ""
+    limit = (f"the {width} inputs of --n-features" if n_features else
+             f"the model's {width} inputs" if columns is not None else
+             f"the {width} inputs read without --n-features: give --n-features N for more")
+    raise UsageError(f"{path}: {where}index {index} is beyond {limit}")
+
+
+def _svmlight_columns(path, columns, n_features):
+    """(first index or None where the file decides, number of inputs) of an
+    svmlight file read for a model's ``columns``, or with ``n_features``."""
+    if columns is None:
+        return None, n_features or MAX_FEATURES
+    if isinstance(columns, dict):
+        return columns["first_index"], columns["count"]
+    # a model of an older fastbp, or of a table: its columns are indices
+    if all(name.isdigit() for name in columns) and [int(name) for name in columns] == list(
+            range(int(columns[0]), int(columns[0]) + len(columns))):
+        return int(columns[0]), len(columns)
+    raise UsageError(f"{path}: an svmlight file, but the model was trained on a table with "
+                     f"named columns ({', '.join(columns[:3])}, ...): give it such a table")
 
 
 def _read_csv(path, target, columns):
     with open(path, newline="") as file:
-        rows = list(csv.reader(file))
+        reader = csv.reader(file)
+        try:
+            rows = list(reader)
+        except csv.Error as error:
+            raise UsageError(f"{path}: line {reader.line_num}: {error}") from None
     rows = [row for row in rows if row]
     if not rows:
         raise UsageError(f"{path}: empty file (a CSV needs a header row)")
@@ -129,9 +183,11 @@ def _read_csv(path, target, columns):
         for c, k in enumerate(at):
             try:
                 X[r, c] = float(row[k])
+                if not math.isfinite(X[r, c]):
+                    raise ValueError
             except ValueError:
                 raise UsageError(f"{path}: line {r + 2}, column {columns[c]!r}: {row[k]!r} is "
-                                 "not a number") from None
+                                 "not a finite number") from None
     targets = None
     if target is not None:
         targets = np.array([row[header.index(target)].strip() for row in body])
@@ -142,7 +198,11 @@ def _read_csv(path, target, columns):
 
 
 def _read_npy(path, target, columns):
-    data = np.load(path, allow_pickle=False)
+    try:
+        with open(path, "rb") as file:          # np.load leaves a damaged file open
+            data = np.load(file, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise UsageError(f"{path}: not a readable .npy file ({error})") from None
     if data.ndim != 2 or not np.issubdtype(data.dtype, np.number):
         raise UsageError(f"{path}: expected a 2-D numeric array, got {data.dtype} of shape "
                          f"{data.shape}")
@@ -161,12 +221,16 @@ def _read_npy(path, target, columns):
 
 
 def _read_npz(path, target, columns):
-    with np.load(path, allow_pickle=False) as data:
-        if "X" not in data:
-            raise UsageError(f"{path}: no array 'X' (it has {', '.join(data.files)})")
-        if target is not None and target not in data:
-            raise UsageError(f"{path}: no array {target!r} (it has {', '.join(data.files)})")
-        X, targets = data["X"], None if target is None else data[target]
+    try:
+        with open(path, "rb") as file, np.load(file, allow_pickle=False) as data:
+            if "X" not in data:
+                raise UsageError(f"{path}: no array 'X' (it has {', '.join(data.files)})")
+            if target is not None and target not in data:
+                raise UsageError(f"{path}: no array {target!r} (it has "
+                                 f"{', '.join(data.files)})")
+            X, targets = data["X"], None if target is None else data[target]
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        raise UsageError(f"{path}: not a readable .npz file ({error})") from None
     if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
         raise UsageError(f"{path}: X must be a 2-D numeric array, got {X.dtype} {X.shape}")
     if targets is not None and len(targets) != len(X):
@@ -212,7 +276,13 @@ def _cli_info(info, network):
     if not isinstance(info, dict) or set(info) != {"columns", "target", "classes"}:
         raise ValueError("its 'cli' must hold columns, target and classes")
     columns, classes = info["columns"], info["classes"]
-    if (not isinstance(columns, list) or len(columns) != network.layers[0]
+    if isinstance(columns, dict):               # an svmlight file's
+        first = columns.get("first_index")
+        if (columns != {"first_index": first, "count": network.layers[0]}
+                or isinstance(first, bool) or first not in (0, 1)):
+            raise ValueError(f"its 'cli' columns must be {{'first_index': 0 or 1, 'count': "
+                             f"{network.layers[0]}}}")
+    elif (not isinstance(columns, list) or len(columns) != network.layers[0]
             or not all(isinstance(name, str) for name in columns)):
         raise ValueError(f"its 'cli' must name {network.layers[0]} input columns")
     if not isinstance(info["target"], (str, type(None))):

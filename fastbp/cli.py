@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _backend, demo
 from ._backend import BACKENDS
-from ._files import UsageError, load_model, read_table, save_model
+from ._files import MAX_FEATURES, SVMLIGHT, UsageError, load_model, read_table, save_model
 from ._names import ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES
 from ._sparse import issparse
 from .network import DivergenceError, Network
@@ -39,6 +39,26 @@ def _layers(text):
     return sizes
 
 
+def _seed(text):
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"a seed must be >= 0, got {text!r}")
+    return seed
+
+
+def _count(text):
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return count
+
+
 def build_parser():
     parser = _Parser(prog="fastbp", description=(
         "Fully connected networks trained by backpropagation and per-example SGD."))
@@ -57,7 +77,8 @@ def build_parser():
                      "set's: 100 spirals and sine, 30 xor, 20 digits)")
     run.add_argument("--lr", type=float, default=None,
                      help="learning rate (the data set's: 0.01, 0.1 for xor)")
-    run.add_argument("--seed", type=int, default=0, help="seed of data, weights and order (0)")
+    run.add_argument("--seed", type=_seed, default=0,
+                     help="seed of data, weights and order (0)")
     run.add_argument("--backend", choices=BACKENDS, default=None,
                      help="backend (default: fastbp.BACKEND)")
 
@@ -93,7 +114,10 @@ def build_parser():
                        help="stop when the validation loss stops improving")
     train.add_argument("--threads", type=int, default=1, help="threads (1)")
     train.add_argument("--dtype", choices=("float64", "float32"), default="float64")
-    train.add_argument("--seed", type=int, default=0, help="of the weights and order (0)")
+    train.add_argument("--seed", type=_seed, default=0, help="of the weights and order (0)")
+    train.add_argument("--n-features", type=_count, default=None, metavar="N",
+                       help="svmlight: the number of inputs (default: the file's largest "
+                       f"index, at most {MAX_FEATURES:,} = 2^20)")
     train.add_argument("--no-standardize", action="store_true",
                        help="train on the values as they are")
 
@@ -118,7 +142,7 @@ def build_parser():
     check.add_argument("--lr", type=float, default=None,
                        help="learning rate (default: 0.5 (1 - momentum) / the widest fan-in)")
     check.add_argument("--momentum", type=float, default=0.9, help="(0.9)")
-    check.add_argument("--seed", type=int, default=0)
+    check.add_argument("--seed", type=_seed, default=0)
     return parser
 
 
@@ -134,7 +158,9 @@ def main(argv=None):
             DivergenceError) as error:
         if args.debug:
             raise
-        print(f"fastbp {args.command}: error: {error}", file=sys.stderr)
+        message = str(error) or (type(error).__name__ if not isinstance(error, MemoryError)
+                                 else "out of memory")
+        print(f"fastbp {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 
@@ -168,7 +194,9 @@ SCALING = ("x_mean", "x_scale", "y_mean", "y_scale")
 def train_model(args):
     """What ``fastbp train`` does but save: (network, info, scaling, X,
     targets as read, History)."""
-    X, columns, raw = read_table(args.data, args.target)
+    if args.n_features is not None and not args.data.endswith(SVMLIGHT):
+        raise UsageError("--n-features is for svmlight files; a table's columns are its own")
+    X, columns, raw = read_table(args.data, args.target, n_features=args.n_features)
     numeric = _numeric(raw)
     classes = None
     if args.classify or numeric is None:
@@ -209,11 +237,16 @@ def _epoch_line(epochs):
 
 
 def _numeric(values):
-    """The values as floats, or None if any is not a number."""
+    """The target's values as floats, or None if any is not a number;
+    NaN or infinity is a UsageError."""
     try:
-        return np.asarray(values, dtype=np.float64)
-    except ValueError:
+        numbers = np.asarray(values, dtype=np.float64)
+    except (ValueError, OverflowError):
         return None
+    if not np.isfinite(numbers).all():
+        bad = np.asarray(values)[~np.isfinite(numbers)][0]
+        raise UsageError(f"the target holds a value that is NaN or infinite: {str(bad)!r}")
+    return numbers
 
 
 def _labels(raw, classes):
@@ -361,6 +394,8 @@ def _verify(args):
     layers = args.layers
     if len(layers) < 2:
         raise UsageError("--layers needs at least d[0] and d[L], like 8,6,3")
+    if not 0 <= args.momentum < 1:
+        raise UsageError(f"--momentum must lie in [0, 1), got {args.momentum}")
     rng = np.random.default_rng(args.seed)
     X = rng.normal(size=(200, layers[0]))
     Y = 0.5 * rng.normal(size=(200, layers[-1]))

@@ -296,9 +296,9 @@ def fit(network, X, Y, epochs, rule, shuffle, seed, verbose=False, sample_weight
     seed = network.seed if check.seed(seed) is None else seed
     verbose = check.boolean(verbose, "verbose")
     stopping = None
+    restore_best = check.boolean(restore_best, "restore_best")     # checked even when unused
     if check.boolean(early_stopping, "early_stopping"):
-        stopping = EarlyStopping(rule.patience, rule.tol,
-                                 check.boolean(restore_best, "restore_best"))
+        stopping = EarlyStopping(rule.patience, rule.tol, restore_best)
         if validation_data is None and validation_fraction is None:
             validation_fraction = 0.1
     source, validation = _validation(network, source, validation_data, validation_fraction,

@@ -361,3 +361,11 @@ def test_absurd_sizes_are_refused():
     with pytest.raises(TypeError, match="hidden must be a list or tuple"):
         fastbp.Network([2, 3, 3, 1], hidden={"tanh", "relu"})
     assert fastbp.Network(np.array([2, 3, 1])).layers == (2, 3, 1)
+
+
+def test_restore_best_is_checked_whether_or_not_early_stopping_is_on(backend):
+    X, Y = data([3, 1], 20)
+    net = fastbp.Network([3, 2, 1], backend=backend)
+    for early_stopping in (False, True):
+        with pytest.raises(TypeError, match="restore_best must be True or False"):
+            net.fit(X, Y, epochs=1, early_stopping=early_stopping, restore_best="no")

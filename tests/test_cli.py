@@ -2,6 +2,7 @@
 
 import csv
 import struct
+import time
 
 import numpy as np
 import pytest
@@ -137,7 +138,7 @@ def test_verify():
     (["train", "{folder}/houses.csv", "--target", "cost", "--save", "m.npz"],
      "no column 'cost'; the columns are a, b, c, price"),
     (["train", "{folder}/bad.csv", "--target", "y", "--save", "m.npz"],
-     "bad.csv: line 3, column 'b': 'x' is not a number"),
+     "bad.csv: line 3, column 'b': 'x' is not a finite number"),
     (["train", "{folder}/bad.csv", "--target", "b", "--save", "m.npz"],
      "bad.csv: line 4, column 'b': no value"),
     (["train", "{folder}/houses.csv", "--target", "price", "--save", "m.npz", "--layers", "0"],
@@ -292,4 +293,117 @@ def test_svmlight_files_train_as_the_same_table_unscaled(files, tmp_path):
     assert float(evaluated.stdout.split("accuracy")[1]) > 0.8
     (tmp_path / "wide.svm").write_text("1 1:1 4:1\n")
     wide = fastbp_command("predict", models[1], tmp_path / "wide.svm")
-    assert wide.returncode == 2 and "the model takes 1 to 3" in wide.stderr
+    assert wide.returncode == 2 and "index 4 is beyond the model's 3 inputs" in wide.stderr
+
+
+def test_an_svmlight_model_keeps_its_width_not_a_name_per_column(tmp_path):
+    # 2^18 hashed features (docs/sparse.md's case): the model reads back
+    svm = tmp_path / "c.svm"
+    svm.write_text(f"1 1:1\n0 {2**18}:1\n1 7:0.5 {2**18 - 3}:2\n")
+    model = tmp_path / "c.npz"
+    result = fastbp_command("train", svm, "--target", "y", "--classify", "--layers", "2",
+                            "--epochs", "1", "--save", model)
+    assert result.returncode == 0, result.stderr
+    assert model.stat().st_size < 2 ** 18 * 2 * 8 * 1.1 + 2 ** 18 * 16 + 100_000
+    for command in ("predict", "eval"):
+        result = fastbp_command(command, model, svm)
+        assert result.returncode == 0, result.stderr
+    assert load_model(str(model))[1]["columns"] == {"first_index": 1, "count": 2 ** 18}
+
+
+@pytest.mark.parametrize("index, message", [
+    (20_000_000, "index 20000000 is beyond the 1048576 inputs read without --n-features"),
+    (10 ** 9, "index 1000000000 is beyond"),
+    (2 ** 70, f"index {2 ** 70} is beyond"),
+])
+def test_a_large_svmlight_index_is_refused_before_anything_large(tmp_path, index, message):
+    svm = tmp_path / "big.svm"
+    svm.write_text(f"1 {index}:1\n")
+    started = time.perf_counter()
+    result = fastbp_command("train", svm, "--target", "y", "--layers", "2", "--epochs", "1",
+                            "--save", tmp_path / "m.npz")
+    assert time.perf_counter() - started < 20
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert f"fastbp train: error: {svm}: line 1: {message}" in result.stderr
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_n_features_sets_an_svmlight_files_width(tmp_path):
+    svm = tmp_path / "s.svm"
+    svm.write_text("1 1:1\n0 3:1\n")
+    model = tmp_path / "s.npz"
+    result = fastbp_command("train", svm, "--target", "y", "--layers", "2", "--epochs", "1",
+                            "--n-features", "10", "--save", model)
+    assert result.returncode == 0, result.stderr
+    assert load_model(str(model))[0].layers[0] == 10
+    too_few = fastbp_command("train", svm, "--target", "y", "--n-features", "2", "--save",
+                             model)
+    assert too_few.returncode == 2
+    assert "index 3 is beyond the 2 inputs of --n-features" in too_few.stderr
+
+
+def _big_field(folder):
+    (folder / "field.csv").write_text("a,y\n" + "1" * 200_000 + ",1\n")
+    return "field.csv"
+
+
+def _write(name, content):
+    def make(folder):
+        (folder / name).write_bytes(content) if isinstance(content, bytes) else \
+            (folder / name).write_text(content)
+        return name
+    return make
+
+
+@pytest.mark.parametrize("make, options, message", [
+    (_big_field, [], "field.csv: line 2: field larger than field limit"),
+    (_write("cut.npz", b"PK\x03\x04 not really a zip"), [], "cut.npz: not a readable .npz"),
+    (_write("text.npz", "a,b\n1,2\n"), [], "text.npz: not a readable .npz"),
+    (_write("huge.svm", f"1 {2 ** 70}:1\n"), [], f"index {2 ** 70} is beyond"),
+    (_write("inf.csv", "a,y\n1e400,1\n2,0\n"), [], "column 'a': '1e400' is not a finite number"),
+    (_write("nan.csv", "a,y\nnan,1\n2,0\n"), [], "column 'a': 'nan' is not a finite number"),
+    (_write("inf_y.csv", "a,y\n1,inf\n2,0\n"), [], "the target holds a value that is NaN or "
+     "infinite: 'inf'"),
+    (_write("big_y.csv", "a,y\n1,1e400\n2,0\n"), [], "NaN or infinite: '1e400'"),
+    (_write("inf_label.csv", "a,y\n1,inf\n2,0\n3,1\n"), ["--classify"], "NaN or infinite"),
+    (_write("nan_label.csv", "a,y\n1,nan\n2,0\n3,1\n"), ["--classify"], "NaN or infinite"),
+    (_write("inf.npy", b""), [], "inf.npy: not a readable .npy file"),
+    (_write("ok.csv", "a,y\n1,1\n2,0\n"), ["--seed", "-1"], "argument --seed: a seed must be"),
+    (_write("ok.csv", "a,y\n1,1\n2,0\n"), ["--n-features", "5"], "--n-features is for svmlight"),
+])
+def test_bad_files_and_options_are_one_line_and_no_warning(tmp_path, make, options, message):
+    name = make(tmp_path)
+    result = run_python("-W", "error", "-m", "fastbp", "train", str(tmp_path / name),
+                        "--target", "y", "--save", str(tmp_path / "m.npz"), *options)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert message in result.stderr and "Warning" not in result.stderr
+
+
+def test_non_finite_npy_inputs_are_one_line(tmp_path):
+    np.save(tmp_path / "inf.npy", np.array([[1.0, 0.0], [np.inf, 1.0]]))
+    result = fastbp_command("train", tmp_path / "inf.npy", "--target", "1", "--save",
+                            tmp_path / "m.npz")
+    assert result.returncode == 2 and "the inputs hold NaN or infinity" in result.stderr
+
+
+def test_a_model_and_a_file_of_another_kind_are_one_line(files, tmp_path):
+    csv_model = _trained(files, "houses.csv", "price", "houses-model.npz")
+    svm = tmp_path / "t.svm"
+    svm.write_text("1 1:1 3:2\n")
+    result = fastbp_command("predict", csv_model, svm)
+    assert result.returncode == 2
+    assert "the model was trained on a table with named columns" in result.stderr
+    svm_model = tmp_path / "svm-model.npz"
+    assert fastbp_command("train", svm, "--target", "y", "--layers", "2", "--epochs", "1",
+                          "--save", svm_model).returncode == 0
+    result = fastbp_command("predict", svm_model, files["folder"] / "houses.csv")
+    assert result.returncode == 2 and "trained on an svmlight file" in result.stderr
+
+
+def test_verify_names_a_bad_momentum(tmp_path):
+    result = fastbp_command("verify", "--momentum", "1.5")
+    assert result.returncode == 2
+    assert "--momentum must lie in [0, 1), got 1.5" in result.stderr and "lr" not in \
+        result.stderr

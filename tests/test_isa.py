@@ -94,3 +94,29 @@ def test_an_unknown_instruction_set_is_refused_at_import():
     result = run_python("-c", "import fastbp", FASTBP_ISA="sse9")
     assert result.returncode != 0
     assert "FASTBP_ISA must be one of avx512, avx2, baseline, got 'sse9'" in result.stderr
+
+
+def test_a_copy_the_cpu_cannot_run_refuses_to_import():
+    # valgrind's CPU runs AVX2 but not AVX-512: importing the AVX-512 copy
+    # there is an ImportError, where its first call died of SIGILL
+    import importlib.util
+    import shutil
+    import subprocess
+    import sys
+    if importlib.util.find_spec("fastbp._core_avx512") is None:
+        pytest.fail("fastbp._core_avx512 was not built here")
+    valgrind = shutil.which("valgrind")
+    assert valgrind, "valgrind runs the core on a CPU without AVX-512; install it"
+    script = ("import numpy as np\n"
+              "try:\n"
+              "    import fastbp._core_avx512 as core\n"
+              "except ImportError as error:\n"
+              "    print('refused:', error)\n"
+              "else:\n"
+              "    core.all_finite(np.ones(1000), 1)\n"
+              "    print('ran')\n")
+    result = subprocess.run([valgrind, "-q", sys.executable, "-c", script], capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("refused: fastbp._core_avx512 is the core built for "
+                                    "avx512, which this CPU does not run"), result.stdout
