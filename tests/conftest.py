@@ -99,8 +99,9 @@ def backend_spec(network):
 MISSING_EXTENSION = "ignore:fastbp's compiled core:RuntimeWarning"
 
 
-def run_python(*args, **environment):
-    """Run ``python *args`` with os.environ plus ``environment``.
+def run_python(*args, timeout=300, **environment):
+    """Run ``python *args`` with os.environ plus ``environment``, for at
+    most ``timeout`` seconds.
 
     The child imports the same fastbp as this process (installed, or built
     in place): it runs in the directory that holds that package, since the
@@ -109,4 +110,4 @@ def run_python(*args, **environment):
     home = os.path.dirname(os.path.dirname(os.path.abspath(fastbp.__file__)))
     return subprocess.run([sys.executable, "-W", MISSING_EXTENSION, *args], capture_output=True,
                           text=True, cwd=home, env=dict(os.environ, **environment),
-                          timeout=300)
+                          timeout=timeout)
