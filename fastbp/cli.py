@@ -39,24 +39,17 @@ def _layers(text):
     return sizes
 
 
-def _seed(text):
-    try:
-        seed = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if seed < 0:
-        raise argparse.ArgumentTypeError(f"a seed must be >= 0, got {text!r}")
-    return seed
-
-
-def _count(text):
-    try:
-        count = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if count < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return count
+def _at_least(low):
+    """An argparse type: an integer >= low."""
+    def integer(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}")
+        return value
+    return integer
 
 
 def build_parser():
@@ -77,7 +70,7 @@ def build_parser():
                      "set's: 100 spirals and sine, 30 xor, 20 digits)")
     run.add_argument("--lr", type=float, default=None,
                      help="learning rate (the data set's: 0.01, 0.1 for xor)")
-    run.add_argument("--seed", type=_seed, default=0,
+    run.add_argument("--seed", type=_at_least(0), default=0,
                      help="seed of data, weights and order (0)")
     run.add_argument("--backend", choices=BACKENDS, default=None,
                      help="backend (default: fastbp.BACKEND)")
@@ -114,8 +107,8 @@ def build_parser():
                        help="stop when the validation loss stops improving")
     train.add_argument("--threads", type=int, default=1, help="threads (1)")
     train.add_argument("--dtype", choices=("float64", "float32"), default="float64")
-    train.add_argument("--seed", type=_seed, default=0, help="of the weights and order (0)")
-    train.add_argument("--n-features", type=_count, default=None, metavar="N",
+    train.add_argument("--seed", type=_at_least(0), default=0, help="of the weights and order (0)")
+    train.add_argument("--n-features", type=_at_least(1), default=None, metavar="N",
                        help="svmlight: the number of inputs (default: the file's largest "
                        f"index, at most {MAX_FEATURES:,} = 2^20)")
     train.add_argument("--no-standardize", action="store_true",
@@ -142,7 +135,7 @@ def build_parser():
     check.add_argument("--lr", type=float, default=None,
                        help="learning rate (default: 0.5 (1 - momentum) / the widest fan-in)")
     check.add_argument("--momentum", type=float, default=0.9, help="(0.9)")
-    check.add_argument("--seed", type=_seed, default=0)
+    check.add_argument("--seed", type=_at_least(0), default=0)
     return parser
 
 

@@ -369,7 +369,8 @@ def _write(name, content):
     (_write("inf_label.csv", "a,y\n1,inf\n2,0\n3,1\n"), ["--classify"], "NaN or infinite"),
     (_write("nan_label.csv", "a,y\n1,nan\n2,0\n3,1\n"), ["--classify"], "NaN or infinite"),
     (_write("inf.npy", b""), [], "inf.npy: not a readable .npy file"),
-    (_write("ok.csv", "a,y\n1,1\n2,0\n"), ["--seed", "-1"], "argument --seed: a seed must be"),
+    (_write("ok.csv", "a,y\n1,1\n2,0\n"), ["--seed", "-1"],
+     "argument --seed: expected an integer >= 0, got '-1'"),
     (_write("ok.csv", "a,y\n1,1\n2,0\n"), ["--n-features", "5"], "--n-features is for svmlight"),
 ])
 def test_bad_files_and_options_are_one_line_and_no_warning(tmp_path, make, options, message):
