@@ -458,3 +458,18 @@ def test_lazy_rows_do_not_depend_on_where_chunks_end(backend, monkeypatch, dtype
         results.append(net.flat.copy())
     for flat in results[1:]:
         assert np.array_equal(flat, results[0])
+
+
+@pytest.mark.parametrize("index_dtype", [np.int8, np.uint8, np.int16, np.uint16, np.uint32,
+                                         np.int64, np.uint64])
+def test_valid_csr_of_any_integer_index_dtype_is_taken(backend, index_dtype):
+    X, Y = _data()
+    other = X.copy()
+    other.indices = X.indices.astype(index_dtype)
+    if X.nnz <= np.iinfo(index_dtype).max:
+        other.indptr = X.indptr.astype(index_dtype)
+    nets = [fastbp.Network(LAYERS, seed=3, backend=backend) for _ in range(2)]
+    for net, inputs in zip(nets, (X, other)):
+        net.fit(inputs, Y, epochs=1, lr=0.05)
+    assert np.array_equal(nets[0].flat, nets[1].flat)
+    assert np.array_equal(nets[0].predict(X), nets[1].predict(other))
