@@ -72,7 +72,9 @@ if _forced == "compiled" and compiled is None:
 BACKEND = _forced or ("compiled" if compiled is not None else "reference")
 
 if compiled is None and not _forced:
-    _in_source_tree = os.path.exists(os.path.join(os.path.dirname(__file__), "_core.pyx"))
+    # a source tree has setup.py beside the package; an installed copy not
+    _in_source_tree = os.path.exists(os.path.join(os.path.dirname(__file__), os.pardir,
+                                                  "setup.py"))
     warnings.warn(
         "fastbp's compiled core fastbp._core is not available "
         f"({EXTENSION_ERROR}); using the pure-Python reference backend, which is "
@@ -80,7 +82,8 @@ if compiled is None and not _forced:
         + ("This fastbp is a source tree without the built extension: build it in "
            "place with `pip install -e .`, or import the installed fastbp from "
            "another directory." if _in_source_tree else
-           "Reinstall with a working C compiler to get the fast one."),
+           "This fastbp was installed without its compiled core: reinstall it with a "
+           "working C compiler, or install a wheel."),
         RuntimeWarning,
         stacklevel=3,
     )

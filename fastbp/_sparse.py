@@ -69,8 +69,9 @@ class Rows:
 def rows(value, name, dtype, width):
     """``value`` (a scipy.sparse matrix or array of ``width`` columns) as
     checked Rows of ``dtype``: CSR (CSC and COO converted once), integer
-    indices, indptr rising from 0 to nnz, column indices in range, sorted
-    and unique in each row, no NaN or infinity.
+    indices, indptr rising from 0 to nnz, column indices in range, no NaN
+    or infinity; unsorted or duplicate indices within a row are sorted and
+    summed in a copy.
 
     Index arrays are copied first and the copies checked, so that what was
     checked is what is converted and what the core reads.  The checks make
@@ -102,10 +103,14 @@ def rows(value, name, dtype, width):
         value = sparse.csc_matrix((value.data, indices, indptr), shape=value.shape).tocsr()
     indptr, indices = _compressed(value, name, n_rows, width)
     if not _sorted_and_unique(indices, indptr):
-        raise ValueError(f"{name} has unsorted or duplicate column indices within a row: "
-                         f"call {name}.sum_duplicates() (which also sorts them) first")
+        # sorted and duplicates summed (as scikit-learn does), in a copy:
+        # the caller's X stays as it is
+        value = sparse.csr_matrix((np.array(value.data), indices, indptr), shape=value.shape)
+        value.sum_duplicates()
+        indptr = np.array(value.indptr, dtype=np.intp)
+        indices = np.array(value.indices, dtype=np.int32)
     data = np.ascontiguousarray(value.data, dtype=dtype)
-    if n_entries and not (np.isfinite(data.min()) and np.isfinite(data.max())):
+    if len(data) and not (np.isfinite(data.min()) and np.isfinite(data.max())):
         raise ValueError(f"{name} contains NaN or infinity")
     return Rows(data, indices, indptr, value.shape)
 

@@ -136,6 +136,9 @@ def build_parser():
                        help="learning rate (default: 0.5 (1 - momentum) / the widest fan-in)")
     check.add_argument("--momentum", type=float, default=0.9, help="(0.9)")
     check.add_argument("--seed", type=_at_least(0), default=0)
+    check.add_argument("--all", action="store_true",
+                       help=f"check every weight against finite differences, not "
+                       f"{VERIFY_SAMPLE} of each layer (slow on large layers)")
     return parser
 
 
@@ -358,14 +361,15 @@ def _info(args):
     lines = [f"fastbp {__import__('fastbp').__version__}",
              f"python {platform.python_version()}, numpy {np.__version__}",
              f"default backend: {_backend.BACKEND}"]
-    try:
-        core = _backend.get("compiled")
+    core = _backend.compiled
+    if core is None:
+        lines.append(f"compiled core: not available ({_backend.EXTENSION_ERROR}); the "
+                     "reference backend runs")
+    else:
         lines.append(f"compiled core: OpenMP {'yes' if core.PARALLEL else 'no'} "
                      f"(up to {core.max_threads()} threads), SIMD {core.SIMD}")
         lines.append(f"instruction set: {core.ISA} (this CPU runs the copies built for "
                      f"{', '.join(_backend.CORES)}; FASTBP_ISA picks one)")
-    except ImportError as error:
-        lines.append(f"compiled core: not available ({error})")
     lines.append(f"CPU: {cpu_name()}, {os.cpu_count()} logical cores")
     print("\n".join(lines))
     return 0
@@ -381,6 +385,18 @@ def cpu_name():
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+# verify checks at most this many weights of each layer without --all, and
+# shows a progress bar where it checks more than LONG_CHECK in all.
+VERIFY_SAMPLE = 200
+LONG_CHECK = 2000
+
+
+def _bar(total, description):
+    """A progress bar on stderr (tqdm, imported only when wanted)."""
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc=description, unit="weight", leave=False, dynamic_ncols=True)
 
 
 def _verify(args):
@@ -401,9 +417,20 @@ def _verify(args):
                       seed=args.seed)
     print("\n".join("   " + line for line in str(compared).splitlines()))
     agree = compared.passed
-    print("2. backpropagation against central finite differences (8 examples), per layer:")
+    sample = None if args.all else VERIFY_SAMPLE
+    print("2. backpropagation against central finite differences (8 examples), per layer"
+          + ("" if args.all else f", {VERIFY_SAMPLE} weights of each at most (--all: every "
+             "weight)") + ":")
     for backend in BACKENDS:
-        checked = check_gradient(Network(layers, seed=args.seed, backend=backend), X[:8], Y[:8])
+        net = Network(layers, seed=args.seed, backend=backend)
+        count = sum(w.size if args.all else min(w.size, VERIFY_SAMPLE) for w in net.weights)
+        bar = _bar(count, f"   {backend}") if count > LONG_CHECK else None
+        try:
+            checked = check_gradient(net, X[:8], Y[:8], sample=sample, seed=args.seed,
+                                     progress=bar.update if bar else None)
+        finally:
+            if bar:
+                bar.close()
         print(f"   {backend}: " + "; ".join(f"layer {l} {e:.1e}"
                                             for l, e in enumerate(checked.errors, start=1))
               + (" PASS" if checked.passed else " FAIL"))

@@ -47,14 +47,16 @@ class GradientCheck:
                 f"error {max(self.errors):.2e}, tolerance {self.tolerance:g}>")
 
 
-def check_gradient(net, X, Y, eps=None, tolerance=None):
+def check_gradient(net, X, Y, eps=None, tolerance=None, *, sample=None, seed=0,
+                   progress=None):
     """Backpropagation's gradient against central finite differences.
 
-    For every weight w_ij^(l), (E(w + eps) - E(w - eps)) / (2 eps), with E
-    the mean error ``net.loss(X, Y)``, is compared with ``net.gradient(X,
-    Y)``, which backpropagation computes on the network's backend. The
-    weights are restored exactly afterwards. Costs 2 loss evaluations per
-    weight: meant for small networks and a few examples.
+    For every weight w_ij^(l) (or a sample of each layer's),
+    (E(w + eps) - E(w - eps)) / (2 eps), with E the mean error
+    ``net.loss(X, Y)``, is compared with ``net.gradient(X, Y)``, which
+    backpropagation computes on the network's backend. The weights are
+    restored exactly afterwards. Costs 2 loss evaluations per weight
+    checked: for a large network, check a sample.
 
     Parameters
     ----------
@@ -68,6 +70,12 @@ def check_gradient(net, X, Y, eps=None, tolerance=None):
     tolerance : float, optional
         The largest relative error per layer that passes; default 1e-6 in
         float64, 2e-2 in float32.
+    sample : int, optional
+        Check at most this many weights of each layer, drawn at random
+        (without replacement) with ``seed``; default every weight.
+    seed : int, default 0
+    progress : callable, optional
+        Called with 1 after each weight checked (a progress bar's update).
 
     Returns
     -------
@@ -81,21 +89,34 @@ def check_gradient(net, X, Y, eps=None, tolerance=None):
     if not eps > 0:
         raise ValueError(f"eps must be > 0, got {eps}")
     tolerance = GRADIENT_TOLERANCE[net.dtype] if tolerance is None else float(tolerance)
+    picked = None
+    if sample is not None:
+        if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or sample < 1:
+            raise ValueError(f"sample must be an integer >= 1, got {sample!r}")
+        rng = np.random.default_rng(seed)
+        picked = [np.sort(rng.choice(W.size, min(sample, W.size), replace=False))
+                  for W in net.weights]
     errors = []
-    for gradient, numeric in zip(net.gradient(X, Y), finite_differences(net, X, Y, eps)):
+    numerics = finite_differences(net, X, Y, eps, picked, progress)
+    for l, (gradient, numeric) in enumerate(zip(net.gradient(X, Y), numerics)):
+        at = slice(None) if picked is None else picked[l]
+        gradient, numeric = gradient.ravel()[at], numeric.ravel()[at]
         scale = max(float(np.max(np.abs(numeric))), np.finfo(np.float64).tiny)
         errors.append(float(np.max(np.abs(gradient - numeric))) / scale)
     return GradientCheck(errors, tolerance, eps)
 
 
-def finite_differences(net, X, Y, eps):
-    """dE/dw for every weight by central differences of E = ``net.loss(X, Y)``,
-    one float64 array per layer shaped like ``net.weights``; the weights are
-    restored exactly."""
+def finite_differences(net, X, Y, eps, picked=None, progress=None):
+    """dE/dw by central differences of E = ``net.loss(X, Y)``, one float64
+    array per layer shaped like ``net.weights``: for every weight, or where
+    ``picked`` gives each layer's flat indices, for those (NaN elsewhere).
+    ``progress(1)`` after each weight.  The weights are restored exactly."""
     result = []
-    for W in net.weights:
-        numeric = np.empty(W.shape)
-        for index in np.ndindex(W.shape):
+    for l, W in enumerate(net.weights):
+        numeric = np.full(W.shape, np.nan)
+        indices = range(W.size) if picked is None else picked[l]
+        for flat_index in indices:
+            index = np.unravel_index(flat_index, W.shape)
             kept = W[index]
             try:
                 W[index] = kept + eps
@@ -105,6 +126,8 @@ def finite_differences(net, X, Y, eps):
             finally:
                 W[index] = kept
             numeric[index] = (up - down) / (2 * eps)
+            if progress:
+                progress(1)
         result.append(numeric)
     return result
 

@@ -108,6 +108,12 @@ def run_python(*args, timeout=300, **environment):
     directory a child starts in comes first on its sys.path.
     """
     home = os.path.dirname(os.path.dirname(os.path.abspath(fastbp.__file__)))
-    return subprocess.run([sys.executable, "-W", MISSING_EXTENSION, *args], capture_output=True,
+    # the caller's -W options first: of two, the later takes precedence, and
+    # Python keeps only the first copy of an option given twice
+    options = []
+    while len(args) >= 2 and args[0] == "-W":
+        options, args = options + list(args[:2]), args[2:]
+    return subprocess.run([sys.executable, *options, "-W", MISSING_EXTENSION, *args],
+                          capture_output=True,
                           text=True, cwd=home, env=dict(os.environ, **environment),
                           timeout=timeout)

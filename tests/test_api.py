@@ -1,6 +1,9 @@
 """The public API: names, input checks, divergence, persistence, backend choice."""
 
+import os
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -369,3 +372,20 @@ def test_restore_best_is_checked_whether_or_not_early_stopping_is_on(backend):
     for early_stopping in (False, True):
         with pytest.raises(TypeError, match="restore_best must be True or False"):
             net.fit(X, Y, epochs=1, early_stopping=early_stopping, restore_best="no")
+
+
+def test_without_its_core_fastbp_says_how_to_get_it_and_info_says_what_runs():
+    # the core made unimportable in a child, as on an install without a compiler
+    home = os.path.dirname(os.path.dirname(os.path.abspath(fastbp.__file__)))
+    source_tree = os.path.exists(os.path.join(home, "setup.py"))
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.modules['fastbp._core'] = None\n"
+         "from fastbp import cli; cli.main(['info'])"],
+        capture_output=True, text=True, cwd=home, timeout=300)
+    assert result.returncode == 0, result.stderr
+    advice = ("a source tree without the built extension" if source_tree else
+              "installed without its compiled core: reinstall it with a working C compiler, "
+              "or install a wheel")
+    assert advice in result.stderr, result.stderr
+    assert "compiled core: not available" in result.stdout
+    assert "the reference backend runs" in result.stdout and "asked for" not in result.stdout

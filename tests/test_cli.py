@@ -408,3 +408,13 @@ def test_verify_names_a_bad_momentum(tmp_path):
     assert result.returncode == 2
     assert "--momentum must lie in [0, 1), got 1.5" in result.stderr and "lr" not in \
         result.stderr
+
+
+def test_verify_samples_the_weights_of_a_large_network_unless_all():
+    # 101,770 weights took about 15 minutes; a sample of 200 a layer, seconds
+    result = fastbp_command("verify", "--layers", "784,128,10", "--epochs", "1")
+    assert result.returncode == 0, result.stderr
+    assert "200 weights of each at most (--all: every weight)" in result.stdout
+    assert result.stdout.splitlines()[-1].startswith("verdict: PASS")
+    every = fastbp_command("verify", "--layers", "4,3,2", "--epochs", "1", "--all")
+    assert every.returncode == 0 and "at most" not in every.stdout

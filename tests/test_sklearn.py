@@ -3,6 +3,7 @@ scikit-learn's MLPs, to_sklearn, and the estimators in scikit-learn's tools."""
 
 import io
 import pickle
+import warnings
 
 import joblib
 import numpy as np
@@ -403,3 +404,27 @@ def test_float32_inputs_keep_float32(Model):
         assert model.coefs_[0].dtype == expected and model.network_.dtype == expected
         out = model.predict_proba(X) if Model is MLPClassifier else model.predict(X)
         assert out.dtype == expected
+
+
+@pytest.mark.parametrize("vectorizer", ["tfidf", "count", "hashing"])
+def test_text_pipelines_train(vectorizer):
+    # TfidfVectorizer's rows have unsorted column indices; fastbp sorts them
+    # in a copy, as scikit-learn's MLP does
+    from sklearn.feature_extraction.text import (CountVectorizer, HashingVectorizer,
+                                                 TfidfVectorizer)
+    rng = np.random.default_rng(0)
+    words = [["goal", "match", "team", "score", "league"], ["vote", "law", "party", "senate"]]
+    y = rng.integers(2, size=120)
+    docs = [" ".join(rng.choice(words[label], size=6)) + " the a of" for label in y]
+    first = {"tfidf": TfidfVectorizer(), "count": CountVectorizer(),
+             "hashing": HashingVectorizer(n_features=2 ** 12)}[vectorizer]
+    if vectorizer == "tfidf":
+        X = first.fit_transform(docs)
+        assert not X.has_sorted_indices or not all(
+            (np.diff(X.indices[a:b]) > 0).all() for a, b in zip(X.indptr[:-1], X.indptr[1:]))
+    model = make_pipeline(first, MLPClassifier(hidden_layer_sizes=(8,), max_iter=30,
+                                               random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(docs, y)
+    assert model.score(docs, y) > 0.95

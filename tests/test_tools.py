@@ -100,3 +100,17 @@ def test_verify_command_takes_lr_momentum_and_epochs():
     calm = run_python(*args, "--lr", "0.001", "--momentum", "0")
     assert calm.returncode == 0, calm.stdout
     assert "lr 0.001, momentum 0, 2 epochs" in calm.stdout
+
+
+def test_check_gradient_of_a_sample_checks_that_many_weights_of_each_layer(backend):
+    net = fastbp.Network([30, 20, 3], seed=1, backend=backend)
+    X, Y = data([30, 3], 6)
+    counted = []
+    result = fastbp.check_gradient(net, X, Y, sample=50, progress=counted.append)
+    assert result.passed and len(result.errors) == 2
+    assert len(counted) == 50 + 50              # W^(1): 620 weights, W^(2): 63
+    counted.clear()
+    fastbp.check_gradient(net, X, Y, sample=100, progress=counted.append)
+    assert len(counted) == 100 + 63
+    with pytest.raises(ValueError, match="sample"):
+        fastbp.check_gradient(net, X, Y, sample=0)
