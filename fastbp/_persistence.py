@@ -57,12 +57,13 @@ DAMAGED = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, binascii.Error,
            RecursionError, NotImplementedError, RuntimeError, OSError)
 
 
-class _Invalid(ValueError):
-    """A model file or state that fails the schema."""
+# How every error about a model file or state that fails the schema starts
+# (a plain ValueError, as load documents).
+INVALID = "not a valid fastbp model file: "
 
 
 def _refuse(reason):
-    raise _Invalid(f"not a valid fastbp model file: {reason}")
+    raise ValueError(INVALID + reason)
 
 
 # ---------------------------------------------------------------- the state
@@ -91,7 +92,7 @@ def restored(cls, state, backend=None):
     try:
         network = cls(**config)
     except (TypeError, ValueError) as error:
-        raise _Invalid(f"not a valid fastbp model file: config: {error}") from None
+        raise ValueError(f"{INVALID}config: {error}") from None
     network.flat[...] = state["flat"]
     network._state = TrainingState(*(state[name] for name in TRAINING_ARRAYS),
                                    state["progress"]).copy()
@@ -158,11 +159,10 @@ def read(file, extras=(), max_inflation=INFLATION_BOUND):
         file.seek(0)
         with zipfile.ZipFile(file) as archive:
             return _read_archive(archive, size, extras, max_inflation)
-    except _Invalid:
-        raise
     except (ValueError,) + DAMAGED as error:
-        raise _Invalid(f"not a valid fastbp model file: {type(error).__name__}: "
-                       f"{error}") from None
+        if isinstance(error, ValueError) and str(error).startswith(INVALID):
+            raise                                   # the schema's own
+        raise ValueError(f"{INVALID}{type(error).__name__}: {error}") from None
 
 
 def _open_regular(path):

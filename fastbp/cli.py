@@ -17,6 +17,7 @@ from . import _backend, demo
 from ._backend import BACKENDS
 from ._files import MAX_FEATURES, SVMLIGHT, UsageError, load_model, read_table, save_model
 from ._names import ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES
+from ._validation import MAX_LR
 from ._sparse import issparse
 from .network import DivergenceError, Network
 from .tools import check_gradient, stable_lr, verify
@@ -31,12 +32,29 @@ class _Parser(argparse.ArgumentParser):
 
 def _layers(text):
     try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
+        sizes = [int(part) for part in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected sizes like 64,32, got {text!r}") from None
     if any(size < 1 for size in sizes):
         raise argparse.ArgumentTypeError(f"layer sizes must be >= 1, got {text!r}")
     return sizes
+
+
+def _in(low, high, low_closed=False, high_closed=False):
+    """An argparse type: a real number between low and high (each end
+    excluded unless closed)."""
+    def real(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        above = value >= low if low_closed else value > low
+        below = value <= high if high_closed else value < high
+        if not (above and below):
+            bounds = f"{'[' if low_closed else '('}{low:g}, {high:g}{']' if high_closed else ')'}"
+            raise argparse.ArgumentTypeError(f"expected a number in {bounds}, got {text!r}")
+        return value
+    return real
 
 
 def _at_least(low):
@@ -56,26 +74,34 @@ def build_parser():
     parser = _Parser(prog="fastbp", description=(
         "Fully connected networks trained by backpropagation and per-example SGD."))
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                     parser_class=_Parser)
+    parser.add_argument("--version", action="version",
+                        version=f"fastbp {__import__('fastbp').__version__}")
+    # --debug after the command too (where it is not given, the one before stands)
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show tracebacks of errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    run = commands.add_parser("demo", help="train on built-in data and report",
-                              description=demo.run.__doc__.split("\n")[0])
+    run = commands.add_parser("demo", parents=[debug],
+                              help="train on built-in data and report",
+                              description="Train a network on built-in data (spirals, "
+                              "xor, sine or digits) and report.")
     run.add_argument("--dataset", choices=list(demo.DATASETS), default="spirals",
                      help="spirals (default), xor, sine, or digits (needs scikit-learn)")
     run.add_argument("--plot", metavar="FILE.png",
                      help="write the learning curve and what was learned (needs matplotlib)")
-    run.add_argument("--points", type=int, default=2000, help="number of points (2000)")
-    run.add_argument("--epochs", type=int, default=None, help="training epochs (the data "
+    run.add_argument("--points", type=_at_least(2), default=2000, help="number of points (2000)")
+    run.add_argument("--epochs", type=_at_least(1), default=None, help="training epochs (the data "
                      "set's: 100 spirals and sine, 30 xor, 20 digits)")
-    run.add_argument("--lr", type=float, default=None,
+    run.add_argument("--lr", type=_in(0, MAX_LR, high_closed=True), default=None,
                      help="learning rate (the data set's: 0.01, 0.1 for xor)")
     run.add_argument("--seed", type=_at_least(0), default=0,
                      help="seed of data, weights and order (0)")
     run.add_argument("--backend", choices=BACKENDS, default=None,
                      help="backend (default: fastbp.BACKEND)")
 
-    train = commands.add_parser("train", help="train a network on a CSV, .npy, .npz or "
+    train = commands.add_parser("train", parents=[debug],
+                                help="train a network on a CSV, .npy, .npz or "
                                 "svmlight file",
                                 description="Train a network on DATA and save it. Inputs "
                                 "(and numeric targets) are standardised, but for svmlight "
@@ -97,15 +123,16 @@ def build_parser():
     train.add_argument("--classify", action="store_true",
                        help="treat a numeric target as class labels (a target with any "
                        "non-numeric value is always classified)")
-    train.add_argument("--epochs", type=int, default=20, help="(20)")
-    train.add_argument("--lr", type=float, default=0.01, help="learning rate (0.01)")
-    train.add_argument("--momentum", type=float, default=0.0, help="(0)")
-    train.add_argument("--batch-size", type=int, default=1, help="1: per-example SGD (1)")
-    train.add_argument("--validation-fraction", type=float, default=None,
+    train.add_argument("--epochs", type=_at_least(1), default=20, help="(20)")
+    train.add_argument("--lr", type=_in(0, MAX_LR, high_closed=True), default=0.01,
+                       help="learning rate (0.01)")
+    train.add_argument("--momentum", type=_in(0, 1, low_closed=True), default=0.0, help="(0)")
+    train.add_argument("--batch-size", type=_at_least(1), default=1, help="1: per-example SGD (1)")
+    train.add_argument("--validation-fraction", type=_in(0, 1), default=None,
                        help="hold out this fraction for a validation loss")
     train.add_argument("--early-stopping", action="store_true",
                        help="stop when the validation loss stops improving")
-    train.add_argument("--threads", type=int, default=1, help="threads (1)")
+    train.add_argument("--threads", type=_at_least(1), default=1, help="threads (1)")
     train.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     train.add_argument("--seed", type=_at_least(0), default=0, help="of the weights and order (0)")
     train.add_argument("--n-features", type=_at_least(1), default=None, metavar="N",
@@ -114,27 +141,30 @@ def build_parser():
     train.add_argument("--no-standardize", action="store_true",
                        help="train on the values as they are")
 
-    predict = commands.add_parser("predict", help="predictions of a saved model")
+    predict = commands.add_parser("predict", parents=[debug],
+                                  help="predictions of a saved model")
     predict.add_argument("model", metavar="MODEL.npz")
     predict.add_argument("data", metavar="DATA")
     predict.add_argument("-o", "--out", metavar="OUT.csv", help="default: standard output")
 
-    evaluate = commands.add_parser("eval", help="loss and accuracy (or R^2) of a saved model")
+    evaluate = commands.add_parser("eval", parents=[debug],
+                                   help="loss and accuracy (or R^2) of a saved model")
     evaluate.add_argument("model", metavar="MODEL.npz")
     evaluate.add_argument("data", metavar="DATA")
     evaluate.add_argument("--target", metavar="COL",
                           help="the target column (default: the model's)")
 
-    commands.add_parser("info", help="version, backend, OpenMP, SIMD and CPU")
+    commands.add_parser("info", parents=[debug], help="version, backend, OpenMP, SIMD and CPU")
 
-    check = commands.add_parser("verify", help="compiled core against the reference, and "
+    check = commands.add_parser("verify", parents=[debug],
+                                help="compiled core against the reference, and "
                                 "backprop against finite differences")
     check.add_argument("--layers", type=_layers, default=[8, 6, 3], metavar="8,6,3",
                        help="d[0..L] of the network checked (8,6,3)")
-    check.add_argument("--epochs", type=int, default=3, help="(3)")
-    check.add_argument("--lr", type=float, default=None,
+    check.add_argument("--epochs", type=_at_least(1), default=3, help="(3)")
+    check.add_argument("--lr", type=_in(0, MAX_LR, high_closed=True), default=None,
                        help="learning rate (default: 0.5 (1 - momentum) / the widest fan-in)")
-    check.add_argument("--momentum", type=float, default=0.9, help="(0.9)")
+    check.add_argument("--momentum", type=_in(0, 1, low_closed=True), default=0.9, help="(0.9)")
     check.add_argument("--seed", type=_at_least(0), default=0)
     check.add_argument("--all", action="store_true",
                        help=f"check every weight against finite differences, not "
@@ -144,7 +174,11 @@ def build_parser():
 
 def main(argv=None):
     """Run the command line; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:                # bare fastbp: what it does, and exit 2
+        parser.print_help(sys.stderr)
+        return 2
     try:
         return COMMANDS[args.command](args)
     except BrokenPipeError:             # the reader went away (| head): stop quietly
@@ -161,9 +195,6 @@ def main(argv=None):
 
 
 def _demo(args):
-    if args.points < 2 or (args.epochs is not None and args.epochs < 1) or (
-            args.lr is not None and not args.lr > 0):
-        raise UsageError("demo needs --points >= 2, --epochs >= 1 and --lr > 0")
     demo.run(args.dataset, points=args.points, epochs=args.epochs, lr=args.lr,
              seed=args.seed, backend=args.backend, plot=args.plot)
     return 0
@@ -403,8 +434,6 @@ def _verify(args):
     layers = args.layers
     if len(layers) < 2:
         raise UsageError("--layers needs at least d[0] and d[L], like 8,6,3")
-    if not 0 <= args.momentum < 1:
-        raise UsageError(f"--momentum must lie in [0, 1), got {args.momentum}")
     rng = np.random.default_rng(args.seed)
     X = rng.normal(size=(200, layers[0]))
     Y = 0.5 * rng.normal(size=(200, layers[-1]))

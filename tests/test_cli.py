@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 
+import fastbp
 from fastbp import cli
 from fastbp._files import load_model
 
@@ -146,14 +147,13 @@ def test_verify():
     (["train", "{folder}/houses.csv", "--target", "price", "--save", "m.npz", "--hidden",
       "softplus"], "argument --hidden: invalid choice: 'softplus'"),
     (["train", "{folder}/houses.csv", "--target", "price", "--save", "m.npz", "--lr", "-1"],
-     "lr must be a finite number > 0"),
+     "argument --lr: expected a number in (0, 1e+06], got '-1'"),
     (["train", "{folder}/houses.csv", "--save", "m.npz"], "--target"),
     (["predict", "{folder}/houses.csv", "{folder}/houses.csv"], "not a model file"),
     (["train", "{folder}/bad.svm", "--target", "y", "--save", "m.npz"],
      "bad.svm: line 2: '3=1' is not index:value"),
-    (["demo", "--points", "1"], "demo needs --points >= 2"),
+    (["demo", "--points", "1"], "argument --points: expected an integer >= 2, got '1'"),
     (["demo", "--dataset", "iris"], "invalid choice: 'iris'"),
-    ([], "required: COMMAND"),
 ])
 def test_errors_are_one_line_with_exit_code_2(files, args, message):
     (files["folder"] / "bad.csv").write_text("a,b,y\n1,2,3\n4,x,5\n6,,7\n")
@@ -406,8 +406,8 @@ def test_a_model_and_a_file_of_another_kind_are_one_line(files, tmp_path):
 def test_verify_names_a_bad_momentum(tmp_path):
     result = fastbp_command("verify", "--momentum", "1.5")
     assert result.returncode == 2
-    assert "--momentum must lie in [0, 1), got 1.5" in result.stderr and "lr" not in \
-        result.stderr
+    assert "argument --momentum: expected a number in [0, 1), got '1.5'" in result.stderr
+    assert "lr" not in result.stderr
 
 
 def test_verify_samples_the_weights_of_a_large_network_unless_all():
@@ -418,3 +418,27 @@ def test_verify_samples_the_weights_of_a_large_network_unless_all():
     assert result.stdout.splitlines()[-1].startswith("verdict: PASS")
     every = fastbp_command("verify", "--layers", "4,3,2", "--epochs", "1", "--all")
     assert every.returncode == 0 and "at most" not in every.stdout
+
+
+def test_bare_fastbp_shows_the_commands_and_version_and_debug_work():
+    bare = fastbp_command()
+    assert bare.returncode == 2
+    assert "usage: fastbp" in bare.stderr and "verify" in bare.stderr and "train" in bare.stderr
+    version = fastbp_command("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"fastbp {fastbp.__version__}"
+    late = fastbp_command("train", "missing.csv", "--target", "y", "--save", "m.npz",
+                          "--debug")
+    assert late.returncode != 0 and "Traceback" in late.stderr
+    helped = fastbp_command("demo", "--help")
+    assert helped.returncode == 0 and "``" not in helped.stdout
+
+
+@pytest.mark.parametrize("option", [["--epochs", "0"], ["--lr", "-1"], ["--threads", "0"],
+                                    ["--layers", "64,,32"], ["--batch-size", "0"],
+                                    ["--validation-fraction", "1.5"], ["--momentum", "1"]])
+def test_bad_options_are_refused_before_the_data_is_read(files, option):
+    result = fastbp_command("train", files["folder"] / "houses.csv", "--target", "price",
+                            "--save", files["folder"] / "never.npz", *option)
+    assert result.returncode == 2
+    assert result.stdout == ""                      # no "... examples of ... inputs" line
+    assert f"argument {option[0]}" in result.stderr

@@ -46,7 +46,7 @@ def test_command_line_demo(backend):
 
 
 @pytest.mark.parametrize("args", [["demo", "--points", "1"], ["demo", "--lr", "-1"],
-                                  ["demo", "--backend", "gpu"], ["train"], []])
+                                  ["demo", "--backend", "gpu"], ["train"]])
 def test_command_line_errors_exit_with_2(args):
     result = run_command(*args)
     assert result.returncode == 2

@@ -379,3 +379,14 @@ def test_negative_sums_of_squares_are_refused(tmp_path, optimizer):
     refused(rewritten(path, moments=moments), "negative sums of squares")
     with pytest.raises(ValueError, match="lr must be at most"):
         net.partial_fit(X, Y, lr=1e300)
+
+
+def test_an_invalid_file_raises_a_plain_value_error(tmp_path):
+    # a traceback names the documented exception, not a private class
+    (tmp_path / "garbage.npz").write_bytes(b"not a zip file at all")
+    path, _ = saved(tmp_path)
+    for bad in (tmp_path / "garbage.npz",
+                rewritten(path, lambda meta: meta["progress"].update(passes=-1))):
+        with pytest.raises(ValueError, match=INVALID) as caught:
+            fastbp.load(bad)
+        assert type(caught.value) is ValueError
