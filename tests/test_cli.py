@@ -410,6 +410,7 @@ def test_verify_names_a_bad_momentum(tmp_path):
     assert "lr" not in result.stderr
 
 
+@pytest.mark.compiled
 def test_verify_samples_the_weights_of_a_large_network_unless_all():
     # 101,770 weights took about 15 minutes; a sample of 200 a layer, seconds
     result = fastbp_command("verify", "--layers", "784,128,10", "--epochs", "1")
