@@ -244,7 +244,7 @@ def train_model(args):
                   loss=loss, dtype=args.dtype, seed=args.seed)
     print(f"fastbp train: {X.shape[0]} examples of {X.shape[1]} inputs from {args.data}; "
           f"{net!r}")
-    terminal = sys.stderr.isatty()
+    terminal = _bar_fits()
     history = net.fit(_scaled(X, x_mean, x_scale), (Y - y_mean) / y_scale, epochs=args.epochs,
                       lr=args.lr, momentum=args.momentum, batch_size=args.batch_size,
                       validation_fraction=args.validation_fraction,
@@ -254,6 +254,19 @@ def train_model(args):
     info = {"columns": columns, "target": args.target,
             "classes": None if classes is None else classes.tolist()}
     return net, info, (x_mean, x_scale, y_mean, y_scale), X, raw, history
+
+
+# The narrowest terminal a progress bar is drawn in (else: a line an epoch).
+BAR_COLUMNS = 40
+
+
+def _bar_fits():
+    """Whether stderr is a terminal wide enough for a progress bar."""
+    try:
+        return (sys.stderr.isatty()
+                and os.get_terminal_size(sys.stderr.fileno()).columns >= BAR_COLUMNS)
+    except (OSError, ValueError):
+        return False
 
 
 def _epoch_line(epochs):

@@ -443,3 +443,40 @@ def test_bad_options_are_refused_before_the_data_is_read(files, option):
     assert result.returncode == 2
     assert result.stdout == ""                      # no "... examples of ... inputs" line
     assert f"argument {option[0]}" in result.stderr
+
+
+@pytest.mark.parametrize("columns", [0, 12, 120])
+def test_a_terminal_of_any_width_shows_the_epochs(files, tmp_path, columns):
+    # stderr a terminal of that many columns: a bar where one fits, an
+    # epoch's line where none does (a terminal of 0 columns showed neither)
+    import fcntl
+    import os
+    import pty
+    import subprocess
+    import sys
+    import termios
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    home = os.path.dirname(os.path.dirname(os.path.abspath(fastbp.__file__)))
+    try:
+        result = subprocess.run(
+            [sys.executable, "-W", "ignore::RuntimeWarning", "-m", "fastbp", "train",
+             str(files["folder"] / "houses.csv"), "--target", "price", "--epochs", "3",
+             "--save", str(tmp_path / "m.npz")],
+            stdout=subprocess.PIPE, stderr=follower, cwd=home, timeout=300, text=True)
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                piece = os.read(leader, 1 << 16)
+            except OSError:
+                break
+            if not piece:
+                break
+            shown += piece
+    finally:
+        os.close(leader)
+    assert result.returncode == 0
+    lines = "epoch 3/3  loss" in result.stdout
+    bar = b"epochs" in shown
+    assert lines != bar and (bar if columns >= 40 else lines), (result.stdout, shown)
