@@ -208,8 +208,13 @@ def _train(args):
     net, info, scaling, X, raw, history = train_model(args)
     seconds = time.perf_counter() - started
     save_model(args.save, net, info, dict(zip(SCALING, scaling)))
-    rate = history.epochs * X.shape[0] / max(sum(history.seconds), 1e-12)
-    print(f"{history.epochs} epochs in {seconds:.2f} s, {rate:,.0f} examples/s; "
+    training = sum(history.seconds)
+    rate = history.epochs * X.shape[0] / max(training, 1e-12)
+    if history.stopped_early:
+        print(f"stopped early after epoch {history.epochs} of {args.epochs}: the validation "
+              f"loss stopped improving; kept the weights of epoch {history.best_epoch}")
+    print(f"{history.epochs} epochs: training {training:.2f} s ({rate:,.0f} examples/s), "
+          f"{seconds:.2f} s in all with reading the data; "
           f"{_quality(net, info, scaling, X, raw)} on the training data; saved {args.save}")
     return 0
 
@@ -251,9 +256,39 @@ def train_model(args):
                       early_stopping=args.early_stopping, n_threads=args.threads,
                       seed=args.seed, verbose=terminal,
                       callbacks=() if terminal else [_epoch_line(args.epochs)])
+    _warn_if_not_learned(history, _constant_loss((Y - y_mean) / y_scale, loss, output))
     info = {"columns": columns, "target": args.target,
             "classes": None if classes is None else classes.tolist()}
     return net, info, (x_mean, x_scale, y_mean, y_scale), X, raw, history
+
+
+def _constant_loss(Y, loss, output):
+    """The mean error of predicting the targets' mean for every example (a
+    model that learned nothing), or None for a loss not computed here."""
+    p = Y.mean(axis=0)
+    if loss == "squared":
+        return 0.5 * float(np.sum(Y.var(axis=0)))
+    if loss != "cross_entropy":
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = -p * np.log(p)
+        if output == "sigmoid":
+            terms = terms - (1 - p) * np.log(1 - p)
+    return float(np.nansum(terms))                  # 0 log 0 = 0
+
+
+def _warn_if_not_learned(history, constant):
+    """A warning on stderr where the last epoch's training loss is not below
+    the first's, or above what predicting the mean would give."""
+    last, first = history.loss[-1], history.loss[0]
+    if history.epochs > 1 and not last < first:
+        why = f"not below the first epoch's ({first:.4g})"
+    elif constant is not None and not last <= constant:
+        why = f"above what predicting the targets' mean gives ({constant:.4g})"
+    else:
+        return
+    print(f"fastbp train: warning: the last epoch's training loss ({last:.4g}) is {why}: the "
+          "network did not learn; try a smaller --lr", file=sys.stderr)
 
 
 # The narrowest terminal a progress bar is drawn in (else: a line an epoch).

@@ -78,11 +78,17 @@ class History:
         Wall-clock time of each epoch's training pass.
     examples_per_second : list of float
         Training examples per second of each epoch.
+    stopped_early : bool
+        Whether early stopping ended training before its last epoch.
+    best_epoch : int or None
+        With early stopping: the epoch (1, 2, ...) whose weights were kept
+        (restore_best) or the best epoch seen; else None.
     """
 
     def __init__(self):
         self.loss, self.val_loss, self.lr = [], [], []
         self.seconds, self.examples_per_second = [], []
+        self.stopped_early, self.best_epoch = False, None
 
     @property
     def epochs(self):
@@ -477,11 +483,12 @@ class EarlyStopping:
     def __init__(self, patience, tol, restore_best):
         self.patience, self.tol, self.restore_best = patience, tol, restore_best
         self.record = {"best_loss": None, "waited": 0}
-        self.best = None
+        self.best, self.best_epoch = None, None
 
-    def update(self, network, val_loss):
-        """Record one epoch; True when training should stop."""
+    def update(self, network, val_loss, epoch):
+        """Record epoch number ``epoch``; True when training should stop."""
         if _improved(self.record, val_loss, self.tol):
+            self.best_epoch = epoch
             if self.restore_best:
                 self.best = (network.flat.copy(), network._state.copy())
             return False
@@ -552,7 +559,8 @@ def _epochs(network, source, epochs, rule, shuffle, seed, verbose, validation, s
             bar.update(1)
         if rule.lr_schedule == "adaptive":
             _adapt_lr(progress, logs.get("val_loss", logs["loss"]), rule)
-        stop = stopping is not None and stopping.update(network, logs["val_loss"])
+        stop = stopping is not None and stopping.update(network, logs["val_loss"], epoch)
+        history.stopped_early = bool(stop) and epoch < epochs
         answers = [callback(network, epoch, logs) for callback in callbacks]   # all run
         if stop or any(answer is False for answer in answers):
             break
@@ -560,6 +568,7 @@ def _epochs(network, source, epochs, rule, shuffle, seed, verbose, validation, s
         bar.close()
     if stopping is not None:
         stopping.finish(network)
+        history.best_epoch = stopping.best_epoch
     state = network._state
     if _predicting(network, rule) is state.average:
         state.iterate = _buffers.copy(network.flat)   # predict uses the average from now on

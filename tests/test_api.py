@@ -389,3 +389,14 @@ def test_without_its_core_fastbp_says_how_to_get_it_and_info_says_what_runs():
     assert advice in result.stderr, result.stderr
     assert "compiled core: not available" in result.stdout
     assert "the reference backend runs" in result.stdout and "asked for" not in result.stdout
+
+
+def test_history_says_whether_early_stopping_ended_training_and_which_epoch_it_kept(backend):
+    X, Y = data([4, 1], 200)
+    net = fastbp.Network([4, 8, 1], seed=0, backend=backend)
+    history = net.fit(X, Y, epochs=300, lr=0.05, early_stopping=True, patience=3, seed=0)
+    assert history.stopped_early and history.epochs < 300
+    best = history.best_epoch
+    assert history.val_loss[best - 1] == min(history.val_loss[:best])
+    plain = fastbp.Network([4, 8, 1], seed=0, backend=backend).fit(X, Y, epochs=3)
+    assert not plain.stopped_early and plain.best_epoch is None

@@ -480,3 +480,26 @@ def test_a_terminal_of_any_width_shows_the_epochs(files, tmp_path, columns):
     lines = "epoch 3/3  loss" in result.stdout
     bar = b"epochs" in shown
     assert lines != bar and (bar if columns >= 40 else lines), (result.stdout, shown)
+
+
+def test_train_says_when_it_did_not_learn_stopped_early_and_both_clocks(files, tmp_path):
+    data = files["folder"] / "flowers.csv"
+    wild = fastbp_command("train", data, "--target", "species", "--lr", "1e6", "--epochs", "5",
+                          "--save", tmp_path / "wild.npz")
+    assert wild.returncode == 0, wild.stderr
+    assert "warning: the last epoch's training loss" in wild.stderr
+    assert "the network did not learn; try a smaller --lr" in wild.stderr
+    calm = fastbp_command("train", data, "--target", "species", "--epochs", "30", "--lr", "0.05",
+                          "--save", tmp_path / "calm.npz")
+    assert calm.returncode == 0 and "warning" not in calm.stderr, calm.stderr
+    last = calm.stdout.splitlines()[-1]
+    assert last.startswith("30 epochs: training ") and "examples/s), " in last
+    assert "s in all with reading the data" in last
+    early = fastbp_command("train", data, "--target", "species", "--epochs", "500",
+                           "--early-stopping", "--lr", "0.05", "--save", tmp_path / "early.npz")
+    assert early.returncode == 0, early.stderr
+    stopped = [line for line in early.stdout.splitlines() if line.startswith("stopped early")]
+    assert len(stopped) == 1 and "of 500: the validation loss stopped improving" in stopped[0]
+    after, kept = (int(part.split()[-1].rstrip(":")) for part in
+                   (stopped[0].split(" of ")[0], stopped[0]))
+    assert 1 <= kept < after < 500
