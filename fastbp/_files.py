@@ -260,6 +260,10 @@ def load_model(path):
     try:
         state, extra = _persistence.read(path, CLI_MEMBERS)
         network = _persistence.restored(Network, state)
+        if not extra:                       # Network.save's file: raw inputs and outputs
+            return network, RAW_INFO, _raw_scaling(network)
+        if set(extra) != set(CLI_MEMBERS):
+            raise ValueError(f"it lacks {sorted(set(CLI_MEMBERS) - set(extra))}")
         info = _cli_info(extra.pop("cli"), network)
         d = {"x": network.layers[0], "y": network.layers[-1]}
         for name, array in extra.items():
@@ -269,6 +273,18 @@ def load_model(path):
     except ValueError as error:
         raise UsageError(f"{path}: not a model file of 'fastbp train' ({error})") from None
     return network, info, extra
+
+
+# The info of a model saved by Network.save: columns 0..d[0]-1 (read by
+# position), no target name, no classes: outputs come back as computed.
+RAW_INFO = {"columns": None, "target": None, "classes": None}
+
+
+def _raw_scaling(network):
+    """No scaling: the arrays of load_model for a model without any."""
+    d0, dL = network.layers[0], network.layers[-1]
+    return {"x_mean": np.zeros(d0), "x_scale": np.ones(d0), "y_mean": np.zeros(dL),
+            "y_scale": np.ones(dL)}
 
 
 def _cli_info(info, network):

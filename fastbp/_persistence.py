@@ -133,7 +133,7 @@ def read(file, extras=(), max_inflation=INFLATION_BOUND):
         "iterate", "moments" (None where absent), checked as ``check_state``
         does.
     extra : dict
-        Each name of ``extras``: a JSON member parsed, or a 1-D array of
+        Each name of ``extras`` the file holds: a JSON member parsed, or a 1-D array of
         finite float64 values no longer than the widest layer.
 
     Raises
@@ -210,7 +210,7 @@ def _read_archive(archive, size, extras, max_inflation):
     extra, widest = {}, max(config["layers"])
     for name in extras:
         if name + ".npy" not in names:
-            _refuse(f"no {name!r} member")
+            continue                        # the caller decides what it needs
         shape, dtype = _header(archive, size, name, None, None)
         if dtype.kind == "U":
             extra[name] = _read_json(archive, size, name)

@@ -388,18 +388,26 @@ def _model_and_data(args, target=None, needs_target=False):
     """The model, its info and scaling, and the data it reads: X and, with
     ``needs_target``, the target (by default the model's own)."""
     net, info, arrays = load_model(args.model)
-    if target is not None and target != info["target"]:
+    if info["target"] is None:              # Network.save's model: no names
+        if needs_target and target is None:
+            raise UsageError(f"{args.model} names no target column (Network.save wrote it): "
+                             "give --target")
+        info = dict(info, target=target)
+    elif target is not None and target != info["target"]:
         raise UsageError(f"the model predicts {info['target']!r}, not {target!r}")
     if needs_target:
         target = info["target"]
     X, _, raw = read_table(args.data, target, info["columns"])
+    if X.shape[1] != net.layers[0]:
+        raise UsageError(f"{args.data}: {X.shape[1]} input columns, the model takes "
+                         f"{net.layers[0]}")
     return net, info, tuple(arrays[name] for name in SCALING), X, raw
 
 
 def _predict_command(args):
     net, info, scaling, X, _ = _model_and_data(args)
     predicted, proba = _predict(net, info, scaling, X)
-    target = info["target"]
+    target = info["target"] or "output"
     if proba is None:
         header = [target] if predicted.shape[1] == 1 else [f"{target}_{k}" for k in
                                                             range(predicted.shape[1])]

@@ -503,3 +503,28 @@ def test_train_says_when_it_did_not_learn_stopped_early_and_both_clocks(files, t
     after, kept = (int(part.split()[-1].rstrip(":")) for part in
                    (stopped[0].split(" of ")[0], stopped[0]))
     assert 1 <= kept < after < 500
+
+
+def test_a_model_saved_by_network_save_predicts_and_evaluates_raw(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = X @ np.array([1.0, 2.0, 3.0])
+    net = fastbp.Network([3, 4, 1], seed=0)
+    net.fit(X, y, epochs=20, lr=0.01)
+    net.save(tmp_path / "raw.npz")
+    np.savez(tmp_path / "data.npz", X=X, y=y)
+    predicted = fastbp_command("predict", tmp_path / "raw.npz", tmp_path / "data.npz")
+    assert predicted.returncode == 0, predicted.stderr
+    header, rows = _read_csv(predicted.stdout)
+    assert header == ["output"]
+    np.testing.assert_allclose([float(row[0]) for row in rows], net.predict(X).ravel(),
+                               rtol=1e-15)
+    evaluated = fastbp_command("eval", tmp_path / "raw.npz", tmp_path / "data.npz",
+                               "--target", "y")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert f"loss {net.loss(X, y):.6g}" in evaluated.stdout
+    untargeted = fastbp_command("eval", tmp_path / "raw.npz", tmp_path / "data.npz")
+    assert untargeted.returncode == 2 and "give --target" in untargeted.stderr
+    np.save(tmp_path / "wide.npy", np.hstack([X, X]))
+    wide = fastbp_command("predict", tmp_path / "raw.npz", tmp_path / "wide.npy")
+    assert wide.returncode == 2 and "6 input columns, the model takes 3" in wide.stderr
