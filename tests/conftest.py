@@ -108,12 +108,14 @@ def run_python(*args, timeout=300, **environment):
     directory a child starts in comes first on its sys.path.
     """
     home = os.path.dirname(os.path.dirname(os.path.abspath(fastbp.__file__)))
-    # the caller's -W options first: of two, the later takes precedence, and
-    # Python keeps only the first copy of an option given twice
-    options = []
+    # the warning filters in PYTHONWARNINGS, which the child's own children
+    # (Dask's workers) inherit, the caller's (-W options) first: of two, the
+    # later takes precedence, and Python keeps only the first copy of a
+    # filter given twice
+    filters = []
     while len(args) >= 2 and args[0] == "-W":
-        options, args = options + list(args[:2]), args[2:]
-    return subprocess.run([sys.executable, *options, "-W", MISSING_EXTENSION, *args],
-                          capture_output=True,
-                          text=True, cwd=home, env=dict(os.environ, **environment),
+        filters, args = filters + [args[1]], args[2:]
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=home,
+                          env=dict(os.environ, **environment,
+                                   PYTHONWARNINGS=",".join(filters + [MISSING_EXTENSION])),
                           timeout=timeout)
