@@ -13,6 +13,7 @@ A build made with FASTBP_NATIVE=1 has one copy, "native".
 
 import importlib
 import os
+import sys
 import warnings
 
 import numpy as np
@@ -23,6 +24,26 @@ from . import _sparse, reference
 ISA_MODULES = {"avx512": "._core_avx512", "avx2": "._core_avx2", "baseline": "._core"}
 
 
+def _environment_error(message):
+    """The ImportError of a mistake in fastbp's environment variables; where
+    this process is the fastbp command, one line on stderr and exit code 2
+    instead (the command's own error handling starts only after this
+    import)."""
+    if _is_the_command_line():
+        sys.stderr.write(f"fastbp: error: {message}\n")
+        raise SystemExit(2)
+    return ImportError(message)
+
+
+def _is_the_command_line():
+    """Whether this process runs the fastbp command: its script, or
+    ``python -m fastbp``."""
+    argv = getattr(sys, "orig_argv", [])
+    at = argv.index("-m") if "-m" in argv else -1
+    return (os.path.basename(sys.argv[0]) == "fastbp"
+            or (at >= 0 and argv[at + 1:at + 2] == ["fastbp"]))
+
+
 def _choose(base):
     """(the copy of the compiled core this process runs, {instruction set:
     module} of the copies built that this CPU runs, widest first), given
@@ -30,11 +51,13 @@ def _choose(base):
     forced = os.environ.get("FASTBP_ISA", "").strip().lower()
     if base.ISA not in ISA_MODULES:                # FASTBP_NATIVE=1: one copy
         if forced:
-            raise ImportError(f"FASTBP_ISA={forced}, but this fastbp was built for its "
-                              f"machine alone (FASTBP_NATIVE=1): its one core is {base.ISA!r}")
+            raise _environment_error(f"FASTBP_ISA={forced}, but this fastbp was built for "
+                                     f"its machine alone (FASTBP_NATIVE=1): its one core is "
+                                     f"{base.ISA!r}")
         return base, {base.ISA: base}
     if forced and forced not in ISA_MODULES:
-        raise ImportError(f"FASTBP_ISA must be one of {', '.join(ISA_MODULES)}, got {forced!r}")
+        raise _environment_error(f"FASTBP_ISA must be one of {', '.join(ISA_MODULES)}, got "
+                                 f"{forced!r}")
     runnable = {}
     for isa in base.cpu_isas():
         try:
@@ -44,8 +67,8 @@ def _choose(base):
     if forced and forced not in runnable:
         why = ("this CPU does not run it" if forced not in base.cpu_isas() else
                f"fastbp{ISA_MODULES[forced]} was not built")
-        raise ImportError(f"FASTBP_ISA={forced}, but {why}; the copies here: "
-                          f"{', '.join(runnable)}")
+        raise _environment_error(f"FASTBP_ISA={forced}, but {why}; the copies here: "
+                                 f"{', '.join(runnable)}")
     return runnable[forced or next(iter(runnable))], runnable
 
 
@@ -60,14 +83,11 @@ BACKENDS = ("compiled", "reference")
 
 _forced = os.environ.get("FASTBP_BACKEND", "").strip().lower()
 if _forced not in ("",) + BACKENDS:
-    raise ImportError(
-        f"FASTBP_BACKEND must be 'compiled' or 'reference', got {_forced!r}"
-    )
+    raise _environment_error(f"FASTBP_BACKEND must be 'compiled' or 'reference', got "
+                             f"{_forced!r}")
 if _forced == "compiled" and compiled is None:
-    raise ImportError(
-        "FASTBP_BACKEND=compiled, but the compiled core fastbp._core cannot be "
-        f"imported: {EXTENSION_ERROR}"
-    ) from EXTENSION_ERROR
+    raise _environment_error("FASTBP_BACKEND=compiled, but the compiled core fastbp._core "
+                             f"cannot be imported: {EXTENSION_ERROR}") from EXTENSION_ERROR
 
 BACKEND = _forced or ("compiled" if compiled is not None else "reference")
 

@@ -528,3 +528,16 @@ def test_a_model_saved_by_network_save_predicts_and_evaluates_raw(tmp_path):
     np.save(tmp_path / "wide.npy", np.hstack([X, X]))
     wide = fastbp_command("predict", tmp_path / "raw.npz", tmp_path / "wide.npy")
     assert wide.returncode == 2 and "6 input columns, the model takes 3" in wide.stderr
+
+
+@pytest.mark.parametrize("variable, value, message", [
+    ("FASTBP_BACKEND", "bogus", "FASTBP_BACKEND must be 'compiled' or 'reference'"),
+    ("FASTBP_ISA", "bogus", "FASTBP_ISA must be one of"),
+])
+def test_environment_mistakes_are_one_line_from_the_command_line(variable, value, message):
+    result = run_python("-m", "fastbp", "info", **{variable: value})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith(f"fastbp: error: {message}")
+    library = run_python("-c", "import fastbp", **{variable: value})      # as before
+    assert library.returncode == 1 and f"ImportError: {message}" in library.stderr

@@ -115,8 +115,18 @@ def test_a_copy_the_cpu_cannot_run_refuses_to_import():
               "else:\n"
               "    core.all_finite(np.ones(1000), 1)\n"
               "    print('ran')\n")
-    result = subprocess.run([valgrind, "-q", sys.executable, "-c", script], capture_output=True,
-                            text=True, timeout=600)
+    emulated = [valgrind, "-q", "--tool=none", sys.executable]      # a CPU without AVX-512
+    result = subprocess.run(emulated + ["-c", script], capture_output=True, text=True,
+                            timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith("refused: fastbp._core_avx512 is the core built for "
                                     "avx512, which this CPU does not run"), result.stdout
+    # and FASTBP_ISA=avx512 there: from the command line, one line and exit 2
+    import os
+    command = subprocess.run(emulated + ["-m", "fastbp", "info"],
+                             capture_output=True, text=True, timeout=600,
+                             env=dict(os.environ, FASTBP_ISA="avx512"))
+    assert command.returncode == 2, command.stderr[-2000:]
+    assert command.stderr.startswith("fastbp: error: FASTBP_ISA=avx512, but this CPU does not "
+                                     "run it"), command.stderr[-2000:]
+    assert len(command.stderr.strip().splitlines()) == 1
