@@ -21,7 +21,7 @@ class UsageError(Exception):
     exit code 2."""
 
 
-def read_table(path, target=None, columns=None, n_features=None):
+def read_table(path, target=None, columns=None, n_features=None, drop=(), missing=False):
     """Examples from a file.
 
     Parameters
@@ -40,6 +40,10 @@ def read_table(path, target=None, columns=None, n_features=None):
     n_features : int, optional
         svmlight without ``columns``: the number of inputs (default: from
         the file, at most MAX_FEATURES).
+    drop : sequence of str, optional
+        CSV without ``columns``: columns that are not inputs either.
+    missing : bool, default False
+        CSV: an empty input field is NaN in X (else a UsageError).
 
     Returns
     -------
@@ -61,7 +65,7 @@ def read_table(path, target=None, columns=None, n_features=None):
     elif path.endswith(".npy"):
         X, columns, targets = _read_npy(path, target, columns)
     else:
-        return _read_csv(path, target, columns)
+        return _read_csv(path, target, columns, drop, missing)
     if not np.isfinite(X).all():
         raise UsageError(f"{path}: the inputs hold NaN or infinity")
     return X, columns, targets
@@ -152,7 +156,7 @@ def _svmlight_columns(path, columns, n_features):
                      f"named columns ({', '.join(columns[:3])}, ...): give it such a table")
 
 
-def _read_csv(path, target, columns):
+def _read_csv(path, target, columns, drop=(), missing=False):
     with open(path, newline="") as file:
         reader = csv.reader(file)
         try:
@@ -167,11 +171,15 @@ def _read_csv(path, target, columns):
         raise UsageError(f"{path}: no rows of data below the header")
     if target is not None and target not in header:
         raise UsageError(f"{path}: no column {target!r}; the columns are {', '.join(header)}")
+    unknown = [name for name in drop if name not in header]
+    if unknown:
+        raise UsageError(f"{path}: no column {unknown[0]!r} to drop; the columns are "
+                         f"{', '.join(header)}")
     if columns is None:
-        columns = [name for name in header if name != target]
-    missing = [name for name in columns if name not in header]
-    if missing:
-        raise UsageError(f"{path}: no column {missing[0]!r}, which the model takes as input")
+        columns = [name for name in header if name != target and name not in drop]
+    absent = [name for name in columns if name not in header]
+    if absent:
+        raise UsageError(f"{path}: no column {absent[0]!r}, which the model takes as input")
     if not columns:
         raise UsageError(f"{path}: no input columns besides the target {target!r}")
     at = [header.index(name) for name in columns]
@@ -181,6 +189,12 @@ def _read_csv(path, target, columns):
             raise UsageError(f"{path}: line {r + 2} has {len(row)} values, the header "
                              f"{len(header)}")
         for c, k in enumerate(at):
+            if not row[k].strip():
+                if not missing:
+                    raise UsageError(f"{path}: line {r + 2}, column {columns[c]!r}: no value "
+                                     "(train's --fill-missing mean fills missing inputs)")
+                X[r, c] = np.nan
+                continue
             try:
                 X[r, c] = float(row[k])
                 if not math.isfinite(X[r, c]):
@@ -289,8 +303,15 @@ def _raw_scaling(network):
 
 def _cli_info(info, network):
     """The command line's "cli" member, checked against the network."""
-    if not isinstance(info, dict) or set(info) != {"columns", "target", "classes"}:
-        raise ValueError("its 'cli' must hold columns, target and classes")
+    if not isinstance(info, dict) or not {"columns", "target", "classes"} <= set(info) <= {
+            "columns", "target", "classes", "fill"}:
+        raise ValueError("its 'cli' must hold columns, target and classes (and maybe fill)")
+    fill = info.get("fill")
+    if fill is not None and (
+            not isinstance(fill, list) or len(fill) != network.layers[0]
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                       and math.isfinite(v) for v in fill)):
+        raise ValueError(f"its 'cli' fill must be {network.layers[0]} finite numbers")
     columns, classes = info["columns"], info["classes"]
     if isinstance(columns, dict):               # an svmlight file's
         first = columns.get("first_index")

@@ -57,6 +57,13 @@ def _in(low, high, low_closed=False, high_closed=False):
     return real
 
 
+def _names(text):
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected column names like a,b, got {text!r}")
+    return names
+
+
 def _at_least(low):
     """An argparse type: an integer >= low."""
     def integer(text):
@@ -140,6 +147,14 @@ def build_parser():
                        f"index, at most {MAX_FEATURES:,} = 2^20)")
     train.add_argument("--no-standardize", action="store_true",
                        help="train on the values as they are")
+    train.add_argument("--columns", type=_names, default=None, metavar="A,B",
+                       help="CSV: the input columns (default: all but the target)")
+    train.add_argument("--drop", type=_names, default=(), metavar="ID,NOTE",
+                       help="CSV: columns that are not inputs (an id, a second target, text)")
+    train.add_argument("--fill-missing", choices=("mean",), default=None,
+                       help="CSV: fill empty input fields with the column's mean (saved with "
+                       "the model, which fills them so when it predicts); default: an empty "
+                       "field is an error")
 
     predict = commands.add_parser("predict", parents=[debug],
                                   help="predictions of a saved model")
@@ -228,7 +243,14 @@ def train_model(args):
     targets as read, History)."""
     if args.n_features is not None and not args.data.endswith(SVMLIGHT):
         raise UsageError("--n-features is for svmlight files; a table's columns are its own")
-    X, columns, raw = read_table(args.data, args.target, n_features=args.n_features)
+    if (args.columns or args.drop or args.fill_missing) and args.data.endswith(
+            SVMLIGHT + (".npy", ".npz")):
+        raise UsageError("--columns, --drop and --fill-missing are for CSV files")
+    if args.columns and args.drop:
+        raise UsageError("give --columns or --drop, not both")
+    X, columns, raw = read_table(args.data, args.target, args.columns, args.n_features,
+                                 args.drop, missing=args.fill_missing is not None)
+    fill = _fill_missing(X, columns, args.data) if args.fill_missing else None
     numeric = _numeric(raw)
     classes = None
     if args.classify or numeric is None:
@@ -259,7 +281,22 @@ def train_model(args):
     _warn_if_not_learned(history, _constant_loss((Y - y_mean) / y_scale, loss, output))
     info = {"columns": columns, "target": args.target,
             "classes": None if classes is None else classes.tolist()}
+    if fill is not None:
+        info["fill"] = fill.tolist()
     return net, info, (x_mean, x_scale, y_mean, y_scale), X, raw, history
+
+
+def _fill_missing(X, columns, path):
+    """Each column's mean over its values, filled in X where it has none (in
+    place); returns the means."""
+    present = ~np.isnan(X)
+    counts = present.sum(axis=0)
+    if (counts == 0).any():
+        raise UsageError(f"{path}: column {columns[int(np.argmin(counts))]!r} has no values "
+                         "to take a mean of")
+    means = np.where(present, X, 0.0).sum(axis=0) / counts
+    X[~present] = np.broadcast_to(means, X.shape)[~present]
+    return means
 
 
 def _constant_loss(Y, loss, output):
@@ -397,7 +434,10 @@ def _model_and_data(args, target=None, needs_target=False):
         raise UsageError(f"the model predicts {info['target']!r}, not {target!r}")
     if needs_target:
         target = info["target"]
-    X, _, raw = read_table(args.data, target, info["columns"])
+    fill = info.get("fill")
+    X, _, raw = read_table(args.data, target, info["columns"], missing=fill is not None)
+    if fill is not None:                   # as the model was trained: the training means
+        X = np.where(np.isnan(X), np.asarray(fill), X)
     if X.shape[1] != net.layers[0]:
         raise UsageError(f"{args.data}: {X.shape[1]} input columns, the model takes "
                          f"{net.layers[0]}")

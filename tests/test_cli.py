@@ -541,3 +541,38 @@ def test_environment_mistakes_are_one_line_from_the_command_line(variable, value
     assert result.stderr.startswith(f"fastbp: error: {message}")
     library = run_python("-c", "import fastbp", **{variable: value})      # as before
     assert library.returncode == 1 and f"ImportError: {message}" in library.stderr
+
+
+def test_columns_drop_and_fill_missing_choose_and_complete_the_inputs(files, tmp_path):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 2))
+    y = (X[:, 0] - X[:, 1] > 0).astype(int)
+    data = tmp_path / "people.csv"
+    with open(data, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["id", "a", "note", "b", "other_target", "y"])
+        for k, (row, label) in enumerate(zip(X.tolist(), y.tolist())):
+            a = "" if k % 10 == 3 else row[0]                 # a missing value now and then
+            writer.writerow([f"p{k}", a, "some text", row[1], 1 - label, label])
+    model = tmp_path / "m.npz"
+    refused = fastbp_command("train", data, "--target", "y", "--save", model)
+    assert refused.returncode == 2 and "column 'id'" in refused.stderr
+    no_fill = fastbp_command("train", data, "--target", "y", "--columns", "a,b", "--save", model)
+    assert no_fill.returncode == 2
+    assert "line 5, column 'a': no value (train's --fill-missing mean" in no_fill.stderr
+    for choice in (["--columns", "a,b"], ["--drop", "id,note,other_target"]):
+        trained = fastbp_command("train", data, "--target", "y", "--classify", "--epochs", "30",
+                                 "--lr", "0.05", "--fill-missing", "mean", "--save", model,
+                                 *choice)
+        assert trained.returncode == 0, trained.stderr
+        assert "200 examples of 2 inputs" in trained.stdout
+        info = load_model(str(model))[1]
+        assert info["columns"] == ["a", "b"]
+        present = X[np.arange(200) % 10 != 3, 0]
+        np.testing.assert_allclose(info["fill"], [present.mean(), X[:, 1].mean()], rtol=1e-12)
+        evaluated = fastbp_command("eval", model, data)       # fills as it was trained
+        assert evaluated.returncode == 0, evaluated.stderr
+        assert float(evaluated.stdout.split("accuracy")[1]) > 0.9
+    both = fastbp_command("train", data, "--target", "y", "--columns", "a", "--drop", "id",
+                          "--save", model)
+    assert both.returncode == 2 and "not both" in both.stderr
