@@ -2,6 +2,7 @@
 after the same number of epochs.
 
     python benchmarks/bench_threads.py [--repeats 5] [--epochs 3] [--json FILE]
+    python benchmarks/bench_threads.py --busy [--repeats 5]
 
 mnist [784, 128, 10] and wide [784, 512, 512, 10] in float64 and float32,
 tanh hidden layers, identity output, squared error, lr 0.001 (mnist's
@@ -26,6 +27,14 @@ over the faster of the two, the least it can be.  The table gives each
 run's median examples/s over its epochs, the median and quartiles of its
 speed-ups, and the median training loss after the last epoch
 (``History.loss``).
+
+With ``--busy`` it instead times small trainings on 1 and 2 threads, in
+turns, on a machine left alone, beside a busy process (a Python loop that
+never ends, unpinned), and with the whole benchmark pinned to one CPU:
+docs/scale.md's example (20,000 x [64, 32, 1] float32, 10 epochs) and the
+command line's tour size (2,400 x [5, 64, 1] float64, 20 epochs). Two
+threads should never be much slower than one: a thread that waits for
+another must not keep it from the CPU they share.
 
 "2 independent trainings" is the ceiling: two networks trained on the
 epoch at once, one thread pinned to each CPU, sharing nothing; its
@@ -150,12 +159,77 @@ def measure(name, dtype, repeats, epochs):
     return results
 
 
+# --busy: (rows, layers, dtype, epochs) of the small trainings.
+SMALL = {"scale.md": (20_000, [64, 32, 1], "float32", 10),
+         "command line": (2_400, [5, 64, 1], "float64", 20)}
+
+
+def busy(repeats):
+    """Seconds of the SMALL trainings on 1 and 2 threads, fastest of
+    ``repeats`` turns, in each condition, each in a fresh process (OpenMP's
+    threads keep the CPUs of the process that started them): alone, beside
+    a busy process, and pinned to one CPU."""
+    import subprocess
+    import sys
+    results = {}
+    for condition in ("alone", "beside a busy process", "pinned to one CPU"):
+        spinner = None
+        if condition == "beside a busy process":
+            spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        one_cpu = min(os.sched_getaffinity(0))
+        try:
+            child = subprocess.run(
+                [sys.executable, __file__, "--busy-turns", str(repeats)], check=True,
+                capture_output=True, text=True,
+                preexec_fn=((lambda: os.sched_setaffinity(0, {one_cpu}))
+                            if condition == "pinned to one CPU" else None))
+        finally:
+            if spinner:
+                spinner.kill()
+        for name, times in json.loads(child.stdout).items():
+            results[(condition, name)] = times
+            print(condition, name, times, flush=True)
+    print("\n| condition | training | 1 thread, s | 2 threads, s | 2 threads / 1 |")
+    print("|---|---|---:|---:|---:|")
+    for (condition, name), (one, two) in results.items():
+        print(f"| {condition} | {name} | {one:.3f} | {two:.3f} | {two / one:.2f} |")
+    return results
+
+
+def busy_turns(repeats):
+    """{training: (1 thread's seconds, 2 threads'), fastest of ``repeats``
+    turns} of the SMALL trainings, in this process as it is."""
+    rng = np.random.default_rng(0)
+    results = {}
+    for name, (n, layers, dtype, epochs) in SMALL.items():
+        X = rng.normal(size=(n, layers[0])).astype(dtype)
+        Y = rng.normal(size=(n, layers[-1])).astype(dtype)
+        times = {1: [], 2: []}
+        for _ in range(repeats):
+            for threads in (1, 2):
+                net = fastbp.Network(layers, dtype=dtype, seed=0)
+                start = time.perf_counter()
+                net.fit(X, Y, epochs=epochs, lr=0.001, n_threads=threads, seed=0)
+                times[threads].append(time.perf_counter() - start)
+        results[name] = (min(times[1]), min(times[2]))
+    return results
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--busy", action="store_true",
+                        help="instead: small trainings alone, beside a busy process, on one CPU")
+    parser.add_argument("--busy-turns", type=int, help=argparse.SUPPRESS)   # busy's child
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
+    if args.busy_turns:
+        print(json.dumps(busy_turns(args.busy_turns)))
+        return
+    if args.busy:
+        busy(args.repeats)
+        return
     rows = []
     for name in EXAMPLES:
         for dtype in DTYPES:

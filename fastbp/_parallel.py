@@ -29,7 +29,6 @@ import os
 import sys
 import warnings
 
-from ._validation import THREADS_PER_CORE
 
 MODES = ("copies", "hogwild")
 MIN_ROUND = 64
@@ -56,9 +55,10 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 def threads(backend, requested):
     """The threads a training pass on ``backend`` runs on, for the
     ``n_threads`` asked for (-1: OpenMP's limit, which OMP_NUM_THREADS and
-    threadpoolctl set, at most THREADS_PER_CORE per core).  One where the
-    backend cannot run in parallel (the reference, a build without OpenMP, a
-    child forked after a parallel pass); then asking for more warns."""
+    threadpoolctl set, at most one per CPU this process may run on).  One
+    where the backend cannot run in parallel (the reference, a build without
+    OpenMP, a child forked after a parallel pass), and at most one per CPU
+    this process may run on; asking for more warns."""
     global _ran_parallel
     if not backend.PARALLEL or _forked_after_parallel:
         if requested > 1:
@@ -69,10 +69,27 @@ def threads(backend, requested):
             warnings.warn(f"n_threads={requested} trains on one thread: {why}.",
                           RuntimeWarning, stacklevel=_outside_fastbp())
         return 1
+    cpus = usable_cpus()
     if requested == -1:
-        requested = min(backend.max_threads(), THREADS_PER_CORE * (os.cpu_count() or 1))
+        requested = min(backend.max_threads(), cpus)
+    if requested > cpus:
+        # threads beyond the CPUs wait for each other's turns at every exchange
+        warnings.warn(f"n_threads={requested} trains on {cpus} thread(s): this process may "
+                      f"run on {cpus} CPU(s) only (its CPU affinity), and more threads than "
+                      "CPUs would wait for each other's turns.",
+                      RuntimeWarning, stacklevel=_outside_fastbp())
+        requested = cpus
     _ran_parallel = _ran_parallel or requested > 1
     return requested
+
+
+def usable_cpus():
+    """The CPUs this process may run on (its affinity, where the system
+    tells it; else all)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _outside_fastbp():

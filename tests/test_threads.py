@@ -304,3 +304,28 @@ def test_absurd_thread_counts_are_refused(n_threads, error):
         net.fit(X, Y, epochs=1, n_threads=n_threads)
     with pytest.raises(error, match="n_threads"):
         net.partial_fit(X, Y, n_threads=n_threads)
+
+
+@pytest.mark.compiled
+def test_more_threads_than_usable_cpus_train_on_as_many_threads_as_cpus():
+    # two threads on one CPU waited for each other's turns at every exchange
+    # (5-16x one thread's time: benchmarks/bench_threads.py --busy)
+    code = """
+import os, warnings
+import numpy as np, fastbp
+os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+rng = np.random.default_rng(0)
+X, Y = rng.normal(size=(500, 4)), rng.normal(size=(500, 1))
+nets = [fastbp.Network([4, 8, 1], seed=0) for _ in range(2)]
+nets[0].fit(X, Y, epochs=2, lr=0.01, seed=1)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    nets[1].fit(X, Y, epochs=2, lr=0.01, seed=1, n_threads=2)
+print(np.array_equal(nets[0].flat, nets[1].flat))
+print([str(w.message) for w in caught])
+"""
+    result = run_python("-c", code)
+    assert result.returncode == 0, result.stderr
+    same, caught = result.stdout.splitlines()
+    assert same == "True"
+    assert "n_threads=2 trains on 1 thread(s): this process may run on 1 CPU(s) only" in caught
