@@ -29,7 +29,6 @@ import os
 import sys
 import warnings
 
-
 MODES = ("copies", "hogwild")
 MIN_ROUND = 64
 # "hogwild" on sparse X: an exchange gathers scattered rows of W^(1)

@@ -36,7 +36,8 @@ import numpy as np
 
 from . import _buffers
 from . import _validation as check
-from .training import FRESH_PROGRESS, OPTIMIZERS, TrainingState, moments_size
+from ._passes import OPTIMIZERS, moments_size
+from .training import FRESH_PROGRESS, TrainingState
 
 FORMAT = "fastbp.Network"
 FORMAT_VERSION = 1

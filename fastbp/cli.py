@@ -289,13 +289,12 @@ def train_model(args):
 def _fill_missing(X, columns, path):
     """Each column's mean over its values, filled in X where it has none (in
     place); returns the means."""
-    present = ~np.isnan(X)
-    counts = present.sum(axis=0)
-    if (counts == 0).any():
-        raise UsageError(f"{path}: column {columns[int(np.argmin(counts))]!r} has no values "
-                         "to take a mean of")
-    means = np.where(present, X, 0.0).sum(axis=0) / counts
-    X[~present] = np.broadcast_to(means, X.shape)[~present]
+    missing = np.isnan(X)
+    if missing.all(axis=0).any():
+        raise UsageError(f"{path}: column {columns[int(np.argmax(missing.all(axis=0)))]!r} "
+                         "has no values to take a mean of")
+    means = np.nanmean(X, axis=0)
+    X[missing] = means[np.nonzero(missing)[1]]
     return means
 
 

@@ -68,8 +68,8 @@ def test_chunk_sizes_follow_the_measured_rate(monkeypatch):
                         lambda *args: asked.append(real(*args)) or asked[-1])
     X, Y = data([8, 4, 1], 100_000)
     fastbp.Network([8, 4, 1]).fit(X, Y, epochs=1, lr=0.01)
-    assert asked[0] == fastbp.training.FIRST_CHUNK
-    assert len(asked) < 40 and min(asked[:-1]) >= fastbp.training.FIRST_CHUNK
+    assert asked[0] == fastbp._passes.FIRST_CHUNK
+    assert len(asked) < 40 and min(asked[:-1]) >= fastbp._passes.FIRST_CHUNK
 
 
 STREAM_UNTIL_INTERRUPTED = """

@@ -327,12 +327,25 @@ def test_what_load_allocates_is_bounded_by_the_files_size(tmp_path):
     assert peak < 16 * small.stat().st_size + (1 << 20)
     assert np.array_equal(fastbp.load(small, max_inflation=None).flat, net.flat)
     assert np.array_equal(fastbp.load(small, max_inflation=1000).flat, net.flat)
-    # a trained network's file, re-zipped, loads at the default bound
-    trained, _ = saved(tmp_path)
-    assert np.array_equal(fastbp.load(_rezipped(trained, tmp_path / "z.npz")).flat,
-                          fastbp.load(trained).flat)
+    # a trained network's file, re-zipped, loads at the default bound, and
+    # what loading allocates is at most about twice what its members hold
+    net = fastbp.Network([300, 300, 2], seed=1)
+    net.fit(X, Y, epochs=1, momentum=0.5)
+    net.save(path)
+    zipped = _rezipped(path, tmp_path / "trained-z.npz")
+    with zipfile.ZipFile(zipped) as archive:
+        held = sum(info.file_size for info in archive.infolist())
+    assert held < 16 * zipped.stat().st_size
+    tracemalloc.start()
+    try:
+        loaded = fastbp.load(zipped)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert np.array_equal(loaded.flat, net.flat)
+    assert peak < 2 * held + (1 << 16), (peak, held)
     with pytest.raises(ValueError, match="max_inflation"):
-        fastbp.load(trained, max_inflation=0)
+        fastbp.load(zipped, max_inflation=0)
 
 
 def test_load_refuses_what_is_not_a_regular_file_at_once(tmp_path):

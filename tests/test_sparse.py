@@ -9,7 +9,7 @@ import pytest
 from scipy import sparse
 
 import fastbp
-from fastbp import training
+from fastbp import _passes
 from conftest import relative_error, run_python
 
 TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
@@ -468,10 +468,10 @@ def test_lazy_rows_do_not_depend_on_where_chunks_end(backend, monkeypatch, dtype
     # by the clock made one thread's results differ from run to run
     X, Y = _data(n=3000, density=0.05, layers=[200, 16, 3])
     results = []
-    for seconds, first in ((training.CHUNK_SECONDS, training.FIRST_CHUNK), (1e-9, 1),
+    for seconds, first in ((_passes.CHUNK_SECONDS, _passes.FIRST_CHUNK), (1e-9, 1),
                            (10.0, 10 ** 6)):
-        monkeypatch.setattr(training, "CHUNK_SECONDS", seconds)
-        monkeypatch.setattr(training, "FIRST_CHUNK", first)
+        monkeypatch.setattr(_passes, "CHUNK_SECONDS", seconds)
+        monkeypatch.setattr(_passes, "FIRST_CHUNK", first)
         net = fastbp.Network([200, 16, 3], seed=3, backend=backend, dtype=dtype)
         net.fit(X, Y, epochs=2, lr=0.005, seed=1, **options)
         results.append(net.flat.copy())

@@ -309,7 +309,7 @@ def test_absurd_thread_counts_are_refused(n_threads, error):
 @pytest.mark.compiled
 def test_more_threads_than_usable_cpus_train_on_as_many_threads_as_cpus():
     # two threads on one CPU waited for each other's turns at every exchange
-    # (5-16x one thread's time: benchmarks/bench_threads.py --busy)
+    # (benchmarks/bench_threads.py --busy measures it)
     code = """
 import os, warnings
 import numpy as np, fastbp
