@@ -146,7 +146,7 @@ else:
     ISAS = {"fastbp._core": ISA("baseline", None)}
 DEPENDS = ["fastbp/_kernels.h", "fastbp/_kernels_body.h", "fastbp/_core.pyx",
            "fastbp/_declarations.pxi", "fastbp/_example.pxi", "fastbp/_copies.pxi",
-           "fastbp/_hogwild.pxi", "fastbp/_lazy.pxi"]
+           "fastbp/_hogwild.pxi", "fastbp/_lazy.pxi", "fastbp/_online.pxi"]
 
 extensions = cythonize([Extension(name, [name.replace(".", "/") + ".pyx"], depends=DEPENDS)
                         for name in ISAS])

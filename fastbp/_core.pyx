@@ -14,15 +14,16 @@ docstring writes down.  The Python layer validates every argument: nothing
 here checks bounds.  The pieces are included from _declarations.pxi (the C
 kernels and the codes), _example.pxi (one example's mathematics and the
 serial loop), _copies.pxi (parallel="copies"), _hogwild.pxi
-(parallel="hogwild" on CSR rows) and _lazy.pxi (weight decay and momentum
-on CSR rows).
+(parallel="hogwild" on CSR rows), _lazy.pxi (weight decay and momentum
+on CSR rows) and _online.pxi (one example at a time from Python).
 
 Scratch (outputs with their bias slot x_0 = 1, signals, deltas) is allocated
 once per call, with the layer offsets, and reused for every example.
 """
 
 from cython cimport floating
-from libc.math cimport exp, log, log1p, isfinite, pow, sqrt
+from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check
+from libc.math cimport NAN, exp, log, log1p, isfinite, pow, sqrt
 from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memcpy, memset
 from cython.parallel cimport prange
@@ -43,6 +44,7 @@ include "_example.pxi"
 include "_copies.pxi"
 include "_hogwild.pxi"
 include "_lazy.pxi"
+include "_online.pxi"
 
 
 def forward(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] acts,
@@ -216,34 +218,39 @@ def cpu_isas():
     return (("avx512",) if levels & 2 else ()) + (("avx2",) if levels & 1 else ()) + ("baseline",)
 
 
-def workspace(Py_ssize_t n_weights, dtype, rule):
+def workspace(Py_ssize_t n_weights, dtype, plan):
     """The threads' copies for a pass of parallel="copies" (4 buffers of
     n_weights for each thread but the first, on a cache line), or None."""
-    if rule.threads > 1 and rule.round > 0 and rule.mode == "copies":
-        return zeros(4 * (rule.threads - 1) * n_weights, dtype)
+    if plan.threads > 1 and plan.round > 0 and plan.mode == "copies":
+        return zeros(4 * (plan.threads - 1) * n_weights, dtype)
     return None
 
 
-cdef Step step_of(rule, double t_done) except *:
-    """The options of a pass, read from a ``fastbp.training.Rule`` once."""
+cdef Step step_of(options, plan, double t_done) except *:
+    """Everything the core reads of a pass's ``fastbp._options.Options`` and
+    ``Plan``, read once: the one place that reads them."""
     cdef Step step
-    step.lr, step.momentum, step.weight_decay = rule.lr, rule.momentum, rule.weight_decay
-    step.clip, step.power_t, step.t_done = rule.clip, rule.power_t, t_done
-    step.average_from, step.schedule = rule.average, rule.schedule
-    step.nesterov, step.batch = rule.nesterov, rule.batch_size
-    step.optimizer = OPTIMIZERS.index(rule.optimizer)
-    step.beta_1, step.beta_2, step.epsilon = rule.beta_1, rule.beta_2, rule.epsilon
-    step.moments_from = rule.moments_from
+    step.lr, step.momentum = options.lr, options.momentum
+    step.weight_decay = options.weight_decay
+    step.clip, step.power_t, step.t_done = options.clip, options.power_t, t_done
+    step.average_from, step.schedule = options.average, options.schedule
+    step.nesterov, step.batch = options.nesterov, options.batch_size
+    step.optimizer = OPTIMIZERS.index(options.optimizer)
+    step.beta_1, step.beta_2, step.epsilon = options.beta_1, options.beta_2, options.epsilon
+    step.moments_from = plan.moments_from
+    step.threads, step.round, step.copying = plan.threads, plan.round, plan.mode == "copies"
+    step.moments = NULL
+    step.t_stride = 1
     return step
 
 
 def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] acts,
                int loss, X, const floating[:, ::1] Y,
-               const floating[::1] sample_weight, const Py_ssize_t[::1] order, rule,
-               double t_done, floating[::1] velocity, floating[::1] average,
+               const floating[::1] sample_weight, const Py_ssize_t[::1] order, options,
+               plan, double t_done, floating[::1] velocity, floating[::1] average,
                floating[::1] moments, floating[::1] workspace):
     """Per-example SGD over the rows ``order`` of X, in place on ``flat``, by
-    ``rule`` (see the backend interface in ``fastbp.reference``).
+    ``options`` and ``plan`` (see the backend interface in ``fastbp.reference``).
 
     For each example: forward pass, delta^(L) (each component clipped to
     [-clip, clip] where clip > 0, then times the example's weight where
@@ -251,28 +258,28 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     w_ij^(l) <- w_ij^(l) - lr x_i^(l-1) delta_j^(l) (with weight decay and
     no momentum, w_ij^(l) first scaled by 1 - lr weight_decay for i >= 1);
     or, with momentum, the update of ``backward_momentum`` through
-    ``velocity``; or with rule.optimizer "adam" or "adagrad" (serial only),
+    ``velocity``; or with optimizer "adam" or "adagrad" (serial only),
     the update of ``adaptive_update`` through ``moments``.  With
     batch_size > 1, one update follows every batch of consecutive examples
     of ``order`` (and the last, maybe fewer), from the mean of their
     gradients (``apply_batch``, or ``adaptive_update``).  Update number t = t_done + 1,
     t_done + 2, ... uses the rate ``scheduled_lr`` gives it; where
-    rule.average >= 1, ``average`` keeps the running mean of the weights
-    from update rule.average on.  Per example without weight decay or
+    options.average >= 1, ``average`` keeps the running mean of the weights
+    from update options.average on.  Per example without weight decay or
     Nesterov, the update of W^(1) also computes the next example's s^(1)
     (see backward), bit for bit what its forward pass would.  On CSR rows
     (one thread), plain SGD's weight decay and momentum reach W^(1)'s input
     rows lazily, exactly: see _lazy.pxi.
 
-    With rule.threads > 1 (and an OpenMP build), that many threads train,
-    each with its own scratch.  With rule.mode "hogwild" each takes a
+    With plan.threads > 1 (and an OpenMP build), that many threads train,
+    each with its own scratch.  With plan.mode "hogwild" each takes a
     consecutive share of whole batches and all update flat (and velocity,
     average) without locks: Hogwild!; thread t numbers its updates
-    t_done + t + 1, then rule.threads further each time.  On CSR rows the
-    threads claim rule.round examples at a time, and each keeps a copy of
+    t_done + t + 1, then plan.threads further each time.  On CSR rows the
+    threads claim plan.round examples at a time, and each keeps a copy of
     the weights every example updates, and of the frequent inputs' rows of
     W^(1), whose change over n_threads it adds to flat after each round: see
-    ``train_hogwild``.  With rule.mode "copies" the threads claim rule.round
+    ``train_hogwild``.  With plan.mode "copies" the threads claim plan.round
     examples (a multiple of the batch) at a time from ``order``; thread 0
     trains flat itself, each other thread a copy in ``workspace``, whose
     change thread 0 adds to flat: see ``train_copy``.
@@ -284,9 +291,9 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     serially at example ``order[done]``).
     """
     cdef Layout lay
-    cdef Step step = step_of(rule, t_done)
-    cdef int n_threads = rule.threads
-    cdef Py_ssize_t round_size = rule.round, batch = rule.batch_size
+    cdef Step step = step_of(options, plan, t_done)
+    cdef int n_threads = step.threads
+    cdef Py_ssize_t round_size = step.round, batch = step.batch
     cdef Py_ssize_t n = order.shape[0], n_weights = flat.shape[0], t, first
     cdef Py_ssize_t per_thread, l, i, done = 0
     cdef bint hogwild_rows
@@ -303,14 +310,14 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     cdef Py_ssize_t claimed = 0             # examples of order claimed by the threads
     cdef Exchange ex
     cdef Rows rows = rows_of(X, <floating*> NULL)
-    cdef bint copying = rule.mode == "copies"
+    cdef bint copying = step.copying
     cdef Hot hot                            # sparse Hogwild!: the threads' copies
     cdef floating* own = NULL
     cdef Py_ssize_t per_own = 0
     cdef Py_ssize_t* own_offsets = NULL
     cdef Lazy lazy                          # CSR rows with weight decay or momentum
-    cdef bint lazy_rows = (rows.sparse and rule.optimizer == "sgd" and batch == 1
-                           and (rule.momentum > 0 or rule.weight_decay > 0))
+    cdef bint lazy_rows = (rows.sparse and step.optimizer == SGD and batch == 1
+                           and (step.momentum > 0 or step.weight_decay > 0))
     hot.slot, hot.inputs = NULL, NULL
     lazy.scale, lazy.last = 1, NULL
     if n == 0:
@@ -348,10 +355,10 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
                 choose_hot(&hot, &lay, &rows, &order[0], n, n_weights, n_threads)
             per_own = on_line(4 * hot.n_own)      # copy and base of w and of the squares
             own = <floating*> malloc((n_threads * per_own + 16) * sizeof(floating))
-    if lazy_rows and rule.momentum > 0:
+    if lazy_rows and step.momentum > 0:
         lazy.last = <Py_ssize_t*> calloc(layers[0], sizeof(Py_ssize_t))
     if (own_scratch == NULL or totals == NULL or ex.pending == NULL
-            or (lazy_rows and rule.momentum > 0 and lazy.last == NULL)
+            or (lazy_rows and step.momentum > 0 and lazy.last == NULL)
             or (n_threads > 1 and copying and copies == NULL)
             or (hogwild_rows and (own == NULL or own_offsets == NULL))):
         free(own_scratch)

@@ -108,7 +108,7 @@ cdef struct Rows:           # the examples' inputs: dense rows, or CSR rows
     const Py_ssize_t* indptr    # row r's entries: indptr[r] to indptr[r + 1]
 
 
-cdef struct Step:           # how a training pass updates the weights: a Rule, filled once
+cdef struct Step:           # how a pass updates the weights: its Options and Plan (step_of)
     double lr, momentum, weight_decay, clip, power_t, t_done, average_from
     double beta_1, beta_2, epsilon, moments_from
     int schedule, optimizer
@@ -116,6 +116,9 @@ cdef struct Step:           # how a training pass updates the weights: a Rule, f
     bint nesterov
     Py_ssize_t batch
     Py_ssize_t t_stride     # update numbers go up by this much (the number of threads)
+    int threads             # the plan: threads, examples a thread trains between
+    Py_ssize_t round        # exchanges (0: none), parallel="copies" or "hogwild"
+    bint copying
 
 
 

@@ -101,21 +101,21 @@ def _outside_fastbp():
     return level
 
 
-def round_size(rule, n_threads, updates_done, examples, sparse=False):
-    """Examples a thread trains between exchanges with parallel="copies", or
-    with "hogwild" on ``sparse`` X (whole mini-batches); 0 for one thread or
-    parallel="hogwild" on dense X.  ``examples`` is the size of the pass
-    where known (else 0)."""
-    if n_threads == 1 or (rule.mode == "hogwild" and not sparse):
+def round_size(options, mode, n_threads, updates_done, examples, sparse=False):
+    """Examples a thread trains between exchanges in ``mode`` "copies", or
+    "hogwild" on ``sparse`` X (whole mini-batches); 0 for one thread or
+    "hogwild" on dense X.  ``examples`` is the size of the pass where known
+    (else 0); ``options`` a fastbp._options.Options."""
+    if n_threads == 1 or (mode == "hogwild" and not sparse):
         return 0
-    rate = rule.lr_of_update(updates_done + 1)       # the schedules only decrease
-    step = rate / rule.batch_size / (1 - rule.momentum)
+    rate = options.lr_of_update(updates_done + 1)       # the schedules only decrease
+    step = rate / options.batch_size / (1 - options.momentum)
     size = min(ROUND_DISTANCE / step, MAX_ROUND)
     share = examples / (n_threads * ROUNDS_PER_PASS)
     if share:
         size = min(size, share)
-    least = MIN_SPARSE_ROUND if rule.mode == "hogwild" else MIN_ROUND
-    return whole_batches(max(least, int(size)), rule.batch_size)
+    least = MIN_SPARSE_ROUND if mode == "hogwild" else MIN_ROUND
+    return whole_batches(max(least, int(size)), options.batch_size)
 
 
 def chunk_rows(size, batch_size, n_threads, round_examples):

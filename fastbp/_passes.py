@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from . import _buffers, _parallel, _sparse
+from ._options import OPTIMIZERS
 
 # The core trains in chunks of about this many seconds, giving Python the GIL
 # (and Ctrl-C, which waits for the chunk it comes in) back between them; the
@@ -32,7 +33,6 @@ FIRST_CHUNK = 64
 # the layout alone, at least LAZY_CHUNK_WORK multiply-adds and 20x the
 # catch-up's (d[0] d[1]), so that the clock never decides the result.
 LAZY_CHUNK_WORK = 1 << 25
-OPTIMIZERS = ("sgd", "adam", "adagrad")
 
 
 def moments_size(optimizer, n_weights):
@@ -46,13 +46,30 @@ class DivergenceError(FloatingPointError, ValueError):
     ValueError, as scikit-learn raises for non-finite parameters)."""
 
 
-def run_pass(network, blocks, rule, where, on_chunk=None, kept=None):
-    """Run the backend's training pass over ``blocks`` ((X, Y, sample
-    weights or None, order, number of the block's first row) each), each in
-    chunks of about CHUNK_SECONDS, so that Python gets the GIL back between
-    them (Ctrl-C, and ``on_chunk(examples done)`` for progress).
-    ``kept``: a list that a caller making several passes holds for them, to
-    keep the state from before each pass in (filled on the first, reused).
+def state_arrays(network, options):
+    """(velocity or None, moments or None): the training state's buffers
+    that updates by ``options`` change besides flat, made where missing
+    (moments afresh for another optimizer than the one that made them)."""
+    state, progress = network._state, network._state.progress
+    if options.needs_velocity and state.velocity is None:
+        state.velocity = _buffers.zeros(len(network.flat), network.dtype)
+    if options.optimizer != "sgd" and progress["optimizer"] != options.optimizer:
+        state.moments = _buffers.zeros(moments_size(options.optimizer, len(network.flat)),
+                                       network.dtype)
+        progress["optimizer"], progress["moments_from"] = options.optimizer, progress["updates"]
+    return (state.velocity if options.needs_velocity else None,
+            state.moments if options.optimizer != "sgd" else None)
+
+
+def run_pass(network, blocks, options, where, on_chunk=None, kept=None, examples_hint=0):
+    """Run the backend's training pass by ``options`` (an Options) over
+    ``blocks`` ((X, Y, sample weights or None, order, number of the
+    block's first row) each), each in chunks of about CHUNK_SECONDS, so
+    that Python gets the GIL back between them (Ctrl-C, and
+    ``on_chunk(examples done)`` for progress).  ``kept``: a list that a
+    caller making several passes holds for them, to keep the state from
+    before each pass in (filled on the first, reused).  ``examples_hint``:
+    the examples of the pass where known (else 0), for its Plan.
     Returns (sum of the errors, examples).
 
     Ctrl-C stops at the end of the chunk it comes in, with that chunk's
@@ -60,62 +77,56 @@ def run_pass(network, blocks, rule, where, on_chunk=None, kept=None):
     non-finite error, or weights or state non-finite at the end), or an
     error in a block (bad data further on in a file), restores the state
     from before the pass and raises."""
-    state, progress = network._state, network._state.progress
-    if rule.needs_velocity and state.velocity is None:
-        state.velocity = _buffers.zeros(len(network.flat), network.dtype)
-    if rule.optimizer != "sgd" and progress["optimizer"] != rule.optimizer:
-        # moments start afresh for another optimizer than the one that made them
-        state.moments = _buffers.zeros(moments_size(rule.optimizer, len(network.flat)),
-                                       network.dtype)
-        progress["optimizer"], progress["moments_from"] = rule.optimizer, progress["updates"]
-    rule.moments_from = progress["moments_from"]
+    progress = network._state.progress
+    velocity, moments = state_arrays(network, options)
     # the buffers the backend is handed (and changes), held here for the whole pass
-    flat, average = network.flat, state.average
-    velocity = state.velocity if rule.needs_velocity else None
-    moments = state.moments if rule.optimizer != "sgd" else None
+    flat, average = network.flat, network._state.average
     arrays = [a for a in (flat, velocity, average, moments) if a is not None]
     backend = network._backend
-    keeping = time.perf_counter()
-    before = _keep(backend, rule.threads, arrays, [] if kept is None else kept)
-    # chunks at least 20x as long as copying the weights once takes
-    aim = min(max(CHUNK_SECONDS, 20 * (time.perf_counter() - keeping)), LONG_CHUNK_SECONDS)
+    plan = before = None                    # known at the first block: sparse or not
     updates_before = progress["updates"]
-    total, examples, size = 0.0, 0, FIRST_CHUNK
-    workspace = backend.workspace(len(flat), network.dtype, rule)
+    total, examples, size, aim = 0.0, 0, FIRST_CHUNK, CHUNK_SECONDS
 
     def diverged(at=""):
         return DivergenceError(
             f"training diverged in {where}{at}: the error or the weights became non-finite "
-            f"(lr={rule.lr}). The weights are those from before {where}. Try a smaller lr, "
+            f"(lr={options.lr}). The weights are those from before {where}. Try a smaller lr, "
             f"or scale the inputs and targets.")
 
     try:
         for X, Y, weights, order, first in blocks:    # Ctrl-C acts at once here
             sparse = isinstance(X, _sparse.Rows)
-            if sparse and rule.dense_only:
-                raise ValueError(f"{rule.dense_only} does not train on sparse X yet: "
+            if sparse and options.dense_only:
+                raise ValueError(f"{options.dense_only} does not train on sparse X yet: "
                                  f"give dense X, or leave the option out")
-            if rule.sparse != sparse:       # chunks: known only now (or another kind)
-                rule.prepare(backend, progress["updates"], len(order), sparse)
-                workspace = backend.workspace(len(flat), network.dtype, rule)
-            fixed = rule.lazy_rows and network.backend == "compiled"
+            if plan is None or plan.sparse != sparse:     # the first block, or another kind
+                plan = options.plan(backend, progress["updates"], examples_hint or len(order),
+                                    sparse, progress["moments_from"])
+                workspace = backend.workspace(len(flat), network.dtype, plan)
+            if before is None:              # nothing has changed yet
+                keeping = time.perf_counter()
+                before = _keep(backend, plan.threads, arrays, [] if kept is None else kept)
+                # chunks at least 20x as long as copying the weights once takes
+                aim = min(max(CHUNK_SECONDS, 20 * (time.perf_counter() - keeping)),
+                          LONG_CHUNK_SECONDS)
+            fixed = options.lazy_rows(sparse) and network.backend == "compiled"
             if fixed:
                 size = _lazy_chunk(network.layers, X)
             start = 0
             while start < len(order):
                 with _interrupts_held():     # a chunk and its bookkeeping
                     updates_at_chunk = progress["updates"]
-                    stop = min(start + _parallel.chunk_rows(size, rule.batch_size,
-                                                            rule.threads, rule.round),
+                    stop = min(start + _parallel.chunk_rows(size, options.batch_size,
+                                                            plan.threads, plan.round),
                                len(order))
                     began = time.perf_counter()
                     part, done = backend.train_pass(
-                        flat, *network._spec, X, Y, weights, order[start:stop], rule,
+                        flat, *network._spec, X, Y, weights, order[start:stop], options, plan,
                         updates_at_chunk, velocity, average, moments, workspace)
-                    progress["updates"] = updates_at_chunk - (-done // rule.batch_size)
+                    progress["updates"] = updates_at_chunk - (-done // options.batch_size)
                     if done < stop - start:
                         raise diverged(f" at example {first + order[start + done]}"
-                                       if rule.threads == 1 else "")
+                                       if plan.threads == 1 else "")
                     total += float(part)
                     if not fixed:
                         size = _next_chunk(size, stop - start, time.perf_counter() - began,
@@ -125,14 +136,15 @@ def run_pass(network, blocks, rule, where, on_chunk=None, kept=None):
                         on_chunk(done)
             examples += len(order)
         # a weight can overflow in an update whose error was finite
-        if not all(backend.all_finite(a, rule.threads) for a in arrays):
+        if plan is not None and not all(backend.all_finite(a, plan.threads) for a in arrays):
             raise diverged()
     except KeyboardInterrupt:                  # raised between chunks: their state stands
-        if not all(backend.all_finite(a, rule.threads) for a in arrays):
+        if before is not None and not all(backend.all_finite(a, 1) for a in arrays):
             _restore(before, arrays, progress, updates_before)
         raise
     except BaseException:
-        _restore(before, arrays, progress, updates_before)
+        if before is not None:
+            _restore(before, arrays, progress, updates_before)
         raise
     return total, examples
 

@@ -8,10 +8,11 @@ import threading
 
 import numpy as np
 
-from . import _backend, _buffers, _persistence, _sparse, _torch, training
+from . import _backend, _buffers, _passes, _persistence, _sparse, _torch, training
 from . import _validation as check
 from ._names import ACTIVATIONS, LOSSES
-from .training import DivergenceError, History, Rule, TrainingState, fit_stream
+from ._options import Options, Plan
+from .training import DivergenceError, History, TrainingState, fit_stream
 
 __all__ = ["Network", "History", "Backprop", "DivergenceError", "load", "fit_stream"]
 
@@ -98,6 +99,10 @@ class Network:
             for W, given in zip(self._weights, check.weights(weights, self._weights)):
                 W[...] = given
         self._state = TrainingState()
+        # one example at a time: x^(L) of one, and sgd_step's update by the
+        # options of the last call (made again when they or the state change)
+        self._predictor = self._backend.Predictor(self._flat, *self._spec[:2])
+        self._stepper = self._stepper_options = self._stepper_state = None
 
     # ------------------------------------------------------------ properties
 
@@ -186,7 +191,15 @@ class Network:
         Returns
         -------
         ndarray of shape (n, d[L]) for 2-D X, (d[L],) for one 1-D example.
+
+        Notes
+        -----
+        One example that is already a C-contiguous array of the network's
+        dtype costs little more than the call (no conversion, no copy).
         """
+        out = self._predictor.predict(X)
+        if out is not None:
+            return out
         X = self._inputs(X)
         one = getattr(X, "ndim", 2) == 1
         out = _backend.forward(self._backend, self._flat, self._spec, self._weights,
@@ -234,20 +247,78 @@ class Network:
     # ------------------------------------------------------------ training
 
     @training.one_call_at_a_time
-    def sgd_step(self, x, y, lr):
-        """One in-place SGD update on one example (plain: no momentum, no decay).
+    def sgd_step(self, x, y, lr=0.01, *, momentum=0.0, nesterov=False, weight_decay=0.0,
+                 lr_schedule="constant", power_t=0.25, clip=None, optimizer="sgd",
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+        """One in-place update on one example, continuing the training state.
 
-        w_ij^(l) <- w_ij^(l) - lr * x_i^(l-1) * delta_j^(l)
+        w_ij^(l) <- w_ij^(l) - lr * x_i^(l-1) * delta_j^(l) for plain SGD; the
+        options are ``partial_fit``'s, whose training state (velocity,
+        moments, the update count of the schedules) it carries on exactly:
+        n calls on the rows of (X, Y) leave the network as
+        ``partial_fit(X, Y, shuffle=False)`` with the same options does.
 
-        Returns the error e on the example before the update; raises
-        DivergenceError (and leaves the weights as they were) where the
-        error or the updated weights are not finite.
+        Parameters
+        ----------
+        x : array_like, shape (d[0],), or a sparse matrix of one row
+        y : array_like, shape (d[L],), or a number where d[L] == 1
+        lr : float > 0, default 0.01
+        momentum, nesterov, weight_decay, lr_schedule, power_t, clip,
+        optimizer, beta_1, beta_2, epsilon
+            As for ``fit``; lr_schedule "constant", "invscaling" or "optimal".
+
+        Returns
+        -------
+        float
+            The error e on the example before the update.
+
+        Raises
+        ------
+        DivergenceError
+            Where that error or the updated weights are not finite; the
+            network is left as it was.
+
+        Notes
+        -----
+        The options are checked on the first call and again only when
+        they change; x and y on every call.  An x that is already a
+        C-contiguous array of the network's dtype, and a y that is a float
+        or such an array, are used as they are: the call costs little more
+        than a Python call (``benchmarks/bench_online.py``).
         """
-        x, y = self._example(x, y)
-        rule = Rule(lr=check.learning_rate(lr))
-        self._state.iterate = None          # the step starts from the weights predict uses
-        block = (x.reshape(1, -1), y.reshape(1, -1), None, np.zeros(1, dtype=np.intp), 0)
-        return training.run_pass(self, [block], rule, "sgd_step")[0]
+        given = (lr, momentum, nesterov, weight_decay, lr_schedule, power_t, clip, optimizer,
+                 beta_1, beta_2, epsilon)
+        stepper = self._stepper
+        if stepper is None or given != self._stepper_options or \
+                self._stepper_state is not self._state:
+            stepper = self._make_stepper(given)
+        error = stepper.step(x, y)
+        if error is None:                   # not in the form the step reads: convert, check
+            error = stepper.step(*self._example(x, y))
+        if error != error:
+            raise DivergenceError(
+                f"training diverged in sgd_step: the error or the weights became non-finite "
+                f"(lr={lr}); the network is as it was before the step. Try a smaller lr, or "
+                f"scale the inputs and targets.")
+        return error
+
+    def _make_stepper(self, given):
+        """The backend's Stepper for sgd_step's options ``given`` (checked
+        here), on the current training state."""
+        names = ("lr", "momentum", "nesterov", "weight_decay", "lr_schedule", "power_t", "clip",
+                 "optimizer", "beta_1", "beta_2", "epsilon")
+        options = Options.check(**dict(zip(names, given)))
+        if options.lr_schedule == "adaptive":
+            raise ValueError("lr_schedule='adaptive' changes lr between epochs; sgd_step takes "
+                             "'constant', 'invscaling' or 'optimal'")
+        state = self._state
+        state.iterate = None                # the step starts from the weights predict uses
+        velocity, moments = _passes.state_arrays(self, options)
+        self._stepper = self._backend.Stepper(
+            self._flat, *self._spec, options, Plan(moments_from=state.progress["moments_from"]),
+            velocity, moments, state.progress)
+        self._stepper_options, self._stepper_state = given, state
+        return self._stepper
 
     @training.one_call_at_a_time
     def fit(self, X, Y, epochs=10, lr=0.01, shuffle=True, seed=None, verbose=False, *,
@@ -337,10 +408,11 @@ class Network:
             If the error or the weights become non-finite; the network keeps
             the weights of the end of the last finished epoch.
         """
-        rule = Rule.check(lr, momentum, nesterov, weight_decay, clip, lr_schedule, power_t,
-                          patience, tol, average, batch_size, n_threads, parallel, optimizer,
-                          beta_1, beta_2, epsilon)
-        return training.fit(self, X, Y, epochs, rule, shuffle, seed, verbose, sample_weight,
+        options = Options.check(lr, momentum, nesterov, weight_decay, clip, lr_schedule,
+                                power_t, patience, tol, average, batch_size, n_threads,
+                                parallel, optimizer, beta_1, beta_2, epsilon)
+        self._stepper = None                # the state's buffers may change
+        return training.fit(self, X, Y, epochs, options, shuffle, seed, verbose, sample_weight,
                             validation_data, validation_fraction, early_stopping,
                             restore_best, callbacks, fresh=True)
 
@@ -358,10 +430,11 @@ class Network:
         Same arguments as ``fit`` without ``epochs``, ``verbose`` and the
         early-stopping ones; returns a one-epoch History.
         """
-        rule = Rule.check(lr, momentum, nesterov, weight_decay, clip, lr_schedule, power_t,
-                          patience, tol, average, batch_size, n_threads, parallel, optimizer,
-                          beta_1, beta_2, epsilon)
-        return training.fit(self, X, Y, 1, rule, shuffle, seed, False, sample_weight,
+        options = Options.check(lr, momentum, nesterov, weight_decay, clip, lr_schedule,
+                                power_t, patience, tol, average, batch_size, n_threads,
+                                parallel, optimizer, beta_1, beta_2, epsilon)
+        self._stepper = None                # the state's buffers may change
+        return training.fit(self, X, Y, 1, options, shuffle, seed, False, sample_weight,
                             validation_data, None, False, True, callbacks, fresh=False)
 
     # ------------------------------------------------------------ persistence

@@ -29,20 +29,36 @@ network's dtype, checked by the caller; absent buffers are None.
 - ``backprop(flat, layers, acts, loss, x, y, signals, outputs, deltas,
   grad)``: one example; writes s^(1..L), x^(0..L), delta^(1..L), adds de/dw
   to ``grad``; returns e.
-- ``train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, rule,
-  t_done, velocity, average, moments, workspace)``: per-example SGD over
-  the rows ``order`` of X, in place; ``rule`` is a ``fastbp.training.Rule``
-  (lr, momentum, nesterov, weight_decay, clip, schedule, power_t, average,
-  batch_size, optimizer, beta_1, beta_2, epsilon, moments_from, threads,
-  round), ``t_done`` the updates before this pass, ``velocity`` (needed
-  where momentum > 0) and ``average`` (where rule.average) laid out like
-  flat, ``moments`` Adam's m and v (twice flat's length) or Adagrad's sums
-  of squares (flat's), ``workspace`` what ``workspace`` gave for the pass.
-  Returns (the sum of the errors before each update, each times its sample
-  weight; the examples done: fewer than ``len(order)`` when an error was
-  not finite).
-- ``workspace(n_weights, dtype, rule)``: the buffer a pass of ``rule``
+- ``train_pass(flat, layers, acts, loss, X, Y, sample_weight, order,
+  options, plan, t_done, velocity, average, moments, workspace)``:
+  per-example SGD over the rows ``order`` of X, in place; ``options`` is
+  a ``fastbp._options.Options`` (lr, momentum, nesterov, weight_decay,
+  clip, schedule, power_t, average, batch_size, optimizer, beta_1, beta_2,
+  epsilon) and ``plan`` its ``Plan`` for the pass (threads, round, mode,
+  moments_from), ``t_done`` the updates before this call, ``velocity``
+  (needed where momentum > 0) and ``average`` (where options.average) laid
+  out like flat, ``moments`` Adam's m and v (twice flat's length) or
+  Adagrad's sums of squares (flat's), ``workspace`` what ``workspace`` gave
+  for the pass.  Returns (the sum of the errors before each update, each
+  times its sample weight; the examples done: fewer than ``len(order)``
+  when an error was not finite).
+- ``workspace(n_weights, dtype, plan)``: the buffer a pass of ``plan``
   hands each ``train_pass`` call, or None.
+- ``Predictor(flat, layers, acts)``: ``.predict(x)`` is x^(L) of one
+  example, a new array, (d[L],) for x of shape (d[0],) and (1, d[L]) for
+  (1, d[0]); or None, computing nothing, where x is not a C-contiguous
+  array of flat's dtype of those shapes, all finite (the caller converts
+  and checks it, and asks again).  Safe to call from several threads.
+- ``Stepper(flat, layers, acts, loss, options, plan, velocity, moments,
+  progress)``: ``.step(x, y)`` is one update of ``train_pass`` by
+  ``options`` and ``plan`` (batch_size 1, no averaging, one thread) on one
+  example, continuing the training state (``progress`` is the
+  TrainingState's: its "updates" is t_done, and counts the update).  It returns the
+  error before the update; NaN where that error or the weights, velocity
+  or moments after it are not finite (all are left as they were before);
+  None, changing nothing, where x is not as ``Predictor`` takes it (1-D)
+  or y is not a float (d[L] == 1) or such an array of d[L] values, in the
+  loss's range.  One call at a time.
 - ``copy_into(to, source, n_threads)``: to[:] = source (1-D buffers);
   ``all_finite(values, n_threads)``: whether no value is a NaN or an
   infinity.  A pass's bookkeeping, on its threads.
@@ -56,8 +72,8 @@ from . import _sparse
 from ._buffers import blocks as _blocks
 from ._names import ACTIVATIONS, LEAKY_SLOPE, LOSSES, scheduled_lr
 
-__all__ = ["PARALLEL", "SERIAL_REASON", "activate_rows", "all_finite", "backprop",
-           "copy_into", "forward", "gradient", "loss", "max_threads", "train_pass",
+__all__ = ["PARALLEL", "SERIAL_REASON", "Predictor", "Stepper", "activate_rows", "all_finite",
+           "backprop", "copy_into", "forward", "gradient", "loss", "max_threads", "train_pass",
            "workspace"]
 
 PARALLEL = False
@@ -232,7 +248,7 @@ def max_threads():
     return 1
 
 
-def workspace(n_weights, dtype, rule):
+def workspace(n_weights, dtype, plan):
     """No buffer: the reference needs none."""
     return None
 
@@ -248,11 +264,11 @@ def all_finite(values, n_threads):
     return bool(np.isfinite(values.min()) and np.isfinite(values.max()))
 
 
-def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, rule, t_done, velocity,
-               average, moments, workspace):
+def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, options, plan, t_done,
+               velocity, average, moments, workspace):
     """Per-example SGD over the rows ``order`` of X, in place on ``flat``,
-    by ``rule`` (its threads and round are for the compiled core: this is
-    always serial).
+    by ``options`` (``plan``'s threads and round are for the compiled core:
+    this is always serial).
 
     For each example: backpropagation with the current weights, delta^(L)
     clipped to [-clip, clip] where clip > 0 and scaled by the example's
@@ -266,8 +282,8 @@ def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, rule, t_don
     A non-finite error stops the pass before that example changes any weight.
 
     Update number t = t_done + 1, t_done + 2, ... uses the learning rate
-    ``scheduled_lr`` gives it.  Where rule.average >= 1, ``average`` keeps the
-    running mean of the weights after updates rule.average, rule.average + 1,
+    ``scheduled_lr`` gives it.  Where options.average >= 1, ``average`` keeps
+    the running mean of the weights after updates average, average + 1,
     ... (averaged SGD).  With batch_size b > 1, one update follows every b
     consecutive examples of ``order`` (and the last, maybe fewer), from the
     mean g of their gradients (plus the weight decay), as one example's.
@@ -275,14 +291,14 @@ def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, rule, t_don
     Returns (sum of the errors before each update, each times its example's
     weight; number of examples done).
     """
-    momentum, weight_decay, batch = rule.momentum, rule.weight_decay, rule.batch_size
-    average_from = rule.average
+    momentum, weight_decay, batch = options.momentum, options.weight_decay, options.batch_size
+    average_from = options.average
     W, names = _blocks(flat, layers), _names(acts)
     V = _blocks(velocity, layers) if momentum else None
     n = len(flat)
-    if rule.optimizer == "adam":                # Adam's m, then its v
+    if options.optimizer == "adam":                # Adam's m, then its v
         M, S = _blocks(moments[:n], layers), _blocks(moments[n:], layers)
-    elif rule.optimizer == "adagrad":           # Adagrad's sums of squares
+    elif options.optimizer == "adagrad":           # Adagrad's sums of squares
         S = _blocks(moments, layers)
     G = [np.zeros_like(w) for w in W]        # a mini-batch's summed gradient
     sparse = isinstance(X, _sparse.Rows)     # CSR rows, densified one at a time
@@ -290,7 +306,7 @@ def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, rule, t_don
     with np.errstate(over="ignore", invalid="ignore"):    # the caller reports divergence
         for k, r in enumerate(order):
             weight = 1.0 if sample_weight is None else sample_weight[r]
-            _, x, delta, e = _backprop(W, names, LOSSES[loss], X[r], Y[r], rule.clip, weight)
+            _, x, delta, e = _backprop(W, names, LOSSES[loss], X[r], Y[r], options.clip, weight)
             if not np.isfinite(e):
                 break
             total += weight * e
@@ -308,30 +324,95 @@ def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, rule, t_don
                 in_batch = 0
             updates += 1
             t = t_done + updates                       # the number of this update
-            lr = scheduled_lr(rule.schedule, rule.lr, t, rule.power_t, weight_decay)
+            lr = scheduled_lr(options.schedule, options.lr, t, options.power_t, weight_decay)
             for l, g in enumerate(gradients):
                 g[1:] += weight_decay * W[l][1:]       # L2 penalty, bias row excluded
                 # Adam and Adagrad on a CSR example: W^(1)'s bias row and its
                 # entries' rows only (lazily, as torch's SparseAdam)
                 rows = (np.r_[0, X.entries(r) + 1] if l == 0 and sparse and batch == 1
                         else slice(None))
-                if rule.optimizer == "adam":
-                    M[l][rows] = rule.beta_1 * M[l][rows] + (1 - rule.beta_1) * g[rows]
-                    S[l][rows] = rule.beta_2 * S[l][rows] + (1 - rule.beta_2) * g[rows] ** 2
-                    k = t - rule.moments_from                # Adam's own step count
-                    step = lr * np.sqrt(1 - rule.beta_2 ** k) / (1 - rule.beta_1 ** k)
-                    W[l][rows] -= step * M[l][rows] / (np.sqrt(S[l][rows]) + rule.epsilon)
+                if options.optimizer == "adam":
+                    M[l][rows] = options.beta_1 * M[l][rows] + (1 - options.beta_1) * g[rows]
+                    S[l][rows] = options.beta_2 * S[l][rows] + (1 - options.beta_2) * g[rows] ** 2
+                    k = t - plan.moments_from                # Adam's own step count
+                    step = lr * np.sqrt(1 - options.beta_2 ** k) / (1 - options.beta_1 ** k)
+                    W[l][rows] -= step * M[l][rows] / (np.sqrt(S[l][rows]) + options.epsilon)
                     continue
-                if rule.optimizer == "adagrad":
+                if options.optimizer == "adagrad":
                     S[l][rows] += g[rows] ** 2         # the sum of squared gradients
-                    W[l][rows] -= lr * g[rows] / (np.sqrt(S[l][rows]) + rule.epsilon)
+                    W[l][rows] -= lr * g[rows] / (np.sqrt(S[l][rows]) + options.epsilon)
                     continue
                 if V is None:
                     W[l] -= lr * g                     # w <- w - lr g
                     continue
                 V[l] *= momentum
                 V[l] -= lr * g                         # v <- momentum v - lr g
-                W[l] += momentum * V[l] - lr * g if rule.nesterov else V[l]
+                W[l] += momentum * V[l] - lr * g if options.nesterov else V[l]
             if average_from >= 1 and t >= average_from:
                 average += (flat - average) / (t - average_from + 1)    # running mean
     return total, done
+
+
+# ---------------------------------------------------------------- one example
+
+
+def _one_example(value, dtype, width, ndims=(1,)):
+    """``value`` where it is a C-contiguous finite array of ``dtype`` and
+    shape (width,) (or (1, width) where 2 in ndims), else None."""
+    if (isinstance(value, np.ndarray) and value.dtype == dtype and value.ndim in ndims
+            and value.shape[-1] == width and value.size == width
+            and value.flags.c_contiguous and np.isfinite(value).all()):
+        return value
+    return None
+
+
+class Predictor:
+    """One example's x^(L) (see the backend interface)."""
+
+    def __init__(self, flat, layers, acts):
+        self.flat, self.layers, self.acts = flat, layers, acts
+
+    def predict(self, x):
+        x = _one_example(x, self.flat.dtype, self.layers[0], (1, 2))
+        if x is None:
+            return None
+        out = np.empty((1, self.layers[-1]), dtype=self.flat.dtype)
+        forward(self.flat, self.layers, self.acts, x.reshape(1, -1), out)
+        return out.reshape(x.shape[:-1] + (self.layers[-1],))
+
+
+class Stepper:
+    """One example's update by fixed options (see the backend interface)."""
+
+    def __init__(self, flat, layers, acts, loss, options, plan, velocity, moments, progress):
+        self.spec, self.flat, self.options = (layers, acts, loss), flat, options
+        self.progress, self.plan = progress, plan
+        self.arrays = [a for a in (flat, velocity, moments) if a is not None]
+        self.velocity, self.moments = velocity, moments
+
+    def _target(self, y):
+        d_out = self.spec[0][-1]
+        if isinstance(y, float) and d_out == 1:
+            y = np.array([y], dtype=self.flat.dtype)
+        y = _one_example(y, self.flat.dtype, d_out)
+        loss = LOSSES[self.spec[2]]
+        if y is None or (loss != "squared" and (y < 0).any()) or (
+                loss == "cross_entropy" and (y > 1).any()):
+            return None
+        return y
+
+    def step(self, x, y):
+        x, y = _one_example(x, self.flat.dtype, self.spec[0][0]), self._target(y)
+        if x is None or y is None:
+            return None
+        before = [a.copy() for a in self.arrays]
+        error, done = train_pass(self.flat, *self.spec, x.reshape(1, -1), y.reshape(1, -1),
+                                 None, np.zeros(1, dtype=np.intp), self.options, self.plan,
+                                 self.progress["updates"], self.velocity, None, self.moments,
+                                 None)
+        if done == 0 or not all(all_finite(a, 1) for a in self.arrays):
+            for array, kept in zip(self.arrays, before):
+                array[...] = kept
+            return float("nan")
+        self.progress["updates"] += 1
+        return float(error)

@@ -1,6 +1,6 @@
-"""Training a network: the update rule's options, the epoch loop,
-validation and early stopping, and ``fit_stream`` (one pass in chunks is
-fastbp._passes').
+"""Training a network: the epoch loop, validation and early stopping, and
+``fit_stream`` (the checked options are fastbp._options', one pass in
+chunks is fastbp._passes').
 
 This module works on the network it is given and does not import
 ``fastbp.network``.  It uses of a network: ``flat``, ``dtype``, ``layers``,
@@ -16,12 +16,12 @@ import time
 
 import numpy as np
 
-from . import _buffers, _data, _parallel, _sparse
+from . import _buffers, _data, _parallel
 from . import _validation as check
-from ._names import SCHEDULES, scheduled_lr
-from ._passes import OPTIMIZERS, DivergenceError, run_pass
+from ._options import Options
+from ._passes import DivergenceError, run_pass
 
-__all__ = ["DivergenceError", "History", "Rule", "TrainingState", "fit_stream"]
+__all__ = ["DivergenceError", "History", "Options", "TrainingState", "fit_stream"]
 
 # verbose=True shows a bar within epochs of at least this many examples.
 LONG_EPOCH = 100_000
@@ -105,141 +105,6 @@ class TrainingState:
                              self.progress)
 
 
-class Rule:
-    """The update rule of one training call, checked (see ``Network.fit``).
-
-    The backends' ``train_pass`` reads its attributes: lr, momentum,
-    nesterov, weight_decay, clip (0: off), schedule (a code of SCHEDULES),
-    power_t, average (the update averaging starts at; 0: off), batch_size,
-    optimizer ("sgd", "adam", "adagrad"), beta_1, beta_2, epsilon, and what
-    a pass sets: moments_from (the update the moments started at), threads
-    and round (examples a thread trains between exchanges with
-    parallel="copies", or "hogwild" on sparse X; 0: no exchanges), whether
-    X is sparse, and the mode a pass runs in
-    (``parallel``, or for parallel=None "hogwild" on sparse X, else "copies").
-    """
-
-    def __init__(self, lr, momentum=0.0, nesterov=False, weight_decay=0.0, clip=0.0,
-                 lr_schedule="constant", power_t=0.25, patience=5, tol=1e-4, average=0,
-                 batch_size=1, n_threads=1, parallel=None, optimizer="sgd", beta_1=0.9,
-                 beta_2=0.999, epsilon=1e-8):
-        self.optimizer, self.beta_1, self.beta_2 = optimizer, beta_1, beta_2
-        self.epsilon = epsilon
-        self.lr, self.momentum, self.nesterov = lr, momentum, nesterov
-        self.weight_decay, self.clip, self.power_t = weight_decay, clip, power_t
-        self.lr_schedule, self.patience, self.tol = lr_schedule, patience, tol
-        self.average, self.batch_size = average, batch_size
-        self.n_threads, self.parallel = n_threads, parallel     # as asked for
-        self.threads, self.round, self.moments_from = 1, 0, 0   # what a pass runs
-        self.sparse = False                                     # on CSR rows (see prepare)
-        self.mode = parallel or "copies"
-        # the cores' per-update schedules; "adaptive" changes lr between epochs
-        self.schedule = SCHEDULES.index(lr_schedule) if lr_schedule in SCHEDULES else 0
-
-    @classmethod
-    def check(cls, lr, momentum, nesterov, weight_decay, clip, lr_schedule, power_t,
-              patience, tol, average, batch_size, n_threads, parallel, optimizer="sgd",
-              beta_1=0.9, beta_2=0.999, epsilon=1e-8):
-        lr = check.learning_rate(lr)
-        momentum = check.real_in(momentum, "momentum", 0.0, 1.0)
-        nesterov = check.boolean(nesterov, "nesterov")
-        if nesterov and momentum == 0:
-            raise ValueError("nesterov=True needs momentum > 0")
-        optimizer = check.choice(optimizer, "optimizer", OPTIMIZERS)
-        if optimizer != "sgd" and momentum:
-            raise ValueError(f"momentum and nesterov are optimizer='sgd''s; got optimizer="
-                             f"{optimizer!r} with momentum={momentum}")
-        beta_1 = check.real_in(beta_1, "beta_1", 0.0, 1.0)
-        beta_2 = check.real_in(beta_2, "beta_2", 0.0, 1.0)
-        epsilon = check.positive_real(epsilon, "epsilon")
-        weight_decay = check.real_in(weight_decay, "weight_decay", 0.0, None)
-        clip = 0.0 if clip is None else check.positive_real(clip, "clip")
-        lr_schedule = check.choice(lr_schedule, "lr_schedule", SCHEDULES + ("adaptive",))
-        if lr_schedule == "optimal" and weight_decay == 0:
-            raise ValueError("lr_schedule='optimal' needs weight_decay > 0 (its alpha)")
-        power_t = check.real_in(power_t, "power_t", 0.0, None)
-        patience = check.integer(patience, "patience", 1)
-        tol = check.real_in(tol, "tol", 0.0, None)
-        if isinstance(average, (bool, np.bool_)):
-            average = int(average)            # True: from the first update
-        else:
-            average = check.integer(average, "average", 1)
-        batch_size = check.integer(batch_size, "batch_size", 1, check.MAX_BATCH)
-        n_threads = check.threads(n_threads)
-        if parallel is not None:
-            parallel = check.choice(parallel, "parallel", _parallel.MODES)
-        rule = cls(lr, momentum, nesterov, weight_decay, clip, lr_schedule, power_t,
-                   patience, tol, average, batch_size, n_threads, parallel, optimizer, beta_1,
-                   beta_2, epsilon)
-        if rule.serial and n_threads > 1:
-            what = "average" if average else f"optimizer={optimizer!r}"
-            raise ValueError(f"{what} needs n_threads=1: its state (the running mean of the "
-                             "weights, or the moments) is kept per update, serially")
-        return rule
-
-    @property
-    def serial(self):
-        """Averaged SGD, Adam and Adagrad keep a state per update: one thread
-        (but Adagrad's sums of squares add up over threads: see prepare)."""
-        return bool(self.average) or self.optimizer == "adam"
-
-    @property
-    def dense_only(self):
-        """The option set here that sparse inputs do not take yet, or None."""
-        for name, used in (("average", bool(self.average)),
-                           ("batch_size > 1", self.batch_size > 1),
-                           ("momentum with weight_decay",
-                            self.momentum > 0 and self.weight_decay > 0)):
-            if used:
-                return name
-        return None
-
-    def _serial_reason(self, sparse):
-        """Why a pass of this rule on ``sparse`` X or not runs on one thread
-        where the core keeps a state per update (None: it need not)."""
-        if self.optimizer == "adagrad" and not (sparse and self.mode == "hogwild"):
-            return ("optimizer='adagrad' trains on several threads only on sparse X with "
-                    "parallel='hogwild' (each thread's sums of squares are added to the "
-                    "shared ones)")
-        if sparse and self.optimizer == "sgd" and (self.momentum or self.weight_decay):
-            return ("momentum and weight_decay train on sparse X on one thread (the rows "
-                    "of W^(1) catch up on the updates they missed when an example reads "
-                    "them)")
-        return None
-
-    @property
-    def lazy_rows(self):
-        """Whether a pass of this rule brings W^(1)'s rows up to date lazily
-        (the compiled core, on sparse X: _lazy.pxi)."""
-        return (bool(self.sparse) and self.optimizer == "sgd" and self.batch_size == 1
-                and (self.momentum > 0 or self.weight_decay > 0))
-
-    @property
-    def needs_velocity(self):
-        """The velocity is momentum's state: without momentum it is left alone."""
-        return self.momentum > 0
-
-    def lr_of_update(self, t):
-        """The learning rate of update number t (1, 2, ...) of the core's schedules."""
-        return scheduled_lr(self.schedule, self.lr, max(t, 1), self.power_t, self.weight_decay)
-
-    def prepare(self, backend, updates_done, examples, sparse=False):
-        """Set the threads, the mode and the round of a pass over ``examples``
-        (0: unknown) after ``updates_done`` updates; ``sparse``: whether X is
-        CSR rows (None: not known until the first block, which prepares
-        again: ``run_pass``)."""
-        # sparse examples rarely touch the same rows: Hogwild!'s case, and the
-        # copies' exchanges would be of every weight
-        self.sparse = sparse
-        self.mode = self.parallel or ("hogwild" if sparse else "copies")
-        reason = self._serial_reason(bool(sparse))
-        if reason and self.n_threads > 1 and sparse is not None:
-            raise ValueError(f"{reason}: give n_threads=1")
-        self.threads = _parallel.threads(backend, 1 if self.serial or reason else self.n_threads)
-        self.round = _parallel.round_size(self, self.threads, updates_done, examples,
-                                           sparse)
-
-
 # ---------------------------------------------------------------- fit
 
 def one_call_at_a_time(method):
@@ -260,20 +125,20 @@ def one_call_at_a_time(method):
     return guarded
 
 
-def fit(network, X, Y, epochs, rule, shuffle, seed, verbose=False, sample_weight=None,
+def fit(network, X, Y, epochs, options, shuffle, seed, verbose=False, sample_weight=None,
         validation_data=None, validation_fraction=None, early_stopping=False,
         restore_best=True, callbacks=(), fresh=True):
     """What ``Network.fit`` (``fresh``: a fresh training state) and
-    ``partial_fit`` do once their options are checked."""
+    ``partial_fit`` do with their checked ``options`` (an Options)."""
     epochs = check.integer(epochs, "epochs", 1)
-    source = _source(network, X, Y, sample_weight, rule.batch_size)
+    source = _source(network, X, Y, sample_weight, options.batch_size)
     shuffle = check.boolean(shuffle, "shuffle")
     seed = network.seed if check.seed(seed) is None else seed
     verbose = check.boolean(verbose, "verbose")
     stopping = None
     restore_best = check.boolean(restore_best, "restore_best")     # checked even when unused
     if check.boolean(early_stopping, "early_stopping"):
-        stopping = EarlyStopping(rule.patience, rule.tol, restore_best)
+        stopping = EarlyStopping(options.patience, options.tol, restore_best)
         if validation_data is None and validation_fraction is None:
             validation_fraction = 0.1
     source, validation = _validation(network, source, validation_data, validation_fraction,
@@ -281,10 +146,7 @@ def fit(network, X, Y, epochs, rule, shuffle, seed, verbose=False, sample_weight
     callbacks = _callables(callbacks)
     if fresh:
         network._state = TrainingState()
-    X = getattr(source, "X", None)           # None for chunks: known at the first
-    rule.prepare(network._backend, network._state.progress["updates"],
-                 getattr(source, "n", 0), None if X is None else isinstance(X, _sparse.Rows))
-    return _epochs(network, source, epochs, rule, shuffle, seed, verbose, validation,
+    return _epochs(network, source, epochs, options, shuffle, seed, verbose, validation,
                    stopping, callbacks)
 
 
@@ -479,7 +341,7 @@ def _callables(callbacks):
     return callbacks
 
 
-def _epochs(network, source, epochs, rule, shuffle, seed, verbose, validation, stopping,
+def _epochs(network, source, epochs, options, shuffle, seed, verbose, validation, stopping,
             callbacks):
     """The epoch loop: passes, History, validation, the adaptive rate,
     early stopping and callbacks."""
@@ -489,7 +351,7 @@ def _epochs(network, source, epochs, rule, shuffle, seed, verbose, validation, s
     if state.iterate is not None:            # continue from the last iterate
         network.flat[...] = state.iterate
         state.iterate = None
-    if not rule.average:
+    if not options.average:
         state.average = None
     elif state.average is None:
         state.average = _buffers.zeros(len(network.flat), network.dtype)
@@ -498,15 +360,16 @@ def _epochs(network, source, epochs, rule, shuffle, seed, verbose, validation, s
     for epoch in range(1, epochs + 1):
         # the order of the p-th pass of a training run is drawn from (seed, p)
         rng = np.random.default_rng((seed, progress["passes"])) if shuffle else None
-        if rule.lr_schedule == "adaptive":
-            progress["adaptive_lr"] = progress["adaptive_lr"] or rule.lr
-            rule.lr = progress["adaptive_lr"]
+        if options.lr_schedule == "adaptive":
+            progress["adaptive_lr"] = progress["adaptive_lr"] or options.lr
+            options = options.with_lr(progress["adaptive_lr"])
         start = time.perf_counter()
         n = getattr(source, "n", 0)
         inner = _bar(n, f"epoch {epoch}", leave=False) if bar and n >= LONG_EPOCH else None
         try:
-            total, n = run_pass(network, source.blocks(rng), rule, f"epoch {epoch}",
-                                inner.update if inner else None, kept)
+            total, n = run_pass(network, source.blocks(rng), options, f"epoch {epoch}",
+                                inner.update if inner else None, kept,
+                                n if isinstance(source, _data.InMemory) else 0)
         finally:
             if inner:
                 inner.close()
@@ -514,20 +377,20 @@ def _epochs(network, source, epochs, rule, shuffle, seed, verbose, validation, s
         if n == 0:
             raise ValueError("chunks held no examples")
         progress["passes"] += 1
-        logs = {"loss": total / n, "lr": rule.lr_of_update(progress["updates"])}
+        logs = {"loss": total / n, "lr": options.lr_of_update(progress["updates"])}
         history.loss.append(total / n)
         history.lr.append(logs["lr"])
         history.seconds.append(seconds)
         history.examples_per_second.append(n / seconds if seconds > 0 else float("inf"))
         if validation is not None:
-            logs["val_loss"] = mean_loss(network, _predicting(network, rule), *validation)
+            logs["val_loss"] = mean_loss(network, _predicting(network, options), *validation)
             history.val_loss.append(logs["val_loss"])
         if bar:
             bar.set_postfix({key: f"{value:.4g}" for key, value in logs.items()},
                             refresh=False)
             bar.update(1)
-        if rule.lr_schedule == "adaptive":
-            _adapt_lr(progress, logs.get("val_loss", logs["loss"]), rule)
+        if options.lr_schedule == "adaptive":
+            _adapt_lr(progress, logs.get("val_loss", logs["loss"]), options)
         stop = stopping is not None and stopping.update(network, logs["val_loss"], epoch)
         history.stopped_early = bool(stop) and epoch < epochs
         answers = [callback(network, epoch, logs) for callback in callbacks]   # all run
@@ -539,22 +402,22 @@ def _epochs(network, source, epochs, rule, shuffle, seed, verbose, validation, s
         stopping.finish(network)
         history.best_epoch = stopping.best_epoch
     state = network._state
-    if _predicting(network, rule) is state.average:
+    if _predicting(network, options) is state.average:
         state.iterate = _buffers.copy(network.flat)   # predict uses the average from now on
         network.flat[...] = state.average
     return history
 
 
-def _predicting(network, rule):
+def _predicting(network, options):
     """The averaged weights once averaging has begun, else flat."""
-    started = rule.average and network._state.progress["updates"] >= rule.average
+    started = options.average and network._state.progress["updates"] >= options.average
     return network._state.average if started else network.flat
 
 
-def _adapt_lr(progress, loss, rule):
+def _adapt_lr(progress, loss, options):
     """The "adaptive" schedule after an epoch: lr / 5 after ``patience``
     epochs without an improvement of the loss by ``tol``."""
-    if not _improved(progress, loss, rule.tol) and progress["waited"] >= rule.patience:
+    if not _improved(progress, loss, options.tol) and progress["waited"] >= options.patience:
         progress["adaptive_lr"] /= 5
         progress["waited"] = 0
 

@@ -64,16 +64,16 @@ def twin(net, backend=None, dtype=None):
 def record_train_pass(network, monkeypatch):
     """Record what ``network``'s backend is handed by each ``train_pass``
     call, by the names of the backend interface (fastbp.reference's
-    docstring): a list of dicts with the rule's "threads" and "round", and
+    docstring): a list of dicts with the plan's "threads" and "round", and
     the buffers "flat", "velocity", "average" and "workspace"."""
     calls, backend = [], network._backend
 
-    def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, rule, t_done,
-                   velocity, average, moments, workspace):
-        calls.append({"threads": rule.threads, "round": rule.round, "flat": flat,
+    def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, options, plan,
+                   t_done, velocity, average, moments, workspace):
+        calls.append({"threads": plan.threads, "round": plan.round, "flat": flat,
                       "velocity": velocity, "average": average, "workspace": workspace})
-        return backend.train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, rule,
-                                  t_done, velocity, average, moments, workspace)
+        return backend.train_pass(flat, layers, acts, loss, X, Y, sample_weight, order,
+                                  options, plan, t_done, velocity, average, moments, workspace)
 
     class Recorder:
         def __getattr__(self, name):

@@ -214,17 +214,18 @@ def test_a_build_without_openmp_warns_and_trains_serially(monkeypatch):
 
 @compiled
 def test_the_core_takes_its_own_workspace_for_the_copies_when_not_given_one():
-    from fastbp import _core
+    from fastbp import _core, _options
     X, Y = teacher_problem(3000)
     net = classifier()
     order = np.arange(len(X), dtype=np.intp)
     expected = net.loss(X, Y) * len(X)
-    rule = fastbp.training.Rule(1e-200, n_threads=2)
-    rule.threads, rule.round = 2, 64
+    options = fastbp.training.Options(1e-200, n_threads=2)
+    plan = _options.Plan(threads=2, round=64)
     for workspace in (None, np.empty(3, dtype=np.float64)):      # none, or too small
         flat = net.flat.copy()
         total, done = _core.train_pass(flat, *backend_spec(net), X, Y, sample_weight=None,
-                                       order=order, rule=rule, t_done=0, velocity=None,
+                                       order=order, options=options, plan=plan, t_done=0,
+                                       velocity=None,
                                        average=None, moments=None, workspace=workspace)
         assert done == len(X) and total == pytest.approx(expected, rel=1e-12)
 

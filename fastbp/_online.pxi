@@ -1,0 +1,243 @@
+# One example at a time from Python: Predictor (x^(L) of one example) and
+# Stepper (one update by options fixed when it is made), the backend
+# interface's (see fastbp.reference).  A call costs little more than the
+# call itself: the example is read through the buffer protocol where it is
+# already a C-contiguous finite array of the network's dtype (else the
+# caller converts it and asks again), and the layout, the options and the
+# scratch are made once.  Included by _core.pyx.
+
+from cpython.buffer cimport PyBUF_RECORDS, PyBUF_RECORDS_RO, PyBuffer_Release
+from cpython.buffer cimport PyObject_CheckBuffer
+from cpython.buffer cimport PyObject_GetBuffer
+
+
+cdef bint one_example(object value, Py_buffer* view, bint single, Py_ssize_t width,
+                      bint one_row) except -1:
+    """Whether ``value`` is one example as the fast calls take it: (width,)
+    (or (1, width) where ``one_row``), C-contiguous, float32 (``single``) or
+    float64, all finite.  If so ``view`` holds it: release it."""
+    cdef Py_ssize_t i, itemsize = 4 if single else 8
+    cdef bint fits
+    if not PyObject_CheckBuffer(value):
+        return False
+    if PyObject_GetBuffer(value, view, PyBUF_RECORDS_RO) < 0:
+        return False
+    fits = (view.itemsize == itemsize and view.format != NULL
+            and view.format[0] == (ord("f") if single else ord("d")) and view.format[1] == 0
+            and (view.ndim == 1 or (one_row and view.ndim == 2 and view.shape[0] == 1))
+            and view.shape[view.ndim - 1] == width
+            and (width == 1 or view.strides[view.ndim - 1] == itemsize))
+    if fits:
+        for i in range(width):
+            if not (isfinite((<float*> view.buf)[i]) if single
+                    else isfinite((<double*> view.buf)[i])):
+                fits = False
+                break
+    if not fits:
+        PyBuffer_Release(view)
+    return fits
+
+
+cdef void* buffer_of(object array) except NULL:
+    """The data of a C-contiguous writable array that the caller keeps
+    alive (and never resizes): the network's buffers."""
+    cdef Py_buffer view
+    cdef void* data
+    PyObject_GetBuffer(array, &view, PyBUF_RECORDS)
+    data = view.buf
+    PyBuffer_Release(&view)
+    return data
+
+
+cdef bint target_in_range(int loss, double y) noexcept nogil:
+    """Whether a target's value is one the loss takes (finite, and in [0, 1]
+    for cross-entropy, >= 0 for Poisson)."""
+    if not isfinite(y):
+        return False
+    if loss == CROSS_ENTROPY:
+        return 0 <= y <= 1
+    if loss == POISSON:
+        return y >= 0
+    return True
+
+
+cdef void predict_example(const Layout* lay, const floating* w, const floating* x,
+                          floating* out, floating* xs) noexcept nogil:
+    """out = x^(L) of the example x, on the scratch xs (x, then s)."""
+    cdef Py_ssize_t l, k
+    for l in range(lay.L + 1):
+        xs[lay.x_off[l]] = 1                    # the bias nodes
+    load_input(lay, xs, x)
+    forward_one(lay, w, xs, xs + lay.n_x)
+    for k in range(lay.d[lay.L]):
+        out[k] = xs[lay.x_off[lay.L] + 1 + k]
+
+
+cdef class Predictor:
+    """Predictor(flat, layers, acts)
+--
+
+    x^(L) of one example: see the backend interface (fastbp.reference)."""
+    cdef Layout lay
+    cdef object flat, layers, acts, empty, dtype, shape, row_shape
+    cdef void* w
+    cdef bint single
+    cdef Py_ssize_t scratch_bytes
+
+    def __cinit__(self, flat, const Py_ssize_t[::1] layers, const int[::1] acts):
+        import numpy
+        self.lay.w_off = NULL
+        self.flat, self.layers, self.acts = flat, layers.base, acts.base
+        self.w, self.single = buffer_of(flat), flat.dtype == numpy.float32
+        if self.single:
+            layout_init(&self.lay, layers, acts, 0, <float*> NULL)
+        else:
+            layout_init(&self.lay, layers, acts, 0, <double*> NULL)
+        self.scratch_bytes = (self.lay.n_x + self.lay.n_s) * (4 if self.single else 8) + 64
+        self.empty, self.dtype = numpy.empty, flat.dtype
+        self.shape, self.row_shape = (self.lay.d[self.lay.L],), (1, self.lay.d[self.lay.L])
+
+    def __dealloc__(self):
+        free(self.lay.w_off)
+
+    def predict(self, x):
+        cdef Py_buffer view, result
+        cdef void* scratch
+        cdef Py_ssize_t d_out = self.lay.d[self.lay.L]
+        if not one_example(x, &view, self.single, self.lay.d[0], True):
+            return None
+        try:
+            out = self.empty(self.row_shape if view.ndim == 2 else self.shape, self.dtype)
+            PyObject_GetBuffer(out, &result, PyBUF_RECORDS)
+            scratch = malloc(self.scratch_bytes)
+            if scratch != NULL:
+                if self.single:
+                    predict_example(&self.lay, <float*> self.w, <float*> view.buf,
+                                    <float*> result.buf, <float*> line_start(scratch))
+                else:
+                    predict_example(&self.lay, <double*> self.w, <double*> view.buf,
+                                    <double*> result.buf, <double*> line_start(scratch))
+            free(scratch)
+            PyBuffer_Release(&result)
+            if scratch == NULL:
+                raise MemoryError()
+            return out
+        finally:
+            PyBuffer_Release(&view)
+
+
+cdef double step_example(const Layout* lay, Step* step, floating* w, floating* v,
+                         floating* m, Py_ssize_t n_w, Py_ssize_t n_m, const floating* x,
+                         const floating* y, floating* xs, floating* backup) noexcept nogil:
+    """One update of train_share by ``step`` on the example (x, y), with
+    velocity v and moments m (n_m values) where not NULL; returns the error
+    before it, or NaN (all left as before) where that error or what the
+    update wrote is not finite.  xs: the layout's scratch; backup: room for
+    w, v and m."""
+    cdef Rows rows
+    cdef Py_ssize_t first = 0, n_v = n_w if v != NULL else 0
+    cdef double total = 0
+    memcpy(backup, w, n_w * sizeof(floating))
+    if v != NULL:
+        memcpy(backup + n_w, v, n_v * sizeof(floating))
+    if m != NULL:
+        memcpy(backup + n_w + n_v, m, n_m * sizeof(floating))
+    rows.n, rows.sparse, rows.dense = 1, False, x
+    rows.data, rows.indices, rows.indptr = NULL, NULL, NULL
+    step.moments = m
+    if train_share(lay, w, v, NULL, n_w, &rows, y, NULL, &first, 1, step, 0, xs, &total) == 0:
+        return NAN                              # stopped before changing anything
+    if (zero_sum(n_w, w) != 0 or (v != NULL and zero_sum(n_v, v) != 0)
+            or (m != NULL and zero_sum(n_m, m) != 0)):
+        memcpy(w, backup, n_w * sizeof(floating))
+        if v != NULL:
+            memcpy(v, backup + n_w, n_v * sizeof(floating))
+        if m != NULL:
+            memcpy(m, backup + n_w + n_v, n_m * sizeof(floating))
+        return NAN
+    return total
+
+
+cdef class Stepper:
+    """Stepper(flat, layers, acts, loss, options, plan, velocity, moments, progress)
+--
+
+    One update by fixed options: see the backend interface (fastbp.reference)."""
+    cdef Layout lay
+    cdef Step update
+    cdef object flat, layers, acts, velocity, moments, progress
+    cdef void* w
+    cdef void* v
+    cdef void* m
+    cdef void* xs
+    cdef void* backup
+    cdef Py_ssize_t n_w, n_m
+    cdef bint single
+
+    def __cinit__(self, flat, const Py_ssize_t[::1] layers, const int[::1] acts, int loss,
+                  options, plan, velocity, moments, dict progress):
+        import numpy
+        self.lay.w_off, self.backup = NULL, NULL
+        self.flat, self.layers, self.acts = flat, layers.base, acts.base
+        self.velocity, self.moments, self.progress = velocity, moments, progress
+        self.single = flat.dtype == numpy.float32
+        self.n_w = flat.shape[0]
+        self.n_m = 0 if moments is None else moments.shape[0]
+        self.w = buffer_of(flat)
+        self.v = NULL if velocity is None else buffer_of(velocity)
+        self.m = NULL if moments is None else buffer_of(moments)
+        self.update = step_of(options, plan, 0)
+        if self.single:
+            self.xs = layout_init(&self.lay, layers, acts, loss, <float*> NULL)
+        else:
+            self.xs = layout_init(&self.lay, layers, acts, loss, <double*> NULL)
+        self.backup = malloc((2 * self.n_w + self.n_m) * (4 if self.single else 8))
+        if self.backup == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        free(self.lay.w_off)
+        free(self.backup)
+
+    def step(self, x, y):
+        cdef Py_buffer x_view, y_view
+        cdef bint y_held = False
+        cdef Py_ssize_t k, d_out = self.lay.d[self.lay.L]
+        cdef double y_double, error
+        cdef float y_float
+        cdef void* target
+        if not one_example(x, &x_view, self.single, self.lay.d[0], False):
+            return None
+        try:
+            if d_out == 1 and PyFloat_Check(y):
+                y_double = PyFloat_AS_DOUBLE(y)
+                y_float = <float> y_double
+                if not target_in_range(self.lay.loss, y_float if self.single else y_double):
+                    return None
+                target = <void*> &y_float if self.single else <void*> &y_double
+            elif one_example(y, &y_view, self.single, d_out, False):
+                y_held = True
+                target = y_view.buf
+                for k in range(d_out):
+                    if not target_in_range(self.lay.loss, (<float*> target)[k] if self.single
+                                           else (<double*> target)[k]):
+                        return None
+            else:
+                return None
+            self.update.t_done = self.progress["updates"]
+            if self.single:
+                error = step_example(&self.lay, &self.update, <float*> self.w, <float*> self.v,
+                                     <float*> self.m, self.n_w, self.n_m, <float*> x_view.buf,
+                                     <float*> target, <float*> self.xs, <float*> self.backup)
+            else:
+                error = step_example(&self.lay, &self.update, <double*> self.w,
+                                     <double*> self.v, <double*> self.m, self.n_w, self.n_m,
+                                     <double*> x_view.buf, <double*> target,
+                                     <double*> self.xs, <double*> self.backup)
+            if error == error:
+                self.progress["updates"] = <Py_ssize_t> self.update.t_done + 1
+            return error
+        finally:
+            PyBuffer_Release(&x_view)
+            if y_held:
+                PyBuffer_Release(&y_view)
