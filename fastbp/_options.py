@@ -159,6 +159,16 @@ class Options:
         return Plan(threads, round_size, mode, sparse, moments_from)
 
 
+def unchanged(given, before):
+    """Whether the arguments ``given`` (a tuple) are those of ``before``,
+    whose checked Options can then be used again (an argument that does
+    not compare, an array say, counts as changed)."""
+    try:
+        return bool(given == before)
+    except (TypeError, ValueError):
+        return False
+
+
 @dataclasses.dataclass(frozen=True)
 class Plan:
     """How one pass runs: ``threads``, ``round`` (examples a thread trains

@@ -59,6 +59,8 @@ def threads(backend, requested):
     OpenMP, a child forked after a parallel pass), and at most one per CPU
     this process may run on; asking for more warns."""
     global _ran_parallel
+    if requested == 1:
+        return 1
     if not backend.PARALLEL or _forked_after_parallel:
         if requested > 1:
             why = (backend.SERIAL_REASON if not backend.PARALLEL else

@@ -8,6 +8,7 @@ It uses of a network what fastbp.training's docstring lists.
 
 import contextlib
 import math
+import _signal     # signal's own functions, without the enum wrappers' microseconds a call
 import signal
 import threading
 import time
@@ -174,14 +175,14 @@ def _interrupts_held():
     Python's own handler."""
     held = []
     deferred = (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+                and _signal.getsignal(signal.SIGINT) is signal.default_int_handler)
     if deferred:
-        signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+        _signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
     try:
         yield
     finally:
         if deferred:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+            _signal.signal(signal.SIGINT, signal.default_int_handler)
     if held:
         raise KeyboardInterrupt
 

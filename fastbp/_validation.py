@@ -164,8 +164,11 @@ def array(value, name, dtype, ndims, width):
                          f"got shape {result.shape}")
     if result.ndim == 2 and result.shape[0] == 0:
         raise ValueError(f"{name} has no rows")
-    with np.errstate(over="ignore"):        # overflow to inf is reported just below
-        result = np.ascontiguousarray(result, dtype=dtype)
+    if result.dtype == dtype:
+        result = np.ascontiguousarray(result)
+    else:
+        with np.errstate(over="ignore"):    # overflow to inf is reported just below
+            result = np.ascontiguousarray(result, dtype=dtype)
     if not np.isfinite(result).all():
         raise ValueError(f"{name} contains NaN or infinity"
                          + (f" after conversion to {dtype}" if dtype == np.float32 else ""))

@@ -11,7 +11,7 @@ import numpy as np
 from . import _backend, _buffers, _passes, _persistence, _sparse, _torch, training
 from . import _validation as check
 from ._names import ACTIVATIONS, LOSSES
-from ._options import Options, Plan
+from ._options import Options, Plan, unchanged
 from .training import DivergenceError, History, TrainingState, fit_stream
 
 __all__ = ["Network", "History", "Backprop", "DivergenceError", "load", "fit_stream"]
@@ -103,6 +103,7 @@ class Network:
         # options of the last call (made again when they or the state change)
         self._predictor = self._backend.Predictor(self._flat, *self._spec[:2])
         self._stepper = self._stepper_options = self._stepper_state = None
+        self._options_given = self._options = None     # fit's and partial_fit's, checked
 
     # ------------------------------------------------------------ properties
 
@@ -289,7 +290,7 @@ class Network:
         given = (lr, momentum, nesterov, weight_decay, lr_schedule, power_t, clip, optimizer,
                  beta_1, beta_2, epsilon)
         stepper = self._stepper
-        if stepper is None or given != self._stepper_options or \
+        if stepper is None or not unchanged(given, self._stepper_options) or \
                 self._stepper_state is not self._state:
             stepper = self._make_stepper(given)
         error = stepper.step(x, y)
@@ -408,10 +409,10 @@ class Network:
             If the error or the weights become non-finite; the network keeps
             the weights of the end of the last finished epoch.
         """
-        options = Options.check(lr, momentum, nesterov, weight_decay, clip, lr_schedule,
-                                power_t, patience, tol, average, batch_size, n_threads,
-                                parallel, optimizer, beta_1, beta_2, epsilon)
-        self._stepper = None                # the state's buffers may change
+        options = self._checked_options(lr, momentum, nesterov, weight_decay, clip,
+                                        lr_schedule, power_t, patience, tol, average,
+                                        batch_size, n_threads, parallel, optimizer, beta_1,
+                                        beta_2, epsilon)
         return training.fit(self, X, Y, epochs, options, shuffle, seed, verbose, sample_weight,
                             validation_data, validation_fraction, early_stopping,
                             restore_best, callbacks, fresh=True)
@@ -430,12 +431,21 @@ class Network:
         Same arguments as ``fit`` without ``epochs``, ``verbose`` and the
         early-stopping ones; returns a one-epoch History.
         """
-        options = Options.check(lr, momentum, nesterov, weight_decay, clip, lr_schedule,
-                                power_t, patience, tol, average, batch_size, n_threads,
-                                parallel, optimizer, beta_1, beta_2, epsilon)
-        self._stepper = None                # the state's buffers may change
+        options = self._checked_options(lr, momentum, nesterov, weight_decay, clip,
+                                        lr_schedule, power_t, patience, tol, average,
+                                        batch_size, n_threads, parallel, optimizer, beta_1,
+                                        beta_2, epsilon)
         return training.fit(self, X, Y, 1, options, shuffle, seed, False, sample_weight,
                             validation_data, None, False, True, callbacks, fresh=False)
+
+    def _checked_options(self, *given):
+        """The Options of fit's or partial_fit's arguments ``given``, checked
+        once while they are unchanged; a training call may change the
+        state's buffers, so sgd_step makes its stepper again after one."""
+        if not unchanged(given, self._options_given):
+            self._options, self._options_given = Options.check(*given), given
+        self._stepper = None
+        return self._options
 
     # ------------------------------------------------------------ persistence
 

@@ -359,7 +359,9 @@ def _epochs(network, source, epochs, options, shuffle, seed, verbose, validation
     kept = []                                # the state from before a pass
     for epoch in range(1, epochs + 1):
         # the order of the p-th pass of a training run is drawn from (seed, p)
-        rng = np.random.default_rng((seed, progress["passes"])) if shuffle else None
+        # (one example has one order: no generator to make)
+        rng = (np.random.default_rng((seed, progress["passes"]))
+               if shuffle and getattr(source, "n", 2) > 1 else None)
         if options.lr_schedule == "adaptive":
             progress["adaptive_lr"] = progress["adaptive_lr"] or options.lr
             options = options.with_lr(progress["adaptive_lr"])

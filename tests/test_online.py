@@ -258,3 +258,40 @@ def test_predict_returns_a_new_array_each_time(backend):
     second = net.predict(np.zeros(2))
     assert first is not second and not np.shares_memory(first, second)
     assert first[0] == net.predict(np.ones(2))[0]
+
+
+# ---------------------------------------------------------------- partial_fit
+
+def test_partial_fit_options_changed_between_calls_take_effect(backend):
+    """The options of the last call are reused only while unchanged: a new
+    lr is used, and a bad option is refused after good ones."""
+    X, Y = data([4, 2], 40, seed=11)
+    net = fastbp.Network([4, 6, 2], backend=backend)
+    net.partial_fit(X, Y, lr=0.01, shuffle=False)
+    other = twin(net)
+    net.partial_fit(X, Y, lr=0.05, shuffle=False)
+    other.partial_fit(X, Y, lr=0.05, shuffle=False)
+    assert np.array_equal(net.flat, other.flat)
+    kept = state_of(net)
+    for bad, name in (({"momentum": 1.5}, "momentum"), ({"lr": np.array([0.1, 0.2])}, "lr")):
+        with pytest.raises((TypeError, ValueError), match=name):
+            net.partial_fit(X, Y, **{"lr": 0.05, "shuffle": False, **bad})
+    assert_same_state(net, kept)
+
+
+@pytest.mark.parametrize("rows", [1, 3, 10])
+def test_small_blocks_of_partial_fit_equal_one_pass(backend, rows):
+    """partial_fit on blocks of a few rows, in order, equals one pass over
+    them all (the per-call path keeps no state of its own)."""
+    X, Y = data([4, 2], 30, seed=12)
+    blocks = fastbp.Network([4, 6, 2], backend=backend)
+    whole = twin(blocks)
+    for start in range(0, 30, rows):
+        blocks.partial_fit(X[start:start + rows], Y[start:start + rows], lr=0.02,
+                           momentum=0.5, shuffle=start % 2 == 0)
+    whole.partial_fit(X, Y, lr=0.02, momentum=0.5, shuffle=False)
+    if rows == 1:           # one row has one order: shuffled or not
+        assert np.array_equal(blocks.flat, whole.flat)
+    else:
+        assert not np.array_equal(blocks.flat, whole.flat)
+        assert relative_error(blocks.flat, whole.flat) < 0.05
