@@ -100,6 +100,32 @@ def restored(cls, state, backend=None):
     return network
 
 
+def grown(network, more_inputs, more_outputs):
+    """A copy of ``network`` with ``more_inputs`` inputs and ``more_outputs``
+    outputs added after its own, all their weights 0 (new rows of W^(1),
+    new columns of W^(L)), and the training state's arrays grown alike, with
+    0s: exactly the network it was, as long as the new inputs are 0, and
+    besides the new outputs.  The progress counters carry over."""
+    old = list(network.layers)
+    new = [old[0] + more_inputs] + old[1:-1] + [old[-1] + more_outputs]
+
+    def padded(buffer):
+        """``buffer`` (laid out like flat, or k such one after the other) for ``new``."""
+        if buffer is None:
+            return None
+        parts = buffer.reshape(-1, _buffers.n_weights(old))
+        result = np.zeros((len(parts), _buffers.n_weights(new)), dtype=buffer.dtype)
+        for part, grown_part in zip(parts, result):
+            for W, grown_W in zip(_buffers.blocks(part, old), _buffers.blocks(grown_part, new)):
+                grown_W[:W.shape[0], :W.shape[1]] = W
+        return result.reshape(-1)
+
+    state = stored(network)
+    state["config"]["layers"] = new
+    state.update((name, padded(state[name])) for name in ("flat",) + TRAINING_ARRAYS)
+    return restored(type(network), state)
+
+
 # ---------------------------------------------------------------- writing
 
 def write(file, state, extras=None):
