@@ -1,6 +1,7 @@
-# One example at a time from Python: Predictor (x^(L) of one example) and
-# Stepper (one update by options fixed when it is made), the backend
-# interface's (see fastbp.reference).  A call costs little more than the
+# One example at a time from Python: Predictor (x^(L) of one example),
+# Stepper (one update by options fixed when it is made) and Dicts (examples
+# as dicts of feature values, for fastbp.river), the backend interface's
+# (see fastbp.reference).  A call costs little more than the
 # call itself: the example is read through the buffer protocol where it is
 # already a C-contiguous finite array of the network's dtype (else the
 # caller converts it and asks again), and the layout, the options and the
@@ -9,6 +10,10 @@
 from cpython.buffer cimport PyBUF_RECORDS, PyBUF_RECORDS_RO, PyBuffer_Release
 from cpython.buffer cimport PyObject_CheckBuffer
 from cpython.buffer cimport PyObject_GetBuffer
+from cpython.dict cimport PyDict_GetItem, PyDict_Next
+from cpython.float cimport PyFloat_CheckExact
+from cpython.long cimport PyLong_AsDouble, PyLong_AsSsize_t, PyLong_CheckExact
+from cpython.object cimport PyObject
 
 
 cdef bint one_example(object value, Py_buffer* view, bint single, Py_ssize_t width,
@@ -100,27 +105,31 @@ cdef class Predictor:
     def __dealloc__(self):
         free(self.lay.w_off)
 
+    cdef int compute(self, const void* x, void* out) except -1:
+        """out = x^(L) of the example x (both of the network's dtype)."""
+        cdef void* scratch = malloc(self.scratch_bytes)
+        if scratch == NULL:
+            raise MemoryError()
+        if self.single:
+            predict_example(&self.lay, <float*> self.w, <float*> x, <float*> out,
+                            <float*> line_start(scratch))
+        else:
+            predict_example(&self.lay, <double*> self.w, <double*> x, <double*> out,
+                            <double*> line_start(scratch))
+        free(scratch)
+        return 0
+
     def predict(self, x):
         cdef Py_buffer view, result
-        cdef void* scratch
-        cdef Py_ssize_t d_out = self.lay.d[self.lay.L]
         if not one_example(x, &view, self.single, self.lay.d[0], True):
             return None
         try:
             out = self.empty(self.row_shape if view.ndim == 2 else self.shape, self.dtype)
             PyObject_GetBuffer(out, &result, PyBUF_RECORDS)
-            scratch = malloc(self.scratch_bytes)
-            if scratch != NULL:
-                if self.single:
-                    predict_example(&self.lay, <float*> self.w, <float*> view.buf,
-                                    <float*> result.buf, <float*> line_start(scratch))
-                else:
-                    predict_example(&self.lay, <double*> self.w, <double*> view.buf,
-                                    <double*> result.buf, <double*> line_start(scratch))
-            free(scratch)
-            PyBuffer_Release(&result)
-            if scratch == NULL:
-                raise MemoryError()
+            try:
+                self.compute(view.buf, result.buf)
+            finally:
+                PyBuffer_Release(&result)
             return out
         finally:
             PyBuffer_Release(&view)
@@ -199,11 +208,28 @@ cdef class Stepper:
         free(self.lay.w_off)
         free(self.backup)
 
+    cdef double run(self, const void* x, const void* y) except? -1:
+        """The update on the checked example (x, y), of the network's dtype:
+        its error, or NaN (nothing changed); the update counted."""
+        cdef double error
+        self.update.t_done = self.progress["updates"]
+        if self.single:
+            error = step_example(&self.lay, &self.update, <float*> self.w, <float*> self.v,
+                                 <float*> self.m, self.n_w, self.n_m, <const float*> x,
+                                 <const float*> y, <float*> self.xs, <float*> self.backup)
+        else:
+            error = step_example(&self.lay, &self.update, <double*> self.w, <double*> self.v,
+                                 <double*> self.m, self.n_w, self.n_m, <const double*> x,
+                                 <const double*> y, <double*> self.xs, <double*> self.backup)
+        if error == error:
+            self.progress["updates"] = <Py_ssize_t> self.update.t_done + 1
+        return error
+
     def step(self, x, y):
         cdef Py_buffer x_view, y_view
         cdef bint y_held = False
         cdef Py_ssize_t k, d_out = self.lay.d[self.lay.L]
-        cdef double y_double, error
+        cdef double y_double
         cdef float y_float
         cdef void* target
         if not one_example(x, &x_view, self.single, self.lay.d[0], False):
@@ -224,20 +250,153 @@ cdef class Stepper:
                         return None
             else:
                 return None
-            self.update.t_done = self.progress["updates"]
-            if self.single:
-                error = step_example(&self.lay, &self.update, <float*> self.w, <float*> self.v,
-                                     <float*> self.m, self.n_w, self.n_m, <float*> x_view.buf,
-                                     <float*> target, <float*> self.xs, <float*> self.backup)
-            else:
-                error = step_example(&self.lay, &self.update, <double*> self.w,
-                                     <double*> self.v, <double*> self.m, self.n_w, self.n_m,
-                                     <double*> x_view.buf, <double*> target,
-                                     <double*> self.xs, <double*> self.backup)
-            if error == error:
-                self.progress["updates"] = <Py_ssize_t> self.update.t_done + 1
-            return error
+            return self.run(x_view.buf, target)
         finally:
             PyBuffer_Release(&x_view)
             if y_held:
                 PyBuffer_Release(&y_view)
+
+
+cdef class Dicts:
+    """Dicts(network, features, classes)
+--
+
+    Examples as dicts of feature values: see the backend interface (fastbp.reference)."""
+    cdef Predictor predictor
+    cdef Stepper stepper
+    cdef object network, lock, acquire, release, labels
+    cdef dict features, classes
+    cdef Py_ssize_t width, d_out
+    cdef bint single
+    cdef void* row                          # the inputs, then the target, of learn
+    cdef void* target
+
+    def __cinit__(self, network, dict features, classes):
+        self.network, self.features, self.classes = network, features, classes
+        self.predictor = network._predictor
+        self.stepper = network._stepper
+        self.lock = network._training
+        self.acquire, self.release = self.lock.acquire, self.lock.release
+        self.labels = None if classes is None else list(classes)
+        layers = network.layers
+        self.width, self.d_out = layers[0], layers[len(layers) - 1]
+        self.single = self.predictor.single
+        self.row = malloc((self.width + self.d_out) * (4 if self.single else 8) + 8)
+        if self.row == NULL:
+            raise MemoryError()
+        self.target = <char*> self.row + self.width * (4 if self.single else 8)
+
+    def __dealloc__(self):
+        free(self.row)
+
+    cdef bint read(self, dict x, void* row) except -1:
+        """Whether x's values all are floats or ints, finite, of features
+        with inputs; if so they are at their inputs of ``row``, 0 elsewhere."""
+        cdef Py_ssize_t position = 0, where
+        cdef PyObject* name
+        cdef PyObject* value
+        cdef PyObject* found
+        cdef double number
+        memset(row, 0, self.width * (4 if self.single else 8))
+        while PyDict_Next(x, &position, &name, &value):
+            found = PyDict_GetItem(self.features, <object> name)
+            if found == NULL:
+                return False
+            if PyFloat_CheckExact(<object> value):
+                number = PyFloat_AS_DOUBLE(<object> value)
+            elif PyLong_CheckExact(<object> value):
+                number = PyLong_AsDouble(<object> value)
+            else:
+                return False
+            if not isfinite(number):
+                return False
+            where = PyLong_AsSsize_t(<object> found)
+            if self.single:
+                (<float*> row)[where] = <float> number
+            else:
+                (<double*> row)[where] = number
+        return True
+
+    def learn(self, x, y):
+        """The error of sgd_step on (x, y), NaN where it diverged (nothing
+        changed), or None where the caller must take its own path."""
+        cdef PyObject* unit
+        cdef double value
+        if (type(x) is not dict or self.stepper is None
+                or self.network._stepper is not self.stepper):
+            return None
+        if self.classes is not None:
+            unit = PyDict_GetItem(self.classes, y)
+            if unit == NULL:
+                return None
+            memset(self.target, 0, self.d_out * (4 if self.single else 8))
+            if self.single:
+                (<float*> self.target)[PyLong_AsSsize_t(<object> unit)] = 1
+            else:
+                (<double*> self.target)[PyLong_AsSsize_t(<object> unit)] = 1
+        else:
+            if not PyFloat_CheckExact(y):
+                return None
+            value = PyFloat_AS_DOUBLE(y)
+            if not isfinite(value):
+                return None
+            if self.single:
+                (<float*> self.target)[0] = <float> value
+            else:
+                (<double*> self.target)[0] = value
+        if not self.acquire(False):
+            return None                     # training elsewhere: the caller's path says so
+        try:
+            if not self.read(x, self.row):
+                return None
+            return self.stepper.run(self.row, self.target)
+        finally:
+            self.release()
+
+    cdef object outputs(self, x):
+        """x^(L) of the dict x as a list of floats, or None (the caller's path)."""
+        cdef void* buffer
+        cdef Py_ssize_t k, size = 4 if self.single else 8
+        if type(x) is not dict:
+            return None
+        buffer = malloc((self.width + self.d_out) * size)
+        if buffer == NULL:
+            raise MemoryError()
+        try:
+            if not self.read(x, buffer):
+                return None
+            self.predictor.compute(buffer, <char*> buffer + self.width * size)
+            if self.single:
+                return [(<float*> buffer)[self.width + k] for k in range(self.d_out)]
+            return [(<double*> buffer)[self.width + k] for k in range(self.d_out)]
+        finally:
+            free(buffer)
+
+    def value(self, x):
+        """x^(L)_1 of the dict x, or None."""
+        out = self.outputs(x)
+        return None if out is None else out[0]
+
+    def label(self, x):
+        """The label of the largest output for the dict x (the first of
+        equals), or None."""
+        cdef Py_ssize_t k, best = 0
+        out = self.outputs(x)
+        if out is None:
+            return None
+        for k in range(1, self.d_out):
+            if out[k] > out[best]:
+                best = k
+        return self.labels[best]
+
+    def probabilities(self, x):
+        """{label: output} for the dict x (float32 outputs scaled to sum to
+        1 in float64), or None."""
+        cdef Py_ssize_t k
+        out = self.outputs(x)
+        if out is None:
+            return None
+        if self.single:
+            total = sum(out)
+            out = [value / total for value in out]
+        return dict(zip(self.labels, out))

@@ -59,6 +59,17 @@ network's dtype, checked by the caller; absent buffers are None.
   None, changing nothing, where x is not as ``Predictor`` takes it (1-D)
   or y is not a float (d[L] == 1) or such an array of d[L] values, in the
   loss's range.  One call at a time.
+- ``Dicts(network, features, classes)``: examples as dicts of feature
+  values (fastbp.river's), read into inputs by ``features`` (name ->
+  input); ``classes`` (label -> output unit, one-hot targets) or None
+  (one output, a float target).  ``.learn(x, y)`` is ``network``'s
+  current Stepper's step (its sgd_step's, under its training lock);
+  ``.value(x)``, ``.label(x)`` (of the largest output) and
+  ``.probabilities(x)`` ({label: output}, float32's scaled to sum to 1)
+  read its Predictor.  Each returns None, doing nothing, where x is not a
+  dict of float or int values, finite, of known features (y: a known label
+  or a float), the network has no current Stepper, or is training
+  elsewhere; the caller then takes its own path.
 - ``copy_into(to, source, n_threads)``: to[:] = source (1-D buffers);
   ``all_finite(values, n_threads)``: whether no value is a NaN or an
   infinity.  A pass's bookkeeping, on its threads.
@@ -72,7 +83,8 @@ from . import _sparse
 from ._buffers import blocks as _blocks
 from ._names import ACTIVATIONS, LEAKY_SLOPE, LOSSES, scheduled_lr
 
-__all__ = ["PARALLEL", "SERIAL_REASON", "Predictor", "Stepper", "activate_rows", "all_finite",
+__all__ = ["PARALLEL", "SERIAL_REASON", "Dicts", "Predictor", "Stepper", "activate_rows",
+           "all_finite",
            "backprop", "copy_into", "forward", "gradient", "loss", "max_threads", "train_pass",
            "workspace"]
 
@@ -416,3 +428,64 @@ class Stepper:
             return float("nan")
         self.progress["updates"] += 1
         return float(error)
+
+
+class Dicts:
+    """Examples as dicts of feature values (see the backend interface)."""
+
+    def __init__(self, network, features, classes):
+        self.network, self.features, self.classes = network, features, classes
+        self.stepper, self.predictor = network._stepper, network._predictor
+        self.labels = None if classes is None else list(classes)
+        self.dtype = network.dtype
+
+    def _row(self, x):
+        if type(x) is not dict:
+            return None
+        row = np.zeros(self.network.layers[0], dtype=self.dtype)
+        for name, value in x.items():
+            if name not in self.features or type(value) not in (float, int) \
+                    or not np.isfinite(value):
+                return None
+            row[self.features[name]] = value
+        return row
+
+    def learn(self, x, y):
+        if self.stepper is None or self.network._stepper is not self.stepper:
+            return None
+        if self.classes is not None:
+            if y not in self.classes:
+                return None
+            target = np.zeros(len(self.classes), dtype=self.dtype)
+            target[self.classes[y]] = 1
+        elif type(y) is float and np.isfinite(y):
+            target = np.array([y], dtype=self.dtype)
+        else:
+            return None
+        if not self.network._training.acquire(False):
+            return None
+        try:
+            row = self._row(x)
+            return None if row is None else self.stepper.step(row, target)
+        finally:
+            self.network._training.release()
+
+    def _outputs(self, x):
+        row = self._row(x)
+        return None if row is None else self.predictor.predict(row).tolist()
+
+    def value(self, x):
+        out = self._outputs(x)
+        return None if out is None else out[0]
+
+    def label(self, x):
+        out = self._outputs(x)
+        return None if out is None else self.labels[int(np.argmax(out))]
+
+    def probabilities(self, x):
+        out = self._outputs(x)
+        if out is None:
+            return None
+        if self.dtype == np.float32:
+            out = [value / sum(out) for value in out]
+        return dict(zip(self.labels, out))

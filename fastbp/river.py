@@ -38,7 +38,7 @@ try:
 except ImportError as error:                       # pragma: no cover - the extra is missing
     raise ImportError('fastbp.river needs river: pip install "fastbp[river]"') from error
 
-from . import _persistence
+from . import _backend, _persistence
 from ._options import Options
 from .network import Network
 
@@ -94,6 +94,35 @@ class _Learner:
         """What the learner has learnt: nothing yet."""
         self._features = {}                 # feature name -> input (row of W^(1) - 1)
         self._network = None                # made at the first example learnt
+        self._fast = None                   # the backend's Dicts for the network, or None
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_fast"] = None               # made again from the rest
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._refresh()
+
+    def _classes_or_none(self):
+        return None
+
+    def _refresh(self):
+        """The fast path of examples as dicts, for the network as it is now
+        (after a change of the network, its stepper or the features)."""
+        network = self._network
+        self._fast = None if network is None else _backend.get(network.backend).Dicts(
+            network, self._features, self._classes_or_none())
+
+    def learn_one(self, x, y):
+        fast = self._fast
+        if fast is not None:
+            error = fast.learn(x, y)
+            if error is not None and error == error:
+                return
+        self._learn(x, y)                   # checks, emerging features and labels, errors
+        self._refresh()
 
     # ------------------------------------------------------------ inputs
 
@@ -236,9 +265,12 @@ class MLPClassifier(_Learner, base.MiniBatchClassifier):
     OUTPUT, LOSS = "softmax", "cross_entropy"
 
     def _start(self):
-        super()._start()
         self._classes = {}                  # label -> output unit
         self._targets = []                  # output unit -> its one-hot target
+        super()._start()
+
+    def _classes_or_none(self):
+        return self._classes
 
     @classmethod
     def _unit_test_params(cls):
@@ -283,7 +315,7 @@ class MLPClassifier(_Learner, base.MiniBatchClassifier):
             self._grow(0, 1)
         return unit
 
-    def learn_one(self, x, y):
+    def _learn(self, x, y):
         inputs, unknown = self._row(x)      # x and y checked before anything changes
         unit = self._label(y)
         if unit is None:
@@ -293,7 +325,14 @@ class MLPClassifier(_Learner, base.MiniBatchClassifier):
         if self._ready(len(self._classes)):
             self._network.sgd_step(inputs, self._targets[unit], **self._step)
 
+    def predict_one(self, x):
+        label = None if self._fast is None else self._fast.label(x)
+        return super().predict_one(x) if label is None else label
+
     def predict_proba_one(self, x):
+        probabilities = None if self._fast is None else self._fast.probabilities(x)
+        if probabilities is not None:
+            return probabilities
         if self._network is None:
             self._row(x)                    # checked all the same
             return {label: 1 / len(self._classes) for label in self._classes}
@@ -319,6 +358,7 @@ class MLPClassifier(_Learner, base.MiniBatchClassifier):
             if new:
                 self._add_class(label)
                 start = row
+        self._refresh()
 
     def predict_proba_many(self, X):
         import pandas as pd
@@ -399,7 +439,7 @@ class MLPRegressor(_Learner, base.MiniBatchRegressor):
             raise ValueError(f"y is {y}: targets must be finite")
         return float(y)
 
-    def learn_one(self, x, y):
+    def _learn(self, x, y):
         inputs, unknown = self._row(x)      # x and y checked before anything changes
         y = self._target(y)
         if unknown:
@@ -408,6 +448,9 @@ class MLPRegressor(_Learner, base.MiniBatchRegressor):
             self._network.sgd_step(inputs, y, **self._step)
 
     def predict_one(self, x):
+        value = None if self._fast is None else self._fast.value(x)
+        if value is not None:
+            return value
         if self._network is None:
             self._row(x)                    # checked all the same
             return 0.0
@@ -422,6 +465,7 @@ class MLPRegressor(_Learner, base.MiniBatchRegressor):
         if len(values) and self._ready(1):
             self._network.partial_fit(self._inputs(names, values), np.array(targets),
                                       shuffle=False, **self._step)
+        self._refresh()
 
     def predict_many(self, X):
         import pandas as pd

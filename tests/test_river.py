@@ -247,3 +247,56 @@ def test_defaults_are_as_accurate_as_logistic_regression(name, margin):
     ours = evaluate.progressive_val_score(stream, MLPClassifier(), metrics.Accuracy()).get()
     theirs = evaluate.progressive_val_score(stream, linear, metrics.Accuracy()).get()
     assert ours >= theirs + margin
+
+
+# ---------------------------------------------------------------- the fast path
+
+def test_examples_the_fast_path_takes_learn_as_those_it_leaves():
+    """Ints and floats of known features go through the backend's Dicts;
+    bools, numpy numbers and new features through the checked path: the
+    same updates, bit for bit."""
+    fast, checked = MLPClassifier(), MLPClassifier()
+    for k, (x, y) in enumerate(STREAM * 3):
+        fast.learn_one({**x, "flag": 1}, y)
+        checked.learn_one({"a": np.float64(x["a"]), "b": x["b"], "flag": True}, y)
+        assert fast.predict_proba_one(x) == checked.predict_proba_one(
+            {"a": np.float64(x["a"]), "b": x["b"]})
+        assert fast.predict_one(x) == checked.predict_one({"a": np.float64(x["a"]), "b": x["b"]})
+    assert np.array_equal(fast.network.flat, checked.network.flat)
+
+
+def test_a_learner_whose_network_trains_elsewhere_is_refused():
+    """The fast path takes the network's training lock as sgd_step does:
+    learn_one from a callback of the network's own fit is a RuntimeError."""
+    model = MLPRegressor()
+    for x, y in STREAM:
+        model.learn_one(x, float(y))
+
+    def learn_meanwhile(network, epoch, logs):
+        model.learn_one(STREAM[0][0], 1.0)
+
+    X, Y = np.array([[0.1, 0.2]]), np.array([0.5])
+    with pytest.raises(RuntimeError, match="already training"):
+        model.network.fit(X, Y, epochs=1, callbacks=[learn_meanwhile])
+    model.learn_one(STREAM[0][0], 1.0)                 # and it learns again after
+
+
+@pytest.mark.compiled
+def test_learners_equal_on_both_backends():
+    """The same stream on the compiled core and on the reference backend
+    (each a fresh process): the same weights to 1e-12."""
+    from conftest import run_python
+
+    script = ("import json; from fastbp.river import MLPClassifier;"
+              "m = MLPClassifier(optimizer='sgd', lr=0.05, momentum=0.5);"
+              "[m.learn_one({'a': (k % 7) / 7 - 0.4, 'b': (k % 5) / 5, **({'c': 0.3} if k > 40"
+              " else {})}, ['p', 'q', 'r'][k % 3 if k > 20 else k % 2]) for k in range(300)];"
+              "print(json.dumps(m.network.flat.tolist()))")
+    import json
+
+    flats = []
+    for backend in ("compiled", "reference"):
+        done = run_python("-c", script, FASTBP_BACKEND=backend)
+        assert done.returncode == 0, done.stderr
+        flats.append(np.array(json.loads(done.stdout)))
+    assert relative_error(flats[0], flats[1]) < 1e-12
