@@ -92,3 +92,17 @@ def test_sklearn_comparison_runs(tmp_path):
     # one per-example epoch of Adam on digits already classifies most test images
     assert rows["fastbp default (adam, batch_size=1)"]["median_test_accuracy"] > 0.8
     assert rows["fastbp lbfgs"]["median_test_accuracy"] > 0.9
+
+def test_online_benchmark_runs(tmp_path):
+    """benchmarks/bench_online.py, few calls, fastbp's own: every call timed,
+    both ratios reported (no bound on them: a benchmark, not a timed test)."""
+    out = tmp_path / "online.json"
+    script = os.path.join(HERE, os.pardir, "benchmarks", "bench_online.py")
+    result = run_python(os.path.abspath(script), "--calls", "200", "--repeats", "1",
+                        "--no-peers", "--skip-accuracy", "--json", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    costs = json.loads(out.read_text())["per_call_us"]
+    assert {"numpy x @ W(1)", "sgd_step", "sgd_step, adam", "predict, one example",
+            "partial_fit, 1 row"} <= set(costs)
+    assert all(us > 0 for us in costs.values())
+    assert "sgd_step / numpy x @ W(1)" in result.stdout

@@ -30,7 +30,7 @@ def test_api_tour_runs(backend, tmp_path):
     assert os.path.exists(tmp_path / "xor.npz")
 
 
-@pytest.mark.parametrize("page", ["scale.md", "sklearn-and-dask.md", "sparse.md"])
+@pytest.mark.parametrize("page", ["scale.md", "sklearn-and-dask.md", "sparse.md", "online.md"])
 def test_the_code_of_the_docs_runs(page, tmp_path):
     """As written and without a warning: a reader who copies it sees none."""
     code = (f"import os; os.chdir({str(tmp_path)!r})\n" + python_blocks(os.path.join(DOCS, page))
