@@ -11,8 +11,7 @@ from cpython.buffer cimport PyBUF_RECORDS, PyBUF_RECORDS_RO, PyBuffer_Release
 from cpython.buffer cimport PyObject_CheckBuffer
 from cpython.buffer cimport PyObject_GetBuffer
 from cpython.dict cimport PyDict_GetItem, PyDict_Next
-from cpython.float cimport PyFloat_CheckExact
-from cpython.long cimport PyLong_AsDouble, PyLong_AsSsize_t, PyLong_CheckExact
+from cpython.long cimport PyLong_AsDouble, PyLong_AsSsize_t, PyLong_Check
 from cpython.object cimport PyObject
 
 
@@ -290,8 +289,9 @@ cdef class Dicts:
         free(self.row)
 
     cdef bint read(self, dict x, void* row) except -1:
-        """Whether x's values all are floats or ints, finite, of features
-        with inputs; if so they are at their inputs of ``row``, 0 elsewhere."""
+        """Whether x's values all are floats or ints (bools and numpy's
+        float64 among them), finite, of features with inputs; if so they are
+        at their inputs of ``row``, 0 elsewhere."""
         cdef Py_ssize_t position = 0, where
         cdef PyObject* name
         cdef PyObject* value
@@ -302,9 +302,9 @@ cdef class Dicts:
             found = PyDict_GetItem(self.features, <object> name)
             if found == NULL:
                 return False
-            if PyFloat_CheckExact(<object> value):
+            if PyFloat_Check(<object> value):
                 number = PyFloat_AS_DOUBLE(<object> value)
-            elif PyLong_CheckExact(<object> value):
+            elif PyLong_Check(<object> value):
                 number = PyLong_AsDouble(<object> value)
             else:
                 return False
@@ -317,37 +317,43 @@ cdef class Dicts:
                 (<double*> row)[where] = number
         return True
 
-    def learn(self, x, y):
-        """The error of sgd_step on (x, y), NaN where it diverged (nothing
-        changed), or None where the caller must take its own path."""
+    cdef bint set_target(self, y) except -1:
+        """Whether y is a known label (its one-hot target) or, with no
+        classes, a finite float or int (the target); if so it is in
+        ``target``."""
         cdef PyObject* unit
         cdef double value
-        if (type(x) is not dict or self.stepper is None
-                or self.network._stepper is not self.stepper):
-            return None
+        cdef Py_ssize_t where, size = 4 if self.single else 8
         if self.classes is not None:
             unit = PyDict_GetItem(self.classes, y)
             if unit == NULL:
-                return None
-            memset(self.target, 0, self.d_out * (4 if self.single else 8))
-            if self.single:
-                (<float*> self.target)[PyLong_AsSsize_t(<object> unit)] = 1
-            else:
-                (<double*> self.target)[PyLong_AsSsize_t(<object> unit)] = 1
-        else:
-            if not PyFloat_CheckExact(y):
-                return None
-            value = PyFloat_AS_DOUBLE(y)
+                return False
+            memset(self.target, 0, self.d_out * size)
+            value = 1
+            where = PyLong_AsSsize_t(<object> unit)
+        elif PyFloat_Check(y) or PyLong_Check(y):
+            value = PyFloat_AS_DOUBLE(y) if PyFloat_Check(y) else PyLong_AsDouble(y)
             if not isfinite(value):
-                return None
-            if self.single:
-                (<float*> self.target)[0] = <float> value
-            else:
-                (<double*> self.target)[0] = value
+                return False
+            where = 0
+        else:
+            return False
+        if self.single:
+            (<float*> self.target)[where] = <float> value
+        else:
+            (<double*> self.target)[where] = value
+        return True
+
+    def learn(self, x, y):
+        """The error of sgd_step on (x, y), NaN where it diverged (nothing
+        changed), or None where the caller must take its own path."""
+        if (type(x) is not dict or self.stepper is None
+                or self.network._stepper is not self.stepper):
+            return None
         if not self.acquire(False):
             return None                     # training elsewhere: the caller's path says so
-        try:
-            if not self.read(x, self.row):
+        try:                                # row and target are this object's: one call at a time
+            if not self.set_target(y) or not self.read(x, self.row):
                 return None
             return self.stepper.run(self.row, self.target)
         finally:

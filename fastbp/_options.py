@@ -183,5 +183,3 @@ class Plan:
     sparse: bool = False
     moments_from: int = 0
 
-
-SERIAL = Plan()

@@ -8,7 +8,7 @@ It uses of a network what fastbp.training's docstring lists.
 
 import contextlib
 import math
-import _signal     # signal's own functions, without the enum wrappers' microseconds a call
+import _signal     # signal's own functions: its enum wrappers cost more than a short pass
 import signal
 import threading
 import time

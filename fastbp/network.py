@@ -413,6 +413,7 @@ class Network:
                                         lr_schedule, power_t, patience, tol, average,
                                         batch_size, n_threads, parallel, optimizer, beta_1,
                                         beta_2, epsilon)
+        self._stepper = None                # a pass may replace the state's buffers
         return training.fit(self, X, Y, epochs, options, shuffle, seed, verbose, sample_weight,
                             validation_data, validation_fraction, early_stopping,
                             restore_best, callbacks, fresh=True)
@@ -435,16 +436,15 @@ class Network:
                                         lr_schedule, power_t, patience, tol, average,
                                         batch_size, n_threads, parallel, optimizer, beta_1,
                                         beta_2, epsilon)
+        self._stepper = None                # a pass may replace the state's buffers
         return training.fit(self, X, Y, 1, options, shuffle, seed, False, sample_weight,
                             validation_data, None, False, True, callbacks, fresh=False)
 
     def _checked_options(self, *given):
         """The Options of fit's or partial_fit's arguments ``given``, checked
-        once while they are unchanged; a training call may change the
-        state's buffers, so sgd_step makes its stepper again after one."""
+        once while they are unchanged."""
         if not unchanged(given, self._options_given):
             self._options, self._options_given = Options.check(*given), given
-        self._stepper = None
         return self._options
 
     # ------------------------------------------------------------ persistence

@@ -67,8 +67,8 @@ network's dtype, checked by the caller; absent buffers are None.
   ``.value(x)``, ``.label(x)`` (of the largest output) and
   ``.probabilities(x)`` ({label: output}, float32's scaled to sum to 1)
   read its Predictor.  Each returns None, doing nothing, where x is not a
-  dict of float or int values, finite, of known features (y: a known label
-  or a float), the network has no current Stepper, or is training
+  dict of float or int values (bools and numpy's float64 among them),
+  finite, of known features (y: a known label, or a float or int), the network has no current Stepper, or is training
   elsewhere; the caller then takes its own path.
 - ``copy_into(to, source, n_threads)``: to[:] = source (1-D buffers);
   ``all_finite(values, n_threads)``: whether no value is a NaN or an
@@ -444,7 +444,7 @@ class Dicts:
             return None
         row = np.zeros(self.network.layers[0], dtype=self.dtype)
         for name, value in x.items():
-            if name not in self.features or type(value) not in (float, int) \
+            if name not in self.features or not isinstance(value, (float, int)) \
                     or not np.isfinite(value):
                 return None
             row[self.features[name]] = value
@@ -458,7 +458,7 @@ class Dicts:
                 return None
             target = np.zeros(len(self.classes), dtype=self.dtype)
             target[self.classes[y]] = 1
-        elif type(y) is float and np.isfinite(y):
+        elif isinstance(y, (float, int)) and np.isfinite(y):
             target = np.array([y], dtype=self.dtype)
         else:
             return None

@@ -39,6 +39,7 @@ except ImportError as error:                       # pragma: no cover - the extr
     raise ImportError('fastbp.river needs river: pip install "fastbp[river]"') from error
 
 from . import _backend, _persistence
+from . import _validation as check
 from ._options import Options
 from .network import Network
 
@@ -86,8 +87,9 @@ class _Learner:
             # (river takes a tuple parameter for a class and its parameters)
             raise TypeError(f"hidden_layer_sizes must be a non-empty tuple of layer sizes, "
                             f"such as (16,); got {hidden_layer_sizes!r}")
-        Network([1, *hidden_layer_sizes, 1], hidden=activation, output=self.OUTPUT,
-                loss=self.LOSS, dtype=dtype, seed=seed)
+        check.architecture([1, *hidden_layer_sizes, 1], activation, self.OUTPUT, self.LOSS)
+        check.dtype(dtype)
+        check.seed(seed)
         self._start()
 
     def _start(self):
@@ -204,6 +206,12 @@ class _Learner:
         """x^(L) for the dict x (the network exists)."""
         return self._network.predict(self._row(x)[0])
 
+    def _outputs(self, X):
+        """x^(L) for each row of the DataFrame X, or None before the network."""
+        names, values = self._columns(X, known_only=True)
+        return None if self._network is None else self._network.predict(
+            self._inputs(names, values))
+
     @property
     def network(self):
         """The ``fastbp.Network`` learnt so far (None before the first
@@ -255,18 +263,17 @@ class MLPClassifier(_Learner, base.MiniBatchClassifier):
 
     Examples
     --------
-    >>> from river import datasets, evaluate, metrics, preprocessing
-    >>> from fastbp.river import MLPClassifier
-    >>> model = preprocessing.StandardScaler() | MLPClassifier()
-    >>> evaluate.progressive_val_score(datasets.Phishing(), model, metrics.Accuracy())
-    Accuracy: 8...%
+    docs/online.md (its code runs in the test suite)::
+
+        from river import datasets, evaluate, metrics, preprocessing
+        model = preprocessing.StandardScaler() | MLPClassifier()
+        evaluate.progressive_val_score(datasets.Phishing(), model, metrics.Accuracy())
     """
 
     OUTPUT, LOSS = "softmax", "cross_entropy"
 
     def _start(self):
         self._classes = {}                  # label -> output unit
-        self._targets = []                  # output unit -> its one-hot target
         super()._start()
 
     def _classes_or_none(self):
@@ -299,31 +306,27 @@ class MLPClassifier(_Learner, base.MiniBatchClassifier):
             return unit
         if y is None or (isinstance(y, float) and math.isnan(y)):
             raise ValueError(f"y must be a label, got {y!r}")
-        if self._classes:
-            kinds = {_kind(label) for label in self._classes}
-            if _kind(y) not in kinds:
-                seen = next(iter(self._classes))
-                raise TypeError(f"y={y!r} is a {type(y).__name__}, but the labels seen are "
-                                f"of the kind of {seen!r} ({type(seen).__name__})")
+        if self._classes:                   # those seen are of one kind: like any of them
+            _one_kind([next(iter(self._classes)), y])
         return None
 
     def _add_class(self, y):
-        unit = len(self._classes)
-        self._classes[y] = unit
-        self._targets = [np.eye(unit + 1, dtype=self.dtype)[k] for k in range(unit + 1)]
+        self._classes[y] = len(self._classes)
         if self._network is not None:
             self._grow(0, 1)
-        return unit
+
+    def _targets(self, labels):
+        """The one-hot targets of known labels, a row each."""
+        return np.eye(len(self._classes), dtype=self.dtype)[[self._classes[y] for y in labels]]
 
     def _learn(self, x, y):
         inputs, unknown = self._row(x)      # x and y checked before anything changes
-        unit = self._label(y)
-        if unit is None:
-            unit = self._add_class(y)
+        if self._label(y) is None:
+            self._add_class(y)
         if unknown:
             inputs = self._with_new_features(x)
         if self._ready(len(self._classes)):
-            self._network.sgd_step(inputs, self._targets[unit], **self._step)
+            self._network.sgd_step(inputs, self._targets([y])[0], **self._step)
 
     def predict_one(self, x):
         label = None if self._fast is None else self._fast.label(x)
@@ -345,16 +348,16 @@ class MLPClassifier(_Learner, base.MiniBatchClassifier):
             raise ValueError(f"y has {len(labels)} labels but X has {len(values)} rows")
         for label in labels:                # all checked before anything changes
             self._label(label)
+        _one_kind(labels + list(self._classes))
         self._new_features(names)
         start = 0
         for row, label in enumerate(labels + [None]):
             # a new class gets its unit where it first comes: learn the rows before it
             new = row < len(labels) and label not in self._classes
             if (new or row == len(labels)) and row > start and self._ready(len(self._classes)):
-                targets = np.array([self._targets[self._classes[label]]
-                                    for label in labels[start:row]])
-                self._network.partial_fit(self._inputs(names, values[start:row]), targets,
-                                          shuffle=False, **self._step)
+                self._network.partial_fit(self._inputs(names, values[start:row]),
+                                          self._targets(labels[start:row]), shuffle=False,
+                                          **self._step)
             if new:
                 self._add_class(label)
                 start = row
@@ -363,12 +366,11 @@ class MLPClassifier(_Learner, base.MiniBatchClassifier):
     def predict_proba_many(self, X):
         import pandas as pd
 
-        columns, values = self._columns(X, known_only=True)
-        if self._network is None:
+        outputs = self._outputs(X)
+        if outputs is None:
             return pd.DataFrame({label: [1 / len(self._classes)] * len(X)
                                  for label in self._classes}, index=X.index)
-        probabilities = _probabilities(self._network.predict(self._inputs(columns, values)))
-        return pd.DataFrame(probabilities, columns=list(self._classes), index=X.index)
+        return pd.DataFrame(_probabilities(outputs), columns=list(self._classes), index=X.index)
 
     def predict_many(self, X):
         import pandas as pd
@@ -399,6 +401,17 @@ def _kind(label):
     if isinstance(label, (str, bytes)):
         return "text"
     return type(label)
+
+
+def _one_kind(labels):
+    """Refuse labels of more than one kind (see _kind), naming one of each."""
+    first = {}
+    for label in labels:
+        first.setdefault(_kind(label), label)
+    if len(first) > 1:
+        a, b = list(first.values())[:2]
+        raise TypeError(f"y: the labels must be of one kind; got {a!r} "
+                        f"({type(a).__name__}) and {b!r} ({type(b).__name__})")
 
 
 class MLPRegressor(_Learner, base.MiniBatchRegressor):
@@ -470,8 +483,5 @@ class MLPRegressor(_Learner, base.MiniBatchRegressor):
     def predict_many(self, X):
         import pandas as pd
 
-        columns, values = self._columns(X, known_only=True)
-        if self._network is None:
-            return pd.Series(np.zeros(len(X)), index=X.index)
-        return pd.Series(self._network.predict(self._inputs(columns, values))[:, 0],
-                         index=X.index)
+        outputs = self._outputs(X)
+        return pd.Series(np.zeros(len(X)) if outputs is None else outputs[:, 0], index=X.index)

@@ -66,10 +66,8 @@ def test_two_threads_learn_as_well_as_one(parallel, options, within):
         results[threads] = history.loss[-1], ((net.predict(X) > 0.5) == Y).mean()
     (loss_1, accuracy_1), (loss_2, accuracy_2) = results[1], results[2]
     if parallel == "hogwild":
-        # unlocked updates make the result depend on the threads' timing: on
-        # this machine's two vCPUs, beside other work, the loss of plain SGD
-        # varied by up to 5% from run to run (15 runs at a time, old and new
-        # code alike), where it stays within 1% when the machine is quiet
+        # unlocked updates make the result depend on how the threads are
+        # timed, which other work on the machine changes
         within = max(within, 0.06)
     assert accuracy_1 > 0.93                                  # the problem is learnt
     assert loss_2 <= (1 + within) * loss_1            # the stale updates cost at most this
