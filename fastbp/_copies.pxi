@@ -1,35 +1,10 @@
-# parallel="copies": thread t >= 1 trains a copy in its 4 buffers (copy of
-# w, base of w, copy of v, base of v) at (t - 1) * 4 * n_weights of the
-# workspace, and thread 0 adds their changes (copy - base) to w and v when
-# they ask.  Included by _core.pyx.
-
-cdef bint add_changes(Exchange* ex, floating* w, floating* v) noexcept nogil:
-    """Thread 0 of parallel="copies", between two of its examples: adds to w
-    (and v) the change of each other thread's copy that waits for it
-    (copy - base), and tells that thread so.  Returns whether any did."""
-    cdef int t
-    cdef Py_ssize_t j, n = ex.n_weights
-    cdef floating* own
-    cdef bint added = False
-    for t in range(1, ex.n_threads):
-        if fbp_load(&ex.pending[t * FLAG_STRIDE]):
-            own = <floating*> ex.copies + (t - 1) * 4 * n
-            for j in range(n):
-                w[j] += own[j] - own[n + j]
-            if ex.velocity:
-                for j in range(n):
-                    v[j] += own[2 * n + j] - own[3 * n + j]
-            fbp_store(&ex.pending[t * FLAG_STRIDE], 0)
-            added = True
-    return added
-
-
-cdef inline void refresh(Py_ssize_t n, const floating* w, floating* copy,
-                      floating* base) noexcept nogil:
-    """copy = base = w (w may be changing meanwhile: each copies the other)."""
-    memcpy(copy, w, n * sizeof(floating))
-    memcpy(base, copy, n * sizeof(floating))
-
+# parallel="copies", the deterministic schedule: rounds of ``shards``
+# shards of consecutive examples, each shard trained on a copy of the
+# weights as they were at the round's start, the copies' changes then added
+# to the weights in the shards' order.  What each copy trains and how the
+# changes add up depend only on positions in the order and on the shard
+# size: the result is the same for any number of threads (and any timing),
+# and the reference backend computes it too.  Included by _core.pyx.
 
 cdef inline Py_ssize_t share_start(Py_ssize_t t, Py_ssize_t n, Py_ssize_t batch,
                                   int n_threads) noexcept nogil:
@@ -37,73 +12,65 @@ cdef inline Py_ssize_t share_start(Py_ssize_t t, Py_ssize_t n, Py_ssize_t batch,
     return min(n, t * ((n + batch - 1) // batch) // n_threads * batch)
 
 
-cdef void train_copy(const Layout* lay, floating* w, floating* v, Py_ssize_t n_weights,
-                     const Rows* rows, const floating* Y, const floating* sample_weight,
-                     const Py_ssize_t* order, Py_ssize_t n, const Step* step,
-                     Py_ssize_t round_size, int me, Exchange* ex, floating* scratch,
-                     Py_ssize_t* claimed, double* total, Py_ssize_t* done) noexcept nogil:
-    """Thread ``me`` of the parallel pass on copies.  It claims the next
-    round_size examples of ``order`` (``claimed`` counts the examples
-    claimed by all threads) and trains on them, until none are left.  A
-    non-finite error claims all that is left, so that every thread stops.
-
-    Thread 0 trains w (and v) itself.  Each other thread trains a copy
-    (with the copy of v, and their bases: what they were when taken); after
-    each claim it raises its flag, waits while thread 0, after its current
-    example, adds the copy's change to w (add_changes), and takes w again.
-    Thread 0 is the only thread that writes w, so no update is lost.  One
-    thread on w keeps the weights the threads stream at three sets for two
-    threads, not the five that copies for both would need, which on wide
-    layers decides the speed (benchmarks/bench_threads.py).  Thread 0's
-    additions grow with the threads (one per round of each): made for a few
-    cores, not dozens.  Thread 0 leaves only when no other thread trains
-    (``ex.running``): a thread that joins after it has left finds no
-    examples left to claim."""
+cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
+                             Py_ssize_t n_weights, const Rows* rows, const floating* Y,
+                             const floating* sample_weight, const Py_ssize_t* order,
+                             Py_ssize_t n, const Step* step, int n_threads,
+                             floating* copies, floating* scratch, Py_ssize_t per_thread,
+                             double* shard_totals, Py_ssize_t* shard_dones,
+                             double* total) noexcept nogil:
+    """The rounds of the copies over the n examples ``order``, on
+    ``n_threads`` threads: each round's step.shards shards of step.round
+    examples (the last round's may be fewer, or none) are trained by
+    train_share on their copies in ``copies`` (w, then v where not NULL:
+    each shard's at s * (1 or 2) * n_weights), claimed by whichever thread
+    is free; then w (and v) += sum over the shards, in their order, of
+    copy - w.  Update numbers are those of the serial pass (the examples'
+    places in the order).  Returns the examples done: up to the round in
+    which an error was not finite (that round's changes not added)."""
+    cdef Py_ssize_t start = 0, size, s, first, last, j, part, lo, hi
+    cdef Py_ssize_t stride = (2 if v != NULL else 1) * n_weights
+    cdef Py_ssize_t shard = step.round
+    cdef int shards = step.shards, t, used
     cdef floating* own
-    cdef floating* copy_v = NULL
-    cdef Py_ssize_t start, size, did
-    cdef Py_ssize_t* pending
-    if me == 0:
-        while True:
-            start = fbp_claim(claimed, round_size)
-            if start >= n:
-                break
-            size = min(round_size, n - start)
-            # update numbers as serially: these examples' place in the order
-            did = train_share(lay, w, v, NULL, n_weights, rows, Y, sample_weight, order + start,
-                              size, step, start // step.batch, scratch, total, ex)
-            done[0] += did
-            if did < size:
-                fbp_claim(claimed, n)
-                break
-        while fbp_load(&ex.running) > 0:
-            if not add_changes(ex, w, v):
-                fbp_spin()
-        return
-    fbp_claim(&ex.running, 1)               # before claiming: see above
-    pending = &ex.pending[me * FLAG_STRIDE]
-    own = <floating*> ex.copies + (me - 1) * 4 * n_weights
-    if v != NULL:
-        copy_v = own + 2 * n_weights
-    refresh(n_weights, w, own, own + n_weights)
-    if v != NULL:
-        refresh(n_weights, v, copy_v, copy_v + n_weights)
-    while True:
-        start = fbp_claim(claimed, round_size)
-        if start >= n:
-            break
-        size = min(round_size, n - start)
-        did = train_share(lay, own, copy_v, NULL, n_weights, rows, Y, sample_weight,
-                          order + start, size, step, start // step.batch, scratch, total)
-        done[0] += did
-        if did < size:
-            fbp_claim(claimed, n)
-            break
-        fbp_store(pending, 1)
-        while fbp_load(pending):
-            fbp_spin()
-        refresh(n_weights, w, own, own + n_weights)
-        if v != NULL:
-            refresh(n_weights, v, copy_v, copy_v + n_weights)
-    fbp_claim(&ex.running, -1)
-
+    cdef floating acc, acc_v
+    cdef bint failed
+    while start < n:
+        size = min(shards * shard, n - start)
+        used = <int> ((size + shard - 1) // shard)
+        for s in prange(used, num_threads=n_threads, schedule="dynamic", chunksize=1):
+            first = start + s * shard
+            last = min(first + shard, start + size)
+            own = copies + s * stride
+            memcpy(own, w, n_weights * sizeof(floating))
+            if v != NULL:
+                memcpy(own + n_weights, v, n_weights * sizeof(floating))
+            shard_totals[s] = 0
+            shard_dones[s] = train_share(lay, own, own + n_weights if v != NULL else NULL,
+                                         NULL, n_weights, rows, Y, sample_weight,
+                                         order + first, last - first, step,
+                                         first // step.batch,
+                                         scratch + threadid() * per_thread, shard_totals + s)
+        failed = False
+        for s in range(used):
+            failed = failed or shard_dones[s] < min(shard, start + size - s * shard - start)
+        if failed:
+            return start
+        part = (n_weights + n_threads - 1) // n_threads
+        for t in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
+            lo = t * part
+            hi = min(n_weights, lo + part)
+            for j in range(lo, hi):
+                acc = 0
+                acc_v = 0
+                for s in range(used):
+                    acc = acc + (copies[s * stride + j] - w[j])
+                    if v != NULL:
+                        acc_v = acc_v + (copies[s * stride + n_weights + j] - v[j])
+                w[j] = w[j] + acc
+                if v != NULL:
+                    v[j] = v[j] + acc_v
+        for s in range(used):
+            total[0] += shard_totals[s]
+        start += size
+    return start

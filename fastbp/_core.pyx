@@ -26,7 +26,7 @@ from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check
 from libc.math cimport NAN, exp, log, log1p, isfinite, pow, sqrt
 from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memcpy, memset
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 
 from ._buffers import zeros
 
@@ -219,10 +219,10 @@ def cpu_isas():
 
 
 def workspace(Py_ssize_t n_weights, dtype, plan):
-    """The threads' copies for a pass of parallel="copies" (4 buffers of
-    n_weights for each thread but the first, on a cache line), or None."""
-    if plan.threads > 1 and plan.round > 0 and plan.mode == "copies":
-        return zeros(4 * (plan.threads - 1) * n_weights, dtype)
+    """The copies of a pass of parallel="copies" (w, and v where
+    plan.velocity, for each of plan.shards shards, on a cache line), or None."""
+    if plan.shards > 0:
+        return zeros(plan.shards * (2 if plan.velocity else 1) * n_weights, dtype)
     return None
 
 
@@ -239,6 +239,7 @@ cdef Step step_of(options, plan, double t_done) except *:
     step.beta_1, step.beta_2, step.epsilon = options.beta_1, options.beta_2, options.epsilon
     step.moments_from = plan.moments_from
     step.threads, step.round, step.copying = plan.threads, plan.round, plan.mode == "copies"
+    step.shards = plan.shards
     step.moments = NULL
     step.t_stride = 1
     return step
@@ -305,10 +306,9 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     cdef const floating* weights = &sample_weight[0] if sample_weight is not None else NULL
     cdef double* totals
     cdef Py_ssize_t* dones
-    cdef floating* copies = NULL            # parallel="copies": 4 buffers per thread but 0
+    cdef floating* copies = NULL            # parallel="copies": the shards' copies
     cdef floating* own_copies = NULL
-    cdef Py_ssize_t claimed = 0             # examples of order claimed by the threads
-    cdef Exchange ex
+    cdef Py_ssize_t n_copies = 0
     cdef Rows rows = rows_of(X, <floating*> NULL)
     cdef bint copying = step.copying
     cdef Hot hot                            # sparse Hogwild!: the threads' copies
@@ -323,8 +323,11 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     if n == 0:
         return 0.0, 0
     step.moments = &moments[0] if moments is not None else NULL
-    n_threads = max(1, min(n_threads, (n + batch - 1) // batch))
-    if lazy_rows and n_threads > 1:         # the lazy rows' state is one thread's
+    if step.shards > 0:                     # more threads than shards would idle
+        n_threads = max(1, min(n_threads, step.shards))
+    else:
+        n_threads = max(1, min(n_threads, (n + batch - 1) // batch))
+    if lazy_rows and (n_threads > 1 or step.shards > 0):   # the lazy rows' state is serial
         raise ValueError("momentum and weight_decay train on sparse X on one thread")
     step.t_stride = n_threads if n_threads > 1 and not copying and not rows.sparse else 1
     layout_init(&lay, layers, acts, loss, <floating*> NULL)
@@ -334,17 +337,15 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     per_thread = (per_thread + 31) // 32 * 32
     own_scratch = calloc(n_threads * per_thread + 32, sizeof(floating))
     scratch = <floating*> line_start(own_scratch)
-    totals = <double*> calloc(n_threads, sizeof(double) + sizeof(Py_ssize_t))
-    dones = <Py_ssize_t*> (totals + n_threads)
-    ex.pending = <Py_ssize_t*> calloc(n_threads * FLAG_STRIDE, sizeof(Py_ssize_t))
-    ex.running, ex.n_weights, ex.n_threads, ex.velocity = 0, n_weights, n_threads, v != NULL
-    if n_threads > 1 and copying:
-        if workspace is not None and workspace.shape[0] >= (n_threads - 1) * 4 * n_weights:
+    # a total and a count of examples done for each thread, or each shard
+    totals = <double*> calloc(max(n_threads, step.shards), sizeof(double) + sizeof(Py_ssize_t))
+    dones = <Py_ssize_t*> (totals + max(n_threads, step.shards))
+    if step.shards > 0:
+        n_copies = step.shards * (2 if v != NULL else 1) * n_weights
+        if workspace is not None and workspace.shape[0] >= n_copies:
             copies = &workspace[0]
         else:
-            copies = own_copies = <floating*> malloc((n_threads - 1) * 4 * n_weights
-                                                     * sizeof(floating))
-    ex.copies = copies
+            copies = own_copies = <floating*> malloc(n_copies * sizeof(floating))
     hogwild_rows = n_threads > 1 and not copying and rows.sparse
     if hogwild_rows:
         hot.slot = <int*> malloc(layers[0] * sizeof(int))
@@ -357,13 +358,12 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
             own = <floating*> malloc((n_threads * per_own + 16) * sizeof(floating))
     if lazy_rows and step.momentum > 0:
         lazy.last = <Py_ssize_t*> calloc(layers[0], sizeof(Py_ssize_t))
-    if (own_scratch == NULL or totals == NULL or ex.pending == NULL
+    if (own_scratch == NULL or totals == NULL
             or (lazy_rows and step.momentum > 0 and lazy.last == NULL)
-            or (n_threads > 1 and copying and copies == NULL)
+            or (step.shards > 0 and copies == NULL)
             or (hogwild_rows and (own == NULL or own_offsets == NULL))):
         free(own_scratch)
         free(totals)
-        free(ex.pending)
         free(own_copies)
         free(hot.slot)
         free(hot.inputs)
@@ -377,9 +377,13 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
             for i in range(n_threads):
                 for l in range(lay.L + 1):              # the bias slots x_0 = 1
                     scratch[i * per_thread + lay.x_off[l]] = 1
-            if n_threads == 1:
+            if step.shards > 0:
+                done = train_shards(&lay, &flat[0], v, n_weights, &rows, &Y[0, 0], weights,
+                                    &order[0], n, &step, n_threads, copies, scratch,
+                                    per_thread, totals, dones, &total)
+            elif n_threads == 1:
                 dones[0] = train_share(&lay, &flat[0], v, avg, n_weights, &rows, &Y[0, 0],
-                                       weights, &order[0], n, &step, 0, scratch, totals, NULL,
+                                       weights, &order[0], n, &step, 0, scratch, totals,
                                        &lazy if lazy_rows else NULL)
             elif hogwild_rows:
                 for t in prange(n_threads, num_threads=n_threads, schedule="static",
@@ -389,7 +393,7 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
                         &Y[0, 0], weights, &order[0], n, &step, round_size,
                         <floating*> line_start(own) + t * per_own,
                         own_offsets + t * (lay.L + 1), scratch + t * per_thread, totals + t)
-            elif not copying:
+            else:
                 for t in prange(n_threads, num_threads=n_threads, schedule="static",
                                 chunksize=1):
                     first = share_start(t, n, batch, n_threads)
@@ -397,19 +401,13 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
                                            &Y[0, 0], weights, &order[first],
                                            share_start(t + 1, n, batch, n_threads) - first,
                                            &step, t, scratch + t * per_thread, totals + t)
-            else:
-                for t in prange(n_threads, num_threads=n_threads, schedule="static",
-                                chunksize=1):
-                    train_copy(&lay, &flat[0], v, n_weights, &rows, &Y[0, 0], weights,
-                               &order[0], n, &step, round_size, t, &ex,
-                               scratch + t * per_thread, &claimed, totals + t, dones + t)
-            for i in range(n_threads):
-                total += totals[i]
-                done += dones[i]
+            if step.shards == 0:
+                for i in range(n_threads):
+                    total += totals[i]
+                    done += dones[i]
     finally:
         free(own_scratch)
         free(totals)
-        free(ex.pending)
         free(own_copies)
         free(hot.slot)
         free(hot.inputs)

@@ -117,25 +117,10 @@ cdef struct Step:           # how a pass updates the weights: its Options and Pl
     Py_ssize_t batch
     Py_ssize_t t_stride     # update numbers go up by this much (the number of threads)
     int threads             # the plan: threads, examples a thread trains between
-    Py_ssize_t round        # exchanges (0: none), parallel="copies" or "hogwild"
-    bint copying
+    Py_ssize_t round        # exchanges (0: none), parallel="copies" or "hogwild",
+    bint copying            # and the copies' shards a round (0: none)
+    int shards
 
-
-
-# parallel="copies": thread t >= 1 trains a copy in its 4 buffers (copy of w,
-# base of w, copy of v, base of v) at (t - 1) * 4 * n_weights of ``copies``,
-# and thread 0 adds their changes (copy - base) to w and v when they ask.
-cdef enum:
-    FLAG_STRIDE = 16        # thread t's flag at pending[t * FLAG_STRIDE]: a cache line each
-
-
-cdef struct Exchange:
-    void* copies            # floating*
-    Py_ssize_t* pending     # thread t's flag is 1 while its change waits for thread 0
-    Py_ssize_t running      # threads t >= 1 in their training loop
-    Py_ssize_t n_weights
-    int n_threads
-    bint velocity           # the changes include v's
 
 
 cdef struct Lazy:           # W^(1)'s input rows kept up to date lazily (_lazy.pxi)

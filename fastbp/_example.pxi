@@ -515,17 +515,14 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
                             Py_ssize_t n_weights, const Rows* rows, const floating* Y,
                             const floating* sample_weight, const Py_ssize_t* order,
                             Py_ssize_t n, const Step* step, Py_ssize_t t_first, floating* xs,
-                            double* total, Exchange* ex=NULL,
-                            Lazy* lazy=NULL) noexcept nogil:
+                            double* total, Lazy* lazy=NULL) noexcept nogil:
     """Per-example SGD over the n rows ``order`` of ``rows``, the loop of train_pass
     on one thread; adds the errors to ``total`` and returns the examples done.
     xs is its scratch: x, s, delta, then (batch > 1) the gradient buffer.
     Its u-th update (u = 0, 1, ...) is update number t_done + t_first +
     u * t_stride + 1 of the schedules and the average.  (Returned, not
     written through a pointer, so that a prange's variable taking it is
-    private to its thread.)  With ``ex`` (thread 0 of parallel="copies"),
-    after each example it adds the changes of the other threads' copies
-    that wait for it (add_changes).  Adam and Adagrad keep their state in
+    private to its thread.)  Adam and Adagrad keep their state in
     step.moments.  With ``lazy`` (CSR rows, plain SGD with weight decay or
     momentum, one thread) W^(1)'s rows 1..d[0] are brought up to date
     lazily: see _lazy.pxi.  A tiny network's plain SGD runs in
@@ -552,7 +549,7 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
     cdef Py_ssize_t x_bytes = d_in * sizeof(floating), y_bytes = d_out * sizeof(floating)
     cdef Py_ssize_t ahead = max(1, min(16, 2048 // x_bytes))
     cdef unsigned int fp_mode = fbp_subnormals_off()
-    if ex == NULL and lazy == NULL and tiny(lay, step, rows, w):   # the whole loop in registers
+    if lazy == NULL and tiny(lay, step, rows, w):   # the whole loop in registers
         done = tiny_sgd(lay.d, lay.act[1] == TANH, lay.act[2] == TANH, w, minus_rate,
                         <floating> step.clip, X, Y, sample_weight, order, n, total)
         fbp_fp_restore(fp_mode)
@@ -621,8 +618,6 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
                               xs, ds, x_next, ss)
         if step.average_from >= 1 and t >= step.average_from:
             running_mean(n_weights, 1 / (t - step.average_from + 1), w, avg)
-        if ex != NULL and add_changes(ex, w, v):
-            have_s1 = False              # s^(1) was taken from w before the changes
     if lazy != NULL:
         settle_rows(lay, w, v, lazy, step.momentum, step.nesterov, updates)
     fbp_fp_restore(fp_mode)

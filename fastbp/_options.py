@@ -144,19 +144,31 @@ class Options:
                     "them)")
         return None
 
-    def plan(self, backend, updates_done, examples, sparse, moments_from=0):
+    def plan(self, backend, updates_done, examples, sparse, moments_from=0, n_weights=0,
+             itemsize=8):
         """The Plan of a pass over ``examples`` (0: unknown) after
         ``updates_done`` updates, on ``sparse`` X (CSR rows) or dense;
-        ``moments_from``: the update the optimizer's moments started at."""
+        ``moments_from``: the update the optimizer's moments started at;
+        ``n_weights`` and ``itemsize``: the network's, which bound the
+        copies' memory.  The schedule (serial, the copies' shards and their
+        size, or Hogwild!) depends on the options and these alone; only
+        ``threads``, how many run it, on the machine."""
         # sparse examples rarely touch the same rows: Hogwild!'s case, and the
         # copies' exchanges would be of every weight
         mode = self.parallel or ("hogwild" if sparse else "copies")
         reason = self._serial_reason(sparse, mode)
         if reason and self.n_threads > 1:
             raise ValueError(f"{reason}: give n_threads=1")
-        threads = _parallel.threads(backend, 1 if self.serial or reason else self.n_threads)
-        round_size = _parallel.round_size(self, mode, threads, updates_done, examples, sparse)
-        return Plan(threads, round_size, mode, sparse, moments_from)
+        asked = 1 if self.serial or reason else self.n_threads
+        threads = _parallel.threads(backend, asked)
+        shards = 0
+        if asked != 1 and mode == "copies":
+            shards = _parallel.shards(n_weights, itemsize, self.needs_velocity)
+            threads = min(threads, shards)
+        round_size = _parallel.round_size(self, mode, threads, updates_done, examples, sparse,
+                                          shards)
+        return Plan(threads, round_size, mode, sparse, moments_from, shards,
+                    self.needs_velocity)
 
 
 def unchanged(given, before):
@@ -171,15 +183,19 @@ def unchanged(given, before):
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    """How one pass runs: ``threads``, ``round`` (examples a thread trains
-    between exchanges with parallel="copies", or "hogwild" on sparse X; 0:
-    no exchanges), ``mode`` ("copies" or "hogwild"), whether X is
-    ``sparse`` (CSR rows), and the update the optimizer's moments started
-    at (``moments_from``: Adam's bias correction counts its own steps)."""
+    """How one pass runs: ``threads``, ``round`` (the examples of a copy's
+    shard with parallel="copies", or a thread's between exchanges with
+    "hogwild" on sparse X; 0: none), ``mode`` ("copies" or "hogwild"),
+    whether X is ``sparse`` (CSR rows), the update the optimizer's moments
+    started at (``moments_from``: Adam's bias correction counts its own
+    steps), the copies' ``shards`` a round (0: no copies, the serial pass or
+    Hogwild!), and whether they copy the ``velocity`` too."""
 
     threads: int = 1
     round: int = 0
     mode: str = "copies"
     sparse: bool = False
     moments_from: int = 0
+    shards: int = 0
+    velocity: bool = False
 

@@ -30,6 +30,12 @@ import sys
 import warnings
 
 MODES = ("copies", "hogwild")
+# parallel="copies": a round is SHARDS shards of consecutive examples (fewer
+# where their copies would take more than SHARD_BYTES), however many
+# threads train them
+SHARDS = 8
+SHARD_BYTES = 1 << 29
+MIN_SHARD = 16
 MIN_ROUND = 64
 # "hogwild" on sparse X: an exchange gathers scattered rows of W^(1)
 MIN_SPARSE_ROUND = 512
@@ -103,20 +109,32 @@ def _outside_fastbp():
     return level
 
 
-def round_size(options, mode, n_threads, updates_done, examples, sparse=False):
-    """Examples a thread trains between exchanges in ``mode`` "copies", or
-    "hogwild" on ``sparse`` X (whole mini-batches); 0 for one thread or
-    "hogwild" on dense X.  ``examples`` is the size of the pass where known
-    (else 0); ``options`` a fastbp._options.Options."""
-    if n_threads == 1 or (mode == "hogwild" and not sparse):
+def shards(n_weights, itemsize, velocity):
+    """The copies' shards a round: SHARDS, fewer (2 at least) where their
+    copies of the weights (and velocity) would take more than SHARD_BYTES."""
+    copy_bytes = max(1, n_weights * itemsize * (2 if velocity else 1))
+    return max(2, min(SHARDS, SHARD_BYTES // copy_bytes))
+
+
+def round_size(options, mode, n_threads, updates_done, examples, sparse=False, n_shards=0):
+    """The examples of a copy's shard with ``n_shards`` shards a round
+    (mode "copies": the same for any number of threads), or of a thread's
+    round between exchanges in "hogwild" on ``sparse`` X (whole
+    mini-batches); 0 for the serial pass or "hogwild" on dense X.
+    ``examples`` is the size of the pass where known (else 0); ``options``
+    a fastbp._options.Options."""
+    sharing = n_shards or (n_threads if mode == "hogwild" and sparse else 0)
+    if sharing <= 1:
         return 0
     rate = options.lr_of_update(updates_done + 1)       # the schedules only decrease
     step = rate / options.batch_size / (1 - options.momentum)
-    size = min(ROUND_DISTANCE / step, MAX_ROUND)
-    share = examples / (n_threads * ROUNDS_PER_PASS)
+    # a round's copies all start where it starts: together they move about
+    # ROUND_DISTANCE away from the path of the serial pass
+    size = min(ROUND_DISTANCE / step / (n_shards or 1), MAX_ROUND)
+    share = examples / (sharing * ROUNDS_PER_PASS)
     if share:
         size = min(size, share)
-    least = MIN_SPARSE_ROUND if mode == "hogwild" else MIN_ROUND
+    least = MIN_SPARSE_ROUND if mode == "hogwild" else MIN_SHARD
     return whole_batches(max(least, int(size)), options.batch_size)
 
 

@@ -102,7 +102,8 @@ def run_pass(network, blocks, options, where, on_chunk=None, kept=None, examples
                                  f"give dense X, or leave the option out")
             if plan is None or plan.sparse != sparse:     # the first block, or another kind
                 plan = options.plan(backend, progress["updates"], examples_hint or len(order),
-                                    sparse, progress["moments_from"])
+                                    sparse, progress["moments_from"], len(flat),
+                                    network.dtype.itemsize)
                 workspace = backend.workspace(len(flat), network.dtype, plan)
             if before is None:              # nothing has changed yet
                 keeping = time.perf_counter()
@@ -118,7 +119,8 @@ def run_pass(network, blocks, options, where, on_chunk=None, kept=None, examples
                 with _interrupts_held():     # a chunk and its bookkeeping
                     updates_at_chunk = progress["updates"]
                     stop = min(start + _parallel.chunk_rows(size, options.batch_size,
-                                                            plan.threads, plan.round),
+                                                            plan.shards or plan.threads,
+                                                            plan.round),
                                len(order))
                     began = time.perf_counter()
                     part, done = backend.train_pass(

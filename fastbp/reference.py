@@ -303,6 +303,9 @@ def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, options, pl
     Returns (sum of the errors before each update, each times its example's
     weight; number of examples done).
     """
+    if plan.shards:
+        return _train_shards(flat, layers, acts, loss, X, Y, sample_weight, order, options,
+                             plan, t_done, velocity)
     momentum, weight_decay, batch = options.momentum, options.weight_decay, options.batch_size
     average_from = options.average
     W, names = _blocks(flat, layers), _names(acts)
@@ -363,6 +366,40 @@ def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, options, pl
             if average_from >= 1 and t >= average_from:
                 average += (flat - average) / (t - average_from + 1)    # running mean
     return total, done
+
+
+def _train_shards(flat, layers, acts, loss, X, Y, sample_weight, order, options, plan, t_done,
+                  velocity):
+    """parallel="copies"'s schedule, one shard after another: each round's
+    plan.shards shards of plan.round examples trained on copies of the
+    weights (and velocity) as they were at the round's start, then w <- w +
+    sum over the shards, in order, of (copy - w).  Update numbers as in the
+    serial pass.  Returns (sum of the errors, examples done: up to the
+    round of a non-finite error, whose changes are not added)."""
+    serial = type(plan)(moments_from=plan.moments_from)
+    total, start, n, shard = 0.0, 0, len(order), plan.round
+    while start < n:
+        size = min(plan.shards * shard, n - start)
+        copies = []
+        for first in range(start, start + size, shard):
+            w = flat.copy()
+            v = None if velocity is None else velocity.copy()
+            rows = order[first:min(first + shard, start + size)]
+            part, done = train_pass(w, layers, acts, loss, X, Y, sample_weight, rows, options,
+                                    serial, t_done + first // options.batch_size, v, None, None,
+                                    None)
+            if done < len(rows):
+                return total, start
+            copies.append((w, v))
+            total += part
+        for buffer, index in ((flat, 0), (velocity, 1)):
+            if buffer is not None:
+                change = np.zeros_like(buffer)
+                for copy in copies:
+                    change += copy[index] - buffer
+                buffer[...] = buffer + change
+        start += size
+    return total, start
 
 
 # ---------------------------------------------------------------- one example
