@@ -12,6 +12,27 @@ cdef inline Py_ssize_t share_start(Py_ssize_t t, Py_ssize_t n, Py_ssize_t batch,
     return min(n, t * ((n + batch - 1) // batch) // n_threads * batch)
 
 
+cdef void momentum_drift(const Step* step, Py_ssize_t size, Py_ssize_t shard, int used,
+                         floating* drift_w, floating* drift_v) noexcept nogil:
+    """What a round's merge adds to w and v, times the round's starting
+    velocity v0, so that v0 counts once, not once for each copy that
+    started with it: with R_s the updates of copy s, T their sum and
+    c(R) = sum_{k=1..R} mu^k (mu c(R) for Nesterov) what v0 adds to w over
+    R updates, drift_w = c(T) - sum_s c(R_s) and drift_v = (copies - 1)
+    - sum_s mu^R_s + mu^T."""
+    cdef double mu = step.momentum, c_total, w_sum = 0, v_sum = 0, scale
+    cdef Py_ssize_t s, updates, total = 0
+    scale = mu if step.nesterov else 1
+    for s in range(used):
+        updates = (min(shard, size - s * shard) + step.batch - 1) // step.batch
+        total += updates
+        w_sum += scale * mu * (1 - pow(mu, updates)) / (1 - mu)
+        v_sum += pow(mu, updates)
+    c_total = scale * mu * (1 - pow(mu, total)) / (1 - mu)
+    drift_w[0] = <floating> (c_total - w_sum)
+    drift_v[0] = <floating> ((used - 1) - v_sum + pow(mu, total))
+
+
 cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
                              Py_ssize_t n_weights, const Rows* rows, const floating* Y,
                              const floating* sample_weight, const Py_ssize_t* order,
@@ -25,7 +46,7 @@ cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
     train_share on their copies in ``copies`` (w, then v where not NULL:
     each shard's at s * (1 or 2) * n_weights), claimed by whichever thread
     is free; then w (and v) += sum over the shards, in their order, of
-    copy - w.  Update numbers are those of the serial pass (the examples'
+    copy - w (with momentum, plus v0 times momentum_drift's factors).  Update numbers are those of the serial pass (the examples'
     places in the order).  Returns the examples done: up to the round in
     which an error was not finite (that round's changes not added)."""
     cdef Py_ssize_t start = 0, size, s, first, last, j, part, lo, hi
@@ -33,11 +54,13 @@ cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
     cdef Py_ssize_t shard = step.round
     cdef int shards = step.shards, t, used
     cdef floating* own
-    cdef floating acc, acc_v
+    cdef floating acc, acc_v, drift_w = 0, drift_v = 0
     cdef bint failed
     while start < n:
         size = min(shards * shard, n - start)
         used = <int> ((size + shard - 1) // shard)
+        if v != NULL:
+            momentum_drift(step, size, shard, used, &drift_w, &drift_v)
         for s in prange(used, num_threads=n_threads, schedule="dynamic", chunksize=1):
             first = start + s * shard
             last = min(first + shard, start + size)
@@ -67,9 +90,11 @@ cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
                     acc = acc + (copies[s * stride + j] - w[j])
                     if v != NULL:
                         acc_v = acc_v + (copies[s * stride + n_weights + j] - v[j])
-                w[j] = w[j] + acc
                 if v != NULL:
-                    v[j] = v[j] + acc_v
+                    w[j] = w[j] + acc + v[j] * drift_w
+                    v[j] = v[j] + acc_v + v[j] * drift_v
+                else:
+                    w[j] = w[j] + acc
         for s in range(used):
             total[0] += shard_totals[s]
         start += size

@@ -368,6 +368,25 @@ def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, options, pl
     return total, done
 
 
+def _momentum_drift(options, size, shard, used):
+    """(drift_w, drift_v): what a round's merge adds to w and v, times the
+    round's starting velocity v0, so that v0 counts once, not once for each
+    copy that started with it: with R_s the updates of copy s, T their sum
+    and c(R) = sum_{k=1..R} mu^k (mu c(R) for Nesterov) what v0 adds to w
+    over R updates, c(T) - sum_s c(R_s) and (copies - 1) - sum_s mu^R_s +
+    mu^T."""
+    mu = options.momentum
+    scale = mu if options.nesterov else 1.0
+    updates = [-(-min(shard, size - s * shard) // options.batch_size) for s in range(used)]
+    w_sum = v_sum = 0.0
+    for count in updates:
+        w_sum += scale * mu * (1 - mu ** count) / (1 - mu)
+        v_sum += mu ** count
+    total = sum(updates)
+    return (scale * mu * (1 - mu ** total) / (1 - mu) - w_sum,
+            (used - 1) - v_sum + mu ** total)
+
+
 def _train_shards(flat, layers, acts, loss, X, Y, sample_weight, order, options, plan, t_done,
                   velocity):
     """parallel="copies"'s schedule, one shard after another: each round's
@@ -392,12 +411,20 @@ def _train_shards(flat, layers, acts, loss, X, Y, sample_weight, order, options,
                 return total, start
             copies.append((w, v))
             total += part
+        changes = []
         for buffer, index in ((flat, 0), (velocity, 1)):
             if buffer is not None:
                 change = np.zeros_like(buffer)
                 for copy in copies:
                     change += copy[index] - buffer
-                buffer[...] = buffer + change
+                changes.append(change)
+        if velocity is None:
+            flat[...] = flat + changes[0]
+        else:                            # the starting velocity counts once
+            drift_w, drift_v = _momentum_drift(options, size, shard, len(copies))
+            v0 = velocity.copy()
+            flat[...] = flat + changes[0] + v0 * drift_w
+            velocity[...] = v0 + changes[1] + v0 * drift_v
         start += size
     return total, start
 
