@@ -33,6 +33,42 @@ cdef void momentum_drift(const Step* step, Py_ssize_t size, Py_ssize_t shard, in
     drift_v[0] = <floating> ((used - 1) - v_sum + pow(mu, total))
 
 
+cdef enum:
+    MERGE_BLOCK = 2048      # weights merged at a time: the copies' pieces stay in L1
+
+
+cdef void merge(floating* copies, Py_ssize_t stride, Py_ssize_t n_weights, int used,
+                floating* w, floating* v, Py_ssize_t lo, Py_ssize_t hi, floating drift_w,
+                floating drift_v) noexcept nogil:
+    """w[lo:hi] (and v's) += the sum over the copies s, in order, of
+    copy_s - w (v: of the copies' v - v), plus v0 times drift_w (drift_v)
+    with momentum; the sums built in copy 0, each loop along the weights."""
+    cdef Py_ssize_t j
+    cdef int s
+    cdef floating* acc = copies
+    cdef floating* acc_v = copies + n_weights
+    cdef floating* other
+    for j in range(lo, hi):
+        acc[j] = acc[j] - w[j]
+    for s in range(1, used):
+        other = copies + s * stride
+        for j in range(lo, hi):
+            acc[j] = acc[j] + (other[j] - w[j])
+    if v == NULL:
+        for j in range(lo, hi):
+            w[j] = w[j] + acc[j]
+        return
+    for j in range(lo, hi):
+        acc_v[j] = acc_v[j] - v[j]
+    for s in range(1, used):
+        other = copies + s * stride + n_weights
+        for j in range(lo, hi):
+            acc_v[j] = acc_v[j] + (other[j] - v[j])
+    for j in range(lo, hi):
+        w[j] = w[j] + acc[j] + v[j] * drift_w
+        v[j] = v[j] + acc_v[j] + v[j] * drift_v
+
+
 cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
                              Py_ssize_t n_weights, const Rows* rows, const floating* Y,
                              const floating* sample_weight, const Py_ssize_t* order,
@@ -54,7 +90,7 @@ cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
     cdef Py_ssize_t shard = step.round
     cdef int shards = step.shards, t, used
     cdef floating* own
-    cdef floating acc, acc_v, drift_w = 0, drift_v = 0
+    cdef floating drift_w = 0, drift_v = 0
     cdef bint failed
     while start < n:
         size = min(shards * shard, n - start)
@@ -82,19 +118,10 @@ cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
         part = (n_weights + n_threads - 1) // n_threads
         for t in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
             lo = t * part
-            hi = min(n_weights, lo + part)
-            for j in range(lo, hi):
-                acc = 0
-                acc_v = 0
-                for s in range(used):
-                    acc = acc + (copies[s * stride + j] - w[j])
-                    if v != NULL:
-                        acc_v = acc_v + (copies[s * stride + n_weights + j] - v[j])
-                if v != NULL:
-                    w[j] = w[j] + acc + v[j] * drift_w
-                    v[j] = v[j] + acc_v + v[j] * drift_v
-                else:
-                    w[j] = w[j] + acc
+            while lo < min(n_weights, (t + 1) * part):
+                hi = min(min(n_weights, (t + 1) * part), lo + MERGE_BLOCK)
+                merge(copies, stride, n_weights, used, w, v, lo, hi, drift_w, drift_v)
+                lo = hi
         for s in range(used):
             total[0] += shard_totals[s]
         start += size
