@@ -6,6 +6,11 @@
 # size: the result is the same for any number of threads (and any timing),
 # and the reference backend computes it too.  Included by _core.pyx.
 
+cdef inline Py_ssize_t padded(Py_ssize_t n_weights) noexcept nogil:
+    """A copy's length: n_weights rounded up to whole cache lines."""
+    return (n_weights + 15) // 16 * 16
+
+
 cdef inline Py_ssize_t share_start(Py_ssize_t t, Py_ssize_t n, Py_ssize_t batch,
                                   int n_threads) noexcept nogil:
     """Where thread t's share of n examples begins: shares of whole batches."""
@@ -46,7 +51,7 @@ cdef void merge(floating* copies, Py_ssize_t stride, Py_ssize_t n_weights, int u
     cdef Py_ssize_t j
     cdef int s
     cdef floating* acc = copies
-    cdef floating* acc_v = copies + n_weights
+    cdef floating* acc_v = copies + padded(n_weights)
     cdef floating* other
     for j in range(lo, hi):
         acc[j] = acc[j] - w[j]
@@ -61,7 +66,7 @@ cdef void merge(floating* copies, Py_ssize_t stride, Py_ssize_t n_weights, int u
     for j in range(lo, hi):
         acc_v[j] = acc_v[j] - v[j]
     for s in range(1, used):
-        other = copies + s * stride + n_weights
+        other = copies + s * stride + padded(n_weights)
         for j in range(lo, hi):
             acc_v[j] = acc_v[j] + (other[j] - v[j])
     for j in range(lo, hi):
@@ -86,7 +91,7 @@ cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
     places in the order).  Returns the examples done: up to the round in
     which an error was not finite (that round's changes not added)."""
     cdef Py_ssize_t start = 0, size, s, first, last, j, part, lo, hi
-    cdef Py_ssize_t stride = (2 if v != NULL else 1) * n_weights
+    cdef Py_ssize_t stride = (2 if v != NULL else 1) * padded(n_weights)
     cdef Py_ssize_t shard = step.round
     cdef int shards = step.shards, t, used
     cdef floating* own
@@ -103,9 +108,9 @@ cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
             own = copies + s * stride
             memcpy(own, w, n_weights * sizeof(floating))
             if v != NULL:
-                memcpy(own + n_weights, v, n_weights * sizeof(floating))
+                memcpy(own + padded(n_weights), v, n_weights * sizeof(floating))
             shard_totals[s] = 0
-            shard_dones[s] = train_share(lay, own, own + n_weights if v != NULL else NULL,
+            shard_dones[s] = train_share(lay, own, own + padded(n_weights) if v != NULL else NULL,
                                          NULL, n_weights, rows, Y, sample_weight,
                                          order + first, last - first, step,
                                          first // step.batch,

@@ -222,7 +222,7 @@ def workspace(Py_ssize_t n_weights, dtype, plan):
     """The copies of a pass of parallel="copies" (w, and v where
     plan.velocity, for each of plan.shards shards, on a cache line), or None."""
     if plan.shards > 0:
-        return zeros(plan.shards * (2 if plan.velocity else 1) * n_weights, dtype)
+        return zeros(plan.shards * (2 if plan.velocity else 1) * padded(n_weights), dtype)
     return None
 
 
@@ -341,11 +341,12 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     totals = <double*> calloc(max(n_threads, step.shards), sizeof(double) + sizeof(Py_ssize_t))
     dones = <Py_ssize_t*> (totals + max(n_threads, step.shards))
     if step.shards > 0:
-        n_copies = step.shards * (2 if v != NULL else 1) * n_weights
+        n_copies = step.shards * (2 if v != NULL else 1) * padded(n_weights)
         if workspace is not None and workspace.shape[0] >= n_copies:
             copies = &workspace[0]
         else:
-            copies = own_copies = <floating*> malloc(n_copies * sizeof(floating))
+            own_copies = <floating*> malloc((n_copies + 16) * sizeof(floating))
+            copies = <floating*> line_start(own_copies)
     hogwild_rows = n_threads > 1 and not copying and rows.sparse
     if hogwild_rows:
         hot.slot = <int*> malloc(layers[0] * sizeof(int))

@@ -160,15 +160,14 @@ class Options:
         if reason and self.n_threads > 1:
             raise ValueError(f"{reason}: give n_threads=1")
         asked = 1 if self.serial or reason else self.n_threads
-        threads = _parallel.threads(backend, asked)
-        shards = 0
         if asked != 1 and mode == "copies":
-            shards = _parallel.shards(n_weights, itemsize, self.needs_velocity)
-            threads = min(threads, shards)
-        round_size = _parallel.round_size(self, mode, threads, updates_done, examples, sparse,
-                                          shards)
-        return Plan(threads, round_size, mode, sparse, moments_from, shards,
-                    self.needs_velocity)
+            shards, size = _parallel.copies_schedule(self, updates_done, examples, n_weights,
+                                                     itemsize)
+            threads = _parallel.threads_for_shards(backend, asked, shards, size, n_weights)
+        else:
+            shards, threads = 0, _parallel.threads(backend, asked)
+            size = _parallel.hogwild_round(self, threads, updates_done, examples) if sparse else 0
+        return Plan(threads, size, mode, sparse, moments_from, shards, self.needs_velocity)
 
 
 def unchanged(given, before):

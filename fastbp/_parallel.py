@@ -36,7 +36,8 @@ MODES = ("copies", "hogwild")
 SHARDS = 8
 SHARD_BYTES = 1 << 29
 MIN_SHARD = 16
-MIN_ROUND = 64
+# a shard's work (examples x weights) below which one thread runs them all
+MIN_SHARD_WORK = 1 << 17
 # "hogwild" on sparse X: an exchange gathers scattered rows of W^(1)
 MIN_SPARSE_ROUND = 512
 MAX_ROUND = 1024
@@ -78,7 +79,7 @@ def threads(backend, requested):
         return 1
     cpus = usable_cpus()
     if requested == -1:
-        requested = min(backend.max_threads(), cpus)
+        requested = every_cpu(backend)
     if requested > cpus:
         # threads beyond the CPUs wait for each other's turns at every exchange
         warnings.warn(f"n_threads={requested} trains on {cpus} thread(s): this process may "
@@ -88,6 +89,32 @@ def threads(backend, requested):
         requested = cpus
     _ran_parallel = _ran_parallel or requested > 1
     return requested
+
+
+def threads_for_shards(backend, requested, shards, size, n_weights):
+    """The threads that run a pass of ``shards`` shards of ``size``
+    examples with parallel="copies", for the ``n_threads`` asked for.  The
+    result is the same on any number, so this never warns: one where there
+    are no shards, where the backend cannot run in parallel, or where a
+    shard's work (size x n_weights) is below MIN_SHARD_WORK, too little to
+    pay for waking a thread; else at most one per shard and per CPU."""
+    global _ran_parallel
+    if (not shards or not backend.PARALLEL or _forked_after_parallel
+            or size * n_weights < MIN_SHARD_WORK):
+        return 1
+    if requested == -1:
+        requested = every_cpu(backend)
+    requested = min(requested, usable_cpus(), shards)
+    _ran_parallel = _ran_parallel or requested > 1
+    return requested
+
+
+def every_cpu(backend):
+    """What n_threads=-1 means, everywhere: one thread per CPU this process
+    may run on (its affinity), at most OpenMP's limit (OMP_NUM_THREADS, or
+    threadpoolctl's) where ``backend`` runs on OpenMP."""
+    cpus = usable_cpus()
+    return min(cpus, backend.max_threads()) if backend.PARALLEL else cpus
 
 
 def usable_cpus():
@@ -109,33 +136,42 @@ def _outside_fastbp():
     return level
 
 
-def shards(n_weights, itemsize, velocity):
-    """The copies' shards a round: SHARDS, fewer (2 at least) where their
-    copies of the weights (and velocity) would take more than SHARD_BYTES."""
-    copy_bytes = max(1, n_weights * itemsize * (2 if velocity else 1))
-    return max(2, min(SHARDS, SHARD_BYTES // copy_bytes))
-
-
-def round_size(options, mode, n_threads, updates_done, examples, sparse=False, n_shards=0):
-    """The examples of a copy's shard with ``n_shards`` shards a round
-    (mode "copies": the same for any number of threads), or of a thread's
-    round between exchanges in "hogwild" on ``sparse`` X (whole
-    mini-batches); 0 for the serial pass or "hogwild" on dense X.
-    ``examples`` is the size of the pass where known (else 0); ``options``
-    a fastbp._options.Options."""
-    sharing = n_shards or (n_threads if mode == "hogwild" and sparse else 0)
-    if sharing <= 1:
-        return 0
+def copies_schedule(options, updates_done, examples, n_weights, itemsize):
+    """(shards a round, examples a shard) of parallel="copies" after
+    ``updates_done`` updates, in a pass of ``examples`` (0: unknown): the
+    round holds ROUND_DISTANCE / step examples (the step an example moves
+    the weights: lr / batch_size / (1 - momentum)), at most MAX_ROUND a
+    shard and 1 / ROUNDS_PER_PASS of the pass, in SHARDS shards (fewer
+    where the round is short, or where their copies of the weights and
+    velocity would take more than SHARD_BYTES).  (0, 0) where not even 2
+    shards of MIN_SHARD fit: the step is too large for copies, and the pass
+    is serial.  Whole mini-batches; the same for any number of threads."""
     rate = options.lr_of_update(updates_done + 1)       # the schedules only decrease
     step = rate / options.batch_size / (1 - options.momentum)
-    # a round's copies all start where it starts: together they move about
-    # ROUND_DISTANCE away from the path of the serial pass
-    size = min(ROUND_DISTANCE / step / (n_shards or 1), MAX_ROUND)
-    share = examples / (sharing * ROUNDS_PER_PASS)
-    if share:
-        size = min(size, share)
-    least = MIN_SPARSE_ROUND if mode == "hogwild" else MIN_SHARD
-    return whole_batches(max(least, int(size)), options.batch_size)
+    round_examples = ROUND_DISTANCE / step * (1 + 1e-12)      # 0.64 / (0.001 / 0.1): 64
+    if examples:
+        round_examples = min(round_examples, examples / ROUNDS_PER_PASS)
+    copy_bytes = max(1, n_weights * itemsize * (2 if options.needs_velocity else 1))
+    shards = min(SHARDS, SHARD_BYTES // copy_bytes,
+                 int(round_examples // max(MIN_SHARD, options.batch_size)))
+    if shards < 2:
+        return 0, 0
+    size = min(MAX_ROUND, int(round_examples // shards))
+    return shards, whole_batches(size, options.batch_size)
+
+
+def hogwild_round(options, n_threads, updates_done, examples):
+    """Examples a thread trains between exchanges in "hogwild" on sparse X
+    (0 for one thread): ROUND_DISTANCE / step, at least MIN_SPARSE_ROUND,
+    at most MAX_ROUND and 1 / ROUNDS_PER_PASS of a thread's share of a pass
+    of ``examples``."""
+    if n_threads == 1:
+        return 0
+    step = options.lr_of_update(updates_done + 1) / options.batch_size
+    size = min(ROUND_DISTANCE / step, MAX_ROUND)
+    if examples:
+        size = min(size, examples / (n_threads * ROUNDS_PER_PASS))
+    return whole_batches(max(MIN_SPARSE_ROUND, int(size)), options.batch_size)
 
 
 def chunk_rows(size, batch_size, n_threads, round_examples):

@@ -11,7 +11,6 @@ and ``_state`` (its TrainingState).
 
 import concurrent.futures
 import functools
-import os
 import time
 
 import numpy as np
@@ -194,9 +193,9 @@ def loss_and_gradient(network, flat, X, Y, weights, n_threads=1):
     """The weighted sums over the rows of checked (X, Y) of the errors and of
     their gradients de/dw (laid out like ``flat``): sum_r weights[r] e_r and
     sum_r weights[r] de_r/dw, the rows shared among ``n_threads`` threads
-    (-1: one per core), each adding into a gradient of its own."""
+    (-1: fastbp._parallel.every_cpu), each adding into a gradient of its own."""
     if n_threads == -1:
-        n_threads = os.cpu_count() or 1
+        n_threads = _parallel.every_cpu(network._backend)
     n = X.shape[0]
     n_threads = max(1, min(n_threads, n))
     bounds = np.linspace(0, n, n_threads + 1).astype(np.intp)

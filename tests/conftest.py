@@ -64,13 +64,15 @@ def twin(net, backend=None, dtype=None):
 def record_train_pass(network, monkeypatch):
     """Record what ``network``'s backend is handed by each ``train_pass``
     call, by the names of the backend interface (fastbp.reference's
-    docstring): a list of dicts with the plan's "threads" and "round", and
+    docstring): a list of dicts with the plan's "threads", "round" and
+    "shards", and
     the buffers "flat", "velocity", "average" and "workspace"."""
     calls, backend = [], network._backend
 
     def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, options, plan,
                    t_done, velocity, average, moments, workspace):
-        calls.append({"threads": plan.threads, "round": plan.round, "flat": flat,
+        calls.append({"threads": plan.threads, "round": plan.round, "shards": plan.shards,
+                      "flat": flat,
                       "velocity": velocity, "average": average, "workspace": workspace})
         return backend.train_pass(flat, layers, acts, loss, X, Y, sample_weight, order,
                                   options, plan, t_done, velocity, average, moments, workspace)

@@ -100,3 +100,37 @@ def test_random_configurations_keep_the_same_whole_state(first, second, hidden, 
     for net in (compiled, reference):
         net.partial_fit(X, Y, **_call_options(second, len(X)))
     assert_same_state(compiled, reference, tolerance)
+
+
+THREADED_OPTIONS = st.fixed_dictionaries({
+    "lr": st.sampled_from([0.002, 0.01]),
+    "momentum": st.sampled_from([0.0, 0.5, 0.9]),
+    "nesterov": st.booleans(),
+    "weight_decay": st.sampled_from([0.0, 1e-3]),
+    "batch_size": st.integers(1, 3),
+    "lr_schedule": st.sampled_from(["constant", "invscaling", "optimal", "adaptive"]),
+    "clip": st.sampled_from([None, 0.3]),
+    "weighted": st.booleans(),
+    "shuffle": st.booleans(),
+    "optimizer": st.just("sgd"),
+    "n_threads": st.integers(2, 4),
+})
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(first=THREADED_OPTIONS, second=THREADED_OPTIONS,
+       hidden=st.sampled_from(["tanh", "relu", "sigmoid"]),
+       dtype=st.sampled_from(["float64", "float32"]))
+def test_random_threaded_configurations_keep_the_same_whole_state(first, second, hidden, dtype):
+    """The same on several threads: the reference computes the copies'
+    schedule (rounds of shards) that the compiled core runs on threads."""
+    X, Y = data([4, 3], 600, seed=1)
+    compiled = fastbp.Network([4, 6, 3], hidden=hidden, dtype=dtype, backend="compiled")
+    reference = twin(compiled, backend="reference")
+    tolerance = 1e-10 if dtype == "float64" else 1e-4
+    for net in (compiled, reference):
+        net.fit(X, Y, epochs=1, **_call_options(first, len(X)))
+    assert_same_state(compiled, reference, tolerance)
+    for net in (compiled, reference):
+        net.partial_fit(X, Y, **_call_options(second, len(X)))
+    assert_same_state(compiled, reference, tolerance)

@@ -155,17 +155,18 @@ def test_thread_options_are_checked(backend):
         net.fit(X, Y, average=True, n_threads=2)
 
 
-def test_the_reference_backend_warns_that_it_runs_serially():
+def test_the_reference_backend_warns_that_it_runs_hogwild_serially():
     X, Y = data([2, 3, 1], 10)
     net = fastbp.Network([2, 3, 1], backend="reference")
-    for train in (lambda: net.fit(X, Y, epochs=1, n_threads=2),
-                  lambda: fastbp.fit_stream(net, [(X, Y)], n_threads=2)):
+    for train in (lambda: net.fit(X, Y, epochs=1, n_threads=2, parallel="hogwild"),
+                  lambda: fastbp.fit_stream(net, [(X, Y)], n_threads=2, parallel="hogwild")):
         with pytest.warns(RuntimeWarning, match="reference backend runs serially") as caught:
             train()
         assert caught[0].filename == __file__              # it points at the caller
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         net.fit(X, Y, epochs=1)                   # the default: quietly one thread
+        net.fit(X, Y, epochs=1, n_threads=2)      # the copies' schedule, computed
 
 
 @compiled
@@ -181,25 +182,28 @@ def test_a_fork_after_parallel_training_does_not_hang():
         X = np.random.default_rng(0).normal(size=(4000, 20))
         Y = X[:, :1] * 0.5
 
-        def train(n_threads):
-            net = fastbp.Network([20, 32, 1], seed=0)
+        def train(n_threads, parallel="copies"):
+            net = fastbp.Network([20, 256, 1], seed=0)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                net.fit(X, Y, epochs=2, lr=0.001, n_threads=n_threads)
-            return float(net.loss(X, Y)), [str(w.message) for w in caught]
+                net.fit(X, Y, epochs=2, lr=0.001, n_threads=n_threads, parallel=parallel)
+            return net.flat.tobytes(), [str(w.message) for w in caught]
 
         if __name__ == "__main__":
-            print("parent", train(2)[0] < 0.25)
+            parent = train(2)[0]
+            print("parent", np.isfinite(np.frombuffer(parent)).all())
             with multiprocessing.get_context("fork").Pool(2) as pool:
-                for loss, caught in pool.map(train, [-1, 2]):
-                    print("child", loss < 0.25, caught)
+                for flat, caught in pool.starmap(train, [(-1,), (2,), (2, "hogwild")]):
+                    print("child", flat == parent, caught)
     """)
     result = run_python("-c", script, OMP_NUM_THREADS="2")   # run_python times out at 300 s
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "parent True"
-    assert lines[1] == "child True []"                       # -1: one thread, quietly
-    assert lines[2].startswith("child True") and "forked after a parallel pass" in lines[2]
+    # the copies' schedule on one thread: the same weights, quietly
+    assert lines[1] == "child True []"
+    assert lines[2] == "child True []"
+    assert lines[3].startswith("child False") and "forked after a parallel pass" in lines[3]
 
 
 @compiled
@@ -211,9 +215,17 @@ def test_a_build_without_openmp_warns_and_trains_serially(monkeypatch):
     X, Y = data([3, 4, 1], 50)
     net, serial = fastbp.Network([3, 4, 1]), fastbp.Network([3, 4, 1])
     with pytest.warns(RuntimeWarning, match="built without OpenMP"):
-        net.fit(X, Y, epochs=1, n_threads=2)
+        net.fit(X, Y, epochs=1, n_threads=2, parallel="hogwild")
     serial.fit(X, Y, epochs=1)
     assert np.array_equal(net.flat, serial.flat)
+    X, Y = data([3, 4, 1], 2000)
+    nets = [fastbp.Network([3, 64, 1], seed=0) for _ in range(2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                 # the copies: the same result, quietly
+        nets[0].fit(X, Y, epochs=1, lr=0.001, n_threads=2)
+    monkeypatch.setattr(_backend.compiled, "PARALLEL", True)
+    nets[1].fit(X, Y, epochs=1, lr=0.001, n_threads=2)
+    assert np.array_equal(nets[0].flat, nets[1].flat)
 
 
 @compiled
@@ -224,7 +236,7 @@ def test_the_core_takes_its_own_workspace_for_the_copies_when_not_given_one():
     order = np.arange(len(X), dtype=np.intp)
     expected = net.loss(X, Y) * len(X)
     options = fastbp.training.Options(1e-200, n_threads=2)
-    plan = _options.Plan(threads=2, round=64)
+    plan = _options.Plan(threads=2, round=64, shards=4)
     for workspace in (None, np.empty(3, dtype=np.float64)):      # none, or too small
         flat = net.flat.copy()
         total, done = _core.train_pass(flat, *backend_spec(net), X, Y, sample_weight=None,
@@ -244,27 +256,28 @@ def test_chunks_hold_whole_rounds_for_every_thread():
     assert chunk_rows(101, 5, 1, 0) == 105
 
 
-@pytest.mark.compiled
 @pytest.mark.parametrize("options, rows, expected", [
-    ({"lr": 0.01}, 20_000, 64),                        # 0.64 / 0.01
-    ({"lr": 0.02}, 20_000, 64),                        # never fewer
-    ({"lr": 0.001}, 20_000, 640),
-    ({"lr": 0.001, "momentum": 0.9}, 20_000, 64),      # steps 10 times as far
-    ({"lr": 0.004, "batch_size": 4}, 20_000, 640),     # whole batches of 4
-    ({"lr": 0.001, "batch_size": 3}, 20_000, 1026),    # 1024, in whole batches
-    ({"lr": 0.0001}, 20_000, 1024),
-    ({"lr": 0.0001}, 4_000, 250),                      # an eighth of a thread's share
-    ({"lr": 0.001, "lr_schedule": "invscaling"}, 20_000, 640),
+    ({"lr": 0.01}, 20_000, (4, 16)),                  # 0.64 / 0.01 = 64 a round
+    ({"lr": 0.02}, 20_000, (2, 16)),                  # 32: 2 shards of MIN_SHARD
+    ({"lr": 0.05}, 20_000, (0, 0)),                   # 12.8: too few for 2, serial
+    ({"lr": 0.001}, 20_000, (8, 80)),
+    ({"lr": 0.001, "momentum": 0.9}, 20_000, (4, 16)),    # steps 10 times as far
+    ({"lr": 0.004, "batch_size": 4}, 20_000, (8, 80)),    # whole batches of 4
+    ({"lr": 0.001, "batch_size": 3}, 20_000, (8, 240)),
+    ({"lr": 0.0001}, 20_000, (8, 312)),               # an eighth of the pass a round
+    ({"lr": 0.0001}, 4_000, (8, 62)),
+    ({"lr": 0.001, "lr_schedule": "invscaling"}, 20_000, (8, 80)),
 ])
-def test_rounds_are_as_long_as_the_step_allows(options, rows, expected, monkeypatch):
+def test_rounds_are_as_long_as_the_step_allows(options, rows, expected, monkeypatch, backend):
     """parallel="copies": a round holds ROUND_DISTANCE / (lr / batch_size /
-    (1 - momentum)) examples, from MIN_ROUND to MAX_ROUND and at most
-    1 / ROUNDS_PER_PASS of a thread's share; one pass, one round size."""
+    (1 - momentum)) examples, at most 1 / ROUNDS_PER_PASS of the pass, in
+    SHARDS shards of at least MIN_SHARD (fewer where they do not fit, none
+    where 2 do not); the same on either backend, one plan a pass."""
     X, Y = data([4, 3, 2], rows)
-    net = fastbp.Network([4, 3, 2], seed=0)
+    net = fastbp.Network([4, 3, 2], seed=0, backend=backend)
     calls = record_train_pass(net, monkeypatch)
     net.partial_fit(X, Y, n_threads=2, **options)
-    assert {call["round"] for call in calls} == {expected if fastbp._core.PARALLEL else 0}
+    assert {(call["shards"], call["round"]) for call in calls} == {expected}
 
 
 def test_the_default_reproduces_bit_for_bit(backend):
@@ -314,7 +327,8 @@ def test_absurd_thread_counts_are_refused(n_threads, error):
 @pytest.mark.compiled
 def test_more_threads_than_usable_cpus_train_on_as_many_threads_as_cpus():
     # two threads on one CPU waited for each other's turns at every exchange
-    # (benchmarks/bench_threads.py --busy measures it)
+    # (benchmarks/bench_threads.py --busy measures it); hogwild warns, and
+    # the copies' result does not depend on the threads (see below)
     code = """
 import os, warnings
 import numpy as np, fastbp
@@ -325,7 +339,7 @@ nets = [fastbp.Network([4, 8, 1], seed=0) for _ in range(2)]
 nets[0].fit(X, Y, epochs=2, lr=0.01, seed=1)
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
-    nets[1].fit(X, Y, epochs=2, lr=0.01, seed=1, n_threads=2)
+    nets[1].fit(X, Y, epochs=2, lr=0.01, seed=1, n_threads=2, parallel="hogwild")
 print(np.array_equal(nets[0].flat, nets[1].flat))
 print([str(w.message) for w in caught])
 """
@@ -334,3 +348,80 @@ print([str(w.message) for w in caught])
     same, caught = result.stdout.splitlines()
     assert same == "True"
     assert "n_threads=2 trains on 1 thread(s): this process may run on 1 CPU(s) only" in caught
+
+
+THREADED_RULES = [
+    {"lr": 0.001}, {"lr": 0.001, "momentum": 0.9},
+    {"lr": 0.001, "momentum": 0.9, "nesterov": True}, {"lr": 0.002, "weight_decay": 1e-3},
+    {"lr": 0.001, "momentum": 0.5, "weight_decay": 1e-3}, {"lr": 0.001, "clip": 0.2},
+    {"lr": 0.01, "lr_schedule": "invscaling"},
+    {"lr": 0.001, "lr_schedule": "optimal", "weight_decay": 1e-3},
+    {"lr": 0.004, "batch_size": 4}]
+
+
+@compiled
+@pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-12), ("float32", 1e-5)])
+@pytest.mark.parametrize("options", THREADED_RULES, ids=lambda o: "-".join(map(str, o.values())))
+def test_copies_give_the_same_weights_on_any_threads_and_equal_the_reference(
+        options, dtype, tolerance):
+    """The copies' schedule depends on positions in the data alone: 2, 3 and
+    4 threads give the same weights bit for bit, and the reference backend,
+    which trains the shards one after another, gives them too (on a network
+    large enough that the compiled core runs the shards on threads)."""
+    X, Y = data([64, 4], 1500, seed=2)
+    X, Y = X.astype(dtype), Y.astype(dtype)
+    trained = {}
+    for backend, threads in (("compiled", 2), ("compiled", 3), ("compiled", 4),
+                             ("reference", 2)):
+        net = fastbp.Network([64, 128, 4], dtype=dtype, seed=0, backend=backend)
+        net.fit(X, Y, epochs=2, seed=1, n_threads=threads, **options)
+        trained[backend, threads] = net.flat
+    serial = {}
+    for backend in ("compiled", "reference"):
+        net = fastbp.Network([64, 128, 4], dtype=dtype, seed=0, backend=backend)
+        net.fit(X, Y, epochs=2, seed=1, **options)
+        serial[backend] = net.flat
+    two = trained["compiled", 2]
+    assert not np.array_equal(two, serial["compiled"])          # the copies did train
+    assert np.array_equal(trained["compiled", 3], two)
+    assert np.array_equal(trained["compiled", 4], two)
+    # float32 with weight decay: the serial passes differ by 1.3e-4 already
+    tolerance = max(tolerance, 2 * relative_error(serial["reference"], serial["compiled"]))
+    assert relative_error(trained["reference", 2], two) < tolerance
+
+
+DETERMINISM = """
+import hashlib, sys
+import numpy as np, fastbp
+rng = np.random.default_rng(0)
+X, Y = rng.normal(size=(3000, 64)), rng.normal(size=(3000, 4))
+flats = []
+for dtype in ("float64", "float32"):
+    net = fastbp.Network([64, 128, 4], dtype=dtype, seed=0)
+    net.fit(X.astype(dtype), Y.astype(dtype), epochs=2, lr=0.001, momentum=0.9, seed=1,
+            n_threads=2)
+    flats.append(net.flat.tobytes())
+print(hashlib.sha256(b"".join(flats)).hexdigest())
+"""
+
+
+@compiled
+def test_two_threads_give_the_same_weights_in_every_fresh_process():
+    """Four fresh processes on two threads: alone, again, both threads on
+    one CPU, and beside a busy process: the same weights bit for bit."""
+    import os
+    import subprocess
+    import sys
+    run = [sys.executable, "-c", DETERMINISM]
+    one_cpu = min(os.sched_getaffinity(0))
+    digests = [subprocess.run(run, capture_output=True, text=True, check=True).stdout
+               for _ in range(2)]
+    digests.append(subprocess.run(run, capture_output=True, text=True, check=True,
+                                  preexec_fn=lambda: os.sched_setaffinity(0, {one_cpu})).stdout)
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        digests.append(subprocess.run(run, capture_output=True, text=True, check=True).stdout)
+    finally:
+        busy.kill()
+        busy.wait()
+    assert len(digests[0]) == 65 and digests == [digests[0]] * 4
