@@ -31,10 +31,12 @@ speed-ups, and the median training loss after the last epoch
 With ``--busy`` it instead times small trainings on 1 and 2 threads, in
 turns, on a machine left alone, beside a busy process (a Python loop that
 never ends, unpinned), and with the whole benchmark pinned to one CPU:
-docs/scale.md's example (20,000 x [64, 32, 1] float32, 10 epochs) and the
-command line's tour size (2,400 x [5, 64, 1] float64, 20 epochs). Two
-threads should never be much slower than one: a thread that waits for
-another must not keep it from the CPU they share.
+xor-sized (4,000 x [2, 8, 1], 10 epochs), the command line's tour size
+(2,400 x [5, 64, 1], 20 epochs), digits-sized (1,797 x [64, 32, 10], 20
+epochs), docs/scale.md's example (20,000 x [64, 32, 1] float32, 10 epochs)
+and mnist-sized (10,000 x [784, 128, 10] float32, 2 epochs).  Two threads
+should never be much slower than one (at least 0.9x its speed): a thread
+that waits for another must not keep it from the CPU they share.
 
 "2 independent trainings" is the ceiling: two networks trained on the
 epoch at once, one thread pinned to each CPU, sharing nothing; its
@@ -160,8 +162,11 @@ def measure(name, dtype, repeats, epochs):
 
 
 # --busy: (rows, layers, dtype, epochs) of the small trainings.
-SMALL = {"scale.md": (20_000, [64, 32, 1], "float32", 10),
-         "command line": (2_400, [5, 64, 1], "float64", 20)}
+SMALL = {"xor-sized": (4_000, [2, 8, 1], "float64", 10),
+         "command line": (2_400, [5, 64, 1], "float64", 20),
+         "digits-sized": (1_797, [64, 32, 10], "float64", 20),
+         "scale.md": (20_000, [64, 32, 1], "float32", 10),
+         "mnist-sized": (10_000, [784, 128, 10], "float32", 2)}
 
 
 def busy(repeats):

@@ -47,14 +47,14 @@ def integer(value, name, minimum, maximum=None):
 
 
 def threads(value, name="n_threads"):
-    """``value`` as an int if it is -1 (every core) or from 1 to
+    """``value`` as an int if it is -1 (one per CPU) or from 1 to
     THREADS_PER_CORE times the cores of this machine."""
     cores = os.cpu_count() or 1
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer: 1 (one thread) or -1 (every core), "
+        raise TypeError(f"{name} must be an integer: 1 (one thread) or -1 (one per CPU), "
                         f"got {type(value).__name__}")
     if value != -1 and not 1 <= value <= THREADS_PER_CORE * cores:
-        raise ValueError(f"{name} must be -1 (every core) or from 1 to "
+        raise ValueError(f"{name} must be -1 (one per CPU) or from 1 to "
                          f"{THREADS_PER_CORE * cores} ({THREADS_PER_CORE} per core of this "
                          f"machine's {cores}), got {value}")
     return int(value)

@@ -13,10 +13,11 @@ import time
 
 import numpy as np
 
-from . import _backend, demo
+from . import _backend, _parallel, demo
 from ._backend import BACKENDS
 from ._files import MAX_FEATURES, SVMLIGHT, UsageError, load_model, read_table, save_model
 from ._names import ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES
+from ._options import Options
 from ._validation import MAX_LR
 from ._sparse import issparse
 from .network import DivergenceError, Network
@@ -181,6 +182,9 @@ def build_parser():
                        help="learning rate (default: 0.5 (1 - momentum) / the widest fan-in)")
     check.add_argument("--momentum", type=_in(0, 1, low_closed=True), default=0.9, help="(0.9)")
     check.add_argument("--seed", type=_at_least(0), default=0)
+    check.add_argument("--threads", type=_at_least(1), default=1, metavar="K",
+                       help="train on K threads: the compiled core runs the copies' shards "
+                       "on threads, the reference one after another (1)")
     check.add_argument("--all", action="store_true",
                        help=f"check every weight against finite differences, not "
                        f"{VERIFY_SAMPLE} of each layer (slow on large layers)")
@@ -516,6 +520,8 @@ def cpu_name():
 # verify checks at most this many weights of each layer without --all, and
 # shows a progress bar where it checks more than LONG_CHECK in all.
 VERIFY_SAMPLE = 200
+# verify --threads: enough examples for rounds of several shards
+VERIFY_THREADED_ROWS = 4000
 LONG_CHECK = 2000
 
 
@@ -525,20 +531,34 @@ def _bar(total, description):
     return tqdm(total=total, desc=description, unit="weight", leave=False, dynamic_ncols=True)
 
 
+def _schedule_of(threads, lr, momentum, rows):
+    """How ``fastbp verify --threads`` trains: the copies' shards a round."""
+    if threads == 1:
+        return ""
+    options = Options.check(lr, momentum=momentum, n_threads=threads)
+    shards, size = _parallel.copies_schedule(options, 0, rows, 0, 8)
+    if not shards:
+        return (f", {threads} threads asked: serial, the step is too large for copies "
+                "(a smaller --lr or --momentum)")
+    return f", on {threads} threads: rounds of {shards} shards of {size} examples"
+
+
 def _verify(args):
     layers = args.layers
     if len(layers) < 2:
         raise UsageError("--layers needs at least d[0] and d[L], like 8,6,3")
+    rows = 200 if args.threads == 1 else VERIFY_THREADED_ROWS
     rng = np.random.default_rng(args.seed)
-    X = rng.normal(size=(200, layers[0]))
-    Y = 0.5 * rng.normal(size=(200, layers[-1]))
+    X = rng.normal(size=(rows, layers[0]))
+    Y = 0.5 * rng.normal(size=(rows, layers[-1]))
     net = Network(layers, hidden="tanh", seed=args.seed)
     lr = stable_lr(layers, args.momentum) if args.lr is None else args.lr
-    print(f"fastbp verify: {net!r}, 200 examples X ~ N(0, 1), Y ~ 0.5 N(0, 1)")
+    print(f"fastbp verify: {net!r}, {rows} examples X ~ N(0, 1), Y ~ 0.5 N(0, 1)")
     print("1. the compiled core against the reference backend, the same training "
-          f"(lr {lr:.3g}, momentum {args.momentum:g}, {args.epochs} epochs):")
+          f"(lr {lr:.3g}, momentum {args.momentum:g}, {args.epochs} epochs"
+          + _schedule_of(args.threads, lr, args.momentum, rows) + "):")
     compared = verify(net, X, Y, epochs=args.epochs, lr=lr, momentum=args.momentum,
-                      seed=args.seed)
+                      seed=args.seed, n_threads=args.threads)
     print("\n".join("   " + line for line in str(compared).splitlines()))
     agree = compared.passed
     sample = None if args.all else VERIFY_SAMPLE

@@ -388,14 +388,18 @@ class Network:
             ``callback(network, epoch, logs)`` after every epoch (``logs``:
             "loss", "lr", "val_loss"); returning False stops training.
         n_threads : int, default 1
-            1: serial, reproducible bit for bit. n > 1 threads (at most 4 per
-            core; -1: OpenMP's limit) train on shares of the order, not
-            reproducibly; serial on the reference, with average or Adam,
-            Adagrad but on sparse X, and momentum or weight decay on sparse X.
+            1: the serial pass. n > 1 threads (at most 4 per core; -1: one
+            per CPU this process may run on, at most OMP_NUM_THREADS) with
+            "copies": reproducible bit for bit, the same for any n > 1 and
+            on the reference backend (docs/scale.md); with "hogwild", not.
+            One thread with average or Adam, Adagrad but on sparse X, and
+            momentum or weight decay on sparse X.
         parallel : {"copies", "hogwild", None}, default None
-            Threads train copies, whose changes reach the shared weights each
-            round of examples; or the shared weights, unlocked. None: "hogwild"
-            for sparse X (its examples rarely meet), else "copies".
+            "copies": each round's shards of examples train copies of the
+            weights, whose changes are added in the shards' order;
+            "hogwild": the threads train the shared weights, unlocked.
+            None: "hogwild" for sparse X (its examples rarely meet), else
+            "copies".
 
         Returns
         -------

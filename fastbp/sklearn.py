@@ -103,8 +103,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         fastbp's averaged SGD (see ``fastbp.Network.fit``).
     n_threads : int, default 1
         fastbp's threads per fit (see ``fastbp.Network.fit``; "sgd" only), or
-        for "lbfgs" per evaluation of the gradient; 1 keeps results
-        reproducible bit for bit, -1 uses every core.
+        for "lbfgs" per evaluation of the gradient; -1: one per CPU this
+        process may run on (docs/scale.md).
     dtype : {None, "float64", "float32"}, default None
         Floating type of the weights and of all computation; None: float32
         for float32 X, else float64 (as scikit-learn).

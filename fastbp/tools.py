@@ -198,8 +198,10 @@ def verify(net, X, Y, epochs=1, lr=None, seed=0, **fit_options):
     """Train copies of ``net`` on both backends, the same way, and compare.
 
     Both copies start from ``net``'s weights and train one epoch at a time
-    with the same options and orders, serially; ``net`` itself is not
-    changed.  Training that diverges (a non-finite error, or a loss grown
+    with the same options and orders; ``net`` itself is not changed.  With
+    ``n_threads`` > 1 (parallel="copies", the default) the compiled core
+    trains the copies' shards on threads and the reference one after
+    another: the same schedule, so the same weights.  Training that diverges (a non-finite error, or a loss grown
     DIVERGENCE_FACTOR times) is reported as such, not as a difference.
 
     Parameters
@@ -214,7 +216,8 @@ def verify(net, X, Y, epochs=1, lr=None, seed=0, **fit_options):
     seed : int, default 0
         Seed of the shuffling.
     **fit_options
-        Further options of ``Network.fit`` (momentum, batch_size, ...).
+        Further options of ``Network.fit`` (momentum, batch_size,
+        n_threads, ...).
 
     Returns
     -------
@@ -231,8 +234,6 @@ def verify(net, X, Y, epochs=1, lr=None, seed=0, **fit_options):
         raise TypeError(f"net must be a fastbp.Network, got {type(net).__name__}")
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
-    if "n_threads" in fit_options:
-        raise TypeError("verify compares serial training: it takes no n_threads")
     if lr is None:
         lr = stable_lr(net.layers, fit_options.get("momentum", 0.0))
     copies = [Network(net.layers, list(net.hidden), net.output, net.loss_name, net.dtype,

@@ -114,3 +114,20 @@ def test_check_gradient_of_a_sample_checks_that_many_weights_of_each_layer(backe
     assert len(counted) == 100 + 63
     with pytest.raises(ValueError, match="sample"):
         fastbp.check_gradient(net, X, Y, sample=0)
+
+
+@pytest.mark.compiled
+def test_verify_compares_threaded_training_with_the_copies_schedule():
+    """verify(n_threads=K) and ``fastbp verify --threads K``: the compiled
+    core's threads against the reference's shards one after another."""
+    X, Y = data([64, 4], 3000, seed=3)
+    net = fastbp.Network([64, 128, 4], seed=0)
+    result = fastbp.verify(net, X, Y, epochs=2, lr=0.001, momentum=0.5, n_threads=2)
+    assert result.passed and max(result.weight_differences) < 1e-12
+    command = run_python("-m", "fastbp", "verify", "--layers", "64,128,4", "--lr", "0.001",
+                         "--momentum", "0", "--epochs", "1", "--threads", "3")
+    assert command.returncode == 0, command.stdout + command.stderr
+    assert "on 3 threads: rounds of 8 shards of" in command.stdout
+    assert "verdict: PASS" in command.stdout
+    serial = run_python("-m", "fastbp", "verify", "--epochs", "1", "--threads", "2")
+    assert serial.returncode == 0 and "serial, the step is too large" in serial.stdout
