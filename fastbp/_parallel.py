@@ -33,11 +33,11 @@ MODES = ("copies", "hogwild")
 # parallel="copies": a round is SHARDS shards of consecutive examples (fewer
 # where their copies would take more than SHARD_BYTES), however many
 # threads train them
-SHARDS = 8
+SHARDS = 4
 SHARD_BYTES = 1 << 29
 MIN_SHARD = 16
 # a shard's work (examples x weights) below which one thread runs them all
-MIN_SHARD_WORK = 1 << 17
+MIN_SHARD_WORK = 1 << 20
 # "hogwild" on sparse X: an exchange gathers scattered rows of W^(1)
 MIN_SPARSE_ROUND = 512
 MAX_ROUND = 1024

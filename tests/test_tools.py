@@ -127,7 +127,7 @@ def test_verify_compares_threaded_training_with_the_copies_schedule():
     command = run_python("-m", "fastbp", "verify", "--layers", "64,128,4", "--lr", "0.001",
                          "--momentum", "0", "--epochs", "1", "--threads", "3")
     assert command.returncode == 0, command.stdout + command.stderr
-    assert "on 3 threads: rounds of 8 shards of" in command.stdout
+    assert "on 3 threads: rounds of 4 shards of" in command.stdout
     assert "verdict: PASS" in command.stdout
     serial = run_python("-m", "fastbp", "verify", "--epochs", "1", "--threads", "2")
     assert serial.returncode == 0 and "serial, the step is too large" in serial.stdout
