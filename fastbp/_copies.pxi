@@ -131,3 +131,183 @@ cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
             total[0] += shard_totals[s]
         start += size
     return start
+
+
+# parallel="copies" on CSR rows.  A round's shards read few rows of W^(1)
+# each: a row that one shard alone touches in the round is trained in place
+# by that shard; the rows that several touch, W^(1)'s bias row and layers
+# 2..L (what every example updates) are trained on each shard's own copy of
+# them (Layout.slot, as sparse Hogwild!), and after the round the weights
+# take the sum of the copies' changes to the rows and their mean change to
+# the rest (summed, every example's update to those would count once per
+# shard that made it: the rounds here are long); Adagrad's sums of squares
+# add up whole.  Which rows are whose depends on the round's examples only.
+
+cdef struct Owners:         # the rows of W^(1) a round's shards touch
+    int* owner              # d[0] entries: 0 none, s + 1 shard s alone, -1 several
+    Py_ssize_t* touched     # the rows touched (owner != 0), n_touched of them
+    Py_ssize_t n_touched
+
+
+cdef void mark_owners(Owners* owners, Hot* hot, const Rows* rows, const Py_ssize_t* order,
+                      Py_ssize_t start, Py_ssize_t size, Py_ssize_t shard) noexcept nogil:
+    """owners of the round of ``size`` examples of ``order`` from ``start``,
+    in shards of ``shard``; the rows several shards touch get hot.slot 0, 1,
+    ... (hot.inputs, hot.k) in the order first met."""
+    cdef Py_ssize_t e, p, i
+    cdef int s, mark
+    hot.k = 0
+    for e in range(start, start + size):
+        s = <int> ((e - start) // shard) + 1
+        for p in range(rows.indptr[order[e]], rows.indptr[order[e] + 1]):
+            i = rows.indices[p]
+            mark = owners.owner[i]
+            if mark == 0:
+                owners.owner[i] = s
+                owners.touched[owners.n_touched] = i
+                owners.n_touched += 1
+            elif mark > 0 and mark != s:
+                owners.owner[i] = -1
+                hot.slot[i] = <int> hot.k
+                hot.inputs[hot.k] = i
+                hot.k += 1
+
+
+cdef void clear_owners(Owners* owners, Hot* hot) noexcept nogil:
+    """Back to no rows touched (owner 0, slot -1), in the touched rows only."""
+    cdef Py_ssize_t j, i
+    for j in range(owners.n_touched):
+        i = owners.touched[j]
+        owners.owner[i] = 0
+        hot.slot[i] = -1
+    owners.n_touched = 0
+
+
+cdef void copy_pieces(const Layout* lay, const Hot* hot, const floating* shared,
+                      floating* own, Py_ssize_t n_weights) noexcept nogil:
+    """own = the pieces of ``shared`` a shard trains on its copy: W^(1)'s
+    bias row, the rows of hot.inputs by slot, then layers 2..L."""
+    cdef Py_ssize_t s, d1 = lay.d[1], rest = dense_start(lay, n_weights)
+    memcpy(own, shared + lay.w_off[1], d1 * sizeof(floating))
+    for s in range(hot.k):
+        memcpy(own + (1 + s) * d1, shared + lay.w_off[1] + (1 + hot.inputs[s]) * d1,
+               d1 * sizeof(floating))
+    memcpy(own + (1 + hot.k) * d1, shared + rest, (n_weights - rest) * sizeof(floating))
+
+
+cdef void merge_piece(const floating* copies, Py_ssize_t stride, int used, floating* w,
+                      Py_ssize_t n, floating share) noexcept nogil:
+    """w[:n] += share times the sum over the copies s, in order, of
+    copies[s * stride:][:n] - w (the sum built in copy 0)."""
+    cdef Py_ssize_t j
+    cdef int s
+    cdef floating* acc = <floating*> copies
+    cdef const floating* other
+    for j in range(n):
+        acc[j] = acc[j] - w[j]
+    for s in range(1, used):
+        other = copies + s * stride
+        for j in range(n):
+            acc[j] = acc[j] + (other[j] - w[j])
+    for j in range(n):
+        w[j] = w[j] + share * acc[j]
+
+
+cdef void merge_pieces(const Layout* lay, const Hot* hot, floating* copies,
+                       Py_ssize_t stride, int used, floating* shared, Py_ssize_t n_weights,
+                       floating share) noexcept nogil:
+    """The round's merge of ``shared`` (weights, or sums of squares) from
+    the copies' pieces: the rows of several shards take the sum of their
+    changes, the bias row and layers 2..L ``share`` of it."""
+    cdef Py_ssize_t s, d1 = lay.d[1], rest = dense_start(lay, n_weights)
+    merge_piece(copies, stride, used, shared + lay.w_off[1], d1, share)
+    for s in range(hot.k):
+        merge_piece(copies + (1 + s) * d1, stride, used,
+                    shared + lay.w_off[1] + (1 + hot.inputs[s]) * d1, d1, 1)
+    merge_piece(copies + (1 + hot.k) * d1, stride, used, shared + rest, n_weights - rest,
+                share)
+
+
+cdef Py_ssize_t train_sparse_shard(const Layout* lay, const Hot* hot, floating* w,
+                                   floating* squares, Py_ssize_t n_weights, const Rows* rows,
+                                   const floating* Y, const floating* sample_weight,
+                                   const Py_ssize_t* order, Py_ssize_t first, Py_ssize_t size,
+                                   const Step* step, floating* own, Py_ssize_t* w_off,
+                                   floating* scratch, double* total) noexcept nogil:
+    """One shard of a sparse round: its copy ``own`` (then its sums of
+    squares, for Adagrad) taken, then its ``size`` examples of ``order``
+    from ``first`` trained, its own rows of W^(1) in place."""
+    cdef Layout mine
+    cdef Step my_step = step[0]
+    cdef floating* own_squares = own + padded(hot.n_own) if squares != NULL else NULL
+    own_layout(&mine, w_off, lay, hot, w + lay.w_off[1],
+               squares + lay.w_off[1] if squares != NULL else NULL)
+    my_step.moments = own_squares
+    copy_pieces(lay, hot, w, own, n_weights)
+    if squares != NULL:
+        copy_pieces(lay, hot, squares, own_squares, n_weights)
+    return train_share(&mine, own, NULL, NULL, hot.n_own, rows, Y, sample_weight,
+                       order + first, size, &my_step, first, scratch, total)
+
+
+cdef Py_ssize_t train_sparse_shards(const Layout* lay, Hot* hot, Owners* owners,
+                                    floating* w, floating* squares, Py_ssize_t n_weights,
+                                    const Rows* rows, const floating* Y,
+                                    const floating* sample_weight, const Py_ssize_t* order,
+                                    Py_ssize_t n, const Step* step, int n_threads,
+                                    floating** buffer, Py_ssize_t* capacity,
+                                    Py_ssize_t* w_offs, floating* scratch,
+                                    Py_ssize_t per_thread, double* shard_totals,
+                                    Py_ssize_t* shard_dones, double* total) noexcept nogil:
+    """The rounds of the copies over the n CSR rows ``order`` (see above),
+    step.shards shards of step.round examples a round, claimed by whichever
+    of ``n_threads`` threads is free; the shards' copies in ``buffer``
+    (``capacity`` floats, grown as a round needs).  Returns the examples
+    done: up to the round in which an error was not finite; -1 where memory
+    for the copies ran out."""
+    cdef Py_ssize_t start = 0, size, s, first, last, stride, need
+    cdef Py_ssize_t shard = step.round, d1 = lay.d[1]
+    cdef Py_ssize_t rest = n_weights - dense_start(lay, n_weights)
+    cdef int shards = step.shards, used
+    cdef bint failed
+    cdef floating* grown
+    while start < n:
+        size = min(shards * shard, n - start)
+        used = <int> ((size + shard - 1) // shard)
+        mark_owners(owners, hot, rows, order, start, size, shard)
+        hot.n_own = (1 + hot.k) * d1 + rest
+        stride = padded(hot.n_own) * (2 if squares != NULL else 1)
+        need = used * stride
+        if need > capacity[0]:
+            free(buffer[0])
+            grown = <floating*> malloc((2 * need + 16) * sizeof(floating))
+            buffer[0] = grown
+            capacity[0] = 2 * need if grown != NULL else 0
+            if grown == NULL:
+                clear_owners(owners, hot)
+                return -1
+        for s in prange(used, num_threads=n_threads, schedule="dynamic", chunksize=1):
+            first = start + s * shard
+            last = min(first + shard, start + size)
+            shard_totals[s] = 0
+            shard_dones[s] = train_sparse_shard(
+                lay, hot, w, squares, n_weights, rows, Y, sample_weight, order, first,
+                last - first, step, <floating*> line_start(buffer[0]) + s * stride,
+                w_offs + threadid() * (lay.L + 1), scratch + threadid() * per_thread,
+                shard_totals + s)
+        failed = False
+        for s in range(used):
+            failed = failed or shard_dones[s] < min(shard, start + size - s * shard - start)
+        if failed:
+            clear_owners(owners, hot)
+            return start
+        merge_pieces(lay, hot, <floating*> line_start(buffer[0]), stride, used, w, n_weights,
+                     <floating> (1.0 / used))
+        if squares != NULL:
+            merge_pieces(lay, hot, <floating*> line_start(buffer[0]) + padded(hot.n_own),
+                         stride, used, squares, n_weights, 1)
+        clear_owners(owners, hot)
+        for s in range(used):
+            total[0] += shard_totals[s]
+        start += size
+    return start

@@ -41,8 +41,8 @@ if fbp_cpu_levels() & _NEEDS_LEVELS != _NEEDS_LEVELS:
                       f"does not run: import fastbp, which picks the copy it runs")
 
 include "_example.pxi"
-include "_copies.pxi"
 include "_hogwild.pxi"
+include "_copies.pxi"
 include "_lazy.pxi"
 include "_online.pxi"
 
@@ -221,7 +221,7 @@ def cpu_isas():
 def workspace(Py_ssize_t n_weights, dtype, plan):
     """The copies of a pass of parallel="copies" (w, and v where
     plan.velocity, for each of plan.shards shards, on a cache line), or None."""
-    if plan.shards > 0:
+    if plan.shards > 0 and not plan.sparse:
         return zeros(plan.shards * (2 if plan.velocity else 1) * padded(n_weights), dtype)
     return None
 
@@ -280,10 +280,12 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     threads claim plan.round examples at a time, and each keeps a copy of
     the weights every example updates, and of the frequent inputs' rows of
     W^(1), whose change over n_threads it adds to flat after each round: see
-    ``train_hogwild``.  With plan.mode "copies" the threads claim plan.round
-    examples (a multiple of the batch) at a time from ``order``; thread 0
-    trains flat itself, each other thread a copy in ``workspace``, whose
-    change thread 0 adds to flat: see ``train_copy``.
+    ``train_hogwild``.  With plan.shards > 0 (plan.mode "copies") the pass
+    is rounds of plan.shards shards of plan.round examples, each shard
+    trained on a copy of the round's start (in ``workspace`` on dense X),
+    the changes then added in the shards' order: see ``train_shards`` and,
+    on CSR rows, ``train_sparse_shards``; the threads, however many, claim
+    shards and change nothing the result depends on.
 
     The whole pass runs without the GIL.  A non-finite error stops a
     thread's share before that example changes any weight.  Returns (sum of
@@ -311,7 +313,11 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     cdef Py_ssize_t n_copies = 0
     cdef Rows rows = rows_of(X, <floating*> NULL)
     cdef bint copying = step.copying
-    cdef Hot hot                            # sparse Hogwild!: the threads' copies
+    cdef Hot hot                            # sparse Hogwild! or copies: the copied rows
+    cdef Owners owners                      # sparse copies: whose rows of W^(1)
+    cdef floating* shard_buffer = NULL      # sparse copies: the shards' copies
+    cdef Py_ssize_t shard_capacity = 0
+    cdef bint sparse_shards
     cdef floating* own = NULL
     cdef Py_ssize_t per_own = 0
     cdef Py_ssize_t* own_offsets = NULL
@@ -319,6 +325,7 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     cdef bint lazy_rows = (rows.sparse and step.optimizer == SGD and batch == 1
                            and (step.momentum > 0 or step.weight_decay > 0))
     hot.slot, hot.inputs = NULL, NULL
+    owners.owner, owners.touched, owners.n_touched = NULL, NULL, 0
     lazy.scale, lazy.last = 1, NULL
     if n == 0:
         return 0.0, 0
@@ -340,7 +347,8 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     # a total and a count of examples done for each thread, or each shard
     totals = <double*> calloc(max(n_threads, step.shards), sizeof(double) + sizeof(Py_ssize_t))
     dones = <Py_ssize_t*> (totals + max(n_threads, step.shards))
-    if step.shards > 0:
+    sparse_shards = step.shards > 0 and rows.sparse
+    if step.shards > 0 and not rows.sparse:
         n_copies = step.shards * (2 if v != NULL else 1) * padded(n_weights)
         if workspace is not None and workspace.shape[0] >= n_copies:
             copies = &workspace[0]
@@ -357,11 +365,22 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
                 choose_hot(&hot, &lay, &rows, &order[0], n, n_weights, n_threads)
             per_own = on_line(4 * hot.n_own)      # copy and base of w and of the squares
             own = <floating*> malloc((n_threads * per_own + 16) * sizeof(floating))
+    if sparse_shards:
+        hot.slot = <int*> malloc(layers[0] * sizeof(int))
+        hot.inputs = <Py_ssize_t*> malloc(layers[0] * sizeof(Py_ssize_t))
+        owners.owner = <int*> calloc(layers[0], sizeof(int))
+        owners.touched = <Py_ssize_t*> malloc(layers[0] * sizeof(Py_ssize_t))
+        own_offsets = <Py_ssize_t*> malloc(n_threads * (lay.L + 1) * sizeof(Py_ssize_t))
+        if hot.slot != NULL:
+            memset(hot.slot, -1, layers[0] * sizeof(int))
     if lazy_rows and step.momentum > 0:
         lazy.last = <Py_ssize_t*> calloc(layers[0], sizeof(Py_ssize_t))
     if (own_scratch == NULL or totals == NULL
             or (lazy_rows and step.momentum > 0 and lazy.last == NULL)
-            or (step.shards > 0 and copies == NULL)
+            or (step.shards > 0 and not rows.sparse and copies == NULL)
+            or (sparse_shards and (hot.slot == NULL or hot.inputs == NULL
+                                   or owners.owner == NULL or owners.touched == NULL
+                                   or own_offsets == NULL))
             or (hogwild_rows and (own == NULL or own_offsets == NULL))):
         free(own_scratch)
         free(totals)
@@ -370,6 +389,8 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
         free(hot.inputs)
         free(own)
         free(own_offsets)
+        free(owners.owner)
+        free(owners.touched)
         free(lazy.last)
         free(lay.w_off)
         raise MemoryError()
@@ -378,7 +399,12 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
             for i in range(n_threads):
                 for l in range(lay.L + 1):              # the bias slots x_0 = 1
                     scratch[i * per_thread + lay.x_off[l]] = 1
-            if step.shards > 0:
+            if sparse_shards:
+                done = train_sparse_shards(
+                    &lay, &hot, &owners, &flat[0], <floating*> step.moments, n_weights, &rows,
+                    &Y[0, 0], weights, &order[0], n, &step, n_threads, &shard_buffer,
+                    &shard_capacity, own_offsets, scratch, per_thread, totals, dones, &total)
+            elif step.shards > 0:
                 done = train_shards(&lay, &flat[0], v, n_weights, &rows, &Y[0, 0], weights,
                                     &order[0], n, &step, n_threads, copies, scratch,
                                     per_thread, totals, dones, &total)
@@ -414,8 +440,13 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
         free(hot.inputs)
         free(own)
         free(own_offsets)
+        free(owners.owner)
+        free(owners.touched)
+        free(shard_buffer)
         free(lazy.last)
         free(lay.w_off)
+    if done < 0:
+        raise MemoryError("no memory for the copies of a round's shards")
     return total, done
 
 

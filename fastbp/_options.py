@@ -134,10 +134,9 @@ class Options:
     def _serial_reason(self, sparse, mode):
         """Why a pass on ``sparse`` X or not in ``mode`` runs on one thread
         (None: it need not)."""
-        if self.optimizer == "adagrad" and not (sparse and mode == "hogwild"):
-            return ("optimizer='adagrad' trains on several threads only on sparse X with "
-                    "parallel='hogwild' (each thread's sums of squares are added to the "
-                    "shared ones)")
+        if self.optimizer == "adagrad" and not sparse:
+            return ("optimizer='adagrad' trains on several threads only on sparse X (the "
+                    "shards' or threads' sums of squares are added to the shared ones)")
         if sparse and self.optimizer == "sgd" and (self.momentum or self.weight_decay):
             return ("momentum and weight_decay train on sparse X on one thread (the rows "
                     "of W^(1) catch up on the updates they missed when an example reads "
@@ -153,16 +152,17 @@ class Options:
         copies' memory.  The schedule (serial, the copies' shards and their
         size, or Hogwild!) depends on the options and these alone; only
         ``threads``, how many run it, on the machine."""
-        # sparse examples rarely touch the same rows: Hogwild!'s case, and the
-        # copies' exchanges would be of every weight
-        mode = self.parallel or ("hogwild" if sparse else "copies")
+        mode = self.parallel or "copies"
         reason = self._serial_reason(sparse, mode)
         if reason and self.n_threads > 1:
             raise ValueError(f"{reason}: give n_threads=1")
         asked = 1 if self.serial or reason else self.n_threads
         if asked != 1 and mode == "copies":
-            shards, size = _parallel.copies_schedule(self, updates_done, examples, n_weights,
-                                                     itemsize)
+            if sparse:
+                shards, size = _parallel.sparse_copies_schedule(self, updates_done, examples)
+            else:
+                shards, size = _parallel.copies_schedule(self, updates_done, examples,
+                                                         n_weights, itemsize)
             threads = _parallel.threads_for_shards(backend, asked, shards, size, n_weights)
         else:
             shards, threads = 0, _parallel.threads(backend, asked)

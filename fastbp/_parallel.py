@@ -1,14 +1,16 @@
 """How many threads a training pass runs on, and how they share the work.
 
-With parallel="copies" the threads claim a round of examples at a time from
-the order; the first trains the shared weights, each other one a copy of
-them, whose change the first adds to the shared weights after the round.  A
-round's updates reach the other threads about a round late, which takes
-training away from the serial path by about what a round's updates move the
-weights: an example's share of that is the step lr / batch_size /
-(1 - momentum).  So a round holds ROUND_DISTANCE / step examples, from
-MIN_ROUND to MAX_ROUND (each exchange costs time: longer rounds are
-faster), and at most 1 / ROUNDS_PER_PASS of a thread's share of the pass.
+With parallel="copies" (the default) a pass is rounds of consecutive
+examples of the order, each cut into shards; every shard trains a copy of
+the weights as they were at the round's start, and the copies' changes are
+added in the shards' order (fastbp/_copies.pxi).  Threads claim shards as
+they come free and the result is the same on any number of them.  The
+copies start a round behind one another, which takes training away from
+the serial path by about what a round's updates move the weights: an
+example's share of that is the step lr / batch_size / (1 - momentum).  So
+a round holds ROUND_DISTANCE / step examples (at most 1 / ROUNDS_PER_PASS
+of the pass), in SHARDS shards of at least MIN_SHARD; on sparse X
+SPARSE_SHARDS shards of at least MIN_SPARSE_ROUND.
 benchmarks/bench_threads.py measures the speed and the loss against one
 thread.
 
@@ -36,6 +38,9 @@ MODES = ("copies", "hogwild")
 SHARDS = 4
 SHARD_BYTES = 1 << 29
 MIN_SHARD = 16
+# on sparse X, where each shard copies the rows of W^(1) that other shards
+# of its round touch too: fewer, so that fewer rows are shared
+SPARSE_SHARDS = 2
 # a shard's work (examples x weights) below which one thread runs them all
 MIN_SHARD_WORK = 1 << 20
 # "hogwild" on sparse X: an exchange gathers scattered rows of W^(1)
@@ -158,6 +163,24 @@ def copies_schedule(options, updates_done, examples, n_weights, itemsize):
         return 0, 0
     size = min(MAX_ROUND, int(round_examples // shards))
     return shards, whole_batches(size, options.batch_size)
+
+
+def sparse_copies_schedule(options, updates_done, examples):
+    """(shards a round, examples a shard) of parallel="copies" on sparse X
+    after ``updates_done`` updates, in a pass of ``examples`` (0: unknown):
+    SPARSE_SHARDS shards of ROUND_DISTANCE / step examples, at least
+    MIN_SPARSE_ROUND (sparse examples rarely share a row of W^(1); the
+    bias row and layers 2..L, which all share, take the shards' mean
+    change) and at most MAX_ROUND and 1 / (SPARSE_SHARDS x ROUNDS_PER_PASS) of the
+    pass; (0, 0), the serial pass, where the pass holds fewer than 2 shards
+    of MIN_SPARSE_ROUND."""
+    if examples and examples < 2 * MIN_SPARSE_ROUND:
+        return 0, 0
+    step = options.lr_of_update(updates_done + 1) / options.batch_size
+    size = min(ROUND_DISTANCE / step, MAX_ROUND)
+    if examples:
+        size = min(size, examples / (SPARSE_SHARDS * ROUNDS_PER_PASS))
+    return SPARSE_SHARDS, max(MIN_SPARSE_ROUND, int(size))
 
 
 def hogwild_round(options, n_threads, updates_done, examples):

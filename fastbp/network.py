@@ -392,14 +392,13 @@ class Network:
             per CPU this process may run on, at most OMP_NUM_THREADS) with
             "copies": reproducible bit for bit, the same for any n > 1 and
             on the reference backend (docs/scale.md); with "hogwild", not.
-            One thread with average or Adam, Adagrad but on sparse X, and
+            One thread with average or Adam, Adagrad on dense X, and
             momentum or weight decay on sparse X.
         parallel : {"copies", "hogwild", None}, default None
             "copies": each round's shards of examples train copies of the
             weights, whose changes are added in the shards' order;
             "hogwild": the threads train the shared weights, unlocked.
-            None: "hogwild" for sparse X (its examples rarely meet), else
-            "copies".
+            None: "copies".
 
         Returns
         -------

@@ -305,7 +305,7 @@ def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, options, pl
     """
     if plan.shards:
         return _train_shards(flat, layers, acts, loss, X, Y, sample_weight, order, options,
-                             plan, t_done, velocity)
+                             plan, t_done, velocity, moments)
     momentum, weight_decay, batch = options.momentum, options.weight_decay, options.batch_size
     average_from = options.average
     W, names = _blocks(flat, layers), _names(acts)
@@ -388,11 +388,11 @@ def _momentum_drift(options, size, shard, used):
 
 
 def _train_shards(flat, layers, acts, loss, X, Y, sample_weight, order, options, plan, t_done,
-                  velocity):
+                  velocity, moments):
     """parallel="copies"'s schedule, one shard after another: each round's
     plan.shards shards of plan.round examples trained on copies of the
-    weights (and velocity) as they were at the round's start, then w <- w +
-    sum over the shards, in order, of (copy - w).  Update numbers as in the
+    weights (velocity, Adagrad's sums of squares) as they were at the
+    round's start, then merged (``_merge``).  Update numbers as in the
     serial pass.  Returns (sum of the errors, examples done: up to the
     round of a non-finite error, whose changes are not added)."""
     serial = type(plan)(moments_from=plan.moments_from)
@@ -401,32 +401,71 @@ def _train_shards(flat, layers, acts, loss, X, Y, sample_weight, order, options,
         size = min(plan.shards * shard, n - start)
         copies = []
         for first in range(start, start + size, shard):
-            w = flat.copy()
-            v = None if velocity is None else velocity.copy()
+            w, v, m = (None if a is None else a.copy() for a in (flat, velocity, moments))
             rows = order[first:min(first + shard, start + size)]
             part, done = train_pass(w, layers, acts, loss, X, Y, sample_weight, rows, options,
-                                    serial, t_done + first // options.batch_size, v, None, None,
+                                    serial, t_done + first // options.batch_size, v, None, m,
                                     None)
             if done < len(rows):
                 return total, start
-            copies.append((w, v))
+            copies.append((w, v, m))
             total += part
-        changes = []
-        for buffer, index in ((flat, 0), (velocity, 1)):
-            if buffer is not None:
-                change = np.zeros_like(buffer)
-                for copy in copies:
-                    change += copy[index] - buffer
-                changes.append(change)
-        if velocity is None:
-            flat[...] = flat + changes[0]
-        else:                            # the starting velocity counts once
-            drift_w, drift_v = _momentum_drift(options, size, shard, len(copies))
-            v0 = velocity.copy()
-            flat[...] = flat + changes[0] + v0 * drift_w
-            velocity[...] = v0 + changes[1] + v0 * drift_v
+        if isinstance(X, _sparse.Rows):
+            owners = _owners(X, order[start:start + size], shard)
+            _merge_sparse(flat, [c[0] for c in copies], layers, owners, 1 / len(copies))
+            if moments is not None:
+                _merge_sparse(moments, [c[2] for c in copies], layers, owners, 1)
+        else:
+            _merge(flat, velocity, copies, options, size, shard)
         start += size
     return total, start
+
+
+def _changes(buffer, copies):
+    """The sum over the copies, in order, of (copy - buffer)."""
+    change = np.zeros_like(buffer)
+    for copy in copies:
+        change += copy - buffer
+    return change
+
+
+def _merge(flat, velocity, copies, options, size, shard):
+    """Dense X: w <- w + the copies' changes; with momentum, v <- v + the
+    velocities' changes, the round's starting velocity v0 counting once (as
+    over the round's updates in a row: ``_momentum_drift``)."""
+    change = _changes(flat, [c[0] for c in copies])
+    if velocity is None:
+        flat[...] = flat + change
+        return
+    drift_w, drift_v = _momentum_drift(options, size, shard, len(copies))
+    v0 = velocity.copy()
+    flat[...] = flat + change + v0 * drift_w
+    velocity[...] = v0 + _changes(v0, [c[1] for c in copies]) + v0 * drift_v
+
+
+def _owners(X, rows, shard):
+    """Which shard of ``rows`` (CSR rows, shards of ``shard``) touches each
+    input: {input: shard}, or -1 for inputs several shards touch."""
+    owners = {}
+    for k, r in enumerate(rows):
+        for i in X.entries(r).tolist():
+            if owners.setdefault(i, k // shard) not in (k // shard, -1):
+                owners[i] = -1
+    return owners
+
+
+def _merge_sparse(buffer, copies, layers, owners, share):
+    """Sparse X: the rows of W^(1) one shard touched are that shard's; those
+    several touched take the sum of the copies' changes; W^(1)'s bias row
+    and layers 2..L take ``share`` of it (weights: the mean change; sums of
+    squares: all of it)."""
+    change = _changes(buffer, copies)
+    merged = buffer + buffer.dtype.type(share) * change
+    rows = buffer + change
+    new_W1, summed = _blocks(merged, layers)[0], _blocks(rows, layers)[0]
+    for i, owner in owners.items():
+        new_W1[1 + i] = summed[1 + i] if owner == -1 else _blocks(copies[owner], layers)[0][1 + i]
+    buffer[...] = merged
 
 
 # ---------------------------------------------------------------- one example

@@ -21,6 +21,9 @@ def python_blocks(path):
         return "\n".join(re.findall(r"```python\n(.*?)```", file.read(), re.S))
 
 
+compiled = pytest.mark.compiled
+
+
 def test_api_tour_runs(backend, tmp_path):
     tour = python_blocks(README)
     code = f"import os; os.chdir({str(tmp_path)!r})\n" + tour + "\nprint(net.backend, same.backend)"
@@ -30,7 +33,10 @@ def test_api_tour_runs(backend, tmp_path):
     assert os.path.exists(tmp_path / "xor.npz")
 
 
-@pytest.mark.parametrize("page", ["scale.md", "sklearn-and-dask.md", "sparse.md", "online.md"])
+# sklearn-and-dask.md and sparse.md train at text scale: a minute each on the
+# reference backend, so only the compiled core runs them
+@pytest.mark.parametrize("page", ["scale.md", pytest.param("sklearn-and-dask.md", marks=compiled),
+                                  pytest.param("sparse.md", marks=compiled), "online.md"])
 def test_the_code_of_the_docs_runs(page, tmp_path):
     """As written and without a warning: a reader who copies it sees none."""
     code = (f"import os; os.chdir({str(tmp_path)!r})\n" + python_blocks(os.path.join(DOCS, page))

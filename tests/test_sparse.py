@@ -195,7 +195,7 @@ def test_sparse_hogwild_shares_rare_rows_and_averages_the_rest(hidden):
     start = fastbp.Network(layers, seed=3).flat.copy()
     serial, threaded = (fastbp.Network(layers, seed=3) for _ in range(2))
     serial.fit(X, Y, epochs=2, lr=1e-9, seed=2)
-    threaded.fit(X, Y, epochs=2, lr=1e-9, seed=2, n_threads=2)
+    threaded.fit(X, Y, epochs=2, lr=1e-9, seed=2, n_threads=2, parallel="hogwild")
     one, two = serial.flat - start, threaded.flat - start
     own_rows = np.zeros(len(start), bool)
     own_rows[3 * layers[1]:(X.shape[0] + 3) * layers[1]] = True   # W^(1)'s rows 3..n+2
@@ -206,13 +206,37 @@ def test_sparse_hogwild_shares_rare_rows_and_averages_the_rest(hidden):
 
 
 @pytest.mark.compiled
-def test_sparse_hogwild_divergence_restores_the_weights():
+@pytest.mark.parametrize("hidden", [[], [8], [8, 5]], ids=["linear", "one", "two"])
+def test_sparse_copies_sum_the_rows_and_average_the_rest(hidden):
+    # As above, on the copies' schedule: an input of one example's own is
+    # trained in place by its shard, the two frequent inputs' rows (every
+    # shard's) take the sum of the shards' changes: both as serially.  The
+    # bias row and the other layers take the mean of the shards' changes:
+    # half the serial change, in rounds of 2 shards.
+    X, Y = _frequent_and_own()
+    layers = [X.shape[1], *hidden, 2]
+    start = fastbp.Network(layers, seed=3).flat.copy()
+    serial, threaded = (fastbp.Network(layers, seed=3) for _ in range(2))
+    serial.fit(X, Y, epochs=1, lr=1e-9, shuffle=False)
+    threaded.fit(X, Y, epochs=1, lr=1e-9, shuffle=False, n_threads=2)
+    one, two = serial.flat - start, threaded.flat - start
+    rows = np.zeros(len(start), bool)
+    rows[layers[1]:(X.shape[0] + 3) * layers[1]] = True       # W^(1)'s rows 1..n+2
+    assert relative_error(two[rows], one[rows]) < 1e-4
+    assert relative_error(two[~rows], one[~rows] / 2) < 1e-4
+    unused = threaded.weights[0][-7:]
+    assert np.array_equal(unused, fastbp.Network(layers, seed=3).weights[0][-7:])
+
+
+@pytest.mark.compiled
+@pytest.mark.parametrize("parallel", ["copies", "hogwild"])
+def test_sparse_threads_divergence_restores_the_weights(parallel):
     X, Y = _frequent_and_own(n=2000)
     net = fastbp.Network([X.shape[1], 8, 2], seed=3)
-    net.fit(X, Y, epochs=1, lr=1e-3, n_threads=2)
+    net.fit(X, Y, epochs=1, lr=1e-3, n_threads=2, parallel=parallel)
     before = net.flat.copy()
     with pytest.raises(fastbp.DivergenceError, match="epoch 1"):
-        net.fit(X, 1e30 * Y, epochs=2, lr=10.0, n_threads=2)
+        net.fit(X, 1e30 * Y, epochs=2, lr=10.0, n_threads=2, parallel=parallel)
     assert np.array_equal(net.flat, before)
 
 
@@ -226,14 +250,14 @@ def test_momentum_and_weight_decay_on_sparse_x_take_one_thread(backend, options)
     assert np.array_equal(net.flat, before)
 
 
-@pytest.mark.parametrize("X_kind, options", [("dense", {}), ("sparse", {"parallel": "copies"})])
-def test_adagrad_threads_need_sparse_hogwild(backend, X_kind, options):
+@pytest.mark.parametrize("parallel", ["copies", "hogwild"])
+def test_adagrad_threads_need_sparse_x(backend, parallel):
     X, Y = _data()
     net = fastbp.Network(LAYERS, seed=3, backend=backend)
     before = net.flat.copy()
-    with pytest.raises(ValueError, match="adagrad.*sparse X.*hogwild.*n_threads=1"):
-        net.fit(X.toarray() if X_kind == "dense" else X, Y, epochs=1, lr=0.05,
-                optimizer="adagrad", n_threads=2, **options)
+    with pytest.raises(ValueError, match="adagrad.*only on sparse X.*n_threads=1"):
+        net.fit(X.toarray(), Y, epochs=1, lr=0.05, optimizer="adagrad", n_threads=2,
+                parallel=parallel)
     assert np.array_equal(net.flat, before)
 
 
@@ -361,14 +385,12 @@ calls = {
     "predict": lambda net: net.predict(A),
     "loss": lambda net: net.loss(A, Y),
     "gradient": lambda net: net.gradient(A, Y),
-    "hogwild": lambda net: net.fit(A, Y, epochs=1, n_threads=2),
+    "threads": lambda net: net.fit(A, Y, epochs=1, n_threads=2),
     "adam": lambda net: net.fit(A, Y, epochs=1, optimizer="adam"),
     "lazy momentum": lambda net: net.fit(A, Y, epochs=1, momentum=0.9),
     "fit_stream": lambda net: fastbp.fit_stream(net, [(A, Y)]),
 }
 for name, call in calls.items():
-    if backend == "reference" and name == "hogwild":
-        continue
     try:
         call(fastbp.Network([4, 3, 1], seed=0, backend=backend))
         print(name, "accepted")
@@ -389,7 +411,7 @@ Y = np.zeros(20)
 {ENTRY_POINTS}""")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == (8 if backend == "compiled" else 7)
+    assert len(lines) == 8
     for line in lines:                    # fit_stream's X is "X of chunk 0"
         assert re.search(rf"ValueError X( of chunk 0)?\.{array}", line), line
 

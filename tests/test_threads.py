@@ -391,6 +391,47 @@ def test_copies_give_the_same_weights_on_any_threads_and_equal_the_reference(
     assert relative_error(trained["reference", 2], two) < tolerance
 
 
+SPARSE_RULES = [{"lr": 0.05}, {"lr": 0.05, "clip": 0.3}, {"lr": 0.1, "lr_schedule": "invscaling"},
+                {"lr": 0.02, "optimizer": "adagrad"}]
+
+
+def sparse_data(n=3000, inputs=2000, seed=0):
+    """CSR rows with entries in about 1% of the inputs, Zipf-like: a few
+    inputs in many rows (several shards share their rows), most in few."""
+    from scipy import sparse
+    rng = np.random.default_rng(seed)
+    per_row = 20
+    columns = np.minimum(rng.zipf(1.3, size=(n, per_row)) - 1, inputs - 1)
+    X = sparse.csr_matrix((rng.random(n * per_row), columns.ravel(),
+                           np.arange(0, n * per_row + 1, per_row)), shape=(n, inputs))
+    X.sum_duplicates()
+    return X, (rng.random((n, 1)) > 0.5).astype(float)
+
+
+@compiled
+@pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-12), ("float32", 1e-5)])
+@pytest.mark.parametrize("options", SPARSE_RULES, ids=lambda o: "-".join(map(str, o.values())))
+def test_sparse_copies_give_the_same_weights_on_any_threads_and_equal_the_reference(
+        options, dtype, tolerance):
+    """The same on CSR rows: a row of W^(1) that one shard of a round
+    touches trained in place, the others on the shards' copies."""
+    pytest.importorskip("scipy")
+    X, Y = sparse_data()
+    X, Y = X.astype(dtype), Y.astype(dtype)
+    trained = {}
+    for backend, threads in (("compiled", 2), ("compiled", 3), ("compiled", 4),
+                             ("reference", 2), ("compiled", 1)):
+        net = fastbp.Network([2000, 32, 1], output="sigmoid", loss="cross_entropy",
+                             dtype=dtype, seed=0, backend=backend)
+        net.fit(X, Y, epochs=2, seed=1, n_threads=threads, **options)
+        trained[backend, threads] = net.flat
+    two = trained["compiled", 2]
+    assert not np.array_equal(two, trained["compiled", 1])      # the copies did train
+    assert np.array_equal(trained["compiled", 3], two)
+    assert np.array_equal(trained["compiled", 4], two)
+    assert relative_error(trained["reference", 2], two) < tolerance
+
+
 DETERMINISM = """
 import hashlib, sys
 import numpy as np, fastbp
@@ -402,6 +443,16 @@ for dtype in ("float64", "float32"):
     net.fit(X.astype(dtype), Y.astype(dtype), epochs=2, lr=0.0001, momentum=0.9, seed=1,
             n_threads=2)
     flats.append(net.flat.tobytes())
+from scipy import sparse
+columns = np.minimum(rng.zipf(1.3, size=(6000, 20)) - 1, 4095)
+A = sparse.csr_matrix((rng.random(120000), columns.ravel(), np.arange(0, 120001, 20)),
+                      shape=(6000, 4096))
+A.sum_duplicates()
+labels = (rng.random((6000, 1)) > 0.5).astype(float)
+for optimizer, lr in (("sgd", 0.05), ("adagrad", 0.02)):
+    net = fastbp.Network([4096, 32, 1], output="sigmoid", loss="cross_entropy", seed=0)
+    net.fit(A, labels, epochs=2, lr=lr, optimizer=optimizer, seed=1, n_threads=2)
+    flats.append(net.flat.tobytes())
 print(hashlib.sha256(b"".join(flats)).hexdigest())
 """
 
@@ -409,7 +460,9 @@ print(hashlib.sha256(b"".join(flats)).hexdigest())
 @compiled
 def test_two_threads_give_the_same_weights_in_every_fresh_process():
     """Four fresh processes on two threads: alone, again, both threads on
-    one CPU, and beside a busy process: the same weights bit for bit."""
+    one CPU, and beside a busy process: the same weights bit for bit, for
+    dense X and for CSR rows (SGD and Adagrad)."""
+    pytest.importorskip("scipy")
     import os
     import subprocess
     import sys
