@@ -305,12 +305,15 @@ def test_the_default_equals_the_reference():
 
 
 @pytest.mark.compiled
-def test_n_threads_minus_one_follows_omp_num_threads():
-    """n_threads=-1 is OpenMP's limit, which OMP_NUM_THREADS sets."""
-    code = "from fastbp import _core, _parallel; print(_parallel.threads(_core, -1))"
+def test_n_threads_minus_one_has_one_meaning():
+    """n_threads=-1 is one thread per usable CPU, at most OpenMP's limit
+    (OMP_NUM_THREADS): for a training pass and for L-BFGS's gradient
+    threads alike (every_cpu)."""
+    code = ("from fastbp import _core, _parallel; "
+            "print(_parallel.threads(_core, -1), _parallel.every_cpu(_core))")
     for count in ("1", "2"):
         result = run_python("-c", code, OMP_NUM_THREADS=count)
-        assert result.stdout.strip() == count, result.stderr
+        assert result.stdout.split() == [count, count], result.stderr
 
 
 @pytest.mark.parametrize("n_threads, error", [
