@@ -116,10 +116,10 @@ cdef struct Step:           # how a pass updates the weights: its Options and Pl
     bint nesterov
     Py_ssize_t batch
     Py_ssize_t t_stride     # update numbers go up by this much (the number of threads)
-    int threads             # the plan: threads, examples a thread trains between
-    Py_ssize_t round        # exchanges (0: none), parallel="copies" or "hogwild",
-    bint copying            # and the copies' shards a round (0: none)
-    int shards
+    int threads             # the plan: threads; a shard's examples (parallel="copies"),
+    Py_ssize_t round        # or a thread's between exchanges (sparse "hogwild"), 0: none;
+    bint copying            # parallel="copies";
+    int shards              # and its shards a round (0: the serial pass)
 
 
 
