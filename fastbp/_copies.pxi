@@ -42,36 +42,52 @@ cdef enum:
     MERGE_BLOCK = 2048      # weights merged at a time: the copies' pieces stay in L1
 
 
+cdef void sum_changes(floating* copies, Py_ssize_t stride, int used, const floating* w,
+                      Py_ssize_t n) noexcept nogil:
+    """copies[:n] = the sum over the copies s, in order, of
+    copies[s * stride:][:n] - w[:n] (the sum built in copy 0)."""
+    cdef Py_ssize_t j
+    cdef int s
+    cdef const floating* other
+    for j in range(n):
+        copies[j] = copies[j] - w[j]
+    for s in range(1, used):
+        other = copies + s * stride
+        for j in range(n):
+            copies[j] = copies[j] + (other[j] - w[j])
+
+
 cdef void merge(floating* copies, Py_ssize_t stride, Py_ssize_t n_weights, int used,
                 floating* w, floating* v, Py_ssize_t lo, Py_ssize_t hi, floating drift_w,
                 floating drift_v) noexcept nogil:
-    """w[lo:hi] (and v's) += the sum over the copies s, in order, of
-    copy_s - w (v: of the copies' v - v), plus v0 times drift_w (drift_v)
-    with momentum; the sums built in copy 0, each loop along the weights."""
+    """w[lo:hi] (and v's) += the sum of the copies' changes (sum_changes),
+    plus v0 times drift_w (drift_v) with momentum."""
     cdef Py_ssize_t j
-    cdef int s
-    cdef floating* acc = copies
-    cdef floating* acc_v = copies + padded(n_weights)
-    cdef floating* other
-    for j in range(lo, hi):
-        acc[j] = acc[j] - w[j]
-    for s in range(1, used):
-        other = copies + s * stride
-        for j in range(lo, hi):
-            acc[j] = acc[j] + (other[j] - w[j])
+    cdef floating* acc = copies + lo
+    cdef floating* acc_v = copies + padded(n_weights) + lo
+    sum_changes(acc, stride, used, w + lo, hi - lo)
     if v == NULL:
-        for j in range(lo, hi):
-            w[j] = w[j] + acc[j]
+        for j in range(hi - lo):
+            w[lo + j] = w[lo + j] + acc[j]
         return
-    for j in range(lo, hi):
-        acc_v[j] = acc_v[j] - v[j]
-    for s in range(1, used):
-        other = copies + s * stride + padded(n_weights)
-        for j in range(lo, hi):
-            acc_v[j] = acc_v[j] + (other[j] - v[j])
-    for j in range(lo, hi):
-        w[j] = w[j] + acc[j] + v[j] * drift_w
-        v[j] = v[j] + acc_v[j] + v[j] * drift_v
+    sum_changes(acc_v, stride, used, v + lo, hi - lo)
+    for j in range(hi - lo):
+        w[lo + j] = w[lo + j] + acc[j] + v[lo + j] * drift_w
+        v[lo + j] = v[lo + j] + acc_v[j] + v[lo + j] * drift_v
+
+
+cdef bint round_done(const Py_ssize_t* shard_dones, const double* shard_totals, int used,
+                     Py_ssize_t shard, Py_ssize_t size, double* total) noexcept nogil:
+    """Whether every shard of a round of ``size`` examples trained all its
+    examples (an error was not finite where not); if so, their errors are
+    added to ``total`` in the shards' order."""
+    cdef int s
+    for s in range(used):
+        if shard_dones[s] < min(shard, size - s * shard):
+            return False
+    for s in range(used):
+        total[0] += shard_totals[s]
+    return True
 
 
 cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
@@ -85,18 +101,18 @@ cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
     ``n_threads`` threads: each round's step.shards shards of step.round
     examples (the last round's may be fewer, or none) are trained by
     train_share on their copies in ``copies`` (w, then v where not NULL:
-    each shard's at s * (1 or 2) * n_weights), claimed by whichever thread
-    is free; then w (and v) += sum over the shards, in their order, of
-    copy - w (with momentum, plus v0 times momentum_drift's factors).  Update numbers are those of the serial pass (the examples'
-    places in the order).  Returns the examples done: up to the round in
+    each shard's at s * (1 or 2) * padded(n_weights)), claimed by whichever
+    thread is free; then w (and v) += sum over the shards, in their order,
+    of copy - w (with momentum, plus v0 times momentum_drift's factors).
+    Update numbers are those of the serial pass (the examples' places in
+    the order).  Returns the examples done: up to the round in
     which an error was not finite (that round's changes not added)."""
-    cdef Py_ssize_t start = 0, size, s, first, last, j, part, lo, hi
+    cdef Py_ssize_t start = 0, size, s, first, last, part, lo, hi
     cdef Py_ssize_t stride = (2 if v != NULL else 1) * padded(n_weights)
     cdef Py_ssize_t shard = step.round
     cdef int shards = step.shards, t, used
     cdef floating* own
     cdef floating drift_w = 0, drift_v = 0
-    cdef bint failed
     while start < n:
         size = min(shards * shard, n - start)
         used = <int> ((size + shard - 1) // shard)
@@ -115,10 +131,7 @@ cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
                                          order + first, last - first, step,
                                          first // step.batch,
                                          scratch + threadid() * per_thread, shard_totals + s)
-        failed = False
-        for s in range(used):
-            failed = failed or shard_dones[s] < min(shard, start + size - s * shard - start)
-        if failed:
+        if not round_done(shard_dones, shard_totals, used, shard, size, total):
             return start
         part = (n_weights + n_threads - 1) // n_threads
         for t in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
@@ -127,8 +140,6 @@ cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
                 hi = min(min(n_weights, (t + 1) * part), lo + MERGE_BLOCK)
                 merge(copies, stride, n_weights, used, w, v, lo, hi, drift_w, drift_v)
                 lo = hi
-        for s in range(used):
-            total[0] += shard_totals[s]
         start += size
     return start
 
@@ -195,22 +206,13 @@ cdef void copy_pieces(const Layout* lay, const Hot* hot, const floating* shared,
     memcpy(own + (1 + hot.k) * d1, shared + rest, (n_weights - rest) * sizeof(floating))
 
 
-cdef void merge_piece(const floating* copies, Py_ssize_t stride, int used, floating* w,
+cdef void merge_piece(floating* copies, Py_ssize_t stride, int used, floating* w,
                       Py_ssize_t n, floating share) noexcept nogil:
-    """w[:n] += share times the sum over the copies s, in order, of
-    copies[s * stride:][:n] - w (the sum built in copy 0)."""
+    """w[:n] += share times the sum of the copies' changes (sum_changes)."""
     cdef Py_ssize_t j
-    cdef int s
-    cdef floating* acc = <floating*> copies
-    cdef const floating* other
+    sum_changes(copies, stride, used, w, n)
     for j in range(n):
-        acc[j] = acc[j] - w[j]
-    for s in range(1, used):
-        other = copies + s * stride
-        for j in range(n):
-            acc[j] = acc[j] + (other[j] - w[j])
-    for j in range(n):
-        w[j] = w[j] + share * acc[j]
+        w[j] = w[j] + share * copies[j]
 
 
 cdef void merge_pieces(const Layout* lay, const Hot* hot, floating* copies,
@@ -269,7 +271,6 @@ cdef Py_ssize_t train_sparse_shards(const Layout* lay, Hot* hot, Owners* owners,
     cdef Py_ssize_t shard = step.round, d1 = lay.d[1]
     cdef Py_ssize_t rest = n_weights - dense_start(lay, n_weights)
     cdef int shards = step.shards, used
-    cdef bint failed
     cdef floating* grown
     while start < n:
         size = min(shards * shard, n - start)
@@ -295,10 +296,7 @@ cdef Py_ssize_t train_sparse_shards(const Layout* lay, Hot* hot, Owners* owners,
                 last - first, step, <floating*> line_start(buffer[0]) + s * stride,
                 w_offs + threadid() * (lay.L + 1), scratch + threadid() * per_thread,
                 shard_totals + s)
-        failed = False
-        for s in range(used):
-            failed = failed or shard_dones[s] < min(shard, start + size - s * shard - start)
-        if failed:
+        if not round_done(shard_dones, shard_totals, used, shard, size, total):
             clear_owners(owners, hot)
             return start
         merge_pieces(lay, hot, <floating*> line_start(buffer[0]), stride, used, w, n_weights,
@@ -307,7 +305,5 @@ cdef Py_ssize_t train_sparse_shards(const Layout* lay, Hot* hot, Owners* owners,
             merge_pieces(lay, hot, <floating*> line_start(buffer[0]) + padded(hot.n_own),
                          stride, used, squares, n_weights, 1)
         clear_owners(owners, hot)
-        for s in range(used):
-            total[0] += shard_totals[s]
         start += size
     return start

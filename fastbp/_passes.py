@@ -128,8 +128,9 @@ def run_pass(network, blocks, options, where, on_chunk=None, kept=None, examples
                         updates_at_chunk, velocity, average, moments, workspace)
                     progress["updates"] = updates_at_chunk - (-done // options.batch_size)
                     if done < stop - start:
+                        # the serial pass alone knows the example (not the copies' rounds)
                         raise diverged(f" at example {first + order[start + done]}"
-                                       if plan.threads == 1 else "")
+                                       if plan.threads == 1 and not plan.shards else "")
                     total += float(part)
                     if not fixed:
                         size = _next_chunk(size, stop - start, time.perf_counter() - began,

@@ -531,12 +531,13 @@ def _bar(total, description):
     return tqdm(total=total, desc=description, unit="weight", leave=False, dynamic_ncols=True)
 
 
-def _schedule_of(threads, lr, momentum, rows):
-    """How ``fastbp verify --threads`` trains: the copies' shards a round."""
+def _schedule_of(net, threads, lr, momentum, rows):
+    """How ``fastbp verify --threads`` trains ``net``: the copies' shards a round."""
     if threads == 1:
         return ""
     options = Options.check(lr, momentum=momentum, n_threads=threads)
-    shards, size = _parallel.copies_schedule(options, 0, rows, 0, 8)
+    shards, size = _parallel.copies_schedule(options, 0, rows, len(net.flat),
+                                             net.dtype.itemsize)
     if not shards:
         return (f", {threads} threads asked: serial, the step is too large for copies "
                 "(a smaller --lr or --momentum)")
@@ -556,7 +557,7 @@ def _verify(args):
     print(f"fastbp verify: {net!r}, {rows} examples X ~ N(0, 1), Y ~ 0.5 N(0, 1)")
     print("1. the compiled core against the reference backend, the same training "
           f"(lr {lr:.3g}, momentum {args.momentum:g}, {args.epochs} epochs"
-          + _schedule_of(args.threads, lr, args.momentum, rows) + "):")
+          + _schedule_of(net, args.threads, lr, args.momentum, rows) + "):")
     compared = verify(net, X, Y, epochs=args.epochs, lr=lr, momentum=args.momentum,
                       seed=args.seed, n_threads=args.threads)
     print("\n".join("   " + line for line in str(compared).splitlines()))

@@ -35,7 +35,8 @@ network's dtype, checked by the caller; absent buffers are None.
   a ``fastbp._options.Options`` (lr, momentum, nesterov, weight_decay,
   clip, schedule, power_t, average, batch_size, optimizer, beta_1, beta_2,
   epsilon) and ``plan`` its ``Plan`` for the pass (threads, round, mode,
-  moments_from), ``t_done`` the updates before this call, ``velocity``
+  moments_from, shards: where > 0, both backends compute the copies'
+  schedule, and the result does not depend on threads), ``t_done`` the updates before this call, ``velocity``
   (needed where momentum > 0) and ``average`` (where options.average) laid
   out like flat, ``moments`` Adam's m and v (twice flat's length) or
   Adagrad's sums of squares (flat's), ``workspace`` what ``workspace`` gave
@@ -279,8 +280,9 @@ def all_finite(values, n_threads):
 def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, options, plan, t_done,
                velocity, average, moments, workspace):
     """Per-example SGD over the rows ``order`` of X, in place on ``flat``,
-    by ``options`` (``plan``'s threads and round are for the compiled core:
-    this is always serial).
+    by ``options``, one example after another: with plan.shards > 0 the
+    copies' schedule (``_train_shards``), shard after shard; plan.threads
+    and the Hogwild! rounds are for the compiled core.
 
     For each example: backpropagation with the current weights, delta^(L)
     clipped to [-clip, clip] where clip > 0 and scaled by the example's
@@ -438,9 +440,8 @@ def _merge(flat, velocity, copies, options, size, shard):
         flat[...] = flat + change
         return
     drift_w, drift_v = _momentum_drift(options, size, shard, len(copies))
-    v0 = velocity.copy()
-    flat[...] = flat + change + v0 * drift_w
-    velocity[...] = v0 + _changes(v0, [c[1] for c in copies]) + v0 * drift_v
+    flat[...] = flat + change + velocity * drift_w
+    velocity[...] = velocity + _changes(velocity, [c[1] for c in copies]) + velocity * drift_v
 
 
 def _owners(X, rows, shard):

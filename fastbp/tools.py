@@ -201,8 +201,9 @@ def verify(net, X, Y, epochs=1, lr=None, seed=0, **fit_options):
     with the same options and orders; ``net`` itself is not changed.  With
     ``n_threads`` > 1 (parallel="copies", the default) the compiled core
     trains the copies' shards on threads and the reference one after
-    another: the same schedule, so the same weights.  Training that diverges (a non-finite error, or a loss grown
-    DIVERGENCE_FACTOR times) is reported as such, not as a difference.
+    another: the same schedule, so the same weights.  Training that
+    diverges (a non-finite error, or a loss grown DIVERGENCE_FACTOR times)
+    is reported as such, not as a difference.
 
     Parameters
     ----------

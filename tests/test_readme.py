@@ -33,8 +33,8 @@ def test_api_tour_runs(backend, tmp_path):
     assert os.path.exists(tmp_path / "xor.npz")
 
 
-# sklearn-and-dask.md and sparse.md train at text scale: a minute each on the
-# reference backend, so only the compiled core runs them
+# sklearn-and-dask.md and sparse.md train at text scale, too slow for the
+# reference backend: the compiled core runs them
 @pytest.mark.parametrize("page", ["scale.md", pytest.param("sklearn-and-dask.md", marks=compiled),
                                   pytest.param("sparse.md", marks=compiled), "online.md"])
 def test_the_code_of_the_docs_runs(page, tmp_path):
