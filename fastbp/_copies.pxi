@@ -154,44 +154,65 @@ cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
 # shard that made it: the rounds here are long); Adagrad's sums of squares
 # add up whole.  Which rows are whose depends on the round's examples only.
 
-cdef struct Owners:         # the rows of W^(1) a round's shards touch
-    int* owner              # d[0] entries: 0 none, s + 1 shard s alone, -1 several
-    Py_ssize_t* touched     # the rows touched (owner != 0), n_touched of them
-    Py_ssize_t n_touched
+cdef struct Owners:         # which rows of W^(1) each shard of a round touches
+    unsigned char* marks    # shards x d[0]: marks[s d[0] + i] = 1 where shard s touches row i
+    int* touched            # shards x d[0]: shard s's rows from s d[0], n_touched[s] of them
+    Py_ssize_t* n_touched   # one count a shard
+    Py_ssize_t d_in         # d[0]
 
 
-cdef void mark_owners(Owners* owners, Hot* hot, const Rows* rows, const Py_ssize_t* order,
-                      Py_ssize_t start, Py_ssize_t size, Py_ssize_t shard) noexcept nogil:
-    """owners of the round of ``size`` examples of ``order`` from ``start``,
-    in shards of ``shard``; the rows several shards touch get hot.slot 0, 1,
-    ... (hot.inputs, hot.k) in the order first met."""
-    cdef Py_ssize_t e, p, i
-    cdef int s, mark
-    hot.k = 0
-    for e in range(start, start + size):
-        s = <int> ((e - start) // shard) + 1
+cdef void mark_shard(Owners* owners, int s, const Rows* rows, const Py_ssize_t* order,
+                     Py_ssize_t first, Py_ssize_t size) noexcept nogil:
+    """Shard s's marks and rows: those of the ``size`` examples of ``order``
+    from ``first`` (its marks of the round before cleared first).  Shards
+    mark their own arrays, so the threads mark at once."""
+    cdef unsigned char* mark = owners.marks + s * owners.d_in
+    cdef int* touched = owners.touched + s * owners.d_in
+    cdef Py_ssize_t e, p, j, count = 0
+    cdef int i
+    for j in range(owners.n_touched[s]):
+        mark[touched[j]] = 0
+    for e in range(first, first + size):
+        if e + 8 < first + size:        # the rows' places are scattered: load them early
+            fbp_prefetch(rows.indptr + order[e + 8], 2 * sizeof(Py_ssize_t))
+        if e + 4 < first + size:
+            p = rows.indptr[order[e + 4]]
+            fbp_prefetch(rows.indices + p, (rows.indptr[order[e + 4] + 1] - p) * sizeof(int))
         for p in range(rows.indptr[order[e]], rows.indptr[order[e] + 1]):
             i = rows.indices[p]
-            mark = owners.owner[i]
-            if mark == 0:
-                owners.owner[i] = s
-                owners.touched[owners.n_touched] = i
-                owners.n_touched += 1
-            elif mark > 0 and mark != s:
-                owners.owner[i] = -1
-                hot.slot[i] = <int> hot.k
-                hot.inputs[hot.k] = i
-                hot.k += 1
+            if not mark[i]:
+                mark[i] = 1
+                touched[count] = i
+                count += 1
+    owners.n_touched[s] = count
 
 
-cdef void clear_owners(Owners* owners, Hot* hot) noexcept nogil:
-    """Back to no rows touched (owner 0, slot -1), in the touched rows only."""
-    cdef Py_ssize_t j, i
-    for j in range(owners.n_touched):
-        i = owners.touched[j]
-        owners.owner[i] = 0
-        hot.slot[i] = -1
-    owners.n_touched = 0
+cdef void choose_shared(const Owners* owners, Hot* hot, int used) noexcept nogil:
+    """The rows that several of a round's ``used`` shards touch get
+    hot.slot 0, 1, ... (hot.inputs, hot.k), in the order of the shards'
+    rows; the others keep slot -1."""
+    cdef Py_ssize_t j
+    cdef int s, t, i
+    hot.k = 0
+    for s in range(used - 1):
+        for j in range(owners.n_touched[s]):
+            i = owners.touched[s * owners.d_in + j]
+            if hot.slot[i] >= 0:
+                continue
+            for t in range(s + 1, used):
+                if owners.marks[t * owners.d_in + i]:
+                    hot.slot[i] = <int> hot.k
+                    hot.inputs[hot.k] = i
+                    hot.k += 1
+                    break
+
+
+cdef void clear_shared(Hot* hot) noexcept nogil:
+    """Back to no shared rows (slot -1)."""
+    cdef Py_ssize_t s
+    for s in range(hot.k):
+        hot.slot[hot.inputs[s]] = -1
+    hot.k = 0
 
 
 cdef void copy_pieces(const Layout* lay, const Hot* hot, const floating* shared,
@@ -217,17 +238,20 @@ cdef void merge_piece(floating* copies, Py_ssize_t stride, int used, floating* w
 
 cdef void merge_pieces(const Layout* lay, const Hot* hot, floating* copies,
                        Py_ssize_t stride, int used, floating* shared, Py_ssize_t n_weights,
-                       floating share) noexcept nogil:
-    """The round's merge of ``shared`` (weights, or sums of squares) from
-    the copies' pieces: the rows of several shards take the sum of their
-    changes, the bias row and layers 2..L ``share`` of it."""
+                       floating share, int part, int parts) noexcept nogil:
+    """Part ``part`` of ``parts`` of the round's merge of ``shared``
+    (weights, or sums of squares) from the copies' pieces: the rows of
+    several shards take the sum of their changes; the bias row and layers
+    2..L (in part 0) ``share`` of it."""
     cdef Py_ssize_t s, d1 = lay.d[1], rest = dense_start(lay, n_weights)
-    merge_piece(copies, stride, used, shared + lay.w_off[1], d1, share)
-    for s in range(hot.k):
+    cdef Py_ssize_t each = (hot.k + parts - 1) // parts
+    if part == 0:
+        merge_piece(copies, stride, used, shared + lay.w_off[1], d1, share)
+        merge_piece(copies + (1 + hot.k) * d1, stride, used, shared + rest, n_weights - rest,
+                    share)
+    for s in range(part * each, min(hot.k, (part + 1) * each)):
         merge_piece(copies + (1 + s) * d1, stride, used,
                     shared + lay.w_off[1] + (1 + hot.inputs[s]) * d1, d1, 1)
-    merge_piece(copies + (1 + hot.k) * d1, stride, used, shared + rest, n_weights - rest,
-                share)
 
 
 cdef Py_ssize_t train_sparse_shard(const Layout* lay, const Hot* hot, floating* w,
@@ -267,15 +291,19 @@ cdef Py_ssize_t train_sparse_shards(const Layout* lay, Hot* hot, Owners* owners,
     (``capacity`` floats, grown as a round needs).  Returns the examples
     done: up to the round in which an error was not finite; -1 where memory
     for the copies ran out."""
-    cdef Py_ssize_t start = 0, size, s, first, last, stride, need
+    cdef Py_ssize_t start = 0, size, s, first, last, stride, need, after, next_size
     cdef Py_ssize_t shard = step.round, d1 = lay.d[1]
     cdef Py_ssize_t rest = n_weights - dense_start(lay, n_weights)
-    cdef int shards = step.shards, used
+    cdef int shards = step.shards, used, next_used, t
     cdef floating* grown
+    next_size = min(shards * shard, n)
+    next_used = <int> ((next_size + shard - 1) // shard)
+    for s in prange(next_used, num_threads=n_threads, schedule="dynamic", chunksize=1):
+        first = s * shard
+        mark_shard(owners, <int> s, rows, order, first, min(first + shard, next_size) - first)
     while start < n:
-        size = min(shards * shard, n - start)
-        used = <int> ((size + shard - 1) // shard)
-        mark_owners(owners, hot, rows, order, start, size, shard)
+        size, used = next_size, next_used
+        choose_shared(owners, hot, used)
         hot.n_own = (1 + hot.k) * d1 + rest
         stride = padded(hot.n_own) * (2 if squares != NULL else 1)
         need = used * stride
@@ -285,8 +313,12 @@ cdef Py_ssize_t train_sparse_shards(const Layout* lay, Hot* hot, Owners* owners,
             buffer[0] = grown
             capacity[0] = 2 * need if grown != NULL else 0
             if grown == NULL:
-                clear_owners(owners, hot)
+                clear_shared(hot)
                 return -1
+        # each shard's task also marks the same shard of the next round
+        after = start + size
+        next_size = min(shards * shard, n - after)
+        next_used = <int> ((next_size + shard - 1) // shard)
         for s in prange(used, num_threads=n_threads, schedule="dynamic", chunksize=1):
             first = start + s * shard
             last = min(first + shard, start + size)
@@ -296,14 +328,19 @@ cdef Py_ssize_t train_sparse_shards(const Layout* lay, Hot* hot, Owners* owners,
                 last - first, step, <floating*> line_start(buffer[0]) + s * stride,
                 w_offs + threadid() * (lay.L + 1), scratch + threadid() * per_thread,
                 shard_totals + s)
+            if s < next_used:
+                first = after + s * shard
+                mark_shard(owners, <int> s, rows, order, first,
+                           min(first + shard, after + next_size) - first)
         if not round_done(shard_dones, shard_totals, used, shard, size, total):
-            clear_owners(owners, hot)
+            clear_shared(hot)
             return start
-        merge_pieces(lay, hot, <floating*> line_start(buffer[0]), stride, used, w, n_weights,
-                     <floating> (1.0 / used))
-        if squares != NULL:
-            merge_pieces(lay, hot, <floating*> line_start(buffer[0]) + padded(hot.n_own),
-                         stride, used, squares, n_weights, 1)
-        clear_owners(owners, hot)
+        for t in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
+            merge_pieces(lay, hot, <floating*> line_start(buffer[0]), stride, used, w,
+                         n_weights, <floating> (1.0 / used), t, n_threads)
+            if squares != NULL:
+                merge_pieces(lay, hot, <floating*> line_start(buffer[0]) + padded(hot.n_own),
+                             stride, used, squares, n_weights, 1, t, n_threads)
+        clear_shared(hot)
         start += size
     return start

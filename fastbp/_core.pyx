@@ -325,7 +325,8 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     cdef bint lazy_rows = (rows.sparse and step.optimizer == SGD and batch == 1
                            and (step.momentum > 0 or step.weight_decay > 0))
     hot.slot, hot.inputs = NULL, NULL
-    owners.owner, owners.touched, owners.n_touched = NULL, NULL, 0
+    owners.marks, owners.touched, owners.n_touched = NULL, NULL, NULL
+    owners.d_in = layers[0]
     lazy.scale, lazy.last = 1, NULL
     if n == 0:
         return 0.0, 0
@@ -368,8 +369,9 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     if sparse_shards:
         hot.slot = <int*> malloc(layers[0] * sizeof(int))
         hot.inputs = <Py_ssize_t*> malloc(layers[0] * sizeof(Py_ssize_t))
-        owners.owner = <int*> calloc(layers[0], sizeof(int))
-        owners.touched = <Py_ssize_t*> malloc(layers[0] * sizeof(Py_ssize_t))
+        owners.marks = <unsigned char*> calloc(step.shards * layers[0], 1)
+        owners.touched = <int*> malloc(step.shards * layers[0] * sizeof(int))
+        owners.n_touched = <Py_ssize_t*> calloc(step.shards, sizeof(Py_ssize_t))
         own_offsets = <Py_ssize_t*> malloc(n_threads * (lay.L + 1) * sizeof(Py_ssize_t))
         if hot.slot != NULL:
             memset(hot.slot, -1, layers[0] * sizeof(int))
@@ -379,7 +381,8 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
             or (lazy_rows and step.momentum > 0 and lazy.last == NULL)
             or (step.shards > 0 and not rows.sparse and copies == NULL)
             or (sparse_shards and (hot.slot == NULL or hot.inputs == NULL
-                                   or owners.owner == NULL or owners.touched == NULL
+                                   or owners.marks == NULL or owners.touched == NULL
+                                   or owners.n_touched == NULL
                                    or own_offsets == NULL))
             or (hogwild_rows and (own == NULL or own_offsets == NULL))):
         free(own_scratch)
@@ -389,8 +392,9 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
         free(hot.inputs)
         free(own)
         free(own_offsets)
-        free(owners.owner)
+        free(owners.marks)
         free(owners.touched)
+        free(owners.n_touched)
         free(lazy.last)
         free(lay.w_off)
         raise MemoryError()
@@ -440,8 +444,9 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
         free(hot.inputs)
         free(own)
         free(own_offsets)
-        free(owners.owner)
+        free(owners.marks)
         free(owners.touched)
+        free(owners.n_touched)
         free(shard_buffer)
         free(lazy.last)
         free(lay.w_off)
