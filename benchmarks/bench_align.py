@@ -21,11 +21,11 @@ import argparse
 import time
 
 import numpy as np
+from run import ARCHITECTURES, make_data
 
 import fastbp
 from fastbp import _core
 from fastbp._names import ACTIVATIONS, LOSSES
-from run import ARCHITECTURES, make_data
 
 EXAMPLES = {"mnist": 10_000, "wide": 1_000}
 OFFSETS = [0, 16, 32, 48]

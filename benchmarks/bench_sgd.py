@@ -27,9 +27,9 @@ import platform  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+from run import blas_gflops, cpu_name  # noqa: E402  (benchmarks/run.py, the suite)
 
 import fastbp  # noqa: E402
-from run import blas_gflops, cpu_name  # noqa: E402  (benchmarks/run.py, the suite)
 
 ARCHITECTURES = {"xor": [2, 4, 1], "digits": [64, 32, 10], "mnist": [784, 128, 10]}
 DTYPES = ["float64", "float32"]

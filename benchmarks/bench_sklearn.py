@@ -35,6 +35,7 @@ import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
 import sklearn  # noqa: E402
+from run import cpu_name  # noqa: E402
 from sklearn import neural_network  # noqa: E402
 from sklearn.datasets import load_digits, make_classification  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
@@ -43,7 +44,6 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 import fastbp  # noqa: E402
 from fastbp import sklearn as fastbp_sklearn  # noqa: E402
-from run import cpu_name  # noqa: E402
 
 FASTBP, SKLEARN = fastbp_sklearn.MLPClassifier, neural_network.MLPClassifier
 # name: (class, solver, batch_size or None for the class's default, the row it is timed against)

@@ -57,10 +57,10 @@ import time  # noqa: E402
 import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
+from run import cpu_name  # noqa: E402
 from scipy import sparse  # noqa: E402
 
 import fastbp  # noqa: E402
-from run import cpu_name  # noqa: E402
 
 VOCABULARY = 2 ** 18
 CLASSES = 10
@@ -229,6 +229,7 @@ def epoch_over_file(documents, folder):
     fresh process: (examples per second, peak RSS in bytes, file bytes)."""
     import subprocess
     import sys
+
     from sklearn.datasets import dump_svmlight_file
     path = os.path.join(folder, "documents.svm")
     block = 500_000

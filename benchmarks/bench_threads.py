@@ -57,9 +57,9 @@ import threading  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+from run import ARCHITECTURES, cpu_name, make_data  # noqa: E402
 
 import fastbp  # noqa: E402
-from run import ARCHITECTURES, cpu_name, make_data  # noqa: E402
 
 # Examples per epoch: about a second per epoch on one thread.
 EXAMPLES = {"mnist": 30_000, "wide": 3_000}

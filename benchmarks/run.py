@@ -43,9 +43,10 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from peers import AVAILABLE, IMPLEMENTATIONS  # noqa: E402
+
 import fastbp  # noqa: E402
 from fastbp.cli import cpu_name  # noqa: E402,F401  (the other benchmarks import it from here)
-from peers import AVAILABLE, IMPLEMENTATIONS  # noqa: E402
 
 ARCHITECTURES = {"xor": [2, 4, 1], "digits": [64, 32, 10], "mnist": [784, 128, 10],
                  "wide": [784, 512, 512, 10], "deep": [32] * 8 + [1]}

@@ -14,6 +14,7 @@ A build made with FASTBP_NATIVE=1 has one copy, "native".
 import importlib
 import os
 import sys
+import types
 import warnings
 
 import numpy as np
@@ -72,6 +73,8 @@ def _choose(base):
     return runnable[forced or next(iter(runnable))], runnable
 
 
+_baseline: types.ModuleType | None
+EXTENSION_ERROR: ImportError | None
 try:
     _baseline = importlib.import_module(__package__ + "._core")
     EXTENSION_ERROR = None

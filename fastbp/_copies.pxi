@@ -12,7 +12,7 @@ cdef inline Py_ssize_t padded(Py_ssize_t n_weights) noexcept nogil:
 
 
 cdef inline Py_ssize_t share_start(Py_ssize_t t, Py_ssize_t n, Py_ssize_t batch,
-                                  int n_threads) noexcept nogil:
+                                   int n_threads) noexcept nogil:
     """Where thread t's share of n examples begins: shares of whole batches."""
     return min(n, t * ((n + batch - 1) // batch) // n_threads * batch)
 

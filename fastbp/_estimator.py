@@ -8,13 +8,12 @@ import copy
 import warnings
 
 import numpy as np
-
 from scipy.optimize import minimize
+from scipy.sparse import issparse
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from scipy.sparse import issparse
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _validation as check
@@ -449,8 +448,8 @@ class _BaseMLP(BaseEstimator):
         self._start(X.shape[1], sizes, Y.shape[1], X.dtype, rng)
         self._shuffle_seed = int(rng.randint(np.iinfo(np.int32).max))
         batch_size = 200 if self.batch_size == "auto" else self.batch_size
-        options = {**self._options(batch_size), "lr": self.learning_rate_init, "shuffle": self.shuffle,
-                   **options}
+        options = {**self._options(batch_size), "lr": self.learning_rate_init,
+                   "shuffle": self.shuffle, **options}
         return self.network_, Y, sample_weight, options, self._shuffle_seed
 
     def _finish_distributed(self, losses, epochs, n_examples):

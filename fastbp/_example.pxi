@@ -15,7 +15,7 @@ cdef inline void* line_start(void* p) noexcept nogil:
 
 
 cdef floating* layout_init(Layout* lay, const Py_ssize_t[::1] layers, const int[::1] acts,
-                          int loss, floating* kind) except NULL:
+                           int loss, floating* kind) except NULL:
     """Fill ``lay`` and return the call's scratch: x (bias slots set to 1),
     then s, then delta.  Each s^(l) and delta^(l) starts on a cache line,
     as the kernels' vector loads want (the padding is never read).  Offsets
@@ -217,7 +217,7 @@ cdef inline void activate(int act, const floating* s, floating* x, Py_ssize_t n)
 
 
 cdef inline void forward_one(const Layout* lay, const floating* w, floating* xs, floating* ss,
-                      bint have_s1=False) noexcept nogil:
+                             bint have_s1=False) noexcept nogil:
     """s_j^(l) = sum_i w_ij^(l) x_i^(l-1), x_j^(l) = g(s_j^(l)) for l = 1..L.
 
     x^(0) must already be in the x scratch, and s^(1) too where have_s1 (the
@@ -232,7 +232,7 @@ cdef inline void forward_one(const Layout* lay, const floating* w, floating* xs,
 
 
 cdef inline double output_delta(const Layout* lay, const floating* xs, const floating* ss,
-                         const floating* y, floating* ds) noexcept nogil:
+                                const floating* y, floating* ds) noexcept nogil:
     """Base step: delta^(L) = de/ds^(L) into the delta scratch; returns e."""
     cdef Py_ssize_t k, n = lay.d[lay.L]
     cdef int act = lay.act[lay.L]
@@ -280,8 +280,8 @@ cdef inline double output_delta(const Layout* lay, const floating* xs, const flo
 
 
 cdef inline void backward(const Layout* lay, const floating* w, floating* target, floating scale,
-                   const floating* xs, floating* ds, const floating* xn=NULL,
-                   floating* s1=NULL, floating shrink=1, Py_ssize_t lowest=1) noexcept nogil:
+                          const floating* xs, floating* ds, const floating* xn=NULL,
+                          floating* s1=NULL, floating shrink=1, Py_ssize_t lowest=1) noexcept nogil:
     """Induction step fused with the use of each gradient, one pass per block.
 
     For l = L..lowest and every row i of W^(l):
@@ -405,7 +405,6 @@ cdef void apply_batch(const Layout* lay, floating* w, floating* v, floating* gra
             else:
                 momentum_row(n_out, inv_m, decay, lr, mu, nesterov, grad + at, w + at, v + at)
     memset(grad, 0, n_weights * sizeof(floating))
-
 
 
 cdef inline double adaptive_rate(const Step* step, double rate, double t) noexcept nogil:
@@ -623,4 +622,3 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
     fbp_fp_restore(fp_mode)
     total[0] += errors
     return done
-

@@ -10,8 +10,7 @@ import os
 
 import numpy as np
 
-from . import _buffers
-from . import _sparse
+from . import _buffers, _sparse
 from ._names import ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSS_OUTPUTS, LOSSES
 
 DTYPES = (np.dtype(np.float64), np.dtype(np.float32))

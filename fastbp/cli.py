@@ -18,8 +18,8 @@ from ._backend import BACKENDS
 from ._files import MAX_FEATURES, SVMLIGHT, UsageError, load_model, read_table, save_model
 from ._names import ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES
 from ._options import Options
-from ._validation import MAX_LR
 from ._sparse import issparse
+from ._validation import MAX_LR
 from .network import DivergenceError, Network
 from .tools import check_gradient, stable_lr, verify
 

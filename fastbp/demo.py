@@ -101,7 +101,7 @@ def run(dataset="spirals", points=2000, epochs=None, lr=None, seed=0, backend=No
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, got {dataset!r}")
     if plot is not None:
-        from . import plot as _   # noqa: F401  (without matplotlib: fail before training)
+        from . import plot as _  # noqa: F401  (without matplotlib: fail before training)
     make, hidden_sizes, hidden, output, loss, default_lr, default_epochs = DATASETS[dataset]
     lr = default_lr if lr is None else lr
     epochs = default_epochs if epochs is None else epochs

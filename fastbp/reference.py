@@ -36,10 +36,11 @@ network's dtype, checked by the caller; absent buffers are None.
   clip, schedule, power_t, average, batch_size, optimizer, beta_1, beta_2,
   epsilon) and ``plan`` its ``Plan`` for the pass (threads, round, mode,
   moments_from, shards: where > 0, both backends compute the copies'
-  schedule, and the result does not depend on threads), ``t_done`` the updates before this call, ``velocity``
-  (needed where momentum > 0) and ``average`` (where options.average) laid
-  out like flat, ``moments`` Adam's m and v (twice flat's length) or
-  Adagrad's sums of squares (flat's), ``workspace`` what ``workspace`` gave
+  schedule, and the result does not depend on threads), ``t_done`` the
+  updates before this call, ``velocity`` (needed where momentum > 0) and
+  ``average`` (where options.average) laid out like flat, ``moments``
+  Adam's m and v (twice flat's length) or Adagrad's sums of squares
+  (flat's), ``workspace`` what ``workspace`` gave
   for the pass.  Returns (the sum of the errors before each update, each
   times its sample weight; the examples done: fewer than ``len(order)``
   when an error was not finite).
@@ -69,8 +70,8 @@ network's dtype, checked by the caller; absent buffers are None.
   ``.probabilities(x)`` ({label: output}, float32's scaled to sum to 1)
   read its Predictor.  Each returns None, doing nothing, where x is not a
   dict of float or int values (bools and numpy's float64 among them),
-  finite, of known features (y: a known label, or a float or int), the network has no current Stepper, or is training
-  elsewhere; the caller then takes its own path.
+  finite, of known features (y: a known label, or a float or int), the
+  network has no current Stepper, or is training elsewhere; the caller then takes its own path.
 - ``copy_into(to, source, n_threads)``: to[:] = source (1-D buffers);
   ``all_finite(values, n_threads)``: whether no value is a NaN or an
   infinity.  A pass's bookkeeping, on its threads.

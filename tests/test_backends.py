@@ -8,13 +8,12 @@ which they take a whole row at a time.
 
 import numpy as np
 import pytest
+from conftest import data, relative_error, twin
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import fastbp
 from fastbp._names import HIDDEN_ACTIVATIONS
-
-from conftest import data, relative_error, twin
 
 CASES = {
     "tanh-identity-squared": ([4, 6, 3], "tanh", "identity", "squared"),

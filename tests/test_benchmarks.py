@@ -8,7 +8,6 @@ import os
 
 import numpy as np
 import pytest
-
 from conftest import run_python
 
 HERE = os.path.dirname(os.path.abspath(__file__))

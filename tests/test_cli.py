@@ -6,12 +6,11 @@ import time
 
 import numpy as np
 import pytest
+from conftest import run_python
 
 import fastbp
 from fastbp import cli
 from fastbp._files import load_model
-
-from conftest import run_python
 
 
 def fastbp_command(*args):

@@ -19,7 +19,6 @@ import fastbp
 import fastbp.dask
 from fastbp.sklearn import MLPClassifier, MLPRegressor
 
-
 # Short fits stop at max_iter on purpose; scikit-learn warns of that.
 pytestmark = pytest.mark.filterwarnings(
     "ignore::sklearn.exceptions.ConvergenceWarning")

@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
+from conftest import run_python
 
 from fastbp import demo
-
-from conftest import run_python
 
 
 def test_spirals_are_two_balanced_standardised_classes():

@@ -3,12 +3,11 @@ gradient of one row against its backprop."""
 
 import numpy as np
 import pytest
+from conftest import data, relative_error
 
 import fastbp
-from fastbp.tools import finite_differences
 from fastbp._names import HIDDEN_ACTIVATIONS
-
-from conftest import data, relative_error
+from fastbp.tools import finite_differences
 
 OUTPUT_AND_LOSS = [("identity", "squared"), ("tanh", "squared"), ("sigmoid", "squared"),
                    ("relu", "squared"), ("leaky_relu", "squared"),

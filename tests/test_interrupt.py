@@ -7,9 +7,9 @@ import sys
 import time
 
 import pytest
+from conftest import data
 
 import fastbp
-from conftest import data
 
 TRAIN_UNTIL_INTERRUPTED = """
 import signal

@@ -6,7 +6,6 @@ import platform
 import re
 
 import pytest
-
 from conftest import run_python
 
 pytestmark = pytest.mark.compiled

@@ -12,11 +12,11 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import data, run_python
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastbp
-from conftest import data, run_python
 
 INVALID = "not a valid fastbp model file"
 

@@ -5,9 +5,9 @@ import threading
 
 import numpy as np
 import pytest
+from conftest import data
 
 import fastbp
-from conftest import data
 
 
 def test_a_stream_that_trains_its_network_meanwhile_is_refused(backend):

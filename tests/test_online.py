@@ -8,9 +8,9 @@ import concurrent.futures
 
 import numpy as np
 import pytest
+from conftest import data, relative_error, twin
 
 import fastbp
-from conftest import data, relative_error, twin
 
 # Every option sgd_step takes, alone and in the combinations that mix, with
 # lr 0.01; Adam's is its usual 0.001 (larger steps on this noisy problem

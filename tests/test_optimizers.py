@@ -7,9 +7,9 @@ import pickle
 
 import numpy as np
 import pytest
+from conftest import data, relative_error, twin
 
 import fastbp
-from conftest import data, relative_error, twin
 
 TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
 

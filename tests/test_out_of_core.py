@@ -3,10 +3,11 @@ chunk of rows at a time) and from streams of chunks."""
 
 import numpy as np
 import pytest
+from conftest import data
 
 import fastbp
 import fastbp._data
-from conftest import data
+
 
 class Sliced:
     """An array-like that only slices, as h5py datasets and zarr arrays do;

@@ -4,11 +4,10 @@ import io
 
 import numpy as np
 import pytest
+from conftest import run_python
 
 import fastbp
 from fastbp import demo, plot
-
-from conftest import run_python
 
 
 def test_learning_curve_with_validation():

@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import run_python
 
 import fastbp
-from conftest import run_python
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(TOP, "README.md")

@@ -4,17 +4,16 @@ _unit_test_params, none skipped), emerging features and new classes as
 the docs say, bad input refused with the model unchanged, and the
 progressive-validation accuracy that docs/online.md reports."""
 
-import copy
 import pickle
 
 import numpy as np
 import pytest
 
 river = pytest.importorskip("river", reason="fastbp[river]'s tests need river")
+from conftest import relative_error  # noqa: E402
 from river import checks, datasets, evaluate, linear_model, metrics, multiclass  # noqa: E402
 
 import fastbp  # noqa: E402
-from conftest import relative_error  # noqa: E402
 from fastbp.river import MLPClassifier, MLPRegressor  # noqa: E402
 
 
@@ -116,7 +115,8 @@ def test_new_classes_in_a_batch_learn_as_one_at_a_time():
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(60, 3)), columns=["u", "v", "w"])
-    y = pd.Series(["a"] * 10 + list(rng.choice(["a", "b"], 20)) + list(rng.choice(["a", "b", "c"], 30)))
+    y = pd.Series(["a"] * 10 + list(rng.choice(["a", "b"], 20))
+                  + list(rng.choice(["a", "b", "c"], 30)))
     one, many = MLPClassifier(), MLPClassifier()
     for (_, row), label in zip(X.iterrows(), y):
         one.learn_one(row.to_dict(), label)

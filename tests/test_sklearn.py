@@ -410,8 +410,7 @@ def test_float32_inputs_keep_float32(Model):
 def test_text_pipelines_train(vectorizer):
     # TfidfVectorizer's rows have unsorted column indices; fastbp sorts them
     # in a copy, as scikit-learn's MLP does
-    from sklearn.feature_extraction.text import (CountVectorizer, HashingVectorizer,
-                                                 TfidfVectorizer)
+    from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, TfidfVectorizer
     rng = np.random.default_rng(0)
     words = [["goal", "match", "team", "score", "league"], ["vote", "law", "party", "senate"]]
     y = rng.integers(2, size=120)

@@ -12,7 +12,6 @@ import importlib.util
 import xml.etree.ElementTree as ElementTree
 
 import pytest
-
 from conftest import run_python
 
 SKLEARN_IMPORT = "from sklearn.neural_network import MLPClassifier, MLPRegressor"

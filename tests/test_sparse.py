@@ -6,11 +6,11 @@ import re
 
 import numpy as np
 import pytest
+from conftest import relative_error, run_python
 from scipy import sparse
 
 import fastbp
 from fastbp import _passes
-from conftest import relative_error, run_python
 
 TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
 LAYERS = [40, 9, 5, 3]

@@ -7,11 +7,11 @@ import json
 
 import numpy as np
 import pytest
+from conftest import data, relative_error, twin
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastbp
-from conftest import data, relative_error, twin
 
 pytestmark = pytest.mark.compiled
 

@@ -6,10 +6,10 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import backend_spec, data, record_train_pass, relative_error, run_python
 from numpy.testing import assert_allclose
 
 import fastbp
-from conftest import backend_spec, data, record_train_pass, relative_error, run_python
 
 compiled = pytest.mark.compiled
 THREADED = [pytest.param("copies", marks=compiled, id="copies"),

@@ -11,10 +11,9 @@ import platform
 
 import numpy as np
 import pytest
+from conftest import data, relative_error, twin
 
 import fastbp
-
-from conftest import data, relative_error, twin
 
 pytestmark = pytest.mark.compiled
 

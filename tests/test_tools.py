@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
+from conftest import data, run_python
 
 import fastbp
-
-from conftest import data, run_python
 
 
 @pytest.mark.parametrize("hidden, output, loss", [

@@ -4,10 +4,9 @@ torch==2.13.0`, exactly that pin)."""
 
 import numpy as np
 import pytest
+from conftest import data, relative_error
 
 import fastbp
-
-from conftest import data, relative_error
 
 torch = pytest.importorskip("torch")
 

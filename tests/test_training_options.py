@@ -5,10 +5,9 @@ import pickle
 
 import numpy as np
 import pytest
+from conftest import data, relative_error, twin
 
 import fastbp
-
-from conftest import data, relative_error, twin
 
 OPTIONS = {
     "momentum": dict(momentum=0.9),
