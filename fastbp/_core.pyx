@@ -67,7 +67,6 @@ def forward(const floating[::1] flat, const Py_ssize_t[::1] layers, const int[::
         free(lay.w_off)
 
 
-
 def activate_rows(int act, floating[:, ::1] S):
     """S[r] = g(S[r]) for every row r, in place."""
     cdef Py_ssize_t r
@@ -209,6 +208,14 @@ PARALLEL = bool(FBP_OPENMP)   # built with OpenMP: n_threads > 1 runs in paralle
 SERIAL_REASON = "fastbp's compiled core was built without OpenMP"
 SIMD = FBP_SIMD.decode()      # the widest vector instructions of this build
 ISA = FBP_ISA.decode()        # the instruction set it was built for (setup.py)
+# the C enums by the names of fastbp._names, whose indices they must be
+ENUMS = {
+    "ACTIVATIONS": {"identity": IDENTITY, "tanh": TANH, "sigmoid": SIGMOID, "relu": RELU,
+                    "leaky_relu": LEAKY_RELU, "softmax": SOFTMAX, "exp": EXP},
+    "LOSSES": {"squared": SQUARED, "cross_entropy": CROSS_ENTROPY, "poisson": POISSON},
+    "SCHEDULES": {"constant": CONSTANT, "invscaling": INVSCALING, "optimal": OPTIMAL},
+    "OPTIMIZERS": {"sgd": SGD, "adam": ADAM, "adagrad": ADAGRAD},
+}
 
 
 def cpu_isas():

@@ -43,9 +43,11 @@ cdef extern from "_kernels.h" nogil:
     Py_ssize_t tiny_sgd "fbp_tiny_sgd" (const Py_ssize_t* d, ...)
 
 
-ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu", "leaky_relu", "softmax", "exp")
-LOSSES = ("squared", "cross_entropy", "poisson")
+from ._names import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEDULES
+from ._names import LEAKY_SLOPE as _LEAKY_SLOPE
 
+# The codes of fastbp._names' tuples (a name's code is its index there);
+# ENUMS (in _core.pyx) pairs each with its name for the test that they agree.
 cdef enum:
     IDENTITY = 0
     TANH = 1
@@ -60,14 +62,12 @@ cdef enum:
     CROSS_ENTROPY = 1
     POISSON = 2
 
-SCHEDULES = ("constant", "invscaling", "optimal")
-
 cdef enum:
     CONSTANT = 0
     INVSCALING = 1
     OPTIMAL = 2
 
-cdef double LEAKY_SLOPE = 0.01
+cdef double LEAKY_SLOPE = _LEAKY_SLOPE
 
 
 cdef struct Layout:
@@ -90,8 +90,6 @@ cdef struct Layout:
     void* shared_w1         # floating*: W^(1) of the shared weights
     void* shared_squares1   # floating*: the same block of the shared sums of squares
 
-
-OPTIMIZERS = ("sgd", "adam", "adagrad")
 
 cdef enum:
     SGD = 0
@@ -120,7 +118,6 @@ cdef struct Step:           # how a pass updates the weights: its Options and Pl
     Py_ssize_t round        # or a thread's between exchanges (sparse "hogwild"), 0: none;
     bint copying            # parallel="copies";
     int shards              # and its shards a round (0: the serial pass)
-
 
 
 cdef struct Lazy:           # W^(1)'s input rows kept up to date lazily (_lazy.pxi)

@@ -1,8 +1,10 @@
-"""Names of the activations, losses and schedules, the integer codes the
-backends use, and the schedules' learning rates.
+"""Names of the activations, losses, schedules and optimizers, the integer
+codes the backends use, and the schedules' learning rates.
 
-The code of a name is its index in the tuple.  ``fastbp/_core.pyx`` mirrors
-these tuples in C enums; a test checks that the two agree.
+The code of a name is its index in the tuple.  The compiled core imports
+these tuples and LEAKY_SLOPE from here; its C enums (_declarations.pxi)
+mirror the codes, and ``_core.ENUMS`` names each enum, so that a test
+checks that the two agree.
 """
 
 ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu", "leaky_relu", "softmax", "exp")
@@ -14,6 +16,7 @@ LOSS_OUTPUTS = {"cross_entropy": ("sigmoid", "softmax"), "poisson": ("exp",)}
 LEAKY_SLOPE = 0.01
 # Learning-rate schedules the cores apply per update; "adaptive" works per epoch.
 SCHEDULES = ("constant", "invscaling", "optimal")
+OPTIMIZERS = ("sgd", "adam", "adagrad")
 
 
 def scheduled_lr(schedule, lr, t, power_t, alpha):

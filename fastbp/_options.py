@@ -12,9 +12,7 @@ import numpy as np
 
 from . import _parallel
 from . import _validation as check
-from ._names import SCHEDULES, scheduled_lr
-
-OPTIMIZERS = ("sgd", "adam", "adagrad")
+from ._names import OPTIMIZERS, SCHEDULES, scheduled_lr
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,9 +6,9 @@ the state from before the pass.
 It uses of a network what fastbp.training's docstring lists.
 """
 
+import _signal  # signal's own functions: its enum wrappers cost more than a short pass
 import contextlib
 import math
-import _signal     # signal's own functions: its enum wrappers cost more than a short pass
 import signal
 import threading
 import time
@@ -16,7 +16,6 @@ import time
 import numpy as np
 
 from . import _buffers, _parallel, _sparse
-from ._options import OPTIMIZERS
 
 # The core trains in chunks of about this many seconds, giving Python the GIL
 # (and Ctrl-C, which waits for the chunk it comes in) back between them; the

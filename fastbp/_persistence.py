@@ -36,7 +36,8 @@ import numpy as np
 
 from . import _buffers
 from . import _validation as check
-from ._passes import OPTIMIZERS, moments_size
+from ._names import OPTIMIZERS
+from ._passes import moments_size
 from .training import FRESH_PROGRESS, TrainingState
 
 FORMAT = "fastbp.Network"

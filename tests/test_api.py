@@ -7,10 +7,9 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import data, record_train_pass, run_python
 
 import fastbp
-
-from conftest import data, record_train_pass, run_python
 
 
 def test_public_names_of_the_design():
@@ -26,10 +25,23 @@ def test_public_names_of_the_design():
 
 @pytest.mark.compiled
 def test_compiled_core_names_its_codes_as_the_python_layer_does():
-    from fastbp import _core, _names
-    assert _core.ACTIVATIONS == _names.ACTIVATIONS
-    assert _core.LOSSES == _names.LOSSES
-    assert _core.SCHEDULES == _names.SCHEDULES
+    from fastbp import _backend, _names
+    for core in _backend.CORES.values():
+        assert set(core.ENUMS) == {"ACTIVATIONS", "LOSSES", "SCHEDULES", "OPTIMIZERS"}
+        for group, codes in core.ENUMS.items():
+            names = getattr(_names, group)
+            assert codes == {name: names.index(name) for name in names}, group
+            assert getattr(core, group) is names        # the tuples themselves: one definition
+
+
+@pytest.mark.compiled
+def test_leaky_relu_slope_is_the_python_layers_in_every_copy_of_the_core():
+    from fastbp import _backend, _names
+    S = np.array([[-2.0, -0.5, 0.0, 3.0]])
+    for core in _backend.CORES.values():
+        X = S.copy()
+        core.activate_rows(_names.ACTIVATIONS.index("leaky_relu"), X)
+        assert np.array_equal(X, np.where(S > 0, S, _names.LEAKY_SLOPE * S))
 
 
 def test_layout_of_the_weights(backend):
