@@ -309,11 +309,11 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     cdef bint hogwild_rows
     cdef double total = 0
     cdef floating* scratch
-    cdef void* own_scratch
+    cdef void* own_scratch = NULL
     cdef floating* v = &velocity[0] if velocity is not None else NULL
     cdef floating* avg = &average[0] if average is not None else NULL
     cdef const floating* weights = &sample_weight[0] if sample_weight is not None else NULL
-    cdef double* totals
+    cdef double* totals = NULL
     cdef Py_ssize_t* dones
     cdef floating* copies = NULL            # parallel="copies": the shards' copies
     cdef floating* own_copies = NULL
@@ -335,6 +335,7 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     owners.marks, owners.touched, owners.n_touched = NULL, NULL, NULL
     owners.d_in = layers[0]
     lazy.scale, lazy.last = 1, NULL
+    lay.w_off = NULL
     if n == 0:
         return 0.0, 0
     step.moments = &moments[0] if moments is not None else NULL
@@ -345,67 +346,55 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     if lazy_rows and (n_threads > 1 or step.shards > 0):   # the lazy rows' state is serial
         raise ValueError("momentum and weight_decay train on sparse X on one thread")
     step.t_stride = n_threads if n_threads > 1 and not copying and not rows.sparse else 1
-    layout_init(&lay, layers, acts, loss, <floating*> NULL)
-    # Each thread's scratch (x, s, delta, then a gradient buffer for
-    # batches) starts on its own cache lines (32 floats: at least 128 bytes).
-    per_thread = lay.n_x + 2 * lay.n_s + (n_weights if batch > 1 else 0)
-    per_thread = (per_thread + 31) // 32 * 32
-    own_scratch = calloc(n_threads * per_thread + 32, sizeof(floating))
-    scratch = <floating*> line_start(own_scratch)
-    # a total and a count of examples done for each thread, or each shard
-    totals = <double*> calloc(max(n_threads, step.shards), sizeof(double) + sizeof(Py_ssize_t))
-    dones = <Py_ssize_t*> (totals + max(n_threads, step.shards))
-    sparse_shards = step.shards > 0 and rows.sparse
-    if step.shards > 0 and not rows.sparse:
-        n_copies = step.shards * (2 if v != NULL else 1) * padded(n_weights)
-        if workspace is not None and workspace.shape[0] >= n_copies:
-            copies = &workspace[0]
-        else:
-            own_copies = <floating*> malloc((n_copies + 16) * sizeof(floating))
-            copies = <floating*> line_start(own_copies)
-    hogwild_rows = n_threads > 1 and not copying and rows.sparse
-    if hogwild_rows:
-        hot.slot = <int*> malloc(layers[0] * sizeof(int))
-        hot.inputs = <Py_ssize_t*> malloc(MAX_HOT * sizeof(Py_ssize_t))
-        own_offsets = <Py_ssize_t*> malloc(n_threads * (lay.L + 1) * sizeof(Py_ssize_t))
-        if hot.slot != NULL and hot.inputs != NULL:
-            with nogil:
-                choose_hot(&hot, &lay, &rows, &order[0], n, n_weights, n_threads)
-            per_own = on_line(4 * hot.n_own)      # copy and base of w and of the squares
-            own = <floating*> malloc((n_threads * per_own + 16) * sizeof(floating))
-    if sparse_shards:
-        hot.slot = <int*> malloc(layers[0] * sizeof(int))
-        hot.inputs = <Py_ssize_t*> malloc(layers[0] * sizeof(Py_ssize_t))
-        owners.marks = <unsigned char*> calloc(step.shards * layers[0], 1)
-        owners.touched = <int*> malloc(step.shards * layers[0] * sizeof(int))
-        owners.n_touched = <Py_ssize_t*> calloc(step.shards, sizeof(Py_ssize_t))
-        own_offsets = <Py_ssize_t*> malloc(n_threads * (lay.L + 1) * sizeof(Py_ssize_t))
-        if hot.slot != NULL:
-            memset(hot.slot, -1, layers[0] * sizeof(int))
-    if lazy_rows and step.momentum > 0:
-        lazy.last = <Py_ssize_t*> calloc(layers[0], sizeof(Py_ssize_t))
-    if (own_scratch == NULL or totals == NULL
-            or (lazy_rows and step.momentum > 0 and lazy.last == NULL)
-            or (step.shards > 0 and not rows.sparse and copies == NULL)
-            or (sparse_shards and (hot.slot == NULL or hot.inputs == NULL
-                                   or owners.marks == NULL or owners.touched == NULL
-                                   or owners.n_touched == NULL
-                                   or own_offsets == NULL))
-            or (hogwild_rows and (own == NULL or own_offsets == NULL))):
-        free(own_scratch)
-        free(totals)
-        free(own_copies)
-        free(hot.slot)
-        free(hot.inputs)
-        free(own)
-        free(own_offsets)
-        free(owners.marks)
-        free(owners.touched)
-        free(owners.n_touched)
-        free(lazy.last)
-        free(lay.w_off)
-        raise MemoryError()
-    try:
+    try:                 # the one exit: every buffer below is freed in finally
+        layout_init(&lay, layers, acts, loss, <floating*> NULL)
+        # Each thread's scratch (x, s, delta, then a gradient buffer for
+        # batches) starts on its own cache lines (32 floats: at least 128 bytes).
+        per_thread = lay.n_x + 2 * lay.n_s + (n_weights if batch > 1 else 0)
+        per_thread = (per_thread + 31) // 32 * 32
+        own_scratch = calloc(n_threads * per_thread + 32, sizeof(floating))
+        scratch = <floating*> line_start(own_scratch)
+        # a total and a count of examples done for each thread, or each shard
+        totals = <double*> calloc(max(n_threads, step.shards), sizeof(double) + sizeof(Py_ssize_t))
+        dones = <Py_ssize_t*> (totals + max(n_threads, step.shards))
+        sparse_shards = step.shards > 0 and rows.sparse
+        if step.shards > 0 and not rows.sparse:
+            n_copies = step.shards * (2 if v != NULL else 1) * padded(n_weights)
+            if workspace is not None and workspace.shape[0] >= n_copies:
+                copies = &workspace[0]
+            else:
+                own_copies = <floating*> malloc((n_copies + 16) * sizeof(floating))
+                copies = <floating*> line_start(own_copies)
+        hogwild_rows = n_threads > 1 and not copying and rows.sparse
+        if hogwild_rows:
+            hot.slot = <int*> malloc(layers[0] * sizeof(int))
+            hot.inputs = <Py_ssize_t*> malloc(MAX_HOT * sizeof(Py_ssize_t))
+            own_offsets = <Py_ssize_t*> malloc(n_threads * (lay.L + 1) * sizeof(Py_ssize_t))
+            if hot.slot != NULL and hot.inputs != NULL:
+                with nogil:
+                    choose_hot(&hot, &lay, &rows, &order[0], n, n_weights, n_threads)
+                per_own = on_line(4 * hot.n_own)      # copy and base of w and of the squares
+                own = <floating*> malloc((n_threads * per_own + 16) * sizeof(floating))
+        if sparse_shards:
+            hot.slot = <int*> malloc(layers[0] * sizeof(int))
+            hot.inputs = <Py_ssize_t*> malloc(layers[0] * sizeof(Py_ssize_t))
+            owners.marks = <unsigned char*> calloc(step.shards * layers[0], 1)
+            owners.touched = <int*> malloc(step.shards * layers[0] * sizeof(int))
+            owners.n_touched = <Py_ssize_t*> calloc(step.shards, sizeof(Py_ssize_t))
+            own_offsets = <Py_ssize_t*> malloc(n_threads * (lay.L + 1) * sizeof(Py_ssize_t))
+            if hot.slot != NULL:
+                memset(hot.slot, -1, layers[0] * sizeof(int))
+        if lazy_rows and step.momentum > 0:
+            lazy.last = <Py_ssize_t*> calloc(layers[0], sizeof(Py_ssize_t))
+        if (own_scratch == NULL or totals == NULL
+                or (lazy_rows and step.momentum > 0 and lazy.last == NULL)
+                or (step.shards > 0 and not rows.sparse and copies == NULL)
+                or (sparse_shards and (hot.slot == NULL or hot.inputs == NULL
+                                       or owners.marks == NULL or owners.touched == NULL
+                                       or owners.n_touched == NULL
+                                       or own_offsets == NULL))
+                or (hogwild_rows and (own == NULL or own_offsets == NULL))):
+            raise MemoryError()
         with nogil:
             for i in range(n_threads):
                 for l in range(lay.L + 1):              # the bias slots x_0 = 1
