@@ -48,7 +48,7 @@ from ._names import LEAKY_SLOPE as _LEAKY_SLOPE
 
 # The codes of fastbp._names' tuples (a name's code is its index there);
 # ENUMS (in _core.pyx) pairs each with its name for the test that they agree.
-cdef enum:
+cdef enum Activation:
     IDENTITY = 0
     TANH = 1
     SIGMOID = 2
@@ -57,12 +57,12 @@ cdef enum:
     SOFTMAX = 5
     EXP = 6
 
-cdef enum:
+cdef enum Loss:
     SQUARED = 0
     CROSS_ENTROPY = 1
     POISSON = 2
 
-cdef enum:
+cdef enum Schedule:
     CONSTANT = 0
     INVSCALING = 1
     OPTIMAL = 2
@@ -91,7 +91,7 @@ cdef struct Layout:
     void* shared_squares1   # floating*: the same block of the shared sums of squares
 
 
-cdef enum:
+cdef enum Optimizer:
     SGD = 0
     ADAM = 1
     ADAGRAD = 2

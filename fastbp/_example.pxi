@@ -162,7 +162,9 @@ cdef inline void sparse_first_layer(const Layout* lay, floating* target, floatin
 
 cdef inline void times_gprime(int act, const floating* x, floating* d, Py_ssize_t n) noexcept nogil:
     """d_i *= g'(s_i) for one layer, from x_i = g(s_i); one loop per activation
-    so that the compiler can vectorise each."""
+    so that the compiler can vectorise each.  IDENTITY: g' = 1, nothing to
+    do; SOFTMAX is only an output, of cross-entropy, whose delta^(L) = x - y
+    takes no g'."""
     cdef Py_ssize_t i
     cdef floating one = 1       # float32 layers in float arithmetic, not double
     if act == TANH:
@@ -248,7 +250,7 @@ cdef inline double output_delta(const Layout* lay, const floating* xs, const flo
             e += 0.5 * diff * diff
         times_gprime(act, x, delta, n)
         return e
-    # cross-entropy with a sigmoid or softmax output, Poisson with an exp
+    # CROSS_ENTROPY with a sigmoid or softmax output, POISSON with an exp
     # output: delta_k = x_k - y_k
     for k in range(n):
         delta[k] = x[k] - y[k]
@@ -590,7 +592,7 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
         if step.schedule != CONSTANT:
             rate = scheduled_lr(step.schedule, step.lr, t, step.power_t, step.weight_decay)
             minus_rate = -rate
-        if step.optimizer != SGD:
+        if step.optimizer != SGD:           # ADAM, ADAGRAD
             adaptive_update(lay, w, <floating*> step.moments, grad, n_weights, in_batch, step,
                             rate, t, xs, ds, rows, r)
             in_batch = 0

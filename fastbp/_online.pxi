@@ -54,8 +54,9 @@ cdef void* buffer_of(object array) except NULL:
 
 
 cdef bint target_in_range(int loss, double y) noexcept nogil:
-    """Whether a target's value is one the loss takes (finite, and in [0, 1]
-    for cross-entropy, >= 0 for Poisson)."""
+    """Whether a target's value is one the loss takes: finite, and for
+    SQUARED any such value, for CROSS_ENTROPY one in [0, 1], for POISSON
+    one >= 0."""
     if not isfinite(y):
         return False
     if loss == CROSS_ENTROPY:

@@ -36,8 +36,8 @@ LAZY_CHUNK_WORK = 1 << 25
 
 
 def moments_size(optimizer, n_weights):
-    """The length of the moments of ``optimizer``: Adam's m and v, or
-    Adagrad's sums of squares."""
+    """The length of the moments of ``optimizer``: "adam"'s m and v, or
+    "adagrad"'s sums of squares ("sgd" keeps none, and never asks)."""
     return (2 if optimizer == "adam" else 1) * n_weights
 
 

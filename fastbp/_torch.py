@@ -20,10 +20,12 @@ def _torch():
 
 
 def _modules(torch):
-    """fastbp's activation names and the torch modules for them."""
+    """fastbp's activation names and the torch modules for them (None: torch.nn
+    has none; identity: no module, the Linear layer alone)."""
     nn = torch.nn
-    return {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU,
-            "leaky_relu": lambda: nn.LeakyReLU(LEAKY_SLOPE), "softmax": lambda: nn.Softmax(dim=-1)}
+    return {"identity": None, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU,
+            "leaky_relu": lambda: nn.LeakyReLU(LEAKY_SLOPE),
+            "softmax": lambda: nn.Softmax(dim=-1), "exp": None}
 
 
 def to_sequential(network):
@@ -31,8 +33,10 @@ def to_sequential(network):
     torch = _torch()
     modules = _modules(torch)
     names = list(network.hidden) + [network.output]
-    if network.output == "exp":
-        raise ValueError("to_torch has no module for the output 'exp' (torch.nn has no Exp)")
+    for name in names:
+        if name != "identity" and modules[name] is None:
+            raise ValueError(f"to_torch has no module for the activation {name!r} (torch.nn "
+                             f"has none)")
     layers = []
     for W, activation in zip(network.weights, names):
         linear = torch.nn.Linear(W.shape[0] - 1, W.shape[1], dtype=getattr(torch, W.dtype.name))

@@ -193,8 +193,9 @@ def targets(value, name, dtype, width, n_rows, loss):
 
     ``n_rows`` None means one example: shape (width,), or a scalar where
     width == 1.  Otherwise shape (n_rows, width), or (n_rows,) where
-    width == 1; the result is then 2-D.  Cross-entropy targets must lie in
-    [0, 1], Poisson ones in [0, inf).
+    width == 1; the result is then 2-D.  Targets of the "squared" loss may
+    be any value, of "cross_entropy" must lie in [0, 1], of "poisson" in
+    [0, inf).
     """
     Y = _asarray(value, name)
     if n_rows is None:

@@ -119,7 +119,7 @@ def _g(name, s):
     if name == "exp":
         with np.errstate(over="ignore"):
             return np.exp(s)
-    # softmax over the last axis, shifted so that exp cannot overflow
+    # "softmax" over the last axis, shifted so that exp cannot overflow
     z = np.exp(s - s.max(axis=-1, keepdims=True))
     return z / z.sum(axis=-1, keepdims=True)
 
@@ -136,7 +136,9 @@ def _g_prime(name, x):
         return np.where(x > 0, 1, LEAKY_SLOPE).astype(x.dtype)
     if name == "exp":
         return x.copy()
-    return np.ones_like(x)
+    if name in ("identity", "softmax"):     # softmax: an output of cross-entropy alone,
+        return np.ones_like(x)              # whose delta^(L) = x - y takes no g'
+    raise ValueError(f"no activation {name!r}")
 
 
 def _forward(W, names, x0):
@@ -163,7 +165,7 @@ def _error_and_delta(output, loss_name, s_L, x_L, y):
         # e = sum_k y_k log(y_k / x_k) - y_k + x_k, with log x_k = s_k
         e = np.sum(np.where(y > 0, y * np.log(np.where(y > 0, y, 1)), 0) - y * s_L - y + x_L)
         return float(e), delta
-    if output == "sigmoid":
+    if output == "sigmoid":                # "cross_entropy" with a sigmoid output:
         # e = -sum_k [y_k log x_k + (1-y_k) log(1-x_k)] = sum_k softplus(s_k) - y_k s_k
         e = np.sum(np.logaddexp(0, s_L) - y * s_L)
     else:
@@ -360,7 +362,7 @@ def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, options, pl
                     S[l][rows] += g[rows] ** 2         # the sum of squared gradients
                     W[l][rows] -= lr * g[rows] / (np.sqrt(S[l][rows]) + options.epsilon)
                     continue
-                if V is None:
+                if V is None:                          # "sgd"
                     W[l] -= lr * g                     # w <- w - lr g
                     continue
                 V[l] *= momentum
