@@ -96,7 +96,7 @@ def test_the_readme_says_what_the_install_costs_and_what_the_tests_need():
     assert needs_torch and "pip install torch==2.13.0" in readme
     assert "every test" not in readme
     assert len(ISA_MODULES) == 3 and "compiles the core three times" in readme
-    assert re.search(r"expect\s+1\.5 to 9\s+minutes", readme)
+    assert re.search(r"expect\s+1 to 4\s+minutes", readme)
     # the tour's rate, on 4 examples an epoch, is said to be its fixed cost's
     tour_rate = next(line for line in readme.splitlines() if "examples_per_second[-1]" in line)
     assert "4 examples an epoch" in tour_rate
