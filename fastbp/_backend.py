@@ -20,6 +20,7 @@ import warnings
 import numpy as np
 
 from . import _sparse, reference
+from ._interface import Backend
 
 # The copies of the core, widest first, and their modules.
 ISA_MODULES = {"avx512": "._core_avx512", "avx2": "._core_avx2", "baseline": "._core"}
@@ -112,7 +113,7 @@ if compiled is None and not _forced:
     )
 
 
-def get(name):
+def get(name: str | None) -> Backend:
     """The backend module called ``name`` (None: this process's default)."""
     if name is None:
         name = BACKEND

@@ -1,7 +1,7 @@
 # One example at a time from Python: Predictor (x^(L) of one example),
 # Stepper (one update by options fixed when it is made) and Dicts (examples
 # as dicts of feature values, for fastbp.river), the backend interface's
-# (see fastbp.reference).  A call costs little more than the
+# (fastbp._interface).  A call costs little more than the
 # call itself: the example is read through the buffer protocol where it is
 # already a C-contiguous finite array of the network's dtype (else the
 # caller converts it and asks again), and the layout, the options and the

@@ -12,71 +12,8 @@ node j of layer l, and layer l's weights are the block W^(l) of shape
 
 The backend interface
 ---------------------
-Both backends (this module and ``fastbp._core``) export the same names, and
-a test checks that they do.  Every function takes the network as ``flat``
-(all weights, one C-contiguous buffer of the network's dtype), ``layers``
-(d[0..L], intp), ``acts`` (acts[l] the activation code of layer l, an index
-into ``ACTIVATIONS``; acts[0] unused, intc) and, where an error is needed,
-``loss`` (an index into ``LOSSES``).  Arrays are C-contiguous, of the
-network's dtype, checked by the caller; absent buffers are None.
-
-- ``forward(flat, layers, acts, X, out)``: out[n] = x^(L) of row n of X.
-- ``activate_rows(act, S)``: S[r] = g(S[r]) for every row, in place.
-- ``loss(flat, layers, acts, loss, X, Y)``: the sum of the rows' errors.
-- ``gradient(flat, layers, acts, loss, X, Y, weights, grad)``: adds the
-  weighted sum of the rows' de/dw (row r's times weights[r]) to ``grad``
-  (laid out like flat); returns the weighted sum of the errors.
-- ``backprop(flat, layers, acts, loss, x, y, signals, outputs, deltas,
-  grad)``: one example; writes s^(1..L), x^(0..L), delta^(1..L), adds de/dw
-  to ``grad``; returns e.
-- ``train_pass(flat, layers, acts, loss, X, Y, sample_weight, order,
-  options, plan, t_done, velocity, average, moments, workspace)``:
-  per-example SGD over the rows ``order`` of X, in place; ``options`` is
-  a ``fastbp._options.Options`` (lr, momentum, nesterov, weight_decay,
-  clip, schedule, power_t, average, batch_size, optimizer, beta_1, beta_2,
-  epsilon) and ``plan`` its ``Plan`` for the pass (threads, round, mode,
-  moments_from, shards: where > 0, both backends compute the copies'
-  schedule, and the result does not depend on threads), ``t_done`` the
-  updates before this call, ``velocity`` (needed where momentum > 0) and
-  ``average`` (where options.average) laid out like flat, ``moments``
-  Adam's m and v (twice flat's length) or Adagrad's sums of squares
-  (flat's), ``workspace`` what ``workspace`` gave
-  for the pass.  Returns (the sum of the errors before each update, each
-  times its sample weight; the examples done: fewer than ``len(order)``
-  when an error was not finite).
-- ``workspace(n_weights, dtype, plan)``: the buffer a pass of ``plan``
-  hands each ``train_pass`` call, or None.
-- ``Predictor(flat, layers, acts)``: ``.predict(x)`` is x^(L) of one
-  example, a new array, (d[L],) for x of shape (d[0],) and (1, d[L]) for
-  (1, d[0]); or None, computing nothing, where x is not a C-contiguous
-  array of flat's dtype of those shapes, all finite (the caller converts
-  and checks it, and asks again).  Safe to call from several threads.
-- ``Stepper(flat, layers, acts, loss, options, plan, velocity, moments,
-  progress)``: ``.step(x, y)`` is one update of ``train_pass`` by
-  ``options`` and ``plan`` (batch_size 1, no averaging, one thread) on one
-  example, continuing the training state (``progress`` is the
-  TrainingState's: its "updates" is t_done, and counts the update).  It returns the
-  error before the update; NaN where that error or the weights, velocity
-  or moments after it are not finite (all are left as they were before);
-  None, changing nothing, where x is not as ``Predictor`` takes it (1-D)
-  or y is not a float (d[L] == 1) or such an array of d[L] values, in the
-  loss's range.  One call at a time.
-- ``Dicts(network, features, classes)``: examples as dicts of feature
-  values (fastbp.river's), read into inputs by ``features`` (name ->
-  input); ``classes`` (label -> output unit, one-hot targets) or None
-  (one output, a float target).  ``.learn(x, y)`` is ``network``'s
-  current Stepper's step (its sgd_step's, under its training lock);
-  ``.value(x)``, ``.label(x)`` (of the largest output) and
-  ``.probabilities(x)`` ({label: output}, float32's scaled to sum to 1)
-  read its Predictor.  Each returns None, doing nothing, where x is not a
-  dict of float or int values (bools and numpy's float64 among them),
-  finite, of known features (y: a known label, or a float or int), the
-  network has no current Stepper, or is training elsewhere; the caller then takes its own path.
-- ``copy_into(to, source, n_threads)``: to[:] = source (1-D buffers);
-  ``all_finite(values, n_threads)``: whether no value is a NaN or an
-  infinity.  A pass's bookkeeping, on its threads.
-- ``max_threads()``, ``PARALLEL`` (threads run in parallel) and
-  ``SERIAL_REASON`` (why not, where not).
+This module and the compiled core export the same names: the Protocol
+``fastbp._interface.Backend`` says what each takes and does.
 """
 
 import numpy as np

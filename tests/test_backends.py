@@ -203,18 +203,26 @@ def test_the_batch_forward_pass_matches_the_per_example_one(backend, dtype, outp
     assert relative_error(batch, one_by_one) < TOLERANCE[dtype]
 
 
-@pytest.mark.compiled
-def test_both_backends_export_the_written_interface():
-    """The names of the backend interface (reference.py's docstring), with
-    the same parameters, in both modules."""
+def test_every_backend_has_the_interface_its_protocol_writes():
+    """Each member of fastbp._interface.Backend, with the same parameters, in
+    the reference and in every copy of the compiled core built here; and
+    nothing else in the reference's __all__."""
     import inspect
+    import typing
 
-    from fastbp import _core, reference
-    for name in reference.__all__:
-        assert f"``{name}" in reference.__doc__, f"{name} is not written down"
-        ours, theirs = getattr(reference, name), getattr(_core, name)
-        if callable(ours):
-            assert (list(inspect.signature(ours).parameters)
-                    == list(inspect.signature(theirs).parameters)), name
-        else:
-            assert type(ours) is type(theirs), name
+    from fastbp import _backend, reference
+    from fastbp._interface import Backend
+    hints = typing.get_type_hints(Backend)
+    methods = {name: [p for p in inspect.signature(member).parameters if p != "self"]
+               for name, member in vars(Backend).items()
+               if inspect.isfunction(member) and not name.startswith("_")}
+    assert set(reference.__all__) == set(hints) | set(methods)
+    for backend in [reference, *_backend.CORES.values()]:
+        for name, parameters in methods.items():
+            assert list(inspect.signature(getattr(backend, name)).parameters) == parameters, \
+                (backend.__name__, name)
+        for name, kind in hints.items():
+            if kind is typing.Any:
+                assert callable(getattr(backend, name)), (backend.__name__, name)
+            else:
+                assert isinstance(getattr(backend, name), kind), (backend.__name__, name)
