@@ -4,10 +4,14 @@ loop with scikit-learn's stopping rules, the L-BFGS solver, the fitted
 attributes and the weights a user assigns to ``coefs_``/``intercepts_``.
 """
 
+from __future__ import annotations
+
 import copy
 import warnings
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.optimize import minimize
 from scipy.sparse import issparse
 from sklearn.base import BaseEstimator
@@ -150,7 +154,8 @@ class _BaseMLP(BaseEstimator):
 
     # ------------------------------------------------------------ fitting
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+            ) -> _BaseMLP:
         """Train on (X, y); returns self."""
         return self._fit(X, y, sample_weight, incremental=False)
 
@@ -468,7 +473,7 @@ class _BaseMLP(BaseEstimator):
         self._take_assigned_weights(X.dtype)
         return self.network_.predict(X)
 
-    def to_sklearn(self):
+    def to_sklearn(self) -> Any:
         """The same model, weights copied, as a fitted scikit-learn
         ``MLPClassifier`` or ``MLPRegressor`` (predictions equal up to the
         last bits). A "leaky_relu" activation, or a classifier output other

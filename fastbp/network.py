@@ -3,10 +3,16 @@ computations of one network (predict, loss, backprop, gradient, an SGD
 step); training hands over to ``fastbp.training``, files to
 ``fastbp._persistence``."""
 
+from __future__ import annotations
+
 import collections
+import os
 import threading
+from collections.abc import Callable, Sequence
+from typing import Any, BinaryIO, cast
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _backend, _buffers, _passes, _persistence, _sparse, _torch, training
 from . import _validation as check
@@ -73,14 +79,16 @@ class Network:
     weight_decay need dense X (docs/sparse.md).
     """
 
-    def __init__(self, layers, hidden="tanh", output="identity", loss="squared",
-                 dtype="float64", seed=0, backend=None, weights=None):
+    def __init__(self, layers: Sequence[int], hidden: str | Sequence[str] = "tanh",
+                 output: str = "identity", loss: str = "squared", dtype: DTypeLike = "float64",
+                 seed: int | None = 0, backend: str | None = None,
+                 weights: Sequence[ArrayLike] | None = None) -> None:
         self._layers, self._hidden, self._output, self._loss = check.architecture(
             layers, hidden, output, loss)
         self._dtype = check.dtype(dtype)
         self._seed = check.seed(seed)
         if self._seed is None:
-            self._seed = int(np.random.SeedSequence().entropy % 2**63)
+            self._seed = int(cast(int, np.random.SeedSequence().entropy) % 2**63)
         self._requested_backend = backend
         self._backend = _backend.get(backend)
         self._backend_name = backend or _backend.BACKEND
@@ -108,50 +116,50 @@ class Network:
     # ------------------------------------------------------------ properties
 
     @property
-    def layers(self):
+    def layers(self) -> tuple[int, ...]:
         """d[0..L] as a tuple."""
         return self._layers
 
     @property
-    def flat(self):
+    def flat(self) -> np.ndarray:
         """All weights in one contiguous 1-D array (writable, never replaced)."""
         return self._flat
 
     @property
-    def weights(self):
+    def weights(self) -> list[np.ndarray]:
         """List of L writable views of ``flat``; ``weights[l-1]`` is W^(l),
         shape (d[l-1]+1, d[l]), row 0 the bias weights w_0j^(l)."""
         return list(self._weights)
 
     @property
-    def backend(self):
+    def backend(self) -> str:
         """"compiled" or "reference"."""
         return self._backend_name
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
         return self._dtype
 
     @property
-    def hidden(self):
+    def hidden(self) -> tuple[str, ...]:
         """Activation of each hidden layer, as a tuple."""
         return self._hidden
 
     @property
-    def output(self):
+    def output(self) -> str:
         return self._output
 
     @property
-    def loss_name(self):
+    def loss_name(self) -> str:
         """"squared", "cross_entropy" or "poisson" (``loss`` is the method)."""
         return self._loss
 
     @property
-    def seed(self):
+    def seed(self) -> int | None:
         return self._seed
 
     @property
-    def training_state(self):
+    def training_state(self) -> TrainingState:
         """The ``fastbp.training.TrainingState`` that ``partial_fit``
         continues (velocity, average, last iterate, moments, progress): to read."""
         return self._state
@@ -182,7 +190,7 @@ class Network:
 
     # ------------------------------------------------------------ computation
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Outputs x^(L) of the network.
 
         Parameters
@@ -201,56 +209,57 @@ class Network:
         out = self._predictor.predict(X)
         if out is not None:
             return out
-        X = self._inputs(X)
-        one = getattr(X, "ndim", 2) == 1
+        rows = self._inputs(X)
+        one = getattr(rows, "ndim", 2) == 1
         out = _backend.forward(self._backend, self._flat, self._spec, self._weights,
-                               X.reshape(1, -1) if one else X)
+                               rows.reshape(1, -1) if one else rows)
         return out[0] if one else out
 
-    def loss(self, X, Y):
+    def loss(self, X: ArrayLike, Y: ArrayLike) -> float:
         """Mean error e(h(x_n), y_n) over the examples (rows of X).
 
         Y has shape (n, d[L]), or (n,) where d[L] == 1.
         """
-        X = self._inputs(X, (2,))
-        return training.mean_loss(self, self._flat, X, self._targets(Y, X.shape[0]))
+        rows = self._inputs(X, (2,))
+        return training.mean_loss(self, self._flat, rows, self._targets(Y, rows.shape[0]))
 
-    def backprop(self, x, y):
+    def backprop(self, x: ArrayLike, y: ArrayLike) -> Backprop:
         """Backpropagation of one example x (d[0],), y (d[L],) or a number
         where d[L] == 1, leaving the weights unchanged: a ``Backprop`` of
         s^(1..L), x^(0..L) (no bias nodes), delta^(1..L), de/dW^(1..L) =
         x^(l-1) delta^(l)T and the error e."""
-        x, y = self._example(x, y)
+        inputs, targets = self._example(x, y)
         n_s = sum(self._layers[1:])
         signals = np.empty(n_s, dtype=self._dtype)
         deltas = np.empty(n_s, dtype=self._dtype)
         outputs = np.empty(sum(self._layers), dtype=self._dtype)
         grad = np.zeros_like(self._flat)
-        error = self._backend.backprop(self._flat, *self._spec, x, y, signals, outputs, deltas,
-                                       grad)
+        error = self._backend.backprop(self._flat, *self._spec, inputs, targets, signals,
+                                       outputs, deltas, grad)
         split = _buffers.split
         return Backprop(split(signals, self._layers[1:]), split(outputs, self._layers),
                         split(deltas, self._layers[1:]), _buffers.blocks(grad, self._layers),
                         float(error))
 
-    def gradient(self, X, Y):
+    def gradient(self, X: ArrayLike, Y: ArrayLike) -> list[np.ndarray]:
         """de/dW^(l) for every layer, shaped like ``weights``: for 2-D X the
         mean over the examples."""
-        X = self._inputs(X)
-        if getattr(X, "ndim", 2) == 1:
-            X, Y = X.reshape(1, -1), self._targets(Y, None).reshape(1, -1)
+        rows = self._inputs(X)
+        if getattr(rows, "ndim", 2) == 1:
+            rows, targets = rows.reshape(1, -1), self._targets(Y, None).reshape(1, -1)
         else:
-            Y = self._targets(Y, X.shape[0])
-        weights = np.full(X.shape[0], 1.0 / X.shape[0], dtype=self._dtype)
-        _, grad = training.loss_and_gradient(self, self._flat, X, Y, weights)
+            targets = self._targets(Y, rows.shape[0])
+        weights = np.full(rows.shape[0], 1.0 / rows.shape[0], dtype=self._dtype)
+        _, grad = training.loss_and_gradient(self, self._flat, rows, targets, weights)
         return _buffers.blocks(grad, self._layers)
 
     # ------------------------------------------------------------ training
 
     @training.one_call_at_a_time
-    def sgd_step(self, x, y, lr=0.01, *, momentum=0.0, nesterov=False, weight_decay=0.0,
-                 lr_schedule="constant", power_t=0.25, clip=None, optimizer="sgd",
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+    def sgd_step(self, x: ArrayLike, y: ArrayLike, lr: float = 0.01, *, momentum: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0, lr_schedule: str = "constant",
+                 power_t: float = 0.25, clip: float | None = None, optimizer: str = "sgd",
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8) -> float:
         """One in-place update on one example, continuing the training state.
 
         w_ij^(l) <- w_ij^(l) - lr * x_i^(l-1) * delta_j^(l) for plain SGD; the
@@ -322,12 +331,17 @@ class Network:
         return self._stepper
 
     @training.one_call_at_a_time
-    def fit(self, X, Y, epochs=10, lr=0.01, shuffle=True, seed=None, verbose=False, *,
-            momentum=0.0, nesterov=False, weight_decay=0.0, lr_schedule="constant",
-            power_t=0.25, average=False, batch_size=1, sample_weight=None, clip=None,
-            validation_data=None, validation_fraction=None, early_stopping=False,
-            patience=5, tol=1e-4, restore_best=True, callbacks=(), n_threads=1,
-            parallel=None, optimizer="sgd", beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+    def fit(self, X: ArrayLike, Y: ArrayLike, epochs: int = 10, lr: float = 0.01,
+            shuffle: bool = True, seed: int | None = None, verbose: bool = False, *,
+            momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0,
+            lr_schedule: str = "constant", power_t: float = 0.25, average: bool | int = False,
+            batch_size: int = 1, sample_weight: ArrayLike | None = None, clip: float | None = None,
+            validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+            validation_fraction: float | None = None, early_stopping: bool = False,
+            patience: int = 5, tol: float = 1e-4, restore_best: bool = True,
+            callbacks: Sequence[Callable[..., Any]] = (), n_threads: int = 1,
+            parallel: str | None = None, optimizer: str = "sgd", beta_1: float = 0.9,
+            beta_2: float = 0.999, epsilon: float = 1e-8) -> History:
         """Train by per-example stochastic gradient descent, in place.
 
         Every epoch visits each example once and updates the weights after
@@ -422,12 +436,15 @@ class Network:
                             restore_best, callbacks, fresh=True)
 
     @training.one_call_at_a_time
-    def partial_fit(self, X, Y, lr=0.01, shuffle=True, seed=None, *,
-                    momentum=0.0, nesterov=False, weight_decay=0.0, lr_schedule="constant",
-                    power_t=0.25, average=False, batch_size=1, sample_weight=None, clip=None,
-                    validation_data=None, patience=5, tol=1e-4, callbacks=(), n_threads=1,
-                    parallel=None, optimizer="sgd", beta_1=0.9, beta_2=0.999,
-                    epsilon=1e-8):
+    def partial_fit(self, X: ArrayLike, Y: ArrayLike, lr: float = 0.01, shuffle: bool = True,
+                    seed: int | None = None, *, momentum: float = 0.0, nesterov: bool = False,
+                    weight_decay: float = 0.0, lr_schedule: str = "constant",
+                    power_t: float = 0.25, average: bool | int = False, batch_size: int = 1,
+                    sample_weight: ArrayLike | None = None, clip: float | None = None,
+                    validation_data: tuple[ArrayLike, ArrayLike] | None = None, patience: int = 5,
+                    tol: float = 1e-4, callbacks: Sequence[Callable[..., Any]] = (),
+                    n_threads: int = 1, parallel: str | None = None, optimizer: str = "sgd",
+                    beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8) -> History:
         """One training pass over the examples, continuing the training state
         (``training_state``: velocity, moments, averages, counters) of
         earlier ``fit``/``partial_fit`` calls.
@@ -459,20 +476,21 @@ class Network:
         checked = _persistence.check_state(state)
         self.__dict__.update(_persistence.restored(type(self), checked).__dict__)
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike[str] | BinaryIO) -> None:
         """Save to ``path`` (a path, written as given, or a binary file), an
         .npz archive that ``fastbp.load`` reads: the weights bit for bit, the
         training state and JSON metadata with a format version; nothing pickled."""
         _persistence.write(path, _persistence.stored(self))
 
-    def to_torch(self):
+    def to_torch(self) -> Any:
         """The network as a PyTorch ``torch.nn.Sequential`` (needs torch): layer
         l is ``nn.Linear(d[l-1], d[l])`` (weight W^(l)[1:].T, bias W^(l)[0])
         and its activation's module; the loss is not part of it."""
         return _torch.to_sequential(self)
 
     @classmethod
-    def from_torch(cls, module, loss=None, dtype=None, **kwargs):
+    def from_torch(cls, module: Any, loss: str | None = None, dtype: DTypeLike | None = None,
+                   **kwargs: Any) -> Network:
         """A Network with the layers and weights of a ``torch.nn.Sequential``
         of Linear layers and activations as ``to_torch`` writes them; ``loss``
         None is "cross_entropy" after a Softmax, else "squared"; ``dtype``
@@ -480,7 +498,8 @@ class Network:
         return _torch.from_sequential(cls, module, loss, dtype, **kwargs)
 
 
-def load(path, backend=None, *, max_inflation=_persistence.INFLATION_BOUND):
+def load(path: str | os.PathLike[str] | BinaryIO, backend: str | None = None, *,
+         max_inflation: float = _persistence.INFLATION_BOUND) -> Network:
     """Load a network saved by ``Network.save``.
 
     The file is checked before it is trusted: every field of its metadata,

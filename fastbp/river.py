@@ -28,8 +28,11 @@ as for any network: put a ``river.preprocessing.StandardScaler`` first in
 a pipeline.  See docs/online.md.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
+from typing import Any
 
 import numpy as np
 
@@ -117,7 +120,11 @@ class _Learner:
         self._fast = None if network is None else _backend.get(network.backend).Dicts(
             network, self._features, self._classes_or_none())
 
-    def learn_one(self, x, y):
+    def _learn(self, x, y):
+        """One example on the checked path (each learner has its own)."""
+        raise NotImplementedError
+
+    def learn_one(self, x: dict[Any, Any], y: Any) -> None:
         fast = self._fast
         if fast is not None:
             error = fast.learn(x, y)
@@ -213,13 +220,13 @@ class _Learner:
             self._inputs(names, values))
 
     @property
-    def network(self):
+    def network(self) -> Network | None:
         """The ``fastbp.Network`` learnt so far (None before the first
         example): its inputs are the features in ``features``' order."""
         return self._network
 
     @property
-    def features(self):
+    def features(self) -> list[Any]:
         """The features the network takes, in the order of its inputs."""
         return list(self._features)
 
@@ -293,7 +300,7 @@ class MLPClassifier(_Learner, base.MiniBatchClassifier):
         return True
 
     @property
-    def classes(self):
+    def classes(self) -> list[Any]:
         return list(self._classes)
 
     def _label(self, y):
@@ -328,11 +335,12 @@ class MLPClassifier(_Learner, base.MiniBatchClassifier):
         if self._ready(len(self._classes)):
             self._network.sgd_step(inputs, self._targets([y])[0], **self._step)
 
-    def predict_one(self, x):
+    # river's take **kwargs too, which these have no use for
+    def predict_one(self, x: dict[Any, Any]) -> Any:  # type: ignore[override]
         label = None if self._fast is None else self._fast.label(x)
         return super().predict_one(x) if label is None else label
 
-    def predict_proba_one(self, x):
+    def predict_proba_one(self, x: dict[Any, Any]) -> dict[Any, float]:  # type: ignore[override]
         probabilities = None if self._fast is None else self._fast.probabilities(x)
         if probabilities is not None:
             return probabilities
@@ -341,7 +349,7 @@ class MLPClassifier(_Learner, base.MiniBatchClassifier):
             return {label: 1 / len(self._classes) for label in self._classes}
         return dict(zip(self._classes, _probabilities(self._output(x)).tolist()))
 
-    def learn_many(self, X, y):
+    def learn_many(self, X: Any, y: Any) -> None:
         names, values = self._columns(X, known_only=False)
         labels = list(y)
         if len(labels) != len(values):
@@ -363,7 +371,7 @@ class MLPClassifier(_Learner, base.MiniBatchClassifier):
                 start = row
         self._refresh()
 
-    def predict_proba_many(self, X):
+    def predict_proba_many(self, X: Any) -> Any:
         import pandas as pd
 
         outputs = self._outputs(X)
@@ -372,7 +380,7 @@ class MLPClassifier(_Learner, base.MiniBatchClassifier):
                                  for label in self._classes}, index=X.index)
         return pd.DataFrame(_probabilities(outputs), columns=list(self._classes), index=X.index)
 
-    def predict_many(self, X):
+    def predict_many(self, X: Any) -> Any:
         import pandas as pd
 
         probabilities = self.predict_proba_many(X)
@@ -460,7 +468,7 @@ class MLPRegressor(_Learner, base.MiniBatchRegressor):
         if self._ready(1):
             self._network.sgd_step(inputs, y, **self._step)
 
-    def predict_one(self, x):
+    def predict_one(self, x: dict[Any, Any]) -> Any:
         value = None if self._fast is None else self._fast.value(x)
         if value is not None:
             return value
@@ -469,7 +477,7 @@ class MLPRegressor(_Learner, base.MiniBatchRegressor):
             return 0.0
         return float(self._output(x)[0])
 
-    def learn_many(self, X, y):
+    def learn_many(self, X: Any, y: Any) -> None:
         names, values = self._columns(X, known_only=False)
         targets = [self._target(value) for value in y]
         if len(targets) != len(values):
@@ -480,7 +488,7 @@ class MLPRegressor(_Learner, base.MiniBatchRegressor):
                                       shuffle=False, **self._step)
         self._refresh()
 
-    def predict_many(self, X):
+    def predict_many(self, X: Any) -> Any:
         import pandas as pd
 
         outputs = self._outputs(X)

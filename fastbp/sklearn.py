@@ -13,7 +13,10 @@ writable views of its weights (row 0 of ``network_.weights[l-1]`` is
 Needs scikit-learn >= 1.6 (``pip install "fastbp[sklearn]"``).
 """
 
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 try:
     from sklearn.base import ClassifierMixin, RegressorMixin
@@ -149,11 +152,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return tags
 
     @available_if(_stochastic)
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike,
+                    sample_weight: ArrayLike | None = None) -> MLPRegressor:
         """One epoch over (X, y), continuing the training state; returns self."""
         return self._fit(X, y, sample_weight, incremental=True)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted targets, shape (n,) for one output, else (n, n_outputs_)."""
         out = self._outputs(X)
         return out.ravel() if out.shape[1] == 1 else out
@@ -259,7 +263,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return tags
 
     @available_if(_stochastic)
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None,
+                    sample_weight: ArrayLike | None = None) -> MLPClassifier:
         """One epoch over (X, y), continuing the training state; returns self.
 
         ``classes`` (all the labels there will be) is needed on the first
@@ -267,15 +272,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Probability of each class, shape (n, len(classes_))."""
         return self._proba(self._outputs(X))
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
         """Logarithm of ``predict_proba``."""
         return np.log(self.predict_proba(X))
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted labels (for multilabel targets, an indicator matrix)."""
         return self._decide(self.predict_proba(X))
 

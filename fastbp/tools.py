@@ -1,7 +1,10 @@
 """Tools for trusting the numbers: backpropagation against finite
 differences, and the compiled backend against the reference."""
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .network import DivergenceError, Network
 
@@ -194,7 +197,8 @@ class Verification:
                 f"{max(self.weight_differences):.2e}>")
 
 
-def verify(net, X, Y, epochs=1, lr=None, seed=0, **fit_options):
+def verify(net: Any, X: ArrayLike, Y: ArrayLike, epochs: int = 1, lr: float | None = None,
+           seed: int = 0, **fit_options: Any) -> Verification:
     """Train copies of ``net`` on both backends, the same way, and compare.
 
     Both copies start from ``net``'s weights and train one epoch at a time

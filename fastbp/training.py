@@ -12,6 +12,8 @@ and ``_state`` (its TrainingState).
 import concurrent.futures
 import functools
 import time
+from collections.abc import Callable, Iterable
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -21,6 +23,9 @@ from ._options import Options
 from ._passes import DivergenceError, run_pass
 
 __all__ = ["DivergenceError", "History", "Options", "TrainingState", "fit_stream"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # verbose=True shows a bar within epochs of at least this many examples.
 LONG_EPOCH = 100_000
@@ -53,13 +58,21 @@ class History:
         (restore_best) or the best epoch seen; else None.
     """
 
-    def __init__(self):
+    loss: list[float]
+    val_loss: list[float]
+    lr: list[float]
+    seconds: list[float]
+    examples_per_second: list[float]
+    stopped_early: bool
+    best_epoch: int | None
+
+    def __init__(self) -> None:
         self.loss, self.val_loss, self.lr = [], [], []
         self.seconds, self.examples_per_second = [], []
         self.stopped_early, self.best_epoch = False, None
 
     @property
-    def epochs(self):
+    def epochs(self) -> int:
         """Number of epochs recorded."""
         return len(self.loss)
 
@@ -106,12 +119,13 @@ class TrainingState:
 
 # ---------------------------------------------------------------- fit
 
-def one_call_at_a_time(method):
+def one_call_at_a_time(method: Callable[Concatenate[Any, P], R]
+                        ) -> Callable[Concatenate[Any, P], R]:
     """A training method of Network that raises RuntimeError while another
     training call on the same network runs: the training state belongs to
     one pass at a time."""
     @functools.wraps(method)
-    def guarded(self, *args, **kwargs):
+    def guarded(self: Any, *args: P.args, **kwargs: P.kwargs) -> R:
         if not self._training.acquire(blocking=False):
             raise RuntimeError(
                 f"{method.__name__}: this network is already training in another call (a "
@@ -149,7 +163,8 @@ def fit(network, X, Y, epochs, options, shuffle, seed, verbose=False, sample_wei
                    stopping, callbacks)
 
 
-def fit_stream(network, chunks, lr=0.01, shuffle=True, seed=None, **options):
+def fit_stream(network: Any, chunks: Iterable[Any], lr: float = 0.01, shuffle: bool = True,
+               seed: int | None = None, **options: Any) -> History:
     """Train ``network`` on one pass over ``chunks``, in place.
 
     For data that comes in pieces: files read one by one, a database cursor,
