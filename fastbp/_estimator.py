@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _validation as check
 from . import training
-from .network import DivergenceError, Network
+from .network import DivergenceError, Network, model_of
 
 # scikit-learn's activation names, and fastbp's for them.
 ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
@@ -285,9 +285,10 @@ class _BaseMLP(BaseEstimator):
         and gradient computed by the core on n_threads threads of rows."""
         network = self.network_
         n_threads = check.threads(self.n_threads)
-        X, Y = training.checked_block(network, X, Y, "")     # CSR X as the core takes it
+        model = model_of(network)
+        X, Y = training.checked_block(model, X, Y, "")     # CSR X as the core takes it
         n = X.shape[0]
-        sample_weight = training.sample_weights(network, sample_weight, n)
+        sample_weight = training.sample_weights(model, sample_weight, n)
         total = float(n if sample_weight is None else np.sum(sample_weight))
         weights = np.full(n, 1.0 / n) if sample_weight is None else sample_weight / total
         weights = np.ascontiguousarray(weights, dtype=network.dtype)
@@ -298,7 +299,7 @@ class _BaseMLP(BaseEstimator):
 
         def loss_and_gradient(w):
             flat[:] = w
-            error, grad = training.loss_and_gradient(network, flat, X, Y, weights, n_threads)
+            error, grad = training.loss_and_gradient(model, flat, X, Y, weights, n_threads)
             decayed = w * penalised
             return (error + 0.5 * decay * float(decayed @ decayed),
                     grad.astype(np.float64) + decay * decayed)

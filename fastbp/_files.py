@@ -13,7 +13,7 @@ import zlib
 import numpy as np
 
 from . import _persistence
-from .network import Network
+from .network import Network, model_of
 
 
 class UsageError(Exception):
@@ -262,7 +262,8 @@ CLI_MEMBERS = ("cli", "x_mean", "x_scale", "y_mean", "y_scale")
 
 def save_model(path, network, info, arrays):
     """The network's file plus ``info`` (JSON) and ``arrays`` (the scaling)."""
-    _persistence.write(path, _persistence.stored(network), dict(arrays, cli=json.dumps(info)))
+    _persistence.write(path, _persistence.stored(model_of(network)),
+                       dict(arrays, cli=json.dumps(info)))
 
 
 def load_model(path):

@@ -51,11 +51,12 @@ class Backend(Protocol):
     ``Predictor`` takes it (1-D) or y is not a float (d[L] == 1) or such an
     array of d[L] values, in the loss's range.  One call at a time."""
     Dicts: Any
-    """``Dicts(network, features, classes)``: examples as dicts of feature
+    """``Dicts(model, features, classes)``: examples as dicts of feature
     values (fastbp.river's), read into inputs by ``features`` (name ->
     input); ``classes`` (label -> output unit, one-hot targets) or None (one
-    output, a float target).  ``.learn(x, y)`` is ``network``'s current
-    Stepper's step (its sgd_step's, under its training lock); ``.value(x)``,
+    output, a float target).  ``.learn(x, y)`` is the network's current
+    Stepper's step (``model``, fastbp._state.Model: its sgd_step's, under
+    its training lock); ``.value(x)``,
     ``.label(x)`` (of the largest output) and ``.probabilities(x)``
     ({label: output}, float32's scaled to sum to 1) read its Predictor.
     Each returns None, doing nothing, where x is not a dict of float or int

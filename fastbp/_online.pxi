@@ -258,27 +258,27 @@ cdef class Stepper:
 
 
 cdef class Dicts:
-    """Dicts(network, features, classes)
+    """Dicts(model, features, classes)
 --
 
     Examples as dicts of feature values: see the backend interface (fastbp.reference)."""
     cdef Predictor predictor
     cdef Stepper stepper
-    cdef object network, lock, acquire, release, labels
+    cdef object model, lock, acquire, release, labels
     cdef dict features, classes
     cdef Py_ssize_t width, d_out
     cdef bint single
     cdef void* row                          # the inputs, then the target, of learn
     cdef void* target
 
-    def __cinit__(self, network, dict features, classes):
-        self.network, self.features, self.classes = network, features, classes
-        self.predictor = network._predictor
-        self.stepper = network._stepper
-        self.lock = network._training
+    def __cinit__(self, model, dict features, classes):
+        self.model, self.features, self.classes = model, features, classes
+        self.predictor = model.predictor
+        self.stepper = model.stepper
+        self.lock = model.lock
         self.acquire, self.release = self.lock.acquire, self.lock.release
         self.labels = None if classes is None else list(classes)
-        layers = network.layers
+        layers = model.layers
         self.width, self.d_out = layers[0], layers[len(layers) - 1]
         self.single = self.predictor.single
         self.row = malloc((self.width + self.d_out) * (4 if self.single else 8) + 8)
@@ -349,7 +349,7 @@ cdef class Dicts:
         """The error of sgd_step on (x, y), NaN where it diverged (nothing
         changed), or None where the caller must take its own path."""
         if (type(x) is not dict or self.stepper is None
-                or self.network._stepper is not self.stepper):
+                or self.model.stepper is not self.stepper):
             return None
         if not self.acquire(False):
             return None                     # training elsewhere: the caller's path says so

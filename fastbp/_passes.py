@@ -3,7 +3,7 @@ training loop runs a chunk at a time without the GIL, and Python gets it
 back between chunks (Ctrl-C, progress); a divergence or an error restores
 the state from before the pass.
 
-It uses of a network what fastbp.training's docstring lists.
+It works on the Model (fastbp._state) that a Network hands training.
 """
 
 import _signal  # signal's own functions: its enum wrappers cost more than a short pass
@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from . import _buffers, _parallel, _sparse
+from ._state import moments_size
 
 # The core trains in chunks of about this many seconds, giving Python the GIL
 # (and Ctrl-C, which waits for the chunk it comes in) back between them; the
@@ -35,33 +36,27 @@ FIRST_CHUNK = 64
 LAZY_CHUNK_WORK = 1 << 25
 
 
-def moments_size(optimizer, n_weights):
-    """The length of the moments of ``optimizer``: "adam"'s m and v, or
-    "adagrad"'s sums of squares ("sgd" keeps none, and never asks)."""
-    return (2 if optimizer == "adam" else 1) * n_weights
-
-
 class DivergenceError(FloatingPointError, ValueError):
     """Training produced a non-finite error or non-finite weights (also a
     ValueError, as scikit-learn raises for non-finite parameters)."""
 
 
-def state_arrays(network, options):
+def state_arrays(model, options):
     """(velocity or None, moments or None): the training state's buffers
     that updates by ``options`` change besides flat, made where missing
     (moments afresh for another optimizer than the one that made them)."""
-    state, progress = network._state, network._state.progress
+    state, progress = model.state, model.state.progress
     if options.needs_velocity and state.velocity is None:
-        state.velocity = _buffers.zeros(len(network.flat), network.dtype)
+        state.velocity = _buffers.zeros(len(model.flat), model.dtype)
     if options.optimizer != "sgd" and progress["optimizer"] != options.optimizer:
-        state.moments = _buffers.zeros(moments_size(options.optimizer, len(network.flat)),
-                                       network.dtype)
+        state.moments = _buffers.zeros(moments_size(options.optimizer, len(model.flat)),
+                                       model.dtype)
         progress["optimizer"], progress["moments_from"] = options.optimizer, progress["updates"]
     return (state.velocity if options.needs_velocity else None,
             state.moments if options.optimizer != "sgd" else None)
 
 
-def run_pass(network, blocks, options, where, on_chunk=None, kept=None, examples_hint=0):
+def run_pass(model, blocks, options, where, on_chunk=None, kept=None, examples_hint=0):
     """Run the backend's training pass by ``options`` (an Options) over
     ``blocks`` ((X, Y, sample weights or None, order, number of the
     block's first row) each), each in chunks of about CHUNK_SECONDS, so
@@ -77,12 +72,12 @@ def run_pass(network, blocks, options, where, on_chunk=None, kept=None, examples
     non-finite error, or weights or state non-finite at the end), or an
     error in a block (bad data further on in a file), restores the state
     from before the pass and raises."""
-    progress = network._state.progress
-    velocity, moments = state_arrays(network, options)
+    progress = model.state.progress
+    velocity, moments = state_arrays(model, options)
     # the buffers the backend is handed (and changes), held here for the whole pass
-    flat, average = network.flat, network._state.average
+    flat, average = model.flat, model.state.average
     arrays = [a for a in (flat, velocity, average, moments) if a is not None]
-    backend = network._backend
+    backend = model.backend
     plan = before = None                    # known at the first block: sparse or not
     updates_before = progress["updates"]
     total, examples, size, aim = 0.0, 0, FIRST_CHUNK, CHUNK_SECONDS
@@ -102,17 +97,17 @@ def run_pass(network, blocks, options, where, on_chunk=None, kept=None, examples
             if plan is None or plan.sparse != sparse:     # the first block, or another kind
                 plan = options.plan(backend, progress["updates"], examples_hint or len(order),
                                     sparse, progress["moments_from"], len(flat),
-                                    network.dtype.itemsize)
-                workspace = backend.workspace(len(flat), network.dtype, plan)
+                                    model.dtype.itemsize)
+                workspace = backend.workspace(len(flat), model.dtype, plan)
             if before is None:              # nothing has changed yet
                 keeping = time.perf_counter()
                 before = _keep(backend, plan.threads, arrays, [] if kept is None else kept)
                 # chunks at least 20x as long as copying the weights once takes
                 aim = min(max(CHUNK_SECONDS, 20 * (time.perf_counter() - keeping)),
                           LONG_CHUNK_SECONDS)
-            fixed = options.lazy_rows(sparse) and network.backend == "compiled"
+            fixed = options.lazy_rows(sparse) and model.network.backend == "compiled"
             if fixed:
-                size = _lazy_chunk(network.layers, X)
+                size = _lazy_chunk(model.layers, X)
             start = 0
             while start < len(order):
                 with _interrupts_held():     # a chunk and its bookkeeping
@@ -123,7 +118,7 @@ def run_pass(network, blocks, options, where, on_chunk=None, kept=None, examples
                                len(order))
                     began = time.perf_counter()
                     part, done = backend.train_pass(
-                        flat, *network._spec, X, Y, weights, order[start:stop], options, plan,
+                        flat, *model.spec, X, Y, weights, order[start:stop], options, plan,
                         updates_at_chunk, velocity, average, moments, workspace)
                     progress["updates"] = updates_at_chunk - (-done // options.batch_size)
                     if done < stop - start:

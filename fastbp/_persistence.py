@@ -37,8 +37,7 @@ import numpy as np
 from . import _buffers
 from . import _validation as check
 from ._names import OPTIMIZERS
-from ._passes import moments_size
-from .training import FRESH_PROGRESS, TrainingState
+from ._state import FRESH_PROGRESS, TrainingState, moments_size
 
 FORMAT = "fastbp.Network"
 FORMAT_VERSION = 1
@@ -70,16 +69,17 @@ def _refuse(reason):
 
 # ---------------------------------------------------------------- the state
 
-def stored(network, copies=False):
-    """The configuration, weights and training state of ``network``, as this
-    module stores them: the arrays themselves, or (``copies``) copies."""
+def stored(model, copies=False):
+    """The configuration, weights and training state of a network (its
+    Model, fastbp._state), as this module stores them: the arrays
+    themselves, or (``copies``) copies."""
+    network = model.network
     config = {"layers": list(network.layers), "hidden": list(network.hidden),
               "output": network.output, "loss": network.loss_name,
               "dtype": network.dtype.name, "seed": network.seed,
-              "backend": network._requested_backend}
-    state = {"config": config, "progress": dict(network.training_state.progress),
-             "flat": network.flat}
-    state.update((name, getattr(network.training_state, name)) for name in TRAINING_ARRAYS)
+              "backend": model.requested_backend}
+    state = {"config": config, "progress": dict(model.state.progress), "flat": network.flat}
+    state.update((name, getattr(model.state, name)) for name in TRAINING_ARRAYS)
     if copies:
         state.update((name, _buffers.copy(state[name])) for name in ("flat",) + TRAINING_ARRAYS)
     return state
@@ -96,18 +96,18 @@ def restored(cls, state, backend=None):
     except (TypeError, ValueError) as error:
         raise ValueError(f"{INVALID}config: {error}") from None
     network.flat[...] = state["flat"]
-    network._state = TrainingState(*(state[name] for name in TRAINING_ARRAYS),
-                                   state["progress"]).copy()
+    network.training_state.take(TrainingState(*(state[name] for name in TRAINING_ARRAYS),
+                                              state["progress"]).copy())
     return network
 
 
-def grown(network, more_inputs, more_outputs):
-    """A copy of ``network`` with ``more_inputs`` inputs and ``more_outputs``
-    outputs added after its own, all their weights 0 (new rows of W^(1),
-    new columns of W^(L)), and the training state's arrays grown alike, with
-    0s: exactly the network it was, as long as the new inputs are 0, and
-    besides the new outputs.  The progress counters carry over."""
-    old = list(network.layers)
+def grown(model, more_inputs, more_outputs):
+    """A copy of a network (given as its Model) with ``more_inputs`` inputs
+    and ``more_outputs`` outputs added after its own, all their weights 0
+    (new rows of W^(1), new columns of W^(L)), and the training state's
+    arrays grown alike, with 0s: exactly the network it was, as long as the
+    new inputs are 0, and besides the new outputs.  The progress counters carry over."""
+    old = list(model.layers)
     new = [old[0] + more_inputs] + old[1:-1] + [old[-1] + more_outputs]
 
     def padded(buffer):
@@ -121,10 +121,10 @@ def grown(network, more_inputs, more_outputs):
                 grown_W[:W.shape[0], :W.shape[1]] = W
         return result.reshape(-1)
 
-    state = stored(network)
+    state = stored(model)
     state["config"]["layers"] = new
     state.update((name, padded(state[name])) for name in ("flat",) + TRAINING_ARRAYS)
-    return restored(type(network), state)
+    return restored(type(model.network), state)
 
 
 # ---------------------------------------------------------------- writing

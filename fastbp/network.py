@@ -6,10 +6,11 @@ step); training hands over to ``fastbp.training``, files to
 from __future__ import annotations
 
 import collections
+import functools
 import os
 import threading
-from collections.abc import Callable, Sequence
-from typing import Any, BinaryIO, cast
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, BinaryIO, Concatenate, ParamSpec, TypeVar, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
@@ -18,9 +19,13 @@ from . import _backend, _buffers, _passes, _persistence, _sparse, _torch, traini
 from . import _validation as check
 from ._names import ACTIVATIONS, LOSSES
 from ._options import Options, Plan, unchanged
-from .training import DivergenceError, History, TrainingState, fit_stream
+from ._state import Model, TrainingState
+from .training import DivergenceError, History
 
 __all__ = ["Network", "History", "Backprop", "DivergenceError", "load", "fit_stream"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 Backprop = collections.namedtuple("Backprop", "signals outputs deltas gradients error")
 Backprop.__doc__ = """Everything backpropagation computes for one example.
@@ -31,6 +36,25 @@ deltas : list of L arrays, ``deltas[l-1]`` is delta^(l) = de/ds^(l)
 gradients : list of L arrays shaped like ``Network.weights``, de/dw_ij^(l)
 error : float, e(h(x), y)
 """
+
+
+def one_call_at_a_time(method: Callable[Concatenate[Network, P], R]
+                        ) -> Callable[Concatenate[Network, P], R]:
+    """A training method of Network that raises RuntimeError while another
+    training call on the same network runs: the training state belongs to
+    one pass at a time."""
+    @functools.wraps(method)
+    def guarded(self: Network, *args: P.args, **kwargs: P.kwargs) -> R:
+        if not self._model.lock.acquire(blocking=False):
+            raise RuntimeError(
+                f"{method.__name__}: this network is already training in another call (a "
+                "callback, a stream's chunks or another thread); a network trains in one "
+                "call at a time")
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._model.lock.release()
+    return guarded
 
 
 class Network:
@@ -89,10 +113,8 @@ class Network:
         self._seed = check.seed(seed)
         if self._seed is None:
             self._seed = int(cast(int, np.random.SeedSequence().entropy) % 2**63)
-        self._requested_backend = backend
         self._backend = _backend.get(backend)
         self._backend_name = backend or _backend.BACKEND
-        self._training = threading.Lock()       # held by the one training call
 
         # What the backends are handed: d[0..L], acts[l] for l = 1..L, the loss.
         names = ("identity",) + self._hidden + (self._output,)
@@ -106,11 +128,15 @@ class Network:
         else:
             for W, given in zip(self._weights, check.weights(weights, self._weights)):
                 W[...] = given
-        self._state = TrainingState()
-        # one example at a time: x^(L) of one, and sgd_step's update by the
-        # options of the last call (made again when they or the state change)
-        self._predictor = self._backend.Predictor(self._flat, *self._spec[:2])
-        self._stepper = self._stepper_options = self._stepper_state = None
+        # What training and persistence are handed; its predictor is x^(L)
+        # of one example, its stepper sgd_step's update by the options of
+        # the last call (made again when they or the state change).
+        self._model = Model(
+            network=self, flat=self._flat, layers=self._layers, dtype=self._dtype,
+            loss_name=self._loss, seed=self._seed, backend=self._backend, spec=self._spec,
+            requested_backend=backend, state=TrainingState(), lock=threading.Lock(),
+            predictor=self._backend.Predictor(self._flat, *self._spec[:2]), stepper=None)
+        self._stepper_options = self._stepper_state = None
         self._options_given = self._options = None     # fit's and partial_fit's, checked
 
     # ------------------------------------------------------------ properties
@@ -162,7 +188,7 @@ class Network:
     def training_state(self) -> TrainingState:
         """The ``fastbp.training.TrainingState`` that ``partial_fit``
         continues (velocity, average, last iterate, moments, progress): to read."""
-        return self._state
+        return self._model.state
 
     def __repr__(self):
         hidden = self._hidden[0] if len(set(self._hidden)) == 1 else list(self._hidden)
@@ -206,7 +232,7 @@ class Network:
         One example that is already a C-contiguous array of the network's
         dtype costs little more than the call (no conversion, no copy).
         """
-        out = self._predictor.predict(X)
+        out = self._model.predictor.predict(X)
         if out is not None:
             return out
         rows = self._inputs(X)
@@ -221,7 +247,7 @@ class Network:
         Y has shape (n, d[L]), or (n,) where d[L] == 1.
         """
         rows = self._inputs(X, (2,))
-        return training.mean_loss(self, self._flat, rows, self._targets(Y, rows.shape[0]))
+        return training.mean_loss(self._model, self._flat, rows, self._targets(Y, rows.shape[0]))
 
     def backprop(self, x: ArrayLike, y: ArrayLike) -> Backprop:
         """Backpropagation of one example x (d[0],), y (d[L],) or a number
@@ -250,12 +276,12 @@ class Network:
         else:
             targets = self._targets(Y, rows.shape[0])
         weights = np.full(rows.shape[0], 1.0 / rows.shape[0], dtype=self._dtype)
-        _, grad = training.loss_and_gradient(self, self._flat, rows, targets, weights)
+        _, grad = training.loss_and_gradient(self._model, self._flat, rows, targets, weights)
         return _buffers.blocks(grad, self._layers)
 
     # ------------------------------------------------------------ training
 
-    @training.one_call_at_a_time
+    @one_call_at_a_time
     def sgd_step(self, x: ArrayLike, y: ArrayLike, lr: float = 0.01, *, momentum: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0, lr_schedule: str = "constant",
                  power_t: float = 0.25, clip: float | None = None, optimizer: str = "sgd",
@@ -298,9 +324,9 @@ class Network:
         """
         given = (lr, momentum, nesterov, weight_decay, lr_schedule, power_t, clip, optimizer,
                  beta_1, beta_2, epsilon)
-        stepper = self._stepper
+        stepper = self._model.stepper
         if stepper is None or not unchanged(given, self._stepper_options) or \
-                self._stepper_state is not self._state:
+                self._stepper_state is not self._model.state:
             stepper = self._make_stepper(given)
         error = stepper.step(x, y)
         if error is None:                   # not in the form the step reads: convert, check
@@ -321,16 +347,16 @@ class Network:
         if options.lr_schedule == "adaptive":
             raise ValueError("lr_schedule='adaptive' changes lr between epochs; sgd_step takes "
                              "'constant', 'invscaling' or 'optimal'")
-        state = self._state
+        state = self._model.state
         state.iterate = None                # the step starts from the weights predict uses
-        velocity, moments = _passes.state_arrays(self, options)
-        self._stepper = self._backend.Stepper(
+        velocity, moments = _passes.state_arrays(self._model, options)
+        self._model.stepper = self._backend.Stepper(
             self._flat, *self._spec, options, Plan(moments_from=state.progress["moments_from"]),
             velocity, moments, state.progress)
         self._stepper_options, self._stepper_state = given, state
-        return self._stepper
+        return self._model.stepper
 
-    @training.one_call_at_a_time
+    @one_call_at_a_time
     def fit(self, X: ArrayLike, Y: ArrayLike, epochs: int = 10, lr: float = 0.01,
             shuffle: bool = True, seed: int | None = None, verbose: bool = False, *,
             momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0,
@@ -430,12 +456,12 @@ class Network:
                                         lr_schedule, power_t, patience, tol, average,
                                         batch_size, n_threads, parallel, optimizer, beta_1,
                                         beta_2, epsilon)
-        self._stepper = None                # a pass may replace the state's buffers
-        return training.fit(self, X, Y, epochs, options, shuffle, seed, verbose, sample_weight,
-                            validation_data, validation_fraction, early_stopping,
-                            restore_best, callbacks, fresh=True)
+        self._model.stepper = None                # a pass may replace the state's buffers
+        return training.fit(self._model, X, Y, epochs, options, shuffle, seed, verbose,
+                            sample_weight, validation_data, validation_fraction,
+                            early_stopping, restore_best, callbacks, fresh=True)
 
-    @training.one_call_at_a_time
+    @one_call_at_a_time
     def partial_fit(self, X: ArrayLike, Y: ArrayLike, lr: float = 0.01, shuffle: bool = True,
                     seed: int | None = None, *, momentum: float = 0.0, nesterov: bool = False,
                     weight_decay: float = 0.0, lr_schedule: str = "constant",
@@ -456,8 +482,8 @@ class Network:
                                         lr_schedule, power_t, patience, tol, average,
                                         batch_size, n_threads, parallel, optimizer, beta_1,
                                         beta_2, epsilon)
-        self._stepper = None                # a pass may replace the state's buffers
-        return training.fit(self, X, Y, 1, options, shuffle, seed, False, sample_weight,
+        self._model.stepper = None                # a pass may replace the state's buffers
+        return training.fit(self._model, X, Y, 1, options, shuffle, seed, False, sample_weight,
                             validation_data, None, False, True, callbacks, fresh=False)
 
     def _checked_options(self, *given):
@@ -470,17 +496,18 @@ class Network:
     # ------------------------------------------------------------ persistence
 
     def __getstate__(self):
-        return _persistence.stored(self, copies=True)
+        return _persistence.stored(self._model, copies=True)
 
     def __setstate__(self, state):
         checked = _persistence.check_state(state)
         self.__dict__.update(_persistence.restored(type(self), checked).__dict__)
+        self._model.network = self
 
     def save(self, path: str | os.PathLike[str] | BinaryIO) -> None:
         """Save to ``path`` (a path, written as given, or a binary file), an
         .npz archive that ``fastbp.load`` reads: the weights bit for bit, the
         training state and JSON metadata with a format version; nothing pickled."""
-        _persistence.write(path, _persistence.stored(self))
+        _persistence.write(path, _persistence.stored(self._model))
 
     def to_torch(self) -> Any:
         """The network as a PyTorch ``torch.nn.Sequential`` (needs torch): layer
@@ -534,3 +561,45 @@ def load(path: str | os.PathLike[str] | BinaryIO, backend: str | None = None, *,
         max_inflation = check.positive_real(max_inflation, "max_inflation")
     return _persistence.restored(Network, _persistence.read(path, (), max_inflation)[0],
                                  backend)
+
+
+def fit_stream(network: Network, chunks: Iterable[Any], lr: float = 0.01, shuffle: bool = True,
+               seed: int | None = None, **options: Any) -> History:
+    """Train ``network`` on one pass over ``chunks``, in place.
+
+    For data that comes in pieces: files read one by one, a database cursor,
+    a generator. Only one chunk is in memory at a time (besides what the
+    iterable itself keeps). Like ``Network.partial_fit``, it continues the
+    training state, so calling it again on the same data is another epoch.
+
+    Parameters
+    ----------
+    network : Network
+    chunks : iterable
+        Of (X, Y) pairs, or (X, Y, sample_weight) triples, each as
+        ``partial_fit`` takes them. With ``batch_size`` > 1, a chunk's last
+        mini-batch is cut short where the chunk's size is not a multiple.
+    lr, shuffle, seed
+        As for ``partial_fit``. ``shuffle`` permutes the rows within each
+        chunk (the order of the chunks is the iterable's), with a
+        permutation drawn from (seed, number of the pass, chunk).
+    **options
+        The keyword arguments of ``partial_fit`` (momentum, n_threads,
+        validation_data, callbacks, ...), except sample_weight.
+
+    Returns
+    -------
+    History
+        One epoch; ``loss`` is the mean error over all the chunks' examples.
+    """
+    stream = training.stream(model_of(network, "network"), chunks)
+    return network.partial_fit(stream, cast(Any, None), lr, shuffle, seed, **options)
+
+
+def model_of(network: Network, name: str = "network") -> Model:
+    """What ``network`` hands training and persistence (fastbp._state.Model),
+    for the modules that get a Network (TypeError naming ``name`` for
+    anything else)."""
+    if not isinstance(network, Network):
+        raise TypeError(f"{name} must be a fastbp.Network, got {type(network).__name__}")
+    return network._model

@@ -477,16 +477,16 @@ class Stepper:
 class Dicts:
     """Examples as dicts of feature values (see the backend interface)."""
 
-    def __init__(self, network, features, classes):
-        self.network, self.features, self.classes = network, features, classes
-        self.stepper, self.predictor = network._stepper, network._predictor
+    def __init__(self, model, features, classes):
+        self.model, self.features, self.classes = model, features, classes
+        self.stepper, self.predictor = model.stepper, model.predictor
         self.labels = None if classes is None else list(classes)
-        self.dtype = network.dtype
+        self.dtype = model.dtype
 
     def _row(self, x):
         if type(x) is not dict:
             return None
-        row = np.zeros(self.network.layers[0], dtype=self.dtype)
+        row = np.zeros(self.model.layers[0], dtype=self.dtype)
         for name, value in x.items():
             if name not in self.features or not isinstance(value, (float, int)) \
                     or not np.isfinite(value):
@@ -495,7 +495,7 @@ class Dicts:
         return row
 
     def learn(self, x, y):
-        if self.stepper is None or self.network._stepper is not self.stepper:
+        if self.stepper is None or self.model.stepper is not self.stepper:
             return None
         if self.classes is not None:
             if y not in self.classes:
@@ -506,13 +506,13 @@ class Dicts:
             target = np.array([y], dtype=self.dtype)
         else:
             return None
-        if not self.network._training.acquire(False):
+        if not self.model.lock.acquire(False):
             return None
         try:
             row = self._row(x)
             return None if row is None else self.stepper.step(row, target)
         finally:
-            self.network._training.release()
+            self.model.lock.release()
 
     def _outputs(self, x):
         row = self._row(x)

@@ -44,7 +44,7 @@ except ImportError as error:                       # pragma: no cover - the extr
 from . import _backend, _persistence
 from . import _validation as check
 from ._options import Options
-from .network import Network
+from .network import Network, model_of
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -118,7 +118,7 @@ class _Learner:
         (after a change of the network, its stepper or the features)."""
         network = self._network
         self._fast = None if network is None else _backend.get(network.backend).Dicts(
-            network, self._features, self._classes_or_none())
+            model_of(network), self._features, self._classes_or_none())
 
     def _learn(self, x, y):
         """One example on the checked path (each learner has its own)."""
@@ -207,7 +207,7 @@ class _Learner:
         return self._network is not None
 
     def _grow(self, more_inputs, more_outputs):
-        self._network = _persistence.grown(self._network, more_inputs, more_outputs)
+        self._network = _persistence.grown(model_of(self._network), more_inputs, more_outputs)
 
     def _output(self, x):
         """x^(L) for the dict x (the network exists)."""

@@ -1,19 +1,13 @@
 """Training a network: the epoch loop, validation and early stopping, and
-``fit_stream`` (the checked options are fastbp._options', one pass in
-chunks is fastbp._passes').
+the stream of ``fit_stream`` (the checked options are fastbp._options', one
+pass in chunks is fastbp._passes').
 
-This module works on the network it is given and does not import
-``fastbp.network``.  It uses of a network: ``flat``, ``dtype``, ``layers``,
-``loss_name``, ``seed``, ``_backend`` (the backend module), ``_spec``
-(d[0..L], the activation codes and the loss code, as the backends take them)
-and ``_state`` (its TrainingState).
+This module works on the ``Model`` (fastbp._state) that a Network hands it
+and does not import ``fastbp.network``.
 """
 
 import concurrent.futures
-import functools
 import time
-from collections.abc import Callable, Iterable
-from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -21,17 +15,12 @@ from . import _buffers, _data, _parallel
 from . import _validation as check
 from ._options import Options
 from ._passes import DivergenceError, run_pass
+from ._state import TrainingState
 
-__all__ = ["DivergenceError", "History", "Options", "TrainingState", "fit_stream"]
-
-P = ParamSpec("P")
-R = TypeVar("R")
+__all__ = ["DivergenceError", "History", "Options", "TrainingState"]
 
 # verbose=True shows a bar within epochs of at least this many examples.
 LONG_EPOCH = 100_000
-# The counters of a fresh training state (see TrainingState).
-FRESH_PROGRESS = {"passes": 0, "updates": 0, "adaptive_lr": None, "best_loss": None,
-                  "waited": 0, "optimizer": None, "moments_from": 0}
 
 
 class History:
@@ -81,72 +70,17 @@ class History:
         return f"<History: {self.epochs} epochs{last}>"
 
 
-class TrainingState:
-    """What ``partial_fit`` continues and ``fit`` starts afresh.
-
-    Attributes
-    ----------
-    velocity : ndarray or None
-        Momentum's v, laid out like ``flat`` (from the first pass with momentum).
-    average : ndarray or None
-        Averaged SGD's running mean of the weights, laid out like ``flat``.
-    iterate : ndarray or None
-        The last iterate of averaged SGD, while ``flat`` holds the average.
-    moments : ndarray or None
-        Adam's m and v (each laid out like ``flat``, one after the other) or
-        Adagrad's sums of squared gradients, of the optimizer progress names.
-    progress : dict
-        "passes" of this training run (they seed the shuffles), "updates"
-        (the t of the schedules, of averaging and of Adam's bias correction),
-        the "adaptive" schedule's current lr ("adaptive_lr"), "best_loss" and
-        epochs without improvement ("waited"), the "optimizer" whose moments
-        these are and the update count they started at ("moments_from":
-        Adam's bias correction counts its own steps).
-    """
-
-    ARRAYS = ("velocity", "average", "iterate", "moments")
-
-    def __init__(self, velocity=None, average=None, iterate=None, moments=None, progress=None):
-        self.velocity, self.average, self.iterate = velocity, average, iterate
-        self.moments = moments
-        self.progress = dict(FRESH_PROGRESS if progress is None else progress)
-
-    def copy(self):
-        """A copy, its buffers on cache lines."""
-        return TrainingState(*(_buffers.copy(getattr(self, name)) for name in self.ARRAYS),
-                             self.progress)
-
-
 # ---------------------------------------------------------------- fit
 
-def one_call_at_a_time(method: Callable[Concatenate[Any, P], R]
-                        ) -> Callable[Concatenate[Any, P], R]:
-    """A training method of Network that raises RuntimeError while another
-    training call on the same network runs: the training state belongs to
-    one pass at a time."""
-    @functools.wraps(method)
-    def guarded(self: Any, *args: P.args, **kwargs: P.kwargs) -> R:
-        if not self._training.acquire(blocking=False):
-            raise RuntimeError(
-                f"{method.__name__}: this network is already training in another call (a "
-                "callback, a stream's chunks or another thread); a network trains in one "
-                "call at a time")
-        try:
-            return method(self, *args, **kwargs)
-        finally:
-            self._training.release()
-    return guarded
-
-
-def fit(network, X, Y, epochs, options, shuffle, seed, verbose=False, sample_weight=None,
+def fit(model, X, Y, epochs, options, shuffle, seed, verbose=False, sample_weight=None,
         validation_data=None, validation_fraction=None, early_stopping=False,
         restore_best=True, callbacks=(), fresh=True):
     """What ``Network.fit`` (``fresh``: a fresh training state) and
     ``partial_fit`` do with their checked ``options`` (an Options)."""
     epochs = check.integer(epochs, "epochs", 1)
-    source = _source(network, X, Y, sample_weight, options.batch_size)
+    source = _source(model, X, Y, sample_weight, options.batch_size)
     shuffle = check.boolean(shuffle, "shuffle")
-    seed = network.seed if check.seed(seed) is None else seed
+    seed = model.seed if check.seed(seed) is None else seed
     verbose = check.boolean(verbose, "verbose")
     stopping = None
     restore_best = check.boolean(restore_best, "restore_best")     # checked even when unused
@@ -154,70 +88,41 @@ def fit(network, X, Y, epochs, options, shuffle, seed, verbose=False, sample_wei
         stopping = EarlyStopping(options.patience, options.tol, restore_best)
         if validation_data is None and validation_fraction is None:
             validation_fraction = 0.1
-    source, validation = _validation(network, source, validation_data, validation_fraction,
+    source, validation = _validation(model, source, validation_data, validation_fraction,
                                      seed)
     callbacks = _callables(callbacks)
     if fresh:
-        network._state = TrainingState()
-    return _epochs(network, source, epochs, options, shuffle, seed, verbose, validation,
+        model.state = TrainingState()
+    return _epochs(model, source, epochs, options, shuffle, seed, verbose, validation,
                    stopping, callbacks)
 
 
-def fit_stream(network: Any, chunks: Iterable[Any], lr: float = 0.01, shuffle: bool = True,
-               seed: int | None = None, **options: Any) -> History:
-    """Train ``network`` on one pass over ``chunks``, in place.
-
-    For data that comes in pieces: files read one by one, a database cursor,
-    a generator. Only one chunk is in memory at a time (besides what the
-    iterable itself keeps). Like ``Network.partial_fit``, it continues the
-    training state, so calling it again on the same data is another epoch.
-
-    Parameters
-    ----------
-    network : Network
-    chunks : iterable
-        Of (X, Y) pairs, or (X, Y, sample_weight) triples, each as
-        ``partial_fit`` takes them. With ``batch_size`` > 1, a chunk's last
-        mini-batch is cut short where the chunk's size is not a multiple.
-    lr, shuffle, seed
-        As for ``partial_fit``. ``shuffle`` permutes the rows within each
-        chunk (the order of the chunks is the iterable's), with a
-        permutation drawn from (seed, number of the pass, chunk).
-    **options
-        The keyword arguments of ``partial_fit`` (momentum, n_threads,
-        validation_data, callbacks, ...), except sample_weight.
-
-    Returns
-    -------
-    History
-        One epoch; ``loss`` is the mean error over all the chunks' examples.
-    """
-    if not isinstance(getattr(network, "_state", None), TrainingState):
-        raise TypeError(f"network must be a fastbp.Network, got {type(network).__name__}")
-    stream = _data.Stream(chunks, lambda X, Y, where: checked_block(network, X, Y, where),
-                          lambda weights, n: sample_weights(network, weights, n))
-    return network.partial_fit(stream, None, lr, shuffle, seed, **options)
+def stream(model, chunks):
+    """The blocks of ``fit_stream``'s ``chunks``, checked for ``model`` as
+    they come."""
+    return _data.Stream(chunks, lambda X, Y, where: checked_block(model, X, Y, where),
+                        lambda weights, n: sample_weights(model, weights, n))
 
 
-def mean_loss(network, flat, X, Y):
+def mean_loss(model, flat, X, Y):
     """Mean error of the weights ``flat`` on checked (X, Y)."""
-    return float(network._backend.loss(flat, *network._spec, X, Y) / len(X))
+    return float(model.backend.loss(flat, *model.spec, X, Y) / len(X))
 
 
-def loss_and_gradient(network, flat, X, Y, weights, n_threads=1):
+def loss_and_gradient(model, flat, X, Y, weights, n_threads=1):
     """The weighted sums over the rows of checked (X, Y) of the errors and of
     their gradients de/dw (laid out like ``flat``): sum_r weights[r] e_r and
     sum_r weights[r] de_r/dw, the rows shared among ``n_threads`` threads
     (-1: fastbp._parallel.every_cpu), each adding into a gradient of its own."""
     if n_threads == -1:
-        n_threads = _parallel.every_cpu(network._backend)
+        n_threads = _parallel.every_cpu(model.backend)
     n = X.shape[0]
     n_threads = max(1, min(n_threads, n))
     bounds = np.linspace(0, n, n_threads + 1).astype(np.intp)
 
     def rows(start, stop):
         grad = np.zeros_like(flat)
-        error = network._backend.gradient(flat, *network._spec, X[start:stop], Y[start:stop],
+        error = model.backend.gradient(flat, *model.spec, X[start:stop], Y[start:stop],
                                           weights[start:stop], grad)
         return error, grad
 
@@ -234,7 +139,7 @@ def loss_and_gradient(network, flat, X, Y, weights, n_threads=1):
 
 # ---------------------------------------------------------------- data
 
-def _source(network, X, Y, sample_weight, batch_size):
+def _source(model, X, Y, sample_weight, batch_size):
     """Where training reads (X, Y) and the sample weights from: in memory,
     checked now; an out-of-core array-like, checked chunk by chunk (of
     whole mini-batches); or a fit_stream's chunks."""
@@ -244,44 +149,44 @@ def _source(network, X, Y, sample_weight, batch_size):
                             "(X, Y, sample_weight) triples")
         return X
     if not _data.out_of_core(X):
-        X, Y = checked_block(network, X, Y, "")
-        return _data.InMemory(X, Y, sample_weights(network, sample_weight, X.shape[0]))
+        X, Y = checked_block(model, X, Y, "")
+        return _data.InMemory(X, Y, sample_weights(model, sample_weight, X.shape[0]))
     shape = tuple(getattr(X, "shape", ()))
-    d_in = network.layers[0]
+    d_in = model.layers[0]
     if len(shape) != 2 or shape[1] != d_in or shape[0] == 0:
         raise ValueError(f"X must have shape (n, {d_in}) with n >= 1, got shape {shape}")
     if not hasattr(Y, "__getitem__") or not hasattr(Y, "__len__") or len(Y) != shape[0]:
         raise ValueError(f"Y must have as many rows as X ({shape[0]}) and slice like it")
     rows = _parallel.whole_batches(
-        max(1, _data.CHUNK_BYTES // (shape[1] * network.dtype.itemsize)), batch_size)
-    return _data.Chunked(X, Y, sample_weights(network, sample_weight, shape[0]), rows,
-                         lambda X, Y, where, n: checked_block(network, X, Y, where, n))
+        max(1, _data.CHUNK_BYTES // (shape[1] * model.dtype.itemsize)), batch_size)
+    return _data.Chunked(X, Y, sample_weights(model, sample_weight, shape[0]), rows,
+                         lambda X, Y, where, n: checked_block(model, X, Y, where, n))
 
 
-def checked_block(network, X, Y, where, n_rows=None, names=("X", "Y")):
+def checked_block(model, X, Y, where, n_rows=None, names=("X", "Y")):
     """Rows (X, Y) for ``network``, checked: ``n_rows`` rows where given
     (what a slice of an array-like must give).  Errors name them ``names``
     followed by ``where``."""
-    X = check.inputs(X, names[0] + where, network.dtype, (2,), network.layers[0])
+    X = check.inputs(X, names[0] + where, model.dtype, (2,), model.layers[0])
     if n_rows is not None and X.shape[0] != n_rows:
         raise ValueError(f"X{where} gave {X.shape[0]} rows, not {n_rows}: slicing X must "
                          "give the rows asked for")
-    return X, check.targets(Y, names[1] + where, network.dtype, network.layers[-1],
-                            X.shape[0], network.loss_name)
+    return X, check.targets(Y, names[1] + where, model.dtype, model.layers[-1],
+                            X.shape[0], model.loss_name)
 
 
-def sample_weights(network, value, n_rows):
+def sample_weights(model, value, n_rows):
     """The weights as an (n_rows,) array of the network's dtype, or None
     (all examples weigh 1)."""
     if value is None:
         return None
-    weights = check.array(value, "sample_weight", network.dtype, (1,), n_rows)
+    weights = check.array(value, "sample_weight", model.dtype, (1,), n_rows)
     if (weights < 0).any():
         raise ValueError("sample_weight must be >= 0")
     return weights
 
 
-def _validation(network, source, data, fraction, seed):
+def _validation(model, source, data, fraction, seed):
     """(training source, (Xv, Yv) or None): the training and the
     validation examples."""
     if data is not None and fraction is not None:
@@ -289,7 +194,7 @@ def _validation(network, source, data, fraction, seed):
     if data is not None:
         if not isinstance(data, (tuple, list)) or len(data) != 2:
             raise TypeError("validation_data must be a pair (Xv, Yv)")
-        return source, checked_block(network, data[0], data[1], "",
+        return source, checked_block(model, data[0], data[1], "",
                                      names=("validation_data[0]", "validation_data[1]"))
     if fraction is None:
         return source, None
@@ -330,19 +235,19 @@ class EarlyStopping:
         self.record = {"best_loss": None, "waited": 0}
         self.best, self.best_epoch = None, None
 
-    def update(self, network, val_loss, epoch):
+    def update(self, model, val_loss, epoch):
         """Record epoch number ``epoch``; True when training should stop."""
         if _improved(self.record, val_loss, self.tol):
             self.best_epoch = epoch
             if self.restore_best:
-                self.best = (network.flat.copy(), network._state.copy())
+                self.best = (model.flat.copy(), model.state.copy())
             return False
         return self.record["waited"] >= self.patience
 
-    def finish(self, network):
+    def finish(self, model):
         if self.best is not None:
-            network.flat[...] = self.best[0]
-            network._state = self.best[1]
+            model.flat[...] = self.best[0]
+            model.state = self.best[1]
 
 
 def _callables(callbacks):
@@ -355,20 +260,20 @@ def _callables(callbacks):
     return callbacks
 
 
-def _epochs(network, source, epochs, options, shuffle, seed, verbose, validation, stopping,
+def _epochs(model, source, epochs, options, shuffle, seed, verbose, validation, stopping,
             callbacks):
     """The epoch loop: passes, History, validation, the adaptive rate,
     early stopping and callbacks."""
     history = History()
-    state = network._state
+    state = model.state
     progress = state.progress
     if state.iterate is not None:            # continue from the last iterate
-        network.flat[...] = state.iterate
+        model.flat[...] = state.iterate
         state.iterate = None
     if not options.average:
         state.average = None
     elif state.average is None:
-        state.average = _buffers.zeros(len(network.flat), network.dtype)
+        state.average = _buffers.zeros(len(model.flat), model.dtype)
     bar = _bar(epochs, "epochs", leave=True) if verbose else None
     kept = []                                # the state from before a pass
     for epoch in range(1, epochs + 1):
@@ -383,7 +288,7 @@ def _epochs(network, source, epochs, options, shuffle, seed, verbose, validation
         n = getattr(source, "n", 0)
         inner = _bar(n, f"epoch {epoch}", leave=False) if bar and n >= LONG_EPOCH else None
         try:
-            total, n = run_pass(network, source.blocks(rng), options, f"epoch {epoch}",
+            total, n = run_pass(model, source.blocks(rng), options, f"epoch {epoch}",
                                 inner.update if inner else None, kept,
                                 n if isinstance(source, _data.InMemory) else 0)
         finally:
@@ -399,7 +304,7 @@ def _epochs(network, source, epochs, options, shuffle, seed, verbose, validation
         history.seconds.append(seconds)
         history.examples_per_second.append(n / seconds if seconds > 0 else float("inf"))
         if validation is not None:
-            logs["val_loss"] = mean_loss(network, _predicting(network, options), *validation)
+            logs["val_loss"] = mean_loss(model, _predicting(model, options), *validation)
             history.val_loss.append(logs["val_loss"])
         if bar:
             bar.set_postfix({key: f"{value:.4g}" for key, value in logs.items()},
@@ -407,27 +312,27 @@ def _epochs(network, source, epochs, options, shuffle, seed, verbose, validation
             bar.update(1)
         if options.lr_schedule == "adaptive":
             _adapt_lr(progress, logs.get("val_loss", logs["loss"]), options)
-        stop = stopping is not None and stopping.update(network, logs["val_loss"], epoch)
+        stop = stopping is not None and stopping.update(model, logs["val_loss"], epoch)
         history.stopped_early = bool(stop) and epoch < epochs
-        answers = [callback(network, epoch, logs) for callback in callbacks]   # all run
+        answers = [callback(model.network, epoch, logs) for callback in callbacks]  # all run
         if stop or any(answer is False for answer in answers):
             break
     if bar:
         bar.close()
     if stopping is not None:
-        stopping.finish(network)
+        stopping.finish(model)
         history.best_epoch = stopping.best_epoch
-    state = network._state
-    if _predicting(network, options) is state.average:
-        state.iterate = _buffers.copy(network.flat)   # predict uses the average from now on
-        network.flat[...] = state.average
+    state = model.state
+    if _predicting(model, options) is state.average:
+        state.iterate = _buffers.copy(model.flat)   # predict uses the average from now on
+        model.flat[...] = state.average
     return history
 
 
-def _predicting(network, options):
+def _predicting(model, options):
     """The averaged weights once averaging has begun, else flat."""
-    started = options.average and network._state.progress["updates"] >= options.average
-    return network._state.average if started else network.flat
+    started = options.average and model.state.progress["updates"] >= options.average
+    return model.state.average if started else model.flat
 
 
 def _adapt_lr(progress, loss, options):

@@ -22,6 +22,7 @@ import pytest  # noqa: E402
 
 import fastbp  # noqa: E402
 from fastbp._names import ACTIVATIONS, LOSSES  # noqa: E402
+from fastbp.network import model_of  # noqa: E402
 
 BACKENDS = [pytest.param("compiled", marks=pytest.mark.compiled, id="compiled"),
             pytest.param("reference", id="reference")]
@@ -63,11 +64,11 @@ def twin(net, backend=None, dtype=None):
 
 def record_train_pass(network, monkeypatch):
     """Record what ``network``'s backend is handed by each ``train_pass``
-    call, by the names of the backend interface (fastbp.reference's
-    docstring): a list of dicts with the plan's "threads", "round" and
-    "shards", and
-    the buffers "flat", "velocity", "average" and "workspace"."""
-    calls, backend = [], network._backend
+    call, by the names of the backend interface (fastbp._interface): a
+    list of dicts with the plan's "threads", "round" and "shards", and the
+    buffers "flat", "velocity", "average" and "workspace"."""
+    model = model_of(network)
+    calls, backend = [], model.backend
 
     def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, options, plan,
                    t_done, velocity, average, moments, workspace):
@@ -83,7 +84,7 @@ def record_train_pass(network, monkeypatch):
 
     recorder = Recorder()
     recorder.train_pass = train_pass
-    monkeypatch.setattr(network, "_backend", recorder)
+    monkeypatch.setattr(model, "backend", recorder)
     return calls
 
 

@@ -136,3 +136,20 @@ def test_every_optimizer_trains_alike_on_both_backends(optimizer):
                    lambda net, Y: net.fit(X, Y, epochs=2, lr=0.01, seed=0,
                                           optimizer=optimizer))
     assert not np.array_equal(after[-len(before):], before)
+
+
+def test_no_module_but_network_py_reads_a_networks_own_attributes():
+    """Training, persistence, the backends and the integrations get what they
+    need of a Network as its Model (fastbp.network.model_of), not by reading
+    its private attributes: a name that holds a Network (network, net, a
+    learner's _network, an estimator's network_, a Model's network) is
+    followed by no ._name outside network.py."""
+    receiver = r"\b(?:network|net|self\._network|self\.network_|model\.network)\._\w+"
+    found = []
+    for path in sorted((ROOT / "fastbp").glob("*.p*")):
+        if path.name == "network.py" or path.suffix not in (".py", ".pyx", ".pxi"):
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(receiver, line):
+                found.append(f"{path.name}:{number}: {line.strip()}")
+    assert not found, "\n".join(found)
