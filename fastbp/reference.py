@@ -248,15 +248,10 @@ def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, options, pl
     if plan.shards:
         return _train_shards(flat, layers, acts, loss, X, Y, sample_weight, order, options,
                              plan, t_done, velocity, moments)
-    momentum, weight_decay, batch = options.momentum, options.weight_decay, options.batch_size
+    weight_decay, batch = options.weight_decay, options.batch_size
     average_from = options.average
     W, names = _blocks(flat, layers), _names(acts)
-    V = _blocks(velocity, layers) if momentum else None
-    n = len(flat)
-    if options.optimizer == "adam":                # Adam's m, then its v
-        M, S = _blocks(moments[:n], layers), _blocks(moments[n:], layers)
-    elif options.optimizer == "adagrad":           # Adagrad's sums of squares
-        S = _blocks(moments, layers)
+    update = _update_rule(W, layers, options, plan, velocity, moments)
     G = [np.zeros_like(w) for w in W]        # a mini-batch's summed gradient
     sparse = isinstance(X, _sparse.Rows)     # CSR rows, densified one at a time
     total, done, updates, in_batch = 0.0, 0, 0, 0
@@ -288,26 +283,50 @@ def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, options, pl
                 # entries' rows only (lazily, as torch's SparseAdam)
                 rows = (np.r_[0, X.entries(r) + 1] if l == 0 and sparse and batch == 1
                         else slice(None))
-                if options.optimizer == "adam":
-                    M[l][rows] = options.beta_1 * M[l][rows] + (1 - options.beta_1) * g[rows]
-                    S[l][rows] = options.beta_2 * S[l][rows] + (1 - options.beta_2) * g[rows] ** 2
-                    k = t - plan.moments_from                # Adam's own step count
-                    step = lr * np.sqrt(1 - options.beta_2 ** k) / (1 - options.beta_1 ** k)
-                    W[l][rows] -= step * M[l][rows] / (np.sqrt(S[l][rows]) + options.epsilon)
-                    continue
-                if options.optimizer == "adagrad":
-                    S[l][rows] += g[rows] ** 2         # the sum of squared gradients
-                    W[l][rows] -= lr * g[rows] / (np.sqrt(S[l][rows]) + options.epsilon)
-                    continue
-                if V is None:                          # "sgd"
-                    W[l] -= lr * g                     # w <- w - lr g
-                    continue
-                V[l] *= momentum
-                V[l] -= lr * g                         # v <- momentum v - lr g
-                W[l] += momentum * V[l] - lr * g if options.nesterov else V[l]
+                update(l, g, rows, lr, t)
             if average_from >= 1 and t >= average_from:
                 average += (flat - average) / (t - average_from + 1)    # running mean
     return total, done
+
+
+def _update_rule(W, layers, options, plan, velocity, moments):
+    """The update of layer l's weights W[l] from its gradient g (weight decay
+    included) at rate lr, for update number t, by ``options``' rule: a
+    function of (l, g, rows, lr, t), chosen once per pass.  Adam and Adagrad
+    update the weight rows ``rows`` only (a CSR example's: lazily, as
+    torch's SparseAdam); SGD and momentum every row."""
+    b1, b2, eps, mu = options.beta_1, options.beta_2, options.epsilon, options.momentum
+    n = sum(w.size for w in W)                                     # len(flat)
+
+    def adam(l, g, rows, lr, t):
+        M[l][rows] = b1 * M[l][rows] + (1 - b1) * g[rows]          # m <- b1 m + (1 - b1) g
+        S[l][rows] = b2 * S[l][rows] + (1 - b2) * g[rows] ** 2     # v <- b2 v + (1 - b2) g^2
+        k = t - plan.moments_from                                  # Adam's own step count
+        step = lr * np.sqrt(1 - b2 ** k) / (1 - b1 ** k)
+        W[l][rows] -= step * M[l][rows] / (np.sqrt(S[l][rows]) + eps)
+
+    def adagrad(l, g, rows, lr, t):
+        S[l][rows] += g[rows] ** 2                                 # the sum of squared gradients
+        W[l][rows] -= lr * g[rows] / (np.sqrt(S[l][rows]) + eps)
+
+    def sgd(l, g, rows, lr, t):
+        W[l] -= lr * g                                             # w <- w - lr g
+
+    def momentum(l, g, rows, lr, t):
+        V[l] *= mu
+        V[l] -= lr * g                                             # v <- momentum v - lr g
+        W[l] += mu * V[l] - lr * g if options.nesterov else V[l]   # w <- w + v
+
+    if options.optimizer == "adam":                                # Adam's m, then its v
+        M, S = _blocks(moments[:n], layers), _blocks(moments[n:], layers)
+        return adam
+    if options.optimizer == "adagrad":                             # Adagrad's sums of squares
+        S = _blocks(moments, layers)
+        return adagrad
+    if mu:
+        V = _blocks(velocity, layers)
+        return momentum
+    return sgd                                                     # "sgd"
 
 
 def _momentum_drift(options, size, shard, used):
