@@ -512,6 +512,50 @@ cdef inline bint tiny(const Layout* lay, const Step* step, const Rows* rows,
     return True
 
 
+cdef enum UpdateRule:       # how train_share updates after an example (or a batch)
+    PLAIN_RULE              # SGD, maybe with weight decay, dense X, one example
+    MOMENTUM_RULE           # SGD with momentum (and weight decay), dense X, one example
+    SPARSE_PLAIN_RULE       # SGD, maybe with weight decay, CSR X
+    SPARSE_MOMENTUM_RULE    # SGD with momentum, CSR X
+    BATCH_RULE              # SGD with or without momentum, a mini-batch's gradient
+    ADAPTIVE_RULE           # ADAM, ADAGRAD
+
+
+cdef inline int update_rule(const Step* step, const Rows* rows) noexcept nogil:
+    """The rule of a pass's updates, chosen once (SGD, ADAM, ADAGRAD and the
+    options of SGD)."""
+    if step.optimizer != SGD:
+        return ADAPTIVE_RULE
+    if step.batch > 1:
+        return BATCH_RULE
+    if rows.sparse:
+        return SPARSE_PLAIN_RULE if step.momentum == 0 else SPARSE_MOMENTUM_RULE
+    return PLAIN_RULE if step.momentum == 0 else MOMENTUM_RULE
+
+
+cdef inline void sparse_plain_update(const Layout* lay, floating* w, floating rate,
+                                     double weight_decay, const Rows* rows, Py_ssize_t r,
+                                     floating* xs, floating* ds, Lazy* lazy) noexcept nogil:
+    """SGD on a CSR example, maybe with weight decay: layers L..2 as dense,
+    then W^(1)'s bias row and the example's entries' rows (the others'
+    decay kept lazily where ``lazy``)."""
+    cdef floating shrink = 1 - rate * weight_decay
+    backward(lay, w, w, -rate, xs, ds, NULL, NULL, shrink, 2)
+    if lazy != NULL:
+        decay_rows(lay, w, lazy, shrink)
+    sparse_first_layer(lay, w, -rate, rows, r, ds, lazy.scale if lazy != NULL else 1)
+
+
+cdef inline void sparse_momentum_update(const Layout* lay, floating* w, floating* v,
+                                        floating rate, const Step* step, const Rows* rows,
+                                        Py_ssize_t r, floating* xs, floating* ds, Lazy* lazy,
+                                        Py_ssize_t updates) noexcept nogil:
+    """SGD with momentum (no weight decay) on a CSR example: layers L..2 as
+    dense, then W^(1)'s rows (sparse_momentum)."""
+    backward_momentum(lay, w, v, rate, step.momentum, step.nesterov, 0, xs, ds, NULL, NULL, 2)
+    sparse_momentum(lay, w, v, rate, step.momentum, step.nesterov, rows, r, ds, lazy, updates)
+
+
 cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floating* avg,
                             Py_ssize_t n_weights, const Rows* rows, const floating* Y,
                             const floating* sample_weight, const Py_ssize_t* order,
@@ -536,7 +580,7 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
     cdef floating* delta_L = ds + lay.s_off[lay.L]
     cdef Py_ssize_t k, r, j, done = 0, updates = 0, in_batch = 0
     cdef double e, t, errors = 0
-    cdef floating rate = step.lr, minus_rate = -step.lr, weight = 1, shrink
+    cdef floating rate = step.lr, minus_rate = -step.lr, weight = 1
     # Per-example plain SGD, weight decay alone and classical momentum (no
     # weight decay) take the next example's s^(1) in their pass over W^(1),
     # saving the forward pass that read (dense rows: a CSR example's s^(1)
@@ -549,6 +593,7 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
     # Prefetch the example this many ahead: about 2 KiB of inputs in flight.
     cdef Py_ssize_t x_bytes = d_in * sizeof(floating), y_bytes = d_out * sizeof(floating)
     cdef Py_ssize_t ahead = max(1, min(16, 2048 // x_bytes))
+    cdef int rule = update_rule(step, rows)
     cdef unsigned int fp_mode = fbp_subnormals_off()
     if lazy == NULL and tiny(lay, step, rows, w):   # the whole loop in registers
         done = tiny_sgd(lay.d, lay.act[1] == TANH, lay.act[2] == TANH, w, minus_rate,
@@ -592,31 +637,23 @@ cdef Py_ssize_t train_share(const Layout* lay, floating* w, floating* v, floatin
         if step.schedule != CONSTANT:
             rate = scheduled_lr(step.schedule, step.lr, t, step.power_t, step.weight_decay)
             minus_rate = -rate
-        if step.optimizer != SGD:           # ADAM, ADAGRAD
-            adaptive_update(lay, w, <floating*> step.moments, grad, n_weights, in_batch, step,
-                            rate, t, xs, ds, rows, r)
-            in_batch = 0
-        elif step.batch > 1:
+        if rule == PLAIN_RULE:              # plain SGD, or with weight decay: keep < 1
+            backward(lay, w, w, minus_rate, xs, ds, x_next, ss, 1 - rate * step.weight_decay)
+        elif rule == MOMENTUM_RULE:
+            backward_momentum(lay, w, v, rate, step.momentum, step.nesterov, step.weight_decay,
+                              xs, ds, x_next, ss)
+        elif rule == SPARSE_PLAIN_RULE:
+            sparse_plain_update(lay, w, rate, step.weight_decay, rows, r, xs, ds, lazy)
+        elif rule == SPARSE_MOMENTUM_RULE:
+            sparse_momentum_update(lay, w, v, rate, step, rows, r, xs, ds, lazy, updates)
+        elif rule == BATCH_RULE:
             apply_batch(lay, w, v, grad, n_weights, 1.0 / in_batch, rate, step.momentum,
                         step.nesterov, step.weight_decay)
             in_batch = 0
-        elif step.momentum == 0 and rows.sparse:     # plain SGD, or with weight decay
-            shrink = 1 - rate * step.weight_decay
-            backward(lay, w, w, minus_rate, xs, ds, NULL, NULL, shrink, 2)
-            if lazy != NULL:
-                decay_rows(lay, w, lazy, shrink)
-            sparse_first_layer(lay, w, minus_rate, rows, r, ds,
-                               lazy.scale if lazy != NULL else 1)
-        elif rows.sparse:                   # momentum (no weight decay)
-            backward_momentum(lay, w, v, rate, step.momentum, step.nesterov, 0, xs, ds,
-                              NULL, NULL, 2)
-            sparse_momentum(lay, w, v, rate, step.momentum, step.nesterov, rows, r, ds, lazy,
-                            updates)
-        elif step.momentum == 0:            # plain SGD, or with weight decay: keep < 1
-            backward(lay, w, w, minus_rate, xs, ds, x_next, ss, 1 - rate * step.weight_decay)
-        else:
-            backward_momentum(lay, w, v, rate, step.momentum, step.nesterov, step.weight_decay,
-                              xs, ds, x_next, ss)
+        else:                               # ADAPTIVE_RULE: ADAM, ADAGRAD
+            adaptive_update(lay, w, <floating*> step.moments, grad, n_weights, in_batch, step,
+                            rate, t, xs, ds, rows, r)
+            in_batch = 0
         if step.average_from >= 1 and t >= step.average_from:
             running_mean(n_weights, 1 / (t - step.average_from + 1), w, avg)
     if lazy != NULL:
