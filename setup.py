@@ -73,8 +73,8 @@ class optional_build_ext(build_ext):
         super().finalize_options()
 
     def core_flags(self):
-        """-O3; -g0 (no debug information: a third of the compile time and
-        three quarters of the size; FASTBP_DEBUG=1 keeps Python's -g);
+        """-O3; -g0 (no debug information, which the wheels strip anyway and
+        which only slows the compile; FASTBP_DEBUG=1 keeps Python's -g);
         -fopenmp-simd for the `omp simd` loops of _kernels.h;
         -fno-trapping-math so that selects between two computed values can
         be vector blends (nothing reads floating-point exception flags);
