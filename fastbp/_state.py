@@ -3,6 +3,7 @@ model file keeps besides the weights, and the counters it starts from.
 Training (fastbp.training, fastbp._passes) and persistence
 (fastbp._persistence) both import it from here."""
 
+import dataclasses
 import threading
 from typing import Any
 
@@ -64,6 +65,7 @@ class TrainingState:
                              self.progress)
 
 
+@dataclasses.dataclass(slots=True, eq=False, repr=False)
 class Model:
     """What training, persistence and the backends' one-example paths use of
     a Network, as one object that fastbp.network makes and hands them (no
@@ -92,8 +94,6 @@ class Model:
         may replace the state's buffers).
     """
 
-    __slots__ = ("network", "flat", "layers", "dtype", "loss_name", "seed", "backend", "spec",
-                 "requested_backend", "state", "lock", "predictor", "stepper")
     network: Any
     flat: np.ndarray
     layers: tuple[int, ...]
@@ -107,9 +107,3 @@ class Model:
     lock: threading.Lock
     predictor: Any
     stepper: Any
-
-    def __init__(self, **parts):
-        for name in self.__slots__:
-            setattr(self, name, parts.pop(name))
-        if parts:
-            raise TypeError(f"no such part: {', '.join(parts)}")
