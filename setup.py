@@ -57,7 +57,7 @@ class optional_build_ext(build_ext):
             isa = ISAS[ext.name]
             if not all(self.compiles(flag) for flag in isa.flags):
                 if isa.name != "baseline":
-                    continue                 # this compiler cannot build that copy
+                    continue  # this compiler cannot build that copy
                 isa = ISA("baseline", None)  # an architecture gcc has no -march for
             ext.extra_compile_args += compile_args + isa.flags
             ext.extra_link_args += link_args
@@ -99,12 +99,14 @@ class optional_build_ext(build_ext):
             with open(source, "w") as file:
                 file.write(PROBE)
             try:
-                objects = self.compiler.compile([source], output_dir=tmp,
-                                                extra_postargs=[flag])
-                if link:   # with LDFLAGS, as the extension's link gets them
+                objects = self.compiler.compile([source], output_dir=tmp, extra_postargs=[flag])
+                if link:  # with LDFLAGS, as the extension's link gets them
                     self.compiler.link_executable(
-                        objects, "probe", output_dir=tmp,
-                        extra_postargs=[flag] + shlex.split(os.environ.get("LDFLAGS", "")))
+                        objects,
+                        "probe",
+                        output_dir=tmp,
+                        extra_postargs=[flag] + shlex.split(os.environ.get("LDFLAGS", "")),
+                    )
             except (CompileError, LinkError):
                 return False
         return True
@@ -149,18 +151,29 @@ X86_64 = platform.machine().lower() in ("x86_64", "amd64")
 if flag_set("FASTBP_NATIVE"):
     ISAS = {"fastbp._core": ISA("native", "native")}
 elif X86_64:
-    ISAS = {"fastbp._core": ISA("baseline", "x86-64"),
-            "fastbp._core_avx2": ISA("avx2", "x86-64-v3"),
-            # tuned for an AVX-512 core: gcc's generic tuning of x86-64-v4
-            # is slower on small layers than a native build
-            "fastbp._core_avx512": ISA("avx512", "x86-64-v4", ["-mtune=icelake-server"])}
+    ISAS = {
+        "fastbp._core": ISA("baseline", "x86-64"),
+        "fastbp._core_avx2": ISA("avx2", "x86-64-v3"),
+        # tuned for an AVX-512 core: gcc's generic tuning of x86-64-v4
+        # is slower on small layers than a native build
+        "fastbp._core_avx512": ISA("avx512", "x86-64-v4", ["-mtune=icelake-server"]),
+    }
 else:
     ISAS = {"fastbp._core": ISA("baseline", None)}
-DEPENDS = ["fastbp/_kernels.h", "fastbp/_kernels_body.h", "fastbp/_core.pyx",
-           "fastbp/_declarations.pxi", "fastbp/_example.pxi", "fastbp/_copies.pxi",
-           "fastbp/_hogwild.pxi", "fastbp/_lazy.pxi", "fastbp/_online.pxi"]
+DEPENDS = [
+    "fastbp/_kernels.h",
+    "fastbp/_kernels_body.h",
+    "fastbp/_core.pyx",
+    "fastbp/_declarations.pxi",
+    "fastbp/_example.pxi",
+    "fastbp/_copies.pxi",
+    "fastbp/_hogwild.pxi",
+    "fastbp/_lazy.pxi",
+    "fastbp/_online.pxi",
+]
 
-extensions = cythonize([Extension(name, [name.replace(".", "/") + ".pyx"], depends=DEPENDS)
-                        for name in ISAS])
+extensions = cythonize(
+    [Extension(name, [name.replace(".", "/") + ".pyx"], depends=DEPENDS) for name in ISAS]
+)
 
 setup(ext_modules=extensions, cmdclass={"build_ext": optional_build_ext})

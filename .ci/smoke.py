@@ -24,16 +24,19 @@ assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names), name
 assert not [name for name in names if name.endswith((".c", ".pyx", ".pxi"))], names
 cores = [file for file in files if re.fullmatch(r"fastbp/_core\w*\..*\.so", str(file))]
 assert len(cores) == 3, cores
-for core in cores:       # stripped: no .debug_info section in the file
+for core in cores:  # stripped: no .debug_info section in the file
     assert b".debug_info" not in core.locate().read_bytes(), core
 
 if "--no-compiler" in sys.argv:
     assert not [cc for cc in ("cc", "gcc", "clang") if shutil.which(cc)], "a compiler is here"
 assert fastbp.BACKEND == "compiled", fastbp.BACKEND
 info = subprocess.run(["fastbp", "info"], capture_output=True, text=True, check=True).stdout
-isa, runs = re.search(r"instruction set: (\w+) \(this CPU runs the copies built for "
-                      r"([\w, ]+);", info).groups()
-assert isa == runs.split(", ")[0], info       # the widest copy this CPU runs
+isa, runs = re.search(
+    r"instruction set: (\w+) \(this CPU runs the copies built for "
+    r"([\w, ]+);",
+    info,
+).groups()
+assert isa == runs.split(", ")[0], info  # the widest copy this CPU runs
 
 X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
 Y = np.array([[0], [1], [1], [0]], dtype=float)
@@ -43,5 +46,7 @@ for net in (compiled, reference):
     net.fit(X, Y, epochs=200, lr=0.1, seed=0)
 assert np.max(np.abs(compiled.flat - reference.flat)) < 1e-12
 assert compiled.loss(X, Y) < 1e-6, compiled.loss(X, Y)
-print(f"fastbp {fastbp.__version__}, Python {sys.version.split()[0]}: the compiled core's "
-      f"{isa} copy trains XOR as the reference does")
+print(
+    f"fastbp {fastbp.__version__}, Python {sys.version.split()[0]}: the compiled core's "
+    f"{isa} copy trains XOR as the reference does"
+)

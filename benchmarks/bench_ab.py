@@ -27,15 +27,34 @@ def one_run(tree, options):
     given ``options``: {cell: rate}."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "run.json")
-        subprocess.run([sys.executable, os.path.join(HERE, "run.py"), "--implementations",
-                        "fastbp", "--json", out, *options],
-                       check=True, capture_output=True, env=dict(os.environ, PYTHONPATH=tree))
+        subprocess.run(
+            [
+                sys.executable,
+                os.path.join(HERE, "run.py"),
+                "--implementations",
+                "fastbp",
+                "--json",
+                out,
+                *options,
+            ],
+            check=True,
+            capture_output=True,
+            env=dict(os.environ, PYTHONPATH=tree),
+        )
         with open(out) as file:
             report = json.load(file)
-    rates = {f"train {row['architecture']} {row['dtype']}":
-             row["results"]["fastbp"]["examples_per_second"] for row in report["training"]}
-    rates.update({f"predict {row['architecture']} {row['dtype']}":
-                  row["rows_per_second"]["fastbp"] for row in report["predict"]})
+    rates = {
+        f"train {row['architecture']} {row['dtype']}": row["results"]["fastbp"][
+            "examples_per_second"
+        ]
+        for row in report["training"]
+    }
+    rates.update(
+        {
+            f"predict {row['architecture']} {row['dtype']}": row["rows_per_second"]["fastbp"]
+            for row in report["predict"]
+        }
+    )
     return rates
 
 
@@ -61,9 +80,12 @@ def main():
         before = [t[0][cell] for t in turns]
         after = [t[1][cell] for t in turns]
         ratios = [a / b for a, b in zip(after, before)]
-        print(f"| {cell} | {np.median(before):.3g} | {np.median(after):.3g} | "
-              f"{np.median(after) / np.median(before):.2f} | "
-              f"{min(ratios):.2f}-{max(ratios):.2f} |", flush=True)
+        print(
+            f"| {cell} | {np.median(before):.3g} | {np.median(after):.3g} | "
+            f"{np.median(after) / np.median(before):.2f} | "
+            f"{min(ratios):.2f}-{max(ratios):.2f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

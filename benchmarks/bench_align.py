@@ -36,7 +36,7 @@ def at_offset(values, offset):
     """A copy of ``values`` that starts ``offset`` bytes past a 64-byte line."""
     raw = np.empty(values.nbytes + 64 + offset, dtype=np.uint8)
     start = -raw.ctypes.data % 64 + offset
-    copy = raw[start:start + values.nbytes].view(values.dtype)
+    copy = raw[start : start + values.nbytes].view(values.dtype)
     copy[...] = values
     return copy
 
@@ -47,8 +47,10 @@ def measure(name, dtype, turns):
     X, Y = make_data(layers, EXAMPLES[name])
     X, Y = X.astype(dtype), Y.astype(dtype)
     d = np.array(layers, dtype=np.intp)
-    acts = np.array([ACTIVATIONS.index(a) for a in
-                     ["identity"] + ["tanh"] * (len(layers) - 2) + ["identity"]], dtype=np.intc)
+    acts = np.array(
+        [ACTIVATIONS.index(a) for a in ["identity"] + ["tanh"] * (len(layers) - 2) + ["identity"]],
+        dtype=np.intc,
+    )
     loss = LOSSES.index("squared")
     order = np.arange(len(X), dtype=np.intp)
     rule = fastbp.training.Rule(LR)
@@ -57,8 +59,9 @@ def measure(name, dtype, turns):
         for offset in OFFSETS:
             flat = at_offset(net.flat, offset)
             began = time.perf_counter()
-            _core.train_pass(flat, d, acts, loss, X, Y, None, order, rule, 0, None, None, None,
-                             None)
+            _core.train_pass(
+                flat, d, acts, loss, X, Y, None, order, rule, 0, None, None, None, None
+            )
             rates[offset].append(len(X) / (time.perf_counter() - began))
     return {offset: float(np.median(r)) for offset, r in rates.items()}
 
@@ -73,8 +76,10 @@ def main():
         for dtype in ["float64", "float32"]:
             rates = measure(name, dtype, args.turns)
             for offset, rate in rates.items():
-                print(f"| {name} | {dtype} | {offset} | {rate:.3g} | {rate / rates[0]:.2f} |",
-                      flush=True)
+                print(
+                    f"| {name} | {dtype} | {offset} | {rate:.3g} | {rate / rates[0]:.2f} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -40,9 +40,19 @@ def instructions(layers, dtype, n, lr):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "callgrind.out")
         code = TRAIN.format(layers=layers, dtype=dtype, n=n, lr=lr)
-        result = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                                 "--toggle-collect=*train_share*",
-                                 sys.executable, "-c", code], capture_output=True, text=True)
+        result = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={out}",
+                "--toggle-collect=*train_share*",
+                sys.executable,
+                "-c",
+                code,
+            ],
+            capture_output=True,
+            text=True,
+        )
         if result.returncode != 0:
             raise RuntimeError(result.stderr[-2000:])
         return int(re.search(r"Collected : (\d+)", result.stderr).group(1))
@@ -50,8 +60,9 @@ def instructions(layers, dtype, n, lr):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--architectures", nargs="+", choices=list(ARCHITECTURES),
-                        default=list(ARCHITECTURES))
+    parser.add_argument(
+        "--architectures", nargs="+", choices=list(ARCHITECTURES), default=list(ARCHITECTURES)
+    )
     parser.add_argument("--dtypes", nargs="+", choices=DTYPES, default=DTYPES)
     parser.add_argument("--json", help="write the counts to this file")
     args = parser.parse_args(argv)
@@ -59,11 +70,14 @@ def main(argv=None):
     for arch in args.architectures:
         for dtype in args.dtypes:
             n = EXAMPLES[arch]
-            once, twice = (instructions(ARCHITECTURES[arch], dtype, k, LR[arch])
-                           for k in (n, 2 * n))
+            once, twice = (
+                instructions(ARCHITECTURES[arch], dtype, k, LR[arch]) for k in (n, 2 * n)
+            )
             counts[f"{arch} {dtype}"] = (twice - once) / n
-            print(f"{arch:6s} {dtype}  {counts[f'{arch} {dtype}']:12.1f} instructions/example",
-                  flush=True)
+            print(
+                f"{arch:6s} {dtype}  {counts[f'{arch} {dtype}']:12.1f} instructions/example",
+                flush=True,
+            )
     if args.json:
         with open(args.json, "w") as file:
             json.dump(counts, file, indent=1)

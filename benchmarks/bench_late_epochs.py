@@ -45,9 +45,14 @@ def run(tree, epochs):
     environment = dict(os.environ, OMP_NUM_THREADS="1")
     if tree:
         environment["PYTHONPATH"] = os.path.abspath(tree)
-    result = subprocess.run([sys.executable, "-c", CHILD.replace("EPOCHS", str(epochs))],
-                            capture_output=True, text=True, env=environment, check=True,
-                            cwd=os.path.abspath(tree) if tree else None)
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD.replace("EPOCHS", str(epochs))],
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=True,
+        cwd=os.path.abspath(tree) if tree else None,
+    )
     return json.loads(result.stdout)
 
 

@@ -37,10 +37,12 @@ def write_data(directory, rows):
     """X ~ N(0, 1), Y = tanh of a fixed linear map of X, written in pieces."""
     rng = np.random.default_rng(0)
     direction = rng.normal(size=(LAYERS[0], 1)) / np.sqrt(LAYERS[0])
-    X = np.lib.format.open_memmap(os.path.join(directory, "X.npy"), mode="w+",
-                                  dtype=np.float32, shape=(rows, LAYERS[0]))
-    Y = np.lib.format.open_memmap(os.path.join(directory, "Y.npy"), mode="w+",
-                                  dtype=np.float32, shape=(rows, 1))
+    X = np.lib.format.open_memmap(
+        os.path.join(directory, "X.npy"), mode="w+", dtype=np.float32, shape=(rows, LAYERS[0])
+    )
+    Y = np.lib.format.open_memmap(
+        os.path.join(directory, "Y.npy"), mode="w+", dtype=np.float32, shape=(rows, 1)
+    )
     for start in range(0, rows, WRITE_ROWS):
         stop = min(start + WRITE_ROWS, rows)
         piece = rng.standard_normal(size=(stop - start, LAYERS[0]), dtype=np.float32)
@@ -71,15 +73,27 @@ def child(directory, sample):
         X, Y = np.array(X[:sample]), np.array(Y[:sample])
     net = fastbp.Network(LAYERS, dtype="float32", seed=0)
     history = net.fit(X, Y, epochs=1, lr=0.001, n_threads=1)
-    with open("/proc/self/status") as status:     # VmHWM: this process's peak RSS
+    with open("/proc/self/status") as status:  # VmHWM: this process's peak RSS
         peak = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM"))
-    print(json.dumps({"examples": len(X), "examples_per_second": history.examples_per_second[0],
-                      "loss": history.loss[0], "peak_rss_bytes": peak}))
+    print(
+        json.dumps(
+            {
+                "examples": len(X),
+                "examples_per_second": history.examples_per_second[0],
+                "loss": history.loss[0],
+                "peak_rss_bytes": peak,
+            }
+        )
+    )
 
 
 def run_child(directory, sample=0):
-    result = subprocess.run([sys.executable, __file__, "--child", directory, "--sample",
-                             str(sample)], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", directory, "--sample", str(sample)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(result.stdout.splitlines()[-1])
 
 
@@ -100,8 +114,11 @@ def main():
     if not os.path.exists(os.path.join(directory, "X.npy")):
         write_data(directory, args.rows)
     size = sum(os.path.getsize(os.path.join(directory, name)) for name in ("X.npy", "Y.npy"))
-    print(f"data: {args.rows} x {LAYERS[0]} float32, {size / 1e9:.2f} GB in {directory} "
-          f"({time.perf_counter() - began:.0f} s)", flush=True)
+    print(
+        f"data: {args.rows} x {LAYERS[0]} float32, {size / 1e9:.2f} GB in {directory} "
+        f"({time.perf_counter() - began:.0f} s)",
+        flush=True,
+    )
     try:
         results = {"memmap": run_child(directory)}
         print("memmap", results["memmap"], flush=True)
@@ -118,18 +135,31 @@ def main():
 
     memory = results["in memory"]["examples_per_second"]
     when = time.strftime("%Y-%m-%d")
-    print(f"\n{when}, {platform.machine()}, {os.cpu_count()} CPUs; network {LAYERS} float32, "
-          "one epoch, one thread\n")
+    print(
+        f"\n{when}, {platform.machine()}, {os.cpu_count()} CPUs; network {LAYERS} float32, "
+        "one epoch, one thread\n"
+    )
     print("| data | examples | examples/s | / in memory | peak RSS | loss |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, r in results.items():
-        print(f"| {name} | {r['examples']:.3g} | {r['examples_per_second']:.3g} "
-              f"| {r['examples_per_second'] / memory:.2f} | {r['peak_rss_bytes'] / 2**20:.0f} MiB "
-              f"| {r['loss']:.4g} |")
+        print(
+            f"| {name} | {r['examples']:.3g} | {r['examples_per_second']:.3g} "
+            f"| {r['examples_per_second'] / memory:.2f} | {r['peak_rss_bytes'] / 2**20:.0f} MiB "
+            f"| {r['loss']:.4g} |"
+        )
     if args.json:
         with open(args.json, "w") as file:
-            json.dump({"date": when, "layers": LAYERS, "rows": args.rows, "bytes": size,
-                       "results": results}, file, indent=2)
+            json.dump(
+                {
+                    "date": when,
+                    "layers": LAYERS,
+                    "rows": args.rows,
+                    "bytes": size,
+                    "results": results,
+                },
+                file,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

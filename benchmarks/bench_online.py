@@ -105,8 +105,11 @@ def _torch_calls(rng):
     except ImportError as error:
         return {}, f"torch: {error}"
     torch.set_num_threads(1)
-    model = torch.nn.Sequential(torch.nn.Linear(LAYERS[0], LAYERS[1]), torch.nn.Tanh(),
-                                torch.nn.Linear(LAYERS[1], LAYERS[2])).double()
+    model = torch.nn.Sequential(
+        torch.nn.Linear(LAYERS[0], LAYERS[1]),
+        torch.nn.Tanh(),
+        torch.nn.Linear(LAYERS[1], LAYERS[2]),
+    ).double()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-6)
     x = torch.tensor(rng.standard_normal((1, LAYERS[0])))
     y = torch.tensor(rng.standard_normal((1, 1)))
@@ -149,13 +152,12 @@ def _deep_river_calls(rng):
             self.out = torch.nn.Linear(LAYERS[1], 2)
 
         def forward(self, x):
-            return self.out(torch.tanh(self.hidden(x)))        # logits
+            return self.out(torch.tanh(self.hidden(x)))  # logits
 
     names = [f"f{i}" for i in range(LAYERS[0])]
     x = dict(zip(names, rng.standard_normal(LAYERS[0]).tolist()))
     try:
-        model = Classifier(module=Module(), loss_fn="cross_entropy", optimizer_fn="sgd",
-                           lr=1e-3)
+        model = Classifier(module=Module(), loss_fn="cross_entropy", optimizer_fn="sgd", lr=1e-3)
     except TypeError as error:
         return {}, f"deep-river: {error}"
     model.learn_one(x, True)
@@ -178,7 +180,7 @@ def per_call(calls, repeats, peers):
     for _ in range(repeats):
         for name, function in timed.items():
             n = calls if "partial_fit" not in name and "deep-river" not in name else calls // 10
-            function()                                   # warm
+            function()  # warm
             best[name] = min(best[name], _timed(function, max(n, 100)))
     return {name: 1e6 * seconds for name, seconds in best.items()}, notes
 
@@ -206,9 +208,12 @@ def _models(binary):
     import fastbp.river as fastbp_river
 
     linear = linear_model.LogisticRegression()
-    return {"fastbp.river MLPClassifier": fastbp_river.MLPClassifier(),
-            "river LogisticRegression" + ("" if binary else " (one-vs-rest)"):
-                linear if binary else multiclass.OneVsRestClassifier(linear)}
+    return {
+        "fastbp.river MLPClassifier": fastbp_river.MLPClassifier(),
+        "river LogisticRegression" + ("" if binary else " (one-vs-rest)"): linear
+        if binary
+        else multiclass.OneVsRestClassifier(linear),
+    }
 
 
 def _seconds_per_example(model, stream):
@@ -248,8 +253,10 @@ def main(argv=None):
     parser.add_argument("--json", help="write the results to this file")
     args = parser.parse_args(argv)
 
-    print(f"# {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
-          f"fastbp {fastbp.__version__} ({fastbp.BACKEND})")
+    print(
+        f"# {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
+        f"fastbp {fastbp.__version__} ({fastbp.BACKEND})"
+    )
     costs, notes = per_call(args.calls, args.repeats, not args.no_peers)
     yardstick = costs["numpy x @ W(1)"]
     print(f"\n## Microseconds per call, [9, 16, 1] float64 (fastest of {args.repeats})\n")
@@ -260,8 +267,7 @@ def main(argv=None):
     for note in notes:
         print(f"\n(left out: {note})")
     print(f"\nsgd_step / numpy x @ W(1): {costs['sgd_step'] / yardstick:.2f} (at most 5)")
-    print(f"predict / numpy x @ W(1): {costs['predict, one example'] / yardstick:.2f} "
-          "(at most 3)")
+    print(f"predict / numpy x @ W(1): {costs['predict, one example'] / yardstick:.2f} (at most 3)")
     results = {"per_call_us": costs, "notes": notes}
     if not args.skip_accuracy:
         accuracy = progressive(DATASETS)
@@ -273,8 +279,10 @@ def main(argv=None):
             for label, (value, us) in models.items():
                 print(f"| {name} | {label} | {value:.2%} | {us:.1f} |")
             ours, theirs = models.values()
-            print(f"| {name} | LogisticRegression / MLPClassifier time | | "
-                  f"{theirs[1] / ours[1]:.1f}x |")
+            print(
+                f"| {name} | LogisticRegression / MLPClassifier time | | "
+                f"{theirs[1] / ours[1]:.1f}x |"
+            )
     if args.json:
         with open(args.json, "w") as file:
             json.dump(results, file, indent=2)

@@ -37,15 +37,17 @@ DTYPES = ["float64", "float32"]
 # Momentum 0.9 multiplies the step by about 10: lr 0.001 keeps it stable.
 # Plain and momentum are timed one after the other, so that each repeat gives
 # a ratio from the same phase of the machine.
-RUNS = {"compiled": ("compiled", {"lr": 0.01}),
-        "momentum": ("compiled", {"lr": 0.001, "momentum": 0.9}),
-        "weight decay": ("compiled", {"lr": 0.01, "weight_decay": 1e-4}),
-        "adam": ("compiled", {"lr": 0.001, "optimizer": "adam"}),
-        "adagrad": ("compiled", {"lr": 0.01, "optimizer": "adagrad"}),
-        "reference": ("reference", {"lr": 0.01})}
+RUNS = {
+    "compiled": ("compiled", {"lr": 0.01}),
+    "momentum": ("compiled", {"lr": 0.001, "momentum": 0.9}),
+    "weight decay": ("compiled", {"lr": 0.01, "weight_decay": 1e-4}),
+    "adam": ("compiled", {"lr": 0.001, "optimizer": "adam"}),
+    "adagrad": ("compiled", {"lr": 0.01, "optimizer": "adagrad"}),
+    "reference": ("reference", {"lr": 0.01}),
+}
 # The runs whose cost over plain SGD (its rate over theirs) is reported.
 COSTED = ("momentum", "weight decay", "adam", "adagrad")
-SECONDS = 0.7           # aimed length of one timed epoch
+SECONDS = 0.7  # aimed length of one timed epoch
 
 
 def make_data(layers, n, dtype, seed=0):
@@ -73,8 +75,7 @@ def epoch_rates(layers, dtype, repeats, shuffle):
             net.flat[...] = start
             history = net.fit(X, Y, epochs=1, shuffle=shuffle, seed=0, **options)
             rates[name].append(history.examples_per_second[0])
-    costs = {name: float(np.median(np.divide(rates["compiled"], rates[name])))
-             for name in COSTED}
+    costs = {name: float(np.median(np.divide(rates["compiled"], rates[name]))) for name in COSTED}
     return {name: float(np.median(r)) for name, r in rates.items()}, costs, sizes
 
 
@@ -92,32 +93,60 @@ def main():
         for dtype in DTYPES:
             rates, costs, sizes = epoch_rates(layers, dtype, args.repeats, args.shuffle)
             compiled, reference = rates["compiled"], rates["reference"]
-            rows.append({"architecture": name, "layers": layers, "dtype": dtype,
-                         "compiled": compiled, "reference": reference,
-                         "ratio": compiled / reference, "rates": rates, "costs": costs,
-                         "examples": sizes})
-            print(f"{name:7s} {dtype}: compiled {compiled:10.4g}/s  reference "
-                  f"{reference:10.4g}/s  ratio {compiled / reference:7.1f}  " + "  ".join(
-                      f"{run} {rates[run]:10.4g}/s cost {costs[run]:.2f}x" for run in COSTED),
-                  flush=True)
+            rows.append(
+                {
+                    "architecture": name,
+                    "layers": layers,
+                    "dtype": dtype,
+                    "compiled": compiled,
+                    "reference": reference,
+                    "ratio": compiled / reference,
+                    "rates": rates,
+                    "costs": costs,
+                    "examples": sizes,
+                }
+            )
+            print(
+                f"{name:7s} {dtype}: compiled {compiled:10.4g}/s  reference "
+                f"{reference:10.4g}/s  ratio {compiled / reference:7.1f}  "
+                + "  ".join(f"{run} {rates[run]:10.4g}/s cost {costs[run]:.2f}x" for run in COSTED),
+                flush=True,
+            )
 
     when = time.strftime("%Y-%m-%d")
     machine = f"{platform.processor() or platform.machine()}, {cpu_name()}"
     order = "shuffled" if args.shuffle else "in order"
-    print(f"\n{when}, {machine}, fastbp {fastbp.__version__}, median of {args.repeats} epochs "
-          f"{order}; "
-          f"numpy's float64 matrix product ran at {blas:.1f} GFLOP/s on one thread\n")
-    print("| architecture | layers | dtype | compiled (examples/s) | reference (examples/s) "
-          "| compiled / reference | " + " | ".join(f"{run}'s cost" for run in COSTED) + " |")
+    print(
+        f"\n{when}, {machine}, fastbp {fastbp.__version__}, median of {args.repeats} epochs "
+        f"{order}; "
+        f"numpy's float64 matrix product ran at {blas:.1f} GFLOP/s on one thread\n"
+    )
+    print(
+        "| architecture | layers | dtype | compiled (examples/s) | reference (examples/s) "
+        "| compiled / reference | " + " | ".join(f"{run}'s cost" for run in COSTED) + " |"
+    )
     print("|---|---|---|---:|---:|---:|" + "---:|" * len(COSTED))
     for r in rows:
-        print(f"| {r['architecture']} | {r['layers']} | {r['dtype']} | {r['compiled']:.3g} "
-              f"| {r['reference']:.3g} | {r['ratio']:.0f}x | "
-              + " | ".join(f"{r['costs'][run]:.2f}x" for run in COSTED) + " |")
+        print(
+            f"| {r['architecture']} | {r['layers']} | {r['dtype']} | {r['compiled']:.3g} "
+            f"| {r['reference']:.3g} | {r['ratio']:.0f}x | "
+            + " | ".join(f"{r['costs'][run]:.2f}x" for run in COSTED)
+            + " |"
+        )
     if args.json:
         with open(args.json, "w") as file:
-            json.dump({"date": when, "machine": machine, "repeats": args.repeats, "order": order,
-                       "blas_gflops": blas, "results": rows}, file, indent=2)
+            json.dump(
+                {
+                    "date": when,
+                    "machine": machine,
+                    "repeats": args.repeats,
+                    "order": order,
+                    "blas_gflops": blas,
+                    "results": rows,
+                },
+                file,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

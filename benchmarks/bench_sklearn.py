@@ -49,8 +49,12 @@ FASTBP, SKLEARN = fastbp_sklearn.MLPClassifier, neural_network.MLPClassifier
 # name: (class, solver, batch_size or None for the class's default, the row it is timed against)
 MODELS = {
     "fastbp default (adam, batch_size=1)": (FASTBP, "adam", None, None),
-    "scikit-learn default (adam, batch_size=200)": (SKLEARN, "adam", None,
-                                                    "fastbp default (adam, batch_size=1)"),
+    "scikit-learn default (adam, batch_size=200)": (
+        SKLEARN,
+        "adam",
+        None,
+        "fastbp default (adam, batch_size=1)",
+    ),
     "fastbp adam, batch_size=1": (FASTBP, "adam", 1, None),
     "scikit-learn adam, batch_size=1": (SKLEARN, "adam", 1, "fastbp adam, batch_size=1"),
     "fastbp adam, batch_size=200": (FASTBP, "adam", 200, None),
@@ -66,9 +70,15 @@ def digits():
 
 
 def blobs():
-    X, y = make_classification(n_samples=30_000, n_features=100, n_informative=40,
-                               n_classes=10, n_clusters_per_class=2, class_sep=1.0,
-                               random_state=0)
+    X, y = make_classification(
+        n_samples=30_000,
+        n_features=100,
+        n_informative=40,
+        n_classes=10,
+        n_clusters_per_class=2,
+        class_sep=1.0,
+        random_state=0,
+    )
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
     scaler = StandardScaler().fit(X_train)
     return scaler.transform(X_train), scaler.transform(X_test), y_train, y_test
@@ -83,8 +93,13 @@ def measure(data, epochs, repeats):
     accuracy = {name: [] for name in MODELS}
     for repeat in range(repeats):
         for name, (cls, solver, batch_size, _) in MODELS.items():
-            params = dict(hidden_layer_sizes=(64,), activation="relu", solver=solver,
-                          alpha=1e-4, random_state=repeat)
+            params = dict(
+                hidden_layer_sizes=(64,),
+                activation="relu",
+                solver=solver,
+                alpha=1e-4,
+                random_state=repeat,
+            )
             if solver != "lbfgs":
                 params.update(max_iter=epochs, tol=0.0, n_iter_no_change=epochs + 1)
             if batch_size is not None:
@@ -105,7 +120,8 @@ def measure(data, epochs, repeats):
             "median_time_ratio": float(np.median(np.array(seconds[name]) / base)),
             "ratio_to": against or name,
             "median_test_accuracy": float(np.median(accuracy[name])),
-            "test_accuracies": accuracy[name]}
+            "test_accuracies": accuracy[name],
+        }
     return {"n_train": len(X_train), "n_test": len(X_test), "results": results}
 
 
@@ -113,8 +129,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--data", default="digits,blobs",
-                        help=f"comma-separated, of {sorted(DATA)}")
+    parser.add_argument(
+        "--data", default="digits,blobs", help=f"comma-separated, of {sorted(DATA)}"
+    )
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
     names = args.data.split(",")
@@ -122,8 +139,7 @@ def main(argv=None):
     if unknown:
         parser.error(f"unknown data {unknown}; choose from {sorted(DATA)}")
     report = {}
-    print(f"{args.epochs} epochs for the stochastic solvers, {args.repeats} repeats, "
-          f"{cpu_name()}")
+    print(f"{args.epochs} epochs for the stochastic solvers, {args.repeats} repeats, {cpu_name()}")
     for data in names:
         report[data] = measure(data, args.epochs, args.repeats)
         print(f"\n{data} ({report[data]['n_train']} training, {report[data]['n_test']} test)")
@@ -131,15 +147,27 @@ def main(argv=None):
         print("|---|---|---|---|")
         for name, row in report[data]["results"].items():
             ratio = "" if row["ratio_to"] == name else f"{row['median_time_ratio']:.1f}x"
-            print(f"| {name} | {row['median_fit_seconds']:.3f} s | {ratio} | "
-                  f"{row['median_test_accuracy']:.4f} |")
+            print(
+                f"| {name} | {row['median_fit_seconds']:.3f} s | {ratio} | "
+                f"{row['median_test_accuracy']:.4f} |"
+            )
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"benchmark": "bench_sklearn", "epochs": args.epochs,
-                       "repeats": args.repeats, "cpu": cpu_name(),
-                       "python": platform.python_version(), "fastbp": fastbp.__version__,
-                       "fastbp_backend": fastbp.BACKEND, "scikit-learn": sklearn.__version__,
-                       "data": report}, handle, indent=2)
+            json.dump(
+                {
+                    "benchmark": "bench_sklearn",
+                    "epochs": args.epochs,
+                    "repeats": args.repeats,
+                    "cpu": cpu_name(),
+                    "python": platform.python_version(),
+                    "fastbp": fastbp.__version__,
+                    "fastbp_backend": fastbp.BACKEND,
+                    "scikit-learn": sklearn.__version__,
+                    "data": report,
+                },
+                handle,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ from scipy import sparse  # noqa: E402
 
 import fastbp  # noqa: E402
 
-VOCABULARY = 2 ** 18
+VOCABULARY = 2**18
 CLASSES = 10
 HIDDEN = 64
 REPEAT_SECONDS = 60
@@ -73,13 +73,14 @@ def corpus(n, seed, length=60, p_class=0.12, confusion=0.3, zipf=1.1):
     """n documents as (tokens, lengths, labels): the tokens of all documents
     one after the other, each document's length, its class."""
     rng = np.random.default_rng(seed)
-    planted = np.random.default_rng(12345).choice(          # the same in every split
-        np.arange(1000, VOCABULARY), size=(CLASSES, CLASS_WORDS), replace=False)
+    planted = np.random.default_rng(12345).choice(  # the same in every split
+        np.arange(1000, VOCABULARY), size=(CLASSES, CLASS_WORDS), replace=False
+    )
     labels = rng.integers(CLASSES, size=n)
     lengths = np.maximum(5, rng.poisson(length, size=n))
     total = int(lengths.sum())
     background = np.empty(0, dtype=np.int64)
-    while len(background) < total:                   # Zipf ranks within the vocabulary
+    while len(background) < total:  # Zipf ranks within the vocabulary
         ranks = rng.zipf(zipf, size=total)
         background = np.concatenate([background, ranks[ranks <= VOCABULARY] - 1])
     document = np.repeat(np.arange(n), lengths)
@@ -94,9 +95,10 @@ def corpus(n, seed, length=60, p_class=0.12, confusion=0.3, zipf=1.1):
 def counts(tokens, lengths):
     """The documents as a CSR matrix of word counts scaled to sum 1, float32."""
     n = len(lengths)
-    X = sparse.csr_matrix((np.ones(len(tokens), dtype=np.float32),
-                           (np.repeat(np.arange(n), lengths), tokens)),
-                          shape=(n, VOCABULARY))
+    X = sparse.csr_matrix(
+        (np.ones(len(tokens), dtype=np.float32), (np.repeat(np.arange(n), lengths), tokens)),
+        shape=(n, VOCABULARY),
+    )
     X.sum_duplicates()
     X.data /= np.repeat(lengths, np.diff(X.indptr)).astype(np.float32)
     return X
@@ -113,40 +115,70 @@ def text_file(path, tokens, lengths, labels, line):
 def fastbp_model(hidden, optimizer, lr, threads=1, parallel="copies"):
     def run(data, epochs):
         X, y, X_test, y_test = data["X"], data["y"], data["X_test"], data["y_test"]
-        net = fastbp.Network([VOCABULARY, HIDDEN, CLASSES], hidden=hidden, output="softmax",
-                             loss="cross_entropy", dtype="float32", seed=0)
+        net = fastbp.Network(
+            [VOCABULARY, HIDDEN, CLASSES],
+            hidden=hidden,
+            output="softmax",
+            loss="cross_entropy",
+            dtype="float32",
+            seed=0,
+        )
         Y = np.eye(CLASSES, dtype=np.float32)[y]
         start = time.perf_counter()
-        net.fit(X, Y, epochs=epochs, lr=lr, optimizer=optimizer, seed=0, n_threads=threads,
-                parallel=parallel)
+        net.fit(
+            X,
+            Y,
+            epochs=epochs,
+            lr=lr,
+            optimizer=optimizer,
+            seed=0,
+            n_threads=threads,
+            parallel=parallel,
+        )
         seconds = time.perf_counter() - start
         return seconds, len(y) * epochs, float((net.predict(X_test).argmax(1) == y_test).mean())
+
     return run
 
 
 def fasttext_model(data, epochs):
     import fasttext
+
     start = time.perf_counter()
-    model = fasttext.train_supervised(data["fasttext_train"], dim=HIDDEN, epoch=epochs, lr=0.1,
-                                      thread=1, minCount=1, bucket=0, wordNgrams=1, verbose=0)
+    model = fasttext.train_supervised(
+        data["fasttext_train"],
+        dim=HIDDEN,
+        epoch=epochs,
+        lr=0.1,
+        thread=1,
+        minCount=1,
+        bucket=0,
+        wordNgrams=1,
+        verbose=0,
+    )
     seconds = time.perf_counter() - start
     predicted = model.predict(data["test_lines"])[0]
-    accuracy = np.mean([int(p[0][len("__label__"):]) == c
-                        for p, c in zip(predicted, data["y_test"])])
+    accuracy = np.mean(
+        [int(p[0][len("__label__") :]) == c for p, c in zip(predicted, data["y_test"])]
+    )
     return seconds, len(data["y"]) * epochs, float(accuracy)
 
 
 def vw_model(data, epochs):
     from vowpalwabbit import Workspace
+
     folder = data["folder"]
-    cache, model, predictions = (os.path.join(folder, name)
-                                 for name in ("vw.cache", "vw.model", "vw.predictions"))
+    cache, model, predictions = (
+        os.path.join(folder, name) for name in ("vw.cache", "vw.model", "vw.predictions")
+    )
     for path in (cache, model):
         if os.path.exists(path):
             os.remove(path)
     start = time.perf_counter()
-    vw = Workspace(f"--oaa {CLASSES} --nn {HIDDEN} -b 18 --passes {epochs} -k --holdout_off "
-                   f"--cache_file {cache} -d {data['vw_train']} -f {model} --quiet")
+    vw = Workspace(
+        f"--oaa {CLASSES} --nn {HIDDEN} -b 18 --passes {epochs} -k --holdout_off "
+        f"--cache_file {cache} -d {data['vw_train']} -f {model} --quiet"
+    )
     vw.run_parser()
     vw.finish()
     seconds = time.perf_counter() - start
@@ -161,15 +193,23 @@ def sklearn_model(batch_size, sample):
     def run(data, epochs):
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.neural_network import MLPClassifier
+
         X, y = data["X"][:sample], data["y"][:sample]
-        model = MLPClassifier((HIDDEN,), batch_size=batch_size, max_iter=epochs, tol=0.0,
-                              n_iter_no_change=epochs + 1, random_state=0)
+        model = MLPClassifier(
+            (HIDDEN,),
+            batch_size=batch_size,
+            max_iter=epochs,
+            tol=0.0,
+            n_iter_no_change=epochs + 1,
+            random_state=0,
+        )
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(X, y)
         seconds = time.perf_counter() - start
         return seconds, len(y) * epochs, float(model.score(data["X_test"], data["y_test"]))
+
     return run
 
 
@@ -185,15 +225,18 @@ def models(peers, threads, sample):
         rows["Vowpal Wabbit --oaa 10 --nn 64"] = vw_model
     if "sklearn" in peers:
         rows["scikit-learn MLPClassifier, Adam, batches of 200"] = sklearn_model(200, None)
-        rows[f"scikit-learn MLPClassifier, Adam per example ({sample} docs)"] = \
-            sklearn_model(1, sample)
+        rows[f"scikit-learn MLPClassifier, Adam per example ({sample} docs)"] = sklearn_model(
+            1, sample
+        )
     if "fastbp" in peers and threads > 1:
         for parallel in ("copies", "hogwild"):
             rows[f"fastbp identity, SGD lr 0.05, {threads} threads {parallel}"] = fastbp_model(
-                "identity", "sgd", 0.05, threads, parallel)
+                "identity", "sgd", 0.05, threads, parallel
+            )
         for parallel in ("copies", "hogwild"):
-            rows[f"fastbp identity, Adagrad lr 0.02, {threads} threads {parallel}"] = \
-                fastbp_model("identity", "adagrad", 0.02, threads, parallel)
+            rows[f"fastbp identity, Adagrad lr 0.02, {threads} threads {parallel}"] = fastbp_model(
+                "identity", "adagrad", 0.02, threads, parallel
+            )
     return rows
 
 
@@ -231,6 +274,7 @@ def epoch_over_file(documents, folder):
     import sys
 
     from sklearn.datasets import dump_svmlight_file
+
     path = os.path.join(folder, "documents.svm")
     block = 500_000
     with open(path, "wb") as file:
@@ -239,8 +283,12 @@ def epoch_over_file(documents, folder):
             tokens, lengths, labels = corpus(n, 100 + first // block)
             dump_svmlight_file(counts(tokens, lengths), labels, file, zero_based=False)
     size = os.path.getsize(path)
-    child = subprocess.run([sys.executable, "-c", EPOCH_OVER_FILE, path, str(size)],
-                           capture_output=True, text=True, check=True)
+    child = subprocess.run(
+        [sys.executable, "-c", EPOCH_OVER_FILE, path, str(size)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     seconds, peak = child.stdout.split()
     return documents / float(seconds), int(peak), size
 
@@ -250,10 +298,17 @@ def checks(documents, repeats):
     seconds of one epoch of training on the checked X (fastest of
     ``repeats``, alternating), and the bytes of the copied index arrays."""
     from fastbp import _validation
+
     tokens, lengths, labels = corpus(documents, 1)
     X, Y = counts(tokens, lengths), np.eye(CLASSES, dtype=np.float32)[labels]
-    net = fastbp.Network([VOCABULARY, HIDDEN, CLASSES], hidden="identity", output="softmax",
-                         loss="cross_entropy", dtype="float32", seed=0)
+    net = fastbp.Network(
+        [VOCABULARY, HIDDEN, CLASSES],
+        hidden="identity",
+        output="softmax",
+        loss="cross_entropy",
+        dtype="float32",
+        seed=0,
+    )
     # the same rows with their entries in reverse (TfidfVectorizer's are unsorted)
     flipped = sparse.csr_matrix((X.data.copy(), X.indices.copy(), X.indptr), shape=X.shape)
     for a, b in zip(X.indptr[:-1], X.indptr[1:]):
@@ -267,8 +322,7 @@ def checks(documents, repeats):
         start = time.perf_counter()
         net.fit(rows, Y, epochs=1, lr=0.5, seed=0)
         epoch.append(time.perf_counter() - start)
-    return (min(check), min(unsorted), min(epoch), rows.indices.nbytes + rows.indptr.nbytes,
-            X.nnz)
+    return (min(check), min(unsorted), min(epoch), rows.indices.nbytes + rows.indptr.nbytes, X.nnz)
 
 
 def main(argv=None):
@@ -278,42 +332,63 @@ def main(argv=None):
     parser.add_argument("--test", type=int, default=20_000)
     parser.add_argument("--peers", default="fastbp,fasttext,vw,sklearn")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="runs of each model (the fastest is reported)")
-    parser.add_argument("--sklearn-sample", type=int, default=2000,
-                        help="documents for scikit-learn's per-example Adam")
-    parser.add_argument("--svmlight-docs", type=int, default=0,
-                        help="instead: one epoch over an svmlight file of this many documents")
-    parser.add_argument("--checks", action="store_true",
-                        help="instead: the cost of checking X against an epoch")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="runs of each model (the fastest is reported)"
+    )
+    parser.add_argument(
+        "--sklearn-sample",
+        type=int,
+        default=2000,
+        help="documents for scikit-learn's per-example Adam",
+    )
+    parser.add_argument(
+        "--svmlight-docs",
+        type=int,
+        default=0,
+        help="instead: one epoch over an svmlight file of this many documents",
+    )
+    parser.add_argument(
+        "--checks", action="store_true", help="instead: the cost of checking X against an epoch"
+    )
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
     if args.checks:
         check, unsorted, epoch, copied, nnz = checks(args.train, args.repeats)
-        print(f"{args.train} documents, {nnz} entries: checking X {check * 1e3:.1f} ms "
-              f"(copies of its index arrays: {copied / 2**20:.1f} MiB), one epoch "
-              f"{epoch * 1e3:.0f} ms: checking is {check / epoch:.2%} of an epoch; with "
-              f"every row's indices unsorted, checking and sorting {unsorted * 1e3:.1f} ms "
-              f"({unsorted / epoch:.2%})")
+        print(
+            f"{args.train} documents, {nnz} entries: checking X {check * 1e3:.1f} ms "
+            f"(copies of its index arrays: {copied / 2**20:.1f} MiB), one epoch "
+            f"{epoch * 1e3:.0f} ms: checking is {check / epoch:.2%} of an epoch; with "
+            f"every row's indices unsorted, checking and sorting {unsorted * 1e3:.1f} ms "
+            f"({unsorted / epoch:.2%})"
+        )
         return
     if args.svmlight_docs:
         with tempfile.TemporaryDirectory() as folder:
             rate, peak, size = epoch_over_file(args.svmlight_docs, folder)
-        print(f"one epoch over {args.svmlight_docs} documents ({size / 2**30:.1f} GiB of "
-              f"svmlight): {rate:.3g} examples/s, peak RSS {peak / 2**20:.0f} MiB")
+        print(
+            f"one epoch over {args.svmlight_docs} documents ({size / 2**30:.1f} GiB of "
+            f"svmlight): {rate:.3g} examples/s, peak RSS {peak / 2**20:.0f} MiB"
+        )
         return
     peers = set(args.peers.split(","))
     train, test = corpus(args.train, 1), corpus(args.test, 2)
     with tempfile.TemporaryDirectory() as folder:
-        data = {"X": counts(*train[:2]), "y": train[2], "X_test": counts(*test[:2]),
-                "y_test": test[2], "folder": folder}
+        data = {
+            "X": counts(*train[:2]),
+            "y": train[2],
+            "X_test": counts(*test[:2]),
+            "y_test": test[2],
+            "folder": folder,
+        }
         data["fasttext_train"] = os.path.join(folder, "train.txt")
         text_file(data["fasttext_train"], *train, lambda c, words: f"__label__{c} {words}")
         ends = np.cumsum(test[1])
-        data["test_lines"] = [" ".join(map(str, test[0][s:e]))
-                              for s, e in zip(ends - test[1], ends)]
-        data["vw_train"], data["vw_test"] = (os.path.join(folder, f"{name}.vw")
-                                             for name in ("train", "test"))
+        data["test_lines"] = [
+            " ".join(map(str, test[0][s:e])) for s, e in zip(ends - test[1], ends)
+        ]
+        data["vw_train"], data["vw_test"] = (
+            os.path.join(folder, f"{name}.vw") for name in ("train", "test")
+        )
         text_file(data["vw_train"], *train, lambda c, words: f"{c + 1} | {words}")
         text_file(data["vw_test"], *test, lambda c, words: f"{c + 1} | {words}")
         results = {}
@@ -329,12 +404,18 @@ def main(argv=None):
                 continue
             seconds, examples, _ = min(runs)
             accuracy = float(np.mean([r[2] for r in runs]))
-            results[name] = {"seconds": seconds, "examples_per_second": examples / seconds,
-                             "test_accuracy": accuracy, "runs": len(runs)}
-            print(f"{name}: {examples / seconds:.3g} examples/s, accuracy {accuracy:.4f}",
-                  flush=True)
-    print(f"\n{args.train} training, {args.test} test documents, {args.epochs} epochs, "
-          f"{cpu_name()}")
+            results[name] = {
+                "seconds": seconds,
+                "examples_per_second": examples / seconds,
+                "test_accuracy": accuracy,
+                "runs": len(runs),
+            }
+            print(
+                f"{name}: {examples / seconds:.3g} examples/s, accuracy {accuracy:.4f}", flush=True
+            )
+    print(
+        f"\n{args.train} training, {args.test} test documents, {args.epochs} epochs, {cpu_name()}"
+    )
     print("| model | examples/s | test accuracy |")
     print("|---|---:|---:|")
     for name, row in results.items():
@@ -343,14 +424,26 @@ def main(argv=None):
     for name, row in results.items():
         one = results.get(name.split(f", {args.threads} threads")[0])
         if one is not None and name != name.split(f", {args.threads} threads")[0]:
-            print(f"- {name}: {row['examples_per_second'] / one['examples_per_second']:.2f}x, "
-                  f"accuracy {row['test_accuracy'] - one['test_accuracy']:+.4f}")
+            print(
+                f"- {name}: {row['examples_per_second'] / one['examples_per_second']:.2f}x, "
+                f"accuracy {row['test_accuracy'] - one['test_accuracy']:+.4f}"
+            )
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"benchmark": "bench_sparse", "epochs": args.epochs, "train": args.train,
-                       "test": args.test, "cpu": cpu_name(),
-                       "python": platform.python_version(), "fastbp": fastbp.__version__,
-                       "results": results}, handle, indent=2)
+            json.dump(
+                {
+                    "benchmark": "bench_sparse",
+                    "epochs": args.epochs,
+                    "train": args.train,
+                    "test": args.test,
+                    "cpu": cpu_name(),
+                    "python": platform.python_version(),
+                    "fastbp": fastbp.__version__,
+                    "results": results,
+                },
+                handle,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

@@ -64,8 +64,11 @@ import fastbp  # noqa: E402
 # Examples per epoch: about a second per epoch on one thread.
 EXAMPLES = {"mnist": 30_000, "wide": 3_000}
 DTYPES = ["float64", "float32"]
-RUNS = {"1 thread": {"n_threads": 1}, "2 threads, copies": {"n_threads": 2},
-        "2 threads, hogwild": {"n_threads": 2, "parallel": "hogwild"}}
+RUNS = {
+    "1 thread": {"n_threads": 1},
+    "2 threads, copies": {"n_threads": 2},
+    "2 threads, hogwild": {"n_threads": 2, "parallel": "hogwild"},
+}
 LR = 0.001
 # Two networks trained at once, one per CPU, one thread each: what this
 # machine gives two threads that share nothing at that moment.
@@ -107,15 +110,25 @@ def independent(nets, cpus, X, Y):
     other trains its last examples alone, which can only make the sum
     larger."""
     histories = []
-    workers = [threading.Thread(target=pinned, args=(
-        cpu, lambda net=net: net.partial_fit(X, Y, lr=LR, seed=1, n_threads=1), histories))
-               for net, cpu in zip(nets, cpus)]
+    workers = [
+        threading.Thread(
+            target=pinned,
+            args=(
+                cpu,
+                lambda net=net: net.partial_fit(X, Y, lr=LR, seed=1, n_threads=1),
+                histories,
+            ),
+        )
+        for net, cpu in zip(nets, cpus)
+    ]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
-    return (sum(h.examples_per_second[0] for h in histories),
-            float(np.mean([h.loss[0] for h in histories])))
+    return (
+        sum(h.examples_per_second[0] for h in histories),
+        float(np.mean([h.loss[0] for h in histories])),
+    )
 
 
 def measure(name, dtype, repeats, epochs):
@@ -128,7 +141,7 @@ def measure(name, dtype, repeats, epochs):
     runs.update({run: (options, None) for run, options in RUNS.items() if run != "1 thread"})
     if len(serial) == 2:
         runs[CEILING] = (None, list(serial.values()))
-    rates = {run: [] for run in runs}       # one per epoch, in the same turns for every run
+    rates = {run: [] for run in runs}  # one per epoch, in the same turns for every run
     losses = {run: [] for run in runs}
     for _ in range(repeats):
         nets = {run: fastbp.Network(layers, dtype=dtype, weights=start) for run in runs}
@@ -138,8 +151,9 @@ def measure(name, dtype, repeats, epochs):
                 if run == CEILING:
                     rate, loss = independent(pair, cpu, X, Y)
                 else:
-                    history = on_cpu(cpu, lambda: nets[run].partial_fit(X, Y, lr=LR, seed=1,
-                                                                         **options))
+                    history = on_cpu(
+                        cpu, lambda: nets[run].partial_fit(X, Y, lr=LR, seed=1, **options)
+                    )
                     rate, loss = history.examples_per_second[0], history.loss[0]
                 rates[run].append(rate)
                 if epoch == epochs - 1:
@@ -150,23 +164,25 @@ def measure(name, dtype, repeats, epochs):
     results = {}
     for run in runs:
         speedups = np.array(rates[run]) / mean_one
-        results[run] = {"examples_per_second": float(np.median(rates[run])),
-                        "speedup": float(np.median(speedups)),
-                        "speedup_quartiles": [float(q) for q in
-                                              np.quantile(speedups, [0.25, 0.75])],
-                        "speedup_over_faster": float(np.median(np.array(rates[run])
-                                                               / faster_one)),
-                        "loss": float(np.median(losses[run])),
-                        "loss_ratio": float(np.median(np.array(losses[run]) / first))}
+        results[run] = {
+            "examples_per_second": float(np.median(rates[run])),
+            "speedup": float(np.median(speedups)),
+            "speedup_quartiles": [float(q) for q in np.quantile(speedups, [0.25, 0.75])],
+            "speedup_over_faster": float(np.median(np.array(rates[run]) / faster_one)),
+            "loss": float(np.median(losses[run])),
+            "loss_ratio": float(np.median(np.array(losses[run]) / first)),
+        }
     return results
 
 
 # --busy: (rows, layers, dtype, epochs) of the small trainings.
-SMALL = {"xor-sized": (4_000, [2, 8, 1], "float64", 10),
-         "command line": (2_400, [5, 64, 1], "float64", 20),
-         "digits-sized": (1_797, [64, 32, 10], "float64", 20),
-         "scale.md": (20_000, [64, 32, 1], "float32", 10),
-         "mnist-sized": (10_000, [784, 128, 10], "float32", 2)}
+SMALL = {
+    "xor-sized": (4_000, [2, 8, 1], "float64", 10),
+    "command line": (2_400, [5, 64, 1], "float64", 20),
+    "digits-sized": (1_797, [64, 32, 10], "float64", 20),
+    "scale.md": (20_000, [64, 32, 1], "float32", 10),
+    "mnist-sized": (10_000, [784, 128, 10], "float32", 2),
+}
 
 
 def busy(repeats):
@@ -176,6 +192,7 @@ def busy(repeats):
     a busy process, and pinned to one CPU."""
     import subprocess
     import sys
+
     results = {}
     for condition in ("alone", "beside a busy process", "pinned to one CPU"):
         spinner = None
@@ -184,10 +201,16 @@ def busy(repeats):
         one_cpu = min(os.sched_getaffinity(0))
         try:
             child = subprocess.run(
-                [sys.executable, __file__, "--busy-turns", str(repeats)], check=True,
-                capture_output=True, text=True,
-                preexec_fn=((lambda: os.sched_setaffinity(0, {one_cpu}))
-                            if condition == "pinned to one CPU" else None))
+                [sys.executable, __file__, "--busy-turns", str(repeats)],
+                check=True,
+                capture_output=True,
+                text=True,
+                preexec_fn=(
+                    (lambda: os.sched_setaffinity(0, {one_cpu}))
+                    if condition == "pinned to one CPU"
+                    else None
+                ),
+            )
         finally:
             if spinner:
                 spinner.kill()
@@ -224,9 +247,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--busy", action="store_true",
-                        help="instead: small trainings alone, beside a busy process, on one CPU")
-    parser.add_argument("--busy-turns", type=int, help=argparse.SUPPRESS)   # busy's child
+    parser.add_argument(
+        "--busy",
+        action="store_true",
+        help="instead: small trainings alone, beside a busy process, on one CPU",
+    )
+    parser.add_argument("--busy-turns", type=int, help=argparse.SUPPRESS)  # busy's child
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     if args.busy_turns:
@@ -239,28 +265,51 @@ def main():
     for name in EXAMPLES:
         for dtype in DTYPES:
             result = measure(name, dtype, args.repeats, args.epochs)
-            rows.append({"architecture": name, "layers": ARCHITECTURES[name], "dtype": dtype,
-                         "examples": EXAMPLES[name], "runs": result})
+            rows.append(
+                {
+                    "architecture": name,
+                    "layers": ARCHITECTURES[name],
+                    "dtype": dtype,
+                    "examples": EXAMPLES[name],
+                    "runs": result,
+                }
+            )
             print(name, dtype, json.dumps(result), flush=True)
     when = time.strftime("%Y-%m-%d")
     machine = f"{platform.processor() or platform.machine()}, {cpu_name()}, {os.cpu_count()} CPUs"
-    print(f"\n{when}, {machine}, fastbp {fastbp.__version__}; {args.epochs} epochs, lr {LR}, "
-          f"medians of {args.repeats} repeats\n")
-    print("| architecture | dtype | run | examples/s, median epoch | speed-up, median "
-          "| speed-up, quartiles | speed-up over the faster CPU | loss after the last epoch "
-          "| loss / 1 thread's |")
+    print(
+        f"\n{when}, {machine}, fastbp {fastbp.__version__}; {args.epochs} epochs, lr {LR}, "
+        f"medians of {args.repeats} repeats\n"
+    )
+    print(
+        "| architecture | dtype | run | examples/s, median epoch | speed-up, median "
+        "| speed-up, quartiles | speed-up over the faster CPU | loss after the last epoch "
+        "| loss / 1 thread's |"
+    )
     print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         for run, r in row["runs"].items():
             low, high = r["speedup_quartiles"]
-            print(f"| {row['architecture']} | {row['dtype']} | {run} "
-                  f"| {r['examples_per_second']:.3g} | {r['speedup']:.2f}x "
-                  f"| {low:.2f}x-{high:.2f}x | {r['speedup_over_faster']:.2f}x "
-                  f"| {r['loss']:.4f} | {r['loss_ratio']:.3f} |")
+            print(
+                f"| {row['architecture']} | {row['dtype']} | {run} "
+                f"| {r['examples_per_second']:.3g} | {r['speedup']:.2f}x "
+                f"| {low:.2f}x-{high:.2f}x | {r['speedup_over_faster']:.2f}x "
+                f"| {r['loss']:.4f} | {r['loss_ratio']:.3f} |"
+            )
     if args.json:
         with open(args.json, "w") as file:
-            json.dump({"date": when, "machine": machine, "epochs": args.epochs, "lr": LR,
-                       "repeats": args.repeats, "results": rows}, file, indent=2)
+            json.dump(
+                {
+                    "date": when,
+                    "machine": machine,
+                    "epochs": args.epochs,
+                    "lr": LR,
+                    "repeats": args.repeats,
+                    "results": rows,
+                },
+                file,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

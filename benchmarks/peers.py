@@ -35,16 +35,23 @@ def _layers(blocks):
 
 # ------------------------------------------------------------------ fastbp
 
+
 def _fastbp(backend):
     def train(blocks, X, Y, lr):
-        net = fastbp.Network(_layers(blocks), dtype=X.dtype, backend=backend,
-                             weights=[W.astype(X.dtype) for W in blocks])
+        net = fastbp.Network(
+            _layers(blocks),
+            dtype=X.dtype,
+            backend=backend,
+            weights=[W.astype(X.dtype) for W in blocks],
+        )
         history = net.fit(X, Y, epochs=1, lr=lr, shuffle=False)
         return history.seconds[0], [W.astype(np.float64) for W in net.weights]
+
     return train
 
 
 # ------------------------------------------------------------------- numpy
+
 
 def numpy_loop(blocks, X, Y, lr):
     """Per-example SGD in numpy, written the obvious way."""
@@ -68,8 +75,10 @@ def numpy_loop(blocks, X, Y, lr):
 
 # ----------------------------------------------------------------- PyTorch
 
+
 def _torch_setup(dtype):
     import torch
+
     torch.set_num_threads(1)
     kind = torch.float64 if dtype == np.float64 else torch.float32
     return torch, kind
@@ -98,8 +107,10 @@ def torch_eager(blocks, X, Y, lr):
         optimizer.step()
     seconds = time.perf_counter() - start
     linears = [m for m in modules if isinstance(m, torch.nn.Linear)]
-    return seconds, [np.vstack([m.bias.detach().numpy(), m.weight.detach().numpy().T])
-                     .astype(np.float64) for m in linears]
+    return seconds, [
+        np.vstack([m.bias.detach().numpy(), m.weight.detach().numpy().T]).astype(np.float64)
+        for m in linears
+    ]
 
 
 def torch_manual(blocks, X, Y, lr):
@@ -122,8 +133,7 @@ def torch_manual(blocks, X, Y, lr):
                 bs[l].add_(delta, alpha=-lr)
                 delta = delta_prev
     seconds = time.perf_counter() - start
-    return seconds, [np.vstack([b.numpy(), W.numpy()]).astype(np.float64)
-                     for W, b in zip(Ws, bs)]
+    return seconds, [np.vstack([b.numpy(), W.numpy()]).astype(np.float64) for W, b in zip(Ws, bs)]
 
 
 # --------------------------------------------------------------------- JAX
@@ -135,6 +145,7 @@ def jax_scan(blocks, X, Y, lr):
     """jax.jit of a lax.scan of per-example SGD steps over the epoch (compiled
     ahead of the timed call, once per shape)."""
     import jax
+
     jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
 
@@ -148,22 +159,25 @@ def jax_scan(blocks, X, Y, lr):
         grads = jax.grad(error)(params, *example)
         return jax.tree_util.tree_map(lambda p, g: p - lr * g, params, grads), None
 
-    params = [(jnp.asarray(W[1:].astype(X.dtype)), jnp.asarray(W[0].astype(X.dtype)))
-              for W in blocks]
+    params = [
+        (jnp.asarray(W[1:].astype(X.dtype)), jnp.asarray(W[0].astype(X.dtype))) for W in blocks
+    ]
     Xj, Yj = jnp.asarray(X), jnp.asarray(Y)
     key = (tuple(_layers(blocks)), lr, X.shape, X.dtype.name)
-    if key not in _JAX_EPOCHS:                                  # compiled ahead, once
+    if key not in _JAX_EPOCHS:  # compiled ahead, once
         epoch = jax.jit(lambda params, X, Y: jax.lax.scan(step, params, (X, Y))[0])
         _JAX_EPOCHS[key] = epoch.lower(params, Xj, Yj).compile()
     epoch = _JAX_EPOCHS[key]
     start = time.perf_counter()
     params = jax.block_until_ready(epoch(params, Xj, Yj))
     seconds = time.perf_counter() - start
-    return seconds, [np.vstack([np.asarray(b), np.asarray(W)]).astype(np.float64)
-                     for W, b in params]
+    return seconds, [
+        np.vstack([np.asarray(b), np.asarray(W)]).astype(np.float64) for W, b in params
+    ]
 
 
 # ------------------------------------------------------------ scikit-learn
+
 
 def sklearn_mlp(blocks, X, Y, lr):
     """MLPRegressor(solver="sgd", batch_size=1, momentum=0, alpha=0), one
@@ -171,22 +185,33 @@ def sklearn_mlp(blocks, X, Y, lr):
     import warnings
 
     from sklearn.neural_network import MLPRegressor
+
     layers = _layers(blocks)
-    model = MLPRegressor(hidden_layer_sizes=layers[1:-1], activation="tanh", solver="sgd",
-                         batch_size=1, learning_rate="constant", learning_rate_init=lr,
-                         momentum=0.0, alpha=0.0, shuffle=False, random_state=0)
-    Y = Y.ravel() if Y.shape[1] == 1 else Y                  # what sklearn expects
+    model = MLPRegressor(
+        hidden_layer_sizes=layers[1:-1],
+        activation="tanh",
+        solver="sgd",
+        batch_size=1,
+        learning_rate="constant",
+        learning_rate_init=lr,
+        momentum=0.0,
+        alpha=0.0,
+        shuffle=False,
+        random_state=0,
+    )
+    Y = Y.ravel() if Y.shape[1] == 1 else Y  # what sklearn expects
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")          # no convergence warnings after one epoch
-        model.partial_fit(X[:1], Y[:1])                      # creates the weights
+        warnings.simplefilter("ignore")  # no convergence warnings after one epoch
+        model.partial_fit(X[:1], Y[:1])  # creates the weights
         for l, W in enumerate(blocks):
             model.coefs_[l][...] = W[1:]
             model.intercepts_[l][...] = W[0]
         start = time.perf_counter()
         model.partial_fit(X, Y)
         seconds = time.perf_counter() - start
-    return seconds, [np.vstack([b, W]).astype(np.float64)
-                     for W, b in zip(model.coefs_, model.intercepts_)]
+    return seconds, [
+        np.vstack([b, W]).astype(np.float64) for W, b in zip(model.coefs_, model.intercepts_)
+    ]
 
 
 # ------------------------------------------------------------------ table
@@ -202,5 +227,6 @@ IMPLEMENTATIONS = {
     "sklearn MLPRegressor": (sklearn_mlp, "sklearn", True),
 }
 
-AVAILABLE = {name: module is None or _installed(module)
-             for name, (_, module, _) in IMPLEMENTATIONS.items()}
+AVAILABLE = {
+    name: module is None or _installed(module) for name, (_, module, _) in IMPLEMENTATIONS.items()
+}

@@ -31,8 +31,9 @@ import os
 # One thread for every library (set before any of them loads).
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
-                                   "intra_op_parallelism_threads=1")
+os.environ.setdefault(
+    "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+)
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -48,25 +49,36 @@ from peers import AVAILABLE, IMPLEMENTATIONS  # noqa: E402
 import fastbp  # noqa: E402
 from fastbp.cli import cpu_name  # noqa: E402,F401  (the other benchmarks import it from here)
 
-ARCHITECTURES = {"xor": [2, 4, 1], "digits": [64, 32, 10], "mnist": [784, 128, 10],
-                 "wide": [784, 512, 512, 10], "deep": [32] * 8 + [1]}
+ARCHITECTURES = {
+    "xor": [2, 4, 1],
+    "digits": [64, 32, 10],
+    "mnist": [784, 128, 10],
+    "wide": [784, 512, 512, 10],
+    "deep": [32] * 8 + [1],
+}
 DTYPES = ["float64", "float32"]
 # lr 0.01, but wide diverges with it within its first 1,300 examples of
 # N(0, 1) inputs: it gets 0.001 (the speed does not depend on lr).
 LR = {"xor": 0.01, "digits": 0.01, "mnist": 0.01, "wide": 0.001, "deep": 0.01}
 TOLERANCE = {"float64": 1e-9, "float32": 1e-4}
-FLOPS_PER_WEIGHT = 6            # forward, delta, update: one multiply-add each
-PILOT = 200                     # examples of the first sizing epoch
+FLOPS_PER_WEIGHT = 6  # forward, delta, update: one multiply-add each
+PILOT = 200  # examples of the first sizing epoch
 # float32 drifts away from the float64 trajectory as an epoch grows (digits'
 # float32 epoch of about 400,000 examples ends some 3e-4 away), so a float32
 # result is checked on an epoch of at most this many of the same examples.
 FLOAT32_CHECK_EXAMPLES = 20_000
 # The targets of issue 4 on an idle machine: examples/s, or GFLOP/s.
-TARGETS = {("xor", "float64"): ("examples/s", 1.2e7), ("digits", "float64"): ("examples/s", 2e6),
-           ("digits", "float32"): ("examples/s", 3.2e6), ("deep", "float64"): ("examples/s", 4e5),
-           ("deep", "float32"): ("examples/s", 8.5e5), ("mnist", "float64"): ("GFLOP/s", 32),
-           ("mnist", "float32"): ("GFLOP/s", 64), ("wide", "float64"): ("GFLOP/s", 28),
-           ("wide", "float32"): ("GFLOP/s", 59)}
+TARGETS = {
+    ("xor", "float64"): ("examples/s", 1.2e7),
+    ("digits", "float64"): ("examples/s", 2e6),
+    ("digits", "float32"): ("examples/s", 3.2e6),
+    ("deep", "float64"): ("examples/s", 4e5),
+    ("deep", "float32"): ("examples/s", 8.5e5),
+    ("mnist", "float64"): ("GFLOP/s", 32),
+    ("mnist", "float32"): ("GFLOP/s", 64),
+    ("wide", "float64"): ("GFLOP/s", 28),
+    ("wide", "float32"): ("GFLOP/s", 59),
+}
 
 
 def make_data(layers, n, seed=0):
@@ -132,9 +144,13 @@ def time_implementation(name, blocks, X, Y, oracle, dtype, seconds, repeats, qui
     result = train(blocks, Xd[:checked_n], Yd[:checked_n], lr)[1]
     difference = relative_difference(result, oracle(checked_n))
     times = [train(blocks, Xd[:n], Yd[:n], lr)[0] for _ in range(repeats)]
-    return {"examples": n, "examples_per_second": n / float(np.median(times)),
-            "checked_examples": checked_n, "difference": difference,
-            "checked": bool(difference <= TOLERANCE[dtype])}
+    return {
+        "examples": n,
+        "examples_per_second": n / float(np.median(times)),
+        "checked_examples": checked_n,
+        "difference": difference,
+        "checked": bool(difference <= TOLERANCE[dtype]),
+    }
 
 
 def training_table(architectures, dtypes, names, seconds, repeats, quick):
@@ -147,19 +163,27 @@ def training_table(architectures, dtypes, names, seconds, repeats, quick):
             fast = IMPLEMENTATIONS["fastbp"][0]
             n = PILOT
             if not quick:
-                n = sized(fast, blocks, lambda n: (a.astype(dtype) for a in make_data(layers, n)),
-                          LR[arch], seconds)
+                n = sized(
+                    fast,
+                    blocks,
+                    lambda n: (a.astype(dtype) for a in make_data(layers, n)),
+                    LR[arch],
+                    seconds,
+                )
             X, Y = make_data(layers, n)
             oracle = Oracle(blocks, X, Y, LR[arch])
             row = {"architecture": arch, "layers": layers, "dtype": dtype, "results": {}}
             for name in names:
-                result = time_implementation(name, blocks, X, Y, oracle, dtype, seconds,
-                                             repeats, quick)
+                result = time_implementation(
+                    name, blocks, X, Y, oracle, dtype, seconds, repeats, quick
+                )
                 row["results"][name] = result
-                print(f"{arch:6s} {dtype}  {name:22s} {result['examples_per_second']:10.4g} "
-                      f"examples/s  ({result['examples']} examples, difference "
-                      f"{result['difference']:.1e}{'' if result['checked'] else ' FAILED'})",
-                      flush=True)
+                print(
+                    f"{arch:6s} {dtype}  {name:22s} {result['examples_per_second']:10.4g} "
+                    f"examples/s  ({result['examples']} examples, difference "
+                    f"{result['difference']:.1e}{'' if result['checked'] else ' FAILED'})",
+                    flush=True,
+                )
             fastbp_rate = row["results"]["fastbp"]["examples_per_second"]
             row["gflops"] = FLOPS_PER_WEIGHT * n_weights(layers) * fastbp_rate / 1e9
             rows.append(row)
@@ -167,6 +191,7 @@ def training_table(architectures, dtypes, names, seconds, repeats, quick):
 
 
 # ------------------------------------------------------------------ predict
+
 
 def predict_table(architectures, dtypes, repeats, quick):
     """Rows/s of fastbp's predict over a batch, against the same layers as
@@ -178,8 +203,9 @@ def predict_table(architectures, dtypes, repeats, quick):
         n = 200 if quick else max(2000, int(2e8 / n_weights(layers)))
         for dtype in dtypes:
             X = make_data(layers, n)[0].astype(dtype)
-            net = fastbp.Network(layers, dtype=dtype, backend="compiled",
-                                 weights=[W.astype(dtype) for W in blocks])
+            net = fastbp.Network(
+                layers, dtype=dtype, backend="compiled", weights=[W.astype(dtype) for W in blocks]
+            )
             Ws = [W[1:].astype(dtype) for W in blocks]
             bs = [W[0].astype(dtype) for W in blocks]
 
@@ -195,8 +221,13 @@ def predict_table(architectures, dtypes, repeats, quick):
             if AVAILABLE["torch eager"]:
                 runs["torch"] = _torch_forward(blocks, X)
             expected = numpy_forward()
-            row = {"architecture": arch, "layers": layers, "dtype": dtype, "rows": n,
-                   "rows_per_second": {}}
+            row = {
+                "architecture": arch,
+                "layers": layers,
+                "dtype": dtype,
+                "rows": n,
+                "rows_per_second": {},
+            }
             for name, run in runs.items():
                 out = run()
                 error = float(np.max(np.abs(out - expected)) / np.max(np.abs(expected)))
@@ -204,15 +235,19 @@ def predict_table(architectures, dtypes, repeats, quick):
                     raise AssertionError(f"predict of {name} differs from numpy by {error:.1e}")
                 times = [_seconds(run) for _ in range(repeats)]
                 row["rows_per_second"][name] = n / float(np.median(times))
-            print(f"{arch:6s} {dtype}  predict  " + "  ".join(
-                f"{k} {v:.4g}" for k, v in row["rows_per_second"].items()) + "  rows/s",
-                flush=True)
+            print(
+                f"{arch:6s} {dtype}  predict  "
+                + "  ".join(f"{k} {v:.4g}" for k, v in row["rows_per_second"].items())
+                + "  rows/s",
+                flush=True,
+            )
             rows.append(row)
     return rows
 
 
 def _torch_forward(blocks, X):
     import torch
+
     torch.set_num_threads(1)
     Xt = torch.from_numpy(X)
     layers = [torch.nn.Linear(W.shape[0] - 1, W.shape[1], dtype=Xt.dtype) for W in blocks]
@@ -228,6 +263,7 @@ def _torch_forward(blocks, X):
     def run():
         with torch.no_grad():
             return model(Xt).numpy()
+
     return run
 
 
@@ -239,41 +275,62 @@ def _seconds(work):
 
 # ------------------------------------------------------------------- output
 
+
 def targets_met(rows, predict_rows):
     """(target, measured, met) for each of issue 4's targets in this run."""
     lines = []
     for row in rows:
         results = row["results"]
         fastbp_rate = results["fastbp"]["examples_per_second"]
-        others = {k: v["examples_per_second"] for k, v in results.items()
-                  if k != "fastbp" and v["checked"]}
+        others = {
+            k: v["examples_per_second"]
+            for k, v in results.items()
+            if k != "fastbp" and v["checked"]
+        }
         if others:
             best = max(others, key=others.get)
-            lines.append((f"{row['architecture']} {row['dtype']}: fastbp the fastest",
-                          f"next {best} at {fastbp_rate / others[best]:.2f}x slower",
-                          fastbp_rate > others[best]))
+            lines.append(
+                (
+                    f"{row['architecture']} {row['dtype']}: fastbp the fastest",
+                    f"next {best} at {fastbp_rate / others[best]:.2f}x slower",
+                    fastbp_rate > others[best],
+                )
+            )
         target = TARGETS.get((row["architecture"], row["dtype"]))
         if target:
             unit, goal = target
             value = fastbp_rate if unit == "examples/s" else row["gflops"]
-            lines.append((f"{row['architecture']} {row['dtype']}: {goal:.3g} {unit}",
-                          f"{value:.3g} {unit}", value >= goal))
+            lines.append(
+                (
+                    f"{row['architecture']} {row['dtype']}: {goal:.3g} {unit}",
+                    f"{value:.3g} {unit}",
+                    value >= goal,
+                )
+            )
     for row in predict_rows:
         rates = row["rows_per_second"]
         ratio = rates["numpy"] / rates["fastbp"]
-        lines.append((f"{row['architecture']} {row['dtype']}: predict within 1.5x of numpy",
-                      f"numpy {ratio:.2f}x fastbp's rate", ratio <= 1.5))
+        lines.append(
+            (
+                f"{row['architecture']} {row['dtype']}: predict within 1.5x of numpy",
+                f"numpy {ratio:.2f}x fastbp's rate",
+                ratio <= 1.5,
+            )
+        )
     return lines
 
 
 def markdown(report):
     names = report["implementations"]
-    out = [f"{report['date']}, {report['machine']}, fastbp {report['version']}; one thread, "
-           f"median of {report['repeats']} epochs; numpy's float64 matrix product ran at "
-           f"{report['blas_gflops']:.1f} GFLOP/s. Examples per second (fastbp's rate over "
-           "each other's in brackets):", "",
-           "| architecture | dtype | " + " | ".join(names) + " | fastbp GFLOP/s |",
-           "|---|---|" + "---:|" * (len(names) + 1)]
+    out = [
+        f"{report['date']}, {report['machine']}, fastbp {report['version']}; one thread, "
+        f"median of {report['repeats']} epochs; numpy's float64 matrix product ran at "
+        f"{report['blas_gflops']:.1f} GFLOP/s. Examples per second (fastbp's rate over "
+        "each other's in brackets):",
+        "",
+        "| architecture | dtype | " + " | ".join(names) + " | fastbp GFLOP/s |",
+        "|---|---|" + "---:|" * (len(names) + 1),
+    ]
     for row in report["training"]:
         fastbp_rate = row["results"]["fastbp"]["examples_per_second"]
         cells = []
@@ -288,22 +345,33 @@ def markdown(report):
             else:
                 rate = result["examples_per_second"]
                 cells.append(f"{rate:.3g} ({fastbp_rate / rate:.1f}x)")
-        out.append(f"| {row['architecture']} {row['layers']} | {row['dtype']} | "
-                   + " | ".join(cells) + f" | {row['gflops']:.1f} |")
+        out.append(
+            f"| {row['architecture']} {row['layers']} | {row['dtype']} | "
+            + " | ".join(cells)
+            + f" | {row['gflops']:.1f} |"
+        )
     if report["predict"]:
         peers = [k for k in report["predict"][0]["rows_per_second"] if k != "fastbp"]
-        out += ["", "Predict over a batch, rows per second (numpy's rate over fastbp's in "
-                "brackets):", "", "| architecture | dtype | rows | fastbp | "
-                + " | ".join(peers) + " |", "|---|---|---:|---:|" + "---:|" * len(peers)]
+        out += [
+            "",
+            "Predict over a batch, rows per second (numpy's rate over fastbp's in brackets):",
+            "",
+            "| architecture | dtype | rows | fastbp | " + " | ".join(peers) + " |",
+            "|---|---|---:|---:|" + "---:|" * len(peers),
+        ]
         for row in report["predict"]:
             rates = row["rows_per_second"]
             cells = [f"{rates[k]:.3g} ({rates[k] / rates['fastbp']:.2f}x)" for k in peers]
-            out.append(f"| {row['architecture']} | {row['dtype']} | {row['rows']} | "
-                       f"{rates['fastbp']:.3g} | " + " | ".join(cells) + " |")
+            out.append(
+                f"| {row['architecture']} | {row['dtype']} | {row['rows']} | "
+                f"{rates['fastbp']:.3g} | " + " | ".join(cells) + " |"
+            )
     if report["targets"]:
         out += ["", "Targets (issue 4; set for an idle machine):", ""]
-    out += [f"- {'met' if met else 'NOT met'}: {goal} ({value})"
-            for goal, value, met in report["targets"]]
+    out += [
+        f"- {'met' if met else 'NOT met'}: {goal} ({value})"
+        for goal, value, met in report["targets"]
+    ]
     return "\n".join(out) + "\n"
 
 
@@ -316,17 +384,23 @@ def blas_gflops(repeats=5):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--architectures", nargs="+", choices=list(ARCHITECTURES),
-                        default=list(ARCHITECTURES))
+    parser.add_argument(
+        "--architectures", nargs="+", choices=list(ARCHITECTURES), default=list(ARCHITECTURES)
+    )
     parser.add_argument("--dtypes", nargs="+", choices=DTYPES, default=DTYPES)
-    parser.add_argument("--implementations", nargs="+", choices=list(IMPLEMENTATIONS),
-                        default=list(IMPLEMENTATIONS))
-    parser.add_argument("--seconds", type=float, default=0.5,
-                        help="aimed length of one timed epoch")
+    parser.add_argument(
+        "--implementations", nargs="+", choices=list(IMPLEMENTATIONS), default=list(IMPLEMENTATIONS)
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=0.5, help="aimed length of one timed epoch"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-predict", action="store_true", help="skip the predict table")
-    parser.add_argument("--quick", action="store_true",
-                        help="the checks on a few hundred examples, once (a smoke test)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="the checks on a few hundred examples, once (a smoke test)",
+    )
     parser.add_argument("--json", help="write the results to this file")
     parser.add_argument("--markdown", help="write the tables to this file")
     args = parser.parse_args(argv)
@@ -342,14 +416,25 @@ def main(argv=None):
     names = [name for name in names if AVAILABLE[name]]
     blas = blas_gflops()
     print(f"numpy float64 matrix product, one thread: {blas:.1f} GFLOP/s", flush=True)
-    training = training_table(args.architectures, args.dtypes, names, args.seconds,
-                              args.repeats, args.quick)
-    predict = [] if args.no_predict else predict_table(args.architectures, args.dtypes,
-                                                       args.repeats, args.quick)
-    report = {"date": time.strftime("%Y-%m-%d"), "machine": cpu_name(),
-              "version": fastbp.__version__, "repeats": args.repeats, "blas_gflops": blas,
-              "implementations": names, "training": training, "predict": predict,
-              "targets": [] if args.quick else targets_met(training, predict)}
+    training = training_table(
+        args.architectures, args.dtypes, names, args.seconds, args.repeats, args.quick
+    )
+    predict = (
+        []
+        if args.no_predict
+        else predict_table(args.architectures, args.dtypes, args.repeats, args.quick)
+    )
+    report = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": cpu_name(),
+        "version": fastbp.__version__,
+        "repeats": args.repeats,
+        "blas_gflops": blas,
+        "implementations": names,
+        "training": training,
+        "predict": predict,
+        "targets": [] if args.quick else targets_met(training, predict),
+    }
     text = markdown(report)
     print("\n" + text)
     if args.json:
@@ -358,8 +443,12 @@ def main(argv=None):
     if args.markdown:
         with open(args.markdown, "w") as file:
             file.write(text)
-    failed = [(row["architecture"], row["dtype"], name) for row in training
-              for name, result in row["results"].items() if not result["checked"]]
+    failed = [
+        (row["architecture"], row["dtype"], name)
+        for row in training
+        for name, result in row["results"].items()
+        if not result["checked"]
+    ]
     return 1 if failed else 0
 
 

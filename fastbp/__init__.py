@@ -11,5 +11,15 @@ from .tools import check_gradient, verify
 
 __version__ = "0.1.0"
 
-__all__ = ["BACKEND", "Backprop", "DivergenceError", "History", "Network", "check_gradient",
-           "fit_stream", "load", "verify", "__version__"]
+__all__ = [
+    "BACKEND",
+    "Backprop",
+    "DivergenceError",
+    "History",
+    "Network",
+    "check_gradient",
+    "fit_stream",
+    "load",
+    "verify",
+    "__version__",
+]

@@ -42,8 +42,9 @@ def _is_the_command_line():
     ``python -m fastbp``."""
     argv = getattr(sys, "orig_argv", [])
     at = argv.index("-m") if "-m" in argv else -1
-    return (os.path.basename(sys.argv[0]) == "fastbp"
-            or (at >= 0 and argv[at + 1:at + 2] == ["fastbp"]))
+    return os.path.basename(sys.argv[0]) == "fastbp" or (
+        at >= 0 and argv[at + 1 : at + 2] == ["fastbp"]
+    )
 
 
 def _choose(base):
@@ -51,26 +52,33 @@ def _choose(base):
     module} of the copies built that this CPU runs, widest first), given
     the baseline copy ``base``: the widest, or FASTBP_ISA's."""
     forced = os.environ.get("FASTBP_ISA", "").strip().lower()
-    if base.ISA not in ISA_MODULES:                # FASTBP_NATIVE=1: one copy
+    if base.ISA not in ISA_MODULES:  # FASTBP_NATIVE=1: one copy
         if forced:
-            raise _environment_error(f"FASTBP_ISA={forced}, but this fastbp was built for "
-                                     f"its machine alone (FASTBP_NATIVE=1): its one core is "
-                                     f"{base.ISA!r}")
+            raise _environment_error(
+                f"FASTBP_ISA={forced}, but this fastbp was built for "
+                f"its machine alone (FASTBP_NATIVE=1): its one core is "
+                f"{base.ISA!r}"
+            )
         return base, {base.ISA: base}
     if forced and forced not in ISA_MODULES:
-        raise _environment_error(f"FASTBP_ISA must be one of {', '.join(ISA_MODULES)}, got "
-                                 f"{forced!r}")
+        raise _environment_error(
+            f"FASTBP_ISA must be one of {', '.join(ISA_MODULES)}, got {forced!r}"
+        )
     runnable = {}
     for isa in base.cpu_isas():
         try:
             runnable[isa] = importlib.import_module(__package__ + ISA_MODULES[isa])
-        except ImportError:          # not built: the compiler had no -march for it
+        except ImportError:  # not built: the compiler had no -march for it
             pass
     if forced and forced not in runnable:
-        why = ("this CPU does not run it" if forced not in base.cpu_isas() else
-               f"fastbp{ISA_MODULES[forced]} was not built")
-        raise _environment_error(f"FASTBP_ISA={forced}, but {why}; the copies here: "
-                                 f"{', '.join(runnable)}")
+        why = (
+            "this CPU does not run it"
+            if forced not in base.cpu_isas()
+            else f"fastbp{ISA_MODULES[forced]} was not built"
+        )
+        raise _environment_error(
+            f"FASTBP_ISA={forced}, but {why}; the copies here: {', '.join(runnable)}"
+        )
     return runnable[forced or next(iter(runnable))], runnable
 
 
@@ -87,27 +95,30 @@ BACKENDS = ("compiled", "reference")
 
 _forced = os.environ.get("FASTBP_BACKEND", "").strip().lower()
 if _forced not in ("",) + BACKENDS:
-    raise _environment_error(f"FASTBP_BACKEND must be 'compiled' or 'reference', got "
-                             f"{_forced!r}")
+    raise _environment_error(f"FASTBP_BACKEND must be 'compiled' or 'reference', got {_forced!r}")
 if _forced == "compiled" and compiled is None:
-    raise _environment_error("FASTBP_BACKEND=compiled, but the compiled core fastbp._core "
-                             f"cannot be imported: {EXTENSION_ERROR}") from EXTENSION_ERROR
+    raise _environment_error(
+        "FASTBP_BACKEND=compiled, but the compiled core fastbp._core "
+        f"cannot be imported: {EXTENSION_ERROR}"
+    ) from EXTENSION_ERROR
 
 BACKEND = _forced or ("compiled" if compiled is not None else "reference")
 
 if compiled is None and not _forced:
     # a source tree has setup.py beside the package; an installed copy not
-    _in_source_tree = os.path.exists(os.path.join(os.path.dirname(__file__), os.pardir,
-                                                  "setup.py"))
+    _in_source_tree = os.path.exists(os.path.join(os.path.dirname(__file__), os.pardir, "setup.py"))
     warnings.warn(
         "fastbp's compiled core fastbp._core is not available "
         f"({EXTENSION_ERROR}); using the pure-Python reference backend, which is "
         "much slower. "
-        + ("This fastbp is a source tree without the built extension: build it in "
-           "place with `pip install -e .`, or import the installed fastbp from "
-           "another directory." if _in_source_tree else
-           "This fastbp was installed without its compiled core: reinstall it with a "
-           "working C compiler, or install a wheel."),
+        + (
+            "This fastbp is a source tree without the built extension: build it in "
+            "place with `pip install -e .`, or import the installed fastbp from "
+            "another directory."
+            if _in_source_tree
+            else "This fastbp was installed without its compiled core: reinstall it with a "
+            "working C compiler, or install a wheel."
+        ),
         RuntimeWarning,
         stacklevel=3,
     )
@@ -143,9 +154,12 @@ def forward(backend, flat, spec, blocks, X):
     ``spec`` is (d[0..L], activation codes, loss code), ``blocks`` the views
     W^(1..L) of ``flat``."""
     layers, acts, _ = spec
-    sparse = isinstance(X, _sparse.Rows)   # CSR rows: per example, from their entries
-    if not sparse and X.shape[0] * len(flat) >= BATCH_WORK and (flat.dtype == np.float32
-                                                                  or len(flat) >= BATCH_WEIGHTS):
+    sparse = isinstance(X, _sparse.Rows)  # CSR rows: per example, from their entries
+    if (
+        not sparse
+        and X.shape[0] * len(flat) >= BATCH_WORK
+        and (flat.dtype == np.float32 or len(flat) >= BATCH_WEIGHTS)
+    ):
         for W, act in zip(blocks, acts[1:]):
             X = X @ W[1:]
             X += W[0]

@@ -18,7 +18,7 @@ def zeros(size, dtype):
     dtype = np.dtype(dtype)
     raw = np.zeros(size * dtype.itemsize + CACHE_LINE, dtype=np.uint8)
     start = -raw.ctypes.data % CACHE_LINE
-    return raw[start:start + size * dtype.itemsize].view(dtype)
+    return raw[start : start + size * dtype.itemsize].view(dtype)
 
 
 def copy(array):
@@ -47,8 +47,10 @@ def split(buffer, sizes):
 
 def blocks(buffer, layers):
     """The views W^(1..L) of a buffer laid out like a network's flat weights."""
-    return [piece.reshape(shape) for piece, shape
-            in zip(split(buffer, [a * b for a, b in shapes(layers)]), shapes(layers))]
+    return [
+        piece.reshape(shape)
+        for piece, shape in zip(split(buffer, [a * b for a, b in shapes(layers)]), shapes(layers))
+    ]
 
 
 # initialise draws this many rows of a block at a time.
@@ -66,7 +68,7 @@ def initialise(blocks, layers, activations, seed):
     for W, fan_in, fan_out, name in zip(blocks, layers, layers[1:], activations):
         W[0] = 0
         for start in range(1, fan_in + 1, INIT_ROWS):
-            rows = W[start:start + INIT_ROWS]
+            rows = W[start : start + INIT_ROWS]
             if name in ("relu", "leaky_relu"):
                 rows[...] = rng.normal(0.0, np.sqrt(2.0 / fan_in), size=rows.shape)
             else:

@@ -71,12 +71,13 @@ class Chunked:
     def _read(self, start):
         """Rows start:start + rows, checked, as (start, X, Y, weights)."""
         stop = min(start + self.rows, self.n)
-        X, Y = self.check(self.X[start:stop], self.Y[start:stop], f"[{start}:{stop}]",
-                          stop - start)
+        X, Y = self.check(self.X[start:stop], self.Y[start:stop], f"[{start}:{stop}]", stop - start)
         # a chunk already of the right dtype is a view of a memmap: copy it
         # out, so that its pages can be unmapped now
-        X, Y = (np.array(a) if isinstance(source, np.ndarray) and np.may_share_memory(a, source)
-                else a for a, source in ((X, self.X), (Y, self.Y)))
+        X, Y = (
+            np.array(a) if isinstance(source, np.ndarray) and np.may_share_memory(a, source) else a
+            for a, source in ((X, self.X), (Y, self.Y))
+        )
         _release(self.X, start, stop)
         _release(self.Y, start, stop)
         weights = None if self.weights is None else self.weights[start:stop]
@@ -90,8 +91,9 @@ class Stream:
         try:
             self.chunks = iter(chunks)
         except TypeError:
-            raise TypeError(f"chunks must be an iterable of (X, Y) pairs, got "
-                            f"{type(chunks).__name__}") from None
+            raise TypeError(
+                f"chunks must be an iterable of (X, Y) pairs, got {type(chunks).__name__}"
+            ) from None
         self.check, self.check_weights = check, check_weights
 
     def blocks(self, rng):
@@ -100,8 +102,10 @@ class Stream:
         first = 0
         for number, chunk in enumerate(self.chunks):
             if not isinstance(chunk, (tuple, list)) or len(chunk) not in (2, 3):
-                raise TypeError(f"chunk {number} of chunks must be a pair (X, Y) or a triple "
-                                f"(X, Y, sample_weight), got {type(chunk).__name__}")
+                raise TypeError(
+                    f"chunk {number} of chunks must be a pair (X, Y) or a triple "
+                    f"(X, Y, sample_weight), got {type(chunk).__name__}"
+                )
             X, Y = self.check(chunk[0], chunk[1], f" of chunk {number}")
             weights = self.check_weights(chunk[2] if len(chunk) == 3 else None, X.shape[0])
             n = X.shape[0]
@@ -115,8 +119,13 @@ def _release(array, start, stop):
     process (they stay in the page cache), so that a pass over a file larger
     than memory keeps a small resident set."""
     buffer = getattr(array, "_mmap", None)
-    if (not isinstance(array, np.memmap) or buffer is None or array.mode == "c"
-            or not array.flags.c_contiguous or not hasattr(buffer, "madvise")):
+    if (
+        not isinstance(array, np.memmap)
+        or buffer is None
+        or array.mode == "c"
+        or not array.flags.c_contiguous
+        or not hasattr(buffer, "madvise")
+    ):
         return
     row = array.strides[0] if array.ndim else array.itemsize
     first = array.ctypes.data - np.frombuffer(buffer, np.uint8).ctypes.data + start * row

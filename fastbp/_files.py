@@ -56,8 +56,10 @@ def read_table(path, target=None, columns=None, n_features=None, drop=(), missin
         raise UsageError(f"{path}: no such file")
     svmlight = path.endswith(SVMLIGHT)
     if isinstance(columns, dict) and not svmlight:
-        raise UsageError(f"{path}: the model was trained on an svmlight file "
-                         f"({', '.join(SVMLIGHT)}): give it one")
+        raise UsageError(
+            f"{path}: the model was trained on an svmlight file "
+            f"({', '.join(SVMLIGHT)}): give it one"
+        )
     if svmlight:
         return _read_svmlight(path, target, columns, n_features)
     if path.endswith(".npz"):
@@ -87,10 +89,11 @@ def _read_svmlight(path, target, columns, n_features):
     try:
         from scipy import sparse
     except ImportError:
-        raise UsageError(f"{path}: reading svmlight files needs scipy "
-                         "(pip install scipy)") from None
+        raise UsageError(
+            f"{path}: reading svmlight files needs scipy (pip install scipy)"
+        ) from None
     base, width = _svmlight_columns(path, columns, n_features)
-    largest = (1 if base is None else base) + width - 1     # counted from 1 until known
+    largest = (1 if base is None else base) + width - 1  # counted from 1 until known
     labels, indptr = [], [0]
     indices, values = array.array("q"), array.array("d")
     with open(path) as file:
@@ -107,8 +110,10 @@ def _read_svmlight(path, target, columns, n_features):
                     if not colon or int(index) < 0 or not math.isfinite(float(value)):
                         raise ValueError
                 except ValueError:
-                    raise UsageError(f"{path}: line {number}: {field!r} is not index:value "
-                                     "(an index >= 0, a finite value)") from None
+                    raise UsageError(
+                        f"{path}: line {number}: {field!r} is not index:value "
+                        "(an index >= 0, a finite value)"
+                    ) from None
                 if int(index) > largest:
                     _beyond(path, number, index, width, columns, n_features)
                 indices.append(int(index))
@@ -123,21 +128,32 @@ def _read_svmlight(path, target, columns, n_features):
             _beyond(path, "", width, width, columns, n_features)
         width = n_features or max(int(indices.max(initial=0)) + 1 - base, 1)
     if (indices < base).any() or (indices >= base + width).any():
-        raise UsageError(f"{path}: input indices run from {indices.min()} to {indices.max()}; "
-                         f"the model takes {base} to {base + width - 1}")
-    X = sparse.csr_matrix((np.frombuffer(values, dtype=np.float64) if values else np.zeros(0),
-                           indices - base, np.array(indptr)), shape=(len(labels), width))
-    X.sum_duplicates()                      # sorted, unique indices in each row
-    return X, {"first_index": base, "count": width}, (None if target is None
-                                                      else np.array(labels))
+        raise UsageError(
+            f"{path}: input indices run from {indices.min()} to {indices.max()}; "
+            f"the model takes {base} to {base + width - 1}"
+        )
+    X = sparse.csr_matrix(
+        (
+            np.frombuffer(values, dtype=np.float64) if values else np.zeros(0),
+            indices - base,
+            np.array(indptr),
+        ),
+        shape=(len(labels), width),
+    )
+    X.sum_duplicates()  # sorted, unique indices in each row
+    return X, {"first_index": base, "count": width}, (None if target is None else np.array(labels))
 
 
 def _beyond(path, line, index, width, columns, n_features):
     """Raise the UsageError of an svmlight index beyond the inputs."""
     where = f"line {line}: " if line else ""
-    limit = (f"the {width} inputs of --n-features" if n_features else
-             f"the model's {width} inputs" if columns is not None else
-             f"the {width} inputs read without --n-features: give --n-features N for more")
+    limit = (
+        f"the {width} inputs of --n-features"
+        if n_features
+        else f"the model's {width} inputs"
+        if columns is not None
+        else f"the {width} inputs read without --n-features: give --n-features N for more"
+    )
     raise UsageError(f"{path}: {where}index {index} is beyond {limit}")
 
 
@@ -150,10 +166,13 @@ def _svmlight_columns(path, columns, n_features):
         return columns["first_index"], columns["count"]
     # a model of an older fastbp, or of a table: its columns are indices
     if all(name.isdigit() for name in columns) and [int(name) for name in columns] == list(
-            range(int(columns[0]), int(columns[0]) + len(columns))):
+        range(int(columns[0]), int(columns[0]) + len(columns))
+    ):
         return int(columns[0]), len(columns)
-    raise UsageError(f"{path}: an svmlight file, but the model was trained on a table with "
-                     f"named columns ({', '.join(columns[:3])}, ...): give it such a table")
+    raise UsageError(
+        f"{path}: an svmlight file, but the model was trained on a table with "
+        f"named columns ({', '.join(columns[:3])}, ...): give it such a table"
+    )
 
 
 def _read_csv(path, target, columns, drop=(), missing=False):
@@ -173,8 +192,9 @@ def _read_csv(path, target, columns, drop=(), missing=False):
         raise UsageError(f"{path}: no column {target!r}; the columns are {', '.join(header)}")
     unknown = [name for name in drop if name not in header]
     if unknown:
-        raise UsageError(f"{path}: no column {unknown[0]!r} to drop; the columns are "
-                         f"{', '.join(header)}")
+        raise UsageError(
+            f"{path}: no column {unknown[0]!r} to drop; the columns are {', '.join(header)}"
+        )
     if columns is None:
         columns = [name for name in header if name != target and name not in drop]
     absent = [name for name in columns if name not in header]
@@ -186,13 +206,16 @@ def _read_csv(path, target, columns, drop=(), missing=False):
     X = np.empty((len(body), len(columns)))
     for r, row in enumerate(body):
         if len(row) != len(header):
-            raise UsageError(f"{path}: line {r + 2} has {len(row)} values, the header "
-                             f"{len(header)}")
+            raise UsageError(
+                f"{path}: line {r + 2} has {len(row)} values, the header {len(header)}"
+            )
         for c, k in enumerate(at):
             if not row[k].strip():
                 if not missing:
-                    raise UsageError(f"{path}: line {r + 2}, column {columns[c]!r}: no value "
-                                     "(train's --fill-missing mean fills missing inputs)")
+                    raise UsageError(
+                        f"{path}: line {r + 2}, column {columns[c]!r}: no value "
+                        "(train's --fill-missing mean fills missing inputs)"
+                    )
                 X[r, c] = np.nan
                 continue
             try:
@@ -200,8 +223,10 @@ def _read_csv(path, target, columns, drop=(), missing=False):
                 if not math.isfinite(X[r, c]):
                     raise ValueError
             except ValueError:
-                raise UsageError(f"{path}: line {r + 2}, column {columns[c]!r}: {row[k]!r} is "
-                                 "not a finite number") from None
+                raise UsageError(
+                    f"{path}: line {r + 2}, column {columns[c]!r}: {row[k]!r} is "
+                    "not a finite number"
+                ) from None
     targets = None
     if target is not None:
         targets = np.array([row[header.index(target)].strip() for row in body])
@@ -213,21 +238,24 @@ def _read_csv(path, target, columns, drop=(), missing=False):
 
 def _read_npy(path, target, columns):
     try:
-        with open(path, "rb") as file:          # np.load leaves a damaged file open
+        with open(path, "rb") as file:  # np.load leaves a damaged file open
             data = np.load(file, allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:
         raise UsageError(f"{path}: not a readable .npy file ({error})") from None
     if data.ndim != 2 or not np.issubdtype(data.dtype, np.number):
-        raise UsageError(f"{path}: expected a 2-D numeric array, got {data.dtype} of shape "
-                         f"{data.shape}")
+        raise UsageError(
+            f"{path}: expected a 2-D numeric array, got {data.dtype} of shape {data.shape}"
+        )
     names = [str(k) for k in range(data.shape[1])]
     if target is not None and target not in names:
-        raise UsageError(f"{path}: --target must be a column index 0..{data.shape[1] - 1} for "
-                         f"a .npy file, got {target!r}")
+        raise UsageError(
+            f"{path}: --target must be a column index 0..{data.shape[1] - 1} for "
+            f"a .npy file, got {target!r}"
+        )
     if columns is None:
         columns = [name for name in names if name != target]
     elif target is None and data.shape[1] == len(columns):
-        columns = names                  # the inputs only, in the model's order
+        columns = names  # the inputs only, in the model's order
     elif any(name not in names for name in columns):
         raise UsageError(f"{path}: {data.shape[1]} columns, the model takes {len(columns)}")
     X = data[:, [int(name) for name in columns]].astype(np.float64)
@@ -240,8 +268,7 @@ def _read_npz(path, target, columns):
             if "X" not in data:
                 raise UsageError(f"{path}: no array 'X' (it has {', '.join(data.files)})")
             if target is not None and target not in data:
-                raise UsageError(f"{path}: no array {target!r} (it has "
-                                 f"{', '.join(data.files)})")
+                raise UsageError(f"{path}: no array {target!r} (it has {', '.join(data.files)})")
             X, targets = data["X"], None if target is None else data[target]
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
         raise UsageError(f"{path}: not a readable .npz file ({error})") from None
@@ -262,8 +289,9 @@ CLI_MEMBERS = ("cli", "x_mean", "x_scale", "y_mean", "y_scale")
 
 def save_model(path, network, info, arrays):
     """The network's file plus ``info`` (JSON) and ``arrays`` (the scaling)."""
-    _persistence.write(path, _persistence.stored(model_of(network)),
-                       dict(arrays, cli=json.dumps(info)))
+    _persistence.write(
+        path, _persistence.stored(model_of(network)), dict(arrays, cli=json.dumps(info))
+    )
 
 
 def load_model(path):
@@ -275,7 +303,7 @@ def load_model(path):
     try:
         state, extra = _persistence.read(path, CLI_MEMBERS)
         network = _persistence.restored(Network, state)
-        if not extra:                       # Network.save's file: raw inputs and outputs
+        if not extra:  # Network.save's file: raw inputs and outputs
             return network, RAW_INFO, _raw_scaling(network)
         if set(extra) != set(CLI_MEMBERS):
             raise ValueError(f"it lacks {sorted(set(CLI_MEMBERS) - set(extra))}")
@@ -283,8 +311,10 @@ def load_model(path):
         d = {"x": network.layers[0], "y": network.layers[-1]}
         for name, array in extra.items():
             if len(array) != d[name[0]] or (name.endswith("scale") and not (array > 0).all()):
-                raise ValueError(f"its {name} must hold {d[name[0]]} values"
-                                 + (", all > 0" if name.endswith("scale") else ""))
+                raise ValueError(
+                    f"its {name} must hold {d[name[0]]} values"
+                    + (", all > 0" if name.endswith("scale") else "")
+                )
     except ValueError as error:
         raise UsageError(f"{path}: not a model file of 'fastbp train' ({error})") from None
     return network, info, extra
@@ -298,37 +328,59 @@ RAW_INFO = {"columns": None, "target": None, "classes": None}
 def _raw_scaling(network):
     """No scaling: the arrays of load_model for a model without any."""
     d0, dL = network.layers[0], network.layers[-1]
-    return {"x_mean": np.zeros(d0), "x_scale": np.ones(d0), "y_mean": np.zeros(dL),
-            "y_scale": np.ones(dL)}
+    return {
+        "x_mean": np.zeros(d0),
+        "x_scale": np.ones(d0),
+        "y_mean": np.zeros(dL),
+        "y_scale": np.ones(dL),
+    }
 
 
 def _cli_info(info, network):
     """The command line's "cli" member, checked against the network."""
     if not isinstance(info, dict) or not {"columns", "target", "classes"} <= set(info) <= {
-            "columns", "target", "classes", "fill"}:
+        "columns",
+        "target",
+        "classes",
+        "fill",
+    }:
         raise ValueError("its 'cli' must hold columns, target and classes (and maybe fill)")
     fill = info.get("fill")
     if fill is not None and (
-            not isinstance(fill, list) or len(fill) != network.layers[0]
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                       and math.isfinite(v) for v in fill)):
+        not isinstance(fill, list)
+        or len(fill) != network.layers[0]
+        or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in fill
+        )
+    ):
         raise ValueError(f"its 'cli' fill must be {network.layers[0]} finite numbers")
     columns, classes = info["columns"], info["classes"]
-    if isinstance(columns, dict):               # an svmlight file's
+    if isinstance(columns, dict):  # an svmlight file's
         first = columns.get("first_index")
-        if (columns != {"first_index": first, "count": network.layers[0]}
-                or isinstance(first, bool) or first not in (0, 1)):
-            raise ValueError(f"its 'cli' columns must be {{'first_index': 0 or 1, 'count': "
-                             f"{network.layers[0]}}}")
-    elif (not isinstance(columns, list) or len(columns) != network.layers[0]
-            or not all(isinstance(name, str) for name in columns)):
+        if (
+            columns != {"first_index": first, "count": network.layers[0]}
+            or isinstance(first, bool)
+            or first not in (0, 1)
+        ):
+            raise ValueError(
+                f"its 'cli' columns must be {{'first_index': 0 or 1, 'count': {network.layers[0]}}}"
+            )
+    elif (
+        not isinstance(columns, list)
+        or len(columns) != network.layers[0]
+        or not all(isinstance(name, str) for name in columns)
+    ):
         raise ValueError(f"its 'cli' must name {network.layers[0]} input columns")
     if not isinstance(info["target"], (str, type(None))):
         raise ValueError("its 'cli' target must be a column name")
     if classes is not None and (
-            not isinstance(classes, list) or len(classes) < 2
-            or len(classes) != max(2, network.layers[-1])
-            or not all(isinstance(label, (str, int, float)) for label in classes)):
-        raise ValueError("its 'cli' classes must be a list of labels, one per output "
-                         "(or two for one output)")
+        not isinstance(classes, list)
+        or len(classes) < 2
+        or len(classes) != max(2, network.layers[-1])
+        or not all(isinstance(label, (str, int, float)) for label in classes)
+    ):
+        raise ValueError(
+            "its 'cli' classes must be a list of labels, one per output (or two for one output)"
+        )
     return info

@@ -71,25 +71,58 @@ class Backend(Protocol):
     def activate_rows(self, act: int, S: Array) -> None:
         """S[r] = g(S[r]) for every row, in place."""
 
-    def loss(self, flat: Array, layers: Array, acts: Array, loss: int, X: Any,
-             Y: Array) -> float:
+    def loss(self, flat: Array, layers: Array, acts: Array, loss: int, X: Any, Y: Array) -> float:
         """The sum of the rows' errors."""
 
-    def gradient(self, flat: Array, layers: Array, acts: Array, loss: int, X: Any, Y: Array,
-                 weights: Buffer, grad: Array) -> float:
+    def gradient(
+        self,
+        flat: Array,
+        layers: Array,
+        acts: Array,
+        loss: int,
+        X: Any,
+        Y: Array,
+        weights: Buffer,
+        grad: Array,
+    ) -> float:
         """Adds the weighted sum of the rows' de/dw (row r's times
         weights[r]) to ``grad`` (laid out like flat); returns the weighted
         sum of the errors."""
 
-    def backprop(self, flat: Array, layers: Array, acts: Array, loss: int, x: Array, y: Array,
-                 signals: Array, outputs: Array, deltas: Array, grad: Array) -> float:
+    def backprop(
+        self,
+        flat: Array,
+        layers: Array,
+        acts: Array,
+        loss: int,
+        x: Array,
+        y: Array,
+        signals: Array,
+        outputs: Array,
+        deltas: Array,
+        grad: Array,
+    ) -> float:
         """One example: writes s^(1..L), x^(0..L), delta^(1..L), adds de/dw
         to ``grad``; returns e."""
 
-    def train_pass(self, flat: Array, layers: Array, acts: Array, loss: int, X: Any, Y: Array,
-                   sample_weight: Buffer, order: Array, options: Options, plan: Plan,
-                   t_done: float, velocity: Buffer, average: Buffer, moments: Buffer,
-                   workspace: Buffer) -> tuple[float, int]:
+    def train_pass(
+        self,
+        flat: Array,
+        layers: Array,
+        acts: Array,
+        loss: int,
+        X: Any,
+        Y: Array,
+        sample_weight: Buffer,
+        order: Array,
+        options: Options,
+        plan: Plan,
+        t_done: float,
+        velocity: Buffer,
+        average: Buffer,
+        moments: Buffer,
+        workspace: Buffer,
+    ) -> tuple[float, int]:
         """Per-example SGD over the rows ``order`` of X, in place on
         ``flat``.  ``options`` says how each update is made; ``plan`` how
         the pass runs (threads, round, mode, moments_from, shards: where >

@@ -24,7 +24,7 @@ def scheduled_lr(schedule, lr, t, power_t, alpha):
     code ``schedule``: lr; lr / t^power_t (invscaling); or
     lr / (1 + lr alpha (t - 1)) (optimal, Bottou's)."""
     if SCHEDULES[schedule] == "invscaling":
-        return lr / t ** power_t
+        return lr / t**power_t
     if SCHEDULES[schedule] == "optimal":
         return lr / (1 + lr * alpha * (t - 1))
     return lr

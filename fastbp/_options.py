@@ -45,10 +45,26 @@ class Options:
     epsilon: float = 1e-8
 
     @classmethod
-    def check(cls, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, clip=None,
-              lr_schedule="constant", power_t=0.25, patience=5, tol=1e-4, average=False,
-              batch_size=1, n_threads=1, parallel=None, optimizer="sgd", beta_1=0.9,
-              beta_2=0.999, epsilon=1e-8):
+    def check(
+        cls,
+        lr=0.01,
+        momentum=0.0,
+        nesterov=False,
+        weight_decay=0.0,
+        clip=None,
+        lr_schedule="constant",
+        power_t=0.25,
+        patience=5,
+        tol=1e-4,
+        average=False,
+        batch_size=1,
+        n_threads=1,
+        parallel=None,
+        optimizer="sgd",
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+    ):
         """The options, each checked (a clear error naming the argument)."""
         lr = check.learning_rate(lr)
         momentum = check.real_in(momentum, "momentum", 0.0, 1.0)
@@ -57,8 +73,10 @@ class Options:
             raise ValueError("nesterov=True needs momentum > 0")
         optimizer = check.choice(optimizer, "optimizer", OPTIMIZERS)
         if optimizer != "sgd" and momentum:
-            raise ValueError(f"momentum and nesterov are optimizer='sgd''s; got optimizer="
-                             f"{optimizer!r} with momentum={momentum}")
+            raise ValueError(
+                f"momentum and nesterov are optimizer='sgd''s; got optimizer="
+                f"{optimizer!r} with momentum={momentum}"
+            )
         beta_1 = check.real_in(beta_1, "beta_1", 0.0, 1.0)
         beta_2 = check.real_in(beta_2, "beta_2", 0.0, 1.0)
         epsilon = check.positive_real(epsilon, "epsilon")
@@ -71,20 +89,38 @@ class Options:
         patience = check.integer(patience, "patience", 1)
         tol = check.real_in(tol, "tol", 0.0, None)
         if isinstance(average, (bool, np.bool_)):
-            average = int(average)            # True: from the first update
+            average = int(average)  # True: from the first update
         else:
             average = check.integer(average, "average", 1)
         batch_size = check.integer(batch_size, "batch_size", 1, check.MAX_BATCH)
         n_threads = check.threads(n_threads)
         if parallel is not None:
             parallel = check.choice(parallel, "parallel", _parallel.MODES)
-        options = cls(lr, momentum, nesterov, weight_decay, clip, lr_schedule, power_t,
-                      patience, tol, average, batch_size, n_threads, parallel, optimizer,
-                      beta_1, beta_2, epsilon)
+        options = cls(
+            lr,
+            momentum,
+            nesterov,
+            weight_decay,
+            clip,
+            lr_schedule,
+            power_t,
+            patience,
+            tol,
+            average,
+            batch_size,
+            n_threads,
+            parallel,
+            optimizer,
+            beta_1,
+            beta_2,
+            epsilon,
+        )
         if options.serial and n_threads > 1:
             what = "average" if average else f"optimizer={optimizer!r}"
-            raise ValueError(f"{what} needs n_threads=1: its state (the running mean of the "
-                             "weights, or the moments) is kept per update, serially")
+            raise ValueError(
+                f"{what} needs n_threads=1: its state (the running mean of the "
+                "weights, or the moments) is kept per update, serially"
+            )
         return options
 
     def with_lr(self, lr):
@@ -105,10 +141,11 @@ class Options:
     @property
     def dense_only(self):
         """The option set here that sparse inputs do not take yet, or None."""
-        for name, used in (("average", bool(self.average)),
-                           ("batch_size > 1", self.batch_size > 1),
-                           ("momentum with weight_decay",
-                            self.momentum > 0 and self.weight_decay > 0)):
+        for name, used in (
+            ("average", bool(self.average)),
+            ("batch_size > 1", self.batch_size > 1),
+            ("momentum with weight_decay", self.momentum > 0 and self.weight_decay > 0),
+        ):
             if used:
                 return name
         return None
@@ -121,28 +158,36 @@ class Options:
     def lazy_rows(self, sparse):
         """Whether a pass on ``sparse`` X brings W^(1)'s rows up to date
         lazily (the compiled core: _lazy.pxi)."""
-        return (bool(sparse) and self.optimizer == "sgd" and self.batch_size == 1
-                and (self.momentum > 0 or self.weight_decay > 0))
+        return (
+            bool(sparse)
+            and self.optimizer == "sgd"
+            and self.batch_size == 1
+            and (self.momentum > 0 or self.weight_decay > 0)
+        )
 
     def lr_of_update(self, t):
         """The learning rate of update number t (1, 2, ...) of the per-update schedules."""
-        return scheduled_lr(self.schedule, self.lr, max(t, 1), self.power_t,
-                            self.weight_decay)
+        return scheduled_lr(self.schedule, self.lr, max(t, 1), self.power_t, self.weight_decay)
 
     def _serial_reason(self, sparse, mode):
         """Why a pass on ``sparse`` X or not in ``mode`` runs on one thread
         (None: it need not)."""
         if self.optimizer == "adagrad" and not sparse:
-            return ("optimizer='adagrad' trains on several threads only on sparse X (the "
-                    "shards' or threads' sums of squares are added to the shared ones)")
+            return (
+                "optimizer='adagrad' trains on several threads only on sparse X (the "
+                "shards' or threads' sums of squares are added to the shared ones)"
+            )
         if sparse and self.optimizer == "sgd" and (self.momentum or self.weight_decay):
-            return ("momentum and weight_decay train on sparse X on one thread (the rows "
-                    "of W^(1) catch up on the updates they missed when an example reads "
-                    "them)")
+            return (
+                "momentum and weight_decay train on sparse X on one thread (the rows "
+                "of W^(1) catch up on the updates they missed when an example reads "
+                "them)"
+            )
         return None
 
-    def plan(self, backend, updates_done, examples, sparse, moments_from=0, n_weights=0,
-             itemsize=8):
+    def plan(
+        self, backend, updates_done, examples, sparse, moments_from=0, n_weights=0, itemsize=8
+    ):
         """The Plan of a pass over ``examples`` (0: unknown) after
         ``updates_done`` updates, on ``sparse`` X (CSR rows) or dense;
         ``moments_from``: the update the optimizer's moments started at;
@@ -159,8 +204,9 @@ class Options:
             if sparse:
                 shards, size = _parallel.sparse_copies_schedule(self, updates_done, examples)
             else:
-                shards, size = _parallel.copies_schedule(self, updates_done, examples,
-                                                         n_weights, itemsize)
+                shards, size = _parallel.copies_schedule(
+                    self, updates_done, examples, n_weights, itemsize
+                )
             threads = _parallel.threads_for_shards(backend, asked, shards, size, n_weights)
         else:
             shards, threads = 0, _parallel.threads(backend, asked)
@@ -195,4 +241,3 @@ class Plan:
     moments_from: int = 0
     shards: int = 0
     velocity: bool = False
-

@@ -75,22 +75,31 @@ def threads(backend, requested):
         return 1
     if not backend.PARALLEL or _forked_after_parallel:
         if requested > 1:
-            why = (backend.SERIAL_REASON if not backend.PARALLEL else
-                   "this process was forked after a parallel pass, and OpenMP cannot start "
-                   "threads in it (use the 'spawn' or 'forkserver' start method of "
-                   "multiprocessing)")
-            warnings.warn(f"n_threads={requested} trains on one thread: {why}.",
-                          RuntimeWarning, stacklevel=_outside_fastbp())
+            why = (
+                backend.SERIAL_REASON
+                if not backend.PARALLEL
+                else "this process was forked after a parallel pass, and OpenMP cannot start "
+                "threads in it (use the 'spawn' or 'forkserver' start method of "
+                "multiprocessing)"
+            )
+            warnings.warn(
+                f"n_threads={requested} trains on one thread: {why}.",
+                RuntimeWarning,
+                stacklevel=_outside_fastbp(),
+            )
         return 1
     cpus = usable_cpus()
     if requested == -1:
         requested = every_cpu(backend)
     if requested > cpus:
         # threads beyond the CPUs wait for each other's turns at every exchange
-        warnings.warn(f"n_threads={requested} trains on {cpus} thread(s): this process may "
-                      f"run on {cpus} CPU(s) only (its CPU affinity), and more threads than "
-                      "CPUs would wait for each other's turns.",
-                      RuntimeWarning, stacklevel=_outside_fastbp())
+        warnings.warn(
+            f"n_threads={requested} trains on {cpus} thread(s): this process may "
+            f"run on {cpus} CPU(s) only (its CPU affinity), and more threads than "
+            "CPUs would wait for each other's turns.",
+            RuntimeWarning,
+            stacklevel=_outside_fastbp(),
+        )
         requested = cpus
     _ran_parallel = _ran_parallel or requested > 1
     return requested
@@ -104,8 +113,12 @@ def threads_for_shards(backend, requested, shards, size, n_weights):
     shard's work (size x n_weights) is below MIN_SHARD_WORK, too little to
     pay for waking a thread; else at most one per shard and per CPU."""
     global _ran_parallel
-    if (not shards or not backend.PARALLEL or _forked_after_parallel
-            or size * n_weights < MIN_SHARD_WORK):
+    if (
+        not shards
+        or not backend.PARALLEL
+        or _forked_after_parallel
+        or size * n_weights < MIN_SHARD_WORK
+    ):
         return 1
     if requested == -1:
         requested = every_cpu(backend)
@@ -151,14 +164,15 @@ def copies_schedule(options, updates_done, examples, n_weights, itemsize):
     velocity would take more than SHARD_BYTES).  (0, 0) where not even 2
     shards of MIN_SHARD fit: the step is too large for copies, and the pass
     is serial.  Whole mini-batches; the same for any number of threads."""
-    rate = options.lr_of_update(updates_done + 1)       # the schedules only decrease
+    rate = options.lr_of_update(updates_done + 1)  # the schedules only decrease
     step = rate / options.batch_size / (1 - options.momentum)
-    round_examples = ROUND_DISTANCE / step * (1 + 1e-12)      # 0.64 / (0.001 / 0.1): 64
+    round_examples = ROUND_DISTANCE / step * (1 + 1e-12)  # 0.64 / (0.001 / 0.1): 64
     if examples:
         round_examples = min(round_examples, examples / ROUNDS_PER_PASS)
     copy_bytes = max(1, n_weights * itemsize * (2 if options.needs_velocity else 1))
-    shards = min(SHARDS, SHARD_BYTES // copy_bytes,
-                 int(round_examples // max(MIN_SHARD, options.batch_size)))
+    shards = min(
+        SHARDS, SHARD_BYTES // copy_bytes, int(round_examples // max(MIN_SHARD, options.batch_size))
+    )
     if shards < 2:
         return 0, 0
     size = min(MAX_ROUND, int(round_examples // shards))

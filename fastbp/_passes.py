@@ -49,11 +49,14 @@ def state_arrays(model, options):
     if options.needs_velocity and state.velocity is None:
         state.velocity = _buffers.zeros(len(model.flat), model.dtype)
     if options.optimizer != "sgd" and progress["optimizer"] != options.optimizer:
-        state.moments = _buffers.zeros(moments_size(options.optimizer, len(model.flat)),
-                                       model.dtype)
+        state.moments = _buffers.zeros(
+            moments_size(options.optimizer, len(model.flat)), model.dtype
+        )
         progress["optimizer"], progress["moments_from"] = options.optimizer, progress["updates"]
-    return (state.velocity if options.needs_velocity else None,
-            state.moments if options.optimizer != "sgd" else None)
+    return (
+        state.velocity if options.needs_velocity else None,
+        state.moments if options.optimizer != "sgd" else None,
+    )
 
 
 def run_pass(model, blocks, options, where, on_chunk=None, kept=None, examples_hint=0):
@@ -78,7 +81,7 @@ def run_pass(model, blocks, options, where, on_chunk=None, kept=None, examples_h
     flat, average = model.flat, model.state.average
     arrays = [a for a in (flat, velocity, average, moments) if a is not None]
     backend = model.backend
-    plan = before = None                    # known at the first block: sparse or not
+    plan = before = None  # known at the first block: sparse or not
     updates_before = progress["updates"]
     total, examples, size, aim = 0.0, 0, FIRST_CHUNK, CHUNK_SECONDS
 
@@ -86,49 +89,76 @@ def run_pass(model, blocks, options, where, on_chunk=None, kept=None, examples_h
         return DivergenceError(
             f"training diverged in {where}{at}: the error or the weights became non-finite "
             f"(lr={options.lr}). The weights are those from before {where}. Try a smaller lr, "
-            f"or scale the inputs and targets.")
+            f"or scale the inputs and targets."
+        )
 
     try:
-        for X, Y, weights, order, first in blocks:    # Ctrl-C acts at once here
+        for X, Y, weights, order, first in blocks:  # Ctrl-C acts at once here
             sparse = isinstance(X, _sparse.Rows)
             if sparse and options.dense_only:
-                raise ValueError(f"{options.dense_only} does not train on sparse X yet: "
-                                 f"give dense X, or leave the option out")
-            if plan is None or plan.sparse != sparse:     # the first block, or another kind
-                plan = options.plan(backend, progress["updates"], examples_hint or len(order),
-                                    sparse, progress["moments_from"], len(flat),
-                                    model.dtype.itemsize)
+                raise ValueError(
+                    f"{options.dense_only} does not train on sparse X yet: "
+                    f"give dense X, or leave the option out"
+                )
+            if plan is None or plan.sparse != sparse:  # the first block, or another kind
+                plan = options.plan(
+                    backend,
+                    progress["updates"],
+                    examples_hint or len(order),
+                    sparse,
+                    progress["moments_from"],
+                    len(flat),
+                    model.dtype.itemsize,
+                )
                 workspace = backend.workspace(len(flat), model.dtype, plan)
-            if before is None:              # nothing has changed yet
+            if before is None:  # nothing has changed yet
                 keeping = time.perf_counter()
                 before = _keep(backend, plan.threads, arrays, [] if kept is None else kept)
                 # chunks at least 20x as long as copying the weights once takes
-                aim = min(max(CHUNK_SECONDS, 20 * (time.perf_counter() - keeping)),
-                          LONG_CHUNK_SECONDS)
+                aim = min(
+                    max(CHUNK_SECONDS, 20 * (time.perf_counter() - keeping)), LONG_CHUNK_SECONDS
+                )
             fixed = options.lazy_rows(sparse) and model.network.backend == "compiled"
             if fixed:
                 size = _lazy_chunk(model.layers, X)
             start = 0
             while start < len(order):
-                with _interrupts_held():     # a chunk and its bookkeeping
+                with _interrupts_held():  # a chunk and its bookkeeping
                     updates_at_chunk = progress["updates"]
-                    stop = min(start + _parallel.chunk_rows(size, options.batch_size,
-                                                            plan.shards or plan.threads,
-                                                            plan.round),
-                               len(order))
+                    stop = min(
+                        start
+                        + _parallel.chunk_rows(
+                            size, options.batch_size, plan.shards or plan.threads, plan.round
+                        ),
+                        len(order),
+                    )
                     began = time.perf_counter()
                     part, done = backend.train_pass(
-                        flat, *model.spec, X, Y, weights, order[start:stop], options, plan,
-                        updates_at_chunk, velocity, average, moments, workspace)
+                        flat,
+                        *model.spec,
+                        X,
+                        Y,
+                        weights,
+                        order[start:stop],
+                        options,
+                        plan,
+                        updates_at_chunk,
+                        velocity,
+                        average,
+                        moments,
+                        workspace,
+                    )
                     progress["updates"] = updates_at_chunk - (-done // options.batch_size)
                     if done < stop - start:
                         # the serial pass alone knows the example (not the copies' rounds)
-                        raise diverged(f" at example {first + order[start + done]}"
-                                       if plan.threads == 1 and not plan.shards else "")
+                        raise diverged(
+                            f" at example {first + order[start + done]}"
+                            if plan.threads == 1 and not plan.shards
+                            else ""
+                        )
                     total += float(part)
                     if not fixed:
-                        size = _next_chunk(size, stop - start, time.perf_counter() - began,
-                                           aim)
+                        size = _next_chunk(size, stop - start, time.perf_counter() - began, aim)
                     start = stop
                     if on_chunk:
                         on_chunk(done)
@@ -136,7 +166,7 @@ def run_pass(model, blocks, options, where, on_chunk=None, kept=None, examples_h
         # a weight can overflow in an update whose error was finite
         if plan is not None and not all(backend.all_finite(a, plan.threads) for a in arrays):
             raise diverged()
-    except KeyboardInterrupt:                  # raised between chunks: their state stands
+    except KeyboardInterrupt:  # raised between chunks: their state stands
         if before is not None and not all(backend.all_finite(a, 1) for a in arrays):
             _restore(before, arrays, progress, updates_before)
         raise
@@ -171,8 +201,10 @@ def _interrupts_held():
     once.  Only in the main thread (where Python delivers SIGINT) and under
     Python's own handler."""
     held = []
-    deferred = (threading.current_thread() is threading.main_thread()
-                and _signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    deferred = (
+        threading.current_thread() is threading.main_thread()
+        and _signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )
     if deferred:
         _signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
     try:
@@ -186,8 +218,9 @@ def _interrupts_held():
 
 def _lazy_chunk(layers, X):
     """Examples in a chunk of lazy rows on CSR rows ``X`` (see LAZY_CHUNK_WORK)."""
-    per_example = ((X.indptr[-1] / len(X) + 1) * layers[1]
-                   + sum((a + 1) * b for a, b in zip(layers[1:-1], layers[2:])))
+    per_example = (X.indptr[-1] / len(X) + 1) * layers[1] + sum(
+        (a + 1) * b for a, b in zip(layers[1:-1], layers[2:])
+    )
     return math.ceil(max(LAZY_CHUNK_WORK, 20 * layers[0] * layers[1]) / per_example)
 
 

@@ -53,9 +53,22 @@ MAX_INFLATION = 1100
 # by default (a file fastbp wrote is stored: 1 time).
 INFLATION_BOUND = 16
 # What reading a damaged archive can raise, besides ValueError.
-DAMAGED = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, binascii.Error,
-           struct.error, EOFError, KeyError, IndexError, TypeError, OverflowError,
-           RecursionError, NotImplementedError, RuntimeError, OSError)
+DAMAGED = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    binascii.Error,
+    struct.error,
+    EOFError,
+    KeyError,
+    IndexError,
+    TypeError,
+    OverflowError,
+    RecursionError,
+    NotImplementedError,
+    RuntimeError,
+    OSError,
+)
 
 
 # How every error about a model file or state that fails the schema starts
@@ -69,15 +82,21 @@ def _refuse(reason):
 
 # ---------------------------------------------------------------- the state
 
+
 def stored(model, copies=False):
     """The configuration, weights and training state of a network (its
     Model, fastbp._state), as this module stores them: the arrays
     themselves, or (``copies``) copies."""
     network = model.network
-    config = {"layers": list(network.layers), "hidden": list(network.hidden),
-              "output": network.output, "loss": network.loss_name,
-              "dtype": network.dtype.name, "seed": network.seed,
-              "backend": model.requested_backend}
+    config = {
+        "layers": list(network.layers),
+        "hidden": list(network.hidden),
+        "output": network.output,
+        "loss": network.loss_name,
+        "dtype": network.dtype.name,
+        "seed": network.seed,
+        "backend": model.requested_backend,
+    }
     state = {"config": config, "progress": dict(model.state.progress), "flat": network.flat}
     state.update((name, getattr(model.state, name)) for name in TRAINING_ARRAYS)
     if copies:
@@ -96,8 +115,9 @@ def restored(cls, state, backend=None):
     except (TypeError, ValueError) as error:
         raise ValueError(f"{INVALID}config: {error}") from None
     network.flat[...] = state["flat"]
-    network.training_state.take(TrainingState(*(state[name] for name in TRAINING_ARRAYS),
-                                              state["progress"]).copy())
+    network.training_state.take(
+        TrainingState(*(state[name] for name in TRAINING_ARRAYS), state["progress"]).copy()
+    )
     return network
 
 
@@ -118,7 +138,7 @@ def grown(model, more_inputs, more_outputs):
         result = np.zeros((len(parts), _buffers.n_weights(new)), dtype=buffer.dtype)
         for part, grown_part in zip(parts, result):
             for W, grown_W in zip(_buffers.blocks(part, old), _buffers.blocks(grown_part, new)):
-                grown_W[:W.shape[0], :W.shape[1]] = W
+                grown_W[: W.shape[0], : W.shape[1]] = W
         return result.reshape(-1)
 
     state = stored(model)
@@ -129,25 +149,30 @@ def grown(model, more_inputs, more_outputs):
 
 # ---------------------------------------------------------------- writing
 
+
 def write(file, state, extras=None):
     """Write ``state`` (as ``stored`` gives it) to ``file``, a path
     or a writable binary file, as an uncompressed .npz; ``extras`` maps
     further member names to arrays, or to strings (stored as text)."""
-    meta = {"format": FORMAT, "format_version": FORMAT_VERSION,
-            "config": state["config"], "progress": state["progress"]}
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": state["config"],
+        "progress": state["progress"],
+    }
     members = {"meta": np.array(json.dumps(meta)), "flat": state["flat"]}
-    members.update((name, state[name]) for name in TRAINING_ARRAYS
-                   if state[name] is not None)
+    members.update((name, state[name]) for name in TRAINING_ARRAYS if state[name] is not None)
     for name, value in (extras or {}).items():
         members[name] = np.array(value)
     if isinstance(file, (str, os.PathLike)):
-        with open(file, "wb") as opened:       # np.savez would append ".npz"
+        with open(file, "wb") as opened:  # np.savez would append ".npz"
             np.savez(opened, **members)
     else:
         np.savez(file, **members)
 
 
 # ---------------------------------------------------------------- reading
+
 
 def read(file, extras=(), max_inflation=INFLATION_BOUND):
     """The checked state in ``file`` (a path or a readable binary file), and
@@ -178,8 +203,7 @@ def read(file, extras=(), max_inflation=INFLATION_BOUND):
         with _open_regular(file) as opened:
             return read(opened, extras, max_inflation)
     if not (callable(getattr(file, "read", None)) and callable(getattr(file, "seek", None))):
-        raise TypeError(f"file must be a path or a readable binary file, got "
-                        f"{type(file).__name__}")
+        raise TypeError(f"file must be a path or a readable binary file, got {type(file).__name__}")
     if not isinstance(file.read(0), bytes):
         raise TypeError("file must be opened in binary mode ('rb'), not text mode")
     try:
@@ -189,7 +213,7 @@ def read(file, extras=(), max_inflation=INFLATION_BOUND):
             return _read_archive(archive, size, extras, max_inflation)
     except (ValueError,) + DAMAGED as error:
         if isinstance(error, ValueError) and str(error).startswith(INVALID):
-            raise                                   # the schema's own
+            raise  # the schema's own
         raise ValueError(f"{INVALID}{type(error).__name__}: {error}") from None
 
 
@@ -210,12 +234,16 @@ def _open_regular(path):
 
 def _read_archive(archive, size, extras, max_inflation):
     names = set(archive.namelist())
-    inflated = sum(archive.getinfo(f"{name}.npy").file_size
-                   for name in ("meta", "flat") + TRAINING_ARRAYS + tuple(extras)
-                   if f"{name}.npy" in names)
+    inflated = sum(
+        archive.getinfo(f"{name}.npy").file_size
+        for name in ("meta", "flat") + TRAINING_ARRAYS + tuple(extras)
+        if f"{name}.npy" in names
+    )
     if max_inflation is not None and inflated > max_inflation * size:
-        _refuse(f"its members inflate to {inflated} bytes, more than {max_inflation:g} times "
-                f"the file's {size} (a larger max_inflation reads it)")
+        _refuse(
+            f"its members inflate to {inflated} bytes, more than {max_inflation:g} times "
+            f"the file's {size} (a larger max_inflation reads it)"
+        )
     for needed in ("meta", "flat"):
         if needed + ".npy" not in names:
             _refuse(f"no {needed!r} member (it has {sorted(names)[:8]})")
@@ -223,30 +251,35 @@ def _read_archive(archive, size, extras, max_inflation):
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         _refuse("its 'meta' does not say format 'fastbp.Network'")
     if meta.get("format_version") != FORMAT_VERSION:
-        _refuse(f"format version {meta.get('format_version')!r}; this fastbp reads "
-                f"version {FORMAT_VERSION}")
+        _refuse(
+            f"format version {meta.get('format_version')!r}; this fastbp reads "
+            f"version {FORMAT_VERSION}"
+        )
     _fields(meta, ("format", "format_version", "config", "progress"), "meta")
     config = _config(meta["config"])
     shapes = _shapes(config, _progress(meta["progress"]))
     dtype = np.dtype(config["dtype"])
     present = [name for name in ("flat",) + TRAINING_ARRAYS if name + ".npy" in names]
-    for name in present:                   # every header before any array is read
+    for name in present:  # every header before any array is read
         _header(archive, size, name, dtype, shapes[name])
-    arrays = {name: _read_array(archive, name) if name in present else None
-              for name in ("flat",) + TRAINING_ARRAYS}
+    arrays = {
+        name: _read_array(archive, name) if name in present else None
+        for name in ("flat",) + TRAINING_ARRAYS
+    }
     state = check_state(dict(arrays, config=config, progress=meta["progress"]))
     extra, widest = {}, max(config["layers"])
     for name in extras:
         if name + ".npy" not in names:
-            continue                        # the caller decides what it needs
+            continue  # the caller decides what it needs
         shape, dtype = _header(archive, size, name, None, None)
         if dtype.kind == "U":
             extra[name] = _read_json(archive, size, name)
         elif dtype == np.float64 and len(shape) == 1 and shape[0] <= widest:
             extra[name] = _finite(_read_array(archive, name), name)
         else:
-            _refuse(f"its {name} is neither JSON text nor a float64 vector of at most "
-                    f"{widest} values")
+            _refuse(
+                f"its {name} is neither JSON text nor a float64 vector of at most {widest} values"
+            )
     return state, extra
 
 
@@ -261,8 +294,9 @@ def _member(archive, size, name):
         if info.file_size != info.compress_size:
             _refuse(f"member {name!r} is damaged (its sizes disagree)")
     elif info.file_size > MAX_INFLATION * info.compress_size + 1024:
-        _refuse(f"member {name!r} claims to inflate from {info.compress_size} to "
-                f"{info.file_size} bytes")
+        _refuse(
+            f"member {name!r} claims to inflate from {info.compress_size} to {info.file_size} bytes"
+        )
     return info
 
 
@@ -284,8 +318,7 @@ def _header(archive, size, name, dtype, shape):
     if dtype is not None and found_dtype != dtype:
         _refuse(f"its {name} has dtype {found_dtype}, the network's dtype is {dtype}")
     if shape is not None and tuple(found_shape) != shape:
-        _refuse(f"its {name} has shape {tuple(found_shape)}; the declared network's is "
-                f"{shape}")
+        _refuse(f"its {name} has shape {tuple(found_shape)}; the declared network's is {shape}")
     count = 1
     for length in found_shape:
         count *= length
@@ -310,6 +343,7 @@ def _read_json(archive, size, name):
 
 # ---------------------------------------------------------------- the schema
 
+
 def check_state(state):
     """``state`` (config, progress, flat and the training arrays, as
     ``stored`` gives them, from a file or from pickle) checked:
@@ -328,8 +362,7 @@ def check_state(state):
         if array is None and name != "flat":
             checked[name] = None
             continue
-        if (not isinstance(array, np.ndarray) or array.dtype != dtype
-                or array.shape != shapes[name]):
+        if not isinstance(array, np.ndarray) or array.dtype != dtype or array.shape != shapes[name]:
             _refuse(f"its {name} must be an array of {shapes[name][0]} {dtype} values")
         checked[name] = _finite(array, name)
     squares = _squares(checked["moments"], checked["progress"]["optimizer"])
@@ -343,7 +376,7 @@ def _squares(moments, optimizer):
     Adagrad's), or None."""
     if moments is None or optimizer is None:
         return None
-    return moments[len(moments) // 2:] if optimizer == "adam" else moments
+    return moments[len(moments) // 2 :] if optimizer == "adam" else moments
 
 
 def _shapes(config, progress):
@@ -385,33 +418,46 @@ def _progress(progress):
     result = dict(FRESH_PROGRESS, **progress)
     for name in ("passes", "updates", "waited", "moments_from"):
         value = result[name]
-        if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-                or not 0 <= value < MAX_COUNT):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, numbers.Integral)
+            or not 0 <= value < MAX_COUNT
+        ):
             _refuse(f"progress: {name} must be an integer in [0, 2**53), got {value!r}")
     for name, low in (("adaptive_lr", 0.0), ("best_loss", None)):
         value = result[name]
         if value is None:
             continue
-        if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-                or not _finite_number(value) or (low is not None and not value > low)):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, numbers.Real)
+            or not _finite_number(value)
+            or (low is not None and not value > low)
+        ):
             bound = "a finite number > 0" if low is not None else "a finite number"
             _refuse(f"progress: {name} must be null or {bound}, got {value!r}")
     if result["optimizer"] not in (None,) + OPTIMIZERS[1:]:
-        _refuse(f"progress: optimizer must be null or one of {OPTIMIZERS[1:]}, "
-                f"got {result['optimizer']!r}")
+        _refuse(
+            f"progress: optimizer must be null or one of {OPTIMIZERS[1:]}, "
+            f"got {result['optimizer']!r}"
+        )
     if result["moments_from"] > result["updates"]:
-        _refuse(f"progress: moments_from ({result['moments_from']}) is after the last "
-                f"update ({result['updates']})")
+        _refuse(
+            f"progress: moments_from ({result['moments_from']}) is after the last "
+            f"update ({result['updates']})"
+        )
     if result["adaptive_lr"] is not None and result["adaptive_lr"] > check.MAX_LR:
-        _refuse(f"progress: adaptive_lr must be at most {check.MAX_LR:g} (the largest lr), "
-                f"got {result['adaptive_lr']!r}")
+        _refuse(
+            f"progress: adaptive_lr must be at most {check.MAX_LR:g} (the largest lr), "
+            f"got {result['adaptive_lr']!r}"
+        )
     return result
 
 
 def _finite_number(value):
     try:
         return math.isfinite(value)
-    except OverflowError:                   # an int beyond any float
+    except OverflowError:  # an int beyond any float
         return False
 
 

@@ -46,17 +46,20 @@ class Rows:
         boolean mask) as Rows."""
         if isinstance(rows, (int, np.integer)):
             return self.row(rows)
-        subset = self.matrix[rows]          # fresh arrays, checked as their source was
-        return Rows(np.ascontiguousarray(subset.data, dtype=self.data.dtype),
-                    np.array(subset.indices, dtype=np.int32),
-                    np.array(subset.indptr, dtype=np.intp), subset.shape)
+        subset = self.matrix[rows]  # fresh arrays, checked as their source was
+        return Rows(
+            np.ascontiguousarray(subset.data, dtype=self.data.dtype),
+            np.array(subset.indices, dtype=np.int32),
+            np.array(subset.indptr, dtype=np.intp),
+            subset.shape,
+        )
 
     def __iter__(self):
         return (self.row(r) for r in range(self.shape[0]))
 
     def entries(self, r):
         """The columns of row r's entries."""
-        return self.indices[self.indptr[r]:self.indptr[r + 1]]
+        return self.indices[self.indptr[r] : self.indptr[r + 1]]
 
     def row(self, r):
         """Row r as a dense 1-D array."""
@@ -79,14 +82,19 @@ def rows(value, name, dtype, width):
     """
     fmt = value.format
     if fmt not in ("csr",) + CONVERTED:
-        raise TypeError(f"{name} must be a scipy.sparse CSR matrix (CSC and COO are "
-                        f"converted), got format {fmt!r}: use {name}.tocsr()")
+        raise TypeError(
+            f"{name} must be a scipy.sparse CSR matrix (CSC and COO are "
+            f"converted), got format {fmt!r}: use {name}.tocsr()"
+        )
     if len(value.shape) != 2 or value.shape[1] != width:
         raise ValueError(f"{name} must have shape (n, {width}), got {value.shape}")
     if value.shape[0] == 0:
         raise ValueError(f"{name} has no rows")
-    if not (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)
-            or value.dtype == np.bool_):
+    if not (
+        np.issubdtype(value.dtype, np.floating)
+        or np.issubdtype(value.dtype, np.integer)
+        or value.dtype == np.bool_
+    ):
         raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
     if width - 1 > np.iinfo(np.int32).max:
         raise ValueError(f"{name} has {width} columns, more than sparse input takes (2**31)")
@@ -121,8 +129,10 @@ def _compressed(matrix, name, n_major, n_minor):
     n_entries = len(matrix.data)
     indptr = _index_copy(matrix.indptr, f"{name}.indptr", np.intp, n_entries, n_major + 1)
     if indptr[0] != 0 or indptr[-1] != n_entries or (indptr[1:] < indptr[:-1]).any():
-        raise ValueError(f"{name}.indptr must rise from 0 to the number of entries "
-                         f"({n_entries}): {name} is not a valid {matrix.format.upper()} matrix")
+        raise ValueError(
+            f"{name}.indptr must rise from 0 to the number of entries "
+            f"({n_entries}): {name} is not a valid {matrix.format.upper()} matrix"
+        )
     indices = _index_copy(matrix.indices, f"{name}.indices", np.int32, n_minor - 1, n_entries)
     return indptr, indices
 
@@ -152,10 +162,10 @@ def _sorted_and_unique(indices, indptr):
     rows (``indptr`` checked already)."""
     n = len(indices)
     for start in range(0, n - 1, BLOCK):
-        stop = min(start + BLOCK, n - 1)            # the steps from entry k to k + 1, k < stop
-        rising = indices[start + 1:stop + 1] > indices[start:stop]
+        stop = min(start + BLOCK, n - 1)  # the steps from entry k to k + 1, k < stop
+        rising = indices[start + 1 : stop + 1] > indices[start:stop]
         first, last = np.searchsorted(indptr, start + 1), np.searchsorted(indptr, stop, "right")
-        rising[indptr[first:last] - 1 - start] = True     # steps into the next row
+        rising[indptr[first:last] - 1 - start] = True  # steps into the next row
         if not rising.all():
             return False
     return True

@@ -12,8 +12,15 @@ import numpy as np
 from . import _buffers
 
 # The counters of a fresh training state (see TrainingState).
-FRESH_PROGRESS = {"passes": 0, "updates": 0, "adaptive_lr": None, "best_loss": None,
-                  "waited": 0, "optimizer": None, "moments_from": 0}
+FRESH_PROGRESS = {
+    "passes": 0,
+    "updates": 0,
+    "adaptive_lr": None,
+    "best_loss": None,
+    "waited": 0,
+    "optimizer": None,
+    "moments_from": 0,
+}
 
 
 def moments_size(optimizer, n_weights):
@@ -61,8 +68,9 @@ class TrainingState:
 
     def copy(self):
         """A copy, its buffers on cache lines."""
-        return TrainingState(*(_buffers.copy(getattr(self, name)) for name in self.ARRAYS),
-                             self.progress)
+        return TrainingState(
+            *(_buffers.copy(getattr(self, name)) for name in self.ARRAYS), self.progress
+        )
 
 
 @dataclasses.dataclass(slots=True, eq=False, repr=False)

@@ -26,8 +26,9 @@ MAX_BATCH = 2**31 - 1
 def choice(value, name, options):
     """``value`` if it is one of the strings ``options``."""
     if not isinstance(value, str):
-        raise TypeError(f"{name} must be a string, one of {list(options)}; "
-                        f"got {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be a string, one of {list(options)}; got {type(value).__name__}"
+        )
     if value not in options:
         raise ValueError(f"{name} must be one of {list(options)}, got {value!r}")
     return value
@@ -50,12 +51,16 @@ def threads(value, name="n_threads"):
     THREADS_PER_CORE times the cores of this machine."""
     cores = os.cpu_count() or 1
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer: 1 (one thread) or -1 (one per CPU), "
-                        f"got {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be an integer: 1 (one thread) or -1 (one per CPU), "
+            f"got {type(value).__name__}"
+        )
     if value != -1 and not 1 <= value <= THREADS_PER_CORE * cores:
-        raise ValueError(f"{name} must be -1 (one per CPU) or from 1 to "
-                         f"{THREADS_PER_CORE * cores} ({THREADS_PER_CORE} per core of this "
-                         f"machine's {cores}), got {value}")
+        raise ValueError(
+            f"{name} must be -1 (one per CPU) or from 1 to "
+            f"{THREADS_PER_CORE * cores} ({THREADS_PER_CORE} per core of this "
+            f"machine's {cores}), got {value}"
+        )
     return int(value)
 
 
@@ -118,8 +123,9 @@ def dtype(value):
 def sequence(value, name, what):
     """``value`` if it is a list, tuple or 1-D array (an ordered sequence,
     not a set, a mapping or a string)."""
-    if not (isinstance(value, (list, tuple)) or
-            (isinstance(value, np.ndarray) and value.ndim == 1)):
+    if not (
+        isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim == 1)
+    ):
         raise TypeError(f"{name} must be a list or tuple of {what}, got {type(value).__name__}")
     return value
 
@@ -133,8 +139,9 @@ def layers(value):
         raise ValueError(f"layers needs at least an input and an output size, got {list(sizes)}")
     n_weights = _buffers.n_weights(sizes)
     if 8 * n_weights > MAX_BYTES:
-        raise ValueError(f"layers {list(sizes)} need {n_weights:.3g} weights, more than "
-                         "any array can hold")
+        raise ValueError(
+            f"layers {list(sizes)} need {n_weights:.3g} weights, more than any array can hold"
+        )
     return sizes
 
 
@@ -156,21 +163,25 @@ def array(value, name, dtype, ndims, width):
     if result.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {result.dtype}")
     if result.ndim not in ndims:
-        raise ValueError(f"{name} must have {' or '.join(map(str, ndims))} dimensions, "
-                         f"got shape {result.shape}")
+        raise ValueError(
+            f"{name} must have {' or '.join(map(str, ndims))} dimensions, got shape {result.shape}"
+        )
     if result.ndim >= 1 and result.shape[-1] != width:
-        raise ValueError(f"{name} must have {width} columns (the layer size), "
-                         f"got shape {result.shape}")
+        raise ValueError(
+            f"{name} must have {width} columns (the layer size), got shape {result.shape}"
+        )
     if result.ndim == 2 and result.shape[0] == 0:
         raise ValueError(f"{name} has no rows")
     if result.dtype == dtype:
         result = np.ascontiguousarray(result)
     else:
-        with np.errstate(over="ignore"):    # overflow to inf is reported just below
+        with np.errstate(over="ignore"):  # overflow to inf is reported just below
             result = np.ascontiguousarray(result, dtype=dtype)
     if not np.isfinite(result).all():
-        raise ValueError(f"{name} contains NaN or infinity"
-                         + (f" after conversion to {dtype}" if dtype == np.float32 else ""))
+        raise ValueError(
+            f"{name} contains NaN or infinity"
+            + (f" after conversion to {dtype}" if dtype == np.float32 else "")
+        )
     return result
 
 
@@ -178,9 +189,8 @@ def inputs(value, name, dtype, ndims, width):
     """Examples as the backends take them: a checked array (see ``array``),
     or for a scipy.sparse matrix checked CSR rows (``fastbp._sparse.Rows``,
     always 2-D)."""
-    if isinstance(value, _sparse.Rows) and value.data.dtype == dtype \
-            and value.shape[1] == width:
-        return value                        # checked already (the estimators' epochs)
+    if isinstance(value, _sparse.Rows) and value.data.dtype == dtype and value.shape[1] == width:
+        return value  # checked already (the estimators' epochs)
     if _sparse.issparse(value):
         if 2 not in ndims:
             raise ValueError(f"{name} must be one example, not a sparse matrix of rows")
@@ -219,8 +229,10 @@ def architecture(layer_sizes, hidden, output, loss):
     if isinstance(hidden, str):
         hidden = [hidden] * n_hidden
     elif len(sequence(hidden, "hidden", "activation names")) != n_hidden:
-        raise ValueError(f"hidden must be one activation name or a list of "
-                         f"{n_hidden} (one per hidden layer), got {hidden!r}")
+        raise ValueError(
+            f"hidden must be one activation name or a list of "
+            f"{n_hidden} (one per hidden layer), got {hidden!r}"
+        )
     hidden = tuple(choice(name, "hidden", HIDDEN_ACTIVATIONS) for name in hidden)
     output = choice(output, "output", ACTIVATIONS)
     loss = choice(loss, "loss", LOSSES)
@@ -228,18 +240,22 @@ def architecture(layer_sizes, hidden, output, loss):
         needs = " or ".join(repr(name) for name in LOSS_OUTPUTS[loss])
         raise ValueError(f"loss={loss!r} needs output={needs}, got output={output!r}")
     if loss == "squared" and output == "softmax":
-        raise ValueError("output='softmax' needs loss='cross_entropy' "
-                         "(softmax with the squared loss is not supported)")
+        raise ValueError(
+            "output='softmax' needs loss='cross_entropy' "
+            "(softmax with the squared loss is not supported)"
+        )
     return sizes, hidden, output, loss
 
 
 def weights(given, blocks):
     """The arrays ``given`` as the network's weights: one per block of
     ``blocks`` (W^(1..L)), each of its shape, converted to its dtype."""
-    if isinstance(given, (str, bytes)) or not hasattr(given, "__len__") \
-            or len(given) != len(blocks):
-        raise ValueError(f"weights must be a list of {len(blocks)} arrays "
-                         f"(one per layer l = 1..L)")
+    if (
+        isinstance(given, (str, bytes))
+        or not hasattr(given, "__len__")
+        or len(given) != len(blocks)
+    ):
+        raise ValueError(f"weights must be a list of {len(blocks)} arrays (one per layer l = 1..L)")
     result = []
     for l, (W, value) in enumerate(zip(blocks, given)):
         checked = array(value, f"weights[{l}]", W.dtype, (2,), W.shape[1])

@@ -44,6 +44,7 @@ def _layers(text):
 def _in(low, high, low_closed=False, high_closed=False):
     """An argparse type: a real number between low and high (each end
     excluded unless closed)."""
+
     def real(text):
         try:
             value = float(text)
@@ -55,6 +56,7 @@ def _in(low, high, low_closed=False, high_closed=False):
             bounds = f"{'[' if low_closed else '('}{low:g}, {high:g}{']' if high_closed else ')'}"
             raise argparse.ArgumentTypeError(f"expected a number in {bounds}, got {text!r}")
         return value
+
     return real
 
 
@@ -67,6 +69,7 @@ def _names(text):
 
 def _at_least(low):
     """An argparse type: an integer >= low."""
+
     def integer(text):
         try:
             value = int(text)
@@ -75,119 +78,212 @@ def _at_least(low):
         if value is None or value < low:
             raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}")
         return value
+
     return integer
 
 
 def build_parser():
-    parser = _Parser(prog="fastbp", description=(
-        "Fully connected networks trained by backpropagation and per-example SGD."))
+    parser = _Parser(
+        prog="fastbp",
+        description=("Fully connected networks trained by backpropagation and per-example SGD."),
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
-    parser.add_argument("--version", action="version",
-                        version=f"fastbp {__import__('fastbp').__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"fastbp {__import__('fastbp').__version__}"
+    )
     # --debug after the command too (where it is not given, the one before stands)
     debug = argparse.ArgumentParser(add_help=False)
-    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                       help="show tracebacks of errors")
+    debug.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    run = commands.add_parser("demo", parents=[debug],
-                              help="train on built-in data and report",
-                              description="Train a network on built-in data (spirals, "
-                              "xor, sine or digits) and report.")
-    run.add_argument("--dataset", choices=list(demo.DATASETS), default="spirals",
-                     help="spirals (default), xor, sine, or digits (needs scikit-learn)")
-    run.add_argument("--plot", metavar="FILE.png",
-                     help="write the learning curve and what was learned (needs matplotlib)")
+    run = commands.add_parser(
+        "demo",
+        parents=[debug],
+        help="train on built-in data and report",
+        description="Train a network on built-in data (spirals, xor, sine or digits) and report.",
+    )
+    run.add_argument(
+        "--dataset",
+        choices=list(demo.DATASETS),
+        default="spirals",
+        help="spirals (default), xor, sine, or digits (needs scikit-learn)",
+    )
+    run.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="write the learning curve and what was learned (needs matplotlib)",
+    )
     run.add_argument("--points", type=_at_least(2), default=2000, help="number of points (2000)")
-    run.add_argument("--epochs", type=_at_least(1), default=None, help="training epochs (the data "
-                     "set's: 100 spirals and sine, 30 xor, 20 digits)")
-    run.add_argument("--lr", type=_in(0, MAX_LR, high_closed=True), default=None,
-                     help="learning rate (the data set's: 0.01, 0.1 for xor)")
-    run.add_argument("--seed", type=_at_least(0), default=0,
-                     help="seed of data, weights and order (0)")
-    run.add_argument("--backend", choices=BACKENDS, default=None,
-                     help="backend (default: fastbp.BACKEND)")
+    run.add_argument(
+        "--epochs",
+        type=_at_least(1),
+        default=None,
+        help="training epochs (the data set's: 100 spirals and sine, 30 xor, 20 digits)",
+    )
+    run.add_argument(
+        "--lr",
+        type=_in(0, MAX_LR, high_closed=True),
+        default=None,
+        help="learning rate (the data set's: 0.01, 0.1 for xor)",
+    )
+    run.add_argument(
+        "--seed", type=_at_least(0), default=0, help="seed of data, weights and order (0)"
+    )
+    run.add_argument(
+        "--backend", choices=BACKENDS, default=None, help="backend (default: fastbp.BACKEND)"
+    )
 
-    train = commands.add_parser("train", parents=[debug],
-                                help="train a network on a CSV, .npy, .npz or "
-                                "svmlight file",
-                                description="Train a network on DATA and save it. Inputs "
-                                "(and numeric targets) are standardised, but for svmlight "
-                                "files' inputs, which stay sparse; the scaling is saved with "
-                                "the model.")
-    train.add_argument("data", metavar="DATA", help="CSV with a header row, .npy, .npz, or "
-                       "svmlight (.svm, .svmlight, .libsvm)")
-    train.add_argument("--target", required=True, metavar="COL",
-                       help="the target: CSV column name, .npy column index, .npz array; "
-                       "for svmlight, the name its labels get")
+    train = commands.add_parser(
+        "train",
+        parents=[debug],
+        help="train a network on a CSV, .npy, .npz or svmlight file",
+        description="Train a network on DATA and save it. Inputs "
+        "(and numeric targets) are standardised, but for svmlight "
+        "files' inputs, which stay sparse; the scaling is saved with "
+        "the model.",
+    )
+    train.add_argument(
+        "data",
+        metavar="DATA",
+        help="CSV with a header row, .npy, .npz, or svmlight (.svm, .svmlight, .libsvm)",
+    )
+    train.add_argument(
+        "--target",
+        required=True,
+        metavar="COL",
+        help="the target: CSV column name, .npy column index, .npz array; "
+        "for svmlight, the name its labels get",
+    )
     train.add_argument("--save", required=True, metavar="MODEL.npz", help="where to save")
-    train.add_argument("--layers", type=_layers, default=[32], metavar="64,32",
-                       help="hidden layer sizes (32)")
+    train.add_argument(
+        "--layers", type=_layers, default=[32], metavar="64,32", help="hidden layer sizes (32)"
+    )
     train.add_argument("--hidden", choices=HIDDEN_ACTIVATIONS, default="tanh")
-    train.add_argument("--output", choices=ACTIVATIONS, default=None,
-                       help="default: softmax for 3+ classes, sigmoid for 2, else identity")
-    train.add_argument("--loss", choices=LOSSES, default=None,
-                       help="default: cross_entropy for classes, else squared")
-    train.add_argument("--classify", action="store_true",
-                       help="treat a numeric target as class labels (a target with any "
-                       "non-numeric value is always classified)")
+    train.add_argument(
+        "--output",
+        choices=ACTIVATIONS,
+        default=None,
+        help="default: softmax for 3+ classes, sigmoid for 2, else identity",
+    )
+    train.add_argument(
+        "--loss",
+        choices=LOSSES,
+        default=None,
+        help="default: cross_entropy for classes, else squared",
+    )
+    train.add_argument(
+        "--classify",
+        action="store_true",
+        help="treat a numeric target as class labels (a target with any "
+        "non-numeric value is always classified)",
+    )
     train.add_argument("--epochs", type=_at_least(1), default=20, help="(20)")
-    train.add_argument("--lr", type=_in(0, MAX_LR, high_closed=True), default=0.01,
-                       help="learning rate (0.01)")
+    train.add_argument(
+        "--lr", type=_in(0, MAX_LR, high_closed=True), default=0.01, help="learning rate (0.01)"
+    )
     train.add_argument("--momentum", type=_in(0, 1, low_closed=True), default=0.0, help="(0)")
     train.add_argument("--batch-size", type=_at_least(1), default=1, help="1: per-example SGD (1)")
-    train.add_argument("--validation-fraction", type=_in(0, 1), default=None,
-                       help="hold out this fraction for a validation loss")
-    train.add_argument("--early-stopping", action="store_true",
-                       help="stop when the validation loss stops improving")
+    train.add_argument(
+        "--validation-fraction",
+        type=_in(0, 1),
+        default=None,
+        help="hold out this fraction for a validation loss",
+    )
+    train.add_argument(
+        "--early-stopping",
+        action="store_true",
+        help="stop when the validation loss stops improving",
+    )
     train.add_argument("--threads", type=_at_least(1), default=1, help="threads (1)")
     train.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     train.add_argument("--seed", type=_at_least(0), default=0, help="of the weights and order (0)")
-    train.add_argument("--n-features", type=_at_least(1), default=None, metavar="N",
-                       help="svmlight: the number of inputs (default: the file's largest "
-                       f"index, at most {MAX_FEATURES:,} = 2^20)")
-    train.add_argument("--no-standardize", action="store_true",
-                       help="train on the values as they are")
-    train.add_argument("--columns", type=_names, default=None, metavar="A,B",
-                       help="CSV: the input columns (default: all but the target)")
-    train.add_argument("--drop", type=_names, default=(), metavar="ID,NOTE",
-                       help="CSV: columns that are not inputs (an id, a second target, text)")
-    train.add_argument("--fill-missing", choices=("mean",), default=None,
-                       help="CSV: fill empty input fields with the column's mean (saved with "
-                       "the model, which fills them so when it predicts); default: an empty "
-                       "field is an error")
+    train.add_argument(
+        "--n-features",
+        type=_at_least(1),
+        default=None,
+        metavar="N",
+        help="svmlight: the number of inputs (default: the file's largest "
+        f"index, at most {MAX_FEATURES:,} = 2^20)",
+    )
+    train.add_argument(
+        "--no-standardize", action="store_true", help="train on the values as they are"
+    )
+    train.add_argument(
+        "--columns",
+        type=_names,
+        default=None,
+        metavar="A,B",
+        help="CSV: the input columns (default: all but the target)",
+    )
+    train.add_argument(
+        "--drop",
+        type=_names,
+        default=(),
+        metavar="ID,NOTE",
+        help="CSV: columns that are not inputs (an id, a second target, text)",
+    )
+    train.add_argument(
+        "--fill-missing",
+        choices=("mean",),
+        default=None,
+        help="CSV: fill empty input fields with the column's mean (saved with "
+        "the model, which fills them so when it predicts); default: an empty "
+        "field is an error",
+    )
 
-    predict = commands.add_parser("predict", parents=[debug],
-                                  help="predictions of a saved model")
+    predict = commands.add_parser("predict", parents=[debug], help="predictions of a saved model")
     predict.add_argument("model", metavar="MODEL.npz")
     predict.add_argument("data", metavar="DATA")
     predict.add_argument("-o", "--out", metavar="OUT.csv", help="default: standard output")
 
-    evaluate = commands.add_parser("eval", parents=[debug],
-                                   help="loss and accuracy (or R^2) of a saved model")
+    evaluate = commands.add_parser(
+        "eval", parents=[debug], help="loss and accuracy (or R^2) of a saved model"
+    )
     evaluate.add_argument("model", metavar="MODEL.npz")
     evaluate.add_argument("data", metavar="DATA")
-    evaluate.add_argument("--target", metavar="COL",
-                          help="the target column (default: the model's)")
+    evaluate.add_argument(
+        "--target", metavar="COL", help="the target column (default: the model's)"
+    )
 
     commands.add_parser("info", parents=[debug], help="version, backend, OpenMP, SIMD and CPU")
 
-    check = commands.add_parser("verify", parents=[debug],
-                                help="compiled core against the reference, and "
-                                "backprop against finite differences")
-    check.add_argument("--layers", type=_layers, default=[8, 6, 3], metavar="8,6,3",
-                       help="d[0..L] of the network checked (8,6,3)")
+    check = commands.add_parser(
+        "verify",
+        parents=[debug],
+        help="compiled core against the reference, and backprop against finite differences",
+    )
+    check.add_argument(
+        "--layers",
+        type=_layers,
+        default=[8, 6, 3],
+        metavar="8,6,3",
+        help="d[0..L] of the network checked (8,6,3)",
+    )
     check.add_argument("--epochs", type=_at_least(1), default=3, help="(3)")
-    check.add_argument("--lr", type=_in(0, MAX_LR, high_closed=True), default=None,
-                       help="learning rate (default: 0.5 (1 - momentum) / the widest fan-in)")
+    check.add_argument(
+        "--lr",
+        type=_in(0, MAX_LR, high_closed=True),
+        default=None,
+        help="learning rate (default: 0.5 (1 - momentum) / the widest fan-in)",
+    )
     check.add_argument("--momentum", type=_in(0, 1, low_closed=True), default=0.9, help="(0.9)")
     check.add_argument("--seed", type=_at_least(0), default=0)
-    check.add_argument("--threads", type=_at_least(1), default=1, metavar="K",
-                       help="train on K threads: the compiled core runs the copies' shards "
-                       "on threads, the reference one after another (1)")
-    check.add_argument("--all", action="store_true",
-                       help=f"check every weight against finite differences, not "
-                       f"{VERIFY_SAMPLE} of each layer (slow on large layers)")
+    check.add_argument(
+        "--threads",
+        type=_at_least(1),
+        default=1,
+        metavar="K",
+        help="train on K threads: the compiled core runs the copies' shards "
+        "on threads, the reference one after another (1)",
+    )
+    check.add_argument(
+        "--all",
+        action="store_true",
+        help=f"check every weight against finite differences, not "
+        f"{VERIFY_SAMPLE} of each layer (slow on large layers)",
+    )
     return parser
 
 
@@ -195,33 +291,48 @@ def main(argv=None):
     """Run the command line; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:                # bare fastbp: what it does, and exit 2
+    if args.command is None:  # bare fastbp: what it does, and exit 2
         parser.print_help(sys.stderr)
         return 2
     try:
         return COMMANDS[args.command](args)
-    except BrokenPipeError:             # the reader went away (| head): stop quietly
+    except BrokenPipeError:  # the reader went away (| head): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (UsageError, ValueError, TypeError, OSError, ImportError, MemoryError,
-            DivergenceError) as error:
+    except (
+        UsageError,
+        ValueError,
+        TypeError,
+        OSError,
+        ImportError,
+        MemoryError,
+        DivergenceError,
+    ) as error:
         if args.debug:
             raise
-        message = str(error) or (type(error).__name__ if not isinstance(error, MemoryError)
-                                 else "out of memory")
+        message = str(error) or (
+            type(error).__name__ if not isinstance(error, MemoryError) else "out of memory"
+        )
         print(f"fastbp {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 
 def _demo(args):
-    demo.run(args.dataset, points=args.points, epochs=args.epochs, lr=args.lr,
-             seed=args.seed, backend=args.backend, plot=args.plot)
+    demo.run(
+        args.dataset,
+        points=args.points,
+        epochs=args.epochs,
+        lr=args.lr,
+        seed=args.seed,
+        backend=args.backend,
+        plot=args.plot,
+    )
     return 0
 
 
 def _train(args):
     folder = os.path.dirname(os.path.abspath(args.save))
-    if not os.path.isdir(folder):                 # before training, not after
+    if not os.path.isdir(folder):  # before training, not after
         raise UsageError(f"--save {args.save}: no such directory {folder}")
     started = time.perf_counter()
     net, info, scaling, X, raw, history = train_model(args)
@@ -230,11 +341,15 @@ def _train(args):
     training = sum(history.seconds)
     rate = history.epochs * X.shape[0] / max(training, 1e-12)
     if history.stopped_early:
-        print(f"stopped early after epoch {history.epochs} of {args.epochs}: the validation "
-              f"loss stopped improving; kept the weights of epoch {history.best_epoch}")
-    print(f"{history.epochs} epochs: training {training:.2f} s ({rate:,.0f} examples/s), "
-          f"{seconds:.2f} s in all with reading the data; "
-          f"{_quality(net, info, scaling, X, raw)} on the training data; saved {args.save}")
+        print(
+            f"stopped early after epoch {history.epochs} of {args.epochs}: the validation "
+            f"loss stopped improving; kept the weights of epoch {history.best_epoch}"
+        )
+    print(
+        f"{history.epochs} epochs: training {training:.2f} s ({rate:,.0f} examples/s), "
+        f"{seconds:.2f} s in all with reading the data; "
+        f"{_quality(net, info, scaling, X, raw)} on the training data; saved {args.save}"
+    )
     return 0
 
 
@@ -248,19 +363,26 @@ def train_model(args):
     if args.n_features is not None and not args.data.endswith(SVMLIGHT):
         raise UsageError("--n-features is for svmlight files; a table's columns are its own")
     if (args.columns or args.drop or args.fill_missing) and args.data.endswith(
-            SVMLIGHT + (".npy", ".npz")):
+        SVMLIGHT + (".npy", ".npz")
+    ):
         raise UsageError("--columns, --drop and --fill-missing are for CSV files")
     if args.columns and args.drop:
         raise UsageError("give --columns or --drop, not both")
-    X, columns, raw = read_table(args.data, args.target, args.columns, args.n_features,
-                                 args.drop, missing=args.fill_missing is not None)
+    X, columns, raw = read_table(
+        args.data,
+        args.target,
+        args.columns,
+        args.n_features,
+        args.drop,
+        missing=args.fill_missing is not None,
+    )
     fill = _fill_missing(X, columns, args.data) if args.fill_missing else None
     numeric = _numeric(raw)
     classes = None
     if args.classify or numeric is None:
         classes = np.unique(raw if numeric is None else numeric)
         if numeric is not None and np.all(classes == np.round(classes)):
-            classes = classes.astype(np.int64)     # labels 0, 1, ..., not 0.0, 1.0
+            classes = classes.astype(np.int64)  # labels 0, 1, ..., not 0.0, 1.0
         if len(classes) < 2:
             raise UsageError(f"{args.data}: the target {args.target!r} has one class only")
         Y = _one_hot(_labels(raw, classes), classes)
@@ -271,20 +393,36 @@ def train_model(args):
         output, loss = args.output or "identity", args.loss or "squared"
     x_mean, x_scale = _scaling(X, args.no_standardize or issparse(X))
     y_mean, y_scale = _scaling(Y, args.no_standardize or classes is not None)
-    net = Network([X.shape[1], *args.layers, Y.shape[1]], hidden=args.hidden, output=output,
-                  loss=loss, dtype=args.dtype, seed=args.seed)
-    print(f"fastbp train: {X.shape[0]} examples of {X.shape[1]} inputs from {args.data}; "
-          f"{net!r}")
+    net = Network(
+        [X.shape[1], *args.layers, Y.shape[1]],
+        hidden=args.hidden,
+        output=output,
+        loss=loss,
+        dtype=args.dtype,
+        seed=args.seed,
+    )
+    print(f"fastbp train: {X.shape[0]} examples of {X.shape[1]} inputs from {args.data}; {net!r}")
     terminal = _bar_fits()
-    history = net.fit(_scaled(X, x_mean, x_scale), (Y - y_mean) / y_scale, epochs=args.epochs,
-                      lr=args.lr, momentum=args.momentum, batch_size=args.batch_size,
-                      validation_fraction=args.validation_fraction,
-                      early_stopping=args.early_stopping, n_threads=args.threads,
-                      seed=args.seed, verbose=terminal,
-                      callbacks=() if terminal else [_epoch_line(args.epochs)])
+    history = net.fit(
+        _scaled(X, x_mean, x_scale),
+        (Y - y_mean) / y_scale,
+        epochs=args.epochs,
+        lr=args.lr,
+        momentum=args.momentum,
+        batch_size=args.batch_size,
+        validation_fraction=args.validation_fraction,
+        early_stopping=args.early_stopping,
+        n_threads=args.threads,
+        seed=args.seed,
+        verbose=terminal,
+        callbacks=() if terminal else [_epoch_line(args.epochs)],
+    )
     _warn_if_not_learned(history, _constant_loss((Y - y_mean) / y_scale, loss, output))
-    info = {"columns": columns, "target": args.target,
-            "classes": None if classes is None else classes.tolist()}
+    info = {
+        "columns": columns,
+        "target": args.target,
+        "classes": None if classes is None else classes.tolist(),
+    }
     if fill is not None:
         info["fill"] = fill.tolist()
     return net, info, (x_mean, x_scale, y_mean, y_scale), X, raw, history
@@ -295,8 +433,10 @@ def _fill_missing(X, columns, path):
     place); returns the means."""
     missing = np.isnan(X)
     if missing.all(axis=0).any():
-        raise UsageError(f"{path}: column {columns[int(np.argmax(missing.all(axis=0)))]!r} "
-                         "has no values to take a mean of")
+        raise UsageError(
+            f"{path}: column {columns[int(np.argmax(missing.all(axis=0)))]!r} "
+            "has no values to take a mean of"
+        )
     means = np.nanmean(X, axis=0)
     X[missing] = means[np.nonzero(missing)[1]]
     return means
@@ -314,7 +454,7 @@ def _constant_loss(Y, loss, output):
         terms = -p * np.log(p)
         if output == "sigmoid":
             terms = terms - (1 - p) * np.log(1 - p)
-    return float(np.nansum(terms))                  # 0 log 0 = 0
+    return float(np.nansum(terms))  # 0 log 0 = 0
 
 
 def _warn_if_not_learned(history, constant):
@@ -327,8 +467,11 @@ def _warn_if_not_learned(history, constant):
         why = f"above what predicting the targets' mean gives ({constant:.4g})"
     else:
         return
-    print(f"fastbp train: warning: the last epoch's training loss ({last:.4g}) is {why}: the "
-          "network did not learn; try a smaller --lr", file=sys.stderr)
+    print(
+        f"fastbp train: warning: the last epoch's training loss ({last:.4g}) is {why}: the "
+        "network did not learn; try a smaller --lr",
+        file=sys.stderr,
+    )
 
 
 # The narrowest terminal a progress bar is drawn in (else: a line an epoch).
@@ -338,8 +481,9 @@ BAR_COLUMNS = 40
 def _bar_fits():
     """Whether stderr is a terminal wide enough for a progress bar."""
     try:
-        return (sys.stderr.isatty()
-                and os.get_terminal_size(sys.stderr.fileno()).columns >= BAR_COLUMNS)
+        return (
+            sys.stderr.isatty() and os.get_terminal_size(sys.stderr.fileno()).columns >= BAR_COLUMNS
+        )
     except (OSError, ValueError):
         return False
 
@@ -348,6 +492,7 @@ def _epoch_line(epochs):
     def report(network, epoch, logs):
         val = f"  val_loss {logs['val_loss']:.6g}" if "val_loss" in logs else ""
         print(f"epoch {epoch}/{epochs}  loss {logs['loss']:.6g}{val}", flush=True)
+
     return report
 
 
@@ -408,7 +553,7 @@ def _predict(net, info, scaling, X):
 
 
 def _quality(net, info, scaling, X, raw):
-    """"accuracy ..." or "R^2 ..." of the predictions against the targets."""
+    """ "accuracy ..." or "R^2 ..." of the predictions against the targets."""
     predicted, _ = _predict(net, info, scaling, X)
     if info["classes"] is not None:
         return f"accuracy {np.mean(predicted == _labels(raw, info['classes'])):.4f}"
@@ -419,8 +564,9 @@ def _targets(raw, info):
     """Numeric target values as read, one column per output."""
     truth = _numeric(raw)
     if truth is None:
-        raise UsageError(f"the target {info['target']!r} is not numeric, but the model "
-                         "predicts numbers")
+        raise UsageError(
+            f"the target {info['target']!r} is not numeric, but the model predicts numbers"
+        )
     return truth.reshape(len(truth), -1)
 
 
@@ -428,10 +574,11 @@ def _model_and_data(args, target=None, needs_target=False):
     """The model, its info and scaling, and the data it reads: X and, with
     ``needs_target``, the target (by default the model's own)."""
     net, info, arrays = load_model(args.model)
-    if info["target"] is None:              # Network.save's model: no names
+    if info["target"] is None:  # Network.save's model: no names
         if needs_target and target is None:
-            raise UsageError(f"{args.model} names no target column (Network.save wrote it): "
-                             "give --target")
+            raise UsageError(
+                f"{args.model} names no target column (Network.save wrote it): give --target"
+            )
         info = dict(info, target=target)
     elif target is not None and target != info["target"]:
         raise UsageError(f"the model predicts {info['target']!r}, not {target!r}")
@@ -439,11 +586,12 @@ def _model_and_data(args, target=None, needs_target=False):
         target = info["target"]
     fill = info.get("fill")
     X, _, raw = read_table(args.data, target, info["columns"], missing=fill is not None)
-    if fill is not None:                   # as the model was trained: the training means
+    if fill is not None:  # as the model was trained: the training means
         X = np.where(np.isnan(X), np.asarray(fill), X)
     if X.shape[1] != net.layers[0]:
-        raise UsageError(f"{args.data}: {X.shape[1]} input columns, the model takes "
-                         f"{net.layers[0]}")
+        raise UsageError(
+            f"{args.data}: {X.shape[1]} input columns, the model takes {net.layers[0]}"
+        )
     return net, info, tuple(arrays[name] for name in SCALING), X, raw
 
 
@@ -452,8 +600,11 @@ def _predict_command(args):
     predicted, proba = _predict(net, info, scaling, X)
     target = info["target"] or "output"
     if proba is None:
-        header = [target] if predicted.shape[1] == 1 else [f"{target}_{k}" for k in
-                                                            range(predicted.shape[1])]
+        header = (
+            [target]
+            if predicted.shape[1] == 1
+            else [f"{target}_{k}" for k in range(predicted.shape[1])]
+        )
         rows = predicted.tolist()
     else:
         header = [target] + [f"p({label})" for label in info["classes"]]
@@ -478,28 +629,38 @@ def _eval(args):
         labels = _labels(raw, info["classes"])
         unknown = set(np.unique(labels).tolist()) - set(info["classes"])
         if unknown:
-            raise UsageError(f"{args.data}: labels the model does not know: "
-                             f"{sorted(map(str, unknown))[:5]}")
+            raise UsageError(
+                f"{args.data}: labels the model does not know: {sorted(map(str, unknown))[:5]}"
+            )
         Y = _one_hot(labels, info["classes"])
     loss = net.loss(_scaled(X, x_mean, x_scale), Y)
-    print(f"{X.shape[0]} examples: loss {loss:.6g} ({net.loss_name}, on the model's scale), "
-          f"{_quality(net, info, scaling, X, raw)}")
+    print(
+        f"{X.shape[0]} examples: loss {loss:.6g} ({net.loss_name}, on the model's scale), "
+        f"{_quality(net, info, scaling, X, raw)}"
+    )
     return 0
 
 
 def _info(args):
-    lines = [f"fastbp {__import__('fastbp').__version__}",
-             f"python {platform.python_version()}, numpy {np.__version__}",
-             f"default backend: {_backend.BACKEND}"]
+    lines = [
+        f"fastbp {__import__('fastbp').__version__}",
+        f"python {platform.python_version()}, numpy {np.__version__}",
+        f"default backend: {_backend.BACKEND}",
+    ]
     core = _backend.compiled
     if core is None:
-        lines.append(f"compiled core: not available ({_backend.EXTENSION_ERROR}); the "
-                     "reference backend runs")
+        lines.append(
+            f"compiled core: not available ({_backend.EXTENSION_ERROR}); the reference backend runs"
+        )
     else:
-        lines.append(f"compiled core: OpenMP {'yes' if core.PARALLEL else 'no'} "
-                     f"(up to {core.max_threads()} threads), SIMD {core.SIMD}")
-        lines.append(f"instruction set: {core.ISA} (this CPU runs the copies built for "
-                     f"{', '.join(_backend.CORES)}; FASTBP_ISA picks one)")
+        lines.append(
+            f"compiled core: OpenMP {'yes' if core.PARALLEL else 'no'} "
+            f"(up to {core.max_threads()} threads), SIMD {core.SIMD}"
+        )
+        lines.append(
+            f"instruction set: {core.ISA} (this CPU runs the copies built for "
+            f"{', '.join(_backend.CORES)}; FASTBP_ISA picks one)"
+        )
     lines.append(f"CPU: {cpu_name()}, {os.cpu_count()} logical cores")
     print("\n".join(lines))
     return 0
@@ -528,6 +689,7 @@ LONG_CHECK = 2000
 def _bar(total, description):
     """A progress bar on stderr (tqdm, imported only when wanted)."""
     from tqdm.auto import tqdm
+
     return tqdm(total=total, desc=description, unit="weight", leave=False, dynamic_ncols=True)
 
 
@@ -536,11 +698,12 @@ def _schedule_of(net, threads, lr, momentum, rows):
     if threads == 1:
         return ""
     options = Options.check(lr, momentum=momentum, n_threads=threads)
-    shards, size = _parallel.copies_schedule(options, 0, rows, len(net.flat),
-                                             net.dtype.itemsize)
+    shards, size = _parallel.copies_schedule(options, 0, rows, len(net.flat), net.dtype.itemsize)
     if not shards:
-        return (f", {threads} threads asked: serial, the step is too large for copies "
-                "(a smaller --lr or --momentum)")
+        return (
+            f", {threads} threads asked: serial, the step is too large for copies "
+            "(a smaller --lr or --momentum)"
+        )
     return f", on {threads} threads: rounds of {shards} shards of {size} examples"
 
 
@@ -555,37 +718,69 @@ def _verify(args):
     net = Network(layers, hidden="tanh", seed=args.seed)
     lr = stable_lr(layers, args.momentum) if args.lr is None else args.lr
     print(f"fastbp verify: {net!r}, {rows} examples X ~ N(0, 1), Y ~ 0.5 N(0, 1)")
-    print("1. the compiled core against the reference backend, the same training "
-          f"(lr {lr:.3g}, momentum {args.momentum:g}, {args.epochs} epochs"
-          + _schedule_of(net, args.threads, lr, args.momentum, rows) + "):")
-    compared = verify(net, X, Y, epochs=args.epochs, lr=lr, momentum=args.momentum,
-                      seed=args.seed, n_threads=args.threads)
+    print(
+        "1. the compiled core against the reference backend, the same training "
+        f"(lr {lr:.3g}, momentum {args.momentum:g}, {args.epochs} epochs"
+        + _schedule_of(net, args.threads, lr, args.momentum, rows)
+        + "):"
+    )
+    compared = verify(
+        net,
+        X,
+        Y,
+        epochs=args.epochs,
+        lr=lr,
+        momentum=args.momentum,
+        seed=args.seed,
+        n_threads=args.threads,
+    )
     print("\n".join("   " + line for line in str(compared).splitlines()))
     agree = compared.passed
     sample = None if args.all else VERIFY_SAMPLE
-    print("2. backpropagation against central finite differences (8 examples), per layer"
-          + ("" if args.all else f", {VERIFY_SAMPLE} weights of each at most (--all: every "
-             "weight)") + ":")
+    print(
+        "2. backpropagation against central finite differences (8 examples), per layer"
+        + ("" if args.all else f", {VERIFY_SAMPLE} weights of each at most (--all: every weight)")
+        + ":"
+    )
     for backend in BACKENDS:
         net = Network(layers, seed=args.seed, backend=backend)
         count = sum(w.size if args.all else min(w.size, VERIFY_SAMPLE) for w in net.weights)
         bar = _bar(count, f"   {backend}") if count > LONG_CHECK else None
         try:
-            checked = check_gradient(net, X[:8], Y[:8], sample=sample, seed=args.seed,
-                                     progress=bar.update if bar else None)
+            checked = check_gradient(
+                net,
+                X[:8],
+                Y[:8],
+                sample=sample,
+                seed=args.seed,
+                progress=bar.update if bar else None,
+            )
         finally:
             if bar:
                 bar.close()
-        print(f"   {backend}: " + "; ".join(f"layer {l} {e:.1e}"
-                                            for l, e in enumerate(checked.errors, start=1))
-              + (" PASS" if checked.passed else " FAIL"))
+        print(
+            f"   {backend}: "
+            + "; ".join(f"layer {l} {e:.1e}" for l, e in enumerate(checked.errors, start=1))
+            + (" PASS" if checked.passed else " FAIL")
+        )
         agree = agree and checked.passed
-    verdict = ("PASS: the compiled core computes what the equations say" if agree else
-               "FAIL: training diverged at these settings (a smaller --lr or --momentum "
-               "trains stably); nothing was compared" if compared.diverged else "FAIL")
+    verdict = (
+        "PASS: the compiled core computes what the equations say"
+        if agree
+        else "FAIL: training diverged at these settings (a smaller --lr or --momentum "
+        "trains stably); nothing was compared"
+        if compared.diverged
+        else "FAIL"
+    )
     print("verdict: " + verdict)
     return 0 if agree else 1
 
 
-COMMANDS = {"demo": _demo, "train": _train, "predict": _predict_command, "eval": _eval,
-            "info": _info, "verify": _verify}
+COMMANDS = {
+    "demo": _demo,
+    "train": _train,
+    "predict": _predict_command,
+    "eval": _eval,
+    "info": _info,
+    "verify": _verify,
+}

@@ -21,9 +21,10 @@ try:
     import dask
     import dask.array as da
     from distributed import get_client, wait
-except ImportError as error:                       # pragma: no cover - the extra is missing
-    raise ImportError('fastbp.dask needs dask[array,distributed]: pip install '
-                      '"fastbp[dask]"') from error
+except ImportError as error:  # pragma: no cover - the extra is missing
+    raise ImportError(
+        'fastbp.dask needs dask[array,distributed]: pip install "fastbp[dask]"'
+    ) from error
 
 from . import _sparse
 from .network import Network
@@ -31,8 +32,9 @@ from .network import Network
 __all__ = ["fit"]
 
 
-def fit(model, X, Y, rounds=10, local_epochs=1, *, client=None, seed=None,
-        sample_weight=None, **options):
+def fit(
+    model, X, Y, rounds=10, local_epochs=1, *, client=None, seed=None, sample_weight=None, **options
+):
     """Train ``model`` on Dask arrays by model averaging over the workers.
 
     Parameters
@@ -86,11 +88,14 @@ def fit(model, X, Y, rounds=10, local_epochs=1, *, client=None, seed=None,
         network, finish, shuffle_seed = model, None, model.seed
     elif hasattr(model, "_start_distributed"):
         network, Y, sample_weight, options, shuffle_seed = model._start_distributed(
-            X, Y, sample_weight, options)
+            X, Y, sample_weight, options
+        )
         finish = model._finish_distributed
     else:
-        raise TypeError(f"model must be a fastbp.Network or a fastbp.sklearn estimator, got "
-                        f"{type(model).__name__}")
+        raise TypeError(
+            f"model must be a fastbp.Network or a fastbp.sklearn estimator, got "
+            f"{type(model).__name__}"
+        )
     options.setdefault("n_threads", 1)
     seed = shuffle_seed if seed is None else seed
     shares = _gather_on_workers(client, X, Y, sample_weight)
@@ -112,11 +117,14 @@ def _count(value, name):
 
 def _dask_array(array, name, ndims):
     if not isinstance(array, da.Array):
-        raise TypeError(f"{name} must be a dask.array.Array (dask.array.from_array wraps an "
-                        f"array in memory), got {type(array).__name__}")
+        raise TypeError(
+            f"{name} must be a dask.array.Array (dask.array.from_array wraps an "
+            f"array in memory), got {type(array).__name__}"
+        )
     if array.ndim not in ndims:
-        raise ValueError(f"{name} must have {' or '.join(map(str, ndims))} dimensions, got "
-                         f"shape {array.shape}")
+        raise ValueError(
+            f"{name} must have {' or '.join(map(str, ndims))} dimensions, got shape {array.shape}"
+        )
     if np.isnan(array.shape[0]):
         raise ValueError(f"{name} has unknown block sizes; call {name}.compute_chunk_sizes()")
     return array
@@ -134,7 +142,7 @@ def _gather_on_workers(client, X, Y, sample_weight):
     wait(parts)
     for part in parts:
         if part.status == "error":
-            part.result()                    # raises the error here (only it travels)
+            part.result()  # raises the error here (only it travels)
     holders = client.who_has(parts)
     by_worker = {}
     for part, size in zip(parts, X.chunks[0]):
@@ -167,11 +175,21 @@ def _round(client, network, shares, epochs, seed, round_, options):
     """One round: every worker trains a copy; the example-weighted mean of
     the copies' weights and of their last epochs' losses."""
     shares_of_all = np.array([size for _, _, size in shares], dtype=float)
-    shares_of_all /= shares_of_all.sum()                 # (one worker: exactly 1)
-    trained = [client.submit(_train_copy, network, share, epochs,
-                             _seed_of(seed, round_, k), options, workers=[worker],
-                             allow_other_workers=True, pure=False)
-               for k, (worker, share, _) in enumerate(shares)]
+    shares_of_all /= shares_of_all.sum()  # (one worker: exactly 1)
+    trained = [
+        client.submit(
+            _train_copy,
+            network,
+            share,
+            epochs,
+            _seed_of(seed, round_, k),
+            options,
+            workers=[worker],
+            allow_other_workers=True,
+            pure=False,
+        )
+        for k, (worker, share, _) in enumerate(shares)
+    ]
     results = client.gather(trained)
     flat = sum(part * result[0] for part, result in zip(shares_of_all, results))
     loss = float(sum(part * result[1] for part, result in zip(shares_of_all, results)))

@@ -1,6 +1,5 @@
 """The demo: a network learns two interleaved spirals, which no linear model can separate."""
 
-
 import numpy as np
 
 from .network import History, Network
@@ -27,9 +26,9 @@ def spirals(n=2000, turns=1.75, noise=0.02, seed=0):
         The class of each point, 0.0 or 1.0.
     """
     rng = np.random.default_rng(seed)
-    t = np.sqrt(rng.random(n)) * turns * 2 * np.pi    # sqrt: points spread evenly along the arm
+    t = np.sqrt(rng.random(n)) * turns * 2 * np.pi  # sqrt: points spread evenly along the arm
     label = rng.integers(2, size=n)
-    angle = t + np.pi * label                          # the second arm is the first turned by pi
+    angle = t + np.pi * label  # the second arm is the first turned by pi
     radius = t / (turns * 2 * np.pi)
     X = np.column_stack([radius * np.cos(angle), radius * np.sin(angle)])
     X += noise * rng.normal(size=X.shape)
@@ -57,8 +56,9 @@ def digits(n=None, seed=0):
     try:
         from sklearn.datasets import load_digits
     except ImportError:
-        raise ImportError('the digits demo needs scikit-learn: pip install "fastbp[sklearn]"'
-                          ) from None
+        raise ImportError(
+            'the digits demo needs scikit-learn: pip install "fastbp[sklearn]"'
+        ) from None
     X, y = load_digits(return_X_y=True)
     return X / 16.0, y.astype(np.float64)
 
@@ -73,8 +73,17 @@ DATASETS = {
 }
 
 
-def run(dataset="spirals", points=2000, epochs=None, lr=None, seed=0, backend=None,
-        report_every=10, out=print, plot=None):
+def run(
+    dataset="spirals",
+    points=2000,
+    epochs=None,
+    lr=None,
+    seed=0,
+    backend=None,
+    report_every=10,
+    out=print,
+    plot=None,
+):
     """Train a network on one of ``DATASETS`` and report.
 
     Prints the training loss every ``report_every`` epochs, then the
@@ -113,8 +122,14 @@ def run(dataset="spirals", points=2000, epochs=None, lr=None, seed=0, backend=No
         Y = np.eye(10)[y.astype(int)]
     else:
         Y = y
-    net = Network([X.shape[1], *hidden_sizes, Y.shape[1] if Y.ndim == 2 else 1],
-                  hidden=hidden, output=output, loss=loss, seed=seed, backend=backend)
+    net = Network(
+        [X.shape[1], *hidden_sizes, Y.shape[1] if Y.ndim == 2 else 1],
+        hidden=hidden,
+        output=output,
+        loss=loss,
+        seed=seed,
+        backend=backend,
+    )
     out(f"fastbp demo: {_DESCRIPTIONS[dataset]}, {len(X)} training examples; {net!r}")
     out(f"per-example SGD, lr={lr}, {epochs} epochs")
     history = History()
@@ -126,22 +141,34 @@ def run(dataset="spirals", points=2000, epochs=None, lr=None, seed=0, backend=No
             getattr(history, name).extend(getattr(part, name))
         done += block
         score = _score(dataset, net, X_test, y_test)
-        out(f"  epoch {done:4d}/{epochs}  loss {history.loss[-1]:.4f}  "
-            f"{'R^2' if dataset == 'sine' else 'accuracy'} {score:.3f}")
+        out(
+            f"  epoch {done:4d}/{epochs}  loss {history.loss[-1]:.4f}  "
+            f"{'R^2' if dataset == 'sine' else 'accuracy'} {score:.3f}"
+        )
     seconds = sum(history.seconds)
     rate = len(X) * epochs / seconds
     what = {"sine": "R^2", "digits": "test accuracy"}.get(dataset, "training accuracy")
-    out(f"{what} {score:.1%}; {seconds:.2f} s of training, "
-        f"{rate:,.0f} examples/s on the {net.backend} backend")
+    out(
+        f"{what} {score:.1%}; {seconds:.2f} s of training, "
+        f"{rate:,.0f} examples/s on the {net.backend} backend"
+    )
     if plot is not None:
         _picture(plot, dataset, history, net, X_test, y_test)
         out(f"wrote {plot}")
-    return {"accuracy": float(score), "loss": history.loss[-1], "seconds": seconds,
-            "examples_per_second": rate}
+    return {
+        "accuracy": float(score),
+        "loss": history.loss[-1],
+        "seconds": seconds,
+        "examples_per_second": rate,
+    }
 
 
-_DESCRIPTIONS = {"spirals": "two interleaved spirals", "xor": "the XOR problem",
-                 "sine": "one period of a sine", "digits": "scikit-learn's 8x8 digits"}
+_DESCRIPTIONS = {
+    "spirals": "two interleaved spirals",
+    "xor": "the XOR problem",
+    "sine": "one period of a sine",
+    "digits": "scikit-learn's 8x8 digits",
+}
 
 
 def _score(dataset, net, X, y):
@@ -163,6 +190,7 @@ def r_squared(truth, predicted):
 def _picture(path, dataset, history, net, X, y):
     """The demo's PNG: the learning curve beside what the network learned."""
     from . import plot
+
     figure = plot.Figure(figsize=(11, 4.5), layout="constrained")
     left, right = figure.subfigures(1, 2, width_ratios=[1, 1.3 if dataset == "digits" else 1])
     plot.learning_curve(history, left.add_subplot())

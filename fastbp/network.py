@@ -38,22 +38,26 @@ error : float, e(h(x), y)
 """
 
 
-def one_call_at_a_time(method: Callable[Concatenate[Network, P], R]
-                        ) -> Callable[Concatenate[Network, P], R]:
+def one_call_at_a_time(
+    method: Callable[Concatenate[Network, P], R],
+) -> Callable[Concatenate[Network, P], R]:
     """A training method of Network that raises RuntimeError while another
     training call on the same network runs: the training state belongs to
     one pass at a time."""
+
     @functools.wraps(method)
     def guarded(self: Network, *args: P.args, **kwargs: P.kwargs) -> R:
         if not self._model.lock.acquire(blocking=False):
             raise RuntimeError(
                 f"{method.__name__}: this network is already training in another call (a "
                 "callback, a stream's chunks or another thread); a network trains in one "
-                "call at a time")
+                "call at a time"
+            )
         try:
             return method(self, *args, **kwargs)
         finally:
             self._model.lock.release()
+
     return guarded
 
 
@@ -103,12 +107,20 @@ class Network:
     weight_decay need dense X (docs/sparse.md).
     """
 
-    def __init__(self, layers: Sequence[int], hidden: str | Sequence[str] = "tanh",
-                 output: str = "identity", loss: str = "squared", dtype: DTypeLike = "float64",
-                 seed: int | None = 0, backend: str | None = None,
-                 weights: Sequence[ArrayLike] | None = None) -> None:
+    def __init__(
+        self,
+        layers: Sequence[int],
+        hidden: str | Sequence[str] = "tanh",
+        output: str = "identity",
+        loss: str = "squared",
+        dtype: DTypeLike = "float64",
+        seed: int | None = 0,
+        backend: str | None = None,
+        weights: Sequence[ArrayLike] | None = None,
+    ) -> None:
         self._layers, self._hidden, self._output, self._loss = check.architecture(
-            layers, hidden, output, loss)
+            layers, hidden, output, loss
+        )
         self._dtype = check.dtype(dtype)
         self._seed = check.seed(seed)
         if self._seed is None:
@@ -118,9 +130,11 @@ class Network:
 
         # What the backends are handed: d[0..L], acts[l] for l = 1..L, the loss.
         names = ("identity",) + self._hidden + (self._output,)
-        self._spec = (np.array(self._layers, dtype=np.intp),
-                      np.array([ACTIVATIONS.index(n) for n in names], dtype=np.intc),
-                      LOSSES.index(self._loss))
+        self._spec = (
+            np.array(self._layers, dtype=np.intp),
+            np.array([ACTIVATIONS.index(n) for n in names], dtype=np.intc),
+            LOSSES.index(self._loss),
+        )
         self._flat = _buffers.zeros(_buffers.n_weights(self._layers), self._dtype)
         self._weights = _buffers.blocks(self._flat, self._layers)
         if weights is None:
@@ -132,12 +146,22 @@ class Network:
         # of one example, its stepper sgd_step's update by the options of
         # the last call (made again when they or the state change).
         self._model = Model(
-            network=self, flat=self._flat, layers=self._layers, dtype=self._dtype,
-            loss_name=self._loss, seed=self._seed, backend=self._backend, spec=self._spec,
-            requested_backend=backend, state=TrainingState(), lock=threading.Lock(),
-            predictor=self._backend.Predictor(self._flat, *self._spec[:2]), stepper=None)
+            network=self,
+            flat=self._flat,
+            layers=self._layers,
+            dtype=self._dtype,
+            loss_name=self._loss,
+            seed=self._seed,
+            backend=self._backend,
+            spec=self._spec,
+            requested_backend=backend,
+            state=TrainingState(),
+            lock=threading.Lock(),
+            predictor=self._backend.Predictor(self._flat, *self._spec[:2]),
+            stepper=None,
+        )
         self._stepper_options = self._stepper_state = None
-        self._options_given = self._options = None     # fit's and partial_fit's, checked
+        self._options_given = self._options = None  # fit's and partial_fit's, checked
 
     # ------------------------------------------------------------ properties
 
@@ -159,7 +183,7 @@ class Network:
 
     @property
     def backend(self) -> str:
-        """"compiled" or "reference"."""
+        """ "compiled" or "reference"."""
         return self._backend_name
 
     @property
@@ -177,7 +201,7 @@ class Network:
 
     @property
     def loss_name(self) -> str:
-        """"squared", "cross_entropy" or "poisson" (``loss`` is the method)."""
+        """ "squared", "cross_entropy" or "poisson" (``loss`` is the method)."""
         return self._loss
 
     @property
@@ -192,8 +216,10 @@ class Network:
 
     def __repr__(self):
         hidden = self._hidden[0] if len(set(self._hidden)) == 1 else list(self._hidden)
-        return (f"Network({list(self._layers)}, hidden={hidden!r}, output={self._output!r}, "
-                f"loss={self._loss!r}, dtype={self._dtype.name!r}, backend={self.backend!r})")
+        return (
+            f"Network({list(self._layers)}, hidden={hidden!r}, output={self._output!r}, "
+            f"loss={self._loss!r}, dtype={self._dtype.name!r}, backend={self.backend!r})"
+        )
 
     # ------------------------------------------------------------ input checks
 
@@ -201,14 +227,16 @@ class Network:
         return check.inputs(X, "X", self._dtype, ndims, self._layers[0])
 
     def _targets(self, Y, n_rows):
-        return check.targets(Y, "Y" if n_rows else "y", self._dtype, self._layers[-1],
-                             n_rows, self._loss)
+        return check.targets(
+            Y, "Y" if n_rows else "y", self._dtype, self._layers[-1], n_rows, self._loss
+        )
 
     def _example(self, x, y):
-        if _sparse.issparse(x):             # one example: a row of d[0] values, densified
+        if _sparse.issparse(x):  # one example: a row of d[0] values, densified
             if x.shape[0] != 1:
-                raise ValueError(f"x must be one example: a sparse x must have 1 row, got "
-                                 f"{x.shape[0]}")
+                raise ValueError(
+                    f"x must be one example: a sparse x must have 1 row, got {x.shape[0]}"
+                )
             x = check.inputs(x, "x", self._dtype, (2,), self._layers[0]).row(0)
         else:
             x = check.array(x, "x", self._dtype, (1,), self._layers[0])
@@ -237,8 +265,13 @@ class Network:
             return out
         rows = self._inputs(X)
         one = getattr(rows, "ndim", 2) == 1
-        out = _backend.forward(self._backend, self._flat, self._spec, self._weights,
-                               rows.reshape(1, -1) if one else rows)
+        out = _backend.forward(
+            self._backend,
+            self._flat,
+            self._spec,
+            self._weights,
+            rows.reshape(1, -1) if one else rows,
+        )
         return out[0] if one else out
 
     def loss(self, X: ArrayLike, Y: ArrayLike) -> float:
@@ -260,12 +293,17 @@ class Network:
         deltas = np.empty(n_s, dtype=self._dtype)
         outputs = np.empty(sum(self._layers), dtype=self._dtype)
         grad = np.zeros_like(self._flat)
-        error = self._backend.backprop(self._flat, *self._spec, inputs, targets, signals,
-                                       outputs, deltas, grad)
+        error = self._backend.backprop(
+            self._flat, *self._spec, inputs, targets, signals, outputs, deltas, grad
+        )
         split = _buffers.split
-        return Backprop(split(signals, self._layers[1:]), split(outputs, self._layers),
-                        split(deltas, self._layers[1:]), _buffers.blocks(grad, self._layers),
-                        float(error))
+        return Backprop(
+            split(signals, self._layers[1:]),
+            split(outputs, self._layers),
+            split(deltas, self._layers[1:]),
+            _buffers.blocks(grad, self._layers),
+            float(error),
+        )
 
     def gradient(self, X: ArrayLike, Y: ArrayLike) -> list[np.ndarray]:
         """de/dW^(l) for every layer, shaped like ``weights``: for 2-D X the
@@ -282,10 +320,23 @@ class Network:
     # ------------------------------------------------------------ training
 
     @one_call_at_a_time
-    def sgd_step(self, x: ArrayLike, y: ArrayLike, lr: float = 0.01, *, momentum: float = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0, lr_schedule: str = "constant",
-                 power_t: float = 0.25, clip: float | None = None, optimizer: str = "sgd",
-                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8) -> float:
+    def sgd_step(
+        self,
+        x: ArrayLike,
+        y: ArrayLike,
+        lr: float = 0.01,
+        *,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        lr_schedule: str = "constant",
+        power_t: float = 0.25,
+        clip: float | None = None,
+        optimizer: str = "sgd",
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+    ) -> float:
         """One in-place update on one example, continuing the training state.
 
         w_ij^(l) <- w_ij^(l) - lr * x_i^(l-1) * delta_j^(l) for plain SGD; the
@@ -322,52 +373,108 @@ class Network:
         or such an array, are used as they are: the call costs little more
         than a Python call (``benchmarks/bench_online.py``).
         """
-        given = (lr, momentum, nesterov, weight_decay, lr_schedule, power_t, clip, optimizer,
-                 beta_1, beta_2, epsilon)
+        given = (
+            lr,
+            momentum,
+            nesterov,
+            weight_decay,
+            lr_schedule,
+            power_t,
+            clip,
+            optimizer,
+            beta_1,
+            beta_2,
+            epsilon,
+        )
         stepper = self._model.stepper
-        if stepper is None or not unchanged(given, self._stepper_options) or \
-                self._stepper_state is not self._model.state:
+        if (
+            stepper is None
+            or not unchanged(given, self._stepper_options)
+            or self._stepper_state is not self._model.state
+        ):
             stepper = self._make_stepper(given)
         error = stepper.step(x, y)
-        if error is None:                   # not in the form the step reads: convert, check
+        if error is None:  # not in the form the step reads: convert, check
             error = stepper.step(*self._example(x, y))
         if error != error:
             raise DivergenceError(
                 f"training diverged in sgd_step: the error or the weights became non-finite "
                 f"(lr={lr}); the network is as it was before the step. Try a smaller lr, or "
-                f"scale the inputs and targets.")
+                f"scale the inputs and targets."
+            )
         return error
 
     def _make_stepper(self, given):
         """The backend's Stepper for sgd_step's options ``given`` (checked
         here), on the current training state."""
-        names = ("lr", "momentum", "nesterov", "weight_decay", "lr_schedule", "power_t", "clip",
-                 "optimizer", "beta_1", "beta_2", "epsilon")
+        names = (
+            "lr",
+            "momentum",
+            "nesterov",
+            "weight_decay",
+            "lr_schedule",
+            "power_t",
+            "clip",
+            "optimizer",
+            "beta_1",
+            "beta_2",
+            "epsilon",
+        )
         options = Options.check(**dict(zip(names, given)))
         if options.lr_schedule == "adaptive":
-            raise ValueError("lr_schedule='adaptive' changes lr between epochs; sgd_step takes "
-                             "'constant', 'invscaling' or 'optimal'")
+            raise ValueError(
+                "lr_schedule='adaptive' changes lr between epochs; sgd_step takes "
+                "'constant', 'invscaling' or 'optimal'"
+            )
         state = self._model.state
-        state.iterate = None                # the step starts from the weights predict uses
+        state.iterate = None  # the step starts from the weights predict uses
         velocity, moments = _passes.state_arrays(self._model, options)
         self._model.stepper = self._backend.Stepper(
-            self._flat, *self._spec, options, Plan(moments_from=state.progress["moments_from"]),
-            velocity, moments, state.progress)
+            self._flat,
+            *self._spec,
+            options,
+            Plan(moments_from=state.progress["moments_from"]),
+            velocity,
+            moments,
+            state.progress,
+        )
         self._stepper_options, self._stepper_state = given, state
         return self._model.stepper
 
     @one_call_at_a_time
-    def fit(self, X: ArrayLike, Y: ArrayLike, epochs: int = 10, lr: float = 0.01,
-            shuffle: bool = True, seed: int | None = None, verbose: bool = False, *,
-            momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0,
-            lr_schedule: str = "constant", power_t: float = 0.25, average: bool | int = False,
-            batch_size: int = 1, sample_weight: ArrayLike | None = None, clip: float | None = None,
-            validation_data: tuple[ArrayLike, ArrayLike] | None = None,
-            validation_fraction: float | None = None, early_stopping: bool = False,
-            patience: int = 5, tol: float = 1e-4, restore_best: bool = True,
-            callbacks: Sequence[Callable[..., Any]] = (), n_threads: int = 1,
-            parallel: str | None = None, optimizer: str = "sgd", beta_1: float = 0.9,
-            beta_2: float = 0.999, epsilon: float = 1e-8) -> History:
+    def fit(
+        self,
+        X: ArrayLike,
+        Y: ArrayLike,
+        epochs: int = 10,
+        lr: float = 0.01,
+        shuffle: bool = True,
+        seed: int | None = None,
+        verbose: bool = False,
+        *,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        lr_schedule: str = "constant",
+        power_t: float = 0.25,
+        average: bool | int = False,
+        batch_size: int = 1,
+        sample_weight: ArrayLike | None = None,
+        clip: float | None = None,
+        validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+        validation_fraction: float | None = None,
+        early_stopping: bool = False,
+        patience: int = 5,
+        tol: float = 1e-4,
+        restore_best: bool = True,
+        callbacks: Sequence[Callable[..., Any]] = (),
+        n_threads: int = 1,
+        parallel: str | None = None,
+        optimizer: str = "sgd",
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+    ) -> History:
         """Train by per-example stochastic gradient descent, in place.
 
         Every epoch visits each example once and updates the weights after
@@ -452,25 +559,73 @@ class Network:
             If the error or the weights become non-finite; the network keeps
             the weights of the end of the last finished epoch.
         """
-        options = self._checked_options(lr, momentum, nesterov, weight_decay, clip,
-                                        lr_schedule, power_t, patience, tol, average,
-                                        batch_size, n_threads, parallel, optimizer, beta_1,
-                                        beta_2, epsilon)
-        self._model.stepper = None                # a pass may replace the state's buffers
-        return training.fit(self._model, X, Y, epochs, options, shuffle, seed, verbose,
-                            sample_weight, validation_data, validation_fraction,
-                            early_stopping, restore_best, callbacks, fresh=True)
+        options = self._checked_options(
+            lr,
+            momentum,
+            nesterov,
+            weight_decay,
+            clip,
+            lr_schedule,
+            power_t,
+            patience,
+            tol,
+            average,
+            batch_size,
+            n_threads,
+            parallel,
+            optimizer,
+            beta_1,
+            beta_2,
+            epsilon,
+        )
+        self._model.stepper = None  # a pass may replace the state's buffers
+        return training.fit(
+            self._model,
+            X,
+            Y,
+            epochs,
+            options,
+            shuffle,
+            seed,
+            verbose,
+            sample_weight,
+            validation_data,
+            validation_fraction,
+            early_stopping,
+            restore_best,
+            callbacks,
+            fresh=True,
+        )
 
     @one_call_at_a_time
-    def partial_fit(self, X: ArrayLike, Y: ArrayLike, lr: float = 0.01, shuffle: bool = True,
-                    seed: int | None = None, *, momentum: float = 0.0, nesterov: bool = False,
-                    weight_decay: float = 0.0, lr_schedule: str = "constant",
-                    power_t: float = 0.25, average: bool | int = False, batch_size: int = 1,
-                    sample_weight: ArrayLike | None = None, clip: float | None = None,
-                    validation_data: tuple[ArrayLike, ArrayLike] | None = None, patience: int = 5,
-                    tol: float = 1e-4, callbacks: Sequence[Callable[..., Any]] = (),
-                    n_threads: int = 1, parallel: str | None = None, optimizer: str = "sgd",
-                    beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8) -> History:
+    def partial_fit(
+        self,
+        X: ArrayLike,
+        Y: ArrayLike,
+        lr: float = 0.01,
+        shuffle: bool = True,
+        seed: int | None = None,
+        *,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        lr_schedule: str = "constant",
+        power_t: float = 0.25,
+        average: bool | int = False,
+        batch_size: int = 1,
+        sample_weight: ArrayLike | None = None,
+        clip: float | None = None,
+        validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+        patience: int = 5,
+        tol: float = 1e-4,
+        callbacks: Sequence[Callable[..., Any]] = (),
+        n_threads: int = 1,
+        parallel: str | None = None,
+        optimizer: str = "sgd",
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+    ) -> History:
         """One training pass over the examples, continuing the training state
         (``training_state``: velocity, moments, averages, counters) of
         earlier ``fit``/``partial_fit`` calls.
@@ -478,13 +633,43 @@ class Network:
         Same arguments as ``fit`` without ``epochs``, ``verbose`` and the
         early-stopping ones; returns a one-epoch History.
         """
-        options = self._checked_options(lr, momentum, nesterov, weight_decay, clip,
-                                        lr_schedule, power_t, patience, tol, average,
-                                        batch_size, n_threads, parallel, optimizer, beta_1,
-                                        beta_2, epsilon)
-        self._model.stepper = None                # a pass may replace the state's buffers
-        return training.fit(self._model, X, Y, 1, options, shuffle, seed, False, sample_weight,
-                            validation_data, None, False, True, callbacks, fresh=False)
+        options = self._checked_options(
+            lr,
+            momentum,
+            nesterov,
+            weight_decay,
+            clip,
+            lr_schedule,
+            power_t,
+            patience,
+            tol,
+            average,
+            batch_size,
+            n_threads,
+            parallel,
+            optimizer,
+            beta_1,
+            beta_2,
+            epsilon,
+        )
+        self._model.stepper = None  # a pass may replace the state's buffers
+        return training.fit(
+            self._model,
+            X,
+            Y,
+            1,
+            options,
+            shuffle,
+            seed,
+            False,
+            sample_weight,
+            validation_data,
+            None,
+            False,
+            True,
+            callbacks,
+            fresh=False,
+        )
 
     def _checked_options(self, *given):
         """The Options of fit's or partial_fit's arguments ``given``, checked
@@ -516,8 +701,9 @@ class Network:
         return _torch.to_sequential(self)
 
     @classmethod
-    def from_torch(cls, module: Any, loss: str | None = None, dtype: DTypeLike | None = None,
-                   **kwargs: Any) -> Network:
+    def from_torch(
+        cls, module: Any, loss: str | None = None, dtype: DTypeLike | None = None, **kwargs: Any
+    ) -> Network:
         """A Network with the layers and weights of a ``torch.nn.Sequential``
         of Linear layers and activations as ``to_torch`` writes them; ``loss``
         None is "cross_entropy" after a Softmax, else "squared"; ``dtype``
@@ -525,8 +711,12 @@ class Network:
         return _torch.from_sequential(cls, module, loss, dtype, **kwargs)
 
 
-def load(path: str | os.PathLike[str] | BinaryIO, backend: str | None = None, *,
-         max_inflation: float = _persistence.INFLATION_BOUND) -> Network:
+def load(
+    path: str | os.PathLike[str] | BinaryIO,
+    backend: str | None = None,
+    *,
+    max_inflation: float = _persistence.INFLATION_BOUND,
+) -> Network:
     """Load a network saved by ``Network.save``.
 
     The file is checked before it is trusted: every field of its metadata,
@@ -556,15 +746,20 @@ def load(path: str | os.PathLike[str] | BinaryIO, backend: str | None = None, *,
         If ``path`` is neither a path nor a readable binary file.
     """
     if backend is not None:
-        _backend.get(backend)                   # a bad name is the caller's error
+        _backend.get(backend)  # a bad name is the caller's error
     if max_inflation is not None:
         max_inflation = check.positive_real(max_inflation, "max_inflation")
-    return _persistence.restored(Network, _persistence.read(path, (), max_inflation)[0],
-                                 backend)
+    return _persistence.restored(Network, _persistence.read(path, (), max_inflation)[0], backend)
 
 
-def fit_stream(network: Network, chunks: Iterable[Any], lr: float = 0.01, shuffle: bool = True,
-               seed: int | None = None, **options: Any) -> History:
+def fit_stream(
+    network: Network,
+    chunks: Iterable[Any],
+    lr: float = 0.01,
+    shuffle: bool = True,
+    seed: int | None = None,
+    **options: Any,
+) -> History:
     """Train ``network`` on one pass over ``chunks``, in place.
 
     For data that comes in pieces: files read one by one, a database cursor,

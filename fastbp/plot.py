@@ -10,7 +10,7 @@ import numpy as np
 
 try:
     from matplotlib.figure import Figure
-except ImportError as error:                       # pragma: no cover - the extra is missing
+except ImportError as error:  # pragma: no cover - the extra is missing
     raise ImportError('fastbp.plot needs matplotlib: pip install "fastbp[plot]"') from error
 
 
@@ -62,24 +62,40 @@ def decision_boundary(net, X, y, ax=None, resolution=200):
         Class labels (numbers).
     """
     if net.layers[0] != 2:
-        raise ValueError(f"decision_boundary needs a network of 2 inputs, got d[0] = "
-                         f"{net.layers[0]}")
+        raise ValueError(
+            f"decision_boundary needs a network of 2 inputs, got d[0] = {net.layers[0]}"
+        )
     ax = _axes(ax)
     X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
     low, high = X.min(axis=0), X.max(axis=0)
     margin = 0.05 * (high - low) + 1e-9
-    g0, g1 = np.meshgrid(np.linspace(low[0] - margin[0], high[0] + margin[0], resolution),
-                         np.linspace(low[1] - margin[1], high[1] + margin[1], resolution))
+    g0, g1 = np.meshgrid(
+        np.linspace(low[0] - margin[0], high[0] + margin[0], resolution),
+        np.linspace(low[1] - margin[1], high[1] + margin[1], resolution),
+    )
     out = net.predict(np.column_stack([g0.ravel(), g1.ravel()]))
     if out.shape[1] == 1:
         surface = out[:, 0].reshape(g0.shape)
         ax.contourf(g0, g1, surface, levels=20, cmap="RdBu_r", alpha=0.6)
         ax.contour(g0, g1, surface, levels=[0.5], colors="k", linewidths=1)
     else:
-        ax.contourf(g0, g1, out.argmax(axis=1).reshape(g0.shape), cmap="tab10", alpha=0.4,
-                    levels=np.arange(out.shape[1] + 1) - 0.5)
-    ax.scatter(X[:, 0], X[:, 1], c=y, cmap="RdBu_r" if out.shape[1] == 1 else "tab10",
-               s=8, edgecolors="k", linewidths=0.2)
+        ax.contourf(
+            g0,
+            g1,
+            out.argmax(axis=1).reshape(g0.shape),
+            cmap="tab10",
+            alpha=0.4,
+            levels=np.arange(out.shape[1] + 1) - 0.5,
+        )
+    ax.scatter(
+        X[:, 0],
+        X[:, 1],
+        c=y,
+        cmap="RdBu_r" if out.shape[1] == 1 else "tab10",
+        s=8,
+        edgecolors="k",
+        linewidths=0.2,
+    )
     ax.set_xlabel("x_1")
     ax.set_ylabel("x_2")
     ax.set_title("decision boundary")
@@ -102,16 +118,28 @@ def network_picture(net, x, y, figure=None):
         W, delta = net.weights[l - 1], result.deltas[l - 1]
         limit = float(np.max(np.abs(W))) or 1.0
         n_in, n_out = W.shape[0] - 1, W.shape[1]
-        image = axes[0, l - 1].imshow(W, cmap="RdBu_r", vmin=-limit, vmax=limit,
-                                      aspect="auto", interpolation="nearest",
-                                      extent=(0.5, n_out + 0.5, n_in + 0.5, -0.5))
+        image = axes[0, l - 1].imshow(
+            W,
+            cmap="RdBu_r",
+            vmin=-limit,
+            vmax=limit,
+            aspect="auto",
+            interpolation="nearest",
+            extent=(0.5, n_out + 0.5, n_in + 0.5, -0.5),
+        )
         axes[0, l - 1].set_title(f"w_ij^({l})")
         axes[0, l - 1].set_ylabel("i (0: bias)")
         figure.colorbar(image, ax=axes[0, l - 1])
         limit = float(np.max(np.abs(delta))) or 1.0
-        image = axes[1, l - 1].imshow(delta[None, :], cmap="PuOr_r", vmin=-limit, vmax=limit,
-                                      aspect="auto", interpolation="nearest",
-                                      extent=(0.5, n_out + 0.5, 0.5, -0.5))
+        image = axes[1, l - 1].imshow(
+            delta[None, :],
+            cmap="PuOr_r",
+            vmin=-limit,
+            vmax=limit,
+            aspect="auto",
+            interpolation="nearest",
+            extent=(0.5, n_out + 0.5, 0.5, -0.5),
+        )
         axes[1, l - 1].set_title(f"delta_j^({l})")
         axes[1, l - 1].set_yticks([])
         axes[1, l - 1].set_xlabel("j")

@@ -22,10 +22,23 @@ from . import _sparse
 from ._buffers import blocks as _blocks
 from ._names import ACTIVATIONS, LEAKY_SLOPE, LOSSES, scheduled_lr
 
-__all__ = ["PARALLEL", "SERIAL_REASON", "Dicts", "Predictor", "Stepper", "activate_rows",
-           "all_finite",
-           "backprop", "copy_into", "forward", "gradient", "loss", "max_threads", "train_pass",
-           "workspace"]
+__all__ = [
+    "PARALLEL",
+    "SERIAL_REASON",
+    "Dicts",
+    "Predictor",
+    "Stepper",
+    "activate_rows",
+    "all_finite",
+    "backprop",
+    "copy_into",
+    "forward",
+    "gradient",
+    "loss",
+    "max_threads",
+    "train_pass",
+    "workspace",
+]
 
 PARALLEL = False
 SERIAL_REASON = "the reference backend runs serially"
@@ -47,7 +60,7 @@ def _g(name, s):
     if name == "tanh":
         return np.tanh(s)
     if name == "sigmoid":
-        with np.errstate(over="ignore"):    # exp(-s) = inf gives x = 0, as it should
+        with np.errstate(over="ignore"):  # exp(-s) = inf gives x = 0, as it should
             return 1 / (1 + np.exp(-s))
     if name == "relu":
         return np.where(s > 0, s, 0).astype(s.dtype)
@@ -73,8 +86,8 @@ def _g_prime(name, x):
         return np.where(x > 0, 1, LEAKY_SLOPE).astype(x.dtype)
     if name == "exp":
         return x.copy()
-    if name in ("identity", "softmax"):     # softmax: an output of cross-entropy alone,
-        return np.ones_like(x)              # whose delta^(L) = x - y takes no g'
+    if name in ("identity", "softmax"):  # softmax: an output of cross-entropy alone,
+        return np.ones_like(x)  # whose delta^(L) = x - y takes no g'
     raise ValueError(f"no activation {name!r}")
 
 
@@ -86,23 +99,23 @@ def _forward(W, names, x0):
     """
     s, x = [], [x0]
     for l in range(1, len(W) + 1):
-        s.append(_with_bias(x[l - 1]) @ W[l - 1])     # s^(l) = W^(l)T x^(l-1)
-        x.append(_g(names[l], s[l - 1]))               # x^(l) = g(s^(l))
+        s.append(_with_bias(x[l - 1]) @ W[l - 1])  # s^(l) = W^(l)T x^(l-1)
+        x.append(_g(names[l], s[l - 1]))  # x^(l) = g(s^(l))
     return s, x
 
 
 def _error_and_delta(output, loss_name, s_L, x_L, y):
     """Base step: the error e and delta^(L) = de/ds^(L) of one example."""
     if loss_name == "squared":
-        e = 0.5 * np.sum((x_L - y) ** 2)               # e = 1/2 sum_k (x_k - y_k)^2
-        delta = (x_L - y) * _g_prime(output, x_L)      # (1): (x - y) g'(s^(L))
+        e = 0.5 * np.sum((x_L - y) ** 2)  # e = 1/2 sum_k (x_k - y_k)^2
+        delta = (x_L - y) * _g_prime(output, x_L)  # (1): (x - y) g'(s^(L))
         return float(e), delta
-    delta = x_L - y                        # cross-entropy and Poisson: x^(L) - y
+    delta = x_L - y  # cross-entropy and Poisson: x^(L) - y
     if loss_name == "poisson":
         # e = sum_k y_k log(y_k / x_k) - y_k + x_k, with log x_k = s_k
         e = np.sum(np.where(y > 0, y * np.log(np.where(y > 0, y, 1)), 0) - y * s_L - y + x_L)
         return float(e), delta
-    if output == "sigmoid":                # "cross_entropy" with a sigmoid output:
+    if output == "sigmoid":  # "cross_entropy" with a sigmoid output:
         # e = -sum_k [y_k log x_k + (1-y_k) log(1-x_k)] = sum_k softplus(s_k) - y_k s_k
         e = np.sum(np.logaddexp(0, s_L) - y * s_L)
     else:
@@ -141,6 +154,7 @@ def _names(acts):
 
 
 # ---------------------------------------------------------------- backend API
+
 
 def forward(flat, layers, acts, X, out):
     """out[n] = x^(L) for every row n of X (CSR rows: one at a time, densified)."""
@@ -217,8 +231,23 @@ def all_finite(values, n_threads):
     return bool(np.isfinite(values.min()) and np.isfinite(values.max()))
 
 
-def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, options, plan, t_done,
-               velocity, average, moments, workspace):
+def train_pass(
+    flat,
+    layers,
+    acts,
+    loss,
+    X,
+    Y,
+    sample_weight,
+    order,
+    options,
+    plan,
+    t_done,
+    velocity,
+    average,
+    moments,
+    workspace,
+):
     """Per-example SGD over the rows ``order`` of X, in place on ``flat``,
     by ``options``, one example after another: with plan.shards > 0 the
     copies' schedule (``_train_shards``), shard after shard; plan.threads
@@ -246,16 +275,29 @@ def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, options, pl
     weight; number of examples done).
     """
     if plan.shards:
-        return _train_shards(flat, layers, acts, loss, X, Y, sample_weight, order, options,
-                             plan, t_done, velocity, moments)
+        return _train_shards(
+            flat,
+            layers,
+            acts,
+            loss,
+            X,
+            Y,
+            sample_weight,
+            order,
+            options,
+            plan,
+            t_done,
+            velocity,
+            moments,
+        )
     weight_decay, batch = options.weight_decay, options.batch_size
     average_from = options.average
     W, names = _blocks(flat, layers), _names(acts)
     update = _update_rule(W, layers, options, plan, velocity, moments)
-    G = [np.zeros_like(w) for w in W]        # a mini-batch's summed gradient
-    sparse = isinstance(X, _sparse.Rows)     # CSR rows, densified one at a time
+    G = [np.zeros_like(w) for w in W]  # a mini-batch's summed gradient
+    sparse = isinstance(X, _sparse.Rows)  # CSR rows, densified one at a time
     total, done, updates, in_batch = 0.0, 0, 0, 0
-    with np.errstate(over="ignore", invalid="ignore"):    # the caller reports divergence
+    with np.errstate(over="ignore", invalid="ignore"):  # the caller reports divergence
         for k, r in enumerate(order):
             weight = 1.0 if sample_weight is None else sample_weight[r]
             _, x, delta, e = _backprop(W, names, LOSSES[loss], X[r], Y[r], options.clip, weight)
@@ -275,17 +317,18 @@ def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, options, pl
                     G_l[...] = 0
                 in_batch = 0
             updates += 1
-            t = t_done + updates                       # the number of this update
+            t = t_done + updates  # the number of this update
             lr = scheduled_lr(options.schedule, options.lr, t, options.power_t, weight_decay)
             for l, g in enumerate(gradients):
-                g[1:] += weight_decay * W[l][1:]       # L2 penalty, bias row excluded
+                g[1:] += weight_decay * W[l][1:]  # L2 penalty, bias row excluded
                 # Adam and Adagrad on a CSR example: W^(1)'s bias row and its
                 # entries' rows only (lazily, as torch's SparseAdam)
-                rows = (np.r_[0, X.entries(r) + 1] if l == 0 and sparse and batch == 1
-                        else slice(None))
+                rows = (
+                    np.r_[0, X.entries(r) + 1] if l == 0 and sparse and batch == 1 else slice(None)
+                )
                 update(l, g, rows, lr, t)
             if average_from >= 1 and t >= average_from:
-                average += (flat - average) / (t - average_from + 1)    # running mean
+                average += (flat - average) / (t - average_from + 1)  # running mean
     return total, done
 
 
@@ -296,37 +339,37 @@ def _update_rule(W, layers, options, plan, velocity, moments):
     update the weight rows ``rows`` only (a CSR example's: lazily, as
     torch's SparseAdam); SGD and momentum every row."""
     b1, b2, eps, mu = options.beta_1, options.beta_2, options.epsilon, options.momentum
-    n = sum(w.size for w in W)                                     # len(flat)
+    n = sum(w.size for w in W)  # len(flat)
 
     def adam(l, g, rows, lr, t):
-        M[l][rows] = b1 * M[l][rows] + (1 - b1) * g[rows]          # m <- b1 m + (1 - b1) g
-        S[l][rows] = b2 * S[l][rows] + (1 - b2) * g[rows] ** 2     # v <- b2 v + (1 - b2) g^2
-        k = t - plan.moments_from                                  # Adam's own step count
-        step = lr * np.sqrt(1 - b2 ** k) / (1 - b1 ** k)
+        M[l][rows] = b1 * M[l][rows] + (1 - b1) * g[rows]  # m <- b1 m + (1 - b1) g
+        S[l][rows] = b2 * S[l][rows] + (1 - b2) * g[rows] ** 2  # v <- b2 v + (1 - b2) g^2
+        k = t - plan.moments_from  # Adam's own step count
+        step = lr * np.sqrt(1 - b2**k) / (1 - b1**k)
         W[l][rows] -= step * M[l][rows] / (np.sqrt(S[l][rows]) + eps)
 
     def adagrad(l, g, rows, lr, t):
-        S[l][rows] += g[rows] ** 2                                 # the sum of squared gradients
+        S[l][rows] += g[rows] ** 2  # the sum of squared gradients
         W[l][rows] -= lr * g[rows] / (np.sqrt(S[l][rows]) + eps)
 
     def sgd(l, g, rows, lr, t):
-        W[l] -= lr * g                                             # w <- w - lr g
+        W[l] -= lr * g  # w <- w - lr g
 
     def momentum(l, g, rows, lr, t):
         V[l] *= mu
-        V[l] -= lr * g                                             # v <- momentum v - lr g
-        W[l] += mu * V[l] - lr * g if options.nesterov else V[l]   # w <- w + v
+        V[l] -= lr * g  # v <- momentum v - lr g
+        W[l] += mu * V[l] - lr * g if options.nesterov else V[l]  # w <- w + v
 
-    if options.optimizer == "adam":                                # Adam's m, then its v
+    if options.optimizer == "adam":  # Adam's m, then its v
         M, S = _blocks(moments[:n], layers), _blocks(moments[n:], layers)
         return adam
-    if options.optimizer == "adagrad":                             # Adagrad's sums of squares
+    if options.optimizer == "adagrad":  # Adagrad's sums of squares
         S = _blocks(moments, layers)
         return adagrad
     if mu:
         V = _blocks(velocity, layers)
         return momentum
-    return sgd                                                     # "sgd"
+    return sgd  # "sgd"
 
 
 def _momentum_drift(options, size, shard, used):
@@ -341,15 +384,15 @@ def _momentum_drift(options, size, shard, used):
     updates = [-(-min(shard, size - s * shard) // options.batch_size) for s in range(used)]
     w_sum = v_sum = 0.0
     for count in updates:
-        w_sum += scale * mu * (1 - mu ** count) / (1 - mu)
-        v_sum += mu ** count
+        w_sum += scale * mu * (1 - mu**count) / (1 - mu)
+        v_sum += mu**count
     total = sum(updates)
-    return (scale * mu * (1 - mu ** total) / (1 - mu) - w_sum,
-            (used - 1) - v_sum + mu ** total)
+    return (scale * mu * (1 - mu**total) / (1 - mu) - w_sum, (used - 1) - v_sum + mu**total)
 
 
-def _train_shards(flat, layers, acts, loss, X, Y, sample_weight, order, options, plan, t_done,
-                  velocity, moments):
+def _train_shards(
+    flat, layers, acts, loss, X, Y, sample_weight, order, options, plan, t_done, velocity, moments
+):
     """parallel="copies"'s schedule, one shard after another: each round's
     plan.shards shards of plan.round examples trained on copies of the
     weights (velocity, Adagrad's sums of squares) as they were at the
@@ -363,16 +406,30 @@ def _train_shards(flat, layers, acts, loss, X, Y, sample_weight, order, options,
         copies = []
         for first in range(start, start + size, shard):
             w, v, m = (None if a is None else a.copy() for a in (flat, velocity, moments))
-            rows = order[first:min(first + shard, start + size)]
-            part, done = train_pass(w, layers, acts, loss, X, Y, sample_weight, rows, options,
-                                    serial, t_done + first // options.batch_size, v, None, m,
-                                    None)
+            rows = order[first : min(first + shard, start + size)]
+            part, done = train_pass(
+                w,
+                layers,
+                acts,
+                loss,
+                X,
+                Y,
+                sample_weight,
+                rows,
+                options,
+                serial,
+                t_done + first // options.batch_size,
+                v,
+                None,
+                m,
+                None,
+            )
             if done < len(rows):
                 return total, start
             copies.append((w, v, m))
             total += part
         if isinstance(X, _sparse.Rows):
-            owners = _owners(X, order[start:start + size], shard)
+            owners = _owners(X, order[start : start + size], shard)
             _merge_sparse(flat, [c[0] for c in copies], layers, owners, 1 / len(copies))
             if moments is not None:
                 _merge_sparse(moments, [c[2] for c in copies], layers, owners, 1)
@@ -434,9 +491,15 @@ def _merge_sparse(buffer, copies, layers, owners, share):
 def _one_example(value, dtype, width, ndims=(1,)):
     """``value`` where it is a C-contiguous finite array of ``dtype`` and
     shape (width,) (or (1, width) where 2 in ndims), else None."""
-    if (isinstance(value, np.ndarray) and value.dtype == dtype and value.ndim in ndims
-            and value.shape[-1] == width and value.size == width
-            and value.flags.c_contiguous and np.isfinite(value).all()):
+    if (
+        isinstance(value, np.ndarray)
+        and value.dtype == dtype
+        and value.ndim in ndims
+        and value.shape[-1] == width
+        and value.size == width
+        and value.flags.c_contiguous
+        and np.isfinite(value).all()
+    ):
         return value
     return None
 
@@ -471,8 +534,11 @@ class Stepper:
             y = np.array([y], dtype=self.flat.dtype)
         y = _one_example(y, self.flat.dtype, d_out)
         loss = LOSSES[self.spec[2]]
-        if y is None or (loss != "squared" and (y < 0).any()) or (
-                loss == "cross_entropy" and (y > 1).any()):
+        if (
+            y is None
+            or (loss != "squared" and (y < 0).any())
+            or (loss == "cross_entropy" and (y > 1).any())
+        ):
             return None
         return y
 
@@ -481,10 +547,21 @@ class Stepper:
         if x is None or y is None:
             return None
         before = [a.copy() for a in self.arrays]
-        error, done = train_pass(self.flat, *self.spec, x.reshape(1, -1), y.reshape(1, -1),
-                                 None, np.zeros(1, dtype=np.intp), self.options, self.plan,
-                                 self.progress["updates"], self.velocity, None, self.moments,
-                                 None)
+        error, done = train_pass(
+            self.flat,
+            *self.spec,
+            x.reshape(1, -1),
+            y.reshape(1, -1),
+            None,
+            np.zeros(1, dtype=np.intp),
+            self.options,
+            self.plan,
+            self.progress["updates"],
+            self.velocity,
+            None,
+            self.moments,
+            None,
+        )
         if done == 0 or not all(all_finite(a, 1) for a in self.arrays):
             for array, kept in zip(self.arrays, before):
                 array[...] = kept
@@ -507,8 +584,11 @@ class Dicts:
             return None
         row = np.zeros(self.model.layers[0], dtype=self.dtype)
         for name, value in x.items():
-            if name not in self.features or not isinstance(value, (float, int)) \
-                    or not np.isfinite(value):
+            if (
+                name not in self.features
+                or not isinstance(value, (float, int))
+                or not np.isfinite(value)
+            ):
                 return None
             row[self.features[name]] = value
         return row

@@ -38,7 +38,7 @@ import numpy as np
 
 try:
     from river import base
-except ImportError as error:                       # pragma: no cover - the extra is missing
+except ImportError as error:  # pragma: no cover - the extra is missing
     raise ImportError('fastbp.river needs river: pip install "fastbp[river]"') from error
 
 from . import _backend, _persistence
@@ -69,27 +69,54 @@ class _Learner:
 
     OUTPUT, LOSS = "identity", "squared"
 
-    def __init__(self, hidden_layer_sizes=(16,), activation="tanh", optimizer="adam",
-                 lr=0.003, momentum=0.0, nesterov=False, weight_decay=0.0,
-                 lr_schedule="constant", power_t=0.25, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-8, clip=None, dtype="float64", seed=0):
+    def __init__(
+        self,
+        hidden_layer_sizes=(16,),
+        activation="tanh",
+        optimizer="adam",
+        lr=0.003,
+        momentum=0.0,
+        nesterov=False,
+        weight_decay=0.0,
+        lr_schedule="constant",
+        power_t=0.25,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        clip=None,
+        dtype="float64",
+        seed=0,
+    ):
         self.hidden_layer_sizes, self.activation = hidden_layer_sizes, activation
         self.optimizer, self.lr, self.momentum, self.nesterov = optimizer, lr, momentum, nesterov
         self.weight_decay, self.lr_schedule, self.power_t = weight_decay, lr_schedule, power_t
         self.beta_1, self.beta_2, self.epsilon, self.clip = beta_1, beta_2, epsilon, clip
         self.dtype, self.seed = dtype, seed
         # checked now, so that a bad parameter fails here, not at the first example
-        self._step = {"lr": lr, "momentum": momentum, "nesterov": nesterov,
-                      "weight_decay": weight_decay, "lr_schedule": lr_schedule,
-                      "power_t": power_t, "clip": clip, "optimizer": optimizer,
-                      "beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon}
+        self._step = {
+            "lr": lr,
+            "momentum": momentum,
+            "nesterov": nesterov,
+            "weight_decay": weight_decay,
+            "lr_schedule": lr_schedule,
+            "power_t": power_t,
+            "clip": clip,
+            "optimizer": optimizer,
+            "beta_1": beta_1,
+            "beta_2": beta_2,
+            "epsilon": epsilon,
+        }
         if Options.check(**self._step).lr_schedule == "adaptive":
-            raise ValueError("lr_schedule='adaptive' changes lr between epochs; an online "
-                             "learner takes 'constant', 'invscaling' or 'optimal'")
+            raise ValueError(
+                "lr_schedule='adaptive' changes lr between epochs; an online "
+                "learner takes 'constant', 'invscaling' or 'optimal'"
+            )
         if not isinstance(hidden_layer_sizes, tuple) or not hidden_layer_sizes:
             # (river takes a tuple parameter for a class and its parameters)
-            raise TypeError(f"hidden_layer_sizes must be a non-empty tuple of layer sizes, "
-                            f"such as (16,); got {hidden_layer_sizes!r}")
+            raise TypeError(
+                f"hidden_layer_sizes must be a non-empty tuple of layer sizes, "
+                f"such as (16,); got {hidden_layer_sizes!r}"
+            )
         check.architecture([1, *hidden_layer_sizes, 1], activation, self.OUTPUT, self.LOSS)
         check.dtype(dtype)
         check.seed(seed)
@@ -97,13 +124,13 @@ class _Learner:
 
     def _start(self):
         """What the learner has learnt: nothing yet."""
-        self._features = {}                 # feature name -> input (row of W^(1) - 1)
-        self._network = None                # made at the first example learnt
-        self._fast = None                   # the backend's Dicts for the network, or None
+        self._features = {}  # feature name -> input (row of W^(1) - 1)
+        self._network = None  # made at the first example learnt
+        self._fast = None  # the backend's Dicts for the network, or None
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_fast"] = None               # made again from the rest
+        state["_fast"] = None  # made again from the rest
         return state
 
     def __setstate__(self, state):
@@ -117,8 +144,13 @@ class _Learner:
         """The fast path of examples as dicts, for the network as it is now
         (after a change of the network, its stepper or the features)."""
         network = self._network
-        self._fast = None if network is None else _backend.get(network.backend).Dicts(
-            model_of(network), self._features, self._classes_or_none())
+        self._fast = (
+            None
+            if network is None
+            else _backend.get(network.backend).Dicts(
+                model_of(network), self._features, self._classes_or_none()
+            )
+        )
 
     def _learn(self, x, y):
         """One example on the checked path (each learner has its own)."""
@@ -130,7 +162,7 @@ class _Learner:
             error = fast.learn(x, y)
             if error is not None and error == error:
                 return
-        self._learn(x, y)                   # checks, emerging features and labels, errors
+        self._learn(x, y)  # checks, emerging features and labels, errors
         self._refresh()
 
     # ------------------------------------------------------------ inputs
@@ -185,8 +217,10 @@ class _Learner:
             values = values.astype(np.float64)
         finite = np.isfinite(values).all(axis=0)
         if not finite.all():
-            raise ValueError(f"X[{names[int(np.argmin(finite))]!r}] holds NaN or infinity: "
-                             "features must be finite (fill missing values, with 0 say)")
+            raise ValueError(
+                f"X[{names[int(np.argmin(finite))]!r}] holds NaN or infinity: "
+                "features must be finite (fill missing values, with 0 say)"
+            )
         return names, values
 
     def _inputs(self, names, values):
@@ -201,9 +235,14 @@ class _Learner:
         """Whether there is a network to train, made where there is none
         yet but features to make it of."""
         if self._network is None and self._features:
-            self._network = Network([len(self._features), *self.hidden_layer_sizes,
-                                     n_outputs], hidden=self.activation, output=self.OUTPUT,
-                                    loss=self.LOSS, dtype=self.dtype, seed=self.seed)
+            self._network = Network(
+                [len(self._features), *self.hidden_layer_sizes, n_outputs],
+                hidden=self.activation,
+                output=self.OUTPUT,
+                loss=self.LOSS,
+                dtype=self.dtype,
+                seed=self.seed,
+            )
         return self._network is not None
 
     def _grow(self, more_inputs, more_outputs):
@@ -216,8 +255,7 @@ class _Learner:
     def _outputs(self, X):
         """x^(L) for each row of the DataFrame X, or None before the network."""
         names, values = self._columns(X, known_only=True)
-        return None if self._network is None else self._network.predict(
-            self._inputs(names, values))
+        return None if self._network is None else self._network.predict(self._inputs(names, values))
 
     @property
     def network(self) -> Network | None:
@@ -280,7 +318,7 @@ class MLPClassifier(_Learner, base.MiniBatchClassifier):
     OUTPUT, LOSS = "softmax", "cross_entropy"
 
     def _start(self):
-        self._classes = {}                  # label -> output unit
+        self._classes = {}  # label -> output unit
         super()._start()
 
     def _classes_or_none(self):
@@ -290,10 +328,21 @@ class MLPClassifier(_Learner, base.MiniBatchClassifier):
     def _unit_test_params(cls):
         yield {}
         yield {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True}
-        yield {"optimizer": "adagrad", "lr": 0.05, "hidden_layer_sizes": (8, 8),
-               "activation": "relu", "weight_decay": 1e-4}
-        yield {"optimizer": "sgd", "lr": 0.1, "hidden_layer_sizes": (4,), "clip": 1.0,
-               "lr_schedule": "invscaling", "dtype": "float32"}
+        yield {
+            "optimizer": "adagrad",
+            "lr": 0.05,
+            "hidden_layer_sizes": (8, 8),
+            "activation": "relu",
+            "weight_decay": 1e-4,
+        }
+        yield {
+            "optimizer": "sgd",
+            "lr": 0.1,
+            "hidden_layer_sizes": (4,),
+            "clip": 1.0,
+            "lr_schedule": "invscaling",
+            "dtype": "float32",
+        }
 
     @property
     def _multiclass(self):
@@ -313,7 +362,7 @@ class MLPClassifier(_Learner, base.MiniBatchClassifier):
             return unit
         if y is None or (isinstance(y, float) and math.isnan(y)):
             raise ValueError(f"y must be a label, got {y!r}")
-        if self._classes:                   # those seen are of one kind: like any of them
+        if self._classes:  # those seen are of one kind: like any of them
             _one_kind([next(iter(self._classes)), y])
         return None
 
@@ -327,7 +376,7 @@ class MLPClassifier(_Learner, base.MiniBatchClassifier):
         return np.eye(len(self._classes), dtype=self.dtype)[[self._classes[y] for y in labels]]
 
     def _learn(self, x, y):
-        inputs, unknown = self._row(x)      # x and y checked before anything changes
+        inputs, unknown = self._row(x)  # x and y checked before anything changes
         if self._label(y) is None:
             self._add_class(y)
         if unknown:
@@ -345,7 +394,7 @@ class MLPClassifier(_Learner, base.MiniBatchClassifier):
         if probabilities is not None:
             return probabilities
         if self._network is None:
-            self._row(x)                    # checked all the same
+            self._row(x)  # checked all the same
             return {label: 1 / len(self._classes) for label in self._classes}
         return dict(zip(self._classes, _probabilities(self._output(x)).tolist()))
 
@@ -354,7 +403,7 @@ class MLPClassifier(_Learner, base.MiniBatchClassifier):
         labels = list(y)
         if len(labels) != len(values):
             raise ValueError(f"y has {len(labels)} labels but X has {len(values)} rows")
-        for label in labels:                # all checked before anything changes
+        for label in labels:  # all checked before anything changes
             self._label(label)
         _one_kind(labels + list(self._classes))
         self._new_features(names)
@@ -363,9 +412,12 @@ class MLPClassifier(_Learner, base.MiniBatchClassifier):
             # a new class gets its unit where it first comes: learn the rows before it
             new = row < len(labels) and label not in self._classes
             if (new or row == len(labels)) and row > start and self._ready(len(self._classes)):
-                self._network.partial_fit(self._inputs(names, values[start:row]),
-                                          self._targets(labels[start:row]), shuffle=False,
-                                          **self._step)
+                self._network.partial_fit(
+                    self._inputs(names, values[start:row]),
+                    self._targets(labels[start:row]),
+                    shuffle=False,
+                    **self._step,
+                )
             if new:
                 self._add_class(label)
                 start = row
@@ -376,8 +428,9 @@ class MLPClassifier(_Learner, base.MiniBatchClassifier):
 
         outputs = self._outputs(X)
         if outputs is None:
-            return pd.DataFrame({label: [1 / len(self._classes)] * len(X)
-                                 for label in self._classes}, index=X.index)
+            return pd.DataFrame(
+                {label: [1 / len(self._classes)] * len(X) for label in self._classes}, index=X.index
+            )
         return pd.DataFrame(_probabilities(outputs), columns=list(self._classes), index=X.index)
 
     def predict_many(self, X: Any) -> Any:
@@ -387,8 +440,9 @@ class MLPClassifier(_Learner, base.MiniBatchClassifier):
         if probabilities.shape[1] == 0:
             return pd.Series([None] * len(X), index=X.index, dtype=object)
         labels = list(self._classes)
-        return pd.Series([labels[k] for k in np.argmax(probabilities.to_numpy(), axis=1)],
-                         index=X.index)
+        return pd.Series(
+            [labels[k] for k in np.argmax(probabilities.to_numpy(), axis=1)], index=X.index
+        )
 
 
 def _probabilities(outputs):
@@ -418,8 +472,10 @@ def _one_kind(labels):
         first.setdefault(_kind(label), label)
     if len(first) > 1:
         a, b = list(first.values())[:2]
-        raise TypeError(f"y: the labels must be of one kind; got {a!r} "
-                        f"({type(a).__name__}) and {b!r} ({type(b).__name__})")
+        raise TypeError(
+            f"y: the labels must be of one kind; got {a!r} "
+            f"({type(a).__name__}) and {b!r} ({type(b).__name__})"
+        )
 
 
 class MLPRegressor(_Learner, base.MiniBatchRegressor):
@@ -449,8 +505,13 @@ class MLPRegressor(_Learner, base.MiniBatchRegressor):
     def _unit_test_params(cls):
         yield {}
         yield {"optimizer": "sgd", "lr": 0.001, "momentum": 0.5, "clip": 10.0}
-        yield {"optimizer": "adagrad", "lr": 0.05, "hidden_layer_sizes": (8, 4),
-               "activation": "relu", "weight_decay": 1e-4}
+        yield {
+            "optimizer": "adagrad",
+            "lr": 0.05,
+            "hidden_layer_sizes": (8, 4),
+            "activation": "relu",
+            "weight_decay": 1e-4,
+        }
 
     @staticmethod
     def _target(y):
@@ -461,7 +522,7 @@ class MLPRegressor(_Learner, base.MiniBatchRegressor):
         return float(y)
 
     def _learn(self, x, y):
-        inputs, unknown = self._row(x)      # x and y checked before anything changes
+        inputs, unknown = self._row(x)  # x and y checked before anything changes
         y = self._target(y)
         if unknown:
             inputs = self._with_new_features(x)
@@ -473,7 +534,7 @@ class MLPRegressor(_Learner, base.MiniBatchRegressor):
         if value is not None:
             return value
         if self._network is None:
-            self._row(x)                    # checked all the same
+            self._row(x)  # checked all the same
             return 0.0
         return float(self._output(x)[0])
 
@@ -484,8 +545,9 @@ class MLPRegressor(_Learner, base.MiniBatchRegressor):
             raise ValueError(f"y has {len(targets)} targets but X has {len(values)} rows")
         self._new_features(names)
         if len(values) and self._ready(1):
-            self._network.partial_fit(self._inputs(names, values), np.array(targets),
-                                      shuffle=False, **self._step)
+            self._network.partial_fit(
+                self._inputs(names, values), np.array(targets), shuffle=False, **self._step
+            )
         self._refresh()
 
     def predict_many(self, X: Any) -> Any:

@@ -20,9 +20,10 @@ from numpy.typing import ArrayLike
 
 try:
     from sklearn.base import ClassifierMixin, RegressorMixin
-except ImportError as error:                       # pragma: no cover - the extra is missing
-    raise ImportError('fastbp.sklearn needs scikit-learn >= 1.6: pip install '
-                      '"fastbp[sklearn]"') from error
+except ImportError as error:  # pragma: no cover - the extra is missing
+    raise ImportError(
+        'fastbp.sklearn needs scikit-learn >= 1.6: pip install "fastbp[sklearn]"'
+    ) from error
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import compute_sample_weight
@@ -127,23 +128,67 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     _is_classifier = False
 
-    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
-                 solver="adam", alpha=0.0001, batch_size=1, learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.0,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 output_activation=None, average=False, n_threads=1, dtype=None):
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size=1,
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.0,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        output_activation=None,
+        average=False,
+        n_threads=1,
+        dtype=None,
+    ):
         super().__init__(
-            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
-            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
-            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
-            tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
-            output_activation=output_activation, average=average, n_threads=n_threads,
-            dtype=dtype)
+            hidden_layer_sizes,
+            activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+            output_activation=output_activation,
+            average=average,
+            n_threads=n_threads,
+            dtype=dtype,
+        )
         self.loss = loss
 
     def __sklearn_tags__(self):
@@ -152,8 +197,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return tags
 
     @available_if(_stochastic)
-    def partial_fit(self, X: ArrayLike, y: ArrayLike,
-                    sample_weight: ArrayLike | None = None) -> MLPRegressor:
+    def partial_fit(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> MLPRegressor:
         """One epoch over (X, y), continuing the training state; returns self."""
         return self._fit(X, y, sample_weight, incremental=True)
 
@@ -175,8 +221,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             raise ValueError(f"loss must be 'squared_error' or 'poisson', got {self.loss!r}")
         if self.loss == "poisson":
             if self.output_activation not in (None, "exp"):
-                raise ValueError(f"loss='poisson' needs output_activation None or 'exp', got "
-                                 f"{self.output_activation!r}")
+                raise ValueError(
+                    f"loss='poisson' needs output_activation None or 'exp', got "
+                    f"{self.output_activation!r}"
+                )
             return "exp", "poisson"
         output = "identity" if self.output_activation is None else self.output_activation
         return _fastbp_name(output, "output_activation"), "squared"
@@ -194,9 +242,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _sklearn_class(self):
         if self.out_activation_ != ("exp" if self.loss == "poisson" else "identity"):
-            raise ValueError(f"scikit-learn's MLPRegressor has no output "
-                             f"{self.out_activation_!r} for loss={self.loss!r}")
+            raise ValueError(
+                f"scikit-learn's MLPRegressor has no output "
+                f"{self.out_activation_!r} for loss={self.loss!r}"
+            )
         from sklearn.neural_network import MLPRegressor as SklearnMLPRegressor
+
         return SklearnMLPRegressor
 
 
@@ -237,24 +288,67 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     _is_classifier = True
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size=1, learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.0,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 output_activation=None, average=False, n_threads=1, dtype=None,
-                 class_weight=None):
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size=1,
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.0,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        output_activation=None,
+        average=False,
+        n_threads=1,
+        dtype=None,
+        class_weight=None,
+    ):
         super().__init__(
-            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
-            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
-            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
-            tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
-            output_activation=output_activation, average=average, n_threads=n_threads,
-            dtype=dtype)
+            hidden_layer_sizes,
+            activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+            output_activation=output_activation,
+            average=average,
+            n_threads=n_threads,
+            dtype=dtype,
+        )
         self.class_weight = class_weight
 
     def __sklearn_tags__(self):
@@ -263,8 +357,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return tags
 
     @available_if(_stochastic)
-    def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None,
-                    sample_weight: ArrayLike | None = None) -> MLPClassifier:
+    def partial_fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        classes: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> MLPClassifier:
         """One epoch over (X, y), continuing the training state; returns self.
 
         ``classes`` (all the labels there will be) is needed on the first
@@ -298,7 +397,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """Labels from class probabilities."""
         if self._label_binarizer.y_type_ == "multilabel-indicator":
             return self._label_binarizer.inverse_transform(proba)
-        if len(self.classes_) == 1:          # one class is every answer, as scikit-learn's
+        if len(self.classes_) == 1:  # one class is every answer, as scikit-learn's
             return np.repeat(self.classes_, len(proba))
         return self.classes_[np.argmax(proba, axis=1)]
 
@@ -309,26 +408,32 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         multilabel = type_of_target(y).startswith("multilabel")
-        if first or not hasattr(self, "_label_binarizer"):   # or coefs_ came assigned
+        if first or not hasattr(self, "_label_binarizer"):  # or coefs_ came assigned
             binarizer = LabelBinarizer()
             if incremental and not multilabel:
                 if classes is None:
-                    raise ValueError("classes must be passed on the first call to "
-                                     "partial_fit.")
+                    raise ValueError("classes must be passed on the first call to partial_fit.")
                 binarizer.fit(classes)
             else:
                 binarizer.fit(y)
             self._label_binarizer = binarizer
             self.classes_ = binarizer.classes_
-        elif incremental and classes is not None and not np.array_equal(
-                np.unique(classes), self.classes_):
-            raise ValueError(f"classes={classes!r} is not the same as on the first call to "
-                             f"partial_fit: {self.classes_!r}")
+        elif (
+            incremental
+            and classes is not None
+            and not np.array_equal(np.unique(classes), self.classes_)
+        ):
+            raise ValueError(
+                f"classes={classes!r} is not the same as on the first call to "
+                f"partial_fit: {self.classes_!r}"
+            )
         labels = self.classes_ if multilabel else np.unique(y)
         if not (first or incremental) and not np.array_equal(labels, self.classes_):
-            raise ValueError(f"warm_start can only be used where `y` has the same classes as "
-                             f"in the previous call to fit. Previously got {self.classes_}, "
-                             f"`y` has {labels}")
+            raise ValueError(
+                f"warm_start can only be used where `y` has the same classes as "
+                f"in the previous call to fit. Previously got {self.classes_}, "
+                f"`y` has {labels}"
+            )
         unseen = np.setdiff1d(labels, self.classes_)
         if len(unseen):
             raise ValueError(f"y has labels {unseen!r} not in classes_ {self.classes_!r}")
@@ -344,44 +449,54 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         and class weights computed block by block there."""
         import dask
         import dask.array as da
+
         self._label_binarizer = LabelBinarizer()
-        if y.ndim == 2:                                  # a multilabel indicator matrix
-            self._label_binarizer.fit(np.eye(max(y.shape[1], 2), dtype=int)[:, :y.shape[1]])
+        if y.ndim == 2:  # a multilabel indicator matrix
+            self._label_binarizer.fit(np.eye(max(y.shape[1], 2), dtype=int)[:, : y.shape[1]])
             self.classes_ = self._label_binarizer.classes_
             if self.class_weight is not None:
-                raise ValueError("fastbp.dask.fit takes class_weight for one-label "
-                                 "targets only")
+                raise ValueError("fastbp.dask.fit takes class_weight for one-label targets only")
             return y.astype(np.float64), sample_weight
         labels, counts = dask.compute(*da.unique(y, return_counts=True))
         check_classification_targets(labels)
         self._label_binarizer.fit(labels)
         self.classes_ = self._label_binarizer.classes_
-        n_outputs = _binarized(labels[:1], self._label_binarizer,
-                               self._two_softmax_outputs()).shape[1]
-        Y = y.map_blocks(_binarized, self._label_binarizer, self._two_softmax_outputs(),
-                         dtype=np.float64, new_axis=1, chunks=(y.chunks[0], (n_outputs,)))
+        n_outputs = _binarized(
+            labels[:1], self._label_binarizer, self._two_softmax_outputs()
+        ).shape[1]
+        Y = y.map_blocks(
+            _binarized,
+            self._label_binarizer,
+            self._two_softmax_outputs(),
+            dtype=np.float64,
+            new_axis=1,
+            chunks=(y.chunks[0], (n_outputs,)),
+        )
         if self.class_weight is not None:
             by_class = self.class_weight
-            if isinstance(by_class, str) and by_class == "balanced":   # from all of y
+            if isinstance(by_class, str) and by_class == "balanced":  # from all of y
                 by_class = dict(zip(labels, counts.sum() / (len(labels) * counts)))
             weights = y.map_blocks(_class_weighted, by_class, dtype=np.float64)
             sample_weight = weights if sample_weight is None else weights * sample_weight
         return Y, sample_weight
 
     def _two_softmax_outputs(self):
-        return (self.output_activation == "softmax"
-                and self._label_binarizer.y_type_ == "binary")
+        return self.output_activation == "softmax" and self._label_binarizer.y_type_ == "binary"
 
     def _output_and_loss(self):
         kind = self._label_binarizer.y_type_
         default = "softmax" if kind == "multiclass" else "logistic"
         output = default if self.output_activation is None else self.output_activation
         if output not in ("logistic", "softmax"):
-            raise ValueError(f"output_activation of a classifier must be None, 'logistic' or "
-                             f"'softmax', got {output!r}")
+            raise ValueError(
+                f"output_activation of a classifier must be None, 'logistic' or "
+                f"'softmax', got {output!r}"
+            )
         if output == "softmax" and kind == "multilabel-indicator":
-            raise ValueError("output_activation='softmax' cannot give multilabel targets "
-                             "(each label needs its own logistic output)")
+            raise ValueError(
+                "output_activation='softmax' cannot give multilabel targets "
+                "(each label needs its own logistic output)"
+            )
         return ACTIVATIONS.get(output, output), "cross_entropy"
 
     def _loss_scale(self):
@@ -400,9 +515,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _sklearn_class(self):
         kind = self._label_binarizer.y_type_
         if self.out_activation_ != ("softmax" if kind == "multiclass" else "logistic"):
-            raise ValueError(f"scikit-learn's MLPClassifier has no output_activation="
-                             f"{self.output_activation!r} for {kind} targets")
+            raise ValueError(
+                f"scikit-learn's MLPClassifier has no output_activation="
+                f"{self.output_activation!r} for {kind} targets"
+            )
         from sklearn.neural_network import MLPClassifier as SklearnMLPClassifier
+
         return SklearnMLPClassifier
 
 

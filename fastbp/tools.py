@@ -36,22 +36,27 @@ class GradientCheck:
         self.passed = all(error <= tolerance for error in errors)
 
     def __str__(self):
-        lines = [f"layer {l}: relative error {error:.2e}"
-                 for l, error in enumerate(self.errors, start=1)]
+        lines = [
+            f"layer {l}: relative error {error:.2e}" for l, error in enumerate(self.errors, start=1)
+        ]
         verdict = "PASS" if self.passed else "FAIL"
-        lines.append(f"{verdict}: every layer within {self.tolerance:g} "
-                     f"(central differences, eps {self.eps:.2g})" if self.passed else
-                     f"{verdict}: a layer above {self.tolerance:g} "
-                     f"(central differences, eps {self.eps:.2g})")
+        lines.append(
+            f"{verdict}: every layer within {self.tolerance:g} "
+            f"(central differences, eps {self.eps:.2g})"
+            if self.passed
+            else f"{verdict}: a layer above {self.tolerance:g} "
+            f"(central differences, eps {self.eps:.2g})"
+        )
         return "\n".join(lines)
 
     def __repr__(self):
-        return (f"<GradientCheck {'passed' if self.passed else 'FAILED'}: largest relative "
-                f"error {max(self.errors):.2e}, tolerance {self.tolerance:g}>")
+        return (
+            f"<GradientCheck {'passed' if self.passed else 'FAILED'}: largest relative "
+            f"error {max(self.errors):.2e}, tolerance {self.tolerance:g}>"
+        )
 
 
-def check_gradient(net, X, Y, eps=None, tolerance=None, *, sample=None, seed=0,
-                   progress=None):
+def check_gradient(net, X, Y, eps=None, tolerance=None, *, sample=None, seed=0, progress=None):
     """Backpropagation's gradient against central finite differences.
 
     For every weight w_ij^(l) (or a sample of each layer's),
@@ -97,8 +102,9 @@ def check_gradient(net, X, Y, eps=None, tolerance=None, *, sample=None, seed=0,
         if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or sample < 1:
             raise ValueError(f"sample must be an integer >= 1, got {sample!r}")
         rng = np.random.default_rng(seed)
-        picked = [np.sort(rng.choice(W.size, min(sample, W.size), replace=False))
-                  for W in net.weights]
+        picked = [
+            np.sort(rng.choice(W.size, min(sample, W.size), replace=False)) for W in net.weights
+        ]
     errors = []
     numerics = finite_differences(net, X, Y, eps, picked, progress)
     for l, (gradient, numeric) in enumerate(zip(net.gradient(X, Y), numerics)):
@@ -181,24 +187,36 @@ class Verification:
         self.passed = diverged is None and all(d <= tolerance for d in weight_differences)
 
     def __str__(self):
-        lines = [f"epoch {k}: largest weight difference {w:.2e}, loss difference {e:.2e} "
-                 f"(relative)" for k, (w, e) in enumerate(zip(self.weight_differences,
-                                                             self.loss_differences), start=1)]
+        lines = [
+            f"epoch {k}: largest weight difference {w:.2e}, loss difference {e:.2e} (relative)"
+            for k, (w, e) in enumerate(zip(self.weight_differences, self.loss_differences), start=1)
+        ]
         if self.diverged:
-            lines.append(f"DIVERGED: {self.diverged}; the backends cannot be compared. "
-                         "Try a smaller lr or momentum.")
+            lines.append(
+                f"DIVERGED: {self.diverged}; the backends cannot be compared. "
+                "Try a smaller lr or momentum."
+            )
         return "\n".join(lines)
 
     def __repr__(self):
         if self.diverged:
             return f"<Verification: diverged ({self.diverged})>"
-        return (f"<Verification {'passed' if self.passed else 'FAILED'}: "
-                f"{len(self.weight_differences)} epochs, largest weight difference "
-                f"{max(self.weight_differences):.2e}>")
+        return (
+            f"<Verification {'passed' if self.passed else 'FAILED'}: "
+            f"{len(self.weight_differences)} epochs, largest weight difference "
+            f"{max(self.weight_differences):.2e}>"
+        )
 
 
-def verify(net: Any, X: ArrayLike, Y: ArrayLike, epochs: int = 1, lr: float | None = None,
-           seed: int = 0, **fit_options: Any) -> Verification:
+def verify(
+    net: Any,
+    X: ArrayLike,
+    Y: ArrayLike,
+    epochs: int = 1,
+    lr: float | None = None,
+    seed: int = 0,
+    **fit_options: Any,
+) -> Verification:
     """Train copies of ``net`` on both backends, the same way, and compare.
 
     Both copies start from ``net``'s weights and train one epoch at a time
@@ -241,26 +259,42 @@ def verify(net: Any, X: ArrayLike, Y: ArrayLike, epochs: int = 1, lr: float | No
         raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
     if lr is None:
         lr = stable_lr(net.layers, fit_options.get("momentum", 0.0))
-    copies = [Network(net.layers, list(net.hidden), net.output, net.loss_name, net.dtype,
-                      net.seed, backend, net.weights) for backend in ("compiled", "reference")]
+    copies = [
+        Network(
+            net.layers,
+            list(net.hidden),
+            net.output,
+            net.loss_name,
+            net.dtype,
+            net.seed,
+            backend,
+            net.weights,
+        )
+        for backend in ("compiled", "reference")
+    ]
     weight_differences, loss_differences = [], []
     losses, diverged = [copies[1].loss(X, Y)], None
     for epoch in range(1, epochs + 1):
         try:
-            compiled, reference = [copy.partial_fit(X, Y, lr=lr, seed=seed, **fit_options)
-                                   for copy in copies]
+            compiled, reference = [
+                copy.partial_fit(X, Y, lr=lr, seed=seed, **fit_options) for copy in copies
+            ]
         except DivergenceError as error:
             diverged = f"epoch {epoch}: {error}"
             break
         scale = max(float(np.max(np.abs(copies[1].flat))), np.finfo(np.float64).tiny)
-        weight_differences.append(float(np.max(np.abs(copies[0].flat - copies[1].flat)))
-                                  / scale)
-        loss_differences.append(abs(compiled.loss[0] - reference.loss[0])
-                                / max(abs(reference.loss[0]), np.finfo(np.float64).tiny))
+        weight_differences.append(float(np.max(np.abs(copies[0].flat - copies[1].flat))) / scale)
+        loss_differences.append(
+            abs(compiled.loss[0] - reference.loss[0])
+            / max(abs(reference.loss[0]), np.finfo(np.float64).tiny)
+        )
         losses.append(copies[1].loss(X, Y))
         if not losses[-1] <= DIVERGENCE_FACTOR * losses[0]:
-            diverged = (f"the loss grew from {losses[0]:.3g} to {losses[-1]:.3g} by epoch "
-                        f"{epoch} (lr {lr:g})")
+            diverged = (
+                f"the loss grew from {losses[0]:.3g} to {losses[-1]:.3g} by epoch "
+                f"{epoch} (lr {lr:g})"
+            )
             break
-    return Verification(weight_differences, loss_differences, losses, diverged,
-                        VERIFY_TOLERANCE[net.dtype])
+    return Verification(
+        weight_differences, loss_differences, losses, diverged, VERIFY_TOLERANCE[net.dtype]
+    )

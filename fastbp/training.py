@@ -72,9 +72,24 @@ class History:
 
 # ---------------------------------------------------------------- fit
 
-def fit(model, X, Y, epochs, options, shuffle, seed, verbose=False, sample_weight=None,
-        validation_data=None, validation_fraction=None, early_stopping=False,
-        restore_best=True, callbacks=(), fresh=True):
+
+def fit(
+    model,
+    X,
+    Y,
+    epochs,
+    options,
+    shuffle,
+    seed,
+    verbose=False,
+    sample_weight=None,
+    validation_data=None,
+    validation_fraction=None,
+    early_stopping=False,
+    restore_best=True,
+    callbacks=(),
+    fresh=True,
+):
     """What ``Network.fit`` (``fresh``: a fresh training state) and
     ``partial_fit`` do with their checked ``options`` (an Options)."""
     epochs = check.integer(epochs, "epochs", 1)
@@ -83,25 +98,28 @@ def fit(model, X, Y, epochs, options, shuffle, seed, verbose=False, sample_weigh
     seed = model.seed if check.seed(seed) is None else seed
     verbose = check.boolean(verbose, "verbose")
     stopping = None
-    restore_best = check.boolean(restore_best, "restore_best")     # checked even when unused
+    restore_best = check.boolean(restore_best, "restore_best")  # checked even when unused
     if check.boolean(early_stopping, "early_stopping"):
         stopping = EarlyStopping(options.patience, options.tol, restore_best)
         if validation_data is None and validation_fraction is None:
             validation_fraction = 0.1
-    source, validation = _validation(model, source, validation_data, validation_fraction,
-                                     seed)
+    source, validation = _validation(model, source, validation_data, validation_fraction, seed)
     callbacks = _callables(callbacks)
     if fresh:
         model.state = TrainingState()
-    return _epochs(model, source, epochs, options, shuffle, seed, verbose, validation,
-                   stopping, callbacks)
+    return _epochs(
+        model, source, epochs, options, shuffle, seed, verbose, validation, stopping, callbacks
+    )
 
 
 def stream(model, chunks):
     """The blocks of ``fit_stream``'s ``chunks``, checked for ``model`` as
     they come."""
-    return _data.Stream(chunks, lambda X, Y, where: checked_block(model, X, Y, where),
-                        lambda weights, n: sample_weights(model, weights, n))
+    return _data.Stream(
+        chunks,
+        lambda X, Y, where: checked_block(model, X, Y, where),
+        lambda weights, n: sample_weights(model, weights, n),
+    )
 
 
 def mean_loss(model, flat, X, Y):
@@ -122,13 +140,14 @@ def loss_and_gradient(model, flat, X, Y, weights, n_threads=1):
 
     def rows(start, stop):
         grad = np.zeros_like(flat)
-        error = model.backend.gradient(flat, *model.spec, X[start:stop], Y[start:stop],
-                                          weights[start:stop], grad)
+        error = model.backend.gradient(
+            flat, *model.spec, X[start:stop], Y[start:stop], weights[start:stop], grad
+        )
         return error, grad
 
     if n_threads == 1:
         parts = [rows(0, n)]
-    else:                  # the compiled core releases the GIL for the rows
+    else:  # the compiled core releases the GIL for the rows
         with concurrent.futures.ThreadPoolExecutor(n_threads) as pool:
             parts = list(pool.map(rows, bounds[:-1], bounds[1:]))
     grad = parts[0][1]
@@ -139,14 +158,16 @@ def loss_and_gradient(model, flat, X, Y, weights, n_threads=1):
 
 # ---------------------------------------------------------------- data
 
+
 def _source(model, X, Y, sample_weight, batch_size):
     """Where training reads (X, Y) and the sample weights from: in memory,
     checked now; an out-of-core array-like, checked chunk by chunk (of
     whole mini-batches); or a fit_stream's chunks."""
     if isinstance(X, _data.Stream):
         if sample_weight is not None:
-            raise TypeError("fit_stream takes sample weights in the chunks, as "
-                            "(X, Y, sample_weight) triples")
+            raise TypeError(
+                "fit_stream takes sample weights in the chunks, as (X, Y, sample_weight) triples"
+            )
         return X
     if not _data.out_of_core(X):
         X, Y = checked_block(model, X, Y, "")
@@ -158,9 +179,15 @@ def _source(model, X, Y, sample_weight, batch_size):
     if not hasattr(Y, "__getitem__") or not hasattr(Y, "__len__") or len(Y) != shape[0]:
         raise ValueError(f"Y must have as many rows as X ({shape[0]}) and slice like it")
     rows = _parallel.whole_batches(
-        max(1, _data.CHUNK_BYTES // (shape[1] * model.dtype.itemsize)), batch_size)
-    return _data.Chunked(X, Y, sample_weights(model, sample_weight, shape[0]), rows,
-                         lambda X, Y, where, n: checked_block(model, X, Y, where, n))
+        max(1, _data.CHUNK_BYTES // (shape[1] * model.dtype.itemsize)), batch_size
+    )
+    return _data.Chunked(
+        X,
+        Y,
+        sample_weights(model, sample_weight, shape[0]),
+        rows,
+        lambda X, Y, where, n: checked_block(model, X, Y, where, n),
+    )
 
 
 def checked_block(model, X, Y, where, n_rows=None, names=("X", "Y")):
@@ -169,10 +196,12 @@ def checked_block(model, X, Y, where, n_rows=None, names=("X", "Y")):
     followed by ``where``."""
     X = check.inputs(X, names[0] + where, model.dtype, (2,), model.layers[0])
     if n_rows is not None and X.shape[0] != n_rows:
-        raise ValueError(f"X{where} gave {X.shape[0]} rows, not {n_rows}: slicing X must "
-                         "give the rows asked for")
-    return X, check.targets(Y, names[1] + where, model.dtype, model.layers[-1],
-                            X.shape[0], model.loss_name)
+        raise ValueError(
+            f"X{where} gave {X.shape[0]} rows, not {n_rows}: slicing X must give the rows asked for"
+        )
+    return X, check.targets(
+        Y, names[1] + where, model.dtype, model.layers[-1], X.shape[0], model.loss_name
+    )
 
 
 def sample_weights(model, value, n_rows):
@@ -194,19 +223,24 @@ def _validation(model, source, data, fraction, seed):
     if data is not None:
         if not isinstance(data, (tuple, list)) or len(data) != 2:
             raise TypeError("validation_data must be a pair (Xv, Yv)")
-        return source, checked_block(model, data[0], data[1], "",
-                                     names=("validation_data[0]", "validation_data[1]"))
+        return source, checked_block(
+            model, data[0], data[1], "", names=("validation_data[0]", "validation_data[1]")
+        )
     if fraction is None:
         return source, None
     if not isinstance(source, _data.InMemory):
-        raise ValueError("validation_fraction (and early_stopping without validation_data) "
-                         "needs X in memory; give validation_data instead")
+        raise ValueError(
+            "validation_fraction (and early_stopping without validation_data) "
+            "needs X in memory; give validation_data instead"
+        )
     X, Y, weights = source.X, source.Y, source.weights
     fraction = check.real_in(fraction, "validation_fraction", 0.0, 1.0)
     n_held = int(round(fraction * X.shape[0]))
     if not 0 < n_held < X.shape[0]:
-        raise ValueError(f"validation_fraction={fraction} of {X.shape[0]} examples leaves "
-                         "no validation or no training example")
+        raise ValueError(
+            f"validation_fraction={fraction} of {X.shape[0]} examples leaves "
+            "no validation or no training example"
+        )
     held = np.zeros(X.shape[0], dtype=bool)
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
     held[rng.choice(X.shape[0], n_held, replace=False)] = True
@@ -215,6 +249,7 @@ def _validation(model, source, data, fraction, seed):
 
 
 # ---------------------------------------------------------------- epochs
+
 
 def _improved(record, loss, tol):
     """Record an epoch's loss in ``record`` (keys "best_loss", "waited"):
@@ -260,14 +295,15 @@ def _callables(callbacks):
     return callbacks
 
 
-def _epochs(model, source, epochs, options, shuffle, seed, verbose, validation, stopping,
-            callbacks):
+def _epochs(
+    model, source, epochs, options, shuffle, seed, verbose, validation, stopping, callbacks
+):
     """The epoch loop: passes, History, validation, the adaptive rate,
     early stopping and callbacks."""
     history = History()
     state = model.state
     progress = state.progress
-    if state.iterate is not None:            # continue from the last iterate
+    if state.iterate is not None:  # continue from the last iterate
         model.flat[...] = state.iterate
         state.iterate = None
     if not options.average:
@@ -275,12 +311,15 @@ def _epochs(model, source, epochs, options, shuffle, seed, verbose, validation, 
     elif state.average is None:
         state.average = _buffers.zeros(len(model.flat), model.dtype)
     bar = _bar(epochs, "epochs", leave=True) if verbose else None
-    kept = []                                # the state from before a pass
+    kept = []  # the state from before a pass
     for epoch in range(1, epochs + 1):
         # the order of the p-th pass of a training run is drawn from (seed, p)
         # (one example has one order: no generator to make)
-        rng = (np.random.default_rng((seed, progress["passes"]))
-               if shuffle and getattr(source, "n", 2) > 1 else None)
+        rng = (
+            np.random.default_rng((seed, progress["passes"]))
+            if shuffle and getattr(source, "n", 2) > 1
+            else None
+        )
         if options.lr_schedule == "adaptive":
             progress["adaptive_lr"] = progress["adaptive_lr"] or options.lr
             options = options.with_lr(progress["adaptive_lr"])
@@ -288,9 +327,15 @@ def _epochs(model, source, epochs, options, shuffle, seed, verbose, validation, 
         n = getattr(source, "n", 0)
         inner = _bar(n, f"epoch {epoch}", leave=False) if bar and n >= LONG_EPOCH else None
         try:
-            total, n = run_pass(model, source.blocks(rng), options, f"epoch {epoch}",
-                                inner.update if inner else None, kept,
-                                n if isinstance(source, _data.InMemory) else 0)
+            total, n = run_pass(
+                model,
+                source.blocks(rng),
+                options,
+                f"epoch {epoch}",
+                inner.update if inner else None,
+                kept,
+                n if isinstance(source, _data.InMemory) else 0,
+            )
         finally:
             if inner:
                 inner.close()
@@ -307,8 +352,7 @@ def _epochs(model, source, epochs, options, shuffle, seed, verbose, validation, 
             logs["val_loss"] = mean_loss(model, _predicting(model, options), *validation)
             history.val_loss.append(logs["val_loss"])
         if bar:
-            bar.set_postfix({key: f"{value:.4g}" for key, value in logs.items()},
-                            refresh=False)
+            bar.set_postfix({key: f"{value:.4g}" for key, value in logs.items()}, refresh=False)
             bar.update(1)
         if options.lr_schedule == "adaptive":
             _adapt_lr(progress, logs.get("val_loss", logs["loss"]), options)
@@ -324,7 +368,7 @@ def _epochs(model, source, epochs, options, shuffle, seed, verbose, validation, 
         history.best_epoch = stopping.best_epoch
     state = model.state
     if _predicting(model, options) is state.average:
-        state.iterate = _buffers.copy(model.flat)   # predict uses the average from now on
+        state.iterate = _buffers.copy(model.flat)  # predict uses the average from now on
         model.flat[...] = state.average
     return history
 
@@ -347,5 +391,11 @@ def _bar(total, description, leave):
     """A tqdm progress bar on stderr (tqdm is imported only when wanted)."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=description, leave=leave, unit="epoch" if leave else "ex",
-                unit_scale=not leave, dynamic_ncols=True)
+    return tqdm(
+        total=total,
+        desc=description,
+        leave=leave,
+        unit="epoch" if leave else "ex",
+        unit_scale=not leave,
+        dynamic_ncols=True,
+    )

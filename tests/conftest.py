@@ -24,8 +24,10 @@ import fastbp  # noqa: E402
 from fastbp._names import ACTIVATIONS, LOSSES  # noqa: E402
 from fastbp.network import model_of  # noqa: E402
 
-BACKENDS = [pytest.param("compiled", marks=pytest.mark.compiled, id="compiled"),
-            pytest.param("reference", id="reference")]
+BACKENDS = [
+    pytest.param("compiled", marks=pytest.mark.compiled, id="compiled"),
+    pytest.param("reference", id="reference"),
+]
 
 
 @pytest.fixture(params=BACKENDS, scope="session")
@@ -48,7 +50,7 @@ def data(layers, n, seed=0, loss="squared", output="identity"):
         Y = 0.5 * rng.normal(size=(n, layers[-1]))
     elif output == "softmax":
         Y = np.eye(layers[-1])[rng.integers(layers[-1], size=n)]
-    elif loss == "poisson":                         # counts, zeros among them
+    elif loss == "poisson":  # counts, zeros among them
         Y = rng.poisson(1.0, size=(n, layers[-1])).astype(float)
     else:
         Y = (rng.random(size=(n, layers[-1])) < 0.5).astype(float)
@@ -57,9 +59,15 @@ def data(layers, n, seed=0, loss="squared", output="identity"):
 
 def twin(net, backend=None, dtype=None):
     """A network with ``net``'s architecture and weights on another backend/dtype."""
-    return fastbp.Network(net.layers, hidden=list(net.hidden), output=net.output,
-                          loss=net.loss_name, dtype=dtype or net.dtype,
-                          backend=backend or net.backend, weights=net.weights)
+    return fastbp.Network(
+        net.layers,
+        hidden=list(net.hidden),
+        output=net.output,
+        loss=net.loss_name,
+        dtype=dtype or net.dtype,
+        backend=backend or net.backend,
+        weights=net.weights,
+    )
 
 
 def record_train_pass(network, monkeypatch):
@@ -70,13 +78,51 @@ def record_train_pass(network, monkeypatch):
     model = model_of(network)
     calls, backend = [], model.backend
 
-    def train_pass(flat, layers, acts, loss, X, Y, sample_weight, order, options, plan,
-                   t_done, velocity, average, moments, workspace):
-        calls.append({"threads": plan.threads, "round": plan.round, "shards": plan.shards,
-                      "flat": flat,
-                      "velocity": velocity, "average": average, "workspace": workspace})
-        return backend.train_pass(flat, layers, acts, loss, X, Y, sample_weight, order,
-                                  options, plan, t_done, velocity, average, moments, workspace)
+    def train_pass(
+        flat,
+        layers,
+        acts,
+        loss,
+        X,
+        Y,
+        sample_weight,
+        order,
+        options,
+        plan,
+        t_done,
+        velocity,
+        average,
+        moments,
+        workspace,
+    ):
+        calls.append(
+            {
+                "threads": plan.threads,
+                "round": plan.round,
+                "shards": plan.shards,
+                "flat": flat,
+                "velocity": velocity,
+                "average": average,
+                "workspace": workspace,
+            }
+        )
+        return backend.train_pass(
+            flat,
+            layers,
+            acts,
+            loss,
+            X,
+            Y,
+            sample_weight,
+            order,
+            options,
+            plan,
+            t_done,
+            velocity,
+            average,
+            moments,
+            workspace,
+        )
 
     class Recorder:
         def __getattr__(self, name):
@@ -92,9 +138,11 @@ def backend_spec(network):
     """(d[0..L], activation codes, loss code) of ``network``, as the backend
     interface takes them."""
     names = ("identity",) + network.hidden + (network.output,)
-    return (np.array(network.layers, dtype=np.intp),
-            np.array([ACTIVATIONS.index(name) for name in names], dtype=np.intc),
-            LOSSES.index(network.loss_name))
+    return (
+        np.array(network.layers, dtype=np.intp),
+        np.array([ACTIVATIONS.index(name) for name in names], dtype=np.intc),
+        LOSSES.index(network.loss_name),
+    )
 
 
 # The warning of an install without the extension, which tests of other
@@ -118,7 +166,11 @@ def run_python(*args, timeout=300, **environment):
     filters = []
     while len(args) >= 2 and args[0] == "-W":
         filters, args = filters + [args[1]], args[2:]
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=home,
-                          env=dict(os.environ, **environment,
-                                   PYTHONWARNINGS=",".join(filters + [MISSING_EXTENSION])),
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        cwd=home,
+        env=dict(os.environ, **environment, PYTHONWARNINGS=",".join(filters + [MISSING_EXTENSION])),
+        timeout=timeout,
+    )

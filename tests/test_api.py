@@ -18,25 +18,40 @@ def test_public_names_of_the_design():
     assert issubclass(fastbp.DivergenceError, FloatingPointError)
     assert fastbp.BACKEND in ("compiled", "reference")
     net = fastbp.Network([2, 8, 1])
-    for name in ("layers", "flat", "weights", "backend", "dtype", "predict", "loss",
-                 "backprop", "gradient", "sgd_step", "fit", "partial_fit", "save"):
+    for name in (
+        "layers",
+        "flat",
+        "weights",
+        "backend",
+        "dtype",
+        "predict",
+        "loss",
+        "backprop",
+        "gradient",
+        "sgd_step",
+        "fit",
+        "partial_fit",
+        "save",
+    ):
         assert hasattr(net, name), name
 
 
 @pytest.mark.compiled
 def test_compiled_core_names_its_codes_as_the_python_layer_does():
     from fastbp import _backend, _names
+
     for core in _backend.CORES.values():
         assert set(core.ENUMS) == {"ACTIVATIONS", "LOSSES", "SCHEDULES", "OPTIMIZERS"}
         for group, codes in core.ENUMS.items():
             names = getattr(_names, group)
             assert codes == {name: names.index(name) for name in names}, group
-            assert getattr(core, group) is names        # the tuples themselves: one definition
+            assert getattr(core, group) is names  # the tuples themselves: one definition
 
 
 @pytest.mark.compiled
 def test_leaky_relu_slope_is_the_python_layers_in_every_copy_of_the_core():
     from fastbp import _backend, _names
+
     S = np.array([[-2.0, -0.5, 0.0, 3.0]])
     for core in _backend.CORES.values():
         X = S.copy()
@@ -51,7 +66,7 @@ def test_layout_of_the_weights(backend):
     assert net.dtype == np.float32
     assert net.flat.shape == (4 * 5 + 6 * 2,) and net.flat.flags.c_contiguous
     assert [W.shape for W in net.weights] == [(4, 5), (6, 2)]
-    net.weights[1][0, 1] = 7.0                      # the views write through to flat
+    net.weights[1][0, 1] = 7.0  # the views write through to flat
     assert net.flat[4 * 5 + 1] == 7.0
     assert all(np.shares_memory(W, net.flat) for W in net.weights)
 
@@ -59,6 +74,7 @@ def test_layout_of_the_weights(backend):
 @pytest.mark.compiled
 def test_the_core_s_buffers_start_on_a_cache_line(tmp_path, monkeypatch):
     """Off a cache line the core trains slower (benchmarks/bench_align.py)."""
+
     def on_line(array):
         return array.ctypes.data % 64 == 0
 
@@ -66,12 +82,12 @@ def test_the_core_s_buffers_start_on_a_cache_line(tmp_path, monkeypatch):
     workspaces = []
     for dtype in ("float32", "float64"):
         nets = [fastbp.Network([5, 7, 3], dtype=dtype, seed=k) for k in range(8)]
-        assert all(on_line(net.flat) for net in nets)     # numpy's own: 16 bytes
+        assert all(on_line(net.flat) for net in nets)  # numpy's own: 16 bytes
         net = nets[0]
         with monkeypatch.context() as patch:
             calls = record_train_pass(net, patch)
             net.fit(np.tile(X, (5, 1)), np.tile(Y, (5, 1)), epochs=1, lr=0.001, n_threads=2)
-        workspaces += [call["workspace"] for call in calls]      # the copies' shards
+        workspaces += [call["workspace"] for call in calls]  # the copies' shards
         net.fit(X, Y, epochs=1, lr=0.01, momentum=0.9, average=True)
         state = net.training_state
         assert on_line(state.velocity) and on_line(state.iterate)
@@ -89,8 +105,8 @@ def test_initialisation_is_seeded_and_scaled(backend):
     b = fastbp.Network([50, 40, 30], backend=backend, seed=3)
     c = fastbp.Network([50, 40, 30], backend=backend, seed=4)
     assert np.array_equal(a.flat, b.flat) and not np.array_equal(a.flat, c.flat)
-    assert np.all(a.weights[0][0] == 0)              # biases start at 0
-    glorot = np.sqrt(6 / (50 + 40))                  # uniform(-limit, limit) for tanh
+    assert np.all(a.weights[0][0] == 0)  # biases start at 0
+    glorot = np.sqrt(6 / (50 + 40))  # uniform(-limit, limit) for tanh
     assert np.abs(a.weights[0][1:]).max() <= glorot
     assert np.std(a.weights[0][1:]) == pytest.approx(glorot / np.sqrt(3), rel=0.1)
     he = fastbp.Network([50, 40, 30], hidden="relu", output="relu", seed=3, backend=backend)
@@ -140,8 +156,7 @@ def bad_constructor_arguments():
         (dict(layers=[2, 1], loss="cross_entropy"), ValueError, "cross_entropy"),
         (dict(layers=[2, 3], output="softmax"), ValueError, "softmax"),
         (dict(layers=[2, 1], loss="poisson"), ValueError, "poisson.*exp"),
-        (dict(layers=[2, 3, 1], hidden="exp", output="exp", loss="poisson"), ValueError,
-         "hidden"),
+        (dict(layers=[2, 3, 1], hidden="exp", output="exp", loss="poisson"), ValueError, "hidden"),
         (dict(layers=[2, 1], dtype="int32"), ValueError, "dtype"),
         (dict(layers=[2, 1], dtype="float16"), ValueError, "dtype"),
         (dict(layers=[2, 1], dtype="double precision"), TypeError, "dtype"),
@@ -279,12 +294,12 @@ def test_shuffles_follow_the_seed_and_the_pass(backend):
     assert a.flat.tobytes() == b.flat.tobytes()
     c = fastbp.Network([2, 3, 1], backend=backend)
     c.partial_fit(X, Y)
-    c.partial_fit(X, Y, seed=1)                 # the network's seed is 0
+    c.partial_fit(X, Y, seed=1)  # the network's seed is 0
     assert c.flat.tobytes() != a.flat.tobytes()
     d = fastbp.Network([2, 3, 1], backend=backend)
     d.partial_fit(X, Y)
-    d.partial_fit(X, Y)                         # a second pass: another order
-    d.fit(X, Y, epochs=2, seed=0)               # fit starts a new run: passes 0 and 1
+    d.partial_fit(X, Y)  # a second pass: another order
+    d.fit(X, Y, epochs=2, seed=0)  # fit starts a new run: passes 0 and 1
     e = fastbp.Network([2, 3, 1], backend=backend)
     e.partial_fit(X, Y)
     e.partial_fit(X, Y)
@@ -294,14 +309,15 @@ def test_shuffles_follow_the_seed_and_the_pass(backend):
 
 
 def test_verbose_shows_progress_bars(backend, capsys, monkeypatch):
-    monkeypatch.setattr(fastbp.training, "LONG_EPOCH", 10)    # a bar within epochs too
+    monkeypatch.setattr(fastbp.training, "LONG_EPOCH", 10)  # a bar within epochs too
     X, Y = data([2, 3, 1], 20)
-    fastbp.Network([2, 3, 1], backend=backend).fit(X, Y, epochs=3, verbose=True,
-                                                   validation_data=(X, Y))
+    fastbp.Network([2, 3, 1], backend=backend).fit(
+        X, Y, epochs=3, verbose=True, validation_data=(X, Y)
+    )
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "3/3" in captured.err and "val_loss=" in captured.err and "lr=" in captured.err
-    assert "epoch 3" in captured.err                         # the bar within the third epoch
+    assert "epoch 3" in captured.err  # the bar within the third epoch
     fastbp.Network([2, 3, 1], backend=backend).fit(X, Y, epochs=2)
     assert capsys.readouterr().err == ""
 
@@ -309,21 +325,25 @@ def test_verbose_shows_progress_bars(backend, capsys, monkeypatch):
 def test_xor_is_learned(backend):
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
     Y = np.array([0, 1, 1, 0], dtype=float)
-    net = fastbp.Network([2, 4, 1], hidden="tanh", output="sigmoid", loss="cross_entropy",
-                         seed=0, backend=backend)
+    net = fastbp.Network(
+        [2, 4, 1], hidden="tanh", output="sigmoid", loss="cross_entropy", seed=0, backend=backend
+    )
     net.fit(X, Y, epochs=1000, lr=0.5)
     np.testing.assert_array_equal(net.predict(X)[:, 0] > 0.5, Y > 0.5)
     assert net.loss(X, Y) < 0.05
 
 
-@pytest.mark.parametrize("forced", ["reference", pytest.param("compiled",
-                                                              marks=pytest.mark.compiled)])
+@pytest.mark.parametrize(
+    "forced", ["reference", pytest.param("compiled", marks=pytest.mark.compiled)]
+)
 def test_environment_variable_sets_the_default_backend(backend, forced):
     # ``backend`` here is the backend the forced process is asked for explicitly
     result = run_python(
-        "-c", "import fastbp; print(fastbp.BACKEND, fastbp.Network([2, 1]).backend, "
+        "-c",
+        "import fastbp; print(fastbp.BACKEND, fastbp.Network([2, 1]).backend, "
         f"fastbp.Network([2, 1], backend={backend!r}).backend)",
-        FASTBP_BACKEND=forced)
+        FASTBP_BACKEND=forced,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [forced, forced, backend]
 
@@ -391,14 +411,25 @@ def test_without_its_core_fastbp_says_how_to_get_it_and_info_says_what_runs():
     home = os.path.dirname(os.path.dirname(os.path.abspath(fastbp.__file__)))
     source_tree = os.path.exists(os.path.join(home, "setup.py"))
     result = subprocess.run(
-        [sys.executable, "-c", "import sys; sys.modules['fastbp._core'] = None\n"
-         "from fastbp import cli; cli.main(['info'])"],
-        capture_output=True, text=True, cwd=home, timeout=300,
-        env={name: value for name, value in os.environ.items() if name != "FASTBP_BACKEND"})
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.modules['fastbp._core'] = None\n"
+            "from fastbp import cli; cli.main(['info'])",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=home,
+        timeout=300,
+        env={name: value for name, value in os.environ.items() if name != "FASTBP_BACKEND"},
+    )
     assert result.returncode == 0, result.stderr
-    advice = ("a source tree without the built extension" if source_tree else
-              "installed without its compiled core: reinstall it with a working C compiler, "
-              "or install a wheel")
+    advice = (
+        "a source tree without the built extension"
+        if source_tree
+        else "installed without its compiled core: reinstall it with a working C compiler, "
+        "or install a wheel"
+    )
     assert advice in result.stderr, result.stderr
     assert "compiled core: not available" in result.stdout
     assert "the reference backend runs" in result.stdout and "asked for" not in result.stdout

@@ -31,8 +31,10 @@ def definition(path, symbol):
     defines it (def, cdef, class, an enum, an assignment) and the lines
     under it (indented further, or its closing brackets)."""
     lines = (ROOT / path).read_text().splitlines()
-    head = re.compile(rf"^(\s*)(?:(?:c?p?def|cdef|class)\b[^=]*?\b{symbol}\s*[(:]"
-                      rf"|{symbol}\s*=)")
+    head = re.compile(
+        rf"^(\s*)(?:(?:c?p?def|cdef|class)\b[^=]*?\b{symbol}\s*[(:]"
+        rf"|{symbol}\s*=)"
+    )
     starts = [i for i, line in enumerate(lines) if head.match(line)]
     assert len(starts) == 1, f"{path}: {symbol} defined {len(starts)} times, not once"
     first = starts[0]
@@ -61,8 +63,11 @@ def test_every_place_of_a_list_names_every_entry(kind):
     names = getattr(_names, LISTS[kind])
     found = places(kind)
     assert len(found) >= 5, found
-    missing = {f"{path} {symbol}": left for path, symbol in found
-               if (left := names_in(definition(path, symbol), path, names))}
+    missing = {
+        f"{path} {symbol}": left
+        for path, symbol in found
+        if (left := names_in(definition(path, symbol), path, names))
+    }
     assert not missing, f"places that leave out entries of {LISTS[kind]}: {missing}"
 
 
@@ -90,16 +95,18 @@ def _agree(make, fit=None):
         if fit:
             fit(net, Y)
         outputs[backend] = np.concatenate([g.ravel() for g in net.gradient(X, Y)] + [net.flat])
-    np.testing.assert_allclose(outputs["compiled"], outputs["reference"], rtol=1e-12,
-                               atol=1e-12)
+    np.testing.assert_allclose(outputs["compiled"], outputs["reference"], rtol=1e-12, atol=1e-12)
     return outputs["compiled"]
 
 
 def _targets(loss, width):
     rng = np.random.default_rng(1)
     if loss == "cross_entropy":
-        return np.eye(width)[rng.integers(width, size=len(X))] if width > 1 else \
-            rng.integers(2, size=(len(X), 1)).astype(float)
+        return (
+            np.eye(width)[rng.integers(width, size=len(X))]
+            if width > 1
+            else rng.integers(2, size=(len(X), 1)).astype(float)
+        )
     return rng.uniform(0, 2, size=(len(X), width))
 
 
@@ -109,12 +116,13 @@ def test_every_activation_trains_alike_on_both_backends(activation):
     if activation in _names.HIDDEN_ACTIVATIONS:
         spec = {"hidden": activation, "output": "identity", "loss": "squared"}
     else:
-        loss = next(loss for loss, outputs in _names.LOSS_OUTPUTS.items()
-                    if activation in outputs)
+        loss = next(loss for loss, outputs in _names.LOSS_OUTPUTS.items() if activation in outputs)
         spec = {"hidden": "tanh", "output": activation, "loss": loss}
     Y = _targets(spec["loss"], 2)
-    _agree(lambda backend: (fastbp.Network([3, 4, 2], seed=2, backend=backend, **spec), Y),
-           lambda net, Y: net.fit(X, Y, epochs=2, lr=0.05, seed=0))
+    _agree(
+        lambda backend: (fastbp.Network([3, 4, 2], seed=2, backend=backend, **spec), Y),
+        lambda net, Y: net.fit(X, Y, epochs=2, lr=0.05, seed=0),
+    )
 
 
 @pytest.mark.compiled
@@ -122,9 +130,13 @@ def test_every_activation_trains_alike_on_both_backends(activation):
 def test_every_loss_trains_alike_on_both_backends(loss):
     output = _names.LOSS_OUTPUTS.get(loss, ("identity",))[0]
     Y = _targets(loss, 1)
-    _agree(lambda backend: (fastbp.Network([3, 4, 1], output=output, loss=loss, seed=2,
-                                           backend=backend), Y),
-           lambda net, Y: net.fit(X, Y, epochs=2, lr=0.05, seed=0))
+    _agree(
+        lambda backend: (
+            fastbp.Network([3, 4, 1], output=output, loss=loss, seed=2, backend=backend),
+            Y,
+        ),
+        lambda net, Y: net.fit(X, Y, epochs=2, lr=0.05, seed=0),
+    )
 
 
 @pytest.mark.compiled
@@ -132,10 +144,11 @@ def test_every_loss_trains_alike_on_both_backends(loss):
 def test_every_optimizer_trains_alike_on_both_backends(optimizer):
     Y = _targets("squared", 2)
     before = fastbp.Network([3, 4, 2], seed=2).flat.copy()
-    after = _agree(lambda backend: (fastbp.Network([3, 4, 2], seed=2, backend=backend), Y),
-                   lambda net, Y: net.fit(X, Y, epochs=2, lr=0.01, seed=0,
-                                          optimizer=optimizer))
-    assert not np.array_equal(after[-len(before):], before)
+    after = _agree(
+        lambda backend: (fastbp.Network([3, 4, 2], seed=2, backend=backend), Y),
+        lambda net, Y: net.fit(X, Y, epochs=2, lr=0.01, seed=0, optimizer=optimizer),
+    )
+    assert not np.array_equal(after[-len(before) :], before)
 
 
 def test_no_module_but_network_py_reads_a_networks_own_attributes():

@@ -23,7 +23,7 @@ CASES = {
     "identity-tanh-squared": ([2, 3, 1], "identity", "tanh", "squared"),
     "wide-blocks": ([40, 61, 29, 10], "tanh", "identity", "squared"),
     "no-hidden": ([6, 37], [], "sigmoid", "squared"),
-    "wide-rows": ([3, 130, 129, 2], "tanh", "identity", "squared"),   # layers of whole rows
+    "wide-rows": ([3, 130, 129, 2], "tanh", "identity", "squared"),  # layers of whole rows
 }
 TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
 
@@ -31,8 +31,9 @@ TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
 @pytest.fixture(params=list(CASES), ids=list(CASES))
 def case(request):
     layers, hidden, output, loss = CASES[request.param]
-    oracle = fastbp.Network(layers, hidden=hidden, output=output, loss=loss, seed=5,
-                            backend="reference")
+    oracle = fastbp.Network(
+        layers, hidden=hidden, output=output, loss=loss, seed=5, backend="reference"
+    )
     X, Y = data(layers, 40, seed=6, loss=loss, output=output)
     return oracle, X, Y
 
@@ -42,10 +43,13 @@ def dtype(request):
     return request.param
 
 
-@pytest.fixture(params=[
-    pytest.param(("compiled", "float64"), marks=pytest.mark.compiled, id="compiled-float64"),
-    pytest.param(("compiled", "float32"), marks=pytest.mark.compiled, id="compiled-float32"),
-    pytest.param(("reference", "float32"), id="reference-float32")])
+@pytest.fixture(
+    params=[
+        pytest.param(("compiled", "float64"), marks=pytest.mark.compiled, id="compiled-float64"),
+        pytest.param(("compiled", "float32"), marks=pytest.mark.compiled, id="compiled-float32"),
+        pytest.param(("reference", "float32"), id="reference-float32"),
+    ]
+)
 def compared(request):
     """(backend, dtype) of a network compared with the float64 reference:
     every pair but the reference's own."""
@@ -112,15 +116,19 @@ def test_an_epoch_equals_its_examples_one_at_a_time(backend, dtype, case, moment
     net, one_by_one = twin(oracle, backend, dtype), twin(oracle, backend, dtype)
     net.fit(X, Y, epochs=1, lr=0.05, momentum=momentum, shuffle=False)
     for r in range(len(X)):
-        one_by_one.partial_fit(X[r:r + 1], Y[r:r + 1], lr=0.05, momentum=momentum)
+        one_by_one.partial_fit(X[r : r + 1], Y[r : r + 1], lr=0.05, momentum=momentum)
     assert np.array_equal(net.flat, one_by_one.flat)
 
 
 def test_shuffling_changes_the_result_and_the_seed_fixes_it(backend, case):
     oracle, X, Y = case
     runs = {}
-    for name, shuffle, seed in [("in order", False, None), ("seed 1", True, 1),
-                                ("seed 1 again", True, 1), ("seed 2", True, 2)]:
+    for name, shuffle, seed in [
+        ("in order", False, None),
+        ("seed 1", True, 1),
+        ("seed 1 again", True, 1),
+        ("seed 2", True, 2),
+    ]:
         net = twin(oracle, backend)
         net.fit(X, Y, epochs=1, lr=0.05, shuffle=shuffle, seed=seed)
         runs[name] = net.flat.copy()
@@ -129,28 +137,44 @@ def test_shuffling_changes_the_result_and_the_seed_fixes_it(backend, case):
     assert not np.array_equal(runs["seed 1"], runs["in order"])
 
 
-OUTPUTS = st.sampled_from([("identity", "squared"), ("tanh", "squared"),
-                           ("sigmoid", "squared"), ("relu", "squared"),
-                           ("leaky_relu", "squared"), ("sigmoid", "cross_entropy"),
-                           ("softmax", "cross_entropy"), ("exp", "poisson"),
-                           ("exp", "squared")])
+OUTPUTS = st.sampled_from(
+    [
+        ("identity", "squared"),
+        ("tanh", "squared"),
+        ("sigmoid", "squared"),
+        ("relu", "squared"),
+        ("leaky_relu", "squared"),
+        ("sigmoid", "cross_entropy"),
+        ("softmax", "cross_entropy"),
+        ("exp", "poisson"),
+        ("exp", "squared"),
+    ]
+)
 
 
 @pytest.mark.compiled
-@settings(max_examples=40, deadline=None, derandomize=True)   # CI must not flake
-@given(sizes=st.lists(st.integers(1, 40), min_size=2, max_size=5),
-       hidden=st.data(), output=OUTPUTS, dtype=st.sampled_from(["float64", "float32"]),
-       seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=40, deadline=None, derandomize=True)  # CI must not flake
+@given(
+    sizes=st.lists(st.integers(1, 40), min_size=2, max_size=5),
+    hidden=st.data(),
+    output=OUTPUTS,
+    dtype=st.sampled_from(["float64", "float32"]),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_random_networks_agree_with_the_reference(sizes, hidden, output, dtype, seed):
-    hidden = hidden.draw(st.lists(st.sampled_from(HIDDEN_ACTIVATIONS),
-                                  min_size=len(sizes) - 2, max_size=len(sizes) - 2))
+    hidden = hidden.draw(
+        st.lists(
+            st.sampled_from(HIDDEN_ACTIVATIONS), min_size=len(sizes) - 2, max_size=len(sizes) - 2
+        )
+    )
     output, loss = output
-    oracle = fastbp.Network(sizes, hidden=hidden, output=output, loss=loss, seed=seed,
-                            backend="reference")
+    oracle = fastbp.Network(
+        sizes, hidden=hidden, output=output, loss=loss, seed=seed, backend="reference"
+    )
     X, Y = data(sizes, 6, seed=seed, loss=loss, output=output)
     net = twin(oracle, "compiled", dtype)
     assert relative_error(net.predict(X), oracle.predict(X)) < TOLERANCE[dtype]
-    lr = 0.02 / max(sizes)   # small, so that training is stable rather than chaotic
+    lr = 0.02 / max(sizes)  # small, so that training is stable rather than chaotic
     try:
         oracle.fit(X, Y, epochs=2, lr=lr, seed=seed)
     except fastbp.DivergenceError:
@@ -167,39 +191,54 @@ def test_activations_over_their_whole_range(backend, dtype):
     s = np.concatenate([s, -s, [0.0]])
     if dtype == "float32":
         s = s.astype(np.float32).astype(np.float64)
-    with np.errstate(over="ignore"):            # exp(-s) = inf: sigmoid 0, as it should
+    with np.errstate(over="ignore"):  # exp(-s) = inf: sigmoid 0, as it should
         sigmoid = 1 / (1 + np.exp(-s))
         exp = np.exp(s)
-    exp[exp > np.finfo(dtype).max] = np.inf       # overflows in float32 as it should
-    expected = {"tanh": np.tanh(s), "sigmoid": sigmoid, "identity": s,
-                "relu": np.maximum(s, 0), "leaky_relu": np.where(s > 0, s, 0.01 * s),
-                "exp": exp}
+    exp[exp > np.finfo(dtype).max] = np.inf  # overflows in float32 as it should
+    expected = {
+        "tanh": np.tanh(s),
+        "sigmoid": sigmoid,
+        "identity": s,
+        "relu": np.maximum(s, 0),
+        "leaky_relu": np.where(s > 0, s, 0.01 * s),
+        "exp": exp,
+    }
     ulp, tiny = np.finfo(dtype).eps, np.finfo(dtype).tiny
     for name, values in expected.items():
-        net = fastbp.Network([1, 1], hidden=[], output=name, dtype=dtype, backend=backend,
-                             weights=[[[0.0], [1.0]]])
+        net = fastbp.Network(
+            [1, 1], hidden=[], output=name, dtype=dtype, backend=backend, weights=[[[0.0], [1.0]]]
+        )
         x = net.predict(s[:, None])[:, 0].astype(np.float64)
         assert np.array_equal(np.isinf(x), np.isinf(values)), name
-        with np.errstate(invalid="ignore"):          # inf - inf, where both overflow
+        with np.errstate(invalid="ignore"):  # inf - inf, where both overflow
             error = np.abs(np.where(x == values, 0, x - values))
         # a few ulp, or below the smallest normal number (subnormal results)
         bad = (error > 4 * ulp * np.abs(values)) & (error > tiny)
         assert not bad.any(), (name, s[bad][:3])
 
 
-@pytest.mark.parametrize("output", ["identity", "tanh", "sigmoid", "relu", "leaky_relu",
-                                    "softmax", "exp"])
+@pytest.mark.parametrize(
+    "output", ["identity", "tanh", "sigmoid", "relu", "leaky_relu", "softmax", "exp"]
+)
 def test_the_batch_forward_pass_matches_the_per_example_one(backend, dtype, output):
     """Large batches go through numpy's matrix product; the outputs are the
     per-example loop's, to rounding."""
     from fastbp._backend import BATCH_WEIGHTS, BATCH_WORK
+
     loss = {"softmax": "cross_entropy", "exp": "poisson"}.get(output, "squared")
-    net = fastbp.Network([60, 80, 50, 6], hidden=["relu", "sigmoid"], output=output,
-                         loss=loss, dtype=dtype, backend=backend, seed=3)
+    net = fastbp.Network(
+        [60, 80, 50, 6],
+        hidden=["relu", "sigmoid"],
+        output=output,
+        loss=loss,
+        dtype=dtype,
+        backend=backend,
+        seed=3,
+    )
     X = data(net.layers, 150, seed=4)[0].astype(dtype)
     assert net.flat.size >= BATCH_WEIGHTS and len(X) * net.flat.size >= BATCH_WORK
-    batch = net.predict(X)                                  # the batch path
-    one_by_one = np.vstack([net.predict(X[r:r + 1]) for r in range(len(X))])
+    batch = net.predict(X)  # the batch path
+    one_by_one = np.vstack([net.predict(X[r : r + 1]) for r in range(len(X))])
     assert relative_error(batch, one_by_one) < TOLERANCE[dtype]
 
 
@@ -212,15 +251,20 @@ def test_every_backend_has_the_interface_its_protocol_writes():
 
     from fastbp import _backend, reference
     from fastbp._interface import Backend
+
     hints = typing.get_type_hints(Backend)
-    methods = {name: [p for p in inspect.signature(member).parameters if p != "self"]
-               for name, member in vars(Backend).items()
-               if inspect.isfunction(member) and not name.startswith("_")}
+    methods = {
+        name: [p for p in inspect.signature(member).parameters if p != "self"]
+        for name, member in vars(Backend).items()
+        if inspect.isfunction(member) and not name.startswith("_")
+    }
     assert set(reference.__all__) == set(hints) | set(methods)
     for backend in [reference, *_backend.CORES.values()]:
         for name, parameters in methods.items():
-            assert list(inspect.signature(getattr(backend, name)).parameters) == parameters, \
-                (backend.__name__, name)
+            assert list(inspect.signature(getattr(backend, name)).parameters) == parameters, (
+                backend.__name__,
+                name,
+            )
         for name, kind in hints.items():
             if kind is typing.Any:
                 assert callable(getattr(backend, name)), (backend.__name__, name)

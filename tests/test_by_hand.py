@@ -14,7 +14,7 @@ import fastbp
 # w[l][i][j]: from node i of layer l-1 (i = 0 is the bias node) to node j + 1 of layer l
 W1 = [[0.1, -0.2], [0.3, 0.4], [-0.5, 0.6]]
 W2 = [[0.2], [0.7], [-0.3]]
-X0 = [1.0, 0.5, -1.5]          # x^(0) with x_0 = 1
+X0 = [1.0, 0.5, -1.5]  # x^(0) with x_0 = 1
 Y = 0.25
 LR = 0.1
 
@@ -24,7 +24,7 @@ def by_hand():
     s1 = [sum(W1[i][j] * X0[i] for i in range(3)) for j in range(2)]
     x1 = [1.0] + [math.tanh(s) for s in s1]
     s2 = [sum(W2[i][0] * x1[i] for i in range(3))]
-    x2 = [s2[0]]                                                  # identity output
+    x2 = [s2[0]]  # identity output
     # base step (1): delta^(L) = (x - y) g'(s), g' = 1 for the identity
     e = 0.5 * (x2[0] - Y) ** 2
     delta2 = [(x2[0] - Y) * 1.0]
@@ -37,8 +37,14 @@ def by_hand():
 
 
 def network(backend):
-    return fastbp.Network([2, 2, 1], hidden="tanh", output="identity", loss="squared",
-                          backend=backend, weights=[W1, W2])
+    return fastbp.Network(
+        [2, 2, 1],
+        hidden="tanh",
+        output="identity",
+        loss="squared",
+        backend=backend,
+        weights=[W1, W2],
+    )
 
 
 def test_the_sums_come_out_as_on_paper():

@@ -1,7 +1,6 @@
 """fastbp.dask on a real local cluster (two worker processes, one thread
 each), and the scikit-learn estimators in Dask's hyperparameter tools."""
 
-
 import dask
 import dask.array as da
 import joblib
@@ -20,29 +19,37 @@ import fastbp.dask
 from fastbp.sklearn import MLPClassifier, MLPRegressor
 
 # Short fits stop at max_iter on purpose; scikit-learn warns of that.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore::sklearn.exceptions.ConvergenceWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 
 @pytest.fixture(scope="module")
 def client():
     """A two-worker cluster for the module; afterwards no process of it is left."""
     before = {p.pid for p in psutil.Process().children(recursive=True)}
-    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0",
-                      processes=True) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, dashboard_address=":0", processes=True
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         assert len(client.scheduler_info()["workers"]) == 2
         yield client
     # (multiprocessing's resource tracker is Python's, not the cluster's: it
     # lives as long as this process)
-    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before
-            and "multiprocessing.resource_tracker" not in " ".join(p.cmdline())]
+    left = [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if p.pid not in before and "multiprocessing.resource_tracker" not in " ".join(p.cmdline())
+    ]
     _, alive = psutil.wait_procs(left, timeout=10)
     assert not alive, f"processes left behind: {alive}"
 
 
 def _problem(n=4000, seed=0):
-    X, y = make_classification(n_samples=n, n_features=20, n_informative=10, n_classes=3,
-                               random_state=seed)
-    return X[: n * 3 // 4], y[: n * 3 // 4], X[n * 3 // 4:], y[n * 3 // 4:]
+    X, y = make_classification(
+        n_samples=n, n_features=20, n_informative=10, n_classes=3, random_state=seed
+    )
+    return X[: n * 3 // 4], y[: n * 3 // 4], X[n * 3 // 4 :], y[n * 3 // 4 :]
 
 
 def _on_cluster(client, *arrays, rows=500):
@@ -68,7 +75,7 @@ def test_a_round_is_the_weighted_mean_of_the_workers_copies(client):
     worker's examples; the round's weights are their mean weighted by examples."""
     X, y, _, _ = _problem(n=1600)
     Y = np.eye(3)[y]
-    dX, dY = _on_cluster(client, X, Y, rows=300)       # 4 blocks over 2 workers
+    dX, dY = _on_cluster(client, X, Y, rows=300)  # 4 blocks over 2 workers
     net = fastbp.Network([20, 8, 3], output="softmax", loss="cross_entropy", seed=4)
     shares = fastbp.dask._gather_on_workers(client, dX, dY, None)
     assert sum(size for _, _, size in shares) == len(y)
@@ -76,7 +83,7 @@ def test_a_round_is_the_weighted_mean_of_the_workers_copies(client):
     flat, loss = fastbp.dask._round(client, net, shares, 2, 7, 3, options)
     copies, sizes, losses = [], [], []
     for k, (_, share, size) in enumerate(shares):
-        Xk, Yk, _ = share.result()                     # (in this test only) to the client
+        Xk, Yk, _ = share.result()  # (in this test only) to the client
         copy = fastbp.Network([20, 8, 3], output="softmax", loss="cross_entropy", seed=4)
         history = copy.fit(Xk, Yk, epochs=2, seed=fastbp.dask._seed_of(7, 3, k), **options)
         copies.append(copy.flat)
@@ -101,16 +108,24 @@ def test_sparse_blocks_train_as_in_one_process(client):
     """Blocks of scipy.sparse CSR rows (a worker's blocks stacked into one
     CSR matrix there) train as the same rows dense."""
     from scipy import sparse
+
     X, y, _, _ = _problem(n=800)
-    X[np.abs(X) < 1.0] = 0.0                        # mostly zeros
+    X[np.abs(X) < 1.0] = 0.0  # mostly zeros
     Y = np.eye(3)[y]
     dX = client.persist(da.from_array(X, chunks=(400, 20)).map_blocks(sparse.csr_matrix))
     dY = client.persist(da.from_array(Y, chunks=(400, 3)))
     net = fastbp.Network([20, 6, 3], output="softmax", loss="cross_entropy", seed=1)
     fastbp.dask.fit(net, dX, dY, rounds=1, local_epochs=2, seed=5, lr=0.05)
     dense = fastbp.Network([20, 6, 3], output="softmax", loss="cross_entropy", seed=1)
-    fastbp.dask.fit(dense, client.persist(da.from_array(X, chunks=(400, 20))), dY, rounds=1,
-                    local_epochs=2, seed=5, lr=0.05)
+    fastbp.dask.fit(
+        dense,
+        client.persist(da.from_array(X, chunks=(400, 20))),
+        dY,
+        rounds=1,
+        local_epochs=2,
+        seed=5,
+        lr=0.05,
+    )
     assert_allclose(net.flat, dense.flat, rtol=1e-12, atol=1e-14)
 
 
@@ -124,8 +139,9 @@ def test_sample_and_class_weights(client):
     worker = sorted(client.scheduler_info()["workers"])[0]
 
     def on_worker(*arrays):
-        return client.persist([da.from_array(a, chunks=(500,) + a.shape[1:]) for a in arrays],
-                              workers=[worker])
+        return client.persist(
+            [da.from_array(a, chunks=(500,) + a.shape[1:]) for a in arrays], workers=[worker]
+        )
 
     def fit(model, **weights):
         with dask.annotate(workers=[worker], allow_other_workers=False):
@@ -148,13 +164,21 @@ def test_regressor_and_multilabel(client):
     X, y, X_test, _ = _problem(n=1200)
     target = X[:, 0] - 0.5 * X[:, 1]
     dX, dt = _on_cluster(client, X, target)
-    regressor = fastbp.dask.fit(MLPRegressor(hidden_layer_sizes=(8,), random_state=0,
-                                             learning_rate_init=0.005), dX, dt, rounds=5)
+    regressor = fastbp.dask.fit(
+        MLPRegressor(hidden_layer_sizes=(8,), random_state=0, learning_rate_init=0.005),
+        dX,
+        dt,
+        rounds=5,
+    )
     assert regressor.score(X_test, X_test[:, 0] - 0.5 * X_test[:, 1]) > 0.9
     labels = np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int)
     (dL,) = _on_cluster(client, labels)
-    multilabel = fastbp.dask.fit(MLPClassifier(hidden_layer_sizes=(8,), random_state=0,
-                                               learning_rate_init=0.02), dX, dL, rounds=5)
+    multilabel = fastbp.dask.fit(
+        MLPClassifier(hidden_layer_sizes=(8,), random_state=0, learning_rate_init=0.02),
+        dX,
+        dL,
+        rounds=5,
+    )
     assert multilabel.predict(X).shape == labels.shape
     assert multilabel.score(X, labels) > 0.8
 
@@ -181,16 +205,19 @@ def test_grid_search_on_the_cluster(client):
     X, y, X_test, y_test = _problem(n=800)
     grid = {"learning_rate_init": [0.003, 0.03], "hidden_layer_sizes": [(4,), (16,)]}
     model = MLPClassifier(random_state=0, max_iter=20)
-    searches = [GridSearchCV(model, grid, cv=2),
-                RandomizedSearchCV(model, grid, n_iter=3, cv=2, random_state=0)]
+    searches = [
+        GridSearchCV(model, grid, cv=2),
+        RandomizedSearchCV(model, grid, n_iter=3, cv=2, random_state=0),
+    ]
     with joblib.parallel_backend("dask"):
         for search in searches:
             search.fit(X, y)
     # the same scores as searching in this process: each fit is deterministic
     local = GridSearchCV(model, grid, cv=2, n_jobs=1)
     local.fit(X, y)
-    assert_allclose(searches[0].cv_results_["mean_test_score"],
-                    local.cv_results_["mean_test_score"])
+    assert_allclose(
+        searches[0].cv_results_["mean_test_score"], local.cv_results_["mean_test_score"]
+    )
     for search in searches:
         assert search.best_score_ > 0.7
         assert search.score(X_test, y_test) > 0.7
@@ -202,13 +229,12 @@ def test_incremental_wrapper(client):
     X, y, X_test, y_test = _problem(n=2000)
     dX, dy = _on_cluster(client, X, y)
     options = dict(hidden_layer_sizes=(16,), random_state=0, learning_rate_init=0.01)
-    incremental = Incremental(MLPClassifier(**options), scoring="accuracy",
-                              shuffle_blocks=False)
+    incremental = Incremental(MLPClassifier(**options), scoring="accuracy", shuffle_blocks=False)
     incremental.fit(dX, dy, classes=[0, 1, 2])
     fitted = incremental.estimator_
-    assert fitted.t_ == len(y)                       # one pass over every block
+    assert fitted.t_ == len(y)  # one pass over every block
     by_hand = MLPClassifier(**options)
     for start in range(0, len(y), 500):
-        by_hand.partial_fit(X[start:start + 500], y[start:start + 500], classes=[0, 1, 2])
+        by_hand.partial_fit(X[start : start + 500], y[start : start + 500], classes=[0, 1, 2])
     assert_array_equal(fitted.network_.flat, by_hand.network_.flat)
     assert incremental.score(*_on_cluster(client, X_test, y_test)) > 0.7

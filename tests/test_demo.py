@@ -24,9 +24,9 @@ def test_a_linear_model_cannot_fit_the_spirals():
 
 def test_demo_learns_the_spirals(backend):
     lines = []
-    if backend == "compiled":       # the demo as shipped
+    if backend == "compiled":  # the demo as shipped
         result = demo.run(backend=backend, out=lines.append)
-    else:                           # the reference is ~100x slower: a smaller run
+    else:  # the reference is ~100x slower: a smaller run
         result = demo.run(points=300, epochs=60, backend=backend, out=lines.append)
     assert result["accuracy"] >= 0.95
     assert result["examples_per_second"] > 0
@@ -44,8 +44,10 @@ def test_command_line_demo(backend):
     assert f"on the {backend} backend" in result.stdout
 
 
-@pytest.mark.parametrize("args", [["demo", "--points", "1"], ["demo", "--lr", "-1"],
-                                  ["demo", "--backend", "gpu"], ["train"]])
+@pytest.mark.parametrize(
+    "args",
+    [["demo", "--points", "1"], ["demo", "--lr", "-1"], ["demo", "--backend", "gpu"], ["train"]],
+)
 def test_command_line_errors_exit_with_2(args):
     result = run_command(*args)
     assert result.returncode == 2

@@ -9,10 +9,17 @@ import fastbp
 from fastbp._names import HIDDEN_ACTIVATIONS
 from fastbp.tools import finite_differences
 
-OUTPUT_AND_LOSS = [("identity", "squared"), ("tanh", "squared"), ("sigmoid", "squared"),
-                   ("relu", "squared"), ("leaky_relu", "squared"),
-                   ("sigmoid", "cross_entropy"), ("softmax", "cross_entropy"),
-                   ("exp", "poisson"), ("exp", "squared")]
+OUTPUT_AND_LOSS = [
+    ("identity", "squared"),
+    ("tanh", "squared"),
+    ("sigmoid", "squared"),
+    ("relu", "squared"),
+    ("leaky_relu", "squared"),
+    ("sigmoid", "cross_entropy"),
+    ("softmax", "cross_entropy"),
+    ("exp", "poisson"),
+    ("exp", "squared"),
+]
 
 
 # the oracle: central differences of net.loss, the same that check_gradient uses
@@ -23,8 +30,7 @@ EPS = 1e-6
 @pytest.mark.parametrize("hidden", HIDDEN_ACTIVATIONS)
 def test_gradient_matches_finite_differences(backend, hidden, output, loss):
     layers = [3, 5, 4, 3]
-    net = fastbp.Network(layers, hidden=hidden, output=output, loss=loss, seed=1,
-                         backend=backend)
+    net = fastbp.Network(layers, hidden=hidden, output=output, loss=loss, seed=1, backend=backend)
     X, Y = data(layers, 4, seed=2, loss=loss, output=output)
     analytic = net.gradient(X, Y)
     numeric = finite_differences(net, X, Y, EPS)
@@ -32,12 +38,14 @@ def test_gradient_matches_finite_differences(backend, hidden, output, loss):
         assert relative_error(a, n) < 1e-6, f"layer {l}"
 
 
-@pytest.mark.parametrize("output,loss", [("identity", "squared"), ("softmax", "cross_entropy"),
-                                         ("exp", "poisson")])
+@pytest.mark.parametrize(
+    "output,loss", [("identity", "squared"), ("softmax", "cross_entropy"), ("exp", "poisson")]
+)
 def test_backprop_gradients_of_one_example_match_finite_differences(backend, output, loss):
     layers = [4, 6, 3]
-    net = fastbp.Network(layers, hidden=["sigmoid"], output=output, loss=loss, seed=3,
-                         backend=backend)
+    net = fastbp.Network(
+        layers, hidden=["sigmoid"], output=output, loss=loss, seed=3, backend=backend
+    )
     X, Y = data(layers, 1, seed=4, loss=loss, output=output)
     result = net.backprop(X[0], Y[0])
     assert result.error == pytest.approx(net.loss(X, Y), rel=1e-14)
@@ -46,14 +54,16 @@ def test_backprop_gradients_of_one_example_match_finite_differences(backend, out
 
 
 @pytest.mark.parametrize("n", [1, 3, 4, 6, 9])
-@pytest.mark.parametrize("output,loss", [("identity", "squared"), ("softmax", "cross_entropy"),
-                                         ("exp", "poisson")])
+@pytest.mark.parametrize(
+    "output,loss", [("identity", "squared"), ("softmax", "cross_entropy"), ("exp", "poisson")]
+)
 def test_the_mean_gradient_of_n_rows_is_the_mean_of_theirs(backend, n, output, loss):
     """The core takes rows four at a time; a last group of fewer rows must
     count each row once (and no row twice)."""
     layers = [5, 7, 4, 3]
-    net = fastbp.Network(layers, hidden=["tanh", "relu"], output=output, loss=loss, seed=4,
-                         backend=backend)
+    net = fastbp.Network(
+        layers, hidden=["tanh", "relu"], output=output, loss=loss, seed=4, backend=backend
+    )
     X, Y = data(layers, n, seed=5, loss=loss, output=output)
     each = [net.backprop(x, y).gradients for x, y in zip(X, Y)]
     for l, mean in enumerate(net.gradient(X, Y)):

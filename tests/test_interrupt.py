@@ -35,8 +35,13 @@ def _interrupted(script, backend, line, wait):
     ``wait`` seconds after it printed ``line``; it must end well, printing
     that the interrupt left finite weights."""
     home = os.path.dirname(os.path.dirname(os.path.abspath(fastbp.__file__)))
-    child = subprocess.Popen([sys.executable, "-c", script, backend], cwd=home,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, backend],
+        cwd=home,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert child.stdout.readline().strip() == line
         time.sleep(wait)
@@ -62,10 +67,12 @@ def test_chunk_sizes_follow_the_measured_rate(monkeypatch):
     and how long they took: an epoch of 100,000 quick examples takes a few
     chunks, not one per example."""
     import fastbp._parallel
+
     asked = []
     real = fastbp._parallel.chunk_rows
-    monkeypatch.setattr(fastbp._parallel, "chunk_rows",
-                        lambda *args: asked.append(real(*args)) or asked[-1])
+    monkeypatch.setattr(
+        fastbp._parallel, "chunk_rows", lambda *args: asked.append(real(*args)) or asked[-1]
+    )
     X, Y = data([8, 4, 1], 100_000)
     fastbp.Network([8, 4, 1]).fit(X, Y, epochs=1, lr=0.01)
     assert asked[0] == fastbp._passes.FIRST_CHUNK

@@ -56,15 +56,18 @@ print(worst, float(np.max(ulps)) / np.finfo(np.float32).eps)
 def _info(**environment):
     result = run_python("-m", "fastbp", "info", **environment)
     assert result.returncode == 0, result.stderr
-    running, copies = re.search(r"instruction set: (\w+) \(this CPU runs the copies built "
-                                r"for ([\w, ]+);", result.stdout).groups()
+    running, copies = re.search(
+        r"instruction set: (\w+) \(this CPU runs the copies built "
+        r"for ([\w, ]+);",
+        result.stdout,
+    ).groups()
     return running, copies.split(", ")
 
 
 def test_the_widest_copy_runs_and_the_baseline_is_there():
     running, copies = _info(FASTBP_ISA="")
     assert running == copies[0]
-    if running != "native":                  # FASTBP_NATIVE=1 builds one copy
+    if running != "native":  # FASTBP_NATIVE=1 builds one copy
         assert copies[-1] == "baseline"
         if platform.machine().lower() in ("x86_64", "amd64"):
             assert set(copies) <= {"avx512", "avx2", "baseline"}
@@ -78,8 +81,10 @@ def test_every_copy_this_cpu_runs_equals_the_reference(isa):
         # the default build carries every copy its compiler takes
         result = run_python("-c", "import fastbp", FASTBP_ISA=isa)
         assert result.returncode != 0
-        assert ("this CPU does not run it" in result.stderr
-                or "built for its machine alone" in result.stderr), result.stderr
+        assert (
+            "this CPU does not run it" in result.stderr
+            or "built for its machine alone" in result.stderr
+        ), result.stderr
         return
     assert _info(FASTBP_ISA=isa)[0] == isa
     result = run_python("-c", SCRIPT, FASTBP_ISA=isa)
@@ -102,30 +107,39 @@ def test_a_copy_the_cpu_cannot_run_refuses_to_import():
     import shutil
     import subprocess
     import sys
+
     if importlib.util.find_spec("fastbp._core_avx512") is None:
         pytest.fail("fastbp._core_avx512 was not built here")
     valgrind = shutil.which("valgrind")
     assert valgrind, "valgrind runs the core on a CPU without AVX-512; install it"
-    script = ("import numpy as np\n"
-              "try:\n"
-              "    import fastbp._core_avx512 as core\n"
-              "except ImportError as error:\n"
-              "    print('refused:', error)\n"
-              "else:\n"
-              "    core.all_finite(np.ones(1000), 1)\n"
-              "    print('ran')\n")
-    emulated = [valgrind, "-q", "--tool=none", sys.executable]      # a CPU without AVX-512
-    result = subprocess.run(emulated + ["-c", script], capture_output=True, text=True,
-                            timeout=600)
+    script = (
+        "import numpy as np\n"
+        "try:\n"
+        "    import fastbp._core_avx512 as core\n"
+        "except ImportError as error:\n"
+        "    print('refused:', error)\n"
+        "else:\n"
+        "    core.all_finite(np.ones(1000), 1)\n"
+        "    print('ran')\n"
+    )
+    emulated = [valgrind, "-q", "--tool=none", sys.executable]  # a CPU without AVX-512
+    result = subprocess.run(emulated + ["-c", script], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.startswith("refused: fastbp._core_avx512 is the core built for "
-                                    "avx512, which this CPU does not run"), result.stdout
+    assert result.stdout.startswith(
+        "refused: fastbp._core_avx512 is the core built for avx512, which this CPU does not run"
+    ), result.stdout
     # and FASTBP_ISA=avx512 there: from the command line, one line and exit 2
     import os
-    command = subprocess.run(emulated + ["-m", "fastbp", "info"],
-                             capture_output=True, text=True, timeout=600,
-                             env=dict(os.environ, FASTBP_ISA="avx512"))
+
+    command = subprocess.run(
+        emulated + ["-m", "fastbp", "info"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, FASTBP_ISA="avx512"),
+    )
     assert command.returncode == 2, command.stderr[-2000:]
-    assert command.stderr.startswith("fastbp: error: FASTBP_ISA=avx512, but this CPU does not "
-                                     "run it"), command.stderr[-2000:]
+    assert command.stderr.startswith(
+        "fastbp: error: FASTBP_ISA=avx512, but this CPU does not run it"
+    ), command.stderr[-2000:]
     assert len(command.stderr.strip().splitlines()) == 1

@@ -92,35 +92,48 @@ def test_non_finite_arrays_are_refused(tmp_path, name, value):
     refused(rewritten(path, **{name: array}), f"its {name} holds NaN or infinity")
 
 
-@pytest.mark.parametrize("field, value", [
-    ("adaptive_lr", -1), ("adaptive_lr", 0), ("adaptive_lr", "x"), ("updates", -5),
-    ("passes", "x"), ("passes", 1.5), ("passes", True), ("waited", 2**60),
-    ("best_loss", float("nan")), ("surprise", 1)])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("adaptive_lr", -1),
+        ("adaptive_lr", 0),
+        ("adaptive_lr", "x"),
+        ("updates", -5),
+        ("passes", "x"),
+        ("passes", 1.5),
+        ("passes", True),
+        ("waited", 2**60),
+        ("best_loss", float("nan")),
+        ("surprise", 1),
+    ],
+)
 def test_bad_progress_is_refused(tmp_path, field, value):
     path, _ = saved(tmp_path)
-    refused(rewritten(path, lambda meta: meta["progress"].__setitem__(field, value)),
-            "progress")
+    refused(rewritten(path, lambda meta: meta["progress"].__setitem__(field, value)), "progress")
 
 
-@pytest.mark.parametrize("change", [
-    lambda meta: meta.pop("config"),
-    lambda meta: meta["config"].pop("layers"),
-    lambda meta: meta["config"].__setitem__("layers", [3, "5", 2]),
-    lambda meta: meta["config"].__setitem__("layers", [3, 0, 2]),
-    lambda meta: meta["config"].__setitem__("layers", {"a": 1}),
-    lambda meta: meta["config"].__setitem__("layers", [3, 6, 2]),
-    lambda meta: meta["config"].__setitem__("hidden", ["swish"]),
-    lambda meta: meta["config"].__setitem__("output", 7),
-    lambda meta: meta["config"].__setitem__("loss", "cross_entropy"),
-    lambda meta: meta["config"].__setitem__("dtype", "float32"),
-    lambda meta: meta["config"].__setitem__("dtype", "int8"),
-    lambda meta: meta["config"].__setitem__("seed", -1),
-    lambda meta: meta["config"].__setitem__("backend", "gpu"),
-    lambda meta: meta["config"].__setitem__("extra", 1),
-    lambda meta: meta.__setitem__("format", "other"),
-    lambda meta: meta.__setitem__("format_version", 99),
-    lambda meta: meta.__setitem__("progress", [1, 2]),
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda meta: meta.pop("config"),
+        lambda meta: meta["config"].pop("layers"),
+        lambda meta: meta["config"].__setitem__("layers", [3, "5", 2]),
+        lambda meta: meta["config"].__setitem__("layers", [3, 0, 2]),
+        lambda meta: meta["config"].__setitem__("layers", {"a": 1}),
+        lambda meta: meta["config"].__setitem__("layers", [3, 6, 2]),
+        lambda meta: meta["config"].__setitem__("hidden", ["swish"]),
+        lambda meta: meta["config"].__setitem__("output", 7),
+        lambda meta: meta["config"].__setitem__("loss", "cross_entropy"),
+        lambda meta: meta["config"].__setitem__("dtype", "float32"),
+        lambda meta: meta["config"].__setitem__("dtype", "int8"),
+        lambda meta: meta["config"].__setitem__("seed", -1),
+        lambda meta: meta["config"].__setitem__("backend", "gpu"),
+        lambda meta: meta["config"].__setitem__("extra", 1),
+        lambda meta: meta.__setitem__("format", "other"),
+        lambda meta: meta.__setitem__("format_version", 99),
+        lambda meta: meta.__setitem__("progress", [1, 2]),
+    ],
+)
 def test_bad_metadata_is_refused(tmp_path, change):
     path, _ = saved(tmp_path)
     refused(rewritten(path, change))
@@ -159,10 +172,11 @@ def _zip_with_member(path, name, header_shape, data_bytes, compression):
                     np.lib.format.write_array(member, array)
         with archive.open(name + ".npy", "w", force_zip64=True) as member:
             np.lib.format.write_array_header_1_0(
-                member, {"descr": "<f8", "fortran_order": False, "shape": header_shape})
+                member, {"descr": "<f8", "fortran_order": False, "shape": header_shape}
+            )
             piece = bytes(1 << 20)
             for start in range(0, data_bytes, len(piece)):
-                member.write(piece[:data_bytes - start])
+                member.write(piece[: data_bytes - start])
     return target
 
 
@@ -199,17 +213,22 @@ def test_damaged_files_raise_value_error(tmp_path):
     with zipfile.ZipFile(pickled, "w") as archive:
         for name, array in members(path).items():
             with archive.open(name + ".npy", "w") as member:
-                np.lib.format.write_array(member, np.array([1, "x"], dtype=object)
-                                          if name == "velocity" else array,
-                                          allow_pickle=True)
+                np.lib.format.write_array(
+                    member,
+                    np.array([1, "x"], dtype=object) if name == "velocity" else array,
+                    allow_pickle=True,
+                )
     refused(pickled, "velocity")
     with pytest.raises(FileNotFoundError):
         fastbp.load(tmp_path / "missing.npz")
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(1, 255)),
-                      min_size=1, max_size=3))
+@given(
+    flips=st.lists(
+        st.tuples(st.floats(0, 1, exclude_max=True), st.integers(1, 255)), min_size=1, max_size=3
+    )
+)
 def test_a_file_with_changed_bytes_loads_a_valid_network_or_raises_value_error(flips):
     """Byte changes anywhere: the file is refused with ValueError, or it loads
     (a change the zip format does not notice, in a name or padding) into a
@@ -243,8 +262,15 @@ def test_pickle_goes_through_the_same_checks():
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_save_and_load_are_exact(backend, dtype, tmp_path):
-    net = fastbp.Network([3, 4, 5, 2], hidden=["relu", "sigmoid"], output="softmax",
-                         loss="cross_entropy", dtype=dtype, seed=9, backend=backend)
+    net = fastbp.Network(
+        [3, 4, 5, 2],
+        hidden=["relu", "sigmoid"],
+        output="softmax",
+        loss="cross_entropy",
+        dtype=dtype,
+        seed=9,
+        backend=backend,
+    )
     X, Y = data([3, 4, 5, 2], 20, loss="cross_entropy", output="softmax")
     net.fit(X, Y, epochs=2, lr=0.1)
     path = tmp_path / "model.npz"
@@ -258,7 +284,7 @@ def test_save_and_load_are_exact(backend, dtype, tmp_path):
     net.partial_fit(X, Y, lr=0.1)
     loaded.partial_fit(X, Y, lr=0.1)
     assert loaded.flat.tobytes() == net.flat.tobytes()
-    with np.load(path, allow_pickle=False) as stored:     # nothing pickled inside
+    with np.load(path, allow_pickle=False) as stored:  # nothing pickled inside
         assert set(stored.files) == {"flat", "meta"}
 
 
@@ -298,8 +324,10 @@ def test_pickle_is_exact_and_keeps_training_state(backend):
 
 def _rezipped(path, target):
     """``path``'s members deflated into ``target``, as a user's zip tool might."""
-    with zipfile.ZipFile(path) as source, \
-            zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with (
+        zipfile.ZipFile(path) as source,
+        zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+    ):
         for name in source.namelist():
             archive.writestr(name, source.read(name))
     return target
@@ -354,27 +382,35 @@ def test_load_refuses_what_is_not_a_regular_file_at_once(tmp_path):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     for path in ("/dev/zero", fifo, tmp_path):
-        result = run_python("-c", f"""
+        result = run_python(
+            "-c",
+            f"""
 import fastbp
 try:
     fastbp.load({str(path)!r})
 except OSError as error:
     print("OSError", error)
-""", timeout=60)
+""",
+            timeout=60,
+        )
         assert result.returncode == 0, result.stderr
-        assert re.match("OSError .*(not a regular file|Is a directory)", result.stdout), \
+        assert re.match("OSError .*(not a regular file|Is a directory)", result.stdout), (
             result.stdout
+        )
     for wrong in (0, 1.5, None, io.StringIO("text")):
         with pytest.raises(TypeError, match="file"):
             fastbp.load(wrong)
     path, net = saved(tmp_path)
-    assert np.array_equal(fastbp.load(os.fsencode(path)).flat, net.flat)   # a bytes path
+    assert np.array_equal(fastbp.load(os.fsencode(path)).flat, net.flat)  # a bytes path
 
 
-@pytest.mark.parametrize("change, match", [
-    (lambda meta: meta["progress"].update(moments_from=10**6), "moments_from"),
-    (lambda meta: meta["progress"].update(adaptive_lr=1e300), "adaptive_lr"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda meta: meta["progress"].update(moments_from=10**6), "moments_from"),
+        (lambda meta: meta["progress"].update(adaptive_lr=1e300), "adaptive_lr"),
+    ],
+)
 def test_progress_training_could_not_produce_is_refused(tmp_path, change, match):
     path, _ = saved(tmp_path)
     refused(rewritten(path, change), match)
@@ -398,8 +434,10 @@ def test_an_invalid_file_raises_a_plain_value_error(tmp_path):
     # a traceback names the documented exception, not a private class
     (tmp_path / "garbage.npz").write_bytes(b"not a zip file at all")
     path, _ = saved(tmp_path)
-    for bad in (tmp_path / "garbage.npz",
-                rewritten(path, lambda meta: meta["progress"].update(passes=-1))):
+    for bad in (
+        tmp_path / "garbage.npz",
+        rewritten(path, lambda meta: meta["progress"].update(passes=-1)),
+    ):
         with pytest.raises(ValueError, match=INVALID) as caught:
             fastbp.load(bad)
         assert type(caught.value) is ValueError

@@ -25,8 +25,8 @@ def test_a_stream_that_trains_its_network_meanwhile_is_refused(backend):
 
     with pytest.raises(RuntimeError, match="already training"):
         fastbp.fit_stream(net, chunks(), average=True)
-    assert np.array_equal(net.flat, before)          # the pass was rolled back
-    net.partial_fit(X, Y, average=True)               # and the network trains again
+    assert np.array_equal(net.flat, before)  # the pass was rolled back
+    net.partial_fit(X, Y, average=True)  # and the network trains again
     assert not np.array_equal(net.flat, before)
 
 
@@ -55,7 +55,7 @@ def test_a_second_thread_cannot_train_the_network_meanwhile(backend):
     def train():
         try:
             fastbp.fit_stream(net, slow_chunks(), average=True)
-        except BaseException as error:          # pragma: no cover - reported below
+        except BaseException as error:  # pragma: no cover - reported below
             errors.append(error)
 
     worker = threading.Thread(target=train)

@@ -25,8 +25,14 @@ OPTIONS = {
     "invscaling": {"lr_schedule": "invscaling", "power_t": 0.5},
     "optimal": {"lr_schedule": "optimal", "weight_decay": 1e-2},
     "adam": {"optimizer": "adam", "lr": 0.001},
-    "adam, weight_decay, betas": {"optimizer": "adam", "lr": 0.001, "weight_decay": 1e-3,
-                                  "beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-6},
+    "adam, weight_decay, betas": {
+        "optimizer": "adam",
+        "lr": 0.001,
+        "weight_decay": 1e-3,
+        "beta_1": 0.8,
+        "beta_2": 0.99,
+        "epsilon": 1e-6,
+    },
     "adagrad": {"optimizer": "adagrad"},
     "adagrad, invscaling": {"optimizer": "adagrad", "lr_schedule": "invscaling"},
 }
@@ -37,9 +43,14 @@ LAYERS = [5, 7, 3]
 def state_of(net):
     """Everything a training call can change, copied."""
     state = net.training_state
-    return (net.flat.copy(), {name: None if getattr(state, name) is None
-                              else getattr(state, name).copy()
-                              for name in state.ARRAYS}, dict(state.progress))
+    return (
+        net.flat.copy(),
+        {
+            name: None if getattr(state, name) is None else getattr(state, name).copy()
+            for name in state.ARRAYS
+        },
+        dict(state.progress),
+    )
 
 
 def assert_same_state(net, kept):
@@ -84,7 +95,7 @@ def test_steps_carry_the_state_as_partial_fit_does(backend, name):
     for x, y in zip(X[:200], Y[:200]):
         stepped.sgd_step(x, y, **OPTIONS[name])
     passed.partial_fit(X[:200], Y[:200], shuffle=False, **OPTIONS[name])
-    for net in (stepped, passed):          # both continue the same state
+    for net in (stepped, passed):  # both continue the same state
         net.partial_fit(X[200:], Y[200:], shuffle=False, **OPTIONS[name])
     assert np.array_equal(stepped.flat, passed.flat)
     for array in ("velocity", "moments"):
@@ -133,7 +144,7 @@ def test_float32_networks_step_in_float32(backend):
     net = fastbp.Network([4, 6, 2], dtype="float32", backend=backend)
     double = twin(net, dtype="float64")
     for x, y in zip(X, Y):
-        net.sgd_step(x, y, 0.05, momentum=0.5)          # float64 x: converted
+        net.sgd_step(x, y, 0.05, momentum=0.5)  # float64 x: converted
         double.sgd_step(x, y, 0.05, momentum=0.5)
     assert net.flat.dtype == np.float32
     assert relative_error(net.flat, double.flat) < 1e-5
@@ -155,16 +166,21 @@ BAD_EXAMPLES = [
 def test_bad_examples_are_named_and_change_nothing(backend, which, x, y, error):
     X, Y = data([4, 1], 10)
     net = fastbp.Network([4, 6, 1], backend=backend)
-    net.sgd_step(X[0], Y[0], 0.05, momentum=0.9)       # a state to keep
+    net.sgd_step(X[0], Y[0], 0.05, momentum=0.9)  # a state to keep
     kept = state_of(net)
     with pytest.raises(error, match=rf"\b{which}\b"):
         net.sgd_step(x, y, 0.05, momentum=0.9)
     assert_same_state(net, kept)
 
 
-@pytest.mark.parametrize("loss, output, y", [("cross_entropy", "sigmoid", 1.5),
-                                             ("cross_entropy", "sigmoid", -0.1),
-                                             ("poisson", "exp", -1.0)])
+@pytest.mark.parametrize(
+    "loss, output, y",
+    [
+        ("cross_entropy", "sigmoid", 1.5),
+        ("cross_entropy", "sigmoid", -0.1),
+        ("poisson", "exp", -1.0),
+    ],
+)
 def test_targets_out_of_the_losss_range_are_refused(backend, loss, output, y):
     net = fastbp.Network([3, 4, 1], output=output, loss=loss, backend=backend)
     kept = state_of(net)
@@ -173,12 +189,18 @@ def test_targets_out_of_the_losss_range_are_refused(backend, loss, output, y):
     assert_same_state(net, kept)
 
 
-@pytest.mark.parametrize("options, name", [({"lr": -1.0}, "lr"), ({"lr": np.nan}, "lr"),
-                                           ({"momentum": 1.5}, "momentum"),
-                                           ({"optimizer": "rmsprop"}, "optimizer"),
-                                           ({"lr_schedule": "adaptive"}, "lr_schedule"),
-                                           ({"clip": 0.0}, "clip"),
-                                           ({"nesterov": 1}, "nesterov")])
+@pytest.mark.parametrize(
+    "options, name",
+    [
+        ({"lr": -1.0}, "lr"),
+        ({"lr": np.nan}, "lr"),
+        ({"momentum": 1.5}, "momentum"),
+        ({"optimizer": "rmsprop"}, "optimizer"),
+        ({"lr_schedule": "adaptive"}, "lr_schedule"),
+        ({"clip": 0.0}, "clip"),
+        ({"nesterov": 1}, "nesterov"),
+    ],
+)
 def test_bad_options_are_named_on_every_call(backend, options, name):
     """A bad option is refused whether or not good ones were cached before."""
     net = fastbp.Network([3, 4, 1], backend=backend)
@@ -192,10 +214,14 @@ def test_bad_options_are_named_on_every_call(backend, options, name):
 
 
 @pytest.mark.parametrize("options", [{}, {"momentum": 0.9}, {"optimizer": "adam"}])
-@pytest.mark.parametrize("hidden, x, y", [("identity", 1e152, 0.0),    # the update overflows
-                                          ("tanh", 1.0, 1e300)])       # the error overflows
-def test_a_diverging_step_raises_and_leaves_the_network_as_it_was(backend, options, hidden,
-                                                                 x, y):
+@pytest.mark.parametrize(
+    "hidden, x, y",
+    [
+        ("identity", 1e152, 0.0),  # the update overflows
+        ("tanh", 1.0, 1e300),
+    ],
+)  # the error overflows
+def test_a_diverging_step_raises_and_leaves_the_network_as_it_was(backend, options, hidden, x, y):
     """DivergenceError, and the weights, velocity, moments and count unchanged."""
     net = fastbp.Network([3, 4, 1], hidden=hidden, backend=backend)
     net.sgd_step(np.ones(3), 0.5, 0.01, **options)
@@ -203,7 +229,7 @@ def test_a_diverging_step_raises_and_leaves_the_network_as_it_was(backend, optio
     with pytest.raises(fastbp.DivergenceError, match="sgd_step"):
         net.sgd_step(np.full(3, x), y, 1e6, **options)
     assert_same_state(net, kept)
-    net.sgd_step(np.ones(3), 0.5, 0.01, **options)     # and it steps again
+    net.sgd_step(np.ones(3), 0.5, 0.01, **options)  # and it steps again
     assert net.training_state.progress["updates"] == 2
 
 
@@ -220,13 +246,15 @@ def test_a_sparse_row_steps_as_its_dense_row(backend):
 
 # ---------------------------------------------------------------- predict
 
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_predict_of_one_example_equals_predict_of_its_row(backend, dtype):
     X, _ = data([6, 3], 30, seed=9)
-    net = fastbp.Network([6, 8, 3], output="softmax", loss="cross_entropy", dtype=dtype,
-                         backend=backend)
+    net = fastbp.Network(
+        [6, 8, 3], output="softmax", loss="cross_entropy", dtype=dtype, backend=backend
+    )
     rows = net.predict(X)
-    close = 1e-6 if dtype == "float32" else 1e-14     # the reference's numpy sums otherwise
+    close = 1e-6 if dtype == "float32" else 1e-14  # the reference's numpy sums otherwise
     for k, x in enumerate(X):
         ready = x.astype(dtype)
         one = net.predict(ready)
@@ -234,7 +262,7 @@ def test_predict_of_one_example_equals_predict_of_its_row(backend, dtype):
         assert relative_error(one, rows[k]) < close
         assert net.predict(ready.reshape(1, -1)).shape == (1, 3)
         assert np.array_equal(net.predict(ready.reshape(1, -1))[0], one)
-        assert np.array_equal(net.predict(x.tolist()), one)      # converted
+        assert np.array_equal(net.predict(x.tolist()), one)  # converted
     with pytest.raises(ValueError, match="X"):
         net.predict(np.full(6, np.nan))
     with pytest.raises(ValueError, match="X"):
@@ -262,6 +290,7 @@ def test_predict_returns_a_new_array_each_time(backend):
 
 # ---------------------------------------------------------------- partial_fit
 
+
 def test_partial_fit_options_changed_between_calls_take_effect(backend):
     """The options of the last call are reused only while unchanged: a new
     lr is used, and a bad option is refused after good ones."""
@@ -288,8 +317,9 @@ def test_small_blocks_of_partial_fit_equal_one_pass(backend, rows):
     blocks = fastbp.Network([4, 6, 2], backend=backend)
     whole = twin(blocks)
     for start in range(0, 30, rows):
-        blocks.partial_fit(X[start:start + rows], Y[start:start + rows], lr=0.02,
-                           momentum=0.5, shuffle=False)
+        blocks.partial_fit(
+            X[start : start + rows], Y[start : start + rows], lr=0.02, momentum=0.5, shuffle=False
+        )
     whole.partial_fit(X, Y, lr=0.02, momentum=0.5, shuffle=False)
     assert np.array_equal(blocks.flat, whole.flat)
 

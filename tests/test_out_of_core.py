@@ -40,19 +40,23 @@ def memmapped(tmp_path):
     return np.load(tmp_path / "X.npy", mmap_mode="r"), X, Y
 
 
-@pytest.mark.parametrize("options", [{}, {"momentum": 0.9, "batch_size": 3},
-                                     {"lr_schedule": "invscaling"}])
-def test_memmap_training_equals_in_memory_training_in_order(backend, small_chunks, memmapped,
-                                                            options):
+@pytest.mark.parametrize(
+    "options", [{}, {"momentum": 0.9, "batch_size": 3}, {"lr_schedule": "invscaling"}]
+)
+def test_memmap_training_equals_in_memory_training_in_order(
+    backend, small_chunks, memmapped, options
+):
     X_file, X, Y = memmapped
     weights = np.linspace(0.5, 1.5, len(X))
     on_disk, in_memory = (fastbp.Network([7, 5, 2], backend=backend) for _ in range(2))
-    history = on_disk.fit(X_file, Y, epochs=2, lr=0.05, shuffle=False, sample_weight=weights,
-                          **options)
-    expected = in_memory.fit(X, Y, epochs=2, lr=0.05, shuffle=False, sample_weight=weights,
-                             **options)
+    history = on_disk.fit(
+        X_file, Y, epochs=2, lr=0.05, shuffle=False, sample_weight=weights, **options
+    )
+    expected = in_memory.fit(
+        X, Y, epochs=2, lr=0.05, shuffle=False, sample_weight=weights, **options
+    )
     assert np.array_equal(on_disk.flat, in_memory.flat)
-    assert history.loss == pytest.approx(expected.loss, rel=1e-14)   # summed chunk by chunk
+    assert history.loss == pytest.approx(expected.loss, rel=1e-14)  # summed chunk by chunk
 
 
 def test_array_likes_are_read_a_chunk_at_a_time(backend, small_chunks):
@@ -79,8 +83,9 @@ def test_the_two_level_shuffle_is_seeded_and_visits_every_chunk(backend, small_c
     assert sorted(runs[0][1]) == list(range(0, 95, 10)) != runs[0][1]
 
 
-def test_bad_rows_further_on_in_a_file_restore_the_weights(backend, small_chunks, memmapped,
-                                                            tmp_path):
+def test_bad_rows_further_on_in_a_file_restore_the_weights(
+    backend, small_chunks, memmapped, tmp_path
+):
     _, X, Y = memmapped
     X = X.copy()
     X[57, 3] = np.nan
@@ -89,8 +94,7 @@ def test_bad_rows_further_on_in_a_file_restore_the_weights(backend, small_chunks
     net.fit(X[:50], Y[:50], epochs=1, lr=0.05)
     before = net.flat.copy()
     with pytest.raises(ValueError, match=r"X\[50:60\] contains NaN"):
-        net.partial_fit(np.load(tmp_path / "bad.npy", mmap_mode="r"), Y, lr=0.05,
-                        shuffle=False)
+        net.partial_fit(np.load(tmp_path / "bad.npy", mmap_mode="r"), Y, lr=0.05, shuffle=False)
     assert np.array_equal(net.flat, before)
 
 
@@ -107,9 +111,10 @@ def test_out_of_core_inputs_are_checked(backend, memmapped):
 
 # ---------------------------------------------------------------- streams
 
+
 def test_a_stream_of_chunks_equals_in_memory_training_in_order(backend):
     X, Y = data([7, 5, 2], 95)
-    chunks = ((X[start:start + 20], Y[start:start + 20]) for start in range(0, 95, 20))
+    chunks = ((X[start : start + 20], Y[start : start + 20]) for start in range(0, 95, 20))
     streamed, in_memory = (fastbp.Network([7, 5, 2], backend=backend) for _ in range(2))
     history = fastbp.fit_stream(streamed, chunks, lr=0.05, shuffle=False, momentum=0.5)
     expected = in_memory.partial_fit(X, Y, lr=0.05, shuffle=False, momentum=0.5)
@@ -121,10 +126,11 @@ def test_fit_stream_continues_the_training_state(backend):
     X, Y = data([7, 5, 2], 60)
     streamed, in_memory = (fastbp.Network([7, 5, 2], backend=backend) for _ in range(2))
     for _ in range(2):
-        fastbp.fit_stream(streamed, [(X[:30], Y[:30], np.ones(30)), (X[30:], Y[30:])],
-                          lr=0.05, seed=3)
+        fastbp.fit_stream(
+            streamed, [(X[:30], Y[:30], np.ones(30)), (X[30:], Y[30:])], lr=0.05, seed=3
+        )
     in_memory.fit(X, Y, epochs=2, lr=0.05, seed=3, shuffle=False)
-    assert not np.array_equal(streamed.flat, in_memory.flat)   # rows shuffled in the chunks
+    assert not np.array_equal(streamed.flat, in_memory.flat)  # rows shuffled in the chunks
     progress = streamed.training_state.progress
     assert progress["passes"] == 2 and progress["updates"] == 120
 
@@ -157,7 +163,7 @@ class Overreaching:
         return len(self.array)
 
     def __getitem__(self, rows):
-        return self.array[rows.start:rows.stop + self.extra]
+        return self.array[rows.start : rows.stop + self.extra]
 
 
 def test_an_array_like_whose_slices_overreach_is_refused(backend):

@@ -15,8 +15,7 @@ def test_learning_curve_with_validation():
     net = fastbp.Network([2, 4, 1], output="sigmoid", loss="cross_entropy")
     history = net.fit(X, y, epochs=5, lr=0.1, validation_data=(X, y))
     ax = plot.learning_curve(history)
-    assert [line.get_label() for line in ax.get_lines()] == ["training loss",
-                                                              "validation loss"]
+    assert [line.get_label() for line in ax.get_lines()] == ["training loss", "validation loss"]
     np.testing.assert_array_equal(ax.get_lines()[1].get_ydata(), history.val_loss)
     assert ax.get_yscale() == "log"
 
@@ -25,6 +24,7 @@ def test_learning_curve_with_validation():
 def test_learning_curve_of_an_estimator_and_of_a_loss_curve():
     pytest.importorskip("sklearn")
     from fastbp.sklearn import MLPClassifier
+
     X, y = demo.xor(100)
     model = MLPClassifier(hidden_layer_sizes=(4,), max_iter=4, random_state=0).fit(X, y)
     for given in (model, model.loss_curve_):
@@ -49,8 +49,14 @@ def test_network_picture_shows_the_weights_and_deltas_of_each_layer():
     x, y = np.ones(4), np.zeros(2)
     figure = plot.network_picture(net, x, y)
     titles = [ax.get_title() for ax in figure.axes if ax.get_title()]
-    assert titles == ["w_ij^(1)", "w_ij^(2)", "w_ij^(3)",
-                      "delta_j^(1)", "delta_j^(2)", "delta_j^(3)"]
+    assert titles == [
+        "w_ij^(1)",
+        "w_ij^(2)",
+        "w_ij^(3)",
+        "delta_j^(1)",
+        "delta_j^(2)",
+        "delta_j^(3)",
+    ]
     deltas = net.backprop(x, y).deltas
     image = [ax for ax in figure.axes if ax.get_title() == "delta_j^(3)"][0].get_images()[0]
     np.testing.assert_array_equal(image.get_array()[0], deltas[2])
@@ -61,14 +67,17 @@ def test_network_picture_shows_the_weights_and_deltas_of_each_layer():
 
 def test_plot_leaves_pyplot_alone():
     """Drawing and saving never imports matplotlib.pyplot (a fresh process)."""
-    result = run_python("-c", "import sys, numpy as np, fastbp\n"
-                        "from fastbp import demo, plot\n"
-                        "X, y = demo.xor(50)\n"
-                        "net = fastbp.Network([2, 3, 1], output='sigmoid', loss='cross_entropy')\n"
-                        "h = net.fit(X, y, epochs=2, lr=0.1)\n"
-                        "plot.learning_curve(h).figure.savefig('/dev/null', format='png')\n"
-                        "plot.decision_boundary(net, X, y, resolution=10)\n"
-                        "plot.network_picture(net, X[0], y[:1])\n"
-                        "print('matplotlib.pyplot' in sys.modules)")
+    result = run_python(
+        "-c",
+        "import sys, numpy as np, fastbp\n"
+        "from fastbp import demo, plot\n"
+        "X, y = demo.xor(50)\n"
+        "net = fastbp.Network([2, 3, 1], output='sigmoid', loss='cross_entropy')\n"
+        "h = net.fit(X, y, epochs=2, lr=0.1)\n"
+        "plot.learning_curve(h).figure.savefig('/dev/null', format='png')\n"
+        "plot.decision_boundary(net, X, y, resolution=10)\n"
+        "plot.network_picture(net, X[0], y[:1])\n"
+        "print('matplotlib.pyplot' in sys.modules)",
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"

@@ -35,15 +35,25 @@ def test_api_tour_runs(backend, tmp_path):
 
 # sklearn-and-dask.md and sparse.md train at text scale, too slow for the
 # reference backend: the compiled core runs them
-@pytest.mark.parametrize("page", ["scale.md", pytest.param("sklearn-and-dask.md", marks=compiled),
-                                  pytest.param("sparse.md", marks=compiled), "online.md"])
+@pytest.mark.parametrize(
+    "page",
+    [
+        "scale.md",
+        pytest.param("sklearn-and-dask.md", marks=compiled),
+        pytest.param("sparse.md", marks=compiled),
+        "online.md",
+    ],
+)
 def test_the_code_of_the_docs_runs(page, tmp_path):
     """As written and without a warning: a reader who copies it sees none."""
-    code = (f"import os; os.chdir({str(tmp_path)!r})\n" + python_blocks(os.path.join(DOCS, page))
-            # an example that trains on constant targets shows no learning
-            + "\nimport numpy\nfor _name in ('y', 'Y'):\n    if _name in globals():\n"
-              "        print(_name, 'varies', len(numpy.unique(numpy.asarray(globals()[_name])))"
-              " > 1)\n")
+    code = (
+        f"import os; os.chdir({str(tmp_path)!r})\n"
+        + python_blocks(os.path.join(DOCS, page))
+        # an example that trains on constant targets shows no learning
+        + "\nimport numpy\nfor _name in ('y', 'Y'):\n    if _name in globals():\n"
+        "        print(_name, 'varies', len(numpy.unique(numpy.asarray(globals()[_name])))"
+        " > 1)\n"
+    )
     # where fastbp runs without its core (an install with no compiler), a
     # request for threads warns that the reference backend runs serially
     serial = ["-W", "ignore:n_threads=:RuntimeWarning"] if fastbp.BACKEND == "reference" else []
@@ -65,14 +75,21 @@ def test_command_line_example_runs(tmp_path):
     assert all(block[0].startswith("python -c") for block in commands)
     commands = commands[0] + commands[1]
     home = os.path.dirname(os.path.dirname(os.path.abspath(fastbp.__file__)))
-    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        filter(None, [home, os.environ.get("PYTHONPATH")])))
+    environment = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [home, os.environ.get("PYTHONPATH")]))
+    )
     outputs = []
     for command in commands:
         words = shlex.split(command)
         args = words[1:] if words[0] == "python" else ["-m", "fastbp", *words[1:]]
-        result = subprocess.run([sys.executable, *args], capture_output=True, text=True,
-                                cwd=tmp_path, env=environment, timeout=300)
+        result = subprocess.run(
+            [sys.executable, *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=environment,
+            timeout=300,
+        )
         assert result.returncode == 0, (command, result.stderr)
         outputs.append(result.stdout)
     assert "accuracy" in outputs[1].splitlines()[-1] and "saved iris.npz" in outputs[1]
@@ -80,7 +97,7 @@ def test_command_line_example_runs(tmp_path):
     header = (tmp_path / "predictions.csv").read_text().splitlines()[0]
     assert header == "species,p(setosa),p(versicolor),p(virginica)"
     assert outputs[5].splitlines()[-1].startswith("verdict: PASS")
-    assert "1797 examples of 64 inputs" in outputs[7]       # digits.svm, sparse
+    assert "1797 examples of 64 inputs" in outputs[7]  # digits.svm, sparse
     assert float(outputs[8].split("accuracy")[1]) > 0.9
 
 
@@ -88,11 +105,15 @@ def test_the_readme_says_what_the_install_costs_and_what_the_tests_need():
     # the tests that need torch name it in the README, and the build time of
     # the copies of the core that setup.py compiles is stated
     from fastbp._backend import ISA_MODULES
+
     with open(README) as file:
         readme = file.read()
-    needs_torch = [name for name in os.listdir(os.path.dirname(__file__))
-                   if name.endswith(".py") and 'importorskip("torch")' in
-                   open(os.path.join(os.path.dirname(__file__), name)).read()]
+    needs_torch = [
+        name
+        for name in os.listdir(os.path.dirname(__file__))
+        if name.endswith(".py")
+        and 'importorskip("torch")' in open(os.path.join(os.path.dirname(__file__), name)).read()
+    ]
     assert needs_torch and "pip install torch==2.13.0" in readme
     assert "every test" not in readme
     assert len(ISA_MODULES) == 3 and "compiles the core three times" in readme

@@ -40,8 +40,12 @@ def test_no_check_is_skipped():
 
 # ---------------------------------------------------------------- features
 
-STREAM = [({"a": 0.5, "b": -1.0}, True), ({"a": -0.3, "b": 0.2}, False),
-          ({"a": 1.2, "b": 0.1}, True), ({"a": -0.7, "b": -0.4}, False)] * 5
+STREAM = [
+    ({"a": 0.5, "b": -1.0}, True),
+    ({"a": -0.3, "b": 0.2}, False),
+    ({"a": 1.2, "b": 0.1}, True),
+    ({"a": -0.7, "b": -0.4}, False),
+] * 5
 
 
 def test_the_order_of_a_dicts_keys_never_matters():
@@ -58,22 +62,23 @@ def test_an_emerging_feature_is_exact(optimizer):
     """A feature first seen (at 0) after training began: a new row of W^(1)
     at 0, and every other weight as though it had never come; learnt
     from then on."""
-    options = {"optimizer": optimizer, "lr": 0.01,
-               "momentum": 0.9 if optimizer == "sgd" else 0.0}
+    options = {"optimizer": optimizer, "lr": 0.01, "momentum": 0.9 if optimizer == "sgd" else 0.0}
     with_c, without_c = MLPClassifier(**options), MLPClassifier(**options)
     for x, y in STREAM:
         with_c.learn_one({**x, "c": 0.0} if with_c.network is not None else x, y)
         without_c.learn_one(x, y)
     W1 = with_c.network.weights[0]
     assert with_c.features == ["a", "b", "c"]
-    assert not W1[3].any()                              # c's row: 0, nothing learnt at 0
+    assert not W1[3].any()  # c's row: 0, nothing learnt at 0
     # the same network: to rounding (the kernels add a layer's terms in an
     # order that depends on its width)
     assert relative_error(W1[:3], without_c.network.weights[0]) < 1e-13
-    assert all(relative_error(a, b) < 1e-13 for a, b in zip(with_c.network.weights[1:],
-                                                            without_c.network.weights[1:]))
+    assert all(
+        relative_error(a, b) < 1e-13
+        for a, b in zip(with_c.network.weights[1:], without_c.network.weights[1:])
+    )
     with_c.learn_one({"a": 0.1, "b": 0.2, "c": 1.0}, True)
-    assert with_c.network.weights[0][3].any()          # and learnt once it is not 0
+    assert with_c.network.weights[0][3].any()  # and learnt once it is not 0
 
 
 def test_a_missing_feature_reads_as_0_and_an_unknown_one_is_ignored():
@@ -82,10 +87,11 @@ def test_a_missing_feature_reads_as_0_and_an_unknown_one_is_ignored():
         model.learn_one(x, float(y))
     assert model.predict_one({"a": 0.5}) == model.predict_one({"a": 0.5, "b": 0.0})
     assert model.predict_one({"a": 0.5, "z": 9.0}) == model.predict_one({"a": 0.5})
-    assert model.features == ["a", "b"]                 # predicting added nothing
+    assert model.features == ["a", "b"]  # predicting added nothing
 
 
 # ---------------------------------------------------------------- classes
+
 
 def test_a_new_class_takes_its_share_and_keeps_the_others_odds():
     """With a rate too small to move any weight, what a new class's output
@@ -115,8 +121,9 @@ def test_new_classes_in_a_batch_learn_as_one_at_a_time():
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(60, 3)), columns=["u", "v", "w"])
-    y = pd.Series(["a"] * 10 + list(rng.choice(["a", "b"], 20))
-                  + list(rng.choice(["a", "b", "c"], 30)))
+    y = pd.Series(
+        ["a"] * 10 + list(rng.choice(["a", "b"], 20)) + list(rng.choice(["a", "b", "c"], 30))
+    )
     one, many = MLPClassifier(), MLPClassifier()
     for (_, row), label in zip(X.iterrows(), y):
         one.learn_one(row.to_dict(), label)
@@ -137,7 +144,7 @@ BAD = [
     ([1.0, 2.0], True, TypeError, "x must be a dict"),
     ({"a": 1.0, "b": 1.0}, ["a", "list"], TypeError, "y"),
     ({"a": 1.0, "b": 1.0}, None, ValueError, "y"),
-    ({"a": 1.0, "b": 1.0}, "spam", TypeError, "y"),        # labels so far are bools
+    ({"a": 1.0, "b": 1.0}, "spam", TypeError, "y"),  # labels so far are bools
     ({"a": 1.0, "c": 1.0}, float("nan"), ValueError, "y"),
 ]
 
@@ -169,27 +176,36 @@ def test_bad_input_to_learn_many_is_named_and_changes_nothing():
     model = MLPClassifier()
     model.learn_many(pd.DataFrame({"a": [0.1, 0.2], "b": [1.0, 0.0]}), pd.Series([True, False]))
     kept = pickle.dumps(model)
-    for X, y, match in ((pd.DataFrame({"a": [np.nan], "z": [1.0]}), pd.Series([True]), "'a'"),
-                        (pd.DataFrame({"a": ["x"], "z": [1.0]}), pd.Series([True]), "'a'"),
-                        (pd.DataFrame({"a": [1.0], "z": [1.0]}), pd.Series(["s"]), "y"),
-                        ({"a": [1.0]}, pd.Series([True]), "DataFrame")):
+    for X, y, match in (
+        (pd.DataFrame({"a": [np.nan], "z": [1.0]}), pd.Series([True]), "'a'"),
+        (pd.DataFrame({"a": ["x"], "z": [1.0]}), pd.Series([True]), "'a'"),
+        (pd.DataFrame({"a": [1.0], "z": [1.0]}), pd.Series(["s"]), "y"),
+        ({"a": [1.0]}, pd.Series([True]), "DataFrame"),
+    ):
         with pytest.raises((TypeError, ValueError), match=match):
             model.learn_many(X, y)
         assert pickle.dumps(model) == kept
 
 
-@pytest.mark.parametrize("params, name", [({"lr": -1.0}, "lr"), ({"momentum": 2.0}, "momentum"),
-                                          ({"optimizer": "rms"}, "optimizer"),
-                                          ({"hidden_layer_sizes": 16}, "hidden_layer_sizes"),
-                                          ({"hidden_layer_sizes": ()}, "hidden_layer_sizes"),
-                                          ({"activation": "softmax"}, "hidden"),
-                                          ({"lr_schedule": "adaptive"}, "lr_schedule")])
+@pytest.mark.parametrize(
+    "params, name",
+    [
+        ({"lr": -1.0}, "lr"),
+        ({"momentum": 2.0}, "momentum"),
+        ({"optimizer": "rms"}, "optimizer"),
+        ({"hidden_layer_sizes": 16}, "hidden_layer_sizes"),
+        ({"hidden_layer_sizes": ()}, "hidden_layer_sizes"),
+        ({"activation": "softmax"}, "hidden"),
+        ({"lr_schedule": "adaptive"}, "lr_schedule"),
+    ],
+)
 def test_bad_parameters_are_refused_when_made(params, name):
     with pytest.raises((TypeError, ValueError), match=name):
         MLPClassifier(**params)
 
 
 # ---------------------------------------------------------------- state
+
 
 def test_a_pickled_learner_learns_on_as_the_original():
     model = MLPClassifier(optimizer="sgd", momentum=0.9, lr=0.01)
@@ -223,6 +239,7 @@ def test_the_network_is_a_fastbp_network_on_the_default_backend():
 
 # ---------------------------------------------------------------- accuracy
 
+
 def _standardised(dataset):
     rows = list(dataset)
     names = sorted({name for x, _ in rows for name in x})
@@ -232,8 +249,9 @@ def _standardised(dataset):
     return [(dict(zip(names, row.tolist())), y) for row, (_, y) in zip(values, rows)]
 
 
-@pytest.mark.parametrize("name, margin", [("Phishing", 0.0), ("Bananas", 0.1),
-                                          ("ImageSegments", 0.0), ("Shuttle", 0.0)])
+@pytest.mark.parametrize(
+    "name, margin", [("Phishing", 0.0), ("Bananas", 0.1), ("ImageSegments", 0.0), ("Shuttle", 0.0)]
+)
 def test_defaults_are_as_accurate_as_logistic_regression(name, margin):
     """Progressive validation on river's datasets, standardised beforehand:
     at its defaults the MLP is at least as accurate as river's
@@ -250,6 +268,7 @@ def test_defaults_are_as_accurate_as_logistic_regression(name, margin):
 
 # ---------------------------------------------------------------- the fast path
 
+
 def test_examples_the_fast_path_takes_learn_as_those_it_leaves():
     """Floats and ints (bools, numpy's float64) of known features go through
     the backend's Dicts; other numbers (numpy's float32 and int64) through
@@ -257,8 +276,7 @@ def test_examples_the_fast_path_takes_learn_as_those_it_leaves():
     fast, checked = MLPClassifier(), MLPClassifier()
     for x, y in STREAM * 3:
         other = {"a": np.float32(x["a"]), "b": x["b"], "flag": np.int64(1)}
-        fast.learn_one({"a": float(np.float32(x["a"])), "b": np.float64(x["b"]), "flag": True},
-                       y)
+        fast.learn_one({"a": float(np.float32(x["a"])), "b": np.float64(x["b"]), "flag": True}, y)
         checked.learn_one(other, y)
         query = {"a": float(np.float32(x["a"])), "b": x["b"]}
         slow_query = {"a": np.float32(x["a"]), "b": x["b"]}
@@ -290,7 +308,7 @@ def test_a_learner_whose_network_trains_elsewhere_is_refused():
     X, Y = np.array([[0.1, 0.2]]), np.array([0.5])
     with pytest.raises(RuntimeError, match="already training"):
         model.network.fit(X, Y, epochs=1, callbacks=[learn_meanwhile])
-    model.learn_one(STREAM[0][0], 1.0)                 # and it learns again after
+    model.learn_one(STREAM[0][0], 1.0)  # and it learns again after
 
 
 @pytest.mark.compiled
@@ -299,11 +317,13 @@ def test_learners_equal_on_both_backends():
     (each a fresh process): the same weights to 1e-12."""
     from conftest import run_python
 
-    script = ("import json; from fastbp.river import MLPClassifier;"
-              "m = MLPClassifier(optimizer='sgd', lr=0.05, momentum=0.5);"
-              "[m.learn_one({'a': (k % 7) / 7 - 0.4, 'b': (k % 5) / 5, **({'c': 0.3} if k > 40"
-              " else {})}, ['p', 'q', 'r'][k % 3 if k > 20 else k % 2]) for k in range(300)];"
-              "print(json.dumps(m.network.flat.tolist()))")
+    script = (
+        "import json; from fastbp.river import MLPClassifier;"
+        "m = MLPClassifier(optimizer='sgd', lr=0.05, momentum=0.5);"
+        "[m.learn_one({'a': (k % 7) / 7 - 0.4, 'b': (k % 5) / 5, **({'c': 0.3} if k > 40"
+        " else {})}, ['p', 'q', 'r'][k % 3 if k > 20 else k % 2]) for k in range(300)];"
+        "print(json.dumps(m.network.flat.tolist()))"
+    )
     import json
 
     flats = []

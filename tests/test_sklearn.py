@@ -23,16 +23,18 @@ import fastbp
 from fastbp.sklearn import MLPClassifier, MLPRegressor
 
 # Short fits stop at max_iter on purpose; scikit-learn warns of that.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore::sklearn.exceptions.ConvergenceWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 # Checks that fail by the nature of per-example SGD, each with the reason.
 SAMPLE_WEIGHT_REASON = (
     "per-example SGD: an example of weight 2 makes one update of twice the size, "
     "two copies of it make two updates, and an example of weight 0 still takes a "
-    "place in the shuffled order (and a momentum step), so the fits differ")
-EXPECTED_FAILURES = {"check_sample_weight_equivalence_on_dense_data": SAMPLE_WEIGHT_REASON,
-                     "check_sample_weight_equivalence_on_sparse_data": SAMPLE_WEIGHT_REASON}
+    "place in the shuffled order (and a momentum step), so the fits differ"
+)
+EXPECTED_FAILURES = {
+    "check_sample_weight_equivalence_on_dense_data": SAMPLE_WEIGHT_REASON,
+    "check_sample_weight_equivalence_on_sparse_data": SAMPLE_WEIGHT_REASON,
+}
 # Checks that do not apply, left out of the parametrisation (not skipped).
 NOT_APPLICABLE = {
     # like scikit-learn's MLPClassifier, ours has no decision_function
@@ -45,7 +47,8 @@ CHECKED = [MLPClassifier(random_state=0), MLPRegressor(random_state=0)]
 def _estimator_checks():
     for estimator in CHECKED:
         for item in estimator_checks_generator(
-                estimator, expected_failed_checks=EXPECTED_FAILURES, mark="xfail"):
+            estimator, expected_failed_checks=EXPECTED_FAILURES, mark="xfail"
+        ):
             # an expected failure comes as a pytest.param with its xfail mark
             (est, check), marks = getattr(item, "values", item), getattr(item, "marks", ())
             name = getattr(check, "func", check).__name__
@@ -58,13 +61,13 @@ def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
 
-@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning",
-                            "ignore:invalid value:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
 def test_sgd_diverges_on_unscaled_targets_as_sklearns_where_adam_trains():
     """Per example, SGD diverges on check_regressor_multioutput's unscaled
     targets (|y| up to 510), in scikit-learn's MLP too, with the same message;
     the default Adam's bounded steps train on them."""
     from sklearn.datasets import make_regression
+
     X, y = make_regression(random_state=42, n_targets=5, n_samples=11, n_features=10)
     with pytest.raises(ValueError, match="non-finite"):
         neural_network.MLPRegressor(solver="sgd", batch_size=1, random_state=0).fit(X, y)
@@ -77,9 +80,16 @@ def test_sgd_diverges_on_unscaled_targets_as_sklearns_where_adam_trains():
 
 # ---------------------------------------------------------------- the same steps
 
+
 def _blobs(n_classes=3, n=60, seed=0):
-    X, y = make_classification(n_samples=n, n_features=5, n_informative=3,
-                               n_classes=n_classes, n_clusters_per_class=1, random_state=seed)
+    X, y = make_classification(
+        n_samples=n,
+        n_features=5,
+        n_informative=3,
+        n_classes=n_classes,
+        n_clusters_per_class=1,
+        random_state=seed,
+    )
     return StandardScaler().fit_transform(X), y
 
 
@@ -94,24 +104,45 @@ def _same_start(ours, theirs, X, y):
 
 
 @pytest.mark.parametrize("kind", ["regressor", "classifier"])
-@pytest.mark.parametrize("options", [
-    dict(),
-    dict(momentum=0.9, nesterovs_momentum=True, alpha=1e-2),
-    dict(momentum=0.5, nesterovs_momentum=False, batch_size=5, alpha=1e-2),
-    dict(learning_rate="invscaling", power_t=0.5, learning_rate_init=0.1, batch_size=3),
-    dict(solver="adam", learning_rate_init=0.01),
-    dict(solver="adam", batch_size=4, alpha=1e-2, beta_1=0.8, beta_2=0.99, epsilon=1e-6,
-         learning_rate="invscaling", momentum=0.9),
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(),
+        dict(momentum=0.9, nesterovs_momentum=True, alpha=1e-2),
+        dict(momentum=0.5, nesterovs_momentum=False, batch_size=5, alpha=1e-2),
+        dict(learning_rate="invscaling", power_t=0.5, learning_rate_init=0.1, batch_size=3),
+        dict(solver="adam", learning_rate_init=0.01),
+        dict(
+            solver="adam",
+            batch_size=4,
+            alpha=1e-2,
+            beta_1=0.8,
+            beta_2=0.99,
+            epsilon=1e-6,
+            learning_rate="invscaling",
+            momentum=0.9,
+        ),
+    ],
+)
 def test_same_updates_as_sklearns_mlp(kind, options):
     """Without shuffling, fastbp's estimator makes scikit-learn's updates:
     momentum, Nesterov, the L2 penalty's scaling by the batch size,
     mini-batch means, the per-epoch invscaling rate, and Adam's
     bias-corrected steps (which ignore momentum and the schedules)."""
     X, y = _blobs()
-    common = dict(hidden_layer_sizes=(6, 4), activation="tanh", solver="sgd", shuffle=False,
-                  max_iter=4, tol=0.0, n_iter_no_change=100, random_state=0,
-                  learning_rate_init=0.05, batch_size=1, momentum=0.0)
+    common = dict(
+        hidden_layer_sizes=(6, 4),
+        activation="tanh",
+        solver="sgd",
+        shuffle=False,
+        max_iter=4,
+        tol=0.0,
+        n_iter_no_change=100,
+        random_state=0,
+        learning_rate_init=0.05,
+        batch_size=1,
+        momentum=0.0,
+    )
     common.update(options)
     if kind == "regressor":
         y = np.column_stack([X[:, 0] - X[:, 1], np.sin(X[:, 2])])
@@ -121,8 +152,7 @@ def test_same_updates_as_sklearns_mlp(kind, options):
     _same_start(ours, theirs, X, y)
     ours.fit(X, y)
     theirs.fit(X, y)
-    for mine, sklearns in zip(ours.coefs_ + ours.intercepts_,
-                              theirs.coefs_ + theirs.intercepts_):
+    for mine, sklearns in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
         assert_allclose(mine, sklearns, rtol=1e-10, atol=1e-10)
     assert ours.t_ == 8 * X.shape[0]
     assert ours.n_iter_ == theirs.n_iter_ == 4
@@ -134,9 +164,18 @@ def test_loss_curve_is_sklearns_loss():
     too (half the mean squared error per output, plus the L2 penalty)."""
     X, _ = _blobs()
     y = np.column_stack([X[:, 0], X[:, 1] * 2])
-    common = dict(hidden_layer_sizes=(5,), activation="tanh", max_iter=1, alpha=0.3,
-                  learning_rate_init=1e-12, shuffle=False, random_state=1, solver="sgd",
-                  batch_size=1, momentum=0.0)
+    common = dict(
+        hidden_layer_sizes=(5,),
+        activation="tanh",
+        max_iter=1,
+        alpha=0.3,
+        learning_rate_init=1e-12,
+        shuffle=False,
+        random_state=1,
+        solver="sgd",
+        batch_size=1,
+        momentum=0.0,
+    )
     ours, theirs = MLPRegressor(**common), neural_network.MLPRegressor(**common)
     _same_start(ours, theirs, X, y)
     ours.fit(X, y)
@@ -146,14 +185,19 @@ def test_loss_curve_is_sklearns_loss():
 
 # ---------------------------------------------------------------- to_sklearn
 
+
 @pytest.mark.parametrize("target", ["binary", "multiclass", "multilabel", "regression"])
 def test_to_sklearn_predicts_the_same(target):
     X, y = _blobs(n_classes=2 if target == "binary" else 3)
     if target == "multilabel":
         X, y = make_multilabel_classification(n_samples=60, n_features=5, random_state=0)
     model = (MLPRegressor if target == "regression" else MLPClassifier)(
-        hidden_layer_sizes=(7,), activation="logistic", max_iter=30, random_state=0,
-        learning_rate_init=0.05)
+        hidden_layer_sizes=(7,),
+        activation="logistic",
+        max_iter=30,
+        random_state=0,
+        learning_rate_init=0.05,
+    )
     if target == "regression":
         y = X[:, 0] * 2 - X[:, 1]
     model.fit(X, y)
@@ -162,18 +206,20 @@ def test_to_sklearn_predicts_the_same(target):
     assert_allclose(exported.predict(X), model.predict(X), rtol=1e-12, atol=1e-12)
     if target != "regression":
         assert_array_equal(exported.predict(X), model.predict(X))
-        assert_allclose(exported.predict_proba(X), model.predict_proba(X), rtol=1e-12,
-                        atol=1e-14)
+        assert_allclose(exported.predict_proba(X), model.predict_proba(X), rtol=1e-12, atol=1e-14)
         assert_array_equal(exported.classes_, model.classes_)
     assert exported.get_params()["hidden_layer_sizes"] == (7,)
     assert exported.n_iter_ == model.n_iter_
 
 
-@pytest.mark.parametrize("model, message", [
-    (MLPRegressor(activation="leaky_relu"), "leaky_relu"),
-    (MLPRegressor(output_activation="tanh"), "no output 'tanh' for loss='squared_error'"),
-    (MLPClassifier(output_activation="softmax"), "no output_activation='softmax'"),
-])
+@pytest.mark.parametrize(
+    "model, message",
+    [
+        (MLPRegressor(activation="leaky_relu"), "leaky_relu"),
+        (MLPRegressor(output_activation="tanh"), "no output 'tanh' for loss='squared_error'"),
+        (MLPClassifier(output_activation="softmax"), "no output_activation='softmax'"),
+    ],
+)
 def test_to_sklearn_refuses_what_sklearn_lacks(model, message):
     X, y = _blobs(n_classes=2)
     model.set_params(max_iter=2, hidden_layer_sizes=(3,))
@@ -184,16 +230,25 @@ def test_to_sklearn_refuses_what_sklearn_lacks(model, message):
 
 # ---------------------------------------------------------------- the estimators' options
 
+
 def test_an_unknown_solver_is_refused():
     with pytest.raises(ValueError, match="solver must be one of"):
         MLPClassifier(solver="newton").fit(*_blobs())
 
 
-@pytest.mark.parametrize("name, value", [
-    ("hidden_layer_sizes", (3, 0)), ("activation", "softplus"), ("learning_rate", "cyclic"),
-    ("max_iter", 0), ("batch_size", 0), ("alpha", -1.0), ("validation_fraction", 1.0),
-    ("n_iter_no_change", 1.5),
-])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("hidden_layer_sizes", (3, 0)),
+        ("activation", "softplus"),
+        ("learning_rate", "cyclic"),
+        ("max_iter", 0),
+        ("batch_size", 0),
+        ("alpha", -1.0),
+        ("validation_fraction", 1.0),
+        ("n_iter_no_change", 1.5),
+    ],
+)
 def test_bad_parameters_are_named(name, value):
     with pytest.raises(ValueError, match=name):
         MLPClassifier(**{name: value}).fit(*_blobs())
@@ -216,8 +271,7 @@ def test_class_weight_multiplies_the_sample_weights():
 
 def test_output_activations():
     X, y = _blobs(n_classes=3)
-    options = dict(hidden_layer_sizes=(5,), max_iter=20, random_state=0,
-                   learning_rate_init=0.05)
+    options = dict(hidden_layer_sizes=(5,), max_iter=20, random_state=0, learning_rate_init=0.05)
     one_vs_rest = MLPClassifier(output_activation="logistic", **options).fit(X, y)
     two_softmax = MLPClassifier(output_activation="softmax", **options).fit(X, y == 1)
     bounded = MLPRegressor(output_activation="tanh", **options).fit(X, np.tanh(X[:, 0]))
@@ -228,7 +282,8 @@ def test_output_activations():
     assert np.abs(bounded.predict(X)).max() < 1
     with pytest.raises(ValueError, match="softmax"):
         MLPClassifier(output_activation="softmax").fit(
-            *make_multilabel_classification(n_samples=20, random_state=0))
+            *make_multilabel_classification(n_samples=20, random_state=0)
+        )
     with pytest.raises(ValueError, match="output_activation"):
         MLPClassifier(output_activation="tanh").fit(X, y)
 
@@ -254,8 +309,14 @@ def test_partial_fit_continues_as_fit():
     """max_iter epochs of fit and as many partial_fit calls make the same
     updates (without early stopping or tol stopping)."""
     X, y = _blobs()
-    options = dict(hidden_layer_sizes=(5,), random_state=0, momentum=0.9, max_iter=3, tol=0.0,
-                   n_iter_no_change=50)
+    options = dict(
+        hidden_layer_sizes=(5,),
+        random_state=0,
+        momentum=0.9,
+        max_iter=3,
+        tol=0.0,
+        n_iter_no_change=50,
+    )
     fitted = MLPClassifier(**options).fit(X, y)
     stepped = MLPClassifier(**options)
     for _ in range(3):
@@ -266,8 +327,14 @@ def test_partial_fit_continues_as_fit():
 
 def test_early_stopping_keeps_the_best_epoch():
     X, y = _blobs(n=200)
-    model = MLPClassifier(hidden_layer_sizes=(8,), early_stopping=True, random_state=0,
-                          n_iter_no_change=3, learning_rate_init=0.05, max_iter=100)
+    model = MLPClassifier(
+        hidden_layer_sizes=(8,),
+        early_stopping=True,
+        random_state=0,
+        n_iter_no_change=3,
+        learning_rate_init=0.05,
+        max_iter=100,
+    )
     model.fit(X, y)
     assert model.best_loss_ is None
     assert model.best_validation_score_ == max(model.validation_scores_)
@@ -283,13 +350,25 @@ def test_early_stopping_keeps_the_best_epoch():
 def test_training_loss_stopping_and_adaptive_rate(capsys):
     X, y = _blobs()
     # tol so large that no epoch counts as an improvement
-    stopped = MLPClassifier(hidden_layer_sizes=(4,), tol=10.0, n_iter_no_change=2,
-                            random_state=0, verbose=True, solver="sgd").fit(X, y)
-    assert stopped.n_iter_ == 4      # epoch 1 improves on inf; 2, 3, 4 do not
+    stopped = MLPClassifier(
+        hidden_layer_sizes=(4,),
+        tol=10.0,
+        n_iter_no_change=2,
+        random_state=0,
+        verbose=True,
+        solver="sgd",
+    ).fit(X, y)
+    assert stopped.n_iter_ == 4  # epoch 1 improves on inf; 2, 3, 4 do not
     assert "Training loss did not improve" in capsys.readouterr().out
-    adaptive = MLPClassifier(hidden_layer_sizes=(4,), tol=10.0, n_iter_no_change=2,
-                             random_state=0, learning_rate="adaptive", verbose=True,
-                             solver="sgd").fit(X, y)
+    adaptive = MLPClassifier(
+        hidden_layer_sizes=(4,),
+        tol=10.0,
+        n_iter_no_change=2,
+        random_state=0,
+        learning_rate="adaptive",
+        verbose=True,
+        solver="sgd",
+    ).fit(X, y)
     out = capsys.readouterr().out
     assert "Iteration 1, loss = " in out and "Setting learning rate to 0.000200" in out
     # lr / 5 after epochs 4, 7, 10, 13, 16; 1e-3 / 5**5 <= 1e-6 stops after 19
@@ -300,8 +379,9 @@ def test_training_loss_stopping_and_adaptive_rate(capsys):
 
 def test_dtype_threads_and_average():
     X, y = _blobs(n=200)
-    options = dict(hidden_layer_sizes=(8,), random_state=0, max_iter=30,
-                   learning_rate_init=0.02, solver="sgd")
+    options = dict(
+        hidden_layer_sizes=(8,), random_state=0, max_iter=30, learning_rate_init=0.02, solver="sgd"
+    )
     single = MLPClassifier(dtype="float32", **options).fit(X, y)
     threads = MLPClassifier(n_threads=2, **options).fit(X, y)
     averaged = MLPClassifier(average=True, **options).fit(X, y)
@@ -319,7 +399,7 @@ def test_coefs_are_views_of_the_network_also_after_pickling():
     joblib.dump(model, buffer)
     for copy in (model, pickle.loads(pickle.dumps(model))):
         assert_array_equal(copy.predict(X), before)
-        copy.intercepts_[-1] += 1.0           # the output bias: every prediction + 1
+        copy.intercepts_[-1] += 1.0  # the output bias: every prediction + 1
         assert_allclose(copy.predict(X), before + 1.0)
         assert np.shares_memory(copy.coefs_[0], copy.network_.flat)
     joblib.dump(model, buffer)
@@ -339,12 +419,15 @@ def test_feature_names_from_a_dataframe():
 
 # ---------------------------------------------------------------- in scikit-learn's tools
 
+
 def test_pipeline_grid_search_and_cross_validation():
     X, y = load_iris(return_X_y=True)
-    pipeline = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(8,),
-                                                             random_state=0, max_iter=50))
-    search = GridSearchCV(pipeline, {"mlpclassifier__learning_rate_init": [0.003, 0.03]},
-                          cv=3, n_jobs=2)
+    pipeline = make_pipeline(
+        StandardScaler(), MLPClassifier(hidden_layer_sizes=(8,), random_state=0, max_iter=50)
+    )
+    search = GridSearchCV(
+        pipeline, {"mlpclassifier__learning_rate_init": [0.003, 0.03]}, cv=3, n_jobs=2
+    )
     search.fit(X, y)
     scores = cross_val_score(clone(pipeline), X, y, cv=3)
     assert search.best_score_ > 0.85
@@ -358,15 +441,17 @@ def test_one_class_with_early_stopping_predicts_that_class():
     X = np.random.default_rng(0).normal(size=(40, 3))
     y = np.full(40, "only")
     for seed in range(20):
-        model = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, early_stopping=True,
-                              random_state=seed).fit(X, y)
+        model = MLPClassifier(
+            hidden_layer_sizes=(4,), max_iter=3, early_stopping=True, random_state=seed
+        ).fit(X, y)
         assert (model.predict(X) == "only").all()
 
 
 def test_validation_scores_are_none_without_early_stopping_and_patience_may_be_inf():
     X, y = _blobs()
-    model = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, n_iter_no_change=np.inf,
-                          random_state=0)
+    model = MLPClassifier(
+        hidden_layer_sizes=(4,), max_iter=3, n_iter_no_change=np.inf, random_state=0
+    )
     with pytest.warns(ConvergenceWarning):
         model.fit(X, y)
     assert model.validation_scores_ is None and model.best_validation_score_ is None
@@ -383,12 +468,13 @@ def test_a_divergence_is_a_value_error_too():
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_a_warm_start_with_other_classes_is_refused():
     X, y = _blobs()
-    model = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, warm_start=True,
-                          random_state=0).fit(X, y)
+    model = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, warm_start=True, random_state=0).fit(
+        X, y
+    )
     fewer = y != y[0]
     with pytest.raises(ValueError, match="warm_start can only be used where `y` has the same"):
         model.fit(X[fewer], y[fewer])
-    model.fit(X, y)                                   # the same classes still train on
+    model.fit(X, y)  # the same classes still train on
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -398,8 +484,7 @@ def test_float32_inputs_keep_float32(Model):
     other inputs float64."""
     X, y = _blobs()
     for dtype in (np.float32, np.float64, np.int64):
-        model = Model(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(
-            X.astype(dtype), y)
+        model = Model(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X.astype(dtype), y)
         expected = np.float32 if dtype == np.float32 else np.float64
         assert model.coefs_[0].dtype == expected and model.network_.dtype == expected
         out = model.predict_proba(X) if Model is MLPClassifier else model.predict(X)
@@ -411,18 +496,24 @@ def test_text_pipelines_train(vectorizer):
     # TfidfVectorizer's rows have unsorted column indices; fastbp sorts them
     # in a copy, as scikit-learn's MLP does
     from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, TfidfVectorizer
+
     rng = np.random.default_rng(0)
     words = [["goal", "match", "team", "score", "league"], ["vote", "law", "party", "senate"]]
     y = rng.integers(2, size=120)
     docs = [" ".join(rng.choice(words[label], size=6)) + " the a of" for label in y]
-    first = {"tfidf": TfidfVectorizer(), "count": CountVectorizer(),
-             "hashing": HashingVectorizer(n_features=2 ** 12)}[vectorizer]
+    first = {
+        "tfidf": TfidfVectorizer(),
+        "count": CountVectorizer(),
+        "hashing": HashingVectorizer(n_features=2**12),
+    }[vectorizer]
     if vectorizer == "tfidf":
         X = first.fit_transform(docs)
         assert not X.has_sorted_indices or not all(
-            (np.diff(X.indices[a:b]) > 0).all() for a, b in zip(X.indptr[:-1], X.indptr[1:]))
-    model = make_pipeline(first, MLPClassifier(hidden_layer_sizes=(8,), max_iter=30,
-                                               random_state=0))
+            (np.diff(X.indices[a:b]) > 0).all() for a, b in zip(X.indptr[:-1], X.indptr[1:])
+        )
+    model = make_pipeline(
+        first, MLPClassifier(hidden_layer_sizes=(8,), max_iter=30, random_state=0)
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(docs, y)

@@ -19,12 +19,21 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 
 
 def _data(target, n=80, seed=0):
-    X, labels = make_classification(n_samples=n, n_features=6, n_informative=4, n_classes=3,
-                                    n_clusters_per_class=1, random_state=seed)
+    X, labels = make_classification(
+        n_samples=n,
+        n_features=6,
+        n_informative=4,
+        n_classes=3,
+        n_clusters_per_class=1,
+        random_state=seed,
+    )
     X = StandardScaler().fit_transform(X)
-    y = {"multiclass": labels, "binary": labels % 2,
-         "regression": np.column_stack([X[:, 0] - X[:, 1], np.sin(X[:, 2])]),
-         "counts": np.random.default_rng(seed).poisson(np.exp(0.5 * X[:, 0]))}[target]
+    y = {
+        "multiclass": labels,
+        "binary": labels % 2,
+        "regression": np.column_stack([X[:, 0] - X[:, 1], np.sin(X[:, 2])]),
+        "counts": np.random.default_rng(seed).poisson(np.exp(0.5 * X[:, 0])),
+    }[target]
     return X, y
 
 
@@ -39,13 +48,12 @@ def _pair(target, **params):
 
 def _assert_same_weights(ours, theirs, rtol, atol):
     assert len(ours.coefs_) == len(theirs.coefs_)
-    for mine, sklearns in zip(ours.coefs_ + ours.intercepts_,
-                              theirs.coefs_ + theirs.intercepts_):
+    for mine, sklearns in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
         assert_allclose(mine, sklearns, rtol=rtol, atol=atol)
 
 
 @pytest.mark.parametrize("target", ["multiclass", "binary", "regression", "counts"])
-@pytest.mark.parametrize("batch_size", [1, "auto", 8])   # 8 divides the 80 examples
+@pytest.mark.parametrize("batch_size", [1, "auto", 8])  # 8 divides the 80 examples
 @pytest.mark.parametrize("alpha", [0.0, 1e-3])
 def test_adam_makes_sklearns_updates(target, batch_size, alpha):
     """Three epochs of Adam, in order: scikit-learn's steps to 1e-10, from
@@ -53,9 +61,19 @@ def test_adam_makes_sklearns_updates(target, batch_size, alpha):
     The losses are the same without the L2 term, which fastbp takes at the
     epoch's last weights (scikit-learn at each update's)."""
     X, y = _data(target)
-    ours, theirs = _pair(target, solver="adam", batch_size=batch_size, shuffle=False,
-                         max_iter=3, hidden_layer_sizes=(6, 4), activation="tanh",
-                         learning_rate_init=0.01, alpha=alpha, random_state=0, tol=0.0)
+    ours, theirs = _pair(
+        target,
+        solver="adam",
+        batch_size=batch_size,
+        shuffle=False,
+        max_iter=3,
+        hidden_layer_sizes=(6, 4),
+        activation="tanh",
+        learning_rate_init=0.01,
+        alpha=alpha,
+        random_state=0,
+        tol=0.0,
+    )
     ours.fit(X, y)
     theirs.fit(X, y)
     _assert_same_weights(ours, theirs, rtol=1e-10, atol=1e-10)
@@ -71,8 +89,9 @@ def test_lbfgs_finds_sklearns_weights(target, weighted):
     path: 20 iterations end at its weights and loss."""
     X, y = _data(target)
     weights = np.random.default_rng(1).uniform(0.5, 2, len(X)) if weighted else None
-    ours, theirs = _pair(target, solver="lbfgs", max_iter=20, hidden_layer_sizes=(5,),
-                         random_state=0, alpha=1e-2)
+    ours, theirs = _pair(
+        target, solver="lbfgs", max_iter=20, hidden_layer_sizes=(5,), random_state=0, alpha=1e-2
+    )
     ours.fit(X, y, sample_weight=weights)
     theirs.fit(X, y, sample_weight=weights)
     _assert_same_weights(ours, theirs, rtol=1e-7, atol=1e-9)
@@ -98,8 +117,7 @@ def test_lbfgs_stops_at_max_fun_with_a_warning():
 
 def test_lbfgs_keeps_float32():
     X, y = _data("binary")
-    model = MLPClassifier(solver="lbfgs", max_iter=20, random_state=0).fit(
-        X.astype(np.float32), y)
+    model = MLPClassifier(solver="lbfgs", max_iter=20, random_state=0).fit(X.astype(np.float32), y)
     assert model.coefs_[0].dtype == np.float32
     assert model.predict_proba(X.astype(np.float32)).dtype == np.float32
     assert model.score(X.astype(np.float32), y) > 0.9
@@ -112,11 +130,20 @@ def test_default_solver_is_adam_per_example():
 
 # ---------------------------------------------------------------- assigned weights
 
+
 @pytest.mark.parametrize("solver", ["lbfgs", "adam"])
 def test_assigned_weights_are_where_predict_and_training_start(solver):
     X, y = _data("multiclass")
-    ours, theirs = _pair("multiclass", solver=solver, max_iter=5, hidden_layer_sizes=(4,),
-                         random_state=0, shuffle=False, warm_start=True, batch_size=1)
+    ours, theirs = _pair(
+        "multiclass",
+        solver=solver,
+        max_iter=5,
+        hidden_layer_sizes=(4,),
+        random_state=0,
+        shuffle=False,
+        warm_start=True,
+        batch_size=1,
+    )
     ours.fit(X, y)
     theirs.fit(X, y)
     start = np.random.default_rng(2)
@@ -125,7 +152,7 @@ def test_assigned_weights_are_where_predict_and_training_start(solver):
     for model in (ours, theirs):
         model.coefs_ = [W.copy() for W in coefs]
         model.intercepts_ = [b.copy() for b in intercepts]
-        model.intercepts_[1] = intercepts[1] + 1.0     # an item assigned, too
+        model.intercepts_[1] = intercepts[1] + 1.0  # an item assigned, too
     assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=1e-12)
     restored = pickle.loads(pickle.dumps(ours))
     assert_array_equal(restored.predict_proba(X), ours.predict_proba(X))
@@ -137,8 +164,16 @@ def test_assigned_weights_are_where_predict_and_training_start(solver):
 def test_weights_assigned_to_an_unfitted_estimator_start_partial_fit():
     """scikit-learn's way to give starting weights (its test_fit does it)."""
     X, y = _data("binary")
-    ours, theirs = _pair("binary", solver="sgd", hidden_layer_sizes=(3,), random_state=0,
-                         learning_rate_init=0.1, shuffle=False, batch_size=1, momentum=0.0)
+    ours, theirs = _pair(
+        "binary",
+        solver="sgd",
+        hidden_layer_sizes=(3,),
+        random_state=0,
+        learning_rate_init=0.1,
+        shuffle=False,
+        batch_size=1,
+        momentum=0.0,
+    )
     theirs.partial_fit(X, y, classes=[0, 1])
     ours.coefs_ = [W.copy() for W in theirs.coefs_]
     ours.intercepts_ = [b.copy() for b in theirs.intercepts_]
@@ -147,19 +182,24 @@ def test_weights_assigned_to_an_unfitted_estimator_start_partial_fit():
     _assert_same_weights(ours, theirs, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda m: m.coefs_.__setitem__(0, np.zeros((6, 5))),
-     r"coefs_\[0\] has shape \(6, 5\) and intercepts_\[0\] shape \(4,\)"),
-    (lambda m: m.coefs_.__setitem__(0, np.zeros((3, 4))), "coefs_.0. has 3 rows, but X has 6"),
-    (lambda m: m.intercepts_.__setitem__(1, np.zeros(5)), r"intercepts_\[1\] shape \(5,\)"),
-    (lambda m: m.coefs_[0].__setitem__((0, 0), np.nan), "not finite"),
-    (lambda m: setattr(m, "coefs_", m.coefs_[:1]), "one array per layer"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda m: m.coefs_.__setitem__(0, np.zeros((6, 5))),
+            r"coefs_\[0\] has shape \(6, 5\) and intercepts_\[0\] shape \(4,\)",
+        ),
+        (lambda m: m.coefs_.__setitem__(0, np.zeros((3, 4))), "coefs_.0. has 3 rows, but X has 6"),
+        (lambda m: m.intercepts_.__setitem__(1, np.zeros(5)), r"intercepts_\[1\] shape \(5,\)"),
+        (lambda m: m.coefs_[0].__setitem__((0, 0), np.nan), "not finite"),
+        (lambda m: setattr(m, "coefs_", m.coefs_[:1]), "one array per layer"),
+    ],
+)
 def test_bad_assigned_weights_are_refused(change, message):
     X, y = _data("multiclass")
     model = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, y)
     if "finite" in message:
-        model.coefs_ = [W.copy() for W in model.coefs_]     # not the network's own
+        model.coefs_ = [W.copy() for W in model.coefs_]  # not the network's own
     change(model)
     with pytest.raises(ValueError, match=message):
         model.predict(X)
@@ -167,13 +207,20 @@ def test_bad_assigned_weights_are_refused(change, message):
 
 # ---------------------------------------------------------------- divergence
 
+
 def test_a_divergence_with_early_stopping_keeps_the_best_weights():
     """As scikit-learn's (its issue 29504): no error, a nan validation score
     last, and the weights of the best epoch."""
     X, y = _data("regression", n=150)
-    model = MLPRegressor(hidden_layer_sizes=(50,), activation="identity", solver="sgd",
-                         learning_rate_init=1.0, early_stopping=True, max_iter=20,
-                         random_state=0)
+    model = MLPRegressor(
+        hidden_layer_sizes=(50,),
+        activation="identity",
+        solver="sgd",
+        learning_rate_init=1.0,
+        early_stopping=True,
+        max_iter=20,
+        random_state=0,
+    )
     with pytest.warns(ConvergenceWarning, match="diverged"):
         model.fit(X * 100, y[:, 0] * 100)
     assert np.isnan(model.validation_scores_[-1])
@@ -190,22 +237,26 @@ def test_sparse_X_gives_what_dense_X_gives(solver):
     rounding; Adam updates W^(1)'s rows lazily for sparse X, so here every
     input is an entry (no zeros) and the results agree to rounding too."""
     from scipy import sparse
+
     X, y = _data("multiclass")
     dense = MLPClassifier(solver=solver, max_iter=5, random_state=0).fit(X, y)
     for fmt in ("csr", "csc", "coo"):
         model = MLPClassifier(solver=solver, max_iter=5, random_state=0)
         model.fit(sparse.csr_matrix(X).asformat(fmt), y)
         _assert_same_weights(model, dense, rtol=1e-9, atol=1e-12)
-        assert_allclose(model.predict_proba(sparse.csr_matrix(X)), dense.predict_proba(X),
-                        rtol=1e-9)
+        assert_allclose(
+            model.predict_proba(sparse.csr_matrix(X)), dense.predict_proba(X), rtol=1e-9
+        )
 
 
 @pytest.mark.parametrize("solver", ["lbfgs", "sgd", "adam"])
 def test_every_solver_refuses_bad_sample_weights_and_rates_alike(solver):
     X, y = make_regression(n_samples=30, n_features=4, random_state=0)
-    for weights, message in ((np.r_[-1.0, np.ones(29)], "sample_weight must be >= 0"),
-                             (np.r_[1.0, -1.0, np.zeros(28)], "sample_weight must be >= 0"),
-                             (np.zeros(30), "non-zero")):
+    for weights, message in (
+        (np.r_[-1.0, np.ones(29)], "sample_weight must be >= 0"),
+        (np.r_[1.0, -1.0, np.zeros(28)], "sample_weight must be >= 0"),
+        (np.zeros(30), "non-zero"),
+    ):
         with pytest.raises(ValueError, match=message):
             MLPRegressor(solver=solver, max_iter=3).fit(X, y, sample_weight=weights)
     for rate in (-1.0, 0.0, np.inf):

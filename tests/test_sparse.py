@@ -20,10 +20,16 @@ def _data(n=60, density=0.1, seed=0, layers=LAYERS):
     """CSR inputs with about density * d[0] entries a row (some rows empty),
     and targets for the squared loss."""
     rng = np.random.default_rng(seed)
-    X = sparse.random(n, layers[0], density=density, format="lil", random_state=seed,
-                      data_rvs=lambda size: rng.normal(size=size))
+    X = sparse.random(
+        n,
+        layers[0],
+        density=density,
+        format="lil",
+        random_state=seed,
+        data_rvs=lambda size: rng.normal(size=size),
+    )
     if n > 3:
-        X[3] = 0                                    # a row without entries
+        X[3] = 0  # a row without entries
     X = X.tocsr()
     X.eliminate_zeros()
     Y = 0.5 * rng.normal(size=(n, layers[-1]))
@@ -31,15 +37,26 @@ def _data(n=60, density=0.1, seed=0, layers=LAYERS):
 
 
 def _pair(dtype="float64", seed=3, layers=LAYERS, **kwargs):
-    return [fastbp.Network(layers, hidden=["tanh", "relu"], seed=seed, backend=backend,
-                           dtype=dtype, **kwargs) for backend in ("compiled", "reference")]
+    return [
+        fastbp.Network(
+            layers, hidden=["tanh", "relu"], seed=seed, backend=backend, dtype=dtype, **kwargs
+        )
+        for backend in ("compiled", "reference")
+    ]
 
 
-OPTIONS = [dict(), dict(lr_schedule="invscaling", power_t=0.5), dict(clip=0.05),
-           dict(momentum=0.9), dict(momentum=0.9, nesterov=True, lr_schedule="invscaling"),
-           dict(weight_decay=0.01), dict(weight_decay=0.5, lr_schedule="optimal"),
-           dict(optimizer="adam"), dict(optimizer="adam", weight_decay=0.01),
-           dict(optimizer="adagrad", weight_decay=0.01)]
+OPTIONS = [
+    dict(),
+    dict(lr_schedule="invscaling", power_t=0.5),
+    dict(clip=0.05),
+    dict(momentum=0.9),
+    dict(momentum=0.9, nesterov=True, lr_schedule="invscaling"),
+    dict(weight_decay=0.01),
+    dict(weight_decay=0.5, lr_schedule="optimal"),
+    dict(optimizer="adam"),
+    dict(optimizer="adam", weight_decay=0.01),
+    dict(optimizer="adagrad", weight_decay=0.01),
+]
 
 
 @pytest.mark.compiled
@@ -70,10 +87,18 @@ def test_strong_weight_decay_on_sparse_x_stays_exact(dtype):
     assert relative_error(compiled.flat, reference.flat) < TOLERANCE[dtype]
 
 
-@pytest.mark.parametrize("options", [dict(), dict(lr_schedule="invscaling", power_t=0.5),
-                                     dict(clip=0.05), dict(optimizer="adagrad"),
-                                     dict(momentum=0.9), dict(momentum=0.8, nesterov=True),
-                                     dict(weight_decay=0.05)])
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(),
+        dict(lr_schedule="invscaling", power_t=0.5),
+        dict(clip=0.05),
+        dict(optimizer="adagrad"),
+        dict(momentum=0.9),
+        dict(momentum=0.8, nesterov=True),
+        dict(weight_decay=0.05),
+    ],
+)
 def test_sparse_trains_as_the_same_x_dense(backend, options):
     """Where a zero input leaves its rows as they are (plain SGD; Adagrad,
     whose state a zero gradient does not change), or where the compiled
@@ -97,8 +122,9 @@ def test_plain_sgd_on_sparse_x_is_dense_sgd_bit_for_bit(backend, dtype, hidden):
     layers = [31, hidden, 10, 2]
     X, Y = _data(n=80, density=0.3, layers=layers)
     X, Y = X.astype(dtype), Y.astype(dtype)
-    on_sparse, on_dense = (fastbp.Network(layers, seed=3, dtype=dtype, backend=backend)
-                           for _ in range(2))
+    on_sparse, on_dense = (
+        fastbp.Network(layers, seed=3, dtype=dtype, backend=backend) for _ in range(2)
+    )
     on_sparse.fit(X, Y, epochs=2, lr=0.05, seed=2)
     on_dense.fit(X.toarray(), Y, epochs=2, lr=0.05, seed=2)
     np.testing.assert_array_equal(on_sparse.flat, on_dense.flat)
@@ -112,19 +138,18 @@ def test_adam_updates_only_the_rows_of_an_examples_entries(backend):
     before = net.weights[0].copy()
     net.partial_fit(X, Y, lr=0.01, optimizer="adam", weight_decay=0.1)
     touched = np.zeros(LAYERS[0] + 1, dtype=bool)
-    touched[0] = True                                   # the bias row
+    touched[0] = True  # the bias row
     touched[X.indices + 1] = True
     changed = (net.weights[0] != before).any(axis=1)
     assert np.array_equal(changed, touched)
-    m = net.training_state.moments[:len(net.flat)]
-    m_first = m[:net.weights[0].size].reshape(net.weights[0].shape)
+    m = net.training_state.moments[: len(net.flat)]
+    m_first = m[: net.weights[0].size].reshape(net.weights[0].shape)
     assert np.array_equal((m_first != 0).any(axis=1), touched)
 
 
 def test_predict_loss_gradient_and_backprop_equal_dense(backend):
     X, Y = _data(n=9)
-    net = fastbp.Network(LAYERS, seed=3, backend=backend, output="softmax",
-                         loss="cross_entropy")
+    net = fastbp.Network(LAYERS, seed=3, backend=backend, output="softmax", loss="cross_entropy")
     Y = np.eye(3)[np.arange(9) % 3]
     dense = X.toarray()
     assert relative_error(net.predict(X), net.predict(dense)) < 1e-14
@@ -153,16 +178,19 @@ def test_validation_fraction_and_fit_stream_take_sparse_rows(backend):
     history = net.fit(X, Y, epochs=2, lr=0.05, validation_fraction=0.25, seed=1)
     assert len(history.val_loss) == 2 and np.isfinite(history.val_loss).all()
     streamed, whole = (fastbp.Network(LAYERS, seed=3, backend=backend) for _ in range(2))
-    fastbp.fit_stream(streamed, ((X[i:i + 20], Y[i:i + 20]) for i in range(0, 80, 20)),
-                      lr=0.05, shuffle=False)
+    fastbp.fit_stream(
+        streamed, ((X[i : i + 20], Y[i : i + 20]) for i in range(0, 80, 20)), lr=0.05, shuffle=False
+    )
     whole.fit(X, Y, epochs=1, lr=0.05, shuffle=False)
     assert np.array_equal(streamed.flat, whole.flat)
 
 
 @pytest.mark.compiled
-@pytest.mark.parametrize("options", [{}, {"parallel": "copies"}, {"parallel": "hogwild"},
-                                     {"optimizer": "adagrad"}],
-                         ids=["default", "copies", "hogwild", "adagrad"])
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"parallel": "copies"}, {"parallel": "hogwild"}, {"optimizer": "adagrad"}],
+    ids=["default", "copies", "hogwild", "adagrad"],
+)
 def test_threads_train_sparse_x(options):
     X, Y = _data(n=400, density=0.05)
     serial, threaded = (fastbp.Network(LAYERS, seed=3) for _ in range(2))
@@ -177,8 +205,10 @@ def _frequent_and_own(n=3000, unused=7, seed=0):
     and one input of each row's own; the last ``unused`` inputs in none."""
     rng = np.random.default_rng(seed)
     columns = np.stack([np.zeros(n, int), np.ones(n, int), 2 + np.arange(n)], axis=1)
-    X = sparse.csr_matrix((rng.normal(size=3 * n), columns.ravel(), np.arange(0, 3 * n + 1, 3)),
-                          shape=(n, n + 2 + unused))
+    X = sparse.csr_matrix(
+        (rng.normal(size=3 * n), columns.ravel(), np.arange(0, 3 * n + 1, 3)),
+        shape=(n, n + 2 + unused),
+    )
     return X, rng.normal(size=(n, 2))
 
 
@@ -198,7 +228,7 @@ def test_sparse_hogwild_shares_rare_rows_and_averages_the_rest(hidden):
     threaded.fit(X, Y, epochs=2, lr=1e-9, seed=2, n_threads=2, parallel="hogwild")
     one, two = serial.flat - start, threaded.flat - start
     own_rows = np.zeros(len(start), bool)
-    own_rows[3 * layers[1]:(X.shape[0] + 3) * layers[1]] = True   # W^(1)'s rows 3..n+2
+    own_rows[3 * layers[1] : (X.shape[0] + 3) * layers[1]] = True  # W^(1)'s rows 3..n+2
     assert relative_error(two[own_rows], one[own_rows]) < 1e-4
     assert relative_error(two[~own_rows], one[~own_rows] / 2) < 1e-4
     unused = threaded.weights[0][-7:]
@@ -221,7 +251,7 @@ def test_sparse_copies_sum_the_rows_and_average_the_rest(hidden):
     threaded.fit(X, Y, epochs=1, lr=1e-9, shuffle=False, n_threads=2)
     one, two = serial.flat - start, threaded.flat - start
     rows = np.zeros(len(start), bool)
-    rows[layers[1]:(X.shape[0] + 3) * layers[1]] = True       # W^(1)'s rows 1..n+2
+    rows[layers[1] : (X.shape[0] + 3) * layers[1]] = True  # W^(1)'s rows 1..n+2
     assert relative_error(two[rows], one[rows]) < 1e-4
     assert relative_error(two[~rows], one[~rows] / 2) < 1e-4
     unused = threaded.weights[0][-7:]
@@ -256,14 +286,20 @@ def test_adagrad_threads_need_sparse_x(backend, parallel):
     net = fastbp.Network(LAYERS, seed=3, backend=backend)
     before = net.flat.copy()
     with pytest.raises(ValueError, match="adagrad.*only on sparse X.*n_threads=1"):
-        net.fit(X.toarray(), Y, epochs=1, lr=0.05, optimizer="adagrad", n_threads=2,
-                parallel=parallel)
+        net.fit(
+            X.toarray(), Y, epochs=1, lr=0.05, optimizer="adagrad", n_threads=2, parallel=parallel
+        )
     assert np.array_equal(net.flat, before)
 
 
-@pytest.mark.parametrize("options, name", [
-    (dict(average=True), "average"), (dict(batch_size=4), "batch_size"),
-    (dict(momentum=0.9, weight_decay=1e-3), "momentum with weight_decay")])
+@pytest.mark.parametrize(
+    "options, name",
+    [
+        (dict(average=True), "average"),
+        (dict(batch_size=4), "batch_size"),
+        (dict(momentum=0.9, weight_decay=1e-3), "momentum with weight_decay"),
+    ],
+)
 def test_options_that_need_dense_x_say_so(backend, options, name):
     X, Y = _data()
     net = fastbp.Network(LAYERS, seed=3, backend=backend)
@@ -322,13 +358,16 @@ def _with_nan(X):
     return X
 
 
-@pytest.mark.parametrize("bad, error, message", [
-    (lambda X: X[:, :-1], ValueError, r"X must have shape \(n, 40\)"),
-    (_with_nan, ValueError, "NaN or infinity"),
-    (_negative, ValueError, r"X.indices has values outside \[0, 39\]"),
-    (lambda X: X.tolil(), TypeError, "CSR"),
-    (lambda X: X.astype(np.complex128), TypeError, "real numbers"),
-])
+@pytest.mark.parametrize(
+    "bad, error, message",
+    [
+        (lambda X: X[:, :-1], ValueError, r"X must have shape \(n, 40\)"),
+        (_with_nan, ValueError, "NaN or infinity"),
+        (_negative, ValueError, r"X.indices has values outside \[0, 39\]"),
+        (lambda X: X.tolil(), TypeError, "CSR"),
+        (lambda X: X.astype(np.complex128), TypeError, "real numbers"),
+    ],
+)
 def test_bad_sparse_input_is_refused(backend, bad, error, message):
     X, Y = _data()
     net = fastbp.Network(LAYERS, seed=3, backend=backend)
@@ -338,7 +377,9 @@ def test_bad_sparse_input_is_refused(backend, bad, error, message):
 
 
 def _chunks(X, Y, size=50):
-    return [(X[start:start + size], Y[start:start + size]) for start in range(0, X.shape[0], size)]
+    return [
+        (X[start : start + size], Y[start : start + size]) for start in range(0, X.shape[0], size)
+    ]
 
 
 @pytest.mark.compiled
@@ -351,8 +392,10 @@ def test_fit_stream_of_sparse_chunks_takes_the_sparse_thread_mode():
     before = net.loss(X, Y)
     fastbp.fit_stream(net, _chunks(X, Y), lr=0.05, optimizer="adagrad", n_threads=2, seed=1)
     assert net.loss(X, Y) < before
-    for options, stream in (({"momentum": 0.9}, _chunks(X, Y)),
-                            ({"optimizer": "adagrad"}, _chunks(X.toarray(), Y))):
+    for options, stream in (
+        ({"momentum": 0.9}, _chunks(X, Y)),
+        ({"optimizer": "adagrad"}, _chunks(X.toarray(), Y)),
+    ):
         start = net.flat.copy()
         with pytest.raises(ValueError, match="n_threads=1"):
             fastbp.fit_stream(net, stream, lr=0.05, n_threads=2, **options)
@@ -364,18 +407,26 @@ def test_fit_stream_of_sparse_chunks_takes_the_sparse_thread_mode():
 # silently misread, before these checks).  The cases run in a child, so
 # that a crash fails this test rather than the whole run.
 MALFORMED = {
-    "uint32 indptr past nnz": ("indptr", "A.indptr = A.indptr.astype(np.uint32); "
-                               "A.indptr[5] = A.indptr[-1] + 500"),
-    "uint64 indptr past nnz": ("indptr", "A.indptr = A.indptr.astype(np.uint64); "
-                               "A.indptr[5] = A.indptr[-1] + 500"),
-    "decreasing uint64 indptr": ("indptr", "A.indptr = A.indptr.astype(np.uint64); "
-                                 "A.indptr[5], A.indptr[6] = A.indptr[6], A.indptr[5]"),
+    "uint32 indptr past nnz": (
+        "indptr",
+        "A.indptr = A.indptr.astype(np.uint32); A.indptr[5] = A.indptr[-1] + 500",
+    ),
+    "uint64 indptr past nnz": (
+        "indptr",
+        "A.indptr = A.indptr.astype(np.uint64); A.indptr[5] = A.indptr[-1] + 500",
+    ),
+    "decreasing uint64 indptr": (
+        "indptr",
+        "A.indptr = A.indptr.astype(np.uint64); "
+        "A.indptr[5], A.indptr[6] = A.indptr[6], A.indptr[5]",
+    ),
     "float indptr": ("indptr", "A.indptr = A.indptr.astype(float)"),
     "NaN index": ("indices", "A.indices = A.indices.astype(float); A.indices[0] = np.nan"),
-    "fractional index": ("indices", "A.indices = A.indices.astype(float); "
-                         "A.indices[0] = 2.7"),
-    "int64 index past the width": ("indices", "A.indices = A.indices.astype(np.int64); "
-                                   "A.indices[-1] = 2**32 + 1"),
+    "fractional index": ("indices", "A.indices = A.indices.astype(float); A.indices[0] = 2.7"),
+    "int64 index past the width": (
+        "indices",
+        "A.indices = A.indices.astype(np.int64); A.indices[-1] = 2**32 + 1",
+    ),
     "short indices": ("indices", "A.indices = A.indices[:-1]"),
 }
 
@@ -402,24 +453,29 @@ for name, call in calls.items():
 @pytest.mark.parametrize("case", MALFORMED)
 def test_malformed_csr_is_refused_naming_the_array(backend, case):
     array, damage = MALFORMED[case]
-    result = run_python("-c", f"""
+    result = run_python(
+        "-c",
+        f"""
 import numpy as np, scipy.sparse as sp, fastbp
 backend = {backend!r}
 A = sp.random(20, 4, density=0.5, format="csr", random_state=0)
 Y = np.zeros(20)
 {damage}
-{ENTRY_POINTS}""")
+{ENTRY_POINTS}""",
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 8
-    for line in lines:                    # fit_stream's X is "X of chunk 0"
+    for line in lines:  # fit_stream's X is "X of chunk 0"
         assert re.search(rf"ValueError X( of chunk 0)?\.{array}", line), line
 
 
 @pytest.mark.parametrize("fmt", ["csc", "coo"])
 def test_malformed_csc_and_coo_are_refused_before_conversion(backend, fmt):
     # scipy's conversions index with the arrays as they are
-    result = run_python("-c", f"""
+    result = run_python(
+        "-c",
+        f"""
 import numpy as np, scipy.sparse as sp, fastbp
 A = sp.random(20, 4, density=0.5, format={fmt!r}, random_state=0)
 if A.format == "coo":
@@ -430,7 +486,8 @@ try:
     fastbp.Network([4, 3, 1], backend={backend!r}).predict(A)
 except ValueError as error:
     print(error)
-""")
+""",
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("X.row" if fmt == "coo" else "X.indptr"), result.stdout
 
@@ -447,7 +504,9 @@ def test_the_callers_csr_arrays_changed_during_fit_do_not_reach_the_core(backend
     # thread), the caller's index arrays are filled with an index far past
     # the network's input: fit trains on its own copies, which were checked.
     n = 200000 if backend == "compiled" else 2000
-    result = run_python("-c", f"""
+    result = run_python(
+        "-c",
+        f"""
 import threading, numpy as np, scipy.sparse as sp, fastbp
 A = sp.random({n}, 100, density=0.05, format="csr", random_state=1)
 Y = np.zeros({n})
@@ -477,21 +536,22 @@ fastbp.Network([100, 32, 1], backend={backend!r}).fit(B, Y, epochs=4, lr=0.001,
                                                        callbacks=[start])
 spoiler.join()
 print("while training: no crash")
-""")
+""",
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[:2] == ["between epochs True", "while training: no crash"]
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("options", [dict(momentum=0.9), dict(momentum=0.9, nesterov=True),
-                                     dict(weight_decay=0.01)])
+@pytest.mark.parametrize(
+    "options", [dict(momentum=0.9), dict(momentum=0.9, nesterov=True), dict(weight_decay=0.01)]
+)
 def test_lazy_rows_do_not_depend_on_where_chunks_end(backend, monkeypatch, dtype, options):
     # the lazy rows catch up at the ends of the core's chunks; chunks sized
     # by the clock made one thread's results differ from run to run
     X, Y = _data(n=3000, density=0.05, layers=[200, 16, 3])
     results = []
-    for seconds, first in ((_passes.CHUNK_SECONDS, _passes.FIRST_CHUNK), (1e-9, 1),
-                           (10.0, 10 ** 6)):
+    for seconds, first in ((_passes.CHUNK_SECONDS, _passes.FIRST_CHUNK), (1e-9, 1), (10.0, 10**6)):
         monkeypatch.setattr(_passes, "CHUNK_SECONDS", seconds)
         monkeypatch.setattr(_passes, "FIRST_CHUNK", first)
         net = fastbp.Network([200, 16, 3], seed=3, backend=backend, dtype=dtype)
@@ -501,8 +561,9 @@ def test_lazy_rows_do_not_depend_on_where_chunks_end(backend, monkeypatch, dtype
         assert np.array_equal(flat, results[0])
 
 
-@pytest.mark.parametrize("index_dtype", [np.int8, np.uint8, np.int16, np.uint16, np.uint32,
-                                         np.int64, np.uint64])
+@pytest.mark.parametrize(
+    "index_dtype", [np.int8, np.uint8, np.int16, np.uint16, np.uint32, np.int64, np.uint64]
+)
 def test_valid_csr_of_any_integer_index_dtype_is_taken(backend, index_dtype):
     X, Y = _data()
     other = X.copy()

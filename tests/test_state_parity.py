@@ -29,7 +29,9 @@ def whole_state(net):
 
 def assert_same_state(compiled, reference, tolerance=1e-10):
     (arrays, progress), (expected_arrays, expected_progress) = (
-        whole_state(compiled), whole_state(reference))
+        whole_state(compiled),
+        whole_state(reference),
+    )
     assert arrays.keys() == expected_arrays.keys()
     for name, expected in expected_arrays.items():
         assert relative_error(arrays[name], expected) < tolerance, name
@@ -56,19 +58,21 @@ def test_weight_decay_without_momentum_leaves_no_velocity():
     assert_same_state(compiled, reference)
 
 
-OPTIONS = st.fixed_dictionaries({
-    "lr": st.sampled_from([0.01, 0.05]),
-    "momentum": st.sampled_from([0.0, 0.5, 0.9]),
-    "nesterov": st.booleans(),
-    "weight_decay": st.sampled_from([0.0, 1e-3, 0.05]),
-    "batch_size": st.integers(1, 4),
-    "average": st.sampled_from([False, True, 7]),
-    "lr_schedule": st.sampled_from(["constant", "invscaling", "optimal", "adaptive"]),
-    "clip": st.sampled_from([None, 0.3]),
-    "weighted": st.booleans(),
-    "shuffle": st.booleans(),
-    "optimizer": st.sampled_from(["sgd", "sgd", "adam", "adagrad"]),
-})
+OPTIONS = st.fixed_dictionaries(
+    {
+        "lr": st.sampled_from([0.01, 0.05]),
+        "momentum": st.sampled_from([0.0, 0.5, 0.9]),
+        "nesterov": st.booleans(),
+        "weight_decay": st.sampled_from([0.0, 1e-3, 0.05]),
+        "batch_size": st.integers(1, 4),
+        "average": st.sampled_from([False, True, 7]),
+        "lr_schedule": st.sampled_from(["constant", "invscaling", "optimal", "adaptive"]),
+        "clip": st.sampled_from([None, 0.3]),
+        "weighted": st.booleans(),
+        "shuffle": st.booleans(),
+        "optimizer": st.sampled_from(["sgd", "sgd", "adam", "adagrad"]),
+    }
+)
 
 
 def _call_options(options, n):
@@ -85,8 +89,13 @@ def _call_options(options, n):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(first=OPTIONS, second=OPTIONS, hidden=st.sampled_from(["tanh", "relu", "sigmoid"]),
-       dtype=st.sampled_from(["float64", "float32"]), epochs=st.integers(1, 2))
+@given(
+    first=OPTIONS,
+    second=OPTIONS,
+    hidden=st.sampled_from(["tanh", "relu", "sigmoid"]),
+    dtype=st.sampled_from(["float64", "float32"]),
+    epochs=st.integers(1, 2),
+)
 def test_random_configurations_keep_the_same_whole_state(first, second, hidden, dtype, epochs):
     """fit with one random set of options, then partial_fit with another:
     the compiled and the reference backends hold the same whole state."""
@@ -102,25 +111,30 @@ def test_random_configurations_keep_the_same_whole_state(first, second, hidden, 
     assert_same_state(compiled, reference, tolerance)
 
 
-THREADED_OPTIONS = st.fixed_dictionaries({
-    "lr": st.sampled_from([0.002, 0.01]),
-    "momentum": st.sampled_from([0.0, 0.5, 0.9]),
-    "nesterov": st.booleans(),
-    "weight_decay": st.sampled_from([0.0, 1e-3]),
-    "batch_size": st.integers(1, 3),
-    "lr_schedule": st.sampled_from(["constant", "invscaling", "optimal", "adaptive"]),
-    "clip": st.sampled_from([None, 0.3]),
-    "weighted": st.booleans(),
-    "shuffle": st.booleans(),
-    "optimizer": st.just("sgd"),
-    "n_threads": st.integers(2, 4),
-})
+THREADED_OPTIONS = st.fixed_dictionaries(
+    {
+        "lr": st.sampled_from([0.002, 0.01]),
+        "momentum": st.sampled_from([0.0, 0.5, 0.9]),
+        "nesterov": st.booleans(),
+        "weight_decay": st.sampled_from([0.0, 1e-3]),
+        "batch_size": st.integers(1, 3),
+        "lr_schedule": st.sampled_from(["constant", "invscaling", "optimal", "adaptive"]),
+        "clip": st.sampled_from([None, 0.3]),
+        "weighted": st.booleans(),
+        "shuffle": st.booleans(),
+        "optimizer": st.just("sgd"),
+        "n_threads": st.integers(2, 4),
+    }
+)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(first=THREADED_OPTIONS, second=THREADED_OPTIONS,
-       hidden=st.sampled_from(["tanh", "relu", "sigmoid"]),
-       dtype=st.sampled_from(["float64", "float32"]))
+@given(
+    first=THREADED_OPTIONS,
+    second=THREADED_OPTIONS,
+    hidden=st.sampled_from(["tanh", "relu", "sigmoid"]),
+    dtype=st.sampled_from(["float64", "float32"]),
+)
 def test_random_threaded_configurations_keep_the_same_whole_state(first, second, hidden, dtype):
     """The same on several threads: the reference computes the copies'
     schedule (rounds of shards) that the compiled core runs on threads."""

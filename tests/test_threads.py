@@ -12,8 +12,10 @@ from numpy.testing import assert_allclose
 import fastbp
 
 compiled = pytest.mark.compiled
-THREADED = [pytest.param("copies", marks=compiled, id="copies"),
-            pytest.param("hogwild", marks=compiled, id="hogwild")]
+THREADED = [
+    pytest.param("copies", marks=compiled, id="copies"),
+    pytest.param("hogwild", marks=compiled, id="hogwild"),
+]
 
 
 def teacher_problem(n=20000, seed=0):
@@ -33,6 +35,7 @@ def classifier():
 def test_the_compiled_core_is_built_with_openmp():
     """CI builds with gcc, which has OpenMP: the parallel pass is there."""
     from fastbp import _core
+
     assert _core.PARALLEL
 
 
@@ -43,15 +46,21 @@ def test_the_default_is_the_serial_pass_bit_for_bit(momentum):
     net, one_by_one = fastbp.Network([5, 7, 3], seed=1), fastbp.Network([5, 7, 3], seed=1)
     net.fit(X, Y, epochs=1, lr=0.05, momentum=momentum, shuffle=False)
     for r in range(len(X)):
-        one_by_one.partial_fit(X[r:r + 1], Y[r:r + 1], lr=0.05, momentum=momentum)
+        one_by_one.partial_fit(X[r : r + 1], Y[r : r + 1], lr=0.05, momentum=momentum)
     assert np.array_equal(net.flat, one_by_one.flat)
 
 
 @pytest.mark.parametrize("parallel", THREADED)
-@pytest.mark.parametrize("options, within", [({}, 0.02), ({"momentum": 0.5}, 0.05),
-                                             ({"batch_size": 4, "lr": 0.04}, 0.05),
-                                             ({"lr_schedule": "invscaling"}, 0.02),
-                                             ({"lr": 0.001}, 0.02)])
+@pytest.mark.parametrize(
+    "options, within",
+    [
+        ({}, 0.02),
+        ({"momentum": 0.5}, 0.05),
+        ({"batch_size": 4, "lr": 0.04}, 0.05),
+        ({"lr_schedule": "invscaling"}, 0.02),
+        ({"lr": 0.001}, 0.02),
+    ],
+)
 def test_two_threads_learn_as_well_as_one(parallel, options, within):
     """Accuracy parity (as LightFM tests its Hogwild): after 3 epochs on two
     threads the training loss is at most 2% above one thread's (5% with
@@ -61,16 +70,17 @@ def test_two_threads_learn_as_well_as_one(parallel, options, within):
     results = {}
     for threads in (1, 2):
         net = classifier()
-        history = net.fit(X, Y, epochs=3, n_threads=threads, parallel=parallel,
-                          **{"lr": 0.01, **options})
+        history = net.fit(
+            X, Y, epochs=3, n_threads=threads, parallel=parallel, **{"lr": 0.01, **options}
+        )
         results[threads] = history.loss[-1], ((net.predict(X) > 0.5) == Y).mean()
     (loss_1, accuracy_1), (loss_2, accuracy_2) = results[1], results[2]
     if parallel == "hogwild":
         # unlocked updates make the result depend on how the threads are
         # timed, which other work on the machine changes
         within = max(within, 0.10)
-    assert accuracy_1 > 0.93                                  # the problem is learnt
-    assert loss_2 <= (1 + within) * loss_1            # the stale updates cost at most this
+    assert accuracy_1 > 0.93  # the problem is learnt
+    assert loss_2 <= (1 + within) * loss_1  # the stale updates cost at most this
     assert accuracy_2 == pytest.approx(accuracy_1, abs=0.01)
 
 
@@ -80,7 +90,7 @@ def test_two_threads_train_every_example_and_differ_from_one(parallel):
     serial, threaded = classifier(), classifier()
     one = serial.fit(X, Y, epochs=1, lr=0.01, shuffle=False)
     two = threaded.fit(X, Y, epochs=1, lr=0.01, shuffle=False, n_threads=2, parallel=parallel)
-    assert not np.array_equal(serial.flat, threaded.flat)     # the threads did run
+    assert not np.array_equal(serial.flat, threaded.flat)  # the threads did run
     assert np.isfinite(threaded.flat).all()
     assert two.loss[0] == pytest.approx(one.loss[0], rel=0.1)  # every example's error counted
 
@@ -94,8 +104,9 @@ def test_two_threads_add_up_every_examples_error(parallel, batch_size):
     X, Y = teacher_problem(5000)
     net = classifier()
     expected = net.loss(X, Y)
-    history = net.fit(X, Y, epochs=2, lr=1e-200, n_threads=2, parallel=parallel,
-                      batch_size=batch_size)
+    history = net.fit(
+        X, Y, epochs=2, lr=1e-200, n_threads=2, parallel=parallel, batch_size=batch_size
+    )
     assert history.loss == pytest.approx([expected, expected], rel=1e-12)
 
 
@@ -158,15 +169,17 @@ def test_thread_options_are_checked(backend):
 def test_the_reference_backend_warns_that_it_runs_hogwild_serially():
     X, Y = data([2, 3, 1], 10)
     net = fastbp.Network([2, 3, 1], backend="reference")
-    for train in (lambda: net.fit(X, Y, epochs=1, n_threads=2, parallel="hogwild"),
-                  lambda: fastbp.fit_stream(net, [(X, Y)], n_threads=2, parallel="hogwild")):
+    for train in (
+        lambda: net.fit(X, Y, epochs=1, n_threads=2, parallel="hogwild"),
+        lambda: fastbp.fit_stream(net, [(X, Y)], n_threads=2, parallel="hogwild"),
+    ):
         with pytest.warns(RuntimeWarning, match="reference backend runs serially") as caught:
             train()
-        assert caught[0].filename == __file__              # it points at the caller
+        assert caught[0].filename == __file__  # it points at the caller
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        net.fit(X, Y, epochs=1)                   # the default: quietly one thread
-        net.fit(X, Y, epochs=1, n_threads=2)      # the copies' schedule, computed
+        net.fit(X, Y, epochs=1)  # the default: quietly one thread
+        net.fit(X, Y, epochs=1, n_threads=2)  # the copies' schedule, computed
 
 
 @compiled
@@ -196,7 +209,7 @@ def test_a_fork_after_parallel_training_does_not_hang():
                 for flat, caught in pool.starmap(train, [(-1,), (2,), (2, "hogwild")]):
                     print("child", flat == parent, caught)
     """)
-    result = run_python("-c", script, OMP_NUM_THREADS="2")   # run_python times out at 300 s
+    result = run_python("-c", script, OMP_NUM_THREADS="2")  # run_python times out at 300 s
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "parent True"
@@ -211,7 +224,8 @@ def test_a_build_without_openmp_warns_and_trains_serially(monkeypatch):
     """What a build without OpenMP (FASTBP_OPENMP=0, or a compiler without
     it) does: its PARALLEL is False."""
     from fastbp import _backend
-    monkeypatch.setattr(_backend.compiled, "PARALLEL", False)    # the copy that runs
+
+    monkeypatch.setattr(_backend.compiled, "PARALLEL", False)  # the copy that runs
     X, Y = data([3, 4, 1], 50)
     net, serial = fastbp.Network([3, 4, 1]), fastbp.Network([3, 4, 1])
     with pytest.warns(RuntimeWarning, match="built without OpenMP"):
@@ -219,9 +233,9 @@ def test_a_build_without_openmp_warns_and_trains_serially(monkeypatch):
     serial.fit(X, Y, epochs=1)
     assert np.array_equal(net.flat, serial.flat)
     X, Y = data([16, 1], 2000)
-    nets = [fastbp.Network([16, 1024, 1], seed=0) for _ in range(2)]   # shards for threads
+    nets = [fastbp.Network([16, 1024, 1], seed=0) for _ in range(2)]  # shards for threads
     with warnings.catch_warnings():
-        warnings.simplefilter("error")                 # the copies: the same result, quietly
+        warnings.simplefilter("error")  # the copies: the same result, quietly
         nets[0].fit(X, Y, epochs=1, lr=0.001, n_threads=2)
     monkeypatch.setattr(_backend.compiled, "PARALLEL", True)
     nets[1].fit(X, Y, epochs=1, lr=0.001, n_threads=2)
@@ -231,18 +245,30 @@ def test_a_build_without_openmp_warns_and_trains_serially(monkeypatch):
 @compiled
 def test_the_core_takes_its_own_workspace_for_the_copies_when_not_given_one():
     from fastbp import _core, _options
+
     X, Y = teacher_problem(3000)
     net = classifier()
     order = np.arange(len(X), dtype=np.intp)
     expected = net.loss(X, Y) * len(X)
     options = fastbp.training.Options(1e-200, n_threads=2)
     plan = _options.Plan(threads=2, round=64, shards=4)
-    for workspace in (None, np.empty(3, dtype=np.float64)):      # none, or too small
+    for workspace in (None, np.empty(3, dtype=np.float64)):  # none, or too small
         flat = net.flat.copy()
-        total, done = _core.train_pass(flat, *backend_spec(net), X, Y, sample_weight=None,
-                                       order=order, options=options, plan=plan, t_done=0,
-                                       velocity=None,
-                                       average=None, moments=None, workspace=workspace)
+        total, done = _core.train_pass(
+            flat,
+            *backend_spec(net),
+            X,
+            Y,
+            sample_weight=None,
+            order=order,
+            options=options,
+            plan=plan,
+            t_done=0,
+            velocity=None,
+            average=None,
+            moments=None,
+            workspace=workspace,
+        )
         assert done == len(X) and total == pytest.approx(expected, rel=1e-12)
 
 
@@ -251,23 +277,27 @@ def test_chunks_hold_whole_rounds_for_every_thread():
     thread, at least ROUNDS_PER_PASS each (no core idles long at a chunk's
     end); serially, whole mini-batches."""
     from fastbp._parallel import ROUNDS_PER_PASS, chunk_rows
-    assert chunk_rows(100, 5, 2, 65) == ROUNDS_PER_PASS * 130     # rounds of 13 batches of 5
-    assert chunk_rows(5000, 5, 2, 65) == 39 * 130                 # 5000 / 130 rounded up
+
+    assert chunk_rows(100, 5, 2, 65) == ROUNDS_PER_PASS * 130  # rounds of 13 batches of 5
+    assert chunk_rows(5000, 5, 2, 65) == 39 * 130  # 5000 / 130 rounded up
     assert chunk_rows(101, 5, 1, 0) == 105
 
 
-@pytest.mark.parametrize("options, rows, expected", [
-    ({"lr": 0.01}, 20_000, (4, 16)),                  # 0.64 / 0.01 = 64 a round
-    ({"lr": 0.02}, 20_000, (2, 16)),                  # 32: 2 shards of MIN_SHARD
-    ({"lr": 0.05}, 20_000, (0, 0)),                   # 12.8: too few for 2, serial
-    ({"lr": 0.001}, 20_000, (4, 160)),
-    ({"lr": 0.001, "momentum": 0.9}, 20_000, (4, 16)),    # steps 10 times as far
-    ({"lr": 0.004, "batch_size": 4}, 20_000, (4, 160)),   # whole batches of 4
-    ({"lr": 0.001, "batch_size": 3}, 20_000, (4, 480)),
-    ({"lr": 0.0001}, 20_000, (4, 625)),               # an eighth of the pass a round
-    ({"lr": 0.0001}, 4_000, (4, 125)),
-    ({"lr": 0.001, "lr_schedule": "invscaling"}, 20_000, (4, 160)),
-])
+@pytest.mark.parametrize(
+    "options, rows, expected",
+    [
+        ({"lr": 0.01}, 20_000, (4, 16)),  # 0.64 / 0.01 = 64 a round
+        ({"lr": 0.02}, 20_000, (2, 16)),  # 32: 2 shards of MIN_SHARD
+        ({"lr": 0.05}, 20_000, (0, 0)),  # 12.8: too few for 2, serial
+        ({"lr": 0.001}, 20_000, (4, 160)),
+        ({"lr": 0.001, "momentum": 0.9}, 20_000, (4, 16)),  # steps 10 times as far
+        ({"lr": 0.004, "batch_size": 4}, 20_000, (4, 160)),  # whole batches of 4
+        ({"lr": 0.001, "batch_size": 3}, 20_000, (4, 480)),
+        ({"lr": 0.0001}, 20_000, (4, 625)),  # an eighth of the pass a round
+        ({"lr": 0.0001}, 4_000, (4, 125)),
+        ({"lr": 0.001, "lr_schedule": "invscaling"}, 20_000, (4, 160)),
+    ],
+)
 def test_rounds_are_as_long_as_the_step_allows(options, rows, expected, monkeypatch, backend):
     """parallel="copies": a round holds ROUND_DISTANCE / (lr / batch_size /
     (1 - momentum)) examples, at most 1 / ROUNDS_PER_PASS of the pass, in
@@ -308,16 +338,27 @@ def test_n_threads_minus_one_has_one_meaning():
     """n_threads=-1 is one thread per usable CPU, at most OpenMP's limit
     (OMP_NUM_THREADS): for a training pass and for L-BFGS's gradient
     threads alike (every_cpu)."""
-    code = ("from fastbp import _core, _parallel; "
-            "print(_parallel.threads(_core, -1), _parallel.every_cpu(_core))")
+    code = (
+        "from fastbp import _core, _parallel; "
+        "print(_parallel.threads(_core, -1), _parallel.every_cpu(_core))"
+    )
     for count in ("1", "2"):
         result = run_python("-c", code, OMP_NUM_THREADS=count)
         assert result.stdout.split() == [count, count], result.stderr
 
 
-@pytest.mark.parametrize("n_threads, error", [
-    (2**31, ValueError), (2000, ValueError), (0, ValueError), (-2, ValueError),
-    (None, TypeError), (2.0, TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "n_threads, error",
+    [
+        (2**31, ValueError),
+        (2000, ValueError),
+        (0, ValueError),
+        (-2, ValueError),
+        (None, TypeError),
+        (2.0, TypeError),
+        (True, TypeError),
+    ],
+)
 def test_absurd_thread_counts_are_refused(n_threads, error):
     X, Y = data([3, 1], 20)
     net = fastbp.Network([3, 4, 1])
@@ -354,19 +395,24 @@ print([str(w.message) for w in caught])
 
 
 THREADED_RULES = [
-    {"lr": 0.001}, {"lr": 0.0001, "momentum": 0.9},
-    {"lr": 0.0001, "momentum": 0.9, "nesterov": True}, {"lr": 0.001, "weight_decay": 1e-3},
-    {"lr": 0.0005, "momentum": 0.5, "weight_decay": 1e-3}, {"lr": 0.001, "clip": 0.2},
+    {"lr": 0.001},
+    {"lr": 0.0001, "momentum": 0.9},
+    {"lr": 0.0001, "momentum": 0.9, "nesterov": True},
+    {"lr": 0.001, "weight_decay": 1e-3},
+    {"lr": 0.0005, "momentum": 0.5, "weight_decay": 1e-3},
+    {"lr": 0.001, "clip": 0.2},
     {"lr": 0.001, "lr_schedule": "invscaling"},
     {"lr": 0.001, "lr_schedule": "optimal", "weight_decay": 1e-3},
-    {"lr": 0.004, "batch_size": 4}]
+    {"lr": 0.004, "batch_size": 4},
+]
 
 
 @compiled
 @pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-12), ("float32", 1e-5)])
 @pytest.mark.parametrize("options", THREADED_RULES, ids=lambda o: "-".join(map(str, o.values())))
 def test_copies_give_the_same_weights_on_any_threads_and_equal_the_reference(
-        options, dtype, tolerance):
+    options, dtype, tolerance
+):
     """The copies' schedule depends on positions in the data alone: 2, 3 and
     4 threads give the same weights bit for bit, and the reference backend,
     which trains the shards one after another, gives them too (on a network
@@ -374,14 +420,13 @@ def test_copies_give_the_same_weights_on_any_threads_and_equal_the_reference(
     X, Y = data([64, 4], 4000, seed=2)
     X, Y = X.astype(dtype), Y.astype(dtype)
     trained = {}
-    for backend, threads in (("compiled", 2), ("compiled", 3), ("compiled", 4),
-                             ("reference", 2)):
+    for backend, threads in (("compiled", 2), ("compiled", 3), ("compiled", 4), ("reference", 2)):
         net = fastbp.Network([64, 128, 4], dtype=dtype, seed=0, backend=backend)
         with pytest.MonkeyPatch.context() as patch:
             calls = record_train_pass(net, patch)
             net.fit(X, Y, epochs=1, seed=1, n_threads=threads, **options)
         trained[backend, threads] = net.flat
-        if backend == "compiled" and threads == 2:              # the shards ran on threads
+        if backend == "compiled" and threads == 2:  # the shards ran on threads
             assert {call["threads"] for call in calls} == {2}
     serial = {}
     for backend in ("compiled", "reference"):
@@ -389,7 +434,7 @@ def test_copies_give_the_same_weights_on_any_threads_and_equal_the_reference(
         net.fit(X, Y, epochs=1, seed=1, **options)
         serial[backend] = net.flat
     two = trained["compiled", 2]
-    assert not np.array_equal(two, serial["compiled"])          # the copies did train
+    assert not np.array_equal(two, serial["compiled"])  # the copies did train
     assert np.array_equal(trained["compiled", 3], two)
     assert np.array_equal(trained["compiled", 4], two)
     # where the serial passes already differ more (float32, weight decay)
@@ -397,19 +442,26 @@ def test_copies_give_the_same_weights_on_any_threads_and_equal_the_reference(
     assert relative_error(trained["reference", 2], two) < tolerance
 
 
-SPARSE_RULES = [{"lr": 0.05}, {"lr": 0.05, "clip": 0.3}, {"lr": 0.1, "lr_schedule": "invscaling"},
-                {"lr": 0.02, "optimizer": "adagrad"}]
+SPARSE_RULES = [
+    {"lr": 0.05},
+    {"lr": 0.05, "clip": 0.3},
+    {"lr": 0.1, "lr_schedule": "invscaling"},
+    {"lr": 0.02, "optimizer": "adagrad"},
+]
 
 
 def sparse_data(n=3000, inputs=2000, seed=0):
     """CSR rows with entries in about 1% of the inputs, Zipf-like: a few
     inputs in many rows (several shards share their rows), most in few."""
     from scipy import sparse
+
     rng = np.random.default_rng(seed)
     per_row = 20
     columns = np.minimum(rng.zipf(1.3, size=(n, per_row)) - 1, inputs - 1)
-    X = sparse.csr_matrix((rng.random(n * per_row), columns.ravel(),
-                           np.arange(0, n * per_row + 1, per_row)), shape=(n, inputs))
+    X = sparse.csr_matrix(
+        (rng.random(n * per_row), columns.ravel(), np.arange(0, n * per_row + 1, per_row)),
+        shape=(n, inputs),
+    )
     X.sum_duplicates()
     return X, (rng.random((n, 1)) > 0.5).astype(float)
 
@@ -418,25 +470,37 @@ def sparse_data(n=3000, inputs=2000, seed=0):
 @pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-12), ("float32", 1e-5)])
 @pytest.mark.parametrize("options", SPARSE_RULES, ids=lambda o: "-".join(map(str, o.values())))
 def test_sparse_copies_give_the_same_weights_on_any_threads_and_equal_the_reference(
-        options, dtype, tolerance):
+    options, dtype, tolerance
+):
     """The same on CSR rows: a row of W^(1) that one shard of a round
     touches trained in place, the others on the shards' copies."""
     pytest.importorskip("scipy")
     X, Y = sparse_data()
     X, Y = X.astype(dtype), Y.astype(dtype)
     trained = {}
-    for backend, threads in (("compiled", 2), ("compiled", 3), ("compiled", 4),
-                             ("reference", 2), ("compiled", 1)):
-        net = fastbp.Network([2000, 32, 1], output="sigmoid", loss="cross_entropy",
-                             dtype=dtype, seed=0, backend=backend)
+    for backend, threads in (
+        ("compiled", 2),
+        ("compiled", 3),
+        ("compiled", 4),
+        ("reference", 2),
+        ("compiled", 1),
+    ):
+        net = fastbp.Network(
+            [2000, 32, 1],
+            output="sigmoid",
+            loss="cross_entropy",
+            dtype=dtype,
+            seed=0,
+            backend=backend,
+        )
         with pytest.MonkeyPatch.context() as patch:
             calls = record_train_pass(net, patch)
             net.fit(X, Y, epochs=2, seed=1, n_threads=threads, **options)
         trained[backend, threads] = net.flat
-        if backend == "compiled" and threads == 2:              # the shards ran on threads
+        if backend == "compiled" and threads == 2:  # the shards ran on threads
             assert {call["threads"] for call in calls} == {2}
     two = trained["compiled", 2]
-    assert not np.array_equal(two, trained["compiled", 1])      # the copies did train
+    assert not np.array_equal(two, trained["compiled", 1])  # the copies did train
     assert np.array_equal(trained["compiled", 3], two)
     assert np.array_equal(trained["compiled", 4], two)
     assert relative_error(trained["reference", 2], two) < tolerance
@@ -476,12 +540,21 @@ def test_two_threads_give_the_same_weights_in_every_fresh_process():
     import os
     import subprocess
     import sys
+
     run = [sys.executable, "-c", DETERMINISM]
     one_cpu = min(os.sched_getaffinity(0))
-    digests = [subprocess.run(run, capture_output=True, text=True, check=True).stdout
-               for _ in range(2)]
-    digests.append(subprocess.run(run, capture_output=True, text=True, check=True,
-                                  preexec_fn=lambda: os.sched_setaffinity(0, {one_cpu})).stdout)
+    digests = [
+        subprocess.run(run, capture_output=True, text=True, check=True).stdout for _ in range(2)
+    ]
+    digests.append(
+        subprocess.run(
+            run,
+            capture_output=True,
+            text=True,
+            check=True,
+            preexec_fn=lambda: os.sched_setaffinity(0, {one_cpu}),
+        ).stdout
+    )
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         digests.append(subprocess.run(run, capture_output=True, text=True, check=True).stdout)

@@ -19,11 +19,17 @@ pytestmark = pytest.mark.compiled
 
 TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
 # (layers, dtype): tiny, and one wider than the bound (the general loop)
-NETWORKS = [([2, 4, 1], "float32"), ([8, 8, 8], "float32"), ([1, 1, 1], "float32"),
-            ([3, 9, 2], "float32"), ([2, 4, 1], "float64"), ([4, 4, 4], "float64"),
-            ([2, 5, 1], "float64"), ([5, 3, 2], "float64")]
-LAYERS = [("tanh", "identity"), ("tanh", "tanh"), ("identity", "identity"),
-          ("identity", "tanh")]
+NETWORKS = [
+    ([2, 4, 1], "float32"),
+    ([8, 8, 8], "float32"),
+    ([1, 1, 1], "float32"),
+    ([3, 9, 2], "float32"),
+    ([2, 4, 1], "float64"),
+    ([4, 4, 4], "float64"),
+    ([2, 5, 1], "float64"),
+    ([5, 3, 2], "float64"),
+]
+LAYERS = [("tanh", "identity"), ("tanh", "tanh"), ("identity", "identity"), ("identity", "tanh")]
 
 
 def trained(layers, hidden, output, backend, dtype, **options):
@@ -37,8 +43,9 @@ def trained(layers, hidden, output, backend, dtype, **options):
 
 @pytest.mark.parametrize("layers, dtype", NETWORKS, ids=[f"{l}-{d}" for l, d in NETWORKS])
 @pytest.mark.parametrize("hidden, output", LAYERS, ids=["-".join(a) for a in LAYERS])
-@pytest.mark.parametrize("options", [{}, {"clip": 0.2}, {"shuffle": False}],
-                         ids=["plain", "clip", "in-order"])
+@pytest.mark.parametrize(
+    "options", [{}, {"clip": 0.2}, {"shuffle": False}], ids=["plain", "clip", "in-order"]
+)
 def test_tiny_networks_train_as_the_reference(layers, dtype, hidden, output, options):
     rng = np.random.default_rng(5)
     options = dict(options, sample_weight=rng.uniform(0.5, 2, size=60)) if options else options
@@ -85,20 +92,24 @@ def test_a_tiny_network_that_diverges_stops_at_the_example_the_reference_does():
     assert messages[0] == messages[1]
 
 
-@pytest.mark.parametrize("options", [{}, {"lr_schedule": "invscaling", "power_t": 0.0}],
-                         ids=["tiny loop", "general loop"])
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"lr_schedule": "invscaling", "power_t": 0.0}],
+    ids=["tiny loop", "general loop"],
+)
 def test_training_takes_subnormal_numbers_as_0_on_x86(options):
     """An update of 1e-20 x 1e-20 is below float32's normal range: the
     compiled core's training makes it 0 on x86 (FTZ/DAZ), the reference
     keeps it."""
-    weights = [[[0.0], [1e-20]], [[0.0], [0.0]]]        # h = 1e-20, output 0
-    X, Y = np.ones((1, 1)), np.full((1, 1), -1e-20)     # delta = 1e-20
+    weights = [[[0.0], [1e-20]], [[0.0], [0.0]]]  # h = 1e-20, output 0
+    X, Y = np.ones((1, 1)), np.full((1, 1), -1e-20)  # delta = 1e-20
     trained = {}
     for backend in ("compiled", "reference"):
-        net = fastbp.Network([1, 1, 1], hidden="identity", dtype="float32", backend=backend,
-                             weights=weights)
+        net = fastbp.Network(
+            [1, 1, 1], hidden="identity", dtype="float32", backend=backend, weights=weights
+        )
         net.fit(X, Y, epochs=1, lr=1.0, shuffle=False, **options)
-        trained[backend] = net.weights[1][1, 0]             # 0 - 1e-20 x 1e-20
+        trained[backend] = net.weights[1][1, 0]  # 0 - 1e-20 x 1e-20
     assert 0 < -trained["reference"] < np.finfo(np.float32).tiny
     x86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
     assert trained["compiled"] == (0 if x86 else trained["reference"])

@@ -7,13 +7,18 @@ from conftest import data, run_python
 import fastbp
 
 
-@pytest.mark.parametrize("hidden, output, loss", [
-    ("tanh", "identity", "squared"), ("relu", "softmax", "cross_entropy"),
-    ("sigmoid", "sigmoid", "cross_entropy"), ("leaky_relu", "tanh", "squared")])
+@pytest.mark.parametrize(
+    "hidden, output, loss",
+    [
+        ("tanh", "identity", "squared"),
+        ("relu", "softmax", "cross_entropy"),
+        ("sigmoid", "sigmoid", "cross_entropy"),
+        ("leaky_relu", "tanh", "squared"),
+    ],
+)
 def test_check_gradient_passes_and_restores_the_weights(backend, hidden, output, loss):
     layers = [3, 5, 4, 2]
-    net = fastbp.Network(layers, hidden=hidden, output=output, loss=loss, seed=1,
-                         backend=backend)
+    net = fastbp.Network(layers, hidden=hidden, output=output, loss=loss, seed=1, backend=backend)
     X, Y = data(layers, 5, seed=2, loss=loss, output=output)
     before = net.flat.copy()
     result = fastbp.check_gradient(net, X, Y)
@@ -28,7 +33,7 @@ def test_check_gradient_fails_a_wrong_gradient():
     net = fastbp.Network(layers, seed=0)
     X, Y = data(layers, 4)
     right = net.gradient
-    net.gradient = lambda X, Y: [g * 1.001 for g in right(X, Y)]   # 0.1% off
+    net.gradient = lambda X, Y: [g * 1.001 for g in right(X, Y)]  # 0.1% off
     result = fastbp.check_gradient(net, X, Y)
     assert not result.passed
     assert all(1e-4 < error < 1e-2 for error in result.errors)
@@ -58,8 +63,7 @@ def test_check_gradient_arguments():
 @pytest.mark.compiled
 def test_verify_compares_the_backends_epoch_by_epoch():
     layers = [4, 6, 3]
-    net = fastbp.Network(layers, hidden="tanh", output="softmax", loss="cross_entropy",
-                         seed=5)
+    net = fastbp.Network(layers, hidden="tanh", output="softmax", loss="cross_entropy", seed=5)
     X, Y = data(layers, 50, seed=1, loss="cross_entropy", output="softmax")
     before = net.flat.copy()
     result = fastbp.verify(net, X, Y, epochs=3, lr=0.1, momentum=0.5, batch_size=2)
@@ -107,7 +111,7 @@ def test_check_gradient_of_a_sample_checks_that_many_weights_of_each_layer(backe
     counted = []
     result = fastbp.check_gradient(net, X, Y, sample=50, progress=counted.append)
     assert result.passed and len(result.errors) == 2
-    assert len(counted) == 50 + 50              # W^(1): 620 weights, W^(2): 63
+    assert len(counted) == 50 + 50  # W^(1): 620 weights, W^(2): 63
     counted.clear()
     fastbp.check_gradient(net, X, Y, sample=100, progress=counted.append)
     assert len(counted) == 100 + 63
@@ -123,8 +127,21 @@ def test_verify_compares_threaded_training_with_the_copies_schedule():
     net = fastbp.Network([64, 128, 4], seed=0)
     result = fastbp.verify(net, X, Y, epochs=2, lr=0.001, momentum=0.5, n_threads=2)
     assert result.passed and max(result.weight_differences) < 1e-12
-    command = run_python("-m", "fastbp", "verify", "--layers", "64,128,4", "--lr", "0.001",
-                         "--momentum", "0", "--epochs", "1", "--threads", "3")
+    command = run_python(
+        "-m",
+        "fastbp",
+        "verify",
+        "--layers",
+        "64,128,4",
+        "--lr",
+        "0.001",
+        "--momentum",
+        "0",
+        "--epochs",
+        "1",
+        "--threads",
+        "3",
+    )
     assert command.returncode == 0, command.stdout + command.stderr
     assert "on 3 threads: rounds of 4 shards of" in command.stdout
     assert "verdict: PASS" in command.stdout
