@@ -229,11 +229,21 @@ cdef void copy_pieces(const Layout* lay, const Hot* hot, const floating* shared,
 
 cdef void merge_piece(floating* copies, Py_ssize_t stride, int used, floating* w,
                       Py_ssize_t n, floating share) noexcept nogil:
-    """w[:n] += share times the sum of the copies' changes (sum_changes)."""
+    """w[:n] += share times the sum of the copies' changes, in the copies'
+    order: one pass over the pieces (a row of W^(1) is short)."""
     cdef Py_ssize_t j
-    sum_changes(copies, stride, used, w, n)
+    cdef int s
+    cdef floating change
+    cdef const floating* second = copies + stride
+    if used == 2:
+        for j in range(n):
+            w[j] = w[j] + share * ((copies[j] - w[j]) + (second[j] - w[j]))
+        return
     for j in range(n):
-        w[j] = w[j] + share * copies[j]
+        change = copies[j] - w[j]
+        for s in range(1, used):
+            change = change + (copies[s * stride + j] - w[j])
+        w[j] = w[j] + share * change
 
 
 cdef void merge_pieces(const Layout* lay, const Hot* hot, floating* copies,
