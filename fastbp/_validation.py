@@ -221,6 +221,18 @@ def targets(value, name, dtype, width, n_rows, loss):
     return Y
 
 
+def example(x, y, dtype, layers, loss):
+    """One example (x, y) of a network of ``layers``: x of d[0] values (a
+    sparse x of one row, densified), y as ``targets`` takes one."""
+    if _sparse.issparse(x):
+        if x.shape[0] != 1:
+            raise ValueError(f"x must be one example: a sparse x must have 1 row, got {x.shape[0]}")
+        x = inputs(x, "x", dtype, (2,), layers[0]).row(0)
+    else:
+        x = array(x, "x", dtype, (1,), layers[0])
+    return x, targets(y, "y", dtype, layers[-1], None, loss)
+
+
 def architecture(layer_sizes, hidden, output, loss):
     """(layers, hidden, output, loss) of a Network, checked: hidden one
     activation name per hidden layer (one name: the same for all)."""

@@ -6,20 +6,19 @@ step); training hands over to ``fastbp.training``, files to
 from __future__ import annotations
 
 import collections
-import functools
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, BinaryIO, Concatenate, ParamSpec, TypeVar, cast
+from collections.abc import Iterable, Sequence
+from typing import Any, BinaryIO, ParamSpec, TypeVar, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from . import _backend, _buffers, _passes, _persistence, _sparse, _torch, training
+from . import _backend, _buffers, _persistence, _torch, training
 from . import _validation as check
 from ._names import ACTIVATIONS, LOSSES
-from ._options import Options, Plan, unchanged
 from ._state import Model, TrainingState
+from ._training_methods import TrainingMethods
 from .training import DivergenceError, History
 
 __all__ = ["Network", "History", "Backprop", "DivergenceError", "load", "fit_stream"]
@@ -38,30 +37,7 @@ error : float, e(h(x), y)
 """
 
 
-def one_call_at_a_time(
-    method: Callable[Concatenate[Network, P], R],
-) -> Callable[Concatenate[Network, P], R]:
-    """A training method of Network that raises RuntimeError while another
-    training call on the same network runs: the training state belongs to
-    one pass at a time."""
-
-    @functools.wraps(method)
-    def guarded(self: Network, *args: P.args, **kwargs: P.kwargs) -> R:
-        if not self._model.lock.acquire(blocking=False):
-            raise RuntimeError(
-                f"{method.__name__}: this network is already training in another call (a "
-                "callback, a stream's chunks or another thread); a network trains in one "
-                "call at a time"
-            )
-        try:
-            return method(self, *args, **kwargs)
-        finally:
-            self._model.lock.release()
-
-    return guarded
-
-
-class Network:
+class Network(TrainingMethods):
     """A fully connected network trained by backpropagation and per-example SGD.
 
     Notation follows Abu-Mostafa's "Learning From Data", lecture 10: layers
@@ -118,62 +94,61 @@ class Network:
         backend: str | None = None,
         weights: Sequence[ArrayLike] | None = None,
     ) -> None:
-        self._layers, self._hidden, self._output, self._loss = check.architecture(
+        sizes, self._hidden, self._output, loss_name = check.architecture(
             layers, hidden, output, loss
         )
-        self._dtype = check.dtype(dtype)
-        self._seed = check.seed(seed)
-        if self._seed is None:
-            self._seed = int(cast(int, np.random.SeedSequence().entropy) % 2**63)
-        self._backend = _backend.get(backend)
+        float_type = check.dtype(dtype)
+        seed = check.seed(seed)
+        if seed is None:
+            seed = int(cast(int, np.random.SeedSequence().entropy) % 2**63)
+        backend_module = _backend.get(backend)
         self._backend_name = backend or _backend.BACKEND
 
         # What the backends are handed: d[0..L], acts[l] for l = 1..L, the loss.
         names = ("identity",) + self._hidden + (self._output,)
-        self._spec = (
-            np.array(self._layers, dtype=np.intp),
+        spec = (
+            np.array(sizes, dtype=np.intp),
             np.array([ACTIVATIONS.index(n) for n in names], dtype=np.intc),
-            LOSSES.index(self._loss),
+            LOSSES.index(loss_name),
         )
-        self._flat = _buffers.zeros(_buffers.n_weights(self._layers), self._dtype)
-        self._weights = _buffers.blocks(self._flat, self._layers)
+        flat = _buffers.zeros(_buffers.n_weights(sizes), float_type)
+        self._weights = _buffers.blocks(flat, sizes)
         if weights is None:
-            _buffers.initialise(self._weights, self._layers, names[1:], self._seed)
+            _buffers.initialise(self._weights, sizes, names[1:], seed)
         else:
             for W, given in zip(self._weights, check.weights(weights, self._weights)):
                 W[...] = given
-        # What training and persistence are handed; its predictor is x^(L)
+        # What training and persistence are handed, and all the Network
+        # holds besides its activations and views; its predictor is x^(L)
         # of one example, its stepper sgd_step's update by the options of
         # the last call (made again when they or the state change).
         self._model = Model(
             network=self,
-            flat=self._flat,
-            layers=self._layers,
-            dtype=self._dtype,
-            loss_name=self._loss,
-            seed=self._seed,
-            backend=self._backend,
-            spec=self._spec,
+            flat=flat,
+            layers=sizes,
+            dtype=float_type,
+            loss_name=loss_name,
+            seed=seed,
+            backend=backend_module,
+            spec=spec,
             requested_backend=backend,
             state=TrainingState(),
             lock=threading.Lock(),
-            predictor=self._backend.Predictor(self._flat, *self._spec[:2]),
+            predictor=backend_module.Predictor(flat, *spec[:2]),
             stepper=None,
         )
-        self._stepper_options = self._stepper_state = None
-        self._options_given = self._options = None  # fit's and partial_fit's, checked
 
     # ------------------------------------------------------------ properties
 
     @property
     def layers(self) -> tuple[int, ...]:
         """d[0..L] as a tuple."""
-        return self._layers
+        return self._model.layers
 
     @property
     def flat(self) -> np.ndarray:
         """All weights in one contiguous 1-D array (writable, never replaced)."""
-        return self._flat
+        return self._model.flat
 
     @property
     def weights(self) -> list[np.ndarray]:
@@ -188,7 +163,7 @@ class Network:
 
     @property
     def dtype(self) -> np.dtype:
-        return self._dtype
+        return self._model.dtype
 
     @property
     def hidden(self) -> tuple[str, ...]:
@@ -202,11 +177,11 @@ class Network:
     @property
     def loss_name(self) -> str:
         """ "squared", "cross_entropy" or "poisson" (``loss`` is the method)."""
-        return self._loss
+        return self._model.loss_name
 
     @property
     def seed(self) -> int | None:
-        return self._seed
+        return self._model.seed
 
     @property
     def training_state(self) -> TrainingState:
@@ -216,31 +191,26 @@ class Network:
 
     def __repr__(self):
         hidden = self._hidden[0] if len(set(self._hidden)) == 1 else list(self._hidden)
+        model = self._model
         return (
-            f"Network({list(self._layers)}, hidden={hidden!r}, output={self._output!r}, "
-            f"loss={self._loss!r}, dtype={self._dtype.name!r}, backend={self.backend!r})"
+            f"Network({list(model.layers)}, hidden={hidden!r}, output={self._output!r}, "
+            f"loss={model.loss_name!r}, dtype={model.dtype.name!r}, backend={self.backend!r})"
         )
 
     # ------------------------------------------------------------ input checks
 
     def _inputs(self, X, ndims=(1, 2)):
-        return check.inputs(X, "X", self._dtype, ndims, self._layers[0])
+        return check.inputs(X, "X", self._model.dtype, ndims, self._model.layers[0])
 
     def _targets(self, Y, n_rows):
         return check.targets(
-            Y, "Y" if n_rows else "y", self._dtype, self._layers[-1], n_rows, self._loss
+            Y,
+            "Y" if n_rows else "y",
+            self._model.dtype,
+            self._model.layers[-1],
+            n_rows,
+            self._model.loss_name,
         )
-
-    def _example(self, x, y):
-        if _sparse.issparse(x):  # one example: a row of d[0] values, densified
-            if x.shape[0] != 1:
-                raise ValueError(
-                    f"x must be one example: a sparse x must have 1 row, got {x.shape[0]}"
-                )
-            x = check.inputs(x, "x", self._dtype, (2,), self._layers[0]).row(0)
-        else:
-            x = check.array(x, "x", self._dtype, (1,), self._layers[0])
-        return x, self._targets(y, None)
 
     # ------------------------------------------------------------ computation
 
@@ -266,9 +236,9 @@ class Network:
         rows = self._inputs(X)
         one = getattr(rows, "ndim", 2) == 1
         out = _backend.forward(
-            self._backend,
-            self._flat,
-            self._spec,
+            self._model.backend,
+            self._model.flat,
+            self._model.spec,
             self._weights,
             rows.reshape(1, -1) if one else rows,
         )
@@ -280,28 +250,31 @@ class Network:
         Y has shape (n, d[L]), or (n,) where d[L] == 1.
         """
         rows = self._inputs(X, (2,))
-        return training.mean_loss(self._model, self._flat, rows, self._targets(Y, rows.shape[0]))
+        return training.mean_loss(
+            self._model, self._model.flat, rows, self._targets(Y, rows.shape[0])
+        )
 
     def backprop(self, x: ArrayLike, y: ArrayLike) -> Backprop:
         """Backpropagation of one example x (d[0],), y (d[L],) or a number
         where d[L] == 1, leaving the weights unchanged: a ``Backprop`` of
         s^(1..L), x^(0..L) (no bias nodes), delta^(1..L), de/dW^(1..L) =
         x^(l-1) delta^(l)T and the error e."""
-        inputs, targets = self._example(x, y)
-        n_s = sum(self._layers[1:])
-        signals = np.empty(n_s, dtype=self._dtype)
-        deltas = np.empty(n_s, dtype=self._dtype)
-        outputs = np.empty(sum(self._layers), dtype=self._dtype)
-        grad = np.zeros_like(self._flat)
-        error = self._backend.backprop(
-            self._flat, *self._spec, inputs, targets, signals, outputs, deltas, grad
+        model = self._model
+        inputs, targets = check.example(x, y, model.dtype, model.layers, model.loss_name)
+        n_s = sum(self._model.layers[1:])
+        signals = np.empty(n_s, dtype=self._model.dtype)
+        deltas = np.empty(n_s, dtype=self._model.dtype)
+        outputs = np.empty(sum(self._model.layers), dtype=self._model.dtype)
+        grad = np.zeros_like(self._model.flat)
+        error = self._model.backend.backprop(
+            self._model.flat, *self._model.spec, inputs, targets, signals, outputs, deltas, grad
         )
         split = _buffers.split
         return Backprop(
-            split(signals, self._layers[1:]),
-            split(outputs, self._layers),
-            split(deltas, self._layers[1:]),
-            _buffers.blocks(grad, self._layers),
+            split(signals, self._model.layers[1:]),
+            split(outputs, self._model.layers),
+            split(deltas, self._model.layers[1:]),
+            _buffers.blocks(grad, self._model.layers),
             float(error),
         )
 
@@ -313,370 +286,9 @@ class Network:
             rows, targets = rows.reshape(1, -1), self._targets(Y, None).reshape(1, -1)
         else:
             targets = self._targets(Y, rows.shape[0])
-        weights = np.full(rows.shape[0], 1.0 / rows.shape[0], dtype=self._dtype)
-        _, grad = training.loss_and_gradient(self._model, self._flat, rows, targets, weights)
-        return _buffers.blocks(grad, self._layers)
-
-    # ------------------------------------------------------------ training
-
-    @one_call_at_a_time
-    def sgd_step(
-        self,
-        x: ArrayLike,
-        y: ArrayLike,
-        lr: float = 0.01,
-        *,
-        momentum: float = 0.0,
-        nesterov: bool = False,
-        weight_decay: float = 0.0,
-        lr_schedule: str = "constant",
-        power_t: float = 0.25,
-        clip: float | None = None,
-        optimizer: str = "sgd",
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float = 1e-8,
-    ) -> float:
-        """One in-place update on one example, continuing the training state.
-
-        w_ij^(l) <- w_ij^(l) - lr * x_i^(l-1) * delta_j^(l) for plain SGD; the
-        options are ``partial_fit``'s, whose training state (velocity,
-        moments, the update count of the schedules) it carries on exactly:
-        n calls on the rows of (X, Y) leave the network as
-        ``partial_fit(X, Y, shuffle=False)`` with the same options does.
-
-        Parameters
-        ----------
-        x : array_like, shape (d[0],), or a sparse matrix of one row
-        y : array_like, shape (d[L],), or a number where d[L] == 1
-        lr : float > 0, default 0.01
-        momentum, nesterov, weight_decay, lr_schedule, power_t, clip,
-        optimizer, beta_1, beta_2, epsilon
-            As for ``fit``; lr_schedule "constant", "invscaling" or "optimal".
-
-        Returns
-        -------
-        float
-            The error e on the example before the update.
-
-        Raises
-        ------
-        DivergenceError
-            Where that error or the updated weights are not finite; the
-            network is left as it was.
-
-        Notes
-        -----
-        The options are checked on the first call and again only when
-        they change; x and y on every call.  An x that is already a
-        C-contiguous array of the network's dtype, and a y that is a float
-        or such an array, are used as they are: the call costs little more
-        than a Python call (``benchmarks/bench_online.py``).
-        """
-        given = (
-            lr,
-            momentum,
-            nesterov,
-            weight_decay,
-            lr_schedule,
-            power_t,
-            clip,
-            optimizer,
-            beta_1,
-            beta_2,
-            epsilon,
-        )
-        stepper = self._model.stepper
-        if (
-            stepper is None
-            or not unchanged(given, self._stepper_options)
-            or self._stepper_state is not self._model.state
-        ):
-            stepper = self._make_stepper(given)
-        error = stepper.step(x, y)
-        if error is None:  # not in the form the step reads: convert, check
-            error = stepper.step(*self._example(x, y))
-        if error != error:
-            raise DivergenceError(
-                f"training diverged in sgd_step: the error or the weights became non-finite "
-                f"(lr={lr}); the network is as it was before the step. Try a smaller lr, or "
-                f"scale the inputs and targets."
-            )
-        return error
-
-    def _make_stepper(self, given):
-        """The backend's Stepper for sgd_step's options ``given`` (checked
-        here), on the current training state."""
-        names = (
-            "lr",
-            "momentum",
-            "nesterov",
-            "weight_decay",
-            "lr_schedule",
-            "power_t",
-            "clip",
-            "optimizer",
-            "beta_1",
-            "beta_2",
-            "epsilon",
-        )
-        options = Options.check(**dict(zip(names, given)))
-        if options.lr_schedule == "adaptive":
-            raise ValueError(
-                "lr_schedule='adaptive' changes lr between epochs; sgd_step takes "
-                "'constant', 'invscaling' or 'optimal'"
-            )
-        state = self._model.state
-        state.iterate = None  # the step starts from the weights predict uses
-        velocity, moments = _passes.state_arrays(self._model, options)
-        self._model.stepper = self._backend.Stepper(
-            self._flat,
-            *self._spec,
-            options,
-            Plan(moments_from=state.progress["moments_from"]),
-            velocity,
-            moments,
-            state.progress,
-        )
-        self._stepper_options, self._stepper_state = given, state
-        return self._model.stepper
-
-    @one_call_at_a_time
-    def fit(
-        self,
-        X: ArrayLike,
-        Y: ArrayLike,
-        epochs: int = 10,
-        lr: float = 0.01,
-        shuffle: bool = True,
-        seed: int | None = None,
-        verbose: bool = False,
-        *,
-        momentum: float = 0.0,
-        nesterov: bool = False,
-        weight_decay: float = 0.0,
-        lr_schedule: str = "constant",
-        power_t: float = 0.25,
-        average: bool | int = False,
-        batch_size: int = 1,
-        sample_weight: ArrayLike | None = None,
-        clip: float | None = None,
-        validation_data: tuple[ArrayLike, ArrayLike] | None = None,
-        validation_fraction: float | None = None,
-        early_stopping: bool = False,
-        patience: int = 5,
-        tol: float = 1e-4,
-        restore_best: bool = True,
-        callbacks: Sequence[Callable[..., Any]] = (),
-        n_threads: int = 1,
-        parallel: str | None = None,
-        optimizer: str = "sgd",
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float = 1e-8,
-    ) -> History:
-        """Train by per-example stochastic gradient descent, in place.
-
-        Every epoch visits each example once and updates the weights after
-        each one (each mini-batch where ``batch_size`` > 1): w_ij^(l) <-
-        w_ij^(l) - lr * (x_i^(l-1) * delta_j^(l) + weight_decay * w_ij^(l)),
-        no decay on the bias row.  ``fit`` starts a fresh training state
-        (``training_state``); ``partial_fit`` continues it.
-
-        Parameters
-        ----------
-        X : array_like or scipy.sparse matrix, shape (n, d[0])
-            In memory, or out of core (an ``np.memmap``, or an array-like
-            with ``shape``, ``dtype`` and row slicing: h5py, zarr), read 16
-            MiB of rows at a time, shuffled by chunks and within each chunk;
-            or sparse (see the class's notes).
-        Y : array_like, shape (n, d[L]), or (n,) where d[L] == 1
-        epochs, lr : int >= 1, float > 0, default 10, 0.01
-        shuffle : bool, default True
-            A fresh order every epoch, drawn from (seed, number of the pass).
-        seed : int, optional
-            Seed of the shuffling; None uses the network's seed.
-        verbose : bool, default False
-            Progress bars (tqdm, on stderr).
-        momentum : float in [0, 1), default 0
-            Classical momentum: v <- momentum * v - lr * g, w <- w + v.
-        nesterov : bool, default False
-            Nesterov's momentum (needs momentum > 0), as torch.optim.SGD.
-        weight_decay : float >= 0, default 0
-        optimizer : {"sgd", "adam", "adagrad"}, default "sgd"
-            Adam as scikit-learn's (bias-corrected) or Adagrad as torch's,
-            per example or mini-batch, one thread.
-        beta_1, beta_2, epsilon : float, default 0.9, 0.999, 1e-8
-            Adam's moment decays; the guard of both against division by 0.
-        lr_schedule : {"constant", "invscaling", "optimal", "adaptive"}
-            The rate of update t = 1, 2, ...: lr; lr / t**power_t; lr / (1 +
-            lr * weight_decay * (t - 1)); or lr / 5 after ``patience``
-            epochs without an improvement of the (validation) loss by ``tol``.
-        power_t : float >= 0, default 0.25
-        average : bool or int, default False
-            Averaged SGD from the first (True) or the given update on.
-        batch_size : int >= 1, default 1
-            b > 1 updates once per b consecutive examples, with the mean gradient.
-        sample_weight : array_like of shape (n,), optional
-            Weights >= 0, each scaling its example's delta^(L) and error.
-        clip : float > 0, optional
-            Clip each component of delta^(L) to [-clip, clip] (before the weight).
-        validation_data : (Xv, Yv), optional
-            Examples of ``History.val_loss``, after every epoch.
-        validation_fraction : float in (0, 1), optional
-            Or hold out this fraction of (X, Y), drawn from the seed.
-        early_stopping : bool, default False
-            Stop after ``patience`` epochs without a validation loss better by
-            ``tol`` (holding out 0.1 without validation data).
-        patience, tol : int >= 1, float >= 0, default 5, 1e-4
-        restore_best : bool, default True
-            After early stopping, the weights of the best validation loss.
-        callbacks : sequence of callables
-            ``callback(network, epoch, logs)`` after every epoch (``logs``:
-            "loss", "lr", "val_loss"); returning False stops training.
-        n_threads : int, default 1
-            1: the serial pass. n > 1 threads (at most 4 per core; -1: one
-            per CPU this process may run on, at most OMP_NUM_THREADS) with
-            "copies": reproducible bit for bit, the same for any n > 1 and
-            on the reference backend (docs/scale.md); with "hogwild", not.
-            One thread with average or Adam, Adagrad on dense X, and
-            momentum or weight decay on sparse X.
-        parallel : {"copies", "hogwild", None}, default None
-            "copies": each round's shards of examples train copies of the
-            weights, whose changes are added in the shards' order;
-            "hogwild": the threads train the shared weights, unlocked.
-            None: "copies".
-
-        Returns
-        -------
-        History
-
-        Raises
-        ------
-        RuntimeError
-            If the network is training in another call already.
-        DivergenceError
-            If the error or the weights become non-finite; the network keeps
-            the weights of the end of the last finished epoch.
-        """
-        options = self._checked_options(
-            lr,
-            momentum,
-            nesterov,
-            weight_decay,
-            clip,
-            lr_schedule,
-            power_t,
-            patience,
-            tol,
-            average,
-            batch_size,
-            n_threads,
-            parallel,
-            optimizer,
-            beta_1,
-            beta_2,
-            epsilon,
-        )
-        self._model.stepper = None  # a pass may replace the state's buffers
-        return training.fit(
-            self._model,
-            X,
-            Y,
-            epochs,
-            options,
-            shuffle,
-            seed,
-            verbose,
-            sample_weight,
-            validation_data,
-            validation_fraction,
-            early_stopping,
-            restore_best,
-            callbacks,
-            fresh=True,
-        )
-
-    @one_call_at_a_time
-    def partial_fit(
-        self,
-        X: ArrayLike,
-        Y: ArrayLike,
-        lr: float = 0.01,
-        shuffle: bool = True,
-        seed: int | None = None,
-        *,
-        momentum: float = 0.0,
-        nesterov: bool = False,
-        weight_decay: float = 0.0,
-        lr_schedule: str = "constant",
-        power_t: float = 0.25,
-        average: bool | int = False,
-        batch_size: int = 1,
-        sample_weight: ArrayLike | None = None,
-        clip: float | None = None,
-        validation_data: tuple[ArrayLike, ArrayLike] | None = None,
-        patience: int = 5,
-        tol: float = 1e-4,
-        callbacks: Sequence[Callable[..., Any]] = (),
-        n_threads: int = 1,
-        parallel: str | None = None,
-        optimizer: str = "sgd",
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float = 1e-8,
-    ) -> History:
-        """One training pass over the examples, continuing the training state
-        (``training_state``: velocity, moments, averages, counters) of
-        earlier ``fit``/``partial_fit`` calls.
-
-        Same arguments as ``fit`` without ``epochs``, ``verbose`` and the
-        early-stopping ones; returns a one-epoch History.
-        """
-        options = self._checked_options(
-            lr,
-            momentum,
-            nesterov,
-            weight_decay,
-            clip,
-            lr_schedule,
-            power_t,
-            patience,
-            tol,
-            average,
-            batch_size,
-            n_threads,
-            parallel,
-            optimizer,
-            beta_1,
-            beta_2,
-            epsilon,
-        )
-        self._model.stepper = None  # a pass may replace the state's buffers
-        return training.fit(
-            self._model,
-            X,
-            Y,
-            1,
-            options,
-            shuffle,
-            seed,
-            False,
-            sample_weight,
-            validation_data,
-            None,
-            False,
-            True,
-            callbacks,
-            fresh=False,
-        )
-
-    def _checked_options(self, *given):
-        """The Options of fit's or partial_fit's arguments ``given``, checked
-        once while they are unchanged."""
-        if not unchanged(given, self._options_given):
-            self._options, self._options_given = Options.check(*given), given
-        return self._options
+        weights = np.full(rows.shape[0], 1.0 / rows.shape[0], dtype=self._model.dtype)
+        _, grad = training.loss_and_gradient(self._model, self._model.flat, rows, targets, weights)
+        return _buffers.blocks(grad, self._model.layers)
 
     # ------------------------------------------------------------ persistence
 

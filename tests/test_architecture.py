@@ -4,6 +4,7 @@ entry runs on both backends alike.  A place left out of a new entry fails
 here (in Python code a place names an entry as its string, "leaky_relu"; in
 the core as its C enum, LEAKY_RELU)."""
 
+import ast
 import re
 from pathlib import Path
 
@@ -166,3 +167,24 @@ def test_no_module_but_network_py_reads_a_networks_own_attributes():
             if re.search(receiver, line):
                 found.append(f"{path.name}:{number}: {line.strip()}")
     assert not found, "\n".join(found)
+
+
+MAX_MODULE_LINES = 700
+MAX_NETWORK_LINES = 350
+
+
+def test_modules_and_the_network_class_stay_small():
+    """No module of fastbp/ over MAX_MODULE_LINES lines, and the Network
+    class (network.py; its training methods are _training_methods.py's)
+    at most MAX_NETWORK_LINES: past those, a module holds more than one idea."""
+    long = {
+        path.name: n
+        for path in sorted((ROOT / "fastbp").glob("*.p*"))
+        if path.suffix in (".py", ".pyx", ".pxi")
+        and (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
+    tree = ast.parse((ROOT / "fastbp" / "network.py").read_text())
+    (network,) = [node for node in tree.body if getattr(node, "name", None) == "Network"]
+    length = network.end_lineno - network.lineno + 1
+    assert length <= MAX_NETWORK_LINES, f"the Network class has {length} lines"
