@@ -107,10 +107,10 @@ cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
     Update numbers are those of the serial pass (the examples' places in
     the order).  Returns the examples done: up to the round in
     which an error was not finite (that round's changes not added)."""
-    cdef Py_ssize_t start = 0, size, s, first, last, part, lo, hi
+    cdef Py_ssize_t start = 0, size, s, first, last, block, lo
     cdef Py_ssize_t stride = (2 if v != NULL else 1) * padded(n_weights)
     cdef Py_ssize_t shard = step.round
-    cdef int shards = step.shards, t, used
+    cdef int shards = step.shards, used
     cdef floating* own
     cdef floating drift_w = 0, drift_v = 0
     while start < n:
@@ -133,13 +133,12 @@ cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
                                          scratch + threadid() * per_thread, shard_totals + s)
         if not round_done(shard_dones, shard_totals, used, shard, size, total):
             return start
-        part = (n_weights + n_threads - 1) // n_threads
-        for t in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
-            lo = t * part
-            while lo < min(n_weights, (t + 1) * part):
-                hi = min(min(n_weights, (t + 1) * part), lo + MERGE_BLOCK)
-                merge(copies, stride, n_weights, used, w, v, lo, hi, drift_w, drift_v)
-                lo = hi
+        # blocks claimed as threads come free, so that a faster CPU merges more
+        for block in prange((n_weights + MERGE_BLOCK - 1) // MERGE_BLOCK, num_threads=n_threads,
+                            schedule="dynamic", chunksize=1):
+            lo = block * MERGE_BLOCK
+            merge(copies, stride, n_weights, used, w, v, lo, min(n_weights, lo + MERGE_BLOCK),
+                  drift_w, drift_v)
         start += size
     return start
 
