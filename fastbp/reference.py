@@ -86,8 +86,9 @@ def _g_prime(name, x):
         return np.where(x > 0, 1, LEAKY_SLOPE).astype(x.dtype)
     if name == "exp":
         return x.copy()
-    if name in ("identity", "softmax"):  # softmax: an output of cross-entropy alone,
-        return np.ones_like(x)  # whose delta^(L) = x - y takes no g'
+    # softmax: an output of cross-entropy alone, whose delta^(L) = x - y takes no g'
+    if name in ("identity", "softmax"):
+        return np.ones_like(x)
     raise ValueError(f"no activation {name!r}")
 
 
