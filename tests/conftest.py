@@ -30,6 +30,20 @@ BACKENDS = [
 ]
 
 
+def _accepted(output, loss):
+    try:
+        fastbp.Network([1, 1], output=output, loss=loss)
+    except ValueError:
+        return False
+    return True
+
+
+# Every output activation with every loss a Network takes it with.
+OUTPUT_AND_LOSS = [
+    (output, loss) for output in ACTIVATIONS for loss in LOSSES if _accepted(output, loss)
+]
+
+
 @pytest.fixture(params=BACKENDS, scope="session")
 def backend(request):
     """Name of the backend under test."""

@@ -3,24 +3,11 @@ gradient of one row against its backprop."""
 
 import numpy as np
 import pytest
-from conftest import data, relative_error
+from conftest import OUTPUT_AND_LOSS, data, relative_error
 
 import fastbp
 from fastbp._names import HIDDEN_ACTIVATIONS
 from fastbp.tools import finite_differences
-
-OUTPUT_AND_LOSS = [
-    ("identity", "squared"),
-    ("tanh", "squared"),
-    ("sigmoid", "squared"),
-    ("relu", "squared"),
-    ("leaky_relu", "squared"),
-    ("sigmoid", "cross_entropy"),
-    ("softmax", "cross_entropy"),
-    ("exp", "poisson"),
-    ("exp", "squared"),
-]
-
 
 # the oracle: central differences of net.loss, the same that check_gradient uses
 EPS = 1e-6
