@@ -234,7 +234,7 @@ cdef void merge_piece(floating* copies, Py_ssize_t stride, int used, floating* w
     cdef int s
     cdef floating change
     cdef const floating* second = copies + stride
-    if used == 2:
+    if used == 2:       # a sparse round's shards: a loop the compiler vectorises
         for j in range(n):
             w[j] = w[j] + share * ((copies[j] - w[j]) + (second[j] - w[j]))
         return
