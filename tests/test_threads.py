@@ -310,6 +310,18 @@ def test_rounds_are_as_long_as_the_step_allows(options, rows, expected, monkeypa
     assert {(call["shards"], call["round"]) for call in calls} == {expected}
 
 
+@compiled
+def test_shards_too_small_to_pay_for_a_thread_run_on_one(monkeypatch):
+    """A pass of copies whose shards are too little work for a thread
+    (16 examples of a [4, 3, 2] network) keeps its schedule and runs it on
+    one thread; a network large enough runs it on two (the test below)."""
+    X, Y = data([4, 3, 2], 20_000)
+    net = fastbp.Network([4, 3, 2], seed=0)
+    calls = record_train_pass(net, monkeypatch)
+    net.partial_fit(X, Y, n_threads=2, lr=0.01)
+    assert {(call["shards"], call["threads"]) for call in calls} == {(4, 1)}
+
+
 def test_the_default_reproduces_bit_for_bit(backend):
     """fit's defaults train serially: two runs with one seed are equal bit
     for bit, whatever OMP_NUM_THREADS says."""
