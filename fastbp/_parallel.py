@@ -10,9 +10,11 @@ the serial path by about what a round's updates move the weights: an
 example's share of that is the step lr / batch_size / (1 - momentum).  So
 a round holds ROUND_DISTANCE / step examples (at most 1 / ROUNDS_PER_PASS
 of the pass), in SHARDS shards of at least MIN_SHARD; on sparse X
-SPARSE_SHARDS shards of at least MIN_SPARSE_ROUND.
-benchmarks/bench_threads.py measures the speed and the loss against one
-thread.
+SPARSE_SHARDS shards of at least MIN_SPARSE_ROUND.  Since the result
+does not depend on the threads, the chunks of a pass run on one thread
+for a while where the threads were kept from their CPUs by other work
+(ChunkThreads).  benchmarks/bench_threads.py measures the speed and the
+loss against one thread, alone and beside a busy process.
 
 With parallel="hogwild" all threads update the shared weights at once,
 without locks (Hogwild!, Niu et al. 2011).  On sparse X they do so for the
@@ -29,6 +31,7 @@ children train on one thread.
 
 import os
 import sys
+import time
 import warnings
 
 MODES = ("copies", "hogwild")
@@ -50,9 +53,19 @@ ROUND_DISTANCE = 0.64
 # A chunk holds at least this many rounds per thread: a thread that finishes
 # its last round early waits for the others at the chunk's end.
 ROUNDS_PER_PASS = 8
+# The copies' threads give way to other work (ChunkThreads): after a chunk
+# of BUSY_MIN_SECONDS or more on n threads that got under BUSY_SHARE x n
+# CPUs, passes run on one thread for BUSY_SECONDS (doubling while the CPUs
+# stay busy, to MAX_BUSY_SECONDS).
+BUSY_MIN_SECONDS = 0.01
+BUSY_SHARE = 0.8
+BUSY_SECONDS = 1.0
+MAX_BUSY_SECONDS = 16.0
 
 _ran_parallel = False
 _forked_after_parallel = False
+# when the copies' threads may run again (perf_counter), and for how long they give way next
+_busy = {"until": 0.0, "seconds": BUSY_SECONDS}
 
 
 def _after_fork_in_child():
@@ -125,6 +138,47 @@ def threads_for_shards(backend, requested, shards, size, n_weights):
     requested = min(requested, usable_cpus(), shards)
     _ran_parallel = _ran_parallel or requested > 1
     return requested
+
+
+class ChunkThreads:
+    """How many of a pass's ``plan.threads`` each chunk runs on.  The
+    copies' result is the same on any number, so with copies this follows
+    the machine: all of them, until a chunk of BUSY_MIN_SECONDS or more on
+    all gets under BUSY_SHARE of a CPU's time per thread (a waiting thread
+    spins, so its time counts: what is missing went to other work, and
+    every round waits for a thread that is not running); then one, in every
+    pass of this process, for BUSY_SECONDS, and all again after that (twice
+    as long each time they find the CPUs busy again, up to
+    MAX_BUSY_SECONDS).  Hogwild!'s result depends on its threads: always
+    all."""
+
+    def __init__(self, plan):
+        self.threads = plan.threads
+        self.adapts = plan.shards > 0 and plan.threads > 1
+
+    def next(self):
+        """The threads of the next chunk."""
+        if self.adapts and time.perf_counter() < _busy["until"]:
+            return 1
+        return self.threads
+
+    def ran(self, threads, seconds, cpu_seconds):
+        """A chunk ran on ``threads`` in ``seconds``, this process's threads
+        using ``cpu_seconds`` of CPU time meanwhile."""
+        if not self.adapts or threads == 1 or seconds < BUSY_MIN_SECONDS:
+            return  # (a shorter chunk's threads may still be waking up)
+        if cpu_seconds < BUSY_SHARE * threads * seconds:
+            _busy["until"] = time.perf_counter() + _busy["seconds"]
+            _busy["seconds"] = min(2 * _busy["seconds"], MAX_BUSY_SECONDS)
+        else:
+            _busy["seconds"] = BUSY_SECONDS
+
+
+def forget_busy_cpus():
+    """Let the next chunk on several threads run on all of them, however
+    busy the CPUs were found (ChunkThreads): for tests and benchmarks that
+    must see the threads run."""
+    _busy["until"], _busy["seconds"] = 0.0, BUSY_SECONDS
 
 
 def every_cpu(backend):
@@ -211,13 +265,20 @@ def hogwild_round(options, n_threads, updates_done, examples):
     return whole_batches(max(MIN_SPARSE_ROUND, int(size)), options.batch_size)
 
 
-def chunk_rows(size, batch_size, n_threads, round_examples):
-    """Examples in a chunk of about ``size``: whole mini-batches, and with
-    copies, whole rounds for every thread (ROUNDS_PER_PASS or more)."""
-    if not round_examples:
-        return whole_batches(size, batch_size)
-    rounds = n_threads * round_examples
-    return max(ROUNDS_PER_PASS, -(-size // rounds)) * rounds
+def chunk_rows(size, batch_size, plan):
+    """Examples in a chunk of about ``size`` in a pass by ``plan``: whole
+    mini-batches; with copies, whole rounds (a pass's first chunk is one:
+    it measures whether other work holds the CPUs, see ChunkThreads); with
+    Hogwild!'s rounds, ROUNDS_PER_PASS or more for every thread (a thread
+    that finishes its last round early waits for the others at the chunk's
+    end)."""
+    if plan.shards:
+        rounds = plan.shards * plan.round
+        return -(-size // rounds) * rounds
+    if plan.round:
+        rounds = plan.threads * plan.round
+        return max(ROUNDS_PER_PASS, -(-size // rounds)) * rounds
+    return whole_batches(size, batch_size)
 
 
 def whole_batches(size, batch_size):

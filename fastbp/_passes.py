@@ -8,6 +8,7 @@ It works on the Model (fastbp._state) that a Network hands training.
 
 import _signal  # signal's own functions: its enum wrappers cost more than a short pass
 import contextlib
+import dataclasses
 import math
 import signal
 import threading
@@ -111,9 +112,11 @@ def run_pass(model, blocks, options, where, on_chunk=None, kept=None, examples_h
                     model.dtype.itemsize,
                 )
                 workspace = backend.workspace(len(flat), model.dtype, plan)
+                chunk_threads = _parallel.ChunkThreads(plan)
+                plans = {plan.threads: plan, 1: dataclasses.replace(plan, threads=1)}
             if before is None:  # nothing has changed yet
                 keeping = time.perf_counter()
-                before = _keep(backend, plan.threads, arrays, [] if kept is None else kept)
+                before = _keep(backend, chunk_threads.next(), arrays, [] if kept is None else kept)
                 # chunks at least 20x as long as copying the weights once takes
                 aim = min(
                     max(CHUNK_SECONDS, 20 * (time.perf_counter() - keeping)), LONG_CHUNK_SECONDS
@@ -126,13 +129,11 @@ def run_pass(model, blocks, options, where, on_chunk=None, kept=None, examples_h
                 with _interrupts_held():  # a chunk and its bookkeeping
                     updates_at_chunk = progress["updates"]
                     stop = min(
-                        start
-                        + _parallel.chunk_rows(
-                            size, options.batch_size, plan.shards or plan.threads, plan.round
-                        ),
+                        start + _parallel.chunk_rows(size, options.batch_size, plan),
                         len(order),
                     )
-                    began = time.perf_counter()
+                    threads = chunk_threads.next()
+                    began, cpu_began = time.perf_counter(), time.process_time()
                     part, done = backend.train_pass(
                         flat,
                         *model.spec,
@@ -141,7 +142,7 @@ def run_pass(model, blocks, options, where, on_chunk=None, kept=None, examples_h
                         weights,
                         order[start:stop],
                         options,
-                        plan,
+                        plans[threads],
                         updates_at_chunk,
                         velocity,
                         average,
@@ -157,14 +158,18 @@ def run_pass(model, blocks, options, where, on_chunk=None, kept=None, examples_h
                             else ""
                         )
                     total += float(part)
+                    seconds = time.perf_counter() - began
+                    chunk_threads.ran(threads, seconds, time.process_time() - cpu_began)
                     if not fixed:
-                        size = _next_chunk(size, stop - start, time.perf_counter() - began, aim)
+                        size = _next_chunk(size, stop - start, seconds, aim)
                     start = stop
                     if on_chunk:
                         on_chunk(done)
             examples += len(order)
         # a weight can overflow in an update whose error was finite
-        if plan is not None and not all(backend.all_finite(a, plan.threads) for a in arrays):
+        if plan is not None and not all(
+            backend.all_finite(a, chunk_threads.next()) for a in arrays
+        ):
             raise diverged()
     except KeyboardInterrupt:  # raised between chunks: their state stands
         if before is not None and not all(backend.all_finite(a, 1) for a in arrays):

@@ -84,6 +84,18 @@ def twin(net, backend=None, dtype=None):
     )
 
 
+@pytest.fixture
+def cpus_free():
+    """Threads that gave way to a busy machine (fastbp._parallel.ChunkThreads:
+    CI runs other steps beside the suite) take all their CPUs again at the
+    test's first chunk, and after the test."""
+    from fastbp import _parallel
+
+    _parallel.forget_busy_cpus()
+    yield
+    _parallel.forget_busy_cpus()
+
+
 def record_train_pass(network, monkeypatch):
     """Record what ``network``'s backend is handed by each ``train_pass``
     call, by the names of the backend interface (fastbp._interface): a
