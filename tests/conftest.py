@@ -88,11 +88,12 @@ def twin(net, backend=None, dtype=None):
 def cpus_free():
     """Threads that gave way to a busy machine (fastbp._parallel.ChunkThreads:
     CI runs other steps beside the suite) take all their CPUs again at the
-    test's first chunk, and after the test."""
+    test's first chunk, and after the test; the fixture's value does it
+    again when called, before another fit."""
     from fastbp import _parallel
 
     _parallel.forget_busy_cpus()
-    yield
+    yield _parallel.forget_busy_cpus
     _parallel.forget_busy_cpus()
 
 

@@ -584,13 +584,12 @@ def test_two_threads_give_the_same_weights_in_every_fresh_process():
 
 
 @compiled
-@pytest.mark.usefixtures("cpus_free")
-def test_copies_give_way_to_busy_processes_with_the_same_weights():
+def test_copies_give_way_to_busy_processes_with_the_same_weights(cpus_free):
     """Beside a busy process for each CPU, the copies' threads are kept from
     their CPUs and every round would wait for one that is not running: a
-    pass runs its first round on two threads, finds them preempted, and
-    trains on one thread for a while; the weights are those of the same fit
-    on a machine left alone, bit for bit."""
+    pass runs its first chunk on two threads, finds them short of CPU time,
+    and trains on one thread for a while; the weights are those of the same
+    fit before the busy processes started, bit for bit."""
     import os
     import subprocess
     import sys
@@ -598,6 +597,7 @@ def test_copies_give_way_to_busy_processes_with_the_same_weights():
     X, Y = data([64, 4], 20_000, seed=2)
 
     def fit(patch):
+        cpus_free()  # the fit starts on both threads, however busy CI was before it
         net = fastbp.Network([64, 128, 4], seed=0)
         calls = record_train_pass(net, patch)
         net.fit(X, Y, epochs=2, seed=1, n_threads=2, lr=0.001)
@@ -605,16 +605,20 @@ def test_copies_give_way_to_busy_processes_with_the_same_weights():
 
     with pytest.MonkeyPatch.context() as patch:
         alone, _ = fit(patch)
+    spin = "print('spinning', flush=True)\nwhile True: pass"
     spinners = [
-        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        subprocess.Popen([sys.executable, "-c", spin], stdout=subprocess.PIPE, text=True)
         for _ in os.sched_getaffinity(0)
     ]
     try:
+        for spinner in spinners:  # each has started spinning
+            assert spinner.stdout.readline() == "spinning\n"
         with pytest.MonkeyPatch.context() as patch:
             beside, threads = fit(patch)
     finally:
         for spinner in spinners:
             spinner.kill()
             spinner.wait()
+            spinner.stdout.close()
     assert threads[0] == 2 and 1 in threads, threads
     assert np.array_equal(beside, alone)
