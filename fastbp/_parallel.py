@@ -58,8 +58,8 @@ ROUNDS_PER_PASS = 8
 # CPUs, passes run on one thread for BUSY_SECONDS (doubling while the CPUs
 # stay busy, to MAX_BUSY_SECONDS).
 BUSY_MIN_SECONDS = 0.01
-BUSY_SHARE = 0.8
-BUSY_SECONDS = 1.0
+BUSY_SHARE = 0.7
+BUSY_SECONDS = 0.25
 MAX_BUSY_SECONDS = 16.0
 
 _ran_parallel = False
