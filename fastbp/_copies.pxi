@@ -57,23 +57,44 @@ cdef void sum_changes(floating* copies, Py_ssize_t stride, int used, const float
             copies[j] = copies[j] + (other[j] - w[j])
 
 
+cdef void apply_changes(const floating* acc, const floating* acc_v, floating* w, floating* v,
+                        Py_ssize_t n, floating drift_w, floating drift_v) noexcept nogil:
+    """w[:n] (and v's) += the summed changes ``acc`` (``acc_v``), plus v0
+    times drift_w (drift_v) with momentum."""
+    cdef Py_ssize_t j
+    if v == NULL:
+        for j in range(n):
+            w[j] = w[j] + acc[j]
+        return
+    for j in range(n):
+        w[j] = w[j] + acc[j] + v[j] * drift_w
+        v[j] = v[j] + acc_v[j] + v[j] * drift_v
+
+
 cdef void merge(floating* copies, Py_ssize_t stride, Py_ssize_t n_weights, int used,
                 floating* w, floating* v, Py_ssize_t lo, Py_ssize_t hi, floating drift_w,
                 floating drift_v) noexcept nogil:
     """w[lo:hi] (and v's) += the sum of the copies' changes (sum_changes),
     plus v0 times drift_w (drift_v) with momentum."""
-    cdef Py_ssize_t j
     cdef floating* acc = copies + lo
     cdef floating* acc_v = copies + padded(n_weights) + lo
     sum_changes(acc, stride, used, w + lo, hi - lo)
-    if v == NULL:
-        for j in range(hi - lo):
-            w[lo + j] = w[lo + j] + acc[j]
+    if v != NULL:
+        sum_changes(acc_v, stride, used, v + lo, hi - lo)
+    apply_changes(acc, acc_v, w + lo, v + lo if v != NULL else NULL, hi - lo, drift_w, drift_v)
+
+
+cdef void add_change(floating* acc, const floating* own, const floating* w, Py_ssize_t n,
+                     bint first) noexcept nogil:
+    """acc[:n] = own - w where ``first``, else acc[:n] += own - w: the
+    terms of sum_changes, one copy at a time."""
+    cdef Py_ssize_t j
+    if first:
+        for j in range(n):
+            acc[j] = own[j] - w[j]
         return
-    sum_changes(acc_v, stride, used, v + lo, hi - lo)
-    for j in range(hi - lo):
-        w[lo + j] = w[lo + j] + acc[j] + v[lo + j] * drift_w
-        v[lo + j] = v[lo + j] + acc_v[j] + v[lo + j] * drift_v
+    for j in range(n):
+        acc[j] = acc[j] + (own[j] - w[j])
 
 
 cdef bint round_done(const Py_ssize_t* shard_dones, const double* shard_totals, int used,
@@ -87,6 +108,44 @@ cdef bint round_done(const Py_ssize_t* shard_dones, const double* shard_totals, 
             return False
     for s in range(used):
         total[0] += shard_totals[s]
+    return True
+
+
+cdef bint train_shards_in_turn(const Layout* lay, floating* w, floating* v,
+                               Py_ssize_t n_weights, const Rows* rows, const floating* Y,
+                               const floating* sample_weight, const Py_ssize_t* order,
+                               Py_ssize_t start, Py_ssize_t size, const Step* step,
+                               floating* copies, Py_ssize_t stride, floating* scratch,
+                               double* shard_totals, Py_ssize_t* shard_dones, double* total,
+                               floating drift_w, floating drift_v) noexcept nogil:
+    """One round of train_shards on one thread, outside OpenMP: each shard
+    trained in turn on the same copy (the second), its change added to the
+    first as it ends (add_change: the sums of the merge, in its order), then
+    w (and v) take them.  Whether every shard trained all its examples
+    (round_done)."""
+    cdef Py_ssize_t shard = step.round, s, first, last
+    cdef Py_ssize_t n_pad = padded(n_weights)
+    cdef int used = <int> ((size + shard - 1) // shard)
+    cdef floating* own = copies + stride
+    for s in range(used):
+        first = start + s * shard
+        last = min(first + shard, start + size)
+        memcpy(own, w, n_weights * sizeof(floating))
+        if v != NULL:
+            memcpy(own + n_pad, v, n_weights * sizeof(floating))
+        shard_totals[s] = 0
+        shard_dones[s] = train_share(lay, own, own + n_pad if v != NULL else NULL, NULL,
+                                     n_weights, rows, Y, sample_weight, order + first,
+                                     last - first, step, first // step.batch, scratch,
+                                     shard_totals + s)
+        if shard_dones[s] < last - first:
+            return False
+        add_change(copies, own, w, n_weights, s == 0)
+        if v != NULL:
+            add_change(copies + n_pad, own + n_pad, v, n_weights, s == 0)
+    if not round_done(shard_dones, shard_totals, used, shard, size, total):
+        return False
+    apply_changes(copies, copies + n_pad, w, v, n_weights, drift_w, drift_v)
     return True
 
 
@@ -118,6 +177,13 @@ cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
         used = <int> ((size + shard - 1) // shard)
         if v != NULL:
             momentum_drift(step, size, shard, used, &drift_w, &drift_v)
+        if n_threads == 1:
+            if not train_shards_in_turn(lay, w, v, n_weights, rows, Y, sample_weight, order,
+                                        start, size, step, copies, stride, scratch,
+                                        shard_totals, shard_dones, total, drift_w, drift_v):
+                return start
+            start += size
+            continue
         for s in prange(used, num_threads=n_threads, schedule="dynamic", chunksize=1):
             first = start + s * shard
             last = min(first + shard, start + size)
