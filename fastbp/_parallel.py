@@ -267,11 +267,11 @@ def hogwild_round(options, n_threads, updates_done, examples):
 
 def chunk_rows(size, batch_size, plan):
     """Examples in a chunk of about ``size`` in a pass by ``plan``: whole
-    mini-batches; with copies, whole rounds (a pass's first chunk is one:
-    it measures whether other work holds the CPUs, see ChunkThreads); with
-    Hogwild!'s rounds, ROUNDS_PER_PASS or more for every thread (a thread
-    that finishes its last round early waits for the others at the chunk's
-    end)."""
+    mini-batches; with copies, whole rounds, at least one (a pass's first
+    chunk stays short where other work slows its threads: ChunkThreads);
+    with Hogwild!'s rounds, ROUNDS_PER_PASS or more for every thread (a
+    thread that finishes its last round early waits for the others at the
+    chunk's end)."""
     if plan.shards:
         rounds = plan.shards * plan.round
         return -(-size // rounds) * rounds
