@@ -262,7 +262,7 @@ cdef void choose_shared(const Owners* owners, Hot* hot, int used) noexcept nogil
     for s in range(used - 1):
         for j in range(owners.n_touched[s]):
             i = owners.touched[s * owners.d_in + j]
-            if hot.slot[i] >= 0:
+            if s > 0 and hot.slot[i] >= 0:     # (no row is in the first shard's list twice)
                 continue
             for t in range(s + 1, used):
                 if owners.marks[t * owners.d_in + i]:
