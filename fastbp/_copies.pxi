@@ -42,19 +42,27 @@ cdef enum:
     MERGE_BLOCK = 2048      # weights merged at a time: the copies' pieces stay in L1
 
 
+cdef void add_change(floating* acc, const floating* own, const floating* w, Py_ssize_t n,
+                     bint first) noexcept nogil:
+    """acc[:n] = own - w where ``first``, else acc[:n] += own - w: a term
+    of the copies' sum of changes, added in the copies' order."""
+    cdef Py_ssize_t j
+    if first:
+        for j in range(n):
+            acc[j] = own[j] - w[j]
+        return
+    for j in range(n):
+        acc[j] = acc[j] + (own[j] - w[j])
+
+
 cdef void sum_changes(floating* copies, Py_ssize_t stride, int used, const floating* w,
                       Py_ssize_t n) noexcept nogil:
     """copies[:n] = the sum over the copies s, in order, of
     copies[s * stride:][:n] - w[:n] (the sum built in copy 0)."""
-    cdef Py_ssize_t j
     cdef int s
-    cdef const floating* other
-    for j in range(n):
-        copies[j] = copies[j] - w[j]
+    add_change(copies, copies, w, n, True)
     for s in range(1, used):
-        other = copies + s * stride
-        for j in range(n):
-            copies[j] = copies[j] + (other[j] - w[j])
+        add_change(copies, copies + s * stride, w, n, False)
 
 
 cdef void apply_changes(const floating* acc, const floating* acc_v, floating* w, floating* v,
@@ -82,19 +90,6 @@ cdef void merge(floating* copies, Py_ssize_t stride, Py_ssize_t n_weights, int u
     if v != NULL:
         sum_changes(acc_v, stride, used, v + lo, hi - lo)
     apply_changes(acc, acc_v, w + lo, v + lo if v != NULL else NULL, hi - lo, drift_w, drift_v)
-
-
-cdef void add_change(floating* acc, const floating* own, const floating* w, Py_ssize_t n,
-                     bint first) noexcept nogil:
-    """acc[:n] = own - w where ``first``, else acc[:n] += own - w: the
-    terms of sum_changes, one copy at a time."""
-    cdef Py_ssize_t j
-    if first:
-        for j in range(n):
-            acc[j] = own[j] - w[j]
-        return
-    for j in range(n):
-        acc[j] = acc[j] + (own[j] - w[j])
 
 
 cdef bint round_done(const Py_ssize_t* shard_dones, const double* shard_totals, int used,
