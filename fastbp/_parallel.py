@@ -29,6 +29,7 @@ were not forked): a process remembers whether it ran one, and its forked
 children train on one thread.
 """
 
+import math
 import os
 import sys
 import time
@@ -55,17 +56,21 @@ ROUND_DISTANCE = 0.64
 ROUNDS_PER_PASS = 8
 # The copies' threads give way to other work (ChunkThreads): after a chunk
 # of BUSY_MIN_SECONDS or more on n threads that got under BUSY_SHARE x n
-# CPUs, passes run on one thread for BUSY_SECONDS (doubling while the CPUs
-# stay busy, to MAX_BUSY_SECONDS).
+# CPUs, or where the machine's running tasks would leave the threads short
+# of CPUs (looked at where no chunk found the CPUs free in the last
+# LOOK_SECONDS), passes run on one thread for BUSY_SECONDS (doubling while
+# the CPUs stay busy, to MAX_BUSY_SECONDS).
 BUSY_MIN_SECONDS = 0.01
 BUSY_SHARE = 0.7
 BUSY_SECONDS = 0.25
 MAX_BUSY_SECONDS = 16.0
+LOOK_SECONDS = 1.0
 
 _ran_parallel = False
 _forked_after_parallel = False
-# when the copies' threads may run again (perf_counter), and for how long they give way next
-_busy = {"until": 0.0, "seconds": BUSY_SECONDS}
+# when the copies' threads may run again and when the CPUs were last found
+# free (perf_counter), and for how long the threads give way next
+_busy = {"until": 0.0, "free_at": -math.inf, "seconds": BUSY_SECONDS}
 
 
 def _after_fork_in_child():
@@ -143,14 +148,17 @@ def threads_for_shards(backend, requested, shards, size, n_weights):
 class ChunkThreads:
     """How many of a pass's ``plan.threads`` each chunk runs on.  The
     copies' result is the same on any number, so with copies this follows
-    the machine: all of them, until a chunk of BUSY_MIN_SECONDS or more on
-    all gets under BUSY_SHARE of a CPU's time per thread (a waiting thread
-    spins, so its time counts: what is missing went to other work, and
-    every round waits for a thread that is not running); then one, in every
-    pass of this process, for BUSY_SECONDS, and all again after that (twice
-    as long each time they find the CPUs busy again, up to
-    MAX_BUSY_SECONDS).  Hogwild!'s result depends on its threads: always
-    all."""
+    the machine: all of them, unless other work holds the CPUs; then one,
+    in every pass of this process, for BUSY_SECONDS, and all again after
+    that (twice as long each time they find the CPUs busy again, up to
+    MAX_BUSY_SECONDS).  Other work holds them where a chunk of
+    BUSY_MIN_SECONDS or more on all got under BUSY_SHARE of a CPU's time
+    per thread (a waiting thread spins, so its time counts: what is missing
+    went to other work, and every round waits for a thread that is not
+    running), or, before a chunk where no chunk found the CPUs free in the
+    last LOOK_SECONDS, where the tasks running on the machine besides this
+    one and the threads would be more than its CPUs (others_running).
+    Hogwild!'s result depends on its threads: always all."""
 
     def __init__(self, plan):
         self.threads = plan.threads
@@ -158,8 +166,17 @@ class ChunkThreads:
 
     def next(self):
         """The threads of the next chunk."""
-        if self.adapts and time.perf_counter() < _busy["until"]:
+        if not self.adapts:
+            return self.threads
+        now = time.perf_counter()
+        if now < _busy["until"]:
             return 1
+        if now - _busy["free_at"] > LOOK_SECONDS:
+            others = others_running()
+            if others is not None and others + self.threads > (os.cpu_count() or 1):
+                _give_way(now)
+                return 1
+            _busy["free_at"] = now
         return self.threads
 
     def ran(self, threads, seconds, cpu_seconds):
@@ -168,17 +185,43 @@ class ChunkThreads:
         if not self.adapts or threads == 1 or seconds < BUSY_MIN_SECONDS:
             return  # (a shorter chunk's threads may still be waking up)
         if cpu_seconds < BUSY_SHARE * threads * seconds:
-            _busy["until"] = time.perf_counter() + _busy["seconds"]
-            _busy["seconds"] = min(2 * _busy["seconds"], MAX_BUSY_SECONDS)
+            _give_way(time.perf_counter())
         else:
-            _busy["seconds"] = BUSY_SECONDS
+            _busy["free_at"], _busy["seconds"] = time.perf_counter(), BUSY_SECONDS
 
 
-def forget_busy_cpus():
+def _give_way(now):
+    """The copies' threads find the CPUs busy at ``now``: one thread until
+    the hold ends, and the next hold twice as long."""
+    _busy["until"], _busy["free_at"] = now + _busy["seconds"], -math.inf
+    _busy["seconds"] = min(2 * _busy["seconds"], MAX_BUSY_SECONDS)
+
+
+def others_running():
+    """The tasks running or waiting for a CPU on the machine besides the
+    caller (/proc/loadavg's count of runnable tasks, less one: the least of
+    three reads, so that a task that runs for a moment does not count), or
+    None where the system does not say."""
+    try:
+        handle = os.open("/proc/loadavg", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        counts = [int(os.pread(handle, 256, 0).split()[3].split(b"/")[0]) for _ in range(3)]
+    except (OSError, ValueError, IndexError):
+        return None
+    finally:
+        os.close(handle)
+    return min(counts) - 1
+
+
+def forget_busy_cpus(look=False):
     """Let the next chunk on several threads run on all of them, however
-    busy the CPUs were found (ChunkThreads): for tests and benchmarks that
-    must see the threads run."""
+    busy the CPUs were found (ChunkThreads), for tests and benchmarks that
+    must see the threads run; with ``look``, a pass looks at the machine's
+    running tasks before its first chunk, as in a new process."""
     _busy["until"], _busy["seconds"] = 0.0, BUSY_SECONDS
+    _busy["free_at"] = -math.inf if look else time.perf_counter()
 
 
 def every_cpu(backend):

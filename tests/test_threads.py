@@ -585,9 +585,10 @@ def test_two_threads_give_the_same_weights_in_every_fresh_process():
 
 @compiled
 def test_copies_give_way_to_busy_processes_with_the_same_weights(cpus_free):
-    """Beside a busy process for each CPU, the copies' threads are kept from
-    their CPUs and every round would wait for one that is not running: a
-    pass runs its first chunk on two threads, finds them short of CPU time,
+    """Beside a busy process for each CPU that started after the CPUs were
+    found free, the copies' threads are kept from their CPUs and every
+    round would wait for one that is not running: a pass runs its first
+    chunk on two threads, finds them short of CPU time,
     and trains on one thread for a while; the weights are those of the same
     fit before the busy processes started, bit for bit."""
     import os
@@ -621,4 +622,47 @@ def test_copies_give_way_to_busy_processes_with_the_same_weights(cpus_free):
             spinner.wait()
             spinner.stdout.close()
     assert threads[0] == 2 and 1 in threads, threads
+    assert np.array_equal(beside, alone)
+
+
+@compiled
+def test_copies_look_at_the_machine_before_they_take_its_cpus(cpus_free):
+    """Where no chunk found the CPUs free lately (a new process, say) and
+    the machine runs a busy process for each CPU, a pass trains on one
+    thread from its first chunk, so that no round waits for a thread that
+    is not running; the weights are those of the same fit on two threads
+    alone, bit for bit."""
+    import os
+    import subprocess
+    import sys
+
+    X, Y = data([64, 4], 20_000, seed=2)
+
+    def fit(patch):
+        net = fastbp.Network([64, 128, 4], seed=0)
+        calls = record_train_pass(net, patch)
+        net.fit(X, Y, epochs=2, seed=1, n_threads=2, lr=0.001)
+        return net.flat, [call["threads"] for call in calls]
+
+    cpus_free()
+    with pytest.MonkeyPatch.context() as patch:
+        alone, threads_alone = fit(patch)
+    assert threads_alone[0] == 2, threads_alone
+    spin = "print('spinning', flush=True)\nwhile True: pass"
+    spinners = [
+        subprocess.Popen([sys.executable, "-c", spin], stdout=subprocess.PIPE, text=True)
+        for _ in range(os.cpu_count() or 1)
+    ]
+    try:
+        for spinner in spinners:
+            assert spinner.stdout.readline() == "spinning\n"
+        cpus_free(look=True)
+        with pytest.MonkeyPatch.context() as patch:
+            beside, threads = fit(patch)
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+            spinner.stdout.close()
+    assert set(threads) == {1}, threads
     assert np.array_equal(beside, alone)
