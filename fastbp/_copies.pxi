@@ -1,9 +1,9 @@
 # parallel="copies", the deterministic schedule: rounds of ``shards``
-# shards of consecutive examples, each shard trained on a copy of the
-# weights as they were at the round's start, the copies' changes then added
-# to the weights in the shards' order.  What each copy trains and how the
-# changes add up depend only on positions in the order and on the shard
-# size: the result is the same for any number of threads (and any timing),
+# shards of consecutive examples (from Step.bounds), each shard trained on
+# a copy of the weights as they were at the round's start, the copies'
+# changes then added to the weights in the shards' order.  What each copy
+# trains and how the changes add up depend only on positions in the order
+# and on the bounds: the result is the same for any number of threads (and any timing),
 # and the reference backend computes it too.  Included by _core.pyx.
 
 cdef inline Py_ssize_t padded(Py_ssize_t n_weights) noexcept nogil:
@@ -17,7 +17,21 @@ cdef inline Py_ssize_t share_start(Py_ssize_t t, Py_ssize_t n, Py_ssize_t batch,
     return min(n, t * ((n + batch - 1) // batch) // n_threads * batch)
 
 
-cdef void momentum_drift(const Step* step, Py_ssize_t size, Py_ssize_t shard, int used,
+cdef inline int shards_in(const Step* step, Py_ssize_t size) noexcept nogil:
+    """The shards of a round of ``size`` examples: all, or fewer in a pass's
+    last round."""
+    cdef int used = 0
+    while used < step.shards and step.bounds[used] < size:
+        used += 1
+    return used
+
+
+cdef inline Py_ssize_t shard_end(const Step* step, int s, Py_ssize_t size) noexcept nogil:
+    """Where shard s of a round of ``size`` examples ends."""
+    return min(step.bounds[s + 1], size)
+
+
+cdef void momentum_drift(const Step* step, Py_ssize_t size, int used,
                          floating* drift_w, floating* drift_v) noexcept nogil:
     """What a round's merge adds to w and v, times the round's starting
     velocity v0, so that v0 counts once, not once for each copy that
@@ -26,10 +40,11 @@ cdef void momentum_drift(const Step* step, Py_ssize_t size, Py_ssize_t shard, in
     R updates, drift_w = c(T) - sum_s c(R_s) and drift_v = (copies - 1)
     - sum_s mu^R_s + mu^T."""
     cdef double mu = step.momentum, c_total, w_sum = 0, v_sum = 0, scale
-    cdef Py_ssize_t s, updates, total = 0
+    cdef Py_ssize_t updates, total = 0
+    cdef int s
     scale = mu if step.nesterov else 1
     for s in range(used):
-        updates = (min(shard, size - s * shard) + step.batch - 1) // step.batch
+        updates = (shard_end(step, s, size) - step.bounds[s] + step.batch - 1) // step.batch
         total += updates
         w_sum += scale * mu * (1 - pow(mu, updates)) / (1 - mu)
         v_sum += pow(mu, updates)
@@ -93,13 +108,13 @@ cdef void merge(floating* copies, Py_ssize_t stride, Py_ssize_t n_weights, int u
 
 
 cdef bint round_done(const Py_ssize_t* shard_dones, const double* shard_totals, int used,
-                     Py_ssize_t shard, Py_ssize_t size, double* total) noexcept nogil:
+                     const Step* step, Py_ssize_t size, double* total) noexcept nogil:
     """Whether every shard of a round of ``size`` examples trained all its
     examples (an error was not finite where not); if so, their errors are
     added to ``total`` in the shards' order."""
     cdef int s
     for s in range(used):
-        if shard_dones[s] < min(shard, size - s * shard):
+        if shard_dones[s] < shard_end(step, s, size) - step.bounds[s]:
             return False
     for s in range(used):
         total[0] += shard_totals[s]
@@ -118,13 +133,13 @@ cdef bint train_shards_in_turn(const Layout* lay, floating* w, floating* v,
     first as it ends (add_change: the sums of the merge, in its order), then
     w (and v) take them.  Whether every shard trained all its examples
     (round_done)."""
-    cdef Py_ssize_t shard = step.round, s, first, last
+    cdef Py_ssize_t first, last
     cdef Py_ssize_t n_pad = padded(n_weights)
-    cdef int used = <int> ((size + shard - 1) // shard)
+    cdef int used = shards_in(step, size), s
     cdef floating* own = copies + stride
     for s in range(used):
-        first = start + s * shard
-        last = min(first + shard, start + size)
+        first = start + step.bounds[s]
+        last = start + shard_end(step, s, size)
         memcpy(own, w, n_weights * sizeof(floating))
         if v != NULL:
             memcpy(own + n_pad, v, n_weights * sizeof(floating))
@@ -138,7 +153,7 @@ cdef bint train_shards_in_turn(const Layout* lay, floating* w, floating* v,
         add_change(copies, own, w, n_weights, s == 0)
         if v != NULL:
             add_change(copies + n_pad, own + n_pad, v, n_weights, s == 0)
-    if not round_done(shard_dones, shard_totals, used, shard, size, total):
+    if not round_done(shard_dones, shard_totals, used, step, size, total):
         return False
     apply_changes(copies, copies + n_pad, w, v, n_weights, drift_w, drift_v)
     return True
@@ -152,8 +167,8 @@ cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
                              double* shard_totals, Py_ssize_t* shard_dones,
                              double* total) noexcept nogil:
     """The rounds of the copies over the n examples ``order``, on
-    ``n_threads`` threads: each round's step.shards shards of step.round
-    examples (the last round's may be fewer, or none) are trained by
+    ``n_threads`` threads: each round's step.round examples, in step.shards
+    shards from step.bounds (the last round's may be fewer), are trained by
     train_share on their copies in ``copies`` (w, then v where not NULL:
     each shard's at s * (1 or 2) * padded(n_weights)), claimed by whichever
     thread is free; then w (and v) += sum over the shards, in their order,
@@ -163,15 +178,14 @@ cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
     which an error was not finite (that round's changes not added)."""
     cdef Py_ssize_t start = 0, size, s, first, last, block, lo
     cdef Py_ssize_t stride = (2 if v != NULL else 1) * padded(n_weights)
-    cdef Py_ssize_t shard = step.round
-    cdef int shards = step.shards, used
+    cdef int used
     cdef floating* own
     cdef floating drift_w = 0, drift_v = 0
     while start < n:
-        size = min(shards * shard, n - start)
-        used = <int> ((size + shard - 1) // shard)
+        size = min(step.round, n - start)
+        used = shards_in(step, size)
         if v != NULL:
-            momentum_drift(step, size, shard, used, &drift_w, &drift_v)
+            momentum_drift(step, size, used, &drift_w, &drift_v)
         if n_threads == 1:
             if not train_shards_in_turn(lay, w, v, n_weights, rows, Y, sample_weight, order,
                                         start, size, step, copies, stride, scratch,
@@ -180,8 +194,8 @@ cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
             start += size
             continue
         for s in prange(used, num_threads=n_threads, schedule="dynamic", chunksize=1):
-            first = start + s * shard
-            last = min(first + shard, start + size)
+            first = start + step.bounds[s]
+            last = start + shard_end(step, <int> s, size)
             own = copies + s * stride
             memcpy(own, w, n_weights * sizeof(floating))
             if v != NULL:
@@ -192,7 +206,7 @@ cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
                                          order + first, last - first, step,
                                          first // step.batch,
                                          scratch + threadid() * per_thread, shard_totals + s)
-        if not round_done(shard_dones, shard_totals, used, shard, size, total):
+        if not round_done(shard_dones, shard_totals, used, step, size, total):
             return start
         # blocks claimed as threads come free, so that a faster CPU merges more
         for block in prange((n_weights + MERGE_BLOCK - 1) // MERGE_BLOCK, num_threads=n_threads,
@@ -356,21 +370,22 @@ cdef Py_ssize_t train_sparse_shards(const Layout* lay, Hot* hot, Owners* owners,
                                     Py_ssize_t per_thread, double* shard_totals,
                                     Py_ssize_t* shard_dones, double* total) noexcept nogil:
     """The rounds of the copies over the n CSR rows ``order`` (see above),
-    step.shards shards of step.round examples a round, claimed by whichever
+    step.round examples a round in step.shards shards from step.bounds, claimed by whichever
     of ``n_threads`` threads is free; the shards' copies in ``buffer``
     (``capacity`` floats, grown as a round needs).  Returns the examples
     done: up to the round in which an error was not finite; -1 where memory
     for the copies ran out."""
     cdef Py_ssize_t start = 0, size, s, first, last, stride, need, after, next_size
-    cdef Py_ssize_t shard = step.round, d1 = lay.d[1]
+    cdef Py_ssize_t d1 = lay.d[1]
     cdef Py_ssize_t rest = n_weights - dense_start(lay, n_weights)
-    cdef int shards = step.shards, used, next_used, t
+    cdef int used, next_used, t
     cdef floating* grown
-    next_size = min(shards * shard, n)
-    next_used = <int> ((next_size + shard - 1) // shard)
+    next_size = min(step.round, n)
+    next_used = shards_in(step, next_size)
     for s in prange(next_used, num_threads=n_threads, schedule="dynamic", chunksize=1):
-        first = s * shard
-        mark_shard(owners, <int> s, rows, order, first, min(first + shard, next_size) - first)
+        first = step.bounds[s]
+        mark_shard(owners, <int> s, rows, order, first,
+                   shard_end(step, <int> s, next_size) - first)
     while start < n:
         size, used = next_size, next_used
         choose_shared(owners, hot, used)
@@ -387,11 +402,11 @@ cdef Py_ssize_t train_sparse_shards(const Layout* lay, Hot* hot, Owners* owners,
                 return -1
         # each shard's task also marks the same shard of the next round
         after = start + size
-        next_size = min(shards * shard, n - after)
-        next_used = <int> ((next_size + shard - 1) // shard)
+        next_size = min(step.round, n - after)
+        next_used = shards_in(step, next_size)
         for s in prange(used, num_threads=n_threads, schedule="dynamic", chunksize=1):
-            first = start + s * shard
-            last = min(first + shard, start + size)
+            first = start + step.bounds[s]
+            last = start + shard_end(step, <int> s, size)
             shard_totals[s] = 0
             shard_dones[s] = train_sparse_shard(
                 lay, hot, w, squares, n_weights, rows, Y, sample_weight, order, first,
@@ -399,10 +414,10 @@ cdef Py_ssize_t train_sparse_shards(const Layout* lay, Hot* hot, Owners* owners,
                 w_offs + threadid() * (lay.L + 1), scratch + threadid() * per_thread,
                 shard_totals + s)
             if s < next_used:
-                first = after + s * shard
+                first = after + step.bounds[s]
                 mark_shard(owners, <int> s, rows, order, first,
-                           min(first + shard, after + next_size) - first)
-        if not round_done(shard_dones, shard_totals, used, shard, size, total):
+                           after + shard_end(step, <int> s, next_size) - first)
+        if not round_done(shard_dones, shard_totals, used, step, size, total):
             clear_shared(hot)
             return start
         for t in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):

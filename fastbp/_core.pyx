@@ -237,6 +237,7 @@ cdef Step step_of(options, plan, double t_done) except *:
     """Everything the core reads of a pass's ``fastbp._options.Options`` and
     ``Plan``, read once: the one place that reads them."""
     cdef Step step
+    cdef int s
     step.lr, step.momentum = options.lr, options.momentum
     step.weight_decay = options.weight_decay
     step.clip, step.power_t, step.t_done = options.clip, options.power_t, t_done
@@ -247,6 +248,10 @@ cdef Step step_of(options, plan, double t_done) except *:
     step.moments_from = plan.moments_from
     step.threads, step.round, step.copying = plan.threads, plan.round, plan.mode == "copies"
     step.shards = plan.shards
+    if step.shards > MAX_SHARDS:
+        raise ValueError(f"at most {MAX_SHARDS} shards a round, got {step.shards}")
+    for s in range(step.shards + 1 if step.shards else 0):
+        step.bounds[s] = plan.bounds[s]
     step.moments = NULL
     step.t_stride = 1
     return step
@@ -288,9 +293,10 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     the weights every example updates, and of the frequent inputs' rows of
     W^(1), whose change over n_threads it adds to flat after each round: see
     ``train_hogwild``.  With plan.shards > 0 (plan.mode "copies") the pass
-    is rounds of plan.shards shards of plan.round examples, each shard
-    trained on a copy of the round's start (in ``workspace`` on dense X),
-    the changes then added in the shards' order: see ``train_shards`` and,
+    is rounds of plan.round examples, in plan.shards shards starting at
+    plan.bounds, each shard trained on a copy of the round's start (in
+    ``workspace`` on dense X), the changes then added in the shards' order:
+    see ``train_shards`` and,
     on CSR rows, ``train_sparse_shards``; the threads, however many, claim
     shards and change nothing the result depends on.
 

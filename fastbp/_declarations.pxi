@@ -106,6 +106,10 @@ cdef struct Rows:           # the examples' inputs: dense rows, or CSR rows
     const Py_ssize_t* indptr    # row r's entries: indptr[r] to indptr[r + 1]
 
 
+cdef enum:
+    MAX_SHARDS = 16     # a round's shards of parallel="copies", at most
+
+
 cdef struct Step:           # how a pass updates the weights: its Options and Plan (step_of)
     double lr, momentum, weight_decay, clip, power_t, t_done, average_from
     double beta_1, beta_2, epsilon, moments_from
@@ -114,10 +118,11 @@ cdef struct Step:           # how a pass updates the weights: its Options and Pl
     bint nesterov
     Py_ssize_t batch
     Py_ssize_t t_stride     # update numbers go up by this much (the number of threads)
-    int threads             # the plan: threads; a shard's examples (parallel="copies"),
+    int threads             # the plan: threads; a round's examples (parallel="copies"),
     Py_ssize_t round        # or a thread's between exchanges (sparse "hogwild"), 0: none;
     bint copying            # parallel="copies";
-    int shards              # and its shards a round (0: the serial pass)
+    int shards              # its shards a round (0: the serial pass),
+    Py_ssize_t bounds[MAX_SHARDS + 1]   # and where in a round they start, then its end
 
 
 cdef struct Lazy:           # W^(1)'s input rows kept up to date lazily (_lazy.pxi)

@@ -202,16 +202,18 @@ class Options:
         asked = 1 if self.serial or reason else self.n_threads
         if asked != 1 and mode == "copies":
             if sparse:
-                shards, size = _parallel.sparse_copies_schedule(self, updates_done, examples)
+                bounds = _parallel.sparse_copies_schedule(self, updates_done, examples)
             else:
-                shards, size = _parallel.copies_schedule(
+                bounds = _parallel.copies_schedule(
                     self, updates_done, examples, n_weights, itemsize
                 )
-            threads = _parallel.threads_for_shards(backend, asked, shards, size, n_weights)
+            threads = _parallel.threads_for_shards(backend, asked, bounds, n_weights)
+            size = bounds[-1] if bounds else 0
         else:
-            shards, threads = 0, _parallel.threads(backend, asked)
+            bounds, threads = (), _parallel.threads(backend, asked)
             size = _parallel.hogwild_round(self, threads, updates_done, examples) if sparse else 0
-        return Plan(threads, size, mode, sparse, moments_from, shards, self.needs_velocity)
+        shards = max(0, len(bounds) - 1)
+        return Plan(threads, size, mode, sparse, moments_from, shards, self.needs_velocity, bounds)
 
 
 def unchanged(given, before):
@@ -226,13 +228,14 @@ def unchanged(given, before):
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    """How one pass runs: ``threads``, ``round`` (the examples of a copy's
-    shard with parallel="copies", or a thread's between exchanges with
-    "hogwild" on sparse X; 0: none), ``mode`` ("copies" or "hogwild"),
-    whether X is ``sparse`` (CSR rows), the update the optimizer's moments
-    started at (``moments_from``: Adam's bias correction counts its own
-    steps), the copies' ``shards`` a round (0: no copies, the serial pass or
-    Hogwild!), and whether they copy the ``velocity`` too."""
+    """How one pass runs: ``threads``, ``round`` (the examples of a round
+    of parallel="copies", or a thread's between exchanges with "hogwild" on
+    sparse X; 0: none), ``mode`` ("copies" or "hogwild"), whether X is
+    ``sparse`` (CSR rows), the update the optimizer's moments started at
+    (``moments_from``: Adam's bias correction counts its own steps), the
+    copies' ``shards`` a round (0: no copies, the serial pass or Hogwild!),
+    whether they copy the ``velocity`` too, and where in a round the shards
+    start, then its end (``bounds``: 0, ..., round)."""
 
     threads: int = 1
     round: int = 0
@@ -241,3 +244,16 @@ class Plan:
     moments_from: int = 0
     shards: int = 0
     velocity: bool = False
+    bounds: tuple = ()
+
+    def __post_init__(self):
+        if self.shards and (
+            len(self.bounds) != self.shards + 1
+            or self.bounds[0] != 0
+            or self.bounds[-1] != self.round
+            or any(b <= a for a, b in zip(self.bounds, self.bounds[1:]))
+        ):
+            raise ValueError(
+                f"a Plan of {self.shards} shards needs their {self.shards + 1} bounds, "
+                f"rising from 0 to the round ({self.round}), got {self.bounds}"
+            )

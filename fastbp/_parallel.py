@@ -9,8 +9,9 @@ copies start a round behind one another, which takes training away from
 the serial path by about what a round's updates move the weights: an
 example's share of that is the step lr / batch_size / (1 - momentum).  So
 a round holds ROUND_DISTANCE / step examples (at most 1 / ROUNDS_PER_PASS
-of the pass), in SHARDS shards of at least MIN_SHARD; on sparse X
-SPARSE_SHARDS shards of at least MIN_SPARSE_ROUND.  Since the result
+of the pass), in shards of SHARD_SHARES (or up to SHARDS equal ones of at
+least MIN_SHARD); on sparse X SPARSE_SHARDS shards of at least
+MIN_SPARSE_ROUND.  Since the result
 does not depend on the threads, the chunks of a pass run on one thread
 for a while where the threads were kept from their CPUs by other work
 (ChunkThreads).  benchmarks/bench_threads.py measures the speed and the
@@ -36,9 +37,14 @@ import time
 import warnings
 
 MODES = ("copies", "hogwild")
-# parallel="copies": a round is SHARDS shards of consecutive examples (fewer
-# where their copies would take more than SHARD_BYTES), however many
-# threads train them
+# parallel="copies": a round is shards of consecutive examples, however
+# many threads train them.  A long round's shards are SHARD_SHARES of it,
+# larger first: each thread that comes free takes the next, and the small
+# last ones let threads on CPUs of different speeds, and 3 or 4 threads,
+# end the round close together.  A round too short for the smallest to
+# hold MIN_SHARD examples has up to SHARDS equal ones.  Fewer where their
+# copies would take more than SHARD_BYTES.
+SHARD_SHARES = (10, 10, 8, 6, 4, 2)
 SHARDS = 4
 SHARD_BYTES = 1 << 29
 MIN_SHARD = 16
@@ -123,19 +129,21 @@ def threads(backend, requested):
     return requested
 
 
-def threads_for_shards(backend, requested, shards, size, n_weights):
-    """The threads that run a pass of ``shards`` shards of ``size``
-    examples with parallel="copies", for the ``n_threads`` asked for.  The
-    result is the same on any number, so this never warns: one where there
-    are no shards, where the backend cannot run in parallel, or where a
-    shard's work (size x n_weights) is below MIN_SHARD_WORK, too little to
-    pay for waking a thread; else at most one per shard and per CPU."""
+def threads_for_shards(backend, requested, bounds, n_weights):
+    """The threads that run a pass of parallel="copies" whose rounds' shards
+    start at ``bounds`` (copies_schedule), for the ``n_threads`` asked for.
+    The result is the same on any number, so this never warns: one where
+    there are no shards, where the backend cannot run in parallel, or where
+    the largest shard's work (examples x n_weights) is below
+    MIN_SHARD_WORK, too little to pay for waking a thread; else at most one
+    per shard and per CPU."""
     global _ran_parallel
+    shards = len(bounds) - 1
     if (
-        not shards
+        shards < 1
         or not backend.PARALLEL
         or _forked_after_parallel
-        or size * n_weights < MIN_SHARD_WORK
+        or max(b - a for a, b in zip(bounds, bounds[1:])) * n_weights < MIN_SHARD_WORK
     ):
         return 1
     if requested == -1:
@@ -252,46 +260,58 @@ def _outside_fastbp():
 
 
 def copies_schedule(options, updates_done, examples, n_weights, itemsize):
-    """(shards a round, examples a shard) of parallel="copies" after
-    ``updates_done`` updates, in a pass of ``examples`` (0: unknown): the
-    round holds ROUND_DISTANCE / step examples (the step an example moves
-    the weights: lr / batch_size / (1 - momentum)), at most MAX_ROUND a
-    shard and 1 / ROUNDS_PER_PASS of the pass, in SHARDS shards (fewer
-    where the round is short, or where their copies of the weights and
-    velocity would take more than SHARD_BYTES).  (0, 0) where not even 2
-    shards of MIN_SHARD fit: the step is too large for copies, and the pass
-    is serial.  Whole mini-batches; the same for any number of threads."""
+    """Where the shards of a round of parallel="copies" start, and the
+    round's end: (0, ..., round), after ``updates_done`` updates in a pass
+    of ``examples`` (0: unknown).  The round holds ROUND_DISTANCE / step
+    examples (the step an example moves the weights: lr / batch_size /
+    (1 - momentum)), at most SHARDS x MAX_ROUND and 1 / ROUNDS_PER_PASS of
+    the pass, in shards of whole mini-batches: SHARD_SHARES of it where the
+    smallest holds MIN_SHARD examples (and a batch), else SHARDS equal ones
+    (fewer where the round is short); fewer where their copies of the
+    weights and velocity would take more than SHARD_BYTES.  () where not
+    even 2 shards fit: the step is too large for copies, and the pass is
+    serial.  The same for any number of threads."""
     rate = options.lr_of_update(updates_done + 1)  # the schedules only decrease
     step = rate / options.batch_size / (1 - options.momentum)
     round_examples = ROUND_DISTANCE / step * (1 + 1e-12)  # 0.64 / (0.001 / 0.1): 64
+    round_examples = min(round_examples, SHARDS * MAX_ROUND)
     if examples:
         round_examples = min(round_examples, examples / ROUNDS_PER_PASS)
     copy_bytes = max(1, n_weights * itemsize * (2 if options.needs_velocity else 1))
-    shards = min(
-        SHARDS, SHARD_BYTES // copy_bytes, int(round_examples // max(MIN_SHARD, options.batch_size))
-    )
+    most = SHARD_BYTES // copy_bytes
+    smallest = max(MIN_SHARD, options.batch_size)
+    batch = options.batch_size
+    if len(SHARD_SHARES) <= most:
+        batches, whole = int(round_examples // batch), sum(SHARD_SHARES)
+        ends = [0]
+        for share in SHARD_SHARES:
+            ends.append(ends[-1] + share)
+        bounds = tuple(batches * end // whole * batch for end in ends)
+        if min(b - a for a, b in zip(bounds, bounds[1:])) >= smallest:
+            return bounds
+    shards = min(SHARDS, most, int(round_examples // smallest))
     if shards < 2:
-        return 0, 0
-    size = min(MAX_ROUND, int(round_examples // shards))
-    return shards, whole_batches(size, options.batch_size)
+        return ()
+    size = whole_batches(min(MAX_ROUND, int(round_examples // shards)), batch)
+    return tuple(s * size for s in range(shards + 1))
 
 
 def sparse_copies_schedule(options, updates_done, examples):
-    """(shards a round, examples a shard) of parallel="copies" on sparse X
-    after ``updates_done`` updates, in a pass of ``examples`` (0: unknown):
-    SPARSE_SHARDS shards of ROUND_DISTANCE / step examples, at least
-    MIN_SPARSE_ROUND (sparse examples rarely share a row of W^(1); the
-    bias row and layers 2..L, which all share, take the shards' mean
-    change) and at most MAX_ROUND and 1 / (SPARSE_SHARDS x ROUNDS_PER_PASS) of the
-    pass; (0, 0), the serial pass, where the pass holds fewer than 2 shards
-    of MIN_SPARSE_ROUND."""
+    """Where the shards of a round of parallel="copies" on sparse X start,
+    and the round's end (as copies_schedule): SPARSE_SHARDS shards of
+    ROUND_DISTANCE / step examples, at least MIN_SPARSE_ROUND (sparse
+    examples rarely share a row of W^(1); the bias row and layers 2..L,
+    which all share, take the shards' mean change) and at most MAX_ROUND
+    and 1 / (SPARSE_SHARDS x ROUNDS_PER_PASS) of the pass; (), the serial
+    pass, where the pass holds fewer than 2 shards of MIN_SPARSE_ROUND."""
     if examples and examples < 2 * MIN_SPARSE_ROUND:
-        return 0, 0
+        return ()
     step = options.lr_of_update(updates_done + 1) / options.batch_size
     size = min(ROUND_DISTANCE / step, MAX_ROUND)
     if examples:
         size = min(size, examples / (SPARSE_SHARDS * ROUNDS_PER_PASS))
-    return SPARSE_SHARDS, max(MIN_SPARSE_ROUND, int(size))
+    size = max(MIN_SPARSE_ROUND, int(size))
+    return tuple(s * size for s in range(SPARSE_SHARDS + 1))
 
 
 def hogwild_round(options, n_threads, updates_done, examples):
@@ -316,8 +336,7 @@ def chunk_rows(size, batch_size, plan):
     thread that finishes its last round early waits for the others at the
     chunk's end)."""
     if plan.shards:
-        rounds = plan.shards * plan.round
-        return -(-size // rounds) * rounds
+        return -(-size // plan.round) * plan.round
     if plan.round:
         rounds = plan.threads * plan.round
         return max(ROUNDS_PER_PASS, -(-size // rounds)) * rounds

@@ -431,13 +431,17 @@ def _schedule_of(net, threads, lr, momentum, rows):
     if threads == 1:
         return ""
     options = Options.check(lr, momentum=momentum, n_threads=threads)
-    shards, size = _parallel.copies_schedule(options, 0, rows, len(net.flat), net.dtype.itemsize)
-    if not shards:
+    bounds = _parallel.copies_schedule(options, 0, rows, len(net.flat), net.dtype.itemsize)
+    if not bounds:
         return (
             f", {threads} threads asked: serial, the step is too large for copies "
             "(a smaller --lr or --momentum)"
         )
-    return f", on {threads} threads: rounds of {shards} shards of {size} examples"
+    sizes = ", ".join(str(b - a) for a, b in zip(bounds, bounds[1:]))
+    return (
+        f", on {threads} threads: rounds of {bounds[-1]} examples "
+        f"in {len(bounds) - 1} shards ({sizes})"
+    )
 
 
 def _verify(args):

@@ -16,6 +16,8 @@ This module and the compiled core export the same names: the Protocol
 ``fastbp._interface.Backend`` says what each takes and does.
 """
 
+import bisect
+
 import numpy as np
 
 from . import _sparse
@@ -373,7 +375,7 @@ def _update_rule(W, layers, options, plan, velocity, moments):
     return sgd  # "sgd"
 
 
-def _momentum_drift(options, size, shard, used):
+def _momentum_drift(options, size, bounds, used):
     """(drift_w, drift_v): what a round's merge adds to w and v, times the
     round's starting velocity v0, so that v0 counts once, not once for each
     copy that started with it: with R_s the updates of copy s, T their sum
@@ -382,7 +384,9 @@ def _momentum_drift(options, size, shard, used):
     mu^T."""
     mu = options.momentum
     scale = mu if options.nesterov else 1.0
-    updates = [-(-min(shard, size - s * shard) // options.batch_size) for s in range(used)]
+    updates = [
+        -(-(min(bounds[s + 1], size) - bounds[s]) // options.batch_size) for s in range(used)
+    ]
     w_sum = v_sum = 0.0
     for count in updates:
         w_sum += scale * mu * (1 - mu**count) / (1 - mu)
@@ -395,19 +399,22 @@ def _train_shards(
     flat, layers, acts, loss, X, Y, sample_weight, order, options, plan, t_done, velocity, moments
 ):
     """parallel="copies"'s schedule, one shard after another: each round's
-    plan.shards shards of plan.round examples trained on copies of the
-    weights (velocity, Adagrad's sums of squares) as they were at the
+    plan.round examples, in shards from plan.bounds, trained on copies of
+    the weights (velocity, Adagrad's sums of squares) as they were at the
     round's start, then merged (``_merge``).  Update numbers as in the
     serial pass.  Returns (sum of the errors, examples done: up to the
     round of a non-finite error, whose changes are not added)."""
     serial = type(plan)(moments_from=plan.moments_from)
-    total, start, n, shard = 0.0, 0, len(order), plan.round
+    total, start, n, bounds = 0.0, 0, len(order), plan.bounds
     while start < n:
-        size = min(plan.shards * shard, n - start)
+        size = min(plan.round, n - start)
         copies = []
-        for first in range(start, start + size, shard):
+        for s in range(plan.shards):
+            if bounds[s] >= size:  # a pass's last round may have fewer shards
+                break
+            first = start + bounds[s]
             w, v, m = (None if a is None else a.copy() for a in (flat, velocity, moments))
-            rows = order[first : min(first + shard, start + size)]
+            rows = order[first : start + min(bounds[s + 1], size)]
             part, done = train_pass(
                 w,
                 layers,
@@ -430,12 +437,12 @@ def _train_shards(
             copies.append((w, v, m))
             total += part
         if isinstance(X, _sparse.Rows):
-            owners = _owners(X, order[start : start + size], shard)
+            owners = _owners(X, order[start : start + size], bounds)
             _merge_sparse(flat, [c[0] for c in copies], layers, owners, 1 / len(copies))
             if moments is not None:
                 _merge_sparse(moments, [c[2] for c in copies], layers, owners, 1)
         else:
-            _merge(flat, velocity, copies, options, size, shard)
+            _merge(flat, velocity, copies, options, size, bounds)
         start += size
     return total, start
 
@@ -448,7 +455,7 @@ def _changes(buffer, copies):
     return change
 
 
-def _merge(flat, velocity, copies, options, size, shard):
+def _merge(flat, velocity, copies, options, size, bounds):
     """Dense X: w <- w + the copies' changes; with momentum, v <- v + the
     velocities' changes, the round's starting velocity v0 counting once (as
     over the round's updates in a row: ``_momentum_drift``)."""
@@ -456,18 +463,19 @@ def _merge(flat, velocity, copies, options, size, shard):
     if velocity is None:
         flat[...] = flat + change
         return
-    drift_w, drift_v = _momentum_drift(options, size, shard, len(copies))
+    drift_w, drift_v = _momentum_drift(options, size, bounds, len(copies))
     flat[...] = flat + change + velocity * drift_w
     velocity[...] = velocity + _changes(velocity, [c[1] for c in copies]) + velocity * drift_v
 
 
-def _owners(X, rows, shard):
-    """Which shard of ``rows`` (CSR rows, shards of ``shard``) touches each
-    input: {input: shard}, or -1 for inputs several shards touch."""
+def _owners(X, rows, bounds):
+    """Which shard of ``rows`` (CSR rows, shards from ``bounds``) touches
+    each input: {input: shard}, or -1 for inputs several shards touch."""
     owners = {}
     for k, r in enumerate(rows):
+        shard = bisect.bisect_right(bounds, k) - 1
         for i in X.entries(r).tolist():
-            if owners.setdefault(i, k // shard) not in (k // shard, -1):
+            if owners.setdefault(i, shard) not in (shard, -1):
                 owners[i] = -1
     return owners
 

@@ -251,7 +251,7 @@ def test_the_core_takes_its_own_workspace_for_the_copies_when_not_given_one():
     order = np.arange(len(X), dtype=np.intp)
     expected = net.loss(X, Y) * len(X)
     options = fastbp.training.Options(1e-200, n_threads=2)
-    plan = _options.Plan(threads=2, round=64, shards=4)
+    plan = _options.Plan(threads=2, round=64, shards=4, bounds=(0, 16, 32, 48, 64))
     for workspace in (None, np.empty(3, dtype=np.float64)):  # none, or too small
         flat = net.flat.copy()
         total, done = _core.train_pass(
@@ -279,7 +279,7 @@ def test_chunks_hold_whole_rounds():
     from fastbp._options import Plan
     from fastbp._parallel import ROUNDS_PER_PASS, chunk_rows
 
-    copies = Plan(threads=2, round=65, shards=4)
+    copies = Plan(threads=2, round=260, shards=4, bounds=(0, 65, 130, 195, 260))
     assert chunk_rows(64, 5, copies) == 260  # one round of 4 shards of 13 batches of 5
     assert chunk_rows(5000, 5, copies) == 20 * 260  # 5000 / 260 rounded up
     hogwild = Plan(threads=2, round=65, mode="hogwild", sparse=True)
@@ -288,31 +288,50 @@ def test_chunks_hold_whole_rounds():
     assert chunk_rows(101, 5, Plan()) == 105
 
 
+@pytest.mark.parametrize("bounds", [(), (0, 16), (0, 16, 16), (4, 16, 32), (0, 16, 30)])
+def test_a_plan_of_copies_needs_its_shards_bounds(bounds):
+    """The core reads a round's shards where the bounds say, unchecked: a
+    Plan without one rising bound more than its shards, from 0 to the
+    round, is refused."""
+    from fastbp._options import Plan
+
+    with pytest.raises(ValueError, match="needs their 3 bounds"):
+        Plan(threads=2, round=32, shards=2, bounds=bounds)
+    assert Plan(threads=2, round=32, shards=2, bounds=(0, 20, 32)).bounds == (0, 20, 32)
+
+
+LONG = (0, 10, 20, 28, 34, 38, 40)  # the ends of SHARD_SHARES, 10:10:8:6:4:2
+
+
 @pytest.mark.parametrize(
     "options, rows, expected",
     [
-        ({"lr": 0.01}, 20_000, (4, 16)),  # 0.64 / 0.01 = 64 a round
-        ({"lr": 0.02}, 20_000, (2, 16)),  # 32: 2 shards of MIN_SHARD
-        ({"lr": 0.05}, 20_000, (0, 0)),  # 12.8: too few for 2, serial
-        ({"lr": 0.001}, 20_000, (4, 160)),
-        ({"lr": 0.001, "momentum": 0.9}, 20_000, (4, 16)),  # steps 10 times as far
-        ({"lr": 0.004, "batch_size": 4}, 20_000, (4, 160)),  # whole batches of 4
-        ({"lr": 0.001, "batch_size": 3}, 20_000, (4, 480)),
-        ({"lr": 0.0001}, 20_000, (4, 625)),  # an eighth of the pass a round
-        ({"lr": 0.0001}, 4_000, (4, 125)),
-        ({"lr": 0.001, "lr_schedule": "invscaling"}, 20_000, (4, 160)),
+        ({"lr": 0.01}, 20_000, (0, 16, 32, 48, 64)),  # 0.64 / 0.01 = 64: 4 of 16
+        ({"lr": 0.02}, 20_000, (0, 16, 32)),  # 32: 2 shards of MIN_SHARD
+        ({"lr": 0.05}, 20_000, ()),  # 12.8: too few for 2, serial
+        ({"lr": 0.001}, 20_000, tuple(16 * end for end in LONG)),  # 640 in shares
+        ({"lr": 0.001, "momentum": 0.9}, 20_000, (0, 16, 32, 48, 64)),  # 10 times as far
+        ({"lr": 0.004, "batch_size": 4}, 20_000, tuple(16 * end for end in LONG)),
+        ({"lr": 0.001, "batch_size": 3}, 20_000, tuple(48 * end for end in LONG)),
+        ({"lr": 0.0001}, 20_000, (0, 625, 1250, 1750, 2125, 2375, 2500)),  # 1/8 of the pass
+        ({"lr": 0.0001}, 4_000, (0, 125, 250, 350, 425, 475, 500)),
+        ({"lr": 0.0001, "batch_size": 7}, 4_000, (0, 119, 245, 343, 420, 469, 497)),
+        ({"lr": 0.001, "lr_schedule": "invscaling"}, 20_000, tuple(16 * end for end in LONG)),
     ],
 )
 def test_rounds_are_as_long_as_the_step_allows(options, rows, expected, monkeypatch, backend):
     """parallel="copies": a round holds ROUND_DISTANCE / (lr / batch_size /
     (1 - momentum)) examples, at most 1 / ROUNDS_PER_PASS of the pass, in
-    SHARDS shards of at least MIN_SHARD (fewer where they do not fit, none
-    where 2 do not); the same on either backend, one plan a pass."""
+    shards of whole mini-batches: SHARD_SHARES of it where the smallest
+    holds MIN_SHARD, else SHARDS equal ones of at least MIN_SHARD (fewer
+    where they do not fit, none where 2 do not); the same on either
+    backend, one plan a pass."""
     X, Y = data([4, 3, 2], rows)
     net = fastbp.Network([4, 3, 2], seed=0, backend=backend)
     calls = record_train_pass(net, monkeypatch)
     net.partial_fit(X, Y, n_threads=2, **options)
-    assert {(call["shards"], call["round"]) for call in calls} == {expected}
+    assert {call["bounds"] for call in calls} == {expected}
+    assert {call["round"] for call in calls} == {expected[-1] if expected else 0}
 
 
 @compiled

@@ -143,7 +143,9 @@ def test_verify_compares_threaded_training_with_the_copies_schedule():
         "3",
     )
     assert command.returncode == 0, command.stdout + command.stderr
-    assert "on 3 threads: rounds of 4 shards of" in command.stdout
+    assert "on 3 threads: rounds of 500 examples in 6 shards (125, 125, 100, 75, 50, 25)" in (
+        command.stdout
+    )
     assert "verdict: PASS" in command.stdout
     serial = run_python("-m", "fastbp", "verify", "--epochs", "1", "--threads", "2")
     assert serial.returncode == 0 and "serial, the step is too large" in serial.stdout
