@@ -107,6 +107,20 @@ cdef void merge(floating* copies, Py_ssize_t stride, Py_ssize_t n_weights, int u
     apply_changes(acc, acc_v, w + lo, v + lo if v != NULL else NULL, hi - lo, drift_w, drift_v)
 
 
+cdef void start_copies(floating* copies, Py_ssize_t stride, int count, const floating* w,
+                       const floating* v, Py_ssize_t n_weights, Py_ssize_t lo,
+                       Py_ssize_t hi) noexcept nogil:
+    """Copies 0 .. count - 1 of w[lo:hi] (and of v's, where not NULL): the
+    next round's starting weights, written by the merge while its block of
+    them is in cache."""
+    cdef int s
+    for s in range(count):
+        memcpy(copies + s * stride + lo, w + lo, (hi - lo) * sizeof(floating))
+        if v != NULL:
+            memcpy(copies + s * stride + padded(n_weights) + lo, v + lo,
+                   (hi - lo) * sizeof(floating))
+
+
 cdef bint round_done(const Py_ssize_t* shard_dones, const double* shard_totals, int used,
                      const Step* step, Py_ssize_t size, double* total) noexcept nogil:
     """Whether every shard of a round of ``size`` examples trained all its
@@ -172,18 +186,21 @@ cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
     train_share on their copies in ``copies`` (w, then v where not NULL:
     each shard's at s * (1 or 2) * padded(n_weights)), claimed by whichever
     thread is free; then w (and v) += sum over the shards, in their order,
-    of copy - w (with momentum, plus v0 times momentum_drift's factors).
-    Update numbers are those of the serial pass (the examples' places in
-    the order).  Returns the examples done: up to the round in
+    of copy - w (with momentum, plus v0 times momentum_drift's factors),
+    and the copies of the next round take w (and v) block by block as the
+    merge writes them.  Update numbers are those of the serial pass (the
+    examples' places in the order).  Returns the examples done: up to the round in
     which an error was not finite (that round's changes not added)."""
     cdef Py_ssize_t start = 0, size, s, first, last, block, lo
     cdef Py_ssize_t stride = (2 if v != NULL else 1) * padded(n_weights)
-    cdef int used
+    cdef int used, next_used
     cdef floating* own
     cdef floating drift_w = 0, drift_v = 0
+    cdef bint started = False       # the copies hold the round's start already
     while start < n:
         size = min(step.round, n - start)
         used = shards_in(step, size)
+        next_used = shards_in(step, min(step.round, n - start - size))
         if v != NULL:
             momentum_drift(step, size, used, &drift_w, &drift_v)
         if n_threads == 1:
@@ -197,9 +214,10 @@ cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
             first = start + step.bounds[s]
             last = start + shard_end(step, <int> s, size)
             own = copies + s * stride
-            memcpy(own, w, n_weights * sizeof(floating))
-            if v != NULL:
-                memcpy(own + padded(n_weights), v, n_weights * sizeof(floating))
+            if not started:
+                memcpy(own, w, n_weights * sizeof(floating))
+                if v != NULL:
+                    memcpy(own + padded(n_weights), v, n_weights * sizeof(floating))
             shard_totals[s] = 0
             shard_dones[s] = train_share(lay, own, own + padded(n_weights) if v != NULL else NULL,
                                          NULL, n_weights, rows, Y, sample_weight,
@@ -214,6 +232,9 @@ cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
             lo = block * MERGE_BLOCK
             merge(copies, stride, n_weights, used, w, v, lo, min(n_weights, lo + MERGE_BLOCK),
                   drift_w, drift_v)
+            start_copies(copies, stride, next_used, w, v, n_weights, lo,
+                         min(n_weights, lo + MERGE_BLOCK))
+        started = next_used > 0
         start += size
     return start
 
