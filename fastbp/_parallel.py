@@ -205,22 +205,30 @@ def _give_way(now):
     _busy["seconds"] = min(2 * _busy["seconds"], MAX_BUSY_SECONDS)
 
 
-def others_running():
+def others_running(reads=3, apart=0.001):
     """The tasks running or waiting for a CPU on the machine besides the
-    caller (/proc/loadavg's count of runnable tasks, less one: the least of
-    three reads, so that a task that runs for a moment does not count), or
-    None where the system does not say."""
+    caller (/proc/loadavg's count of runnable tasks, less one), or None
+    where the system does not say: the least of ``reads`` reads ``apart``
+    seconds apart (fewer where one finds none), so that a task that runs
+    for a moment does not count."""
     try:
         handle = os.open("/proc/loadavg", os.O_RDONLY)
     except OSError:
         return None
+    others = None
     try:
-        counts = [int(os.pread(handle, 256, 0).split()[3].split(b"/")[0]) for _ in range(3)]
+        for read in range(reads):
+            if read:
+                time.sleep(apart)
+            count = int(os.pread(handle, 256, 0).split()[3].split(b"/")[0]) - 1
+            others = count if others is None else min(others, count)
+            if others <= 0:
+                break
     except (OSError, ValueError, IndexError):
         return None
     finally:
         os.close(handle)
-    return min(counts) - 1
+    return others
 
 
 def forget_busy_cpus(look=False):
