@@ -11,10 +11,9 @@ example's share of that is the step lr / batch_size / (1 - momentum).  So
 a round holds ROUND_DISTANCE / step examples (at most 1 / ROUNDS_PER_PASS
 of the pass), in shards of SHARD_SHARES (or up to SHARDS equal ones of at
 least MIN_SHARD); on sparse X SPARSE_SHARDS shards of at least
-MIN_SPARSE_ROUND.  Since the result
-does not depend on the threads, the chunks of a pass run on one thread
-for a while where the threads were kept from their CPUs by other work
-(ChunkThreads).  benchmarks/bench_threads.py measures the speed and the
+MIN_SPARSE_ROUND.  Since the result does not depend on the threads, the
+chunks of a pass run on one thread for a while where other work keeps
+the threads from their CPUs (ChunkThreads).  benchmarks/bench_threads.py measures the speed and the
 loss against one thread, alone and beside a busy process.
 
 With parallel="hogwild" all threads update the shared weights at once,
