@@ -3,8 +3,9 @@
 # a copy of the weights as they were at the round's start, the copies'
 # changes then added to the weights in the shards' order.  What each copy
 # trains and how the changes add up depend only on positions in the order
-# and on the bounds: the result is the same for any number of threads (and any timing),
-# and the reference backend computes it too.  Included by _core.pyx.
+# and on the bounds: the result is the same for any number of threads
+# (and any timing), and the reference backend computes it too.  Included
+# by _core.pyx.
 
 cdef inline Py_ssize_t padded(Py_ssize_t n_weights) noexcept nogil:
     """A copy's length: n_weights rounded up to whole cache lines."""
@@ -189,8 +190,9 @@ cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
     of copy - w (with momentum, plus v0 times momentum_drift's factors),
     and the copies of the next round take w (and v) block by block as the
     merge writes them.  Update numbers are those of the serial pass (the
-    examples' places in the order).  Returns the examples done: up to the round in
-    which an error was not finite (that round's changes not added)."""
+    examples' places in the order).  Returns the examples done: up to the
+    round in which an error was not finite (that round's changes not
+    added)."""
     cdef Py_ssize_t start = 0, size, s, first, last, block, lo
     cdef Py_ssize_t stride = (2 if v != NULL else 1) * padded(n_weights)
     cdef int used, next_used
@@ -391,9 +393,9 @@ cdef Py_ssize_t train_sparse_shards(const Layout* lay, Hot* hot, Owners* owners,
                                     Py_ssize_t per_thread, double* shard_totals,
                                     Py_ssize_t* shard_dones, double* total) noexcept nogil:
     """The rounds of the copies over the n CSR rows ``order`` (see above),
-    step.round examples a round in step.shards shards from step.bounds, claimed by whichever
-    of ``n_threads`` threads is free; the shards' copies in ``buffer``
-    (``capacity`` floats, grown as a round needs).  Returns the examples
+    step.round examples a round in step.shards shards from step.bounds,
+    claimed by whichever of ``n_threads`` threads is free; the shards'
+    copies in ``buffer`` (``capacity`` floats, grown as a round needs).  Returns the examples
     done: up to the round in which an error was not finite; -1 where memory
     for the copies ran out."""
     cdef Py_ssize_t start = 0, size, s, first, last, stride, need, after, next_size
