@@ -212,8 +212,15 @@ class Options:
         else:
             bounds, threads = (), _parallel.threads(backend, asked)
             size = _parallel.hogwild_round(self, threads, updates_done, examples) if sparse else 0
-        shards = max(0, len(bounds) - 1)
-        return Plan(threads, size, mode, sparse, moments_from, shards, self.needs_velocity, bounds)
+        return Plan(
+            threads=threads,
+            round=size,
+            mode=mode,
+            sparse=sparse,
+            moments_from=moments_from,
+            velocity=self.needs_velocity,
+            bounds=bounds,
+        )
 
 
 def unchanged(given, before):
@@ -232,28 +239,32 @@ class Plan:
     of parallel="copies", or a thread's between exchanges with "hogwild" on
     sparse X; 0: none), ``mode`` ("copies" or "hogwild"), whether X is
     ``sparse`` (CSR rows), the update the optimizer's moments started at
-    (``moments_from``: Adam's bias correction counts its own steps), the
-    copies' ``shards`` a round (0: no copies, the serial pass or Hogwild!),
-    whether they copy the ``velocity`` too, and where in a round the shards
-    start, then its end (``bounds``: 0, ..., round)."""
+    (``moments_from``: Adam's bias correction counts its own steps),
+    whether the copies copy the ``velocity`` too, and where in a round the
+    copies' shards start, then its end (``bounds``: 0, ..., round; (): no
+    copies, the serial pass or Hogwild!)."""
 
     threads: int = 1
     round: int = 0
     mode: str = "copies"
     sparse: bool = False
     moments_from: int = 0
-    shards: int = 0
     velocity: bool = False
     bounds: tuple = ()
 
     def __post_init__(self):
-        if self.shards and (
-            len(self.bounds) != self.shards + 1
+        # the core reads the shards where the bounds say, unchecked
+        if self.bounds and (
+            len(self.bounds) < 2
             or self.bounds[0] != 0
             or self.bounds[-1] != self.round
-            or any(b <= a for a, b in zip(self.bounds, self.bounds[1:]))
+            or min(_parallel.shard_sizes(self.bounds)) <= 0
         ):
             raise ValueError(
-                f"a Plan of {self.shards} shards needs their {self.shards + 1} bounds, "
-                f"rising from 0 to the round ({self.round}), got {self.bounds}"
+                f"a Plan's bounds must rise from 0 to its round ({self.round}), got {self.bounds}"
             )
+
+    @property
+    def shards(self):
+        """The copies' shards a round (0: no copies)."""
+        return max(0, len(self.bounds) - 1)

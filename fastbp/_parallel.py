@@ -29,6 +29,7 @@ were not forked): a process remembers whether it ran one, and its forked
 children train on one thread.
 """
 
+import itertools
 import math
 import os
 import sys
@@ -137,17 +138,16 @@ def threads_for_shards(backend, requested, bounds, n_weights):
     MIN_SHARD_WORK, too little to pay for waking a thread; else at most one
     per shard and per CPU."""
     global _ran_parallel
-    shards = len(bounds) - 1
     if (
-        shards < 1
+        len(bounds) < 2
         or not backend.PARALLEL
         or _forked_after_parallel
-        or max(b - a for a, b in zip(bounds, bounds[1:])) * n_weights < MIN_SHARD_WORK
+        or max(shard_sizes(bounds)) * n_weights < MIN_SHARD_WORK
     ):
         return 1
     if requested == -1:
         requested = every_cpu(backend)
-    requested = min(requested, usable_cpus(), shards)
+    requested = min(requested, usable_cpus(), len(bounds) - 1)
     _ran_parallel = _ran_parallel or requested > 1
     return requested
 
@@ -290,17 +290,21 @@ def copies_schedule(options, updates_done, examples, n_weights, itemsize):
     batch = options.batch_size
     if len(SHARD_SHARES) <= most:
         batches, whole = int(round_examples // batch), sum(SHARD_SHARES)
-        ends = [0]
-        for share in SHARD_SHARES:
-            ends.append(ends[-1] + share)
+        ends = (0, *itertools.accumulate(SHARD_SHARES))
         bounds = tuple(batches * end // whole * batch for end in ends)
-        if min(b - a for a, b in zip(bounds, bounds[1:])) >= smallest:
+        if min(shard_sizes(bounds)) >= smallest:
             return bounds
     shards = min(SHARDS, most, int(round_examples // smallest))
     if shards < 2:
         return ()
     size = whole_batches(min(MAX_ROUND, int(round_examples // shards)), batch)
     return tuple(s * size for s in range(shards + 1))
+
+
+def shard_sizes(bounds):
+    """The examples of each shard of a round whose shards start at
+    ``bounds`` (then its end)."""
+    return [end - start for start, end in zip(bounds, bounds[1:])]
 
 
 def sparse_copies_schedule(options, updates_done, examples):

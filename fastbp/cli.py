@@ -437,7 +437,7 @@ def _schedule_of(net, threads, lr, momentum, rows):
             f", {threads} threads asked: serial, the step is too large for copies "
             "(a smaller --lr or --momentum)"
         )
-    sizes = ", ".join(str(b - a) for a, b in zip(bounds, bounds[1:]))
+    sizes = ", ".join(map(str, _parallel.shard_sizes(bounds)))
     return (
         f", on {threads} threads: rounds of {bounds[-1]} examples "
         f"in {len(bounds) - 1} shards ({sizes})"
