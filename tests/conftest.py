@@ -100,8 +100,9 @@ def cpus_free():
 def record_train_pass(network, monkeypatch):
     """Record what ``network``'s backend is handed by each ``train_pass``
     call, by the names of the backend interface (fastbp._interface): a
-    list of dicts with the plan's "threads", "round", "shards" and "bounds", and the
-    buffers "flat", "velocity", "average" and "workspace"."""
+    list of dicts with the plan's "threads", "round", "shards" and
+    "bounds", and the buffers "flat", "velocity", "average" and
+    "workspace"."""
     model = model_of(network)
     calls, backend = [], model.backend
 

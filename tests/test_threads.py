@@ -1,6 +1,10 @@
 """Training on several threads: the serial default, copies and Hogwild!,
 round sizes, thread counts, and builds or processes that cannot thread."""
 
+import contextlib
+import os
+import subprocess
+import sys
 import textwrap
 import warnings
 
@@ -251,7 +255,7 @@ def test_the_core_takes_its_own_workspace_for_the_copies_when_not_given_one():
     order = np.arange(len(X), dtype=np.intp)
     expected = net.loss(X, Y) * len(X)
     options = fastbp.training.Options(1e-200, n_threads=2)
-    plan = _options.Plan(threads=2, round=64, shards=4, bounds=(0, 16, 32, 48, 64))
+    plan = _options.Plan(threads=2, round=64, bounds=(0, 16, 32, 48, 64))
     for workspace in (None, np.empty(3, dtype=np.float64)):  # none, or too small
         flat = net.flat.copy()
         total, done = _core.train_pass(
@@ -279,7 +283,7 @@ def test_chunks_hold_whole_rounds():
     from fastbp._options import Plan
     from fastbp._parallel import ROUNDS_PER_PASS, chunk_rows
 
-    copies = Plan(threads=2, round=260, shards=4, bounds=(0, 65, 130, 195, 260))
+    copies = Plan(threads=2, round=260, bounds=(0, 65, 130, 195, 260))
     assert chunk_rows(64, 5, copies) == 260  # one round of 4 shards of 13 batches of 5
     assert chunk_rows(5000, 5, copies) == 20 * 260  # 5000 / 260 rounded up
     hogwild = Plan(threads=2, round=65, mode="hogwild", sparse=True)
@@ -288,16 +292,16 @@ def test_chunks_hold_whole_rounds():
     assert chunk_rows(101, 5, Plan()) == 105
 
 
-@pytest.mark.parametrize("bounds", [(), (0, 16), (0, 16, 16), (4, 16, 32), (0, 16, 30)])
-def test_a_plan_of_copies_needs_its_shards_bounds(bounds):
+@pytest.mark.parametrize("bounds", [(32,), (0, 16), (0, 16, 16, 32), (4, 16, 32), (0, 20, 16, 32)])
+def test_a_plan_of_copies_needs_rising_bounds(bounds):
     """The core reads a round's shards where the bounds say, unchecked: a
-    Plan without one rising bound more than its shards, from 0 to the
-    round, is refused."""
+    Plan whose bounds do not rise from 0 to its round is refused."""
     from fastbp._options import Plan
 
-    with pytest.raises(ValueError, match="needs their 3 bounds"):
-        Plan(threads=2, round=32, shards=2, bounds=bounds)
-    assert Plan(threads=2, round=32, shards=2, bounds=(0, 20, 32)).bounds == (0, 20, 32)
+    with pytest.raises(ValueError, match="must rise from 0 to its round"):
+        Plan(threads=2, round=32, bounds=bounds)
+    assert Plan(threads=2, round=32, bounds=(0, 20, 32)).shards == 2
+    assert Plan(threads=2, round=32).shards == 0
 
 
 LONG = (0, 10, 20, 28, 34, 38, 40)  # the ends of SHARD_SHARES, 10:10:8:6:4:2
@@ -569,16 +573,42 @@ print(hashlib.sha256(b"".join(flats)).hexdigest())
 """
 
 
+@contextlib.contextmanager
+def busy_processes(count):
+    """``count`` processes that keep a CPU busy (a Python loop), each
+    spinning before the block runs, killed after it."""
+    spin = "print('spinning', flush=True)\nwhile True: pass"
+    spinners = [
+        subprocess.Popen([sys.executable, "-c", spin], stdout=subprocess.PIPE, text=True)
+        for _ in range(count)
+    ]
+    try:
+        for spinner in spinners:
+            assert spinner.stdout.readline() == "spinning\n"
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+            spinner.stdout.close()
+
+
+def fit_on_two_threads(X, Y):
+    """A [64, 128, 4] network fitted on two threads (2 epochs, lr 0.001):
+    its weights, and the threads of each chunk."""
+    net = fastbp.Network([64, 128, 4], seed=0)
+    with pytest.MonkeyPatch.context() as patch:
+        calls = record_train_pass(net, patch)
+        net.fit(X, Y, epochs=2, seed=1, n_threads=2, lr=0.001)
+    return net.flat, [call["threads"] for call in calls]
+
+
 @compiled
 def test_two_threads_give_the_same_weights_in_every_fresh_process():
     """Four fresh processes on two threads: alone, again, both threads on
     one CPU, and beside a busy process: the same weights bit for bit, for
     dense X and for CSR rows (SGD and Adagrad)."""
     pytest.importorskip("scipy")
-    import os
-    import subprocess
-    import sys
-
     run = [sys.executable, "-c", DETERMINISM]
     one_cpu = min(os.sched_getaffinity(0))
     digests = [
@@ -593,12 +623,8 @@ def test_two_threads_give_the_same_weights_in_every_fresh_process():
             preexec_fn=lambda: os.sched_setaffinity(0, {one_cpu}),
         ).stdout
     )
-    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    try:
+    with busy_processes(1):
         digests.append(subprocess.run(run, capture_output=True, text=True, check=True).stdout)
-    finally:
-        busy.kill()
-        busy.wait()
     assert len(digests[0]) == 65 and digests == [digests[0]] * 4
 
 
@@ -607,39 +633,15 @@ def test_copies_give_way_to_busy_processes_with_the_same_weights(cpus_free):
     """Beside a busy process for each CPU that started after the CPUs were
     found free, the copies' threads are kept from their CPUs and every
     round would wait for one that is not running: a pass runs its first
-    chunk on two threads, finds them short of CPU time,
-    and trains on one thread for a while; the weights are those of the same
-    fit before the busy processes started, bit for bit."""
-    import os
-    import subprocess
-    import sys
-
+    chunk on two threads, finds them short of CPU time, and trains on one
+    thread for a while; the weights are those of the same fit before the
+    busy processes started, bit for bit."""
     X, Y = data([64, 4], 20_000, seed=2)
-
-    def fit(patch):
-        cpus_free()  # the fit starts on both threads, however busy CI was before it
-        net = fastbp.Network([64, 128, 4], seed=0)
-        calls = record_train_pass(net, patch)
-        net.fit(X, Y, epochs=2, seed=1, n_threads=2, lr=0.001)
-        return net.flat, [call["threads"] for call in calls]
-
-    with pytest.MonkeyPatch.context() as patch:
-        alone, _ = fit(patch)
-    spin = "print('spinning', flush=True)\nwhile True: pass"
-    spinners = [
-        subprocess.Popen([sys.executable, "-c", spin], stdout=subprocess.PIPE, text=True)
-        for _ in os.sched_getaffinity(0)
-    ]
-    try:
-        for spinner in spinners:  # each has started spinning
-            assert spinner.stdout.readline() == "spinning\n"
-        with pytest.MonkeyPatch.context() as patch:
-            beside, threads = fit(patch)
-    finally:
-        for spinner in spinners:
-            spinner.kill()
-            spinner.wait()
-            spinner.stdout.close()
+    cpus_free()  # each fit starts on both threads, however busy CI was before it
+    alone, _ = fit_on_two_threads(X, Y)
+    with busy_processes(os.cpu_count() or 1):
+        cpus_free()
+        beside, threads = fit_on_two_threads(X, Y)
     assert threads[0] == 2 and 1 in threads, threads
     assert np.array_equal(beside, alone)
 
@@ -651,37 +653,12 @@ def test_copies_look_at_the_machine_before_they_take_its_cpus(cpus_free):
     thread from its first chunk, so that no round waits for a thread that
     is not running; the weights are those of the same fit on two threads
     alone, bit for bit."""
-    import os
-    import subprocess
-    import sys
-
     X, Y = data([64, 4], 20_000, seed=2)
-
-    def fit(patch):
-        net = fastbp.Network([64, 128, 4], seed=0)
-        calls = record_train_pass(net, patch)
-        net.fit(X, Y, epochs=2, seed=1, n_threads=2, lr=0.001)
-        return net.flat, [call["threads"] for call in calls]
-
     cpus_free()
-    with pytest.MonkeyPatch.context() as patch:
-        alone, threads_alone = fit(patch)
+    alone, threads_alone = fit_on_two_threads(X, Y)
     assert threads_alone[0] == 2, threads_alone
-    spin = "print('spinning', flush=True)\nwhile True: pass"
-    spinners = [
-        subprocess.Popen([sys.executable, "-c", spin], stdout=subprocess.PIPE, text=True)
-        for _ in range(os.cpu_count() or 1)
-    ]
-    try:
-        for spinner in spinners:
-            assert spinner.stdout.readline() == "spinning\n"
+    with busy_processes(os.cpu_count() or 1):
         cpus_free(look=True)
-        with pytest.MonkeyPatch.context() as patch:
-            beside, threads = fit(patch)
-    finally:
-        for spinner in spinners:
-            spinner.kill()
-            spinner.wait()
-            spinner.stdout.close()
+        beside, threads = fit_on_two_threads(X, Y)
     assert set(threads) == {1}, threads
     assert np.array_equal(beside, alone)
