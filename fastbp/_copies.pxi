@@ -252,23 +252,21 @@ cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
 # add up whole.  Which rows are whose depends on the round's examples only.
 
 cdef struct Owners:         # which rows of W^(1) each shard of a round touches
-    unsigned char* marks    # shards x d[0]: marks[s d[0] + i] = 1 where shard s touches row i
-    int* touched            # shards x d[0]: shard s's rows from s d[0], n_touched[s] of them
-    Py_ssize_t* n_touched   # one count a shard
-    Py_ssize_t d_in         # d[0]
+    # shards x words: bit i % 64 of word s words + i // 64 is set where
+    # shard s touches row i
+    unsigned long long* bits
+    Py_ssize_t words            # (d[0] + 63) // 64
 
 
 cdef void mark_shard(Owners* owners, int s, const Rows* rows, const Py_ssize_t* order,
                      Py_ssize_t first, Py_ssize_t size) noexcept nogil:
-    """Shard s's marks and rows: those of the ``size`` examples of ``order``
-    from ``first`` (its marks of the round before cleared first).  Shards
-    mark their own arrays, so the threads mark at once."""
-    cdef unsigned char* mark = owners.marks + s * owners.d_in
-    cdef int* touched = owners.touched + s * owners.d_in
-    cdef Py_ssize_t e, p, j, count = 0
+    """Shard s's bits: the rows of the ``size`` examples of ``order`` from
+    ``first`` (its bits of the round before cleared first).  Shards mark
+    their own words, so the threads mark at once."""
+    cdef unsigned long long* bits = owners.bits + s * owners.words
+    cdef Py_ssize_t e, p
     cdef int i
-    for j in range(owners.n_touched[s]):
-        mark[touched[j]] = 0
+    memset(bits, 0, owners.words * sizeof(unsigned long long))
     for e in range(first, first + size):
         if e + 8 < first + size:        # the rows' places are scattered: load them early
             fbp_prefetch(rows.indptr + order[e + 8], 2 * sizeof(Py_ssize_t))
@@ -277,31 +275,29 @@ cdef void mark_shard(Owners* owners, int s, const Rows* rows, const Py_ssize_t* 
             fbp_prefetch(rows.indices + p, (rows.indptr[order[e + 4] + 1] - p) * sizeof(int))
         for p in range(rows.indptr[order[e]], rows.indptr[order[e] + 1]):
             i = rows.indices[p]
-            if not mark[i]:
-                mark[i] = 1
-                touched[count] = i
-                count += 1
-    owners.n_touched[s] = count
+            bits[i >> 6] |= 1ULL << (i & 63)
 
 
 cdef void choose_shared(const Owners* owners, Hot* hot, int used) noexcept nogil:
     """The rows that several of a round's ``used`` shards touch get
-    hot.slot 0, 1, ... (hot.inputs, hot.k), in the order of the shards'
-    rows; the others keep slot -1."""
-    cdef Py_ssize_t j
-    cdef int s, t, i
+    hot.slot 0, 1, ... (hot.inputs, hot.k), in ascending order; the others
+    keep slot -1."""
+    cdef Py_ssize_t j, i
+    cdef unsigned long long seen, several, mine
+    cdef int s
     hot.k = 0
-    for s in range(used - 1):
-        for j in range(owners.n_touched[s]):
-            i = owners.touched[s * owners.d_in + j]
-            if s > 0 and hot.slot[i] >= 0:     # (no row is in the first shard's list twice)
-                continue
-            for t in range(s + 1, used):
-                if owners.marks[t * owners.d_in + i]:
-                    hot.slot[i] = <int> hot.k
-                    hot.inputs[hot.k] = i
-                    hot.k += 1
-                    break
+    for j in range(owners.words):
+        seen = several = 0
+        for s in range(used):
+            mine = owners.bits[s * owners.words + j]
+            several = several | (seen & mine)
+            seen = seen | mine
+        while several:
+            i = 64 * j + fbp_lowest_bit(several)
+            hot.slot[i] = <int> hot.k
+            hot.inputs[hot.k] = i
+            hot.k += 1
+            several = several & (several - 1)
 
 
 cdef void clear_shared(Hot* hot) noexcept nogil:

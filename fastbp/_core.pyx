@@ -338,8 +338,8 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     cdef bint lazy_rows = (rows.sparse and step.optimizer == SGD and batch == 1
                            and (step.momentum > 0 or step.weight_decay > 0))
     hot.slot, hot.inputs = NULL, NULL
-    owners.marks, owners.touched, owners.n_touched = NULL, NULL, NULL
-    owners.d_in = layers[0]
+    owners.bits = NULL
+    owners.words = (layers[0] + 63) // 64
     lazy.scale, lazy.last = 1, NULL
     lay.w_off = NULL
     if n == 0:
@@ -384,9 +384,8 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
         if sparse_shards:
             hot.slot = <int*> malloc(layers[0] * sizeof(int))
             hot.inputs = <Py_ssize_t*> malloc(layers[0] * sizeof(Py_ssize_t))
-            owners.marks = <unsigned char*> calloc(step.shards * layers[0], 1)
-            owners.touched = <int*> malloc(step.shards * layers[0] * sizeof(int))
-            owners.n_touched = <Py_ssize_t*> calloc(step.shards, sizeof(Py_ssize_t))
+            owners.bits = <unsigned long long*> malloc(
+                step.shards * owners.words * sizeof(unsigned long long))
             own_offsets = <Py_ssize_t*> malloc(n_threads * (lay.L + 1) * sizeof(Py_ssize_t))
             if hot.slot != NULL:
                 memset(hot.slot, -1, layers[0] * sizeof(int))
@@ -396,9 +395,7 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
                 or (lazy_rows and step.momentum > 0 and lazy.last == NULL)
                 or (step.shards > 0 and not rows.sparse and copies == NULL)
                 or (sparse_shards and (hot.slot == NULL or hot.inputs == NULL
-                                       or owners.marks == NULL or owners.touched == NULL
-                                       or owners.n_touched == NULL
-                                       or own_offsets == NULL))
+                                       or owners.bits == NULL or own_offsets == NULL))
                 or (hogwild_rows and (own == NULL or own_offsets == NULL))):
             raise MemoryError()
         with nogil:
@@ -446,9 +443,7 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
         free(hot.inputs)
         free(own)
         free(own_offsets)
-        free(owners.marks)
-        free(owners.touched)
-        free(owners.n_touched)
+        free(owners.bits)
         free(shard_buffer)
         free(lazy.last)
         free(lay.w_off)

@@ -14,6 +14,7 @@ cdef extern from "_kernels.h" nogil:
     void fbp_store(Py_ssize_t* flag, Py_ssize_t value)
     void fbp_spin()
     void fbp_prefetch(const void* p, Py_ssize_t n)
+    int fbp_lowest_bit(unsigned long long word)
     unsigned int fbp_subnormals_off()
     void fbp_fp_restore(unsigned int mode)
     # The row kernels, one name for both floating types: _kernels.h picks the

@@ -172,6 +172,21 @@ static inline float fbp_tanh1f(float s)
     return copysignf(a * p / q, s);
 }
 
+/* The place of the lowest set bit of a nonzero word. */
+static inline int fbp_lowest_bit(unsigned long long word)
+{
+#if defined(__GNUC__)
+    return __builtin_ctzll(word);
+#else
+    int place = 0;
+    while (!(word & 1)) {
+        word >>= 1;
+        place++;
+    }
+    return place;
+#endif
+}
+
 /* Ask for the cache lines of the n bytes at p, ahead of their use: the next
  * examples of a shuffled epoch are random rows that no hardware prefetcher
  * can guess. */
