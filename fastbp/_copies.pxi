@@ -279,9 +279,9 @@ cdef void mark_shard(Owners* owners, int s, const Rows* rows, const Py_ssize_t* 
 
 
 cdef void choose_shared(const Owners* owners, Hot* hot, int used) noexcept nogil:
-    """The rows that several of a round's ``used`` shards touch get
-    hot.slot 0, 1, ... (hot.inputs, hot.k), in ascending order; the others
-    keep slot -1."""
+    """The rows that several of a round's ``used`` shards touch: their bits
+    in hot.copied, and hot.slot 0, 1, ... (hot.inputs, hot.k) in ascending
+    order."""
     cdef Py_ssize_t j, i
     cdef unsigned long long seen, several, mine
     cdef int s
@@ -292,20 +292,13 @@ cdef void choose_shared(const Owners* owners, Hot* hot, int used) noexcept nogil
             mine = owners.bits[s * owners.words + j]
             several = several | (seen & mine)
             seen = seen | mine
+        hot.copied[j] = several
         while several:
             i = 64 * j + fbp_lowest_bit(several)
             hot.slot[i] = <int> hot.k
             hot.inputs[hot.k] = i
             hot.k += 1
             several = several & (several - 1)
-
-
-cdef void clear_shared(Hot* hot) noexcept nogil:
-    """Back to no shared rows (slot -1)."""
-    cdef Py_ssize_t s
-    for s in range(hot.k):
-        hot.slot[hot.inputs[s]] = -1
-    hot.k = 0
 
 
 cdef void copy_pieces(const Layout* lay, const Hot* hot, const floating* shared,
@@ -417,7 +410,6 @@ cdef Py_ssize_t train_sparse_shards(const Layout* lay, Hot* hot, Owners* owners,
             buffer[0] = grown
             capacity[0] = 2 * need if grown != NULL else 0
             if grown == NULL:
-                clear_shared(hot)
                 return -1
         # each shard's task also marks the same shard of the next round
         after = start + size
@@ -437,7 +429,6 @@ cdef Py_ssize_t train_sparse_shards(const Layout* lay, Hot* hot, Owners* owners,
                 mark_shard(owners, <int> s, rows, order, first,
                            after + shard_end(step, <int> s, next_size) - first)
         if not round_done(shard_dones, shard_totals, used, step, size, total):
-            clear_shared(hot)
             return start
         for t in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
             merge_pieces(lay, hot, <floating*> line_start(buffer[0]), stride, used, w,
@@ -445,6 +436,5 @@ cdef Py_ssize_t train_sparse_shards(const Layout* lay, Hot* hot, Owners* owners,
             if squares != NULL:
                 merge_pieces(lay, hot, <floating*> line_start(buffer[0]) + padded(hot.n_own),
                              stride, used, squares, n_weights, 1, t, n_threads)
-        clear_shared(hot)
         start += size
     return start

@@ -337,7 +337,7 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
     cdef Lazy lazy                          # CSR rows with weight decay or momentum
     cdef bint lazy_rows = (rows.sparse and step.optimizer == SGD and batch == 1
                            and (step.momentum > 0 or step.weight_decay > 0))
-    hot.slot, hot.inputs = NULL, NULL
+    hot.slot, hot.inputs, hot.copied = NULL, NULL, NULL
     owners.bits = NULL
     owners.words = (layers[0] + 63) // 64
     lazy.scale, lazy.last = 1, NULL
@@ -372,30 +372,30 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
                 own_copies = <floating*> malloc((n_copies + 16) * sizeof(floating))
                 copies = <floating*> line_start(own_copies)
         hogwild_rows = n_threads > 1 and not copying and rows.sparse
-        if hogwild_rows:
+        if hogwild_rows or sparse_shards:
             hot.slot = <int*> malloc(layers[0] * sizeof(int))
-            hot.inputs = <Py_ssize_t*> malloc(MAX_HOT * sizeof(Py_ssize_t))
+            hot.copied = <unsigned long long*> malloc(
+                owners.words * sizeof(unsigned long long))
             own_offsets = <Py_ssize_t*> malloc(n_threads * (lay.L + 1) * sizeof(Py_ssize_t))
-            if hot.slot != NULL and hot.inputs != NULL:
+        if hogwild_rows:
+            hot.inputs = <Py_ssize_t*> malloc(MAX_HOT * sizeof(Py_ssize_t))
+            if hot.slot != NULL and hot.copied != NULL and hot.inputs != NULL:
                 with nogil:
                     choose_hot(&hot, &lay, &rows, &order[0], n, n_weights, n_threads)
                 per_own = on_line(4 * hot.n_own)      # copy and base of w and of the squares
                 own = <floating*> malloc((n_threads * per_own + 16) * sizeof(floating))
         if sparse_shards:
-            hot.slot = <int*> malloc(layers[0] * sizeof(int))
             hot.inputs = <Py_ssize_t*> malloc(layers[0] * sizeof(Py_ssize_t))
             owners.bits = <unsigned long long*> malloc(
                 step.shards * owners.words * sizeof(unsigned long long))
-            own_offsets = <Py_ssize_t*> malloc(n_threads * (lay.L + 1) * sizeof(Py_ssize_t))
-            if hot.slot != NULL:
-                memset(hot.slot, -1, layers[0] * sizeof(int))
         if lazy_rows and step.momentum > 0:
             lazy.last = <Py_ssize_t*> calloc(layers[0], sizeof(Py_ssize_t))
         if (own_scratch == NULL or totals == NULL
                 or (lazy_rows and step.momentum > 0 and lazy.last == NULL)
                 or (step.shards > 0 and not rows.sparse and copies == NULL)
-                or (sparse_shards and (hot.slot == NULL or hot.inputs == NULL
-                                       or owners.bits == NULL or own_offsets == NULL))
+                or (sparse_shards and (hot.slot == NULL or hot.copied == NULL
+                                       or hot.inputs == NULL or owners.bits == NULL
+                                       or own_offsets == NULL))
                 or (hogwild_rows and (own == NULL or own_offsets == NULL))):
             raise MemoryError()
         with nogil:
@@ -440,6 +440,7 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
         free(totals)
         free(own_copies)
         free(hot.slot)
+        free(hot.copied)
         free(hot.inputs)
         free(own)
         free(own_offsets)

@@ -35,7 +35,7 @@ cdef floating* layout_init(Layout* lay, const Py_ssize_t[::1] layers, const int[
     lay.s_off = lay.x_off + (L + 1)
     xs = <floating*> line_start(lay.s_off + (L + 1))
     lay.L, lay.d, lay.act, lay.loss, lay.n_x, lay.n_s = L, &layers[0], &acts[0], loss, n_x, n_s
-    lay.slot = NULL
+    lay.slot, lay.copied = NULL, NULL
     lay.shared_w1 = lay.shared_squares1 = NULL
     lay.w_off[0] = lay.s_off[0] = lay.x_off[0] = 0
     for l in range(1, L + 1):
@@ -102,7 +102,7 @@ cdef inline floating* input_row(const Layout* lay, const floating* w, const void
     cdef Py_ssize_t n = lay.d[1]
     if lay.slot == NULL:
         return <floating*> w + lay.w_off[1] + (i + 1) * n
-    if lay.slot[i] >= 0:
+    if (lay.copied[i >> 6] >> (i & 63)) & 1:   # (bits: in L1, where slot is not)
         return <floating*> w + lay.w_off[1] + (lay.slot[i] + 1) * n
     return <floating*> shared + (i + 1) * n
 

@@ -17,7 +17,8 @@ cdef enum:
 
 
 cdef struct Hot:        # what the threads of a sparse Hogwild! pass share
-    int* slot           # d[0] entries: input i's row among a copy's, or -1
+    int* slot           # d[0] entries: input i's row among a copy's, where copied says
+    unsigned long long* copied  # (d[0] + 63) // 64 words: bit i set where input i has a row
     Py_ssize_t* inputs  # the frequent inputs, by their slot
     Py_ssize_t k        # how many
     Py_ssize_t n_own    # the length of a thread's copy
@@ -46,13 +47,13 @@ cdef void choose_hot(Hot* hot, const Layout* lay, const Rows* rows, const Py_ssi
             break
         least *= 2
     hot.k = 0
+    memset(hot.copied, 0, (d_in + 63) // 64 * sizeof(unsigned long long))
     for i in range(d_in):
         if slot[i] >= least:
             slot[i] = hot.k
+            hot.copied[i >> 6] |= 1ULL << (i & 63)
             hot.inputs[hot.k] = i
             hot.k += 1
-        else:
-            slot[i] = -1
     hot.n_own = (1 + hot.k) * lay.d[1] + n_weights - dense_start(lay, n_weights)
     hot.lock = hot.claimed = 0
     hot.share = 1.0 / n_threads
@@ -73,7 +74,7 @@ cdef void own_layout(Layout* mine, Py_ssize_t* w_off, const Layout* lay, const H
     w_off[0] = w_off[1] = 0
     for l in range(2, lay.L + 1):
         w_off[l] = (1 + hot.k) * lay.d[1] + lay.w_off[l] - lay.w_off[2]
-    mine.slot = hot.slot
+    mine.slot, mine.copied = hot.slot, hot.copied
     mine.shared_w1, mine.shared_squares1 = shared_w, shared_squares
 
 
