@@ -5,6 +5,7 @@ Training (fastbp.training, fastbp._passes) and persistence
 
 import dataclasses
 import threading
+import weakref
 from typing import Any
 
 import numpy as np
@@ -82,7 +83,10 @@ class Model:
     Attributes
     ----------
     network : Network
-        The network itself: what callbacks get, and its public API.
+        The network itself: what callbacks get, and its public API (a
+        property of ``network_ref``, a weak reference: the Network holds
+        its Model, and a strong reference back would keep both, and the
+        weights, until the cyclic garbage collector ran).
     flat, layers, dtype, loss_name, seed
         As the Network's.
     backend : module
@@ -102,7 +106,7 @@ class Model:
         may replace the state's buffers).
     """
 
-    network: Any
+    network_ref: weakref.ref
     flat: np.ndarray
     layers: tuple[int, ...]
     dtype: np.dtype
@@ -115,3 +119,8 @@ class Model:
     lock: threading.Lock
     predictor: Any
     stepper: Any
+
+    @property
+    def network(self):
+        """The Network this Model is of."""
+        return self.network_ref()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import os
 import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any, BinaryIO, ParamSpec, TypeVar, cast
 
@@ -123,7 +124,7 @@ class Network(TrainingMethods):
         # of one example, its stepper sgd_step's update by the options of
         # the last call (made again when they or the state change).
         self._model = Model(
-            network=self,
+            network_ref=weakref.ref(self),
             flat=flat,
             layers=sizes,
             dtype=float_type,
@@ -298,7 +299,7 @@ class Network(TrainingMethods):
     def __setstate__(self, state):
         checked = _persistence.check_state(state)
         self.__dict__.update(_persistence.restored(type(self), checked).__dict__)
-        self._model.network = self
+        self._model.network_ref = weakref.ref(self)
 
     def save(self, path: str | os.PathLike[str] | BinaryIO) -> None:
         """Save to ``path`` (a path, written as given, or a binary file), an

@@ -285,6 +285,37 @@ def test_history_and_partial_fit(backend):
     assert one.epochs == 1 and one.loss[0] < history.loss[0]
 
 
+def test_a_network_is_freed_when_its_last_reference_goes(backend):
+    """No reference cycle keeps a network's weights (and its training
+    state's buffers) alive until the cyclic garbage collector runs: a
+    program that makes network after network holds one at a time.  So for
+    a fresh, a trained, an unpickled and a deep-copied one."""
+    import copy
+    import gc
+    import weakref
+
+    X, Y = data([4, 8, 2], 60)
+
+    def made(how):
+        net = fastbp.Network([4, 8, 2], backend=backend)
+        if how == "pickled":
+            return pickle.loads(pickle.dumps(net))
+        return copy.deepcopy(net) if how == "copied" else net
+
+    gc.disable()
+    try:
+        for how in ("fresh", "trained", "pickled", "copied"):
+            net = made(how)
+            if how != "fresh":
+                net.fit(X, Y, epochs=2, momentum=0.9, callbacks=[lambda *args: None])
+                net.sgd_step(X[0], Y[0], lr=0.01)
+            gone = weakref.ref(net), weakref.ref(net.flat)
+            del net
+            assert gone[0]() is None and gone[1]() is None, how
+    finally:
+        gc.enable()
+
+
 def test_shuffles_follow_the_seed_and_the_pass(backend):
     X, Y = data([2, 3, 1], 40)
     a, b = fastbp.Network([2, 3, 1], backend=backend), fastbp.Network([2, 3, 1], backend=backend)
