@@ -56,6 +56,7 @@ cdef void momentum_drift(const Step* step, Py_ssize_t size, int used,
 
 cdef enum:
     MERGE_BLOCK = 2048      # weights merged at a time: the copies' pieces stay in L1
+    MERGE_PARTS = 16        # parts of a sparse round's shared rows, claimed by the threads
 
 
 cdef void add_change(floating* acc, const floating* own, const floating* w, Py_ssize_t n,
@@ -411,30 +412,33 @@ cdef Py_ssize_t train_sparse_shards(const Layout* lay, Hot* hot, Owners* owners,
             capacity[0] = 2 * need if grown != NULL else 0
             if grown == NULL:
                 return -1
-        # each shard's task also marks the same shard of the next round
+        # the shards, then the marks of the next round's, claimed as threads
+        # come free: a thread that ends its shard first marks more
         after = start + size
         next_size = min(step.round, n - after)
         next_used = shards_in(step, next_size)
-        for s in prange(used, num_threads=n_threads, schedule="dynamic", chunksize=1):
-            first = start + step.bounds[s]
-            last = start + shard_end(step, <int> s, size)
-            shard_totals[s] = 0
-            shard_dones[s] = train_sparse_shard(
-                lay, hot, w, squares, n_weights, rows, Y, sample_weight, order, first,
-                last - first, step, <floating*> line_start(buffer[0]) + s * stride,
-                w_offs + threadid() * (lay.L + 1), scratch + threadid() * per_thread,
-                shard_totals + s)
-            if s < next_used:
-                first = after + step.bounds[s]
-                mark_shard(owners, <int> s, rows, order, first,
-                           after + shard_end(step, <int> s, next_size) - first)
+        for s in prange(used + next_used, num_threads=n_threads, schedule="dynamic",
+                        chunksize=1):
+            if s < used:
+                first = start + step.bounds[s]
+                last = start + shard_end(step, <int> s, size)
+                shard_totals[s] = 0
+                shard_dones[s] = train_sparse_shard(
+                    lay, hot, w, squares, n_weights, rows, Y, sample_weight, order, first,
+                    last - first, step, <floating*> line_start(buffer[0]) + s * stride,
+                    w_offs + threadid() * (lay.L + 1), scratch + threadid() * per_thread,
+                    shard_totals + s)
+            else:
+                first = after + step.bounds[s - used]
+                mark_shard(owners, <int> (s - used), rows, order, first,
+                           after + shard_end(step, <int> (s - used), next_size) - first)
         if not round_done(shard_dones, shard_totals, used, step, size, total):
             return start
-        for t in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
+        for t in prange(MERGE_PARTS, num_threads=n_threads, schedule="dynamic", chunksize=1):
             merge_pieces(lay, hot, <floating*> line_start(buffer[0]), stride, used, w,
-                         n_weights, <floating> (1.0 / used), t, n_threads)
+                         n_weights, <floating> (1.0 / used), t, MERGE_PARTS)
             if squares != NULL:
                 merge_pieces(lay, hot, <floating*> line_start(buffer[0]) + padded(hot.n_own),
-                             stride, used, squares, n_weights, 1, t, n_threads)
+                             stride, used, squares, n_weights, 1, t, MERGE_PARTS)
         start += size
     return start
