@@ -253,10 +253,8 @@ cdef Py_ssize_t train_shards(const Layout* lay, floating* w, floating* v,
 # add up whole.  Which rows are whose depends on the round's examples only.
 
 cdef struct Owners:         # which rows of W^(1) each shard of a round touches
-    # shards x words: bit i % 64 of word s words + i // 64 is set where
-    # shard s touches row i
-    unsigned long long* bits
-    Py_ssize_t words            # (d[0] + 63) // 64
+    unsigned long long* bits    # shards x words: shard s's rows from s words (add_bit)
+    Py_ssize_t words            # bit_words(d[0])
 
 
 cdef void mark_shard(Owners* owners, int s, const Rows* rows, const Py_ssize_t* order,
@@ -276,7 +274,7 @@ cdef void mark_shard(Owners* owners, int s, const Rows* rows, const Py_ssize_t* 
             fbp_prefetch(rows.indices + p, (rows.indptr[order[e + 4] + 1] - p) * sizeof(int))
         for p in range(rows.indptr[order[e]], rows.indptr[order[e] + 1]):
             i = rows.indices[p]
-            bits[i >> 6] |= 1ULL << (i & 63)
+            add_bit(bits, i)
 
 
 cdef void choose_shared(const Owners* owners, Hot* hot, int used) noexcept nogil:
@@ -385,9 +383,9 @@ cdef Py_ssize_t train_sparse_shards(const Layout* lay, Hot* hot, Owners* owners,
     """The rounds of the copies over the n CSR rows ``order`` (see above),
     step.round examples a round in step.shards shards from step.bounds,
     claimed by whichever of ``n_threads`` threads is free; the shards'
-    copies in ``buffer`` (``capacity`` floats, grown as a round needs).  Returns the examples
-    done: up to the round in which an error was not finite; -1 where memory
-    for the copies ran out."""
+    copies in ``buffer`` (``capacity`` floats, grown as a round needs).
+    Returns the examples done: up to the round in which an error was not
+    finite; -1 where memory for the copies ran out."""
     cdef Py_ssize_t start = 0, size, s, first, last, stride, need, after, next_size
     cdef Py_ssize_t d1 = lay.d[1]
     cdef Py_ssize_t rest = n_weights - dense_start(lay, n_weights)

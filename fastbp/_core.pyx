@@ -339,7 +339,7 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
                            and (step.momentum > 0 or step.weight_decay > 0))
     hot.slot, hot.inputs, hot.copied = NULL, NULL, NULL
     owners.bits = NULL
-    owners.words = (layers[0] + 63) // 64
+    owners.words = bit_words(layers[0])
     lazy.scale, lazy.last = 1, NULL
     lay.w_off = NULL
     if n == 0:
@@ -375,7 +375,7 @@ def train_pass(floating[::1] flat, const Py_ssize_t[::1] layers, const int[::1] 
         if hogwild_rows or sparse_shards:
             hot.slot = <int*> malloc(layers[0] * sizeof(int))
             hot.copied = <unsigned long long*> malloc(
-                owners.words * sizeof(unsigned long long))
+                bit_words(layers[0]) * sizeof(unsigned long long))
             own_offsets = <Py_ssize_t*> malloc(n_threads * (lay.L + 1) * sizeof(Py_ssize_t))
         if hogwild_rows:
             hot.inputs = <Py_ssize_t*> malloc(MAX_HOT * sizeof(Py_ssize_t))

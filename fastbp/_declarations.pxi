@@ -84,10 +84,9 @@ cdef struct Layout:
     # A thread of a sparse Hogwild! pass (_hogwild.pxi) trains its own copy
     # of the dense part: W^(1)'s bias row, the rows of the frequent inputs,
     # and layers 2..L, laid out as w_off says; input i's row of W^(1) is its
-    # own row slot[i] + 1 where bit i of copied is set (bit i % 64 of word
-    # i // 64), else the shared one of shared_w1 (and of Adagrad's sums of
-    # squares, shared_squares1).  slot is NULL elsewhere: every row where
-    # w_off says.
+    # own row slot[i] + 1 where copied has it (has_bit), else the shared
+    # one of shared_w1 (and of Adagrad's sums of squares, shared_squares1).
+    # slot is NULL elsewhere: every row where w_off says.
     const int* slot
     const unsigned long long* copied
     void* shared_w1         # floating*: W^(1) of the shared weights

@@ -14,6 +14,20 @@ cdef inline void* line_start(void* p) noexcept nogil:
     return <void*> ((<size_t> p + 63) // 64 * 64)
 
 
+# Sets of inputs as bits: input i is bit i % 64 of word i // 64.
+cdef inline Py_ssize_t bit_words(Py_ssize_t n) noexcept nogil:
+    """The words of a set of n inputs."""
+    return (n + 63) // 64
+
+
+cdef inline void add_bit(unsigned long long* words, Py_ssize_t i) noexcept nogil:
+    words[i >> 6] |= 1ULL << (i & 63)
+
+
+cdef inline bint has_bit(const unsigned long long* words, Py_ssize_t i) noexcept nogil:
+    return (words[i >> 6] >> (i & 63)) & 1
+
+
 cdef floating* layout_init(Layout* lay, const Py_ssize_t[::1] layers, const int[::1] acts,
                            int loss, floating* kind) except NULL:
     """Fill ``lay`` and return the call's scratch: x (bias slots set to 1),
@@ -102,7 +116,7 @@ cdef inline floating* input_row(const Layout* lay, const floating* w, const void
     cdef Py_ssize_t n = lay.d[1]
     if lay.slot == NULL:
         return <floating*> w + lay.w_off[1] + (i + 1) * n
-    if (lay.copied[i >> 6] >> (i & 63)) & 1:   # (bits: in L1, where slot is not)
+    if has_bit(lay.copied, i):      # (a bit a row: in L1, where slot's ints are not)
         return <floating*> w + lay.w_off[1] + (lay.slot[i] + 1) * n
     return <floating*> shared + (i + 1) * n
 

@@ -18,7 +18,7 @@ cdef enum:
 
 cdef struct Hot:        # what the threads of a sparse Hogwild! pass share
     int* slot           # d[0] entries: input i's row among a copy's, where copied says
-    unsigned long long* copied  # (d[0] + 63) // 64 words: bit i set where input i has a row
+    unsigned long long* copied  # bit_words(d[0]): the inputs that have a row among a copy's
     Py_ssize_t* inputs  # the frequent inputs, by their slot
     Py_ssize_t k        # how many
     Py_ssize_t n_own    # the length of a thread's copy
@@ -47,11 +47,11 @@ cdef void choose_hot(Hot* hot, const Layout* lay, const Rows* rows, const Py_ssi
             break
         least *= 2
     hot.k = 0
-    memset(hot.copied, 0, (d_in + 63) // 64 * sizeof(unsigned long long))
+    memset(hot.copied, 0, bit_words(d_in) * sizeof(unsigned long long))
     for i in range(d_in):
         if slot[i] >= least:
             slot[i] = hot.k
-            hot.copied[i >> 6] |= 1ULL << (i & 63)
+            add_bit(hot.copied, i)
             hot.inputs[hot.k] = i
             hot.k += 1
     hot.n_own = (1 + hot.k) * lay.d[1] + n_weights - dense_start(lay, n_weights)
